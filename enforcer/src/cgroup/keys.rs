@@ -1,0 +1,610 @@
+//! Controller keys in either spelling, translated to the files this host has.
+//!
+//! Users write v1 names (`memory.limit_in_bytes`, `cpu.shares`) or v2 names
+//! (`memory.max`, `cpu.weight`); the host decides which file gets written. Value
+//! conversions are the ones runc and systemd use, so a weight set through enforcer
+//! means the same as one set through a container runtime.
+
+use super::error::CgroupError;
+use super::mounts::Version;
+use super::units::{Size, format_list, parse_list, parse_size};
+
+/// Host facts a value check needs; read once from the live cgroupfs (or a fake).
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    pub online_cpus: Vec<u32>,
+    pub online_mems: Vec<u32>,
+    pub page_size: u64,
+}
+
+/// What a key means, whichever way it is spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    MemLimit,
+    MemSoft,
+    /// A size with a file in only some versions (`memory.high` is v2 only).
+    Size {
+        v1: Option<&'static str>,
+        v2: Option<&'static str>,
+    },
+    CpuWeight,
+    CpuQuota,
+    CpuPeriod,
+    CpuMax,
+    CpusetCpus,
+    CpusetMems,
+    PidsMax,
+    IoWeight,
+    Raw,
+}
+
+fn kind_of(key: &str) -> Kind {
+    match key {
+        "memory.limit_in_bytes" | "memory.max" => Kind::MemLimit,
+        "memory.soft_limit_in_bytes" | "memory.low" => Kind::MemSoft,
+        "memory.high" => Kind::Size {
+            v1: None,
+            v2: Some("memory.high"),
+        },
+        "memory.min" => Kind::Size {
+            v1: None,
+            v2: Some("memory.min"),
+        },
+        "memory.swap.max" => Kind::Size {
+            v1: None,
+            v2: Some("memory.swap.max"),
+        },
+        "memory.memsw.limit_in_bytes" => Kind::Size {
+            v1: Some("memory.memsw.limit_in_bytes"),
+            v2: None,
+        },
+        "memory.kmem.limit_in_bytes" => Kind::Size {
+            v1: Some("memory.kmem.limit_in_bytes"),
+            v2: None,
+        },
+        "cpu.shares" | "cpu.weight" => Kind::CpuWeight,
+        "cpu.cfs_quota_us" => Kind::CpuQuota,
+        "cpu.cfs_period_us" => Kind::CpuPeriod,
+        "cpu.max" => Kind::CpuMax,
+        "cpuset.cpus" => Kind::CpusetCpus,
+        "cpuset.mems" => Kind::CpusetMems,
+        "pids.max" => Kind::PidsMax,
+        "blkio.weight" | "io.weight" => Kind::IoWeight,
+        _ => Kind::Raw,
+    }
+}
+
+/// Files that are not settings: processes move with `exec`/`classify`, controllers
+/// are enabled by `create`, freezing has its own verb.
+const NOT_SETTINGS: &[(&str, &str)] = &[
+    (
+        "cgroup.procs",
+        "use `enforcer classify` or `enforcer exec` to move processes",
+    ),
+    (
+        "tasks",
+        "use `enforcer classify` or `enforcer exec` to move processes",
+    ),
+    (
+        "cgroup.threads",
+        "use `enforcer classify` to move processes",
+    ),
+    (
+        "cgroup.subtree_control",
+        "controllers are enabled by `enforcer create -g CONTROLLERS:PATH`",
+    ),
+    ("cgroup.freeze", "use `enforcer freeze` / `enforcer thaw`"),
+    ("freezer.state", "use `enforcer freeze` / `enforcer thaw`"),
+    ("cgroup.kill", "use `enforcer kill`"),
+    ("release_agent", "enforcer does not set release agents"),
+];
+
+/// The controller a key belongs to, as (v1 name, v2 name). Files that are not
+/// settings are refused here, with the verb to use instead.
+pub fn controller_names(key: &str) -> Result<(String, String), CgroupError> {
+    if let Some((_, hint)) = NOT_SETTINGS.iter().find(|(k, _)| *k == key) {
+        return Err(CgroupError::UnknownKey {
+            key: key.to_string(),
+            hint: (*hint).to_string(),
+        });
+    }
+    let prefix = key
+        .split_once('.')
+        .map(|(p, _)| p)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| CgroupError::UnknownKey {
+            key: key.to_string(),
+            hint: "keys look like CONTROLLER.FILE, for example memory.limit_in_bytes or memory.max"
+                .into(),
+        })?;
+    Ok(match prefix {
+        "blkio" | "io" => ("blkio".into(), "io".into()),
+        "cpuacct" => ("cpuacct".into(), "cpu".into()),
+        p => (p.to_string(), p.to_string()),
+    })
+}
+
+/// What to write into one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteValue {
+    Literal(String),
+    /// v2 `cpu.max` with a new period but the quota it already has: read at write
+    /// time, since only the kernel knows the current quota.
+    CpuMaxPeriod(u64),
+}
+
+impl std::fmt::Display for WriteValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteValue::Literal(s) => f.write_str(s),
+            WriteValue::CpuMaxPeriod(p) => write!(f, "<current quota> {p}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileWrite {
+    pub file: String,
+    pub value: WriteValue,
+}
+
+/// A key and value turned into the writes this host needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translation {
+    pub writes: Vec<FileWrite>,
+    pub warnings: Vec<String>,
+    /// The key is not one we know: passed through, so the caller must check the
+    /// file exists.
+    pub raw: bool,
+}
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> CgroupError {
+    CgroupError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn int_in(key: &str, value: &str, lo: i64, hi: i64) -> Result<i64, CgroupError> {
+    let n: i64 = value.trim().parse().map_err(|_| {
+        invalid(
+            key,
+            value,
+            format!("expected a whole number from {lo} to {hi}"),
+        )
+    })?;
+    if n < lo || n > hi {
+        return Err(invalid(key, value, format!("must be from {lo} to {hi}")));
+    }
+    Ok(n)
+}
+
+/// runc/systemd: cpu.shares [2, 262144] -> cpu.weight [1, 10000].
+pub fn shares_to_weight(shares: u64) -> u64 {
+    1 + (shares.saturating_sub(2) * 9999) / 262_142
+}
+
+/// The inverse of `shares_to_weight`, as systemd maps CPUWeight= onto v1.
+pub fn weight_to_shares(weight: u64) -> u64 {
+    2 + (weight.saturating_sub(1) * 262_142) / 9999
+}
+
+/// runc: blkio.weight [10, 1000] -> io.weight [1, 10000].
+pub fn blkio_to_io_weight(w: u64) -> u64 {
+    1 + (w.saturating_sub(10) * 9999) / 990
+}
+
+pub fn io_to_blkio_weight(w: u64) -> u64 {
+    10 + (w.saturating_sub(1) * 990) / 9999
+}
+
+fn lit(file: &str, value: impl Into<String>) -> FileWrite {
+    FileWrite {
+        file: file.to_string(),
+        value: WriteValue::Literal(value.into()),
+    }
+}
+
+fn size_value(key: &str, value: &str, version: Version) -> Result<(Size, String), CgroupError> {
+    let size = parse_size(value).map_err(|r| invalid(key, value, r))?;
+    let text = match (size, version) {
+        (Size::Max, Version::V1) => "-1".to_string(),
+        (Size::Max, Version::V2) => "max".to_string(),
+        (Size::Bytes(b), _) => b.to_string(),
+    };
+    Ok((size, text))
+}
+
+fn no_equivalent(key: &str, version: Version) -> CgroupError {
+    let (have, other) = match version {
+        Version::V1 => ("cgroup v1", "v2"),
+        Version::V2 => ("cgroup v2", "v1"),
+    };
+    CgroupError::UnknownKey {
+        key: key.to_string(),
+        hint: format!(
+            "it is a cgroup {other} setting with no equivalent on this host's {have} hierarchy"
+        ),
+    }
+}
+
+fn quota_value(key: &str, value: &str) -> Result<Option<u64>, CgroupError> {
+    let v = value.trim();
+    if v == "max" || v == "-1" {
+        return Ok(None);
+    }
+    int_in(key, value, 1000, i64::MAX).map(|n| Some(n as u64))
+}
+
+fn cpuset_value(
+    key: &str,
+    value: &str,
+    online: &[u32],
+    what: &'static str,
+) -> Result<String, CgroupError> {
+    let wanted = parse_list(value).map_err(|r| invalid(key, value, r))?;
+    let missing: Vec<u32> = wanted
+        .iter()
+        .copied()
+        .filter(|c| !online.contains(c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(CgroupError::OutOfRange {
+            key: key.to_string(),
+            value: value.to_string(),
+            what,
+            missing: format_list(&missing),
+            online: format_list(online),
+        });
+    }
+    Ok(format_list(&wanted))
+}
+
+/// Translate `key=value` for a controller living in a hierarchy of `version`.
+pub fn translate(
+    key: &str,
+    value: &str,
+    version: Version,
+    facts: &HostFacts,
+) -> Result<Translation, CgroupError> {
+    controller_names(key)?;
+    let v1 = version == Version::V1;
+    let mut warnings = Vec::new();
+    let writes = match kind_of(key) {
+        Kind::MemLimit => {
+            let (size, text) = size_value(key, value, version)?;
+            if let Size::Bytes(b) = size
+                && b < facts.page_size
+            {
+                warnings.push(format!(
+                    "{key}={value} is below one page ({} bytes): the kernel rounds it down to 0 \
+                         and every allocation in the group will be OOM-killed",
+                    facts.page_size
+                ));
+            }
+            vec![lit(
+                if v1 {
+                    "memory.limit_in_bytes"
+                } else {
+                    "memory.max"
+                },
+                text,
+            )]
+        }
+        Kind::MemSoft => {
+            let (_, text) = size_value(key, value, version)?;
+            vec![lit(
+                if v1 {
+                    "memory.soft_limit_in_bytes"
+                } else {
+                    "memory.low"
+                },
+                text,
+            )]
+        }
+        Kind::Size { v1: f1, v2: f2 } => {
+            let file = if v1 { f1 } else { f2 }.ok_or_else(|| no_equivalent(key, version))?;
+            let (_, text) = size_value(key, value, version)?;
+            vec![lit(file, text)]
+        }
+        Kind::CpuWeight => {
+            let (shares, weight) = if key == "cpu.shares" {
+                let s = int_in(key, value, 2, 262_144)? as u64;
+                (s, shares_to_weight(s))
+            } else {
+                let w = int_in(key, value, 1, 10_000)? as u64;
+                (weight_to_shares(w), w)
+            };
+            if v1 {
+                vec![lit("cpu.shares", shares.to_string())]
+            } else {
+                vec![lit("cpu.weight", weight.to_string())]
+            }
+        }
+        Kind::CpuQuota => {
+            let q = quota_value(key, value)?;
+            if v1 {
+                vec![lit(
+                    "cpu.cfs_quota_us",
+                    q.map_or("-1".into(), |q| q.to_string()),
+                )]
+            } else {
+                // cpu.max takes the quota alone and keeps its period.
+                vec![lit("cpu.max", q.map_or("max".into(), |q| q.to_string()))]
+            }
+        }
+        Kind::CpuPeriod => {
+            let p = int_in(key, value, 1000, 1_000_000)? as u64;
+            if v1 {
+                vec![lit("cpu.cfs_period_us", p.to_string())]
+            } else {
+                vec![FileWrite {
+                    file: "cpu.max".into(),
+                    value: WriteValue::CpuMaxPeriod(p),
+                }]
+            }
+        }
+        Kind::CpuMax => {
+            let mut parts = value.split_whitespace();
+            let quota = parts.next().ok_or_else(|| {
+                invalid(
+                    key,
+                    value,
+                    "expected QUOTA [PERIOD], for example `50000 100000` or `max`",
+                )
+            })?;
+            let q = quota_value(key, quota)?;
+            let period = parts
+                .next()
+                .map(|p| int_in(key, p, 1000, 1_000_000).map(|p| p as u64))
+                .transpose()?;
+            if parts.next().is_some() {
+                return Err(invalid(key, value, "expected QUOTA [PERIOD]"));
+            }
+            let qtext = |max: &str| q.map_or(max.to_string(), |q| q.to_string());
+            if v1 {
+                let mut w = Vec::new();
+                if let Some(p) = period {
+                    w.push(lit("cpu.cfs_period_us", p.to_string()));
+                }
+                w.push(lit("cpu.cfs_quota_us", qtext("-1")));
+                w
+            } else {
+                let text = match period {
+                    Some(p) => format!("{} {p}", qtext("max")),
+                    None => qtext("max"),
+                };
+                vec![lit("cpu.max", text)]
+            }
+        }
+        Kind::CpusetCpus => vec![lit(
+            "cpuset.cpus",
+            cpuset_value(key, value, &facts.online_cpus, "CPU")?,
+        )],
+        Kind::CpusetMems => vec![lit(
+            "cpuset.mems",
+            cpuset_value(key, value, &facts.online_mems, "memory node")?,
+        )],
+        Kind::PidsMax => {
+            let v = value.trim();
+            let text = if v == "max" || v == "-1" {
+                "max".to_string()
+            } else {
+                int_in(key, value, 0, i64::from(i32::MAX))?.to_string()
+            };
+            vec![lit("pids.max", text)]
+        }
+        Kind::IoWeight => {
+            let v = value.trim();
+            let (blkio, io) = if key == "blkio.weight" {
+                let w = int_in(key, v, 10, 1000)? as u64;
+                (w, blkio_to_io_weight(w))
+            } else {
+                let n = v.strip_prefix("default").map(str::trim).unwrap_or(v);
+                let w = int_in(key, n, 1, 10_000)? as u64;
+                (io_to_blkio_weight(w), w)
+            };
+            if v1 {
+                vec![lit("blkio.weight", blkio.to_string())]
+            } else {
+                vec![lit("io.weight", format!("default {io}"))]
+            }
+        }
+        Kind::Raw => {
+            return Ok(Translation {
+                writes: vec![lit(key, value.trim())],
+                warnings,
+                raw: true,
+            });
+        }
+    };
+    Ok(Translation {
+        writes,
+        warnings,
+        raw: false,
+    })
+}
+
+/// The file to read for `key` on a hierarchy of `version` (for `get -r`).
+pub fn read_file_for(key: &str, version: Version) -> &str {
+    let v1 = version == Version::V1;
+    match (key, v1) {
+        ("memory.max", true) => "memory.limit_in_bytes",
+        ("memory.limit_in_bytes", false) => "memory.max",
+        ("memory.low", true) => "memory.soft_limit_in_bytes",
+        ("memory.soft_limit_in_bytes", false) => "memory.low",
+        ("cpu.weight", true) => "cpu.shares",
+        ("cpu.shares", false) => "cpu.weight",
+        ("cpu.max", true) => "cpu.cfs_quota_us",
+        ("cpu.cfs_quota_us" | "cpu.cfs_period_us", false) => "cpu.max",
+        ("io.weight", true) => "blkio.weight",
+        ("blkio.weight", false) => "io.weight",
+        ("memory.usage_in_bytes", false) => "memory.current",
+        ("memory.current", true) => "memory.usage_in_bytes",
+        ("memory.max_usage_in_bytes", false) => "memory.peak",
+        ("memory.peak", true) => "memory.max_usage_in_bytes",
+        _ => key,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> HostFacts {
+        HostFacts {
+            online_cpus: vec![0, 1],
+            online_mems: vec![0],
+            page_size: 4096,
+        }
+    }
+
+    fn writes(key: &str, value: &str, v: Version) -> Vec<(String, String)> {
+        translate(key, value, v, &facts())
+            .unwrap()
+            .writes
+            .into_iter()
+            .map(|w| (w.file, w.value.to_string()))
+            .collect()
+    }
+
+    fn one(file: &str, value: &str) -> Vec<(String, String)> {
+        vec![(file.to_string(), value.to_string())]
+    }
+
+    #[test]
+    fn memory_both_ways() {
+        assert_eq!(
+            writes("memory.limit_in_bytes", "50M", Version::V2),
+            one("memory.max", "52428800")
+        );
+        assert_eq!(
+            writes("memory.max", "max", Version::V1),
+            one("memory.limit_in_bytes", "-1")
+        );
+        assert_eq!(
+            writes("memory.limit_in_bytes", "-1", Version::V2),
+            one("memory.max", "max")
+        );
+        assert_eq!(
+            writes("memory.soft_limit_in_bytes", "1G", Version::V2),
+            one("memory.low", "1073741824")
+        );
+        assert_eq!(
+            writes("memory.low", "4096", Version::V1),
+            one("memory.soft_limit_in_bytes", "4096")
+        );
+        assert!(matches!(
+            translate("memory.high", "1G", Version::V1, &facts()),
+            Err(CgroupError::UnknownKey { .. })
+        ));
+    }
+
+    #[test]
+    fn tiny_memory_limit_warns() {
+        let t = translate("memory.limit_in_bytes", "500", Version::V1, &facts()).unwrap();
+        assert_eq!(t.warnings.len(), 1);
+        assert!(t.warnings[0].contains("OOM-killed"), "{:?}", t.warnings);
+    }
+
+    #[test]
+    fn cpu_weight_conversion_matches_runc() {
+        // runc's documented examples: 2 -> 1, 1024 -> 39, 262144 -> 10000.
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(
+            writes("cpu.shares", "100", Version::V2),
+            one("cpu.weight", "4")
+        );
+        assert_eq!(
+            writes("cpu.weight", "100", Version::V1),
+            one("cpu.shares", "2597")
+        );
+        assert_eq!(weight_to_shares(1), 2);
+        assert_eq!(weight_to_shares(10_000), 262_144);
+    }
+
+    #[test]
+    fn cfs_quota_and_period() {
+        assert_eq!(
+            writes("cpu.cfs_quota_us", "50000", Version::V2),
+            one("cpu.max", "50000")
+        );
+        assert_eq!(
+            writes("cpu.cfs_quota_us", "-1", Version::V2),
+            one("cpu.max", "max")
+        );
+        assert_eq!(
+            writes("cpu.cfs_period_us", "100000", Version::V2),
+            one("cpu.max", "<current quota> 100000")
+        );
+        assert_eq!(
+            writes("cpu.max", "50000 100000", Version::V1),
+            vec![
+                ("cpu.cfs_period_us".to_string(), "100000".to_string()),
+                ("cpu.cfs_quota_us".to_string(), "50000".to_string())
+            ]
+        );
+        assert_eq!(
+            writes("cpu.max", "max", Version::V1),
+            one("cpu.cfs_quota_us", "-1")
+        );
+        assert_eq!(
+            writes("cpu.max", "max 20000", Version::V2),
+            one("cpu.max", "max 20000")
+        );
+        assert!(translate("cpu.max", "1 2 3", Version::V2, &facts()).is_err());
+        assert!(translate("cpu.cfs_quota_us", "10", Version::V1, &facts()).is_err());
+    }
+
+    #[test]
+    fn cpuset_names_online_cpus() {
+        let err = translate("cpuset.cpus", "0-5", Version::V1, &facts()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("2-5") && msg.contains("online CPUs are 0-1"),
+            "{msg}"
+        );
+        assert_eq!(
+            writes("cpuset.cpus", "1,0", Version::V2),
+            one("cpuset.cpus", "0-1")
+        );
+        assert!(translate("cpuset.mems", "1", Version::V1, &facts()).is_err());
+    }
+
+    #[test]
+    fn io_and_pids() {
+        assert_eq!(
+            writes("blkio.weight", "500", Version::V2),
+            one("io.weight", "default 4950")
+        );
+        assert_eq!(
+            writes("io.weight", "default 100", Version::V1),
+            one("blkio.weight", "19")
+        );
+        assert_eq!(
+            writes("pids.max", "-1", Version::V2),
+            one("pids.max", "max")
+        );
+        assert!(translate("pids.max", "-5", Version::V2, &facts()).is_err());
+        assert_eq!(
+            controller_names("blkio.weight").unwrap(),
+            ("blkio".into(), "io".into())
+        );
+    }
+
+    #[test]
+    fn raw_and_forbidden_keys() {
+        let t = translate("memory.swappiness", "10", Version::V1, &facts()).unwrap();
+        assert!(t.raw);
+        assert!(translate("cgroup.procs", "1", Version::V2, &facts()).is_err());
+        assert!(translate("nodot", "1", Version::V2, &facts()).is_err());
+        assert_eq!(
+            read_file_for("memory.max", Version::V1),
+            "memory.limit_in_bytes"
+        );
+        assert_eq!(read_file_for("cpu.shares", Version::V2), "cpu.weight");
+    }
+}

@@ -1,0 +1,287 @@
+//! One function per verb: validate input, call the library, print the outcome.
+
+use std::os::unix::process::CommandExt;
+use std::str::FromStr;
+
+use anyhow::{Context, Result};
+use nix::sys::signal::Signal;
+
+use super::args::{Cli, Command};
+use super::print;
+use crate::cgroup::{CgroupError, Cgroups, GroupPath, GroupSpec, Ownership, parse_owner};
+use crate::config::{self, ConfigError};
+
+/// Exit status for an error: 2 when the input was wrong (nothing was changed),
+/// 1 when the host failed while acting.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if let Some(e) = err.downcast_ref::<CgroupError>() {
+        return if e.is_user_error() { 2 } else { 1 };
+    }
+    if let Some(e) = err.downcast_ref::<ConfigError>() {
+        return if matches!(e, ConfigError::Io { .. }) {
+            1
+        } else {
+            2
+        };
+    }
+    1
+}
+
+fn specs(raw: &[String]) -> Result<Vec<GroupSpec>, CgroupError> {
+    raw.iter().map(|s| GroupSpec::parse(s)).collect()
+}
+
+fn paths(raw: &[String]) -> Result<Vec<GroupPath>, CgroupError> {
+    raw.iter().map(|s| GroupPath::parse(s)).collect()
+}
+
+fn mode(raw: &Option<String>, what: &str) -> Result<Option<u32>, CgroupError> {
+    raw.as_deref()
+        .map(|m| {
+            u32::from_str_radix(m, 8)
+                .ok()
+                .filter(|v| *v <= 0o7777)
+                .ok_or_else(|| {
+                    CgroupError::Usage(format!(
+                        "invalid {what} {m:?}: expected an octal mode such as 775"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+fn key_value(raw: &str) -> Result<(String, String), CgroupError> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| {
+            CgroupError::Usage(format!(
+                "invalid setting {raw:?}: expected KEY=VALUE, for example memory.limit_in_bytes=50M"
+            ))
+        })
+}
+
+fn signal(raw: &str) -> Result<Signal, CgroupError> {
+    let bad = || {
+        CgroupError::Usage(format!(
+            "unknown signal {raw:?}: use a name such as KILL, TERM, STOP, CONT or a number"
+        ))
+    };
+    if let Ok(n) = raw.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = raw.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&name).map_err(|_| bad())
+}
+
+fn warn_all(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let command = cli.command.unwrap_or(Command::Status);
+    match command {
+        Command::Status => status(),
+        Command::Create {
+            groups,
+            task,
+            admin,
+            dperm,
+            fperm,
+            tperm,
+        } => {
+            let specs = specs(&groups)?;
+            let own = Ownership {
+                task: task.as_deref().map(parse_owner).transpose()?,
+                admin: admin.as_deref().map(parse_owner).transpose()?,
+                dperm: mode(&dperm, "directory mode")?,
+                fperm: mode(&fperm, "file mode")?,
+                tperm: mode(&tperm, "tasks file mode")?,
+            };
+            let cg = Cgroups::discover()?;
+            // Resolve everything before creating anything.
+            let mut todo = Vec::new();
+            for s in &specs {
+                if s.path.is_root() {
+                    return Err(CgroupError::RootForbidden { action: "created" }.into());
+                }
+                todo.push((cg.targets(&s.controllers)?, &s.path));
+            }
+            let mut created = crate::cgroup::Created::default();
+            for (t, p) in &todo {
+                if let Err(e) = cg.create_in(t, p, &own, &mut created) {
+                    created.rollback();
+                    return Err(e.into());
+                }
+            }
+            for d in &created.dirs {
+                tracing::info!(dir = %d.display(), "created");
+            }
+            Ok(())
+        }
+        Command::Set {
+            settings,
+            copy_from,
+            paths: raw_paths,
+            json,
+        } => {
+            let targets = paths(&raw_paths)?;
+            let cg = Cgroups::discover()?;
+            let pairs = match copy_from {
+                Some(src) => cg.settings_of(&GroupPath::parse(&src)?)?,
+                None if settings.is_empty() => {
+                    return Err(CgroupError::Usage(
+                        "nothing to set: give -r KEY=VALUE or --copy-from PATH".into(),
+                    )
+                    .into());
+                }
+                None => settings
+                    .iter()
+                    .map(|s| key_value(s))
+                    .collect::<Result<_, _>>()?,
+            };
+            let mut warnings = Vec::new();
+            let outcomes = cg.set(&targets, &pairs, &mut warnings)?;
+            warn_all(&warnings);
+            print::set_outcomes(&outcomes, json)
+        }
+        Command::Get {
+            keys,
+            controllers,
+            paths: raw_paths,
+            json,
+        } => {
+            let targets = paths(&raw_paths)?;
+            let cg = Cgroups::discover()?;
+            let values = targets
+                .iter()
+                .map(|p| cg.get(p, &keys, &controllers))
+                .collect::<Result<Vec<_>, _>>()?;
+            print::group_values(&values, json)
+        }
+        Command::Exec { groups, command } => {
+            let specs = specs(&groups)?;
+            let cg = Cgroups::discover()?;
+            cg.enter(&specs)?;
+            let (prog, args) = command.split_first().context("no command given")?;
+            let err = std::process::Command::new(prog).args(args).exec();
+            Err(anyhow::Error::new(err).context(format!("could not run {prog:?}")))
+        }
+        Command::Classify { groups, pids } => {
+            let specs = specs(&groups)?;
+            Cgroups::discover()?.classify(&specs, &pids)?;
+            Ok(())
+        }
+        Command::Delete {
+            recursive,
+            mut groups,
+            positional,
+        } => {
+            groups.extend(positional);
+            if groups.is_empty() {
+                return Err(CgroupError::Usage(
+                    "nothing to delete: give -g CONTROLLERS:PATH".into(),
+                )
+                .into());
+            }
+            let specs = specs(&groups)?;
+            let removed = Cgroups::discover()?.delete(&specs, recursive)?;
+            for d in removed {
+                tracing::info!(dir = %d.display(), "removed");
+            }
+            Ok(())
+        }
+        Command::List { filter, json } => {
+            let specs = specs(&filter)?;
+            let listed = Cgroups::discover()?.list(&specs)?;
+            print::listed(&listed, json)
+        }
+        Command::Which { pid, json } => {
+            let m = crate::cgroup::memberships(pid)?;
+            print::memberships(&m, json)
+        }
+        Command::Freeze { path } => {
+            let p = GroupPath::parse(&path)?;
+            let took = Cgroups::discover()?.set_frozen(&p, true)?;
+            println!("{p}: frozen (took {} ms)", took.as_millis());
+            Ok(())
+        }
+        Command::Thaw { path } => {
+            let p = GroupPath::parse(&path)?;
+            let took = Cgroups::discover()?.set_frozen(&p, false)?;
+            println!("{p}: thawed (took {} ms)", took.as_millis());
+            Ok(())
+        }
+        Command::Kill { signal: s, path } => {
+            let sig = signal(&s)?;
+            let p = GroupPath::parse(&path)?;
+            let n = Cgroups::discover()?.kill(&p, sig)?;
+            println!(
+                "{p}: sent {sig} to {n} process{}",
+                if n == 1 { "" } else { "es" }
+            );
+            Ok(())
+        }
+        Command::Apply {
+            file,
+            dry_run,
+            json,
+        } => {
+            let policy = config::load(&file)?;
+            let cg = Cgroups::discover()?;
+            let plan = cg.plan(&policy)?;
+            warn_all(&plan.warnings);
+            if dry_run {
+                print!("{}", cg.describe(&plan));
+                return Ok(());
+            }
+            let applied = cg.apply(&plan)?;
+            print::applied(&applied, json)
+        }
+    }
+}
+
+fn status() -> Result<()> {
+    let cg = Cgroups::discover()?;
+    println!("cgroup layout: {}", cg.layout());
+    for h in cg.hierarchies() {
+        println!(
+            "  {:<8} {:<28} {}",
+            match h.version {
+                crate::cgroup::Version::V1 => "v1",
+                crate::cgroup::Version::V2 => "v2",
+            },
+            h.mount_point.display(),
+            if h.controllers.is_empty() {
+                "(no controllers enabled)".to_string()
+            } else {
+                h.controllers.join(",")
+            }
+        );
+    }
+    if let Some(m) = cg.mirror() {
+        println!(
+            "  groups are mirrored into {} so eBPF programs can see them",
+            cg.hierarchy(m).mount_point.display()
+        );
+    }
+    let f = cg.facts();
+    println!(
+        "  online CPUs {}, memory nodes {}, page size {}",
+        crate::cgroup::units::format_list(&f.online_cpus),
+        crate::cgroup::units::format_list(&f.online_mems),
+        f.page_size
+    );
+    match crate::bpf::probe() {
+        Ok(r) => println!("eBPF: loaded and verified: {r}"),
+        Err(e) => println!("eBPF: not available: {e}"),
+    }
+    Ok(())
+}

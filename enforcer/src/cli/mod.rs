@@ -1,0 +1,8 @@
+//! The thin command-line layer: parse with clap, call the library, print.
+
+mod args;
+mod commands;
+mod print;
+
+pub use args::{Cli, Command};
+pub use commands::{exit_code, run};

@@ -1,0 +1,9 @@
+//! enforcer: a cgroup control plane (what libcgroup's tools do, on v1, v2 and
+//! hybrid hosts) plus eBPF accounting and enforcement attached to those groups.
+//!
+//! The binary (`main.rs`) is a thin clap layer over this library.
+
+pub mod bpf;
+pub mod cgroup;
+pub mod cli;
+pub mod config;

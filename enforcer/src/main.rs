@@ -1,0 +1,23 @@
+//! The `enforcer` binary: clap parsing and nothing else (see `cli`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ENFORCER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = enforcer::cli::Cli::parse();
+    match enforcer::cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("enforcer: error: {e:#}");
+            ExitCode::from(enforcer::cli::exit_code(&e))
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Support for the end-to-end tests: unique group names, guards that remove
+//! everything a test made even when it panics, and running the real binaries.
+//!
+//! Every test runs as root against the real kernel. Nothing here touches a
+//! cgroup the test did not create.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use enforcer::cgroup::{Cgroups, GroupPath};
+
+/// Path of the `enforcer` binary built next to this test binary
+/// (`cargo xtask test` builds it first; ENFORCER_BIN overrides).
+pub fn enforcer_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("ENFORCER_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> -> target/<profile>/enforcer
+    exe.parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("enforcer"))
+        .expect("test binary lives in target/<profile>/deps")
+}
+
+/// Run `enforcer ARGS` and capture its output.
+pub fn enforcer(args: &[&str]) -> Output {
+    let bin = enforcer_bin();
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo xtask test` does)",
+        bin.display()
+    );
+    Command::new(&bin)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()))
+}
+
+/// Run `enforcer ARGS`, assert success and return stdout.
+pub fn enforcer_ok(args: &[&str]) -> String {
+    let out = enforcer(args);
+    assert!(
+        out.status.success(),
+        "enforcer {args:?} failed with {}:\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A name no other test or run uses: `enf-test-<what>-<pid>-<n>`.
+pub fn unique_name(what: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "enf-test-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes a test's group from every hierarchy when dropped, killing anything
+/// left inside first. Runs on panic too.
+pub struct GroupGuard {
+    pub name: String,
+}
+
+impl GroupGuard {
+    pub fn new(what: &str) -> Self {
+        GroupGuard {
+            name: unique_name(what),
+        }
+    }
+
+    pub fn path(&self) -> GroupPath {
+        GroupPath::parse(&self.name).expect("unique names are valid")
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let Ok(cg) = Cgroups::discover() else { return };
+        let path = self.path();
+        for h in cg.present_in(&path) {
+            remove_tree(&cg.dir(h, &path));
+        }
+    }
+}
+
+/// Kill what is inside, then remove directories bottom-up.
+fn remove_tree(dir: &std::path::Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            remove_tree(&e.path());
+        }
+    }
+    for _ in 0..100 {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        let pids: Vec<i32> = procs
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        for pid in &pids {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        // A frozen v1 group must thaw for SIGKILL to land.
+        let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+        let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Path of the test helper binary (built with the tests).
+pub fn helper_bin() -> PathBuf {
+    enforcer_bin().with_file_name("enforcer-test-helper")
+}

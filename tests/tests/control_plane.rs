@@ -1,0 +1,478 @@
+//! The control plane on the real kernel (run as root): the seed tutorial's
+//! walk-through, cgconfig.conf, every verb, and bad input that must change nothing.
+
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use enforcer::cgroup::Cgroups;
+use enforcer_tests::{GroupGuard, enforcer, enforcer_bin, enforcer_ok, helper_bin};
+
+fn page() -> u64 {
+    Cgroups::discover().unwrap().facts().page_size
+}
+
+/// Every directory the group has, in any hierarchy.
+fn dirs_of(name: &str) -> Vec<std::path::PathBuf> {
+    let cg = Cgroups::discover().unwrap();
+    let p = enforcer::cgroup::GroupPath::parse(name).unwrap();
+    cg.present_in(&p)
+        .into_iter()
+        .map(|h| cg.dir(h, &p))
+        .collect()
+}
+
+fn get_json(name: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["get", "--json"];
+    args.extend_from_slice(extra);
+    args.push(name);
+    let out = enforcer_ok(&args);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v[0].clone()
+}
+
+fn value_of(group: &serde_json::Value, file: &str) -> String {
+    group["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|kv| kv["file"] == file)
+        .unwrap_or_else(|| panic!("{file} missing in {group}"))["value"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Start `enforcer exec -g SPEC -- helper ARGS`; the child's PID is the helper's.
+fn exec_in(spec: &str, args: &[&str]) -> std::process::Child {
+    Command::new(enforcer_bin())
+        .args(["exec", "-g", spec, "--"])
+        .arg(helper_bin())
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn seed_walkthrough_memory_limit_exec_oom_delete() {
+    let g = GroupGuard::new("seed");
+    let spec = format!("memory:{}", g.name);
+    enforcer_ok(&["create", "-g", &spec]);
+    let dirs = dirs_of(&g.name);
+    assert_eq!(dirs.len(), 2, "memory plus the cgroup2 mirror: {dirs:?}");
+
+    // 50000000 is not page aligned: the kernel keeps it rounded down.
+    let out = enforcer_ok(&["set", "-r", "memory.limit_in_bytes=50000000", &g.name]);
+    let expect = 50_000_000 / page() * page();
+    assert!(out.contains(&format!("reads back {expect}")), "{out}");
+    let v = get_json(&g.name, &["-r", "memory.limit_in_bytes"]);
+    assert_eq!(value_of(&v, "memory.limit_in_bytes"), expect.to_string());
+    assert_eq!(v["memory"]["limit_bytes"], expect);
+
+    // exec: the command replaces enforcer, so the child's PID is the command's.
+    let mut sleeper = exec_in(&spec, &["sleep", "30"]);
+    let pid = sleeper.id().to_string();
+    let needle = format!("memory:/{}", g.name);
+    wait_until("the process to be in the group", || {
+        enforcer(&["which", &pid])
+            .stdout
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    });
+    let which = enforcer_ok(&["which", "--json", &pid]);
+    let m: serde_json::Value = serde_json::from_str(&which).unwrap();
+    let v2 = m
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["hierarchy_id"] == 0)
+        .unwrap();
+    assert_eq!(
+        v2["path"],
+        format!("/{}", g.name),
+        "placed in the cgroup2 mirror too"
+    );
+    wait_until("memory usage to show", || {
+        get_json(&g.name, &["-g", "memory"])["memory"]["usage_bytes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    });
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+
+    // Lower the limit and exceed it: the OOM killer ends the process.
+    enforcer_ok(&["set", "-r", "memory.limit_in_bytes=20M", &g.name]);
+    let before = get_json(&g.name, &[])["memory"]["oom_kills"]
+        .as_u64()
+        .unwrap();
+    let status = exec_in(&spec, &["alloc", &(100u64 << 20).to_string()])
+        .wait()
+        .unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "expected an OOM kill, got {status:?}"
+    );
+    let after = get_json(&g.name, &[])["memory"]["oom_kills"]
+        .as_u64()
+        .unwrap();
+    assert!(after > before, "oom_kills {before} -> {after}");
+
+    enforcer_ok(&["delete", "-g", &spec]);
+    assert!(
+        dirs_of(&g.name).is_empty(),
+        "left behind: {:?}",
+        dirs_of(&g.name)
+    );
+}
+
+#[test]
+fn seed_cgconfig_applies_and_delete_leaves_nothing() {
+    let g = GroupGuard::new("cgconf");
+    let dir = tempfile_dir();
+    let file = dir.join("cgconfig.conf");
+    std::fs::write(
+        &file,
+        format!(
+            "#\n# Copyright IBM Corporation. 2007\n#\ngroup {} {{\ncpu {{\ncpu.shares = 100;\n}}\nmemory {{\nmemory.limit_in_bytes = 5000000;\n}}\n}}\n",
+            g.name
+        ),
+    )
+    .unwrap();
+    let plan = enforcer_ok(&["apply", "--dry-run", file.to_str().unwrap()]);
+    assert!(plan.contains("cpu.shares = 100"), "{plan}");
+    assert!(dirs_of(&g.name).is_empty(), "--dry-run created something");
+
+    enforcer_ok(&["apply", file.to_str().unwrap()]);
+    let v = get_json(
+        &g.name,
+        &["-r", "cpu.shares", "-r", "memory.limit_in_bytes"],
+    );
+    assert_eq!(value_of(&v, "cpu.shares"), "100");
+    assert_eq!(
+        value_of(&v, "memory.limit_in_bytes"),
+        (5_000_000 / page() * page()).to_string()
+    );
+    assert_eq!(
+        dirs_of(&g.name).len(),
+        3,
+        "cpu, memory and the cgroup2 mirror"
+    );
+
+    // libcgroup 2.0.2 leaves cpu/x behind here; enforcer must not.
+    enforcer_ok(&["delete", "-g", &format!("memory,cpu:{}", g.name)]);
+    assert!(
+        dirs_of(&g.name).is_empty(),
+        "left behind: {:?}",
+        dirs_of(&g.name)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(enforcer_tests::unique_name("cfg"));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn toml_policy_applies_v2_spelling_on_v1_controllers() {
+    let g = GroupGuard::new("toml");
+    let dir = tempfile_dir();
+    let file = dir.join("policy.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[group.\"{}\"]\n\"memory.max\" = \"64M\"\n\"cpu.weight\" = 100\n\"pids.max\" = 50\n",
+            g.name
+        ),
+    )
+    .unwrap();
+    let out = enforcer_ok(&["apply", "--json", file.to_str().unwrap()]);
+    let a: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let writes = a["writes"].as_array().unwrap();
+    let files: Vec<&str> = writes.iter().map(|w| w["file"].as_str().unwrap()).collect();
+    assert_eq!(
+        files,
+        vec!["memory.limit_in_bytes", "cpu.shares", "pids.max"]
+    );
+    assert_eq!(writes[0]["effective"], (64u64 << 20).to_string());
+    assert_eq!(writes[1]["effective"], "2597");
+    enforcer_ok(&["delete", "-g", &format!("memory,cpu,pids:{}", g.name)]);
+    assert!(dirs_of(&g.name).is_empty());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn apply_rolls_back_when_the_kernel_refuses_midway() {
+    let a = GroupGuard::new("rb-a");
+    let b = GroupGuard::new("rb-b");
+    let dir = tempfile_dir();
+    let file = dir.join("rb.conf");
+    // Valid syntax and keys, but the kernel rejects swappiness 1000 (max 100).
+    std::fs::write(
+        &file,
+        format!(
+            "group {} {{ memory {{ memory.limit_in_bytes = 64M; }} }}\ngroup {} {{ memory {{ memory.swappiness = 1000; }} }}\n",
+            a.name, b.name
+        ),
+    )
+    .unwrap();
+    let out = enforcer(&["apply", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("memory.swappiness") && err.contains("rolled back"),
+        "{err}"
+    );
+    assert!(
+        dirs_of(&a.name).is_empty() && dirs_of(&b.name).is_empty(),
+        "rollback left groups"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn classify_freeze_thaw_kill_list_and_delete_with_processes() {
+    let g = GroupGuard::new("procs");
+    let spec = format!("memory,freezer:{}", g.name);
+    enforcer_ok(&["create", "-g", &spec]);
+    let mut child = Command::new(helper_bin())
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    enforcer_ok(&["classify", "-g", &spec, &pid]);
+    let which = enforcer_ok(&["which", &pid]);
+    assert!(which.contains(&format!("memory:/{}", g.name)), "{which}");
+
+    let listed = enforcer_ok(&["list"]);
+    assert!(
+        listed.lines().any(|l| l == format!("memory:/{}", g.name)),
+        "{listed}"
+    );
+    assert!(
+        listed.lines().any(|l| l == format!("cgroup2:/{}", g.name)),
+        "{listed}"
+    );
+
+    let out = enforcer_ok(&["freeze", &g.name]);
+    assert!(out.contains("frozen"), "{out}");
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // A frozen task sleeps in the freezer: still present, not running.
+    assert!(!state.contains(") R "), "{state}");
+    enforcer_ok(&["thaw", &g.name]);
+
+    // Deleting a group with a process moves the process to the parent.
+    enforcer_ok(&["delete", "-g", &spec]);
+    assert!(dirs_of(&g.name).is_empty());
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the process must survive delete"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // kill: every process in the group is signalled.
+    enforcer_ok(&["create", "-g", &spec]);
+    let mut a = exec_in(&spec, &["sleep", "30"]);
+    let mut b = exec_in(&spec, &["sleep", "30"]);
+    let needle = format!("memory:/{}", g.name);
+    for c in [&a, &b] {
+        let pid = c.id().to_string();
+        wait_until("exec placement", || {
+            enforcer(&["which", &pid])
+                .stdout
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+        });
+    }
+    let out = enforcer_ok(&["kill", &g.name]);
+    assert!(out.contains("2 processes"), "{out}");
+    assert_eq!(a.wait().unwrap().signal(), Some(9));
+    assert_eq!(b.wait().unwrap().signal(), Some(9));
+    enforcer_ok(&["delete", "-g", &spec]);
+}
+
+#[test]
+fn create_sets_ownership_like_cgcreate() {
+    let g = GroupGuard::new("own");
+    enforcer_ok(&[
+        "create",
+        "-a",
+        "1234:2345",
+        "-t",
+        "3456:4567",
+        "-g",
+        &format!("memory:{}", g.name),
+    ]);
+    let cg = Cgroups::discover().unwrap();
+    let (h, _) = cg.locate("memory").unwrap();
+    let dir = cg.dir(h, &g.path());
+    let d = std::fs::metadata(&dir).unwrap();
+    assert_eq!((d.uid(), d.gid()), (1234, 2345));
+    let t = std::fs::metadata(dir.join("cgroup.procs")).unwrap();
+    assert_eq!((t.uid(), t.gid()), (3456, 4567));
+    let f = std::fs::metadata(dir.join("memory.limit_in_bytes")).unwrap();
+    assert_eq!((f.uid(), f.gid()), (1234, 2345));
+}
+
+#[test]
+fn tiny_memory_limit_warns_and_reads_back_zero() {
+    let g = GroupGuard::new("tiny");
+    enforcer_ok(&["create", "-g", &format!("memory:{}", g.name)]);
+    let out = enforcer(&["set", "-r", "memory.limit_in_bytes=500", &g.name]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning") && err.contains("OOM-killed"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reads back 0"));
+}
+
+/// Bad input: exit status 2, a message naming the problem, and nothing changed.
+#[test]
+fn bad_input_is_rejected_and_changes_nothing() {
+    let g = GroupGuard::new("bad");
+    let fresh = GroupGuard::new("never");
+    let mem = format!("memory:{}", g.name);
+    enforcer_ok(&["create", "-g", &format!("memory,cpuset:{}", g.name)]);
+    enforcer_ok(&["create", "-g", &format!("memory:{}/child", g.name)]);
+    enforcer_ok(&["set", "-r", "memory.limit_in_bytes=64M", &g.name]);
+    let limit = || {
+        value_of(
+            &get_json(&g.name, &["-r", "memory.limit_in_bytes"]),
+            "memory.limit_in_bytes",
+        )
+    };
+    let before = limit();
+    let long = "x".repeat(256);
+    let dir = tempfile_dir();
+    let syntax = dir.join("syntax.conf");
+    std::fs::write(
+        &syntax,
+        format!(
+            "group {} {{\n  memory {{\n    memory.limit_in_bytes 5000000;\n  }}\n}}\n",
+            fresh.name
+        ),
+    )
+    .unwrap();
+    let half = dir.join("half.conf");
+    std::fs::write(
+        &half,
+        format!(
+            "group {} {{ memory {{ }} }}\ngroup {}/x {{ memory {{ memory.bogus = 1; }} }}\n",
+            fresh.name, fresh.name
+        ),
+    )
+    .unwrap();
+    let (syntax, half) = (
+        syntax.to_str().unwrap().to_string(),
+        half.to_str().unwrap().to_string(),
+    );
+    let never = format!("memory:{}", fresh.name);
+    let never_long = format!("memory:{}/{long}", fresh.name);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["create", "-g", "memory:../etc"], "invalid group path"),
+        (vec!["create", "-g", "memory:a//b"], "empty component"),
+        (vec!["create", "-g", "memory:a b"], "only letters"),
+        (vec!["create", "-g", &never_long], "longer than 255"),
+        (vec!["create", "-g", "memory:/"], "root group"),
+        (
+            vec!["create", "-g", "nosuch:x"],
+            "unknown controller \"nosuch\"",
+        ),
+        (
+            vec!["create", "-g", &never, "-g", "nosuch:y"],
+            "unknown controller",
+        ),
+        (vec!["create", "-g", "memoryfoo"], "CONTROLLERS:PATH"),
+        (
+            vec!["set", "-r", "memory.nosuch=1", &g.name],
+            "unknown key \"memory.nosuch\"",
+        ),
+        (
+            vec!["set", "-r", "memory.limit_in_bytes=10XB", &g.name],
+            "unknown unit",
+        ),
+        (
+            vec!["set", "-r", "memory.limit_in_bytes=-5", &g.name],
+            "cannot be negative",
+        ),
+        (
+            vec!["set", "-r", "memory.limit_in_bytes=abc", &g.name],
+            "expected a number",
+        ),
+        (
+            vec!["set", "-r", "cpu.shares=1", &g.name],
+            "from 2 to 262144",
+        ),
+        (
+            vec!["set", "-r", "cpuset.cpus=0-5", &g.name],
+            "online CPUs are",
+        ),
+        (
+            vec!["set", "-r", "cgroup.procs=1", &g.name],
+            "enforcer classify",
+        ),
+        (vec!["set", "-r", "noequals", &g.name], "KEY=VALUE"),
+        (
+            vec!["set", "-r", "memory.limit_in_bytes=1G", &fresh.name],
+            "does not exist",
+        ),
+        (
+            vec![
+                "set",
+                "-r",
+                "memory.limit_in_bytes=1G",
+                "-r",
+                "memory.bogus=2",
+                &g.name,
+            ],
+            "unknown key",
+        ),
+        (vec!["delete", "-g", "memory:/"], "root group"),
+        (vec!["delete", "-g", &mem], "has subgroups"),
+        (vec!["delete", "-g", &never], "does not exist"),
+        (vec!["classify", "-g", &mem, "999999999"], "no process"),
+        (vec!["kill", "-s", "NOPE", &g.name], "unknown signal"),
+        (vec!["apply", &syntax], ":3:27: expected"),
+        (vec!["apply", &half], "memory.bogus"),
+    ];
+    for (args, fragment) in &cases {
+        let out = enforcer(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(fragment),
+            "{args:?}: expected {fragment:?} in {err}"
+        );
+        assert_eq!(limit(), before, "{args:?} changed the limit");
+        assert!(
+            dirs_of(&fresh.name).is_empty(),
+            "{args:?} created {}",
+            fresh.name
+        );
+        assert!(
+            dirs_of(&format!("{}/child", g.name)).len() == 2,
+            "{args:?} removed a child"
+        );
+    }
+    // The cgroup2 mirror (and only enforcer's groups) were touched.
+    assert!(!std::path::Path::new("/sys/fs/cgroup/memory/etc").exists());
+    enforcer_ok(&["delete", "-r", "-g", &format!("memory,cpuset:{}", g.name)]);
+    assert!(dirs_of(&g.name).is_empty());
+    std::fs::remove_dir_all(dir).ok();
+}

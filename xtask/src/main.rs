@@ -1,0 +1,73 @@
+//! Developer tasks: `cargo xtask setup | build | build-and-run | test | bench`.
+//!
+//! Every task that needs the eBPF toolchain calls `setup` first, so a fresh machine
+//! needs nothing installed by hand.
+
+mod bench;
+mod run;
+mod setup;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "enforcer developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building the eBPF side needs (idempotent).
+    Setup,
+    /// Build the workspace (userspace binary with the eBPF object embedded).
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build, then run `enforcer ARGS` as root (the main job).
+    BuildAndRun {
+        #[arg(long)]
+        release: bool,
+        /// Arguments passed to enforcer.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Setup, then run unit and end-to-end tests against the real kernel.
+    Test {
+        /// Extra arguments for `cargo test` (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Run a benchmark and print its table (see BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.task {
+        Task::Setup => setup::run(),
+        Task::Build { release } => {
+            setup::run()?;
+            run::build(release)
+        }
+        Task::BuildAndRun { release, args } => {
+            setup::run()?;
+            run::build(release)?;
+            run::run_enforcer(release, &args)
+        }
+        Task::Test { args } => {
+            setup::run()?;
+            run::test(&args)
+        }
+        Task::Bench { which } => {
+            setup::run()?;
+            run::build(true)?;
+            bench::run(which)
+        }
+    }
+}
