@@ -14,7 +14,6 @@ mod load;
 mod perm;
 mod position;
 mod toml_policy;
-mod toml_tree;
 
 pub use cgconfig::parse_cgconfig;
 pub use error::ConfigError;

@@ -15,41 +15,39 @@
 //! arm there and its own reader method. Unquoted dotted keys (`memory.max = "1G"`)
 //! and per-controller sub-tables (`[group."foo".memory]`) mean the same as the
 //! quoted key `"memory.max"`, because that is what a TOML user will expect.
+//!
+//! The document is read with `toml_edit`, which keeps the byte range of every key
+//! and value. Tables made by dotted keys (`memory` in `memory.max = 1`) and by
+//! headers (`group` in `[group."foo"]`) have no range of their own; we point at
+//! their keys instead.
 
 use std::ops::Range;
 use std::path::Path;
+
+use toml_edit::{ImDocument, Item, Key, Table, TableLike, TomlError, Value};
 
 use super::error::{ConfigError, position};
 use super::model::{ControllerSpec, GroupSpec, Owner, Perm, Policy, Setting, Span};
 use super::perm::{DPERM_IN_TASK, FieldError, OwnerKind, PermField};
 use super::position::SourceMap;
-use super::toml_tree::{Located, Node};
 
 /// Parses a TOML policy; `file` is only used in spans.
 pub fn parse_toml(text: &str, file: &Path) -> Result<Policy, ConfigError> {
     let source = SourceMap::new(text, file);
-    let root: Located<Node> =
-        toml::from_str(text).map_err(|err| toml_syntax_error(&err, &source))?;
+    let document = ImDocument::parse(text).map_err(|err| toml_syntax_error(&err, &source))?;
     let reader = Reader { source: &source };
     let mut policy = Policy::default();
-    let Node::Table(entries) = root.value else {
-        // A TOML document is always a table; this is only a guard.
-        return Err(ConfigError::invalid(
-            source.span(0),
-            "expected a TOML table",
-        ));
-    };
-    for (key, value) in entries {
-        match key.value.as_str() {
-            "group" => reader.groups(&key, value, &mut policy)?,
-            _ => return Err(reader.unknown_top_level(&key, &value)),
+    for (key, value) in entries(document.as_table()) {
+        match key.get() {
+            "group" => reader.groups(key, value, &mut policy)?,
+            _ => return Err(reader.unknown_top_level(key, value)),
         }
     }
     Ok(policy)
 }
 
-/// Turns the `toml` crate's error (message plus byte range) into a located error.
-fn toml_syntax_error(err: &toml::de::Error, source: &SourceMap<'_>) -> ConfigError {
+/// Turns the parser's error (message plus byte range) into a located error.
+fn toml_syntax_error(err: &TomlError, source: &SourceMap<'_>) -> ConfigError {
     let offset = err.span().map_or(0, |range| range.start);
     let span = source.span(offset);
     let found = source.describe(offset);
@@ -85,25 +83,62 @@ fn or_list(list: &str) -> String {
     }
 }
 
+/// The entries of a `[table]` or `{ inline table }`, in file order, with their keys
+/// (which carry the spans; `TableLike::iter` only gives the names).
+fn entries(table: &dyn TableLike) -> impl Iterator<Item = (&Key, &Item)> {
+    table
+        .iter()
+        .filter_map(|(name, value)| Some((table.key(name)?, value)))
+}
+
+/// "a string", "an array", ... for messages.
+fn kind(item: &Item) -> &'static str {
+    match item {
+        Item::None => "nothing",
+        Item::Value(value) => value_kind(value),
+        Item::Table(_) => "a table",
+        Item::ArrayOfTables(_) => "an array",
+    }
+}
+
+fn value_kind(value: &Value) -> &'static str {
+    match value {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date-time",
+        Value::Array(_) => "an array",
+        Value::InlineTable(_) => "a table",
+    }
+}
+
 struct Reader<'s, 'a> {
     source: &'s SourceMap<'a>,
 }
 
 impl Reader<'_, '_> {
-    fn span(&self, range: Option<&Range<usize>>, fallback: &Span) -> Span {
+    fn span(&self, range: Option<Range<usize>>, fallback: &Span) -> Span {
         range.map_or_else(|| fallback.clone(), |range| self.source.span(range.start))
     }
 
-    /// Keys always have a position; the fallback only guards against surprises.
-    fn key_span(&self, key: &Located<String>) -> Span {
-        self.span(key.span.as_ref(), &self.source.span(0))
+    /// Keys from the parser always have a position; the fallback only guards
+    /// against surprises.
+    fn key_span(&self, key: &Key) -> Span {
+        self.span(key.span(), &self.source.span(0))
     }
 
-    fn unknown_top_level(&self, key: &Located<String>, value: &Located<Node>) -> ConfigError {
-        let name = &key.value;
-        let what = match value.value {
-            Node::Table(_) => format!("unknown table `[{name}]`"),
-            _ => format!("unknown top-level key `{name}`"),
+    /// Where `value` starts, or `fallback` (its key) if it has no position.
+    fn value_span(&self, value: &Item, fallback: &Span) -> Span {
+        self.span(value.span(), fallback)
+    }
+
+    fn unknown_top_level(&self, key: &Key, value: &Item) -> ConfigError {
+        let name = key.get();
+        let what = if value.is_table_like() {
+            format!("unknown table `[{name}]`")
+        } else {
+            format!("unknown top-level key `{name}`")
         };
         ConfigError::invalid(
             self.key_span(key),
@@ -115,43 +150,38 @@ impl Reader<'_, '_> {
     }
 
     /// The `group` table: one entry per group, in file order.
-    fn groups(
-        &self,
-        key: &Located<String>,
-        value: Located<Node>,
-        policy: &mut Policy,
-    ) -> Result<(), ConfigError> {
-        let Node::Table(groups) = value.value else {
+    fn groups(&self, key: &Key, value: &Item, policy: &mut Policy) -> Result<(), ConfigError> {
+        let Some(groups) = value.as_table_like() else {
             return Err(ConfigError::invalid(
                 self.key_span(key),
                 "`group` must be a table of groups: write a `[group.\"NAME\"]` header per group",
             ));
         };
-        for (name, body) in groups {
-            let span = self.key_span(&name);
-            if name.value.is_empty() {
+        for (name, body) in entries(groups) {
+            let span = self.key_span(name);
+            if name.get().is_empty() {
                 return Err(ConfigError::invalid(
                     span,
                     "empty group name: write the group's path, such as `[group.\"web/api\"]`",
                 ));
             }
-            let Node::Table(entries) = body.value else {
+            let Some(body) = body.as_table_like() else {
                 return Err(ConfigError::invalid(
                     span,
                     format!(
                         "group `{0}` must be a table: write a `[group.\"{0}\"]` header followed \
                          by its settings",
-                        name.value
+                        name.get()
                     ),
                 ));
             };
             let mut group = GroupSpec {
-                name: name.value,
+                name: name.get().to_owned(),
                 span,
                 perm: Perm::default(),
                 controllers: Vec::new(),
             };
-            for (key, value) in entries {
+            for (key, value) in entries(body) {
                 self.group_entry(&mut group, key, value)?;
             }
             policy.groups.push(group);
@@ -162,26 +192,25 @@ impl Reader<'_, '_> {
     fn group_entry(
         &self,
         group: &mut GroupSpec,
-        key: Located<String>,
-        value: Located<Node>,
+        key: &Key,
+        value: &Item,
     ) -> Result<(), ConfigError> {
-        let key_span = self.key_span(&key);
-        match (key.value.as_str(), value.value) {
-            ("controllers", value) => self.controllers(group, &key_span, value),
-            ("perm", value) => self.perm(group, &key_span, value),
-            (name, Node::Table(entries)) => {
-                // `memory.max = 1` arrives as `memory = { max = 1 }`, a table with no
-                // span of its own (an implicit one).
+        let key_span = self.key_span(key);
+        match (key.get(), value.as_table_like()) {
+            ("controllers", _) => self.controllers(group, &key_span, value),
+            ("perm", _) => self.perm(group, &key_span, value),
+            (name, Some(table)) => {
+                // `memory.max = 1` arrives as `memory = { max = 1 }`, a dotted table.
                 let controller = name.split('.').next().unwrap_or_default();
                 self.controller(group, controller, &key_span)?;
-                let depth = usize::from(value.span.is_none());
-                self.flatten(group, name, depth, entries)
+                let depth = usize::from(table.is_dotted());
+                self.flatten(group, name, depth, table)
             }
-            (name, node) if name.contains('.') => {
-                let value_span = self.span(value.span.as_ref(), &key_span);
-                self.setting(group, name.to_owned(), key_span, node, value_span)
+            (name, None) if name.contains('.') => {
+                let value_span = self.value_span(value, &key_span);
+                self.setting(group, name.to_owned(), key_span, value, value_span)
             }
-            (name, _) => Err(ConfigError::invalid(
+            (name, None) => Err(ConfigError::invalid(
                 key_span,
                 format!(
                     "unknown key `{name}` in group `{}`: expected a controller file such as \
@@ -192,26 +221,26 @@ impl Reader<'_, '_> {
         }
     }
 
-    /// Settings from the sub-table `prefix`. `depth` counts the implicit tables we
-    /// are in, i.e. how many dotted-key parts precede the keys of `entries`.
+    /// Settings from the sub-table `prefix`. `depth` counts the dotted tables we
+    /// are in, i.e. how many dotted-key parts precede the keys of `table`.
     fn flatten(
         &self,
         group: &mut GroupSpec,
         prefix: &str,
         depth: usize,
-        entries: Vec<(Located<String>, Located<Node>)>,
+        table: &dyn TableLike,
     ) -> Result<(), ConfigError> {
-        for (key, value) in entries {
-            let name = format!("{prefix}.{}", key.value);
-            match value.value {
-                Node::Table(inner) => {
-                    let depth = if value.span.is_none() { depth + 1 } else { 0 };
+        for (key, value) in entries(table) {
+            let name = format!("{prefix}.{}", key.get());
+            match value.as_table_like() {
+                Some(inner) => {
+                    let depth = if inner.is_dotted() { depth + 1 } else { 0 };
                     self.flatten(group, &name, depth, inner)?;
                 }
-                node => {
-                    let span = self.dotted_key_span(&key, depth);
-                    let value_span = self.span(value.span.as_ref(), &span);
-                    self.setting(group, name, span, node, value_span)?;
+                None => {
+                    let span = self.dotted_key_span(key, depth);
+                    let value_span = self.value_span(value, &span);
+                    self.setting(group, name, span, value, value_span)?;
                 }
             }
         }
@@ -219,13 +248,12 @@ impl Reader<'_, '_> {
     }
 
     /// Where the whole dotted key ending in `last` starts. The parts before it have
-    /// spans too, but an implicit table shared by several dotted keys
-    /// (`memory.max`, `memory.high`) only remembers its first mention, so we walk
-    /// back from `last` over `parents` parts in the text instead.
-    fn dotted_key_span(&self, last: &Located<String>, parents: usize) -> Span {
+    /// spans too, but a dotted table shared by several dotted keys (`memory.max`,
+    /// `memory.high`) only remembers its first mention, so we walk back from `last`
+    /// over `parents` parts in the text instead.
+    fn dotted_key_span(&self, last: &Key, parents: usize) -> Span {
         let start = last
-            .span
-            .as_ref()
+            .span()
             .and_then(|range| dotted_key_start(self.source.text(0..range.start), parents));
         match start {
             Some(start) => self.source.span(start),
@@ -265,19 +293,20 @@ impl Reader<'_, '_> {
         group: &mut GroupSpec,
         key: String,
         span: Span,
-        value: Node,
+        value: &Item,
         value_span: Span,
     ) -> Result<(), ConfigError> {
         let value = match value {
-            Node::String(text) => text,
-            Node::Integer(number) => number.to_string(),
-            Node::Float(number) => {
+            Item::Value(Value::String(text)) => text.value().clone(),
+            Item::Value(Value::Integer(number)) => number.value().to_string(),
+            Item::Value(Value::Float(number)) => {
+                let number = number.value();
                 return Err(ConfigError::invalid(
                     value_span,
                     format!("`{key}` is a float: write it as a string, such as `\"{number}\"`"),
                 ));
             }
-            Node::Boolean(_) => {
+            Item::Value(Value::Boolean(_)) => {
                 return Err(ConfigError::invalid(
                     value_span,
                     format!(
@@ -291,7 +320,7 @@ impl Reader<'_, '_> {
                     value_span,
                     format!(
                         "`{key}` is {}: write the value as a single string or integer",
-                        other.kind()
+                        kind(other)
                     ),
                 ));
             }
@@ -328,26 +357,34 @@ impl Reader<'_, '_> {
         &self,
         group: &mut GroupSpec,
         key_span: &Span,
-        value: Node,
+        value: &Item,
     ) -> Result<(), ConfigError> {
-        let Node::Array(items) = value else {
-            return Err(ConfigError::invalid(
-                key_span.clone(),
-                "`controllers` must be an array of controller names, such as \
-                 `controllers = [\"cpuset\"]`",
-            ));
+        let not_a_name = |span, kind| {
+            ConfigError::invalid(
+                span,
+                format!("`controllers` entries must be controller names in quotes, not {kind}"),
+            )
         };
-        let mut listed: Vec<String> = Vec::new();
-        for item in items {
-            let span = self.span(item.span.as_ref(), key_span);
-            let Node::String(name) = item.value else {
+        let items = match value {
+            Item::Value(Value::Array(items)) => items,
+            // `[[group."NAME".controllers]]`: an array, but of tables.
+            Item::ArrayOfTables(tables) => {
+                let first = tables.iter().next().and_then(Table::span);
+                return Err(not_a_name(self.span(first, key_span), "a table"));
+            }
+            _ => {
                 return Err(ConfigError::invalid(
-                    span,
-                    format!(
-                        "`controllers` entries must be controller names in quotes, not {}",
-                        item.value.kind()
-                    ),
+                    key_span.clone(),
+                    "`controllers` must be an array of controller names, such as \
+                     `controllers = [\"cpuset\"]`",
                 ));
+            }
+        };
+        let mut listed: Vec<&str> = Vec::new();
+        for item in items {
+            let span = self.span(item.span(), key_span);
+            let Some(name) = item.as_str() else {
+                return Err(not_a_name(span, value_kind(item)));
             };
             if listed.contains(&name) {
                 return Err(ConfigError::invalid(
@@ -355,7 +392,7 @@ impl Reader<'_, '_> {
                     format!("controller `{name}` is listed twice in `controllers`: remove one"),
                 ));
             }
-            self.controller(group, &name, &span)?;
+            self.controller(group, name, &span)?;
             listed.push(name);
         }
         Ok(())
@@ -363,34 +400,40 @@ impl Reader<'_, '_> {
 
     /// `perm = { task = { ... }, admin = { ... } }`, usually written as a
     /// `[group."NAME".perm]` table.
-    fn perm(&self, group: &mut GroupSpec, key_span: &Span, value: Node) -> Result<(), ConfigError> {
-        let Node::Table(entries) = value else {
+    fn perm(
+        &self,
+        group: &mut GroupSpec,
+        key_span: &Span,
+        value: &Item,
+    ) -> Result<(), ConfigError> {
+        let Some(table) = value.as_table_like() else {
             return Err(ConfigError::invalid(
                 key_span.clone(),
                 "`perm` must be a table with `task` and/or `admin`, such as \
                  `[group.\"NAME\".perm]` followed by `task = { uid = \"root\" }`",
             ));
         };
-        for (key, value) in entries {
-            let span = self.key_span(&key);
-            let Some(kind) = OwnerKind::from_keyword(&key.value) else {
+        for (key, value) in entries(table) {
+            let span = self.key_span(key);
+            let Some(kind) = OwnerKind::from_keyword(key.get()) else {
                 return Err(ConfigError::invalid(
                     span,
                     format!(
                         "unknown key `{}` in the `perm` of group `{}`: expected `task` or `admin`",
-                        key.value, group.name
+                        key.get(),
+                        group.name
                     ),
                 ));
             };
-            let owner = self.owner(kind, span, value.value)?;
+            let owner = self.owner(kind, span, value)?;
             *kind.slot(&mut group.perm) = Some(owner);
         }
         Ok(())
     }
 
-    fn owner(&self, kind: OwnerKind, span: Span, value: Node) -> Result<Owner, ConfigError> {
+    fn owner(&self, kind: OwnerKind, span: Span, value: &Item) -> Result<Owner, ConfigError> {
         let name = kind.keyword();
-        let Node::Table(fields) = value else {
+        let Some(fields) = value.as_table_like() else {
             return Err(ConfigError::invalid(
                 span,
                 format!("`{name}` must be a table, such as `{name} = {{ uid = \"root\" }}`"),
@@ -403,9 +446,9 @@ impl Reader<'_, '_> {
             dperm: None,
             span,
         };
-        for (key, value) in fields {
-            let key_span = self.key_span(&key);
-            let field = match kind.field(&key.value) {
+        for (key, value) in entries(fields) {
+            let key_span = self.key_span(key);
+            let field = match kind.field(key.get()) {
                 Ok(field) => field,
                 Err(FieldError::DpermInTask) => {
                     return Err(ConfigError::invalid(key_span, DPERM_IN_TASK));
@@ -415,14 +458,14 @@ impl Reader<'_, '_> {
                         key_span,
                         format!(
                             "unknown key `{}` in `{name}`: expected {}",
-                            key.value,
+                            key.get(),
                             kind.expected_fields()
                         ),
                     ));
                 }
             };
-            let value_span = self.span(value.span.as_ref(), &key_span);
-            let text = self.perm_text(field, &value, &value_span)?;
+            let value_span = self.value_span(value, &key_span);
+            let text = self.perm_text(field, value, &value_span)?;
             field
                 .set(&mut owner, &text)
                 .map_err(|message| ConfigError::invalid(value_span, message))?;
@@ -436,16 +479,16 @@ impl Reader<'_, '_> {
     fn perm_text(
         &self,
         field: PermField,
-        value: &Located<Node>,
+        value: &Item,
         span: &Span,
     ) -> Result<String, ConfigError> {
         let is_mode = matches!(field, PermField::Fperm | PermField::Dperm);
-        match &value.value {
-            Node::String(text) => Ok(text.clone()),
-            Node::Integer(number) if is_mode => {
+        match value {
+            Item::Value(Value::String(text)) => Ok(text.value().clone()),
+            Item::Value(Value::Integer(number)) if is_mode => {
+                let number = number.value();
                 let literal = value
-                    .span
-                    .clone()
+                    .span()
                     .map(|range| self.source.text(range))
                     .unwrap_or_default()
                     .trim_start_matches('+');
@@ -456,7 +499,9 @@ impl Reader<'_, '_> {
                     number.to_string()
                 })
             }
-            Node::Integer(number) if *number >= 0 => Ok(number.to_string()),
+            Item::Value(Value::Integer(number)) if *number.value() >= 0 => {
+                Ok(number.value().to_string())
+            }
             other => {
                 let example = if is_mode { "\"660\"" } else { "\"root\"" };
                 Err(ConfigError::invalid(
@@ -464,7 +509,7 @@ impl Reader<'_, '_> {
                     format!(
                         "`{}` is {}: write it as a string or integer, such as `{} = {example}`",
                         field.name(),
-                        other.kind(),
+                        kind(other),
                         field.name()
                     ),
                 ))
@@ -510,6 +555,47 @@ mod tests {
         // Not what a dotted key looks like: give up rather than guess.
         assert_eq!(dotted_key_start("= .", 1), None);
         assert_eq!(dotted_key_start("memory", 1), None);
+    }
+
+    /// What the reader relies on from `toml_edit`; fails loudly if an upgrade
+    /// changes it.
+    #[test]
+    fn toml_edit_keeps_key_and_value_spans() {
+        let source = "[group.\"foo\"]\n\"cpu.shares\" = 100\nmemory.max = \"1G\"\n\
+                      a = { y = [\"x\", 2] }\n";
+        let document = ImDocument::parse(source).unwrap();
+        let text = |range: Option<Range<usize>>| &source[range.unwrap()];
+        let (group_key, group) = document.as_table().get_key_value("group").unwrap();
+        assert_eq!(text(group_key.span()), "group");
+        // An implicit table made by a header has no span of its own.
+        assert_eq!(group.span(), None);
+        let group = group.as_table_like().unwrap();
+        let (foo_key, foo) = group.get_key_value("foo").unwrap();
+        assert_eq!(text(foo_key.span()), "\"foo\"");
+        let foo = foo.as_table_like().unwrap();
+        let names: Vec<_> = entries(foo).map(|(key, _)| key.get()).collect();
+        assert_eq!(names, ["cpu.shares", "memory", "a"]);
+
+        let (key, value) = foo.get_key_value("cpu.shares").unwrap();
+        assert_eq!(text(key.span()), "\"cpu.shares\"");
+        assert_eq!(text(value.span()), "100");
+
+        // Dotted keys make dotted tables without a span; each part keeps its own.
+        let (key, memory) = foo.get_key_value("memory").unwrap();
+        assert_eq!(text(key.span()), "memory");
+        assert_eq!(memory.span(), None);
+        let memory = memory.as_table_like().unwrap();
+        assert!(memory.is_dotted());
+        let (key, value) = memory.get_key_value("max").unwrap();
+        assert_eq!(text(key.span()), "max");
+        assert_eq!(text(value.span()), "\"1G\"");
+
+        let (_, inline) = foo.get_key_value("a").unwrap();
+        assert!(inline.span().is_some());
+        assert!(!inline.as_table_like().unwrap().is_dotted());
+        let array = inline.as_table_like().unwrap().get("y").unwrap();
+        let items = array.as_array().unwrap();
+        assert_eq!(text(items.get(1).unwrap().span()), "2");
     }
 
     const EXAMPLE: &str = r#"[group."foo"]
@@ -706,6 +792,9 @@ admin = { uid = "root", gid = "root", dperm = "775", fperm = "644" }
             ("[group.a]\ncontrollers = \"cpu\"\n", (2, 1), "`controllers` must be an array"),
             ("[group.a]\ncontrollers = [\"cpu\", 1]\n", (2, 23), "not an integer"),
             ("[group.a]\ncontrollers = [\"cpu\", \"cpu\"]\n", (2, 23), "listed twice"),
+            ("[group.a]\n[[group.a.controllers]]\n", (2, 1), "controller names in quotes, not a table"),
+            ("[group.a]\n\"cpu.x\" = 1979-05-27\n", (2, 11), "`cpu.x` is a date-time"),
+            ("[group.a]\nmemory = { swap.max = true }\n", (2, 23), "`memory.swap.max` is a boolean"),
             ("[group.a]\n\"cpu.shares\" = 1\ncpu.shares = 2\n", (3, 1), "`cpu.shares` is set twice in group `a` (first at line 2, column 1)"),
             ("[group.a.perm]\ntask = { fperm = \"680\" }\n", (2, 18), "`fperm` value `680` is not an octal mode"),
             ("[group.a.perm]\ntask = { fperm = 690 }\n", (2, 18), "`fperm` value `690` is not an octal mode"),
