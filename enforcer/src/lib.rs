@@ -3,7 +3,10 @@
 //!
 //! The binary (`main.rs`) is a thin clap layer over this library.
 
+pub mod agent;
 pub mod bpf;
 pub mod cgroup;
 pub mod cli;
+pub mod collect;
 pub mod config;
+pub mod report;

@@ -18,6 +18,31 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// The agent: account every group's traffic and syscalls in the kernel and
+    /// report them. Without --config it observes the whole host (counts only).
+    Run(RunArgs),
+    /// Stop a running agent, detach its programs and remove its pins.
+    Stop {
+        #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
+        pin_dir: PathBuf,
+        #[arg(long, default_value = crate::agent::DEFAULT_PID_FILE)]
+        pid_file: PathBuf,
+    },
+    /// Per-group counters from the pinned kernel maps (the agent must have run).
+    Stats {
+        /// Groups to show (paths below the cgroup2 root); all when none.
+        groups: Vec<String>,
+        #[arg(long)]
+        json: bool,
+        /// Refresh every SECS seconds, with rates.
+        #[arg(long, value_name = "SECS")]
+        watch: Option<f64>,
+        /// Rows in the table.
+        #[arg(long, default_value_t = 40)]
+        rows: usize,
+        #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
+        pin_dir: PathBuf,
+    },
     /// Show the host's cgroup layout and check that the eBPF programs load.
     Status,
     /// Create groups (cgcreate).
@@ -123,4 +148,59 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Policy file (cgconfig.conf or TOML): its groups are created, limited and
+    /// accounted. Without it: observe mode over the whole host.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// With --config, also account every other group (attach at the cgroup2 root).
+    #[arg(long)]
+    pub observe: bool,
+    /// Prometheus endpoint address.
+    #[arg(long, default_value = crate::agent::DEFAULT_METRICS, value_name = "ADDR:PORT")]
+    pub metrics: std::net::SocketAddr,
+    /// Do not serve metrics.
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// Collection period, e.g. 1s, 500ms.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub interval: std::time::Duration,
+    #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
+    pub pin_dir: PathBuf,
+    /// JSON-lines audit log of events.
+    #[arg(long, default_value = "/var/log/enforcer/audit.jsonl")]
+    pub audit_log: PathBuf,
+    /// Print a live per-group table every interval.
+    #[arg(long)]
+    pub summary: bool,
+    /// Syscall series per group in the metrics (bounds cardinality).
+    #[arg(long, default_value_t = 10)]
+    pub top_syscalls: usize,
+    #[arg(long, default_value = crate::agent::DEFAULT_PID_FILE)]
+    pub pid_file: PathBuf,
+}
+
+/// `100ms`, `1s`, `1.5s`, `2m`.
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: write e.g. 100ms, 1s or 2m"))?;
+    if v.is_nan() || v <= 0.0 || !v.is_finite() {
+        return Err(format!("duration {s:?} must be positive"));
+    }
+    Ok(std::time::Duration::from_secs_f64(v * scale))
 }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use anyhow::{Context, Result};
 use nix::sys::signal::Signal;
 
-use super::args::{Cli, Command};
+use super::args::{Cli, Command, RunArgs};
 use super::print;
 use crate::cgroup::{CgroupError, Cgroups, GroupPath, GroupSpec, Ownership, parse_owner};
 use crate::config::{self, ConfigError};
@@ -15,6 +15,9 @@ use crate::config::{self, ConfigError};
 /// 1 when the host failed while acting.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if let Some(e) = err.downcast_ref::<CgroupError>() {
+        return if e.is_user_error() { 2 } else { 1 };
+    }
+    if let Some(e) = err.downcast_ref::<crate::agent::AgentError>() {
         return if e.is_user_error() { 2 } else { 1 };
     }
     if let Some(e) = err.downcast_ref::<ConfigError>() {
@@ -85,10 +88,36 @@ fn warn_all(warnings: &[String]) {
     }
 }
 
+/// With no arguments: the agent in observe mode with a live summary.
+fn default_run() -> RunArgs {
+    use clap::Parser as _;
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+    let mut d = Defaults::parse_from(["enforcer"]).run;
+    d.summary = true;
+    d
+}
+
 pub fn run(cli: Cli) -> Result<()> {
-    let command = cli.command.unwrap_or(Command::Status);
+    let command = cli.command.unwrap_or_else(|| Command::Run(default_run()));
     match command {
         Command::Status => status(),
+        Command::Run(args) => agent(args),
+        Command::Stop { pin_dir, pid_file } => {
+            let n = crate::agent::stop(&pin_dir, &pid_file)?;
+            println!("removed {n} pins under {}", pin_dir.display());
+            Ok(())
+        }
+        Command::Stats {
+            groups,
+            json,
+            watch,
+            rows,
+            pin_dir,
+        } => stats(&groups, json, watch, rows, &pin_dir),
         Command::Create {
             groups,
             task,
@@ -284,4 +313,64 @@ fn status() -> Result<()> {
         Err(e) => println!("eBPF: not available: {e}"),
     }
     Ok(())
+}
+
+fn agent(a: RunArgs) -> Result<()> {
+    let opts = crate::agent::AgentOptions {
+        policy: a.config,
+        observe: a.observe,
+        metrics: (!a.no_metrics).then_some(a.metrics),
+        interval: a.interval,
+        pin_dir: a.pin_dir,
+        audit_log: Some(a.audit_log),
+        summary: a.summary,
+        summary_rows: 30,
+        top_syscalls: a.top_syscalls,
+        pid_file: a.pid_file,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(crate::agent::run(opts))?;
+    Ok(())
+}
+
+fn stats(
+    groups: &[String],
+    json: bool,
+    watch: Option<f64>,
+    rows: usize,
+    pin_dir: &std::path::Path,
+) -> Result<()> {
+    let wanted = crate::agent::wanted(groups)?;
+    let cg = Cgroups::discover()?;
+    let v2 = cg.v2().ok_or(crate::agent::AgentError::NoCgroup2)?;
+    let mut collector = crate::collect::Collector::new(crate::collect::CgroupIndex::new(
+        &cg.hierarchy(v2).mount_point,
+    ));
+    loop {
+        let snap = crate::bpf::snapshot_pinned(pin_dir)?;
+        let mut reports = collector.collect(&snap, &cg).groups;
+        if !wanted.is_empty() {
+            reports.retain(|r| wanted.contains(&r.group));
+            for w in &wanted {
+                if !reports.iter().any(|r| &r.group == w) && collector.index().id_of(w).is_none() {
+                    return Err(CgroupError::NotFound {
+                        path: format!("/{w}"),
+                        hierarchy: "cgroup2".into(),
+                    }
+                    .into());
+                }
+            }
+        }
+        match (json, watch) {
+            (true, None) => println!("{}", serde_json::to_string_pretty(&reports)?),
+            (true, Some(_)) => println!("{}", serde_json::to_string(&reports)?),
+            (false, None) => print!("{}", crate::report::table(&reports, rows)),
+            (false, Some(_)) => print!("\x1b[2J\x1b[H{}", crate::report::table(&reports, rows)),
+        }
+        let Some(secs) = watch else { return Ok(()) };
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.1)));
+    }
 }

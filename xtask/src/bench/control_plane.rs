@@ -1,5 +1,5 @@
-//! Benchmarks. Each compares variants in one run, interleaved, and prints medians,
-//! spreads and ratios; results go into BENCHMARKS.md with the command that made them.
+//! `cargo xtask bench control-plane`: create, configure and delete N groups with
+//! `enforcer apply` + `enforcer delete`, against a cgcreate + cgset + cgdelete loop.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,30 +7,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
 
+use super::median;
 use crate::run::enforcer_binary;
 use crate::setup::apt_install;
-
-#[derive(Subcommand, Clone, Copy)]
-pub(crate) enum Which {
-    /// Create, configure and delete N groups (memory + cpu limits):
-    /// `enforcer apply` + `enforcer delete` vs a cgcreate + cgset + cgdelete loop.
-    ControlPlane {
-        /// Groups per run.
-        #[arg(long, default_value_t = 1000)]
-        groups: usize,
-        /// Runs per variant (interleaved).
-        #[arg(long, default_value_t = 5)]
-        runs: usize,
-    },
-}
-
-pub(crate) fn run(which: Which) -> Result<()> {
-    match which {
-        Which::ControlPlane { groups, runs } => control_plane(groups, runs),
-    }
-}
 
 /// cgroup mount points from mountinfo (xtask cannot use the enforcer library:
 /// it must build before the eBPF toolchain exists).
@@ -115,12 +95,7 @@ fn libcgroup_run(groups: &[String]) -> Result<(Duration, Duration)> {
     Ok((create, start.elapsed()))
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn control_plane(n: usize, runs: usize) -> Result<()> {
+pub(crate) fn run(n: usize, runs: usize) -> Result<()> {
     apt_install(&["cgroup-tools"])
         .context("the comparison needs libcgroup's tools (Debian cgroup-tools)")?;
     let bin = enforcer_binary(true);

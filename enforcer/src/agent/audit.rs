@@ -1,0 +1,87 @@
+//! Events: to tracing, and as JSON lines to an audit file.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::error::AgentError;
+use crate::bpf::Event;
+
+#[derive(Debug, Serialize)]
+struct AuditLine<'a> {
+    /// Seconds since the Unix epoch, with milliseconds.
+    time: f64,
+    kind: &'a str,
+    group: &'a str,
+    cgroup_id: u64,
+    pid: u32,
+    comm: &'a str,
+}
+
+pub(super) struct Audit {
+    file: Option<(PathBuf, std::fs::File)>,
+}
+
+impl Audit {
+    pub(super) fn open(path: Option<&Path>) -> Result<Self, AgentError> {
+        let file = match path {
+            None => None,
+            Some(p) => {
+                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| AgentError::Io {
+                        op: "creating",
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
+                }
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|source| AgentError::Io {
+                        op: "opening",
+                        path: p.to_path_buf(),
+                        source,
+                    })?;
+                Some((p.to_path_buf(), f))
+            }
+        };
+        Ok(Audit { file })
+    }
+
+    /// Record one event; `group` is its label if the cgroup is known.
+    pub(super) fn record(&mut self, event: &Event, group: &str) {
+        let time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| (d.as_millis() as f64) / 1000.0)
+            .unwrap_or(0.0);
+        let line = match event {
+            Event::OomKill {
+                pid,
+                cgroup_id,
+                comm,
+            } => {
+                tracing::warn!(group, pid, comm = comm.as_str(), "OOM kill");
+                AuditLine {
+                    time,
+                    kind: "oom_kill",
+                    group,
+                    cgroup_id: *cgroup_id,
+                    pid: *pid,
+                    comm,
+                }
+            }
+        };
+        if let Some((path, f)) = &mut self.file {
+            let ok = serde_json::to_string(&line)
+                .ok()
+                .map(|s| writeln!(f, "{s}").is_ok())
+                .unwrap_or(false);
+            if !ok {
+                tracing::error!(path = %path.display(), "could not write the audit log");
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Turning kernel map snapshots into per-group reports: labels for cgroup ids,
+//! syscall names, cgroupfs usage, and rates between two snapshots.
+
+mod index;
+mod usage;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+
+pub use index::{CgroupIndex, GroupLabel};
+pub use usage::{CpuUsage, MemoryUsage};
+
+use crate::bpf::{GroupCounters, Snapshot};
+use crate::cgroup::Cgroups;
+
+/// x86_64 syscall name for a number, from the `syscalls` crate's table.
+pub fn syscall_name(nr: u32) -> String {
+    syscalls::Sysno::new(nr as usize)
+        .map(|s| s.name().to_string())
+        .unwrap_or_else(|| format!("syscall_{nr}"))
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct NetReport {
+    pub egress_bytes: u64,
+    pub egress_packets: u64,
+    pub ingress_bytes: u64,
+    pub ingress_packets: u64,
+    pub connect_attempts: u64,
+    pub bind_attempts: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SyscallReport {
+    pub total: u64,
+    pub by_name: BTreeMap<String, u64>,
+}
+
+/// Per-second rates over the last interval (absent on the first sample).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Rates {
+    pub egress_bytes_per_sec: f64,
+    pub egress_packets_per_sec: f64,
+    pub ingress_bytes_per_sec: f64,
+    pub ingress_packets_per_sec: f64,
+    pub syscalls_per_sec: f64,
+}
+
+/// One group's usage: the shape of `enforcer stats --json` and of the metrics.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GroupReport {
+    pub group: GroupLabel,
+    pub cgroup_id: u64,
+    pub net: NetReport,
+    pub syscalls: SyscallReport,
+    pub memory: MemoryUsage,
+    pub cpu: CpuUsage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rates: Option<Rates>,
+}
+
+fn net_of(c: &GroupCounters) -> NetReport {
+    NetReport {
+        egress_bytes: c.egress.bytes,
+        egress_packets: c.egress.packets,
+        ingress_bytes: c.ingress.bytes,
+        ingress_packets: c.ingress.packets,
+        connect_attempts: c.sock.connect4 + c.sock.connect6,
+        bind_attempts: c.sock.bind4 + c.sock.bind6,
+    }
+}
+
+/// Per group at the previous collection: network counters and syscall total.
+type Previous = BTreeMap<u64, (NetReport, u64)>;
+
+/// Keeps what rates and labels need between collections.
+pub struct Collector {
+    index: CgroupIndex,
+    prev: Option<(Instant, Previous)>,
+}
+
+/// What one collection found.
+pub struct Collection {
+    pub groups: Vec<GroupReport>,
+    /// Ids present in the maps whose groups no longer exist: their entries can go.
+    pub vanished: Vec<u64>,
+}
+
+impl Collector {
+    pub fn new(index: CgroupIndex) -> Self {
+        Collector { index, prev: None }
+    }
+
+    pub fn index(&self) -> &CgroupIndex {
+        &self.index
+    }
+
+    pub fn collect(&mut self, snap: &Snapshot, cg: &Cgroups) -> Collection {
+        let now = Instant::now();
+        let vanished = self
+            .index
+            .resolve(snap.groups.keys().copied().collect::<Vec<_>>());
+        let mut groups = Vec::with_capacity(snap.groups.len());
+        let mut current = BTreeMap::new();
+        for (&id, c) in &snap.groups {
+            let Some(label) = self.index.label(id).map(str::to_string) else {
+                continue;
+            };
+            let net = net_of(c);
+            let total: u64 = c.syscalls.values().sum();
+            let by_name = c
+                .syscalls
+                .iter()
+                .map(|(&nr, &n)| (syscall_name(nr), n))
+                .collect();
+            let rates = self.prev.as_ref().map(|(then, prev)| {
+                let dt = now.duration_since(*then).as_secs_f64().max(1e-6);
+                let (pn, pt) = prev.get(&id).cloned().unwrap_or_default();
+                let per = |a: u64, b: u64| a.saturating_sub(b) as f64 / dt;
+                Rates {
+                    egress_bytes_per_sec: per(net.egress_bytes, pn.egress_bytes),
+                    egress_packets_per_sec: per(net.egress_packets, pn.egress_packets),
+                    ingress_bytes_per_sec: per(net.ingress_bytes, pn.ingress_bytes),
+                    ingress_packets_per_sec: per(net.ingress_packets, pn.ingress_packets),
+                    syscalls_per_sec: per(total, pt),
+                }
+            });
+            current.insert(id, (net.clone(), total));
+            groups.push(GroupReport {
+                memory: usage::memory(cg, &label),
+                cpu: usage::cpu(cg, &label),
+                group: label,
+                cgroup_id: id,
+                net,
+                syscalls: SyscallReport { total, by_name },
+                rates,
+            });
+        }
+        groups.sort_by(|a, b| a.group.cmp(&b.group));
+        self.prev = Some((now, current));
+        Collection { groups, vanished }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syscall_names_come_from_the_table() {
+        assert_eq!(syscall_name(110), "getppid");
+        assert_eq!(syscall_name(0), "read");
+        assert_eq!(syscall_name(100_000), "syscall_100000");
+    }
+}

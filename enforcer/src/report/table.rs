@@ -1,0 +1,57 @@
+//! The human table of `enforcer stats` and the agent's live summary.
+
+use std::fmt::Write as _;
+
+use crate::cgroup::units::human_bytes;
+use crate::collect::GroupReport;
+
+fn rate(bytes_per_sec: f64) -> String {
+    if bytes_per_sec < 1.0 {
+        "-".into()
+    } else {
+        format!("{}/s", human_bytes(bytes_per_sec as u64))
+    }
+}
+
+/// Busiest groups first (by traffic then syscalls), at most `limit` rows.
+pub fn table(groups: &[GroupReport], limit: usize) -> String {
+    let mut rows: Vec<&GroupReport> = groups.iter().collect();
+    rows.sort_by_key(|g| {
+        std::cmp::Reverse((g.net.egress_bytes + g.net.ingress_bytes, g.syscalls.total))
+    });
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<40} {:>10} {:>10} {:>11} {:>11} {:>7} {:>10} {:>10} {:>4}",
+        "GROUP", "EGRESS", "INGRESS", "EGRESS/s", "INGRESS/s", "CONN", "SYSCALLS", "MEMORY", "OOM"
+    );
+    for g in rows.iter().take(limit) {
+        let label = if g.group.len() > 40 {
+            format!("…{}", &g.group[g.group.len() - 39..])
+        } else {
+            g.group.clone()
+        };
+        let (er, ir) = g
+            .rates
+            .as_ref()
+            .map(|r| (rate(r.egress_bytes_per_sec), rate(r.ingress_bytes_per_sec)))
+            .unwrap_or_else(|| ("-".into(), "-".into()));
+        let _ = writeln!(
+            out,
+            "{:<40} {:>10} {:>10} {:>11} {:>11} {:>7} {:>10} {:>10} {:>4}",
+            label,
+            human_bytes(g.net.egress_bytes),
+            human_bytes(g.net.ingress_bytes),
+            er,
+            ir,
+            g.net.connect_attempts,
+            g.syscalls.total,
+            human_bytes(g.memory.usage_bytes),
+            g.memory.oom_kills
+        );
+    }
+    if rows.len() > limit {
+        let _ = writeln!(out, "… and {} more groups", rows.len() - limit);
+    }
+    out
+}
