@@ -1,45 +1,44 @@
-//! Types shared by the kernel programs and userspace. `#[repr(C)]` with explicit
-//! padding so both sides agree on every byte.
+//! Types shared by the kernel programs (`enforcer-ebpf`) and userspace
+//! (`enforcer::bpf`): map keys and values, event records and the constants both
+//! sides must agree on. Every type is `#[repr(C)]` with explicit padding fields, so
+//! both sides agree on every byte and no uninitialised byte can reach a map. With
+//! the `user` feature each type implements `aya::Pod`.
+//!
+//! Map overview (all keyed by the cgroup2 id, i.e. the inode number of the group's
+//! cgroup2 directory, which is what `bpf_skb_cgroup_id()` and
+//! `bpf_get_current_cgroup_id()` return):
+//!
+//! | map | kind | key -> value | written by |
+//! |---|---|---|---|
+//! | `NET_EGRESS`, `NET_INGRESS` | per-CPU hash | `u64` -> [`NetCounter`] | `count_egress`, `count_ingress` |
+//! | `SOCK_ATTEMPTS` | per-CPU hash | `u64` -> [`SockCounter`] | `count_connect4/6`, `count_bind4/6` |
+//! | `SYSCALLS` | per-CPU hash | [`SyscallKey`] -> `u64` | `count_syscalls` |
+//! | `SYSCALL_GROUPS` | hash | `u64` -> `u8` | userspace (which groups to count) |
+//! | `SYSCALL_SCOPE` | array | `u32` index -> `u32` | userspace ([`scope`]) |
+//! | `SYSCALL_CACHE` | per-CPU array | `0` -> [`ScopeCache`] | `count_syscalls` |
+//! | `EVENTS` | ring buffer | [`OomEvent`] records | `oom_kill` |
 #![no_std]
 
-/// Egress traffic of one cgroup, as counted by the `count_egress` program into the
-/// `NET_EGRESS` per-CPU hash map (key: the cgroup2 id, i.e. the inode number of the
-/// cgroup2 directory). Each CPU holds its own copy; userspace sums them.
-///
-/// Layout: two `u64`s, 16 bytes, 8-byte aligned. No padding is needed: every field is
-/// naturally aligned and the size is a multiple of the alignment, so there are no
-/// uninitialised bytes the kernel could leak or the two sides could disagree on. Add
-/// fields only in pairs of `u64` (or with an explicit `_pad` field) to keep it that way.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NetCounter {
-    /// Bytes handed to the network layer on egress: `skb->len` at the cgroup_skb
-    /// hook, i.e. the IP packet including IP and transport headers (a 100-byte UDP
-    /// payload over IPv4 counts as 128 bytes).
-    pub bytes: u64,
-    /// Packets seen on egress.
-    pub packets: u64,
-}
+mod event;
+mod net;
+mod sock;
+mod syscall;
 
-// The eBPF map is created with value_size = size_of::<NetCounter>() and aya checks
-// it on the userspace side; pin the layout so a change is a compile error on both.
-const _: () = assert!(core::mem::size_of::<NetCounter>() == 16);
-const _: () = assert!(core::mem::align_of::<NetCounter>() == 8);
+pub use event::{EVENT_OOM_KILL, OomEvent, TASK_COMM_LEN, mark_victim};
+pub use net::NetCounter;
+pub use sock::SockCounter;
+pub use syscall::{ScopeCache, SyscallKey, scope};
 
-impl NetCounter {
-    /// Adds another counter (e.g. another CPU's copy), wrapping instead of
-    /// overflowing so the sum can never panic.
-    #[must_use]
-    pub const fn wrapping_add(self, other: Self) -> Self {
-        Self {
-            bytes: self.bytes.wrapping_add(other.bytes),
-            packets: self.packets.wrapping_add(other.packets),
-        }
-    }
-}
+/// Capacity of the per-group maps (`NET_EGRESS`, `NET_INGRESS`, `SOCK_ATTEMPTS`,
+/// `SYSCALL_GROUPS`). Userspace deletes the entries of removed groups; when a map
+/// is full, new groups are simply not counted (the insert fails, the packet or
+/// call proceeds).
+pub const MAX_CGROUPS: u32 = 16384;
 
-// SAFETY: `NetCounter` is `#[repr(C)]`, `Copy`, contains only `u64`s and has no
-// padding (asserted above), so every bit pattern is a valid value and it can be
-// copied to and from the kernel byte for byte.
-#[cfg(feature = "user")]
-unsafe impl aya::Pod for NetCounter {}
+/// Capacity of `SYSCALLS`: (group, syscall number) pairs. A busy group uses
+/// 50-150 distinct syscalls, so this covers a few hundred counted groups.
+pub const MAX_SYSCALL_KEYS: u32 = 32768;
+
+/// Size of the `EVENTS` ring buffer in bytes (a power of two and a multiple of the
+/// page size). One OOM record takes 40 bytes with the ring buffer's header.
+pub const EVENTS_BYTES: u32 = 64 * 1024;

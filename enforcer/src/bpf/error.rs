@@ -4,7 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
-/// An error loading, attaching or reading enforcer's eBPF programs and maps.
+/// An error loading, attaching, pinning or reading enforcer's eBPF programs and maps.
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
     /// The binary was built with `AYA_BUILD_SKIP=1`, so it embeds no eBPF object.
@@ -14,7 +14,8 @@ pub enum BpfError {
     )]
     ObjectMissing,
 
-    /// The kernel refused to create the maps or the object could not be parsed.
+    /// The kernel refused to create the maps, a pinned map could not be opened, or
+    /// the object could not be parsed.
     #[error(
         "loading the embedded eBPF object failed; run enforcer as root (it needs \
          CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON) on a kernel with CONFIG_BPF_SYSCALL \
@@ -39,8 +40,7 @@ pub enum BpfError {
     /// The program has the wrong type or the verifier rejected it.
     #[error(
         "loading eBPF program `{name}` into the kernel failed (the verifier log, if \
-         any, follows); this is a bug in enforcer-ebpf or a kernel without \
-         cgroup_skb support"
+         any, follows); this is a bug in enforcer-ebpf or the kernel lacks the hook"
     )]
     ProgramLoad {
         /// The program's name in the object.
@@ -73,17 +73,32 @@ pub enum BpfError {
 
     /// `bpf_link_create` (or `BPF_PROG_ATTACH` on old kernels) failed.
     #[error(
-        "attaching eBPF program `{program}` to cgroup {path} failed; check that you \
-         are root and that the kernel has CONFIG_CGROUP_BPF"
+        "attaching eBPF program `{program}` to {target} failed; check that you are \
+         root and that the kernel has CONFIG_CGROUP_BPF (cgroup hooks) or \
+         CONFIG_BPF_EVENTS (tracepoints)"
     )]
     Attach {
         /// The program's name.
         program: &'static str,
-        /// The cgroup2 directory.
-        path: PathBuf,
+        /// The cgroup2 directory or tracepoint.
+        target: String,
         /// aya's error.
         #[source]
         source: aya::programs::ProgramError,
+    },
+
+    /// A new link could not be turned into a pinnable fd link (only links made
+    /// with `bpf_link_create` can be pinned; kernels before 5.7 lack it for cgroups).
+    #[error(
+        "the link of eBPF program `{program}` cannot be pinned; enforcer needs \
+         bpf_link support (Linux 5.7 or newer) so attachments survive restarts"
+    )]
+    Unpinnable {
+        /// The program's name.
+        program: &'static str,
+        /// aya's error.
+        #[source]
+        source: aya::programs::links::LinkError,
     },
 
     /// Reading or updating a map failed.
@@ -99,4 +114,113 @@ pub enum BpfError {
     /// The object has aya-log's `AYA_LOGS` map but the logger could not start.
     #[error("starting the eBPF logger (aya-log) failed; rebuild enforcer-ebpf or drop its logging")]
     Logger(#[source] aya_log::Error),
+
+    /// The pin directory is not on a BPF filesystem.
+    #[error(
+        "{path} is not on a BPF filesystem (bpffs), so maps and links cannot be pinned \
+         there; mount it with `mount -t bpf bpf /sys/fs/bpf` or choose a directory under \
+         a bpffs mount"
+    )]
+    NotBpffs {
+        /// The pin directory.
+        path: PathBuf,
+    },
+
+    /// Creating, listing or removing something in the pin directory failed.
+    #[error("{op} {path} failed; check that you are root and bpffs is mounted read-write")]
+    PinDir {
+        /// What was being done ("creating", "removing", ...).
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The io error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Pinning a new link failed.
+    #[error("pinning the link of `{program}` at {path} failed")]
+    PinLink {
+        /// The program's name.
+        program: &'static str,
+        /// The pin path.
+        path: PathBuf,
+        /// aya's error.
+        #[source]
+        source: aya::pin::PinError,
+    },
+
+    /// A pinned link could not be opened or examined.
+    #[error("opening the pinned link {path} failed; remove it (`enforcer stop`) and retry")]
+    PinnedLink {
+        /// The pin path.
+        path: PathBuf,
+        /// aya's error.
+        #[source]
+        source: aya::programs::links::LinkError,
+    },
+
+    /// A map pinned by an earlier run has another layout than this build's.
+    #[error(
+        "the map pinned at {path} does not match this enforcer build ({detail}); it was \
+         pinned by a different version. Run `enforcer stop` to unpin the old maps and \
+         links (their counts are lost), then start again"
+    )]
+    PinnedMapMismatch {
+        /// The pin path.
+        path: PathBuf,
+        /// What differs.
+        detail: String,
+    },
+
+    /// A pinned map could not be opened (for `enforcer stats`).
+    #[error("opening the pinned map {path} failed")]
+    PinnedMap {
+        /// The pin path.
+        path: PathBuf,
+        /// aya's error.
+        #[source]
+        source: aya::maps::MapError,
+    },
+
+    /// Nothing is pinned: the agent has not been started (or was stopped).
+    #[error(
+        "no enforcer counters are pinned under {pin_dir} ({missing} is missing); start \
+         the agent with `enforcer run` first"
+    )]
+    NotRunning {
+        /// The pin directory that was searched.
+        pin_dir: PathBuf,
+        /// The first missing pin.
+        missing: PathBuf,
+    },
+
+    /// tracefs is not available, so tracepoints cannot be attached.
+    #[error(
+        "tracefs is needed to attach the `{tracepoint}` tracepoint but is not mounted and \
+         could not be mounted at /sys/kernel/tracing; mount it with \
+         `mount -t tracefs tracefs /sys/kernel/tracing`"
+    )]
+    Tracefs {
+        /// The tracepoint that needed it.
+        tracepoint: &'static str,
+        /// The mount error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The tracepoint record differs from the layout the kernel program assumes.
+    #[error(
+        "the running kernel's {tracepoint} tracepoint has another record layout than \
+         enforcer-ebpf assumes ({detail}, see {format}); OOM events are unavailable on \
+         this kernel until enforcer-common's offsets are updated"
+    )]
+    TracepointLayout {
+        /// The tracepoint.
+        tracepoint: &'static str,
+        /// The format file read.
+        format: PathBuf,
+        /// What differs.
+        detail: String,
+    },
 }

@@ -1,19 +1,56 @@
 //! The eBPF side of enforcer, as seen from userspace.
 //!
-//! The kernel programs live in the `enforcer-ebpf` crate. `enforcer/build.rs` compiles
-//! them with aya-build and this module embeds the resulting object, so the binary is
-//! self-contained: [`EgressCounter::load`] needs no files at run time.
+//! The kernel programs live in the `enforcer-ebpf` crate. `enforcer/build.rs`
+//! compiles them with aya-build and this module embeds the resulting object, so
+//! the binary is self-contained.
 //!
-//! * [`EgressCounter`]: per-cgroup egress bytes/packets (`count_egress` +
-//!   `NET_EGRESS`), attached to cgroup2 directories.
-//! * [`probe`]: load everything once and report what the object contains, for
-//!   `enforcer status`.
+//! * [`Kernel`]: the object loaded with its maps pinned under a pin directory
+//!   ([`DEFAULT_PIN_DIR`]); attaches the per-group programs
+//!   ([`Kernel::attach_group`]) and the host-wide ones ([`Kernel::attach_tracing`]),
+//!   reads counters ([`Kernel::snapshot`]) and OOM events ([`Kernel::drain_events`]).
+//!   Links are pinned too, so everything keeps counting across agent restarts.
+//! * [`snapshot_pinned`]: counters from the pins, from another process.
+//! * [`unpin_all`]: detach and unpin everything (`enforcer stop`).
+//! * [`probe`]: load everything once, unpinned, and report what the object
+//!   contains, for `enforcer status`.
 //! * [`cgroup_id`]: the id the kernel programs key their maps by.
+//!
+//! Map and program names, and the pin directory layout, are in `layout.rs`; the
+//! shared key/value types in `enforcer-common` (re-exported here).
 
-mod egress;
 mod error;
+mod events;
+mod kernel;
+mod layout;
 mod object;
+mod pins;
+mod snapshot;
+mod tracefs;
 
-pub use egress::EgressCounter;
+use std::path::Path;
+
+pub use enforcer_common::{NetCounter, OomEvent, SockCounter, SyscallKey};
 pub use error::BpfError;
+pub use events::Event;
+pub use kernel::{Kernel, SyscallScope};
+pub use layout::DEFAULT_PIN_DIR;
 pub use object::{ProbeReport, cgroup_id, probe};
+pub use snapshot::{GroupCounters, Snapshot};
+
+/// Reads the counters from the maps pinned under `pin_dir/maps` without loading
+/// anything (for `enforcer stats` while the agent runs in another process, or
+/// after it stopped without `enforcer stop`). Fails with
+/// [`BpfError::NotRunning`] if nothing is pinned there.
+pub fn snapshot_pinned(pin_dir: &Path) -> Result<Snapshot, BpfError> {
+    snapshot::read_pinned(pin_dir)
+}
+
+/// Detaches and unpins everything under `pin_dir`: the links (which detaches
+/// the programs, as nothing else holds them) and the maps (freed once no program
+/// uses them). What `enforcer stop` does. Only our own pins are touched:
+/// `maps/<one of our map names>`, `links/<cgroup id or global>/<one of our
+/// program names>`, then those directories and `pin_dir` if empty. Returns how
+/// many pins were removed; 0 if `pin_dir` does not exist.
+pub fn unpin_all(pin_dir: &Path) -> Result<usize, BpfError> {
+    pins::unpin_all(pin_dir)
+}

@@ -1,15 +1,17 @@
-//! The embedded eBPF object: loading it, describing it, and cgroup ids.
+//! The embedded eBPF object: loading it (optionally with pinned maps),
+//! describing it, and cgroup ids.
 
 use std::fmt;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
-use aya::Ebpf;
+use aya::programs::{CgroupSkb, CgroupSockAddr, RawTracePoint, TracePoint};
+use aya::{Ebpf, EbpfLoader};
 use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, fstatfs};
 
 use super::BpfError;
-use super::egress::EgressCounter;
+use super::layout::{Hook, PINNED_MAPS, ProgramSpec, all_programs, map_pin};
 
 /// The object built from `enforcer-ebpf` by build.rs (aya-build names it after the
 /// crate's `[[bin]]`). `include_bytes_aligned!` because the ELF parser needs the
@@ -40,20 +42,59 @@ impl fmt::Debug for LogReader {
     }
 }
 
-/// Loads the embedded object (creating its maps) and, if it uses aya-log, starts
-/// the log reader. Programs are not loaded into the kernel yet.
-pub(super) fn load_object() -> Result<(Ebpf, Option<LogReader>), BpfError> {
+/// Loads the embedded object, creating its maps, and loads every program into the
+/// kernel (through the verifier). Nothing is attached.
+///
+/// With `pin_dir`, each map of [`PINNED_MAPS`] is opened from
+/// `<pin_dir>/maps/<NAME>` if pinned there (the caller has checked its layout)
+/// and otherwise created and pinned there. Without it nothing is pinned.
+pub(super) fn load(pin_dir: Option<&Path>) -> Result<(Ebpf, Option<LogReader>), BpfError> {
     if OBJECT.is_empty() {
         return Err(BpfError::ObjectMissing);
     }
-    let mut ebpf = Ebpf::load(OBJECT).map_err(BpfError::Load)?;
+    let mut loader = EbpfLoader::new();
+    if let Some(pin_dir) = pin_dir {
+        for spec in &PINNED_MAPS {
+            loader.map_pin_path(spec.name, map_pin(pin_dir, spec.name));
+        }
+    }
+    let mut ebpf = loader.load(OBJECT).map_err(BpfError::Load)?;
     let logs = if ebpf.map(AYA_LOG_MAP).is_some() {
         let mut logger = aya_log::EbpfLogger::init(&mut ebpf).map_err(BpfError::Logger)?;
         Some(LogReader(Box::new(move || logger.flush())))
     } else {
         None
     };
+    for spec in all_programs() {
+        load_program(&mut ebpf, spec)?;
+    }
     Ok((ebpf, logs))
+}
+
+fn load_program(ebpf: &mut Ebpf, spec: ProgramSpec) -> Result<(), BpfError> {
+    let name = spec.name;
+    let program = ebpf
+        .program_mut(name)
+        .ok_or(BpfError::ProgramMissing(name))?;
+    let err = |source| BpfError::ProgramLoad { name, source };
+    match spec.hook {
+        Hook::Skb(_) => {
+            let p: &mut CgroupSkb = program.try_into().map_err(err)?;
+            p.load().map_err(err)
+        }
+        Hook::SockAddr => {
+            let p: &mut CgroupSockAddr = program.try_into().map_err(err)?;
+            p.load().map_err(err)
+        }
+        Hook::RawTracepoint(_) => {
+            let p: &mut RawTracePoint = program.try_into().map_err(err)?;
+            p.load().map_err(err)
+        }
+        Hook::Tracepoint(..) => {
+            let p: &mut TracePoint = program.try_into().map_err(err)?;
+            p.load().map_err(err)
+        }
+    }
 }
 
 /// What the embedded eBPF object contains, after loading it into the kernel.
@@ -81,12 +122,16 @@ impl fmt::Display for ProbeReport {
 
 /// Loads the embedded object and all its programs into the kernel (so the
 /// verifier has accepted them), reports their names, and unloads everything again.
-/// Nothing is attached. Used by `enforcer status` to show the eBPF side works.
+/// Nothing is attached or pinned. Used by `enforcer status` to show the eBPF side works.
 pub fn probe() -> Result<ProbeReport, BpfError> {
-    let counter = EgressCounter::load()?;
-    let ebpf = counter.ebpf();
+    let (ebpf, _logs) = load(None)?;
     let mut programs: Vec<String> = ebpf.programs().map(|(name, _)| name.to_owned()).collect();
-    let mut maps: Vec<String> = ebpf.maps().map(|(name, _)| name.to_owned()).collect();
+    // Internal sections (.rodata constants) are maps to aya but not ours to show.
+    let mut maps: Vec<String> = ebpf
+        .maps()
+        .map(|(name, _)| name.to_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
     programs.sort();
     maps.sort();
     Ok(ProbeReport {

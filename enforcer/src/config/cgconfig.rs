@@ -226,12 +226,7 @@ impl Parser<'_> {
     /// Everything from the `{` after a group's (or template's) name to its `}`.
     fn group_body(&mut self, name: String, span: Span) -> Result<GroupSpec, ConfigError> {
         self.expect(TokenKind::Open, &format!("`{{` after group name `{name}`"))?;
-        let mut group = GroupSpec {
-            name,
-            span,
-            perm: Perm::default(),
-            controllers: Vec::new(),
-        };
+        let mut group = GroupSpec::new(name, span);
         let mut perm_at: Option<Span> = None;
         loop {
             let token = self.next()?;

@@ -11,6 +11,9 @@
 //! admin = { uid = "root", gid = "root", dperm = "775", fperm = "644" }
 //! ```
 //!
+//! Enforcement (`[agent]`, and a group's `priority`, `network`, `syscalls` and
+//! `[[when]]` rules) is read by `toml_enforce.rs`; see the types in `model.rs`.
+//!
 //! Top-level tables are dispatched by name in [`parse_toml`]; a new table gets a new
 //! arm there and its own reader method. Unquoted dotted keys (`memory.max = "1G"`)
 //! and per-controller sub-tables (`[group."foo".memory]`) mean the same as the
@@ -27,9 +30,48 @@ use std::path::Path;
 use toml_edit::{ImDocument, Item, Key, Table, TableLike, TomlError, Value};
 
 use super::error::{ConfigError, position};
-use super::model::{ControllerSpec, GroupSpec, Owner, Perm, Policy, Setting, Span};
+use super::model::{ControllerSpec, GroupSpec, Owner, Policy, Setting, Span};
 use super::perm::{DPERM_IN_TASK, FieldError, OwnerKind, PermField};
 use super::position::SourceMap;
+use super::suggest::{closest, did_you_mean};
+
+/// The keys of a group that are not controller settings.
+const GROUP_KEYS: [&str; 6] = [
+    "controllers",
+    "perm",
+    "priority",
+    "network",
+    "syscalls",
+    "when",
+];
+
+/// Controller names (v1 and v2), which are never taken for a misspelt group key.
+const CONTROLLERS: [&str; 15] = [
+    "blkio",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "freezer",
+    "hugetlb",
+    "io",
+    "memory",
+    "misc",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "pids",
+    "rdma",
+];
+
+/// The group key that a sub-table named `name` was probably meant to be, if it is
+/// not a controller's name.
+fn misspelt_group_table(name: &str) -> Option<&'static str> {
+    if name.contains('.') || CONTROLLERS.contains(&name) {
+        return None;
+    }
+    closest(name, GROUP_KEYS)
+}
 
 /// Parses a TOML policy; `file` is only used in spans.
 pub fn parse_toml(text: &str, file: &Path) -> Result<Policy, ConfigError> {
@@ -40,6 +82,7 @@ pub fn parse_toml(text: &str, file: &Path) -> Result<Policy, ConfigError> {
     for (key, value) in entries(document.as_table()) {
         match key.get() {
             "group" => reader.groups(key, value, &mut policy)?,
+            "agent" => policy.agent = Some(reader.agent(key, value)?),
             _ => return Err(reader.unknown_top_level(key, value)),
         }
     }
@@ -85,14 +128,14 @@ fn or_list(list: &str) -> String {
 
 /// The entries of a `[table]` or `{ inline table }`, in file order, with their keys
 /// (which carry the spans; `TableLike::iter` only gives the names).
-fn entries(table: &dyn TableLike) -> impl Iterator<Item = (&Key, &Item)> {
+pub(super) fn entries(table: &dyn TableLike) -> impl Iterator<Item = (&Key, &Item)> {
     table
         .iter()
         .filter_map(|(name, value)| Some((table.key(name)?, value)))
 }
 
 /// "a string", "an array", ... for messages.
-fn kind(item: &Item) -> &'static str {
+pub(super) fn kind(item: &Item) -> &'static str {
     match item {
         Item::None => "nothing",
         Item::Value(value) => value_kind(value),
@@ -101,7 +144,7 @@ fn kind(item: &Item) -> &'static str {
     }
 }
 
-fn value_kind(value: &Value) -> &'static str {
+pub(super) fn value_kind(value: &Value) -> &'static str {
     match value {
         Value::String(_) => "a string",
         Value::Integer(_) => "an integer",
@@ -113,23 +156,26 @@ fn value_kind(value: &Value) -> &'static str {
     }
 }
 
-struct Reader<'s, 'a> {
-    source: &'s SourceMap<'a>,
+/// Reads the document into the model. The enforcement tables (`[agent]`, and a
+/// group's `priority`, `network`, `syscalls` and `when`) are read by the methods in
+/// `toml_enforce.rs`.
+pub(super) struct Reader<'s, 'a> {
+    pub(super) source: &'s SourceMap<'a>,
 }
 
 impl Reader<'_, '_> {
-    fn span(&self, range: Option<Range<usize>>, fallback: &Span) -> Span {
+    pub(super) fn span(&self, range: Option<Range<usize>>, fallback: &Span) -> Span {
         range.map_or_else(|| fallback.clone(), |range| self.source.span(range.start))
     }
 
     /// Keys from the parser always have a position; the fallback only guards
     /// against surprises.
-    fn key_span(&self, key: &Key) -> Span {
+    pub(super) fn key_span(&self, key: &Key) -> Span {
         self.span(key.span(), &self.source.span(0))
     }
 
     /// Where `value` starts, or `fallback` (its key) if it has no position.
-    fn value_span(&self, value: &Item, fallback: &Span) -> Span {
+    pub(super) fn value_span(&self, value: &Item, fallback: &Span) -> Span {
         self.span(value.span(), fallback)
     }
 
@@ -140,6 +186,15 @@ impl Reader<'_, '_> {
         } else {
             format!("unknown top-level key `{name}`")
         };
+        if let Some(known) = closest(name, ["group", "agent"]) {
+            return ConfigError::invalid(
+                self.key_span(key),
+                format!(
+                    "{what}: did you mean `[{known}]`? (the known tables are `[agent]` and \
+                     `[group.\"NAME\"]`)"
+                ),
+            );
+        }
         ConfigError::invalid(
             self.key_span(key),
             format!(
@@ -175,14 +230,9 @@ impl Reader<'_, '_> {
                     ),
                 ));
             };
-            let mut group = GroupSpec {
-                name: name.get().to_owned(),
-                span,
-                perm: Perm::default(),
-                controllers: Vec::new(),
-            };
+            let mut group = GroupSpec::new(name.get().to_owned(), span);
             for (key, value) in entries(body) {
-                self.group_entry(&mut group, key, value)?;
+                self.group_entry(&mut group, key, value, &mut policy.warnings)?;
             }
             policy.groups.push(group);
         }
@@ -194,11 +244,39 @@ impl Reader<'_, '_> {
         group: &mut GroupSpec,
         key: &Key,
         value: &Item,
+        warnings: &mut Vec<(Span, String)>,
     ) -> Result<(), ConfigError> {
         let key_span = self.key_span(key);
         match (key.get(), value.as_table_like()) {
             ("controllers", _) => self.controllers(group, &key_span, value),
             ("perm", _) => self.perm(group, &key_span, value),
+            ("priority", _) => {
+                group.priority = Some(self.priority(key, value)?);
+                Ok(())
+            }
+            ("network", _) => {
+                group.network = Some(self.network(key, value, warnings)?);
+                Ok(())
+            }
+            ("syscalls", _) => {
+                group.syscalls = Some(self.syscalls(key, value, warnings)?);
+                Ok(())
+            }
+            ("when", _) => {
+                group.when = self.when(&group.name, key, value, warnings)?;
+                Ok(())
+            }
+            (name, Some(_)) if misspelt_group_table(name).is_some() => {
+                let known = misspelt_group_table(name).unwrap_or_default();
+                Err(ConfigError::invalid(
+                    key_span,
+                    format!(
+                        "unknown table `{name}` in group `{}`: did you mean `{known}`? (`{name}` \
+                         is not a cgroup controller either)",
+                        group.name
+                    ),
+                ))
+            }
             (name, Some(table)) => {
                 // `memory.max = 1` arrives as `memory = { max = 1 }`, a dotted table.
                 let controller = name.split('.').next().unwrap_or_default();
@@ -214,8 +292,10 @@ impl Reader<'_, '_> {
                 key_span,
                 format!(
                     "unknown key `{name}` in group `{}`: expected a controller file such as \
-                     `memory.max`, or `controllers`/`perm`",
-                    group.name
+                     `memory.max`, or `controllers`/`perm`/`priority`/`network`/`syscalls`/\
+                     `when`{}",
+                    group.name,
+                    did_you_mean(name, GROUP_KEYS),
                 ),
             )),
         }

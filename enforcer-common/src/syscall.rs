@@ -1,0 +1,78 @@
+//! Syscall counting: key of `SYSCALLS`, the scope switch and the per-CPU cache.
+
+/// Key of the per-CPU hash `SYSCALLS` (value: `u64` count of calls):
+/// one entry per (cgroup, syscall number) pair that has been seen.
+///
+/// Layout: 16 bytes, `_pad` makes the tail explicit and must be zero (the kernel
+/// hashes all 16 key bytes, so a non-zero pad would be a different key).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SyscallKey {
+    /// cgroup2 id of the calling task.
+    pub cgroup_id: u64,
+    /// Syscall number as passed to `sys_enter` (architecture specific: on x86_64
+    /// `getppid` is 110).
+    pub nr: u32,
+    /// Always zero.
+    pub _pad: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<SyscallKey>() == 16);
+const _: () = assert!(core::mem::align_of::<SyscallKey>() == 8);
+
+impl SyscallKey {
+    /// The key for `cgroup_id` and syscall `nr`, padding zeroed.
+    #[must_use]
+    pub const fn new(cgroup_id: u64, nr: u32) -> Self {
+        Self {
+            cgroup_id,
+            nr,
+            _pad: 0,
+        }
+    }
+}
+
+/// Indexes and values of the `SYSCALL_SCOPE` array (`u32` values).
+pub mod scope {
+    /// Index of the scope switch.
+    pub const MODE: u32 = 0;
+    /// Index of the generation counter. Userspace increments it after every
+    /// change of `SYSCALL_GROUPS` or of the mode, which invalidates the per-CPU
+    /// [`ScopeCache`](super::ScopeCache) entries.
+    pub const GENERATION: u32 = 1;
+    /// Number of entries of the array.
+    pub const ENTRIES: u32 = 2;
+
+    /// Mode value: count only cgroups listed in `SYSCALL_GROUPS` (the default:
+    /// array entries start at zero).
+    pub const GROUPS: u32 = 0;
+    /// Mode value: count every cgroup on the host.
+    pub const ALL: u32 = 1;
+}
+
+/// The one entry of the per-CPU array `SYSCALL_CACHE`: the last scope decision
+/// `count_syscalls` made on this CPU. A task usually makes many syscalls in a row
+/// on one CPU, so most calls are decided by comparing against this entry instead
+/// of a hash lookup in `SYSCALL_GROUPS`.
+///
+/// Layout: 16 bytes, no padding.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScopeCache {
+    /// The cgroup2 id the decision is for.
+    pub cgroup_id: u64,
+    /// `SYSCALL_SCOPE[GENERATION]` when the decision was made, plus one, so
+    /// that the all-zero initial entry never matches.
+    pub generation: u32,
+    /// 1 if that cgroup's syscalls are counted, 0 if not.
+    pub counted: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<ScopeCache>() == 16);
+
+// SAFETY: `#[repr(C)]`, `Copy`, only integers, no implicit padding (asserted).
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for SyscallKey {}
+// SAFETY: as above.
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for ScopeCache {}

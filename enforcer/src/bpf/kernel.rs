@@ -1,0 +1,448 @@
+//! [`Kernel`]: the loaded object with pinned maps, attached to groups and
+//! tracepoints, read by the agent.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use aya::Ebpf;
+use aya::maps::{Array, HashMap, MapData, MapError, PerCpuHashMap, RingBuf};
+use aya::programs::links::FdLink;
+use aya::programs::{CgroupAttachMode, CgroupSkb, CgroupSockAddr, RawTracePoint, TracePoint};
+use enforcer_common::{NetCounter, SockCounter, SyscallKey, scope};
+
+use super::BpfError;
+use super::events::{self, Event};
+use super::layout::{
+    EVENTS, GROUP_PROGRAMS, Hook, NET_EGRESS, NET_INGRESS, ProgramSpec, SOCK_ATTEMPTS,
+    SYSCALL_GROUPS, SYSCALL_SCOPE, SYSCALLS, TRACING_PROGRAMS, maps_dir,
+};
+use super::object::{self, LogReader, open_cgroup2_dir};
+use super::pins::{
+    adopt_link, check_bpffs, check_pinned_maps, create_dir, global_links_dir, group_links_dir,
+    pin_link, unpin_links_in,
+};
+use super::snapshot::{self, CounterMaps, Snapshot};
+use super::tracefs;
+
+/// Which cgroups `count_syscalls` counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyscallScope {
+    /// Every cgroup on the host (including processes enforcer does not manage).
+    All,
+    /// Only these cgroup2 ids (exact ids: sub-cgroups must be listed themselves).
+    Groups(Vec<u64>),
+}
+
+/// enforcer's kernel side, loaded: the embedded object with its maps pinned
+/// under a pin directory, ready to attach to groups and read counters.
+///
+/// Attachments are pinned links, so they outlive this value: dropping a `Kernel`
+/// (or killing the process) leaves every program attached and counting into the
+/// pinned maps; the next [`Kernel::open`] on the same pin directory adopts them.
+/// Only [`unpin_all`](super::unpin_all) detaches.
+pub struct Kernel {
+    pin_dir: PathBuf,
+    /// Taken out of `ebpf` so it can be polled and drained while `ebpf` is
+    /// borrowed elsewhere.
+    events: RingBuf<MapData>,
+    logs: Option<LogReader>,
+    ebpf: Ebpf,
+}
+
+// The agent moves the kernel into async tasks.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Kernel>();
+};
+
+impl Kernel {
+    /// Loads the embedded object, re-using maps pinned under `pin_dir/maps`
+    /// (creating and pinning them on first start), so counts survive agent
+    /// restarts, even SIGKILL. All programs are loaded (verified); nothing new is
+    /// attached yet.
+    ///
+    /// `pin_dir` (created if missing) must be on bpffs. A map pinned there by a
+    /// build with another layout is refused ([`BpfError::PinnedMapMismatch`]).
+    pub fn open(pin_dir: &Path) -> Result<Kernel, BpfError> {
+        create_dir(pin_dir)?;
+        check_bpffs(pin_dir)?;
+        create_dir(&maps_dir(pin_dir))?;
+        check_pinned_maps(pin_dir)?;
+        let (mut ebpf, logs) = object::load(Some(pin_dir))?;
+        let events = ebpf.take_map(EVENTS).ok_or(BpfError::MapMissing(EVENTS))?;
+        let events = RingBuf::try_from(events).map_err(|source| BpfError::Map {
+            map: EVENTS,
+            source,
+        })?;
+        Ok(Kernel {
+            pin_dir: pin_dir.to_path_buf(),
+            events,
+            logs,
+            ebpf,
+        })
+    }
+
+    /// The pin directory this kernel was opened on.
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    /// Attaches the six counting programs (`count_egress`, `count_ingress`,
+    /// `count_connect4`, `count_connect6`, `count_bind4`, `count_bind6`) to the
+    /// cgroup2 directory `cgroup2_dir`, each link pinned under
+    /// `pin_dir/links/<cgroup id>/<program>`. A link already pinned there (by a
+    /// previous run) is adopted, not attached twice. Returns how many links were
+    /// newly attached (0..=6).
+    ///
+    /// The programs see the group *and its descendants*; every packet and call
+    /// is charged to its own cgroup. Attach to disjoint subtrees: with links on a
+    /// cgroup and on its ancestor, the programs run twice and count twice.
+    pub fn attach_group(&mut self, cgroup2_dir: &Path) -> Result<usize, BpfError> {
+        let (cgroup, cgroup_id) = open_cgroup2_dir(cgroup2_dir)?;
+        let dir = group_links_dir(&self.pin_dir, cgroup_id);
+        create_dir(&dir)?;
+        let target = cgroup2_dir.display().to_string();
+        let mut attached = 0;
+        for spec in &GROUP_PROGRAMS {
+            let path = dir.join(spec.name);
+            if adopt_link(&path, spec)? {
+                continue;
+            }
+            let link = self.attach_one(spec, &target, |hook, program| match hook {
+                // Single: with bpf_link_create (used by aya on >= 5.7),
+                // AllowMultiple fails with EINVAL, and links are multi-attach
+                // anyway, so other programs on the cgroup are unaffected.
+                Hook::Skb(attach_type) => {
+                    let p: &mut CgroupSkb = program.try_into()?;
+                    let id = p.attach(&cgroup, attach_type, CgroupAttachMode::Single)?;
+                    Ok(FdLink::try_from(p.take_link(id)?))
+                }
+                Hook::SockAddr => {
+                    let p: &mut CgroupSockAddr = program.try_into()?;
+                    let id = p.attach(&cgroup, CgroupAttachMode::Single)?;
+                    Ok(FdLink::try_from(p.take_link(id)?))
+                }
+                Hook::RawTracepoint(_) | Hook::Tracepoint(..) => {
+                    Err(aya::programs::ProgramError::UnexpectedProgramType)
+                }
+            })?;
+            pin_link(link, &path, spec)?;
+            attached += 1;
+        }
+        Ok(attached)
+    }
+
+    /// Detaches the six per-group programs from `cgroup2_dir` by unpinning
+    /// its links (attached by this or an earlier run). Its counters stay until
+    /// [`forget`](Self::forget). Returns how many links were removed (0 if the
+    /// group was not attached).
+    pub fn detach_group(&mut self, cgroup2_dir: &Path) -> Result<usize, BpfError> {
+        let (_, cgroup_id) = open_cgroup2_dir(cgroup2_dir)?;
+        unpin_links_in(&group_links_dir(&self.pin_dir, cgroup_id))
+    }
+
+    /// Attaches `count_syscalls` (raw tracepoint `sys_enter`) and `oom_kill`
+    /// (tracepoint `oom/mark_victim`) host-wide, pinned under
+    /// `pin_dir/links/global/`, adopted on restart. Returns how many links were
+    /// newly attached (0..=2).
+    ///
+    /// Mounts tracefs at /sys/kernel/tracing if no tracefs is mounted (needed to
+    /// attach a tracepoint), and refuses to attach `oom_kill` if the kernel's
+    /// `mark_victim` record layout differs from the one it was written for.
+    /// `count_syscalls` counts nothing until [`set_syscall_scope`](Self::set_syscall_scope)
+    /// names groups (or all).
+    pub fn attach_tracing(&mut self) -> Result<usize, BpfError> {
+        let dir = global_links_dir(&self.pin_dir);
+        create_dir(&dir)?;
+        let mut attached = 0;
+        for spec in &TRACING_PROGRAMS {
+            let path = dir.join(spec.name);
+            if adopt_link(&path, spec)? {
+                continue;
+            }
+            if let Hook::Tracepoint(category, name) = spec.hook {
+                let tracefs = tracefs::ensure_tracefs("oom/mark_victim")?;
+                if (category, name) == ("oom", "mark_victim") {
+                    tracefs::check_mark_victim(&tracefs)?;
+                }
+            }
+            let target = match spec.hook {
+                Hook::RawTracepoint(tp) => format!("raw tracepoint {tp}"),
+                Hook::Tracepoint(category, name) => format!("tracepoint {category}/{name}"),
+                Hook::Skb(_) | Hook::SockAddr => String::new(),
+            };
+            let link = self.attach_one(spec, &target, |hook, program| match hook {
+                Hook::RawTracepoint(tp) => {
+                    let p: &mut RawTracePoint = program.try_into()?;
+                    let id = p.attach(tp)?;
+                    Ok(Ok(FdLink::from(p.take_link(id)?)))
+                }
+                Hook::Tracepoint(category, name) => {
+                    let p: &mut TracePoint = program.try_into()?;
+                    let id = p.attach(category, name)?;
+                    Ok(FdLink::try_from(p.take_link(id)?))
+                }
+                Hook::Skb(_) | Hook::SockAddr => {
+                    Err(aya::programs::ProgramError::UnexpectedProgramType)
+                }
+            })?;
+            pin_link(link, &path, spec)?;
+            attached += 1;
+        }
+        Ok(attached)
+    }
+
+    /// Runs `attach` on the loaded program of `spec`, mapping errors.
+    fn attach_one(
+        &mut self,
+        spec: &ProgramSpec,
+        target: &str,
+        attach: impl FnOnce(
+            Hook,
+            &mut aya::programs::Program,
+        ) -> Result<
+            Result<FdLink, aya::programs::links::LinkError>,
+            aya::programs::ProgramError,
+        >,
+    ) -> Result<FdLink, BpfError> {
+        let program = self
+            .ebpf
+            .program_mut(spec.name)
+            .ok_or(BpfError::ProgramMissing(spec.name))?;
+        attach(spec.hook, program)
+            .map_err(|source| BpfError::Attach {
+                program: spec.name,
+                target: target.to_owned(),
+                source,
+            })?
+            .map_err(|source| BpfError::Unpinnable {
+                program: spec.name,
+                source,
+            })
+    }
+
+    /// Chooses which cgroups `count_syscalls` counts. `Groups` replaces the
+    /// previous list. Takes effect on every CPU at its next syscall (the per-CPU
+    /// decision caches are invalidated through a generation counter).
+    pub fn set_syscall_scope(&mut self, scope: SyscallScope) -> Result<(), BpfError> {
+        let mode = match &scope {
+            SyscallScope::All => scope::ALL,
+            SyscallScope::Groups(ids) => {
+                self.sync_syscall_groups(ids)?;
+                scope::GROUPS
+            }
+        };
+        let mut array = self.scope_array()?;
+        let map_err = |source| BpfError::Map {
+            map: SYSCALL_SCOPE,
+            source,
+        };
+        array.set(scope::MODE, mode, 0).map_err(map_err)?;
+        bump_generation(&mut array)
+    }
+
+    /// Makes `SYSCALL_GROUPS` hold exactly `ids`.
+    fn sync_syscall_groups(&mut self, ids: &[u64]) -> Result<(), BpfError> {
+        let map_err = |source| BpfError::Map {
+            map: SYSCALL_GROUPS,
+            source,
+        };
+        let map = self
+            .ebpf
+            .map_mut(SYSCALL_GROUPS)
+            .ok_or(BpfError::MapMissing(SYSCALL_GROUPS))?;
+        let mut groups: HashMap<_, u64, u8> = HashMap::try_from(map).map_err(map_err)?;
+        let wanted: BTreeSet<u64> = ids.iter().copied().collect();
+        let present: BTreeSet<u64> = groups.keys().collect::<Result<_, _>>().map_err(map_err)?;
+        for id in wanted.difference(&present) {
+            groups.insert(id, 1, 0).map_err(map_err)?;
+        }
+        for id in present.difference(&wanted) {
+            remove_absent_ok(groups.remove(id)).map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    fn scope_array(&mut self) -> Result<Array<&mut MapData, u32>, BpfError> {
+        let map = self
+            .ebpf
+            .map_mut(SYSCALL_SCOPE)
+            .ok_or(BpfError::MapMissing(SYSCALL_SCOPE))?;
+        Array::try_from(map).map_err(|source| BpfError::Map {
+            map: SYSCALL_SCOPE,
+            source,
+        })
+    }
+
+    /// Per-group totals, summed over CPUs.
+    pub fn snapshot(&self) -> Result<Snapshot, BpfError> {
+        let get = |name: &'static str| self.ebpf.map(name).ok_or(BpfError::MapMissing(name));
+        snapshot::read(&CounterMaps {
+            egress: get(NET_EGRESS)?,
+            ingress: get(NET_INGRESS)?,
+            sock: get(SOCK_ATTEMPTS)?,
+            syscalls: get(SYSCALLS)?,
+        })
+    }
+
+    /// Removes everything kept for these cgroups (ids of groups that no longer
+    /// exist): their entries in every counter map and in `SYSCALL_GROUPS`, and
+    /// their pinned links (detached already if the cgroup was removed). Unknown
+    /// ids are fine.
+    pub fn forget(&mut self, cgroup_ids: &[u64]) -> Result<(), BpfError> {
+        if cgroup_ids.is_empty() {
+            return Ok(());
+        }
+        let ids: BTreeSet<u64> = cgroup_ids.iter().copied().collect();
+        for name in [NET_EGRESS, NET_INGRESS] {
+            let mut map = self.per_cpu_mut::<u64, NetCounter>(name)?;
+            for id in &ids {
+                remove_absent_ok(map.remove(id))
+                    .map_err(|source| BpfError::Map { map: name, source })?;
+            }
+        }
+        {
+            let mut map = self.per_cpu_mut::<u64, SockCounter>(SOCK_ATTEMPTS)?;
+            for id in &ids {
+                remove_absent_ok(map.remove(id)).map_err(|source| BpfError::Map {
+                    map: SOCK_ATTEMPTS,
+                    source,
+                })?;
+            }
+        }
+        {
+            let map_err = |source| BpfError::Map {
+                map: SYSCALLS,
+                source,
+            };
+            let mut map = self.per_cpu_mut::<SyscallKey, u64>(SYSCALLS)?;
+            let doomed: Vec<SyscallKey> = map
+                .keys()
+                .filter(|k| k.as_ref().is_ok_and(|k| ids.contains(&k.cgroup_id)))
+                .collect::<Result<_, _>>()
+                .map_err(map_err)?;
+            for key in &doomed {
+                remove_absent_ok(map.remove(key)).map_err(map_err)?;
+            }
+        }
+        let mut scope_changed = false;
+        {
+            let map_err = |source| BpfError::Map {
+                map: SYSCALL_GROUPS,
+                source,
+            };
+            let map = self
+                .ebpf
+                .map_mut(SYSCALL_GROUPS)
+                .ok_or(BpfError::MapMissing(SYSCALL_GROUPS))?;
+            let mut groups: HashMap<_, u64, u8> = HashMap::try_from(map).map_err(map_err)?;
+            for id in &ids {
+                match groups.remove(id) {
+                    Ok(()) => scope_changed = true,
+                    Err(e) if is_absent(&e) => {}
+                    Err(source) => return Err(map_err(source)),
+                }
+            }
+        }
+        if scope_changed {
+            bump_generation(&mut self.scope_array()?)?;
+        }
+        for id in &ids {
+            unpin_links_in(&group_links_dir(&self.pin_dir, *id))?;
+        }
+        Ok(())
+    }
+
+    fn per_cpu_mut<K: aya::Pod, V: aya::Pod>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<PerCpuHashMap<&mut MapData, K, V>, BpfError> {
+        let map = self.ebpf.map_mut(name).ok_or(BpfError::MapMissing(name))?;
+        PerCpuHashMap::try_from(map).map_err(|source| BpfError::Map { map: name, source })
+    }
+
+    /// Drains pending events from the `EVENTS` ring buffer without blocking.
+    /// Records of unknown kinds are skipped.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Some(item) = self.events.next() {
+            if let Some(event) = events::parse(&item) {
+                out.push(event);
+            }
+        }
+        out
+    }
+
+    /// The ring buffer's fd, for polling: it becomes readable when events are
+    /// pending (e.g. with tokio's `AsyncFd`; then [`drain_events`](Self::drain_events)
+    /// and clear the readiness). Valid as long as this `Kernel` lives. `Kernel`
+    /// also implements [`AsFd`]/[`AsRawFd`] with the same fd.
+    pub fn events_fd(&self) -> RawFd {
+        self.events.as_raw_fd()
+    }
+
+    /// Writes pending aya-log records of the kernel programs to the `log` crate's
+    /// logger. A no-op: the programs do not log (hot paths must not).
+    pub fn flush_logs(&mut self) {
+        if let Some(logs) = &mut self.logs {
+            logs.flush();
+        }
+    }
+}
+
+impl fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kernel")
+            .field("pin_dir", &self.pin_dir)
+            .field("events_fd", &self.events_fd())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsFd for Kernel {
+    /// The `EVENTS` ring buffer (see [`Kernel::events_fd`]).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.events.as_fd()
+    }
+}
+
+impl AsRawFd for Kernel {
+    /// The `EVENTS` ring buffer (see [`Kernel::events_fd`]).
+    fn as_raw_fd(&self) -> RawFd {
+        self.events.as_raw_fd()
+    }
+}
+
+/// Increments `SYSCALL_SCOPE[GENERATION]`, invalidating every CPU's cached
+/// scope decision.
+fn bump_generation(array: &mut Array<&mut MapData, u32>) -> Result<(), BpfError> {
+    let map_err = |source| BpfError::Map {
+        map: SYSCALL_SCOPE,
+        source,
+    };
+    let generation = array.get(&scope::GENERATION, 0).map_err(map_err)?;
+    array
+        .set(scope::GENERATION, generation.wrapping_add(1), 0)
+        .map_err(map_err)
+}
+
+/// Treats "no such key" as success for removals.
+fn remove_absent_ok(result: Result<(), MapError>) -> Result<(), MapError> {
+    match result {
+        Err(e) if is_absent(&e) => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether a map error means the key was not there. aya 0.14's `remove`
+/// reports that as the raw ENOENT of `bpf_map_delete_elem`, `get` as
+/// `KeyNotFound`.
+fn is_absent(error: &MapError) -> bool {
+    match error {
+        MapError::KeyNotFound => true,
+        MapError::SyscallError(e) => e.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
+    }
+}

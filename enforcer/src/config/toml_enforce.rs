@@ -1,0 +1,1648 @@
+//! The enforcement part of the TOML policy: `[agent]`, and a group's `priority`,
+//! `[group."NAME".network]`, `[group."NAME".syscalls]` and
+//! `[[group."NAME".when]]`. The model types in `model.rs` document every key.
+//!
+//! ```toml
+//! [agent]
+//! metrics = "127.0.0.1:9750"
+//! interval = "1s"
+//!
+//! [group."web"]
+//! "memory.max" = "512M"
+//! priority = "high"
+//!
+//! [group."web".network]
+//! connect_deny = ["10.0.0.0/8", "[::1]:80", "127.0.0.1:8080/udp"]
+//! egress_rate = "10Mbit"
+//! egress_budget = "10G/1d"
+//!
+//! [group."web".syscalls]
+//! deny = ["ptrace", "personality"]
+//! action = "kill"
+//!
+//! [[group."web".when]]
+//! metric = "egress_bytes_per_sec"
+//! above = "50M"
+//! for = "5s"
+//! then = ["throttle egress 5Mbit", "log"]
+//! until = "30s"
+//! ```
+//!
+//! Every error points at the offending key, value or array element and says what
+//! to write instead. Values that are accepted but change nothing (an empty list,
+//! `until` without a reversible action) become warnings in [`Policy::warnings`].
+//!
+//! [`Policy::warnings`]: super::model::Policy::warnings
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use toml_edit::{Item, Key, TableLike, Value};
+
+use super::error::{ConfigError, position};
+use super::model::{
+    Access, AccessList, Action, AgentSpec, Budget, Compare, Direction, Metric, MetricUnit, NetRule,
+    NetworkSpec, OnExit, Priority, Span, Spanned, SyscallAction, SyscallSpec, Sysno, WhenRule,
+};
+use super::netrule::parse_net_rule;
+use super::suggest::{did_you_mean, one_of};
+use super::toml_policy::{Reader, entries, kind, value_kind};
+use super::units::{parse_budget, parse_duration, parse_rate, parse_threshold};
+
+const AGENT_KEYS: [&str; 5] = ["metrics", "interval", "on_exit", "audit_log", "observe"];
+const NETWORK_KEYS: [&str; 8] = [
+    "connect_allow",
+    "connect_deny",
+    "bind_allow",
+    "bind_deny",
+    "egress_rate",
+    "ingress_rate",
+    "egress_budget",
+    "ingress_budget",
+];
+const SYSCALL_KEYS: [&str; 2] = ["deny", "action"];
+const WHEN_KEYS: [&str; 6] = ["metric", "above", "below", "for", "then", "until"];
+
+/// The shortest `[agent] interval`.
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+type Warnings = Vec<(Span, String)>;
+
+fn spanned<T>(value: T, span: Span) -> Spanned<T> {
+    Spanned { value, span }
+}
+
+/// Every syscall name of this architecture's table, in number order.
+fn syscall_names() -> impl Iterator<Item = &'static str> {
+    (Sysno::first().id()..=Sysno::last().id())
+        .filter_map(|id| usize::try_from(id).ok().and_then(Sysno::new))
+        .map(|sysno| sysno.name())
+}
+
+/// One `connect_*`/`bind_*` list as read, before the allow/deny check.
+struct List {
+    mode: Access,
+    name: String,
+    span: Span,
+    rules: Vec<NetRule>,
+}
+
+impl Reader<'_, '_> {
+    // ----- shared helpers -------------------------------------------------
+
+    fn table<'v>(
+        &self,
+        value: &'v Item,
+        span: &Span,
+        what: impl FnOnce() -> String,
+    ) -> Result<&'v dyn TableLike, ConfigError> {
+        value
+            .as_table_like()
+            .ok_or_else(|| ConfigError::invalid(span.clone(), what()))
+    }
+
+    fn unknown_key(&self, key: &Key, place: &str, known: &[&str]) -> ConfigError {
+        ConfigError::invalid(
+            self.key_span(key),
+            format!(
+                "unknown key `{}` in {place}{}: expected {}",
+                key.get(),
+                did_you_mean(key.get(), known.iter().copied()),
+                one_of(known)
+            ),
+        )
+    }
+
+    /// The text of a string value, or an error at the value showing `example`.
+    fn string<'v>(
+        &self,
+        key: &Key,
+        value: &'v Item,
+        example: &str,
+    ) -> Result<(&'v str, Span), ConfigError> {
+        let span = self.value_span(value, &self.key_span(key));
+        match value.as_str() {
+            Some(text) => Ok((text, span)),
+            None => Err(ConfigError::invalid(
+                span,
+                format!(
+                    "`{}` is {}: write it as a string, such as `{} = {example}`",
+                    key.get(),
+                    kind(value),
+                    key.get()
+                ),
+            )),
+        }
+    }
+
+    /// A string that must be one of `choices`.
+    fn keyword<T: Copy>(
+        &self,
+        key: &Key,
+        value: &Item,
+        choices: &[(&str, T)],
+    ) -> Result<Spanned<T>, ConfigError> {
+        let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+        let example = format!("\"{}\"", names[0]);
+        let (text, span) = self.string(key, value, &example)?;
+        match choices.iter().find(|(name, _)| *name == text) {
+            Some((_, choice)) => Ok(spanned(*choice, span)),
+            None => Err(ConfigError::invalid(
+                span,
+                format!(
+                    "`{}` cannot be `{text}`{}: write {}",
+                    key.get(),
+                    did_you_mean(text, names.iter().copied()),
+                    one_of(&names)
+                ),
+            )),
+        }
+    }
+
+    fn duration(&self, key: &Key, value: &Item) -> Result<Spanned<Duration>, ConfigError> {
+        if let Item::Value(Value::Integer(_) | Value::Float(_)) = value {
+            let span = self.value_span(value, &self.key_span(key));
+            let written = value.span().map_or("5", |range| self.source.text(range));
+            return Err(ConfigError::invalid(
+                span,
+                format!(
+                    "`{}` needs a unit: write it as a string, such as `{} = \"{written}s\"` \
+                     (units: `ms`, `s`, `m`, `h`, `d`)",
+                    key.get(),
+                    key.get()
+                ),
+            ));
+        }
+        let (text, span) = self.string(key, value, "\"5s\"")?;
+        parse_duration(text)
+            .map(|duration| spanned(duration, span.clone()))
+            .map_err(|message| ConfigError::invalid(span, format!("`{}`: {message}", key.get())))
+    }
+
+    /// An array of strings, each with its own span. `[]` is allowed.
+    fn strings<'v>(
+        &self,
+        key: &Key,
+        value: &'v Item,
+        example: &str,
+    ) -> Result<Vec<(&'v str, Span)>, ConfigError> {
+        let key_span = self.key_span(key);
+        let Some(array) = value.as_array() else {
+            return Err(ConfigError::invalid(
+                self.value_span(value, &key_span),
+                format!(
+                    "`{}` is {}: write an array of strings, such as `{} = {example}`",
+                    key.get(),
+                    kind(value),
+                    key.get()
+                ),
+            ));
+        };
+        array
+            .iter()
+            .map(|item| {
+                let span = self.span(item.span(), &key_span);
+                match item.as_str() {
+                    Some(text) => Ok((text, span)),
+                    None => Err(ConfigError::invalid(
+                        span,
+                        format!(
+                            "`{}` entries must be strings in quotes, not {}: such as `{} = \
+                             {example}`",
+                            key.get(),
+                            value_kind(item),
+                            key.get()
+                        ),
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    // ----- [agent] --------------------------------------------------------
+
+    pub(super) fn agent(&self, key: &Key, value: &Item) -> Result<AgentSpec, ConfigError> {
+        let span = self.key_span(key);
+        let table = self.table(value, &span, || {
+            "`agent` must be a table: write an `[agent]` header followed by its settings, \
+             such as `interval = \"1s\"`"
+                .to_owned()
+        })?;
+        let mut agent = AgentSpec {
+            span,
+            metrics: None,
+            interval: None,
+            on_exit: None,
+            audit_log: None,
+            observe: None,
+        };
+        for (key, value) in entries(table) {
+            match key.get() {
+                "metrics" => agent.metrics = Some(self.metrics(key, value)?),
+                "interval" => {
+                    let interval = self.duration(key, value)?;
+                    if interval.value < MIN_INTERVAL {
+                        return Err(ConfigError::invalid(
+                            interval.span,
+                            "`interval` is shorter than 10ms: counters are read and rules \
+                             checked once per interval; write at least `interval = \"10ms\"`",
+                        ));
+                    }
+                    agent.interval = Some(interval);
+                }
+                "on_exit" => {
+                    let choices = [("keep", OnExit::Keep), ("detach", OnExit::Detach)];
+                    agent.on_exit = Some(self.keyword(key, value, &choices)?);
+                }
+                "audit_log" => {
+                    let example = "\"/var/log/enforcer/audit.jsonl\"";
+                    let (text, span) = self.string(key, value, example)?;
+                    let path = PathBuf::from(text);
+                    if !path.is_absolute() {
+                        return Err(ConfigError::invalid(
+                            span,
+                            format!(
+                                "`audit_log` must be an absolute path (the agent does not run \
+                                 in your directory): write it from `/`, such as `audit_log = \
+                                 {example}`"
+                            ),
+                        ));
+                    }
+                    agent.audit_log = Some(spanned(path, span));
+                }
+                "observe" => {
+                    let span = self.value_span(value, &self.key_span(key));
+                    let Some(observe) = value.as_bool() else {
+                        return Err(ConfigError::invalid(
+                            span,
+                            format!(
+                                "`observe` is {}: write `observe = true` or `observe = false` \
+                                 (no quotes)",
+                                kind(value)
+                            ),
+                        ));
+                    };
+                    agent.observe = Some(spanned(observe, span));
+                }
+                _ => return Err(self.unknown_key(key, "`[agent]`", &AGENT_KEYS)),
+            }
+        }
+        Ok(agent)
+    }
+
+    fn metrics(&self, key: &Key, value: &Item) -> Result<Spanned<SocketAddr>, ConfigError> {
+        let (text, span) = self.string(key, value, "\"127.0.0.1:9750\"")?;
+        let Ok(addr) = SocketAddr::from_str(text.trim()) else {
+            return Err(ConfigError::invalid(
+                span,
+                format!(
+                    "`metrics` value `{text}` is not an address and port: write one such as \
+                     `\"127.0.0.1:9750\"`, `\"0.0.0.0:9750\"` or `\"[::1]:9750\"`"
+                ),
+            ));
+        };
+        if addr.port() == 0 {
+            return Err(ConfigError::invalid(
+                span,
+                format!(
+                    "`metrics` needs a fixed port for scrapers to find, not 0: write one such \
+                     as `\"{}\"`",
+                    SocketAddr::new(addr.ip(), 9750)
+                ),
+            ));
+        }
+        Ok(spanned(addr, span))
+    }
+
+    // ----- priority -------------------------------------------------------
+
+    pub(super) fn priority(
+        &self,
+        key: &Key,
+        value: &Item,
+    ) -> Result<Spanned<Priority>, ConfigError> {
+        let choices = [
+            ("high", Priority::High),
+            ("normal", Priority::Normal),
+            ("low", Priority::Low),
+        ];
+        self.keyword(key, value, &choices)
+    }
+
+    // ----- network --------------------------------------------------------
+
+    pub(super) fn network(
+        &self,
+        key: &Key,
+        value: &Item,
+        warnings: &mut Warnings,
+    ) -> Result<NetworkSpec, ConfigError> {
+        let span = self.key_span(key);
+        let table = self.table(value, &span, || {
+            "`network` must be a table: write a `[group.\"NAME\".network]` header followed by \
+             keys such as `connect_deny = [\"10.0.0.0/8\"]`"
+                .to_owned()
+        })?;
+        let mut network = NetworkSpec {
+            span,
+            connect: None,
+            bind: None,
+            egress_rate: None,
+            ingress_rate: None,
+            egress_budget: None,
+            ingress_budget: None,
+        };
+        let mut connect: Vec<List> = Vec::new();
+        let mut bind: Vec<List> = Vec::new();
+        for (key, value) in entries(table) {
+            match key.get() {
+                "connect_allow" => connect.push(self.list(key, value, Access::Allow)?),
+                "connect_deny" => connect.push(self.list(key, value, Access::Deny)?),
+                "bind_allow" => bind.push(self.list(key, value, Access::Allow)?),
+                "bind_deny" => bind.push(self.list(key, value, Access::Deny)?),
+                "egress_rate" => network.egress_rate = Some(self.rate(key, value)?),
+                "ingress_rate" => network.ingress_rate = Some(self.rate(key, value)?),
+                "egress_budget" => network.egress_budget = Some(self.budget(key, value)?),
+                "ingress_budget" => network.ingress_budget = Some(self.budget(key, value)?),
+                _ => return Err(self.unknown_key(key, "`network`", &NETWORK_KEYS)),
+            }
+        }
+        network.connect = one_list(connect, "connect", warnings)?;
+        network.bind = one_list(bind, "bind", warnings)?;
+        Ok(network)
+    }
+
+    fn list(&self, key: &Key, value: &Item, mode: Access) -> Result<List, ConfigError> {
+        let example = "[\"10.0.0.0/8\", \"[::1]:80\"]";
+        let mut rules: Vec<NetRule> = Vec::new();
+        for (text, span) in self.strings(key, value, example)? {
+            let (net, ports, proto) = parse_net_rule(text).map_err(|message| {
+                ConfigError::invalid(span.clone(), format!("in `{}`: {message}", key.get()))
+            })?;
+            let rule = NetRule {
+                net,
+                ports,
+                proto,
+                span,
+            };
+            let same = |r: &&NetRule| (r.net, r.ports, r.proto) == (net, ports, proto);
+            if let Some(first) = rules.iter().find(same) {
+                return Err(ConfigError::invalid(
+                    rule.span,
+                    format!(
+                        "`{text}` is listed twice in `{}` (first at {}): remove one",
+                        key.get(),
+                        position(&first.span)
+                    ),
+                ));
+            }
+            rules.push(rule);
+        }
+        Ok(List {
+            mode,
+            name: key.get().to_owned(),
+            span: self.key_span(key),
+            rules,
+        })
+    }
+
+    fn rate(&self, key: &Key, value: &Item) -> Result<Spanned<u64>, ConfigError> {
+        if let Some(number) = value.as_integer() {
+            let span = self.value_span(value, &self.key_span(key));
+            return Err(ConfigError::invalid(
+                span,
+                format!(
+                    "`{}` needs a unit: write `\"{number}Mbit\"` for megabits per second or \
+                     `\"{number}MB/s\"` for megabytes per second, as a string",
+                    key.get()
+                ),
+            ));
+        }
+        let (text, span) = self.string(key, value, "\"10Mbit\"")?;
+        parse_rate(text)
+            .map(|rate| spanned(rate, span.clone()))
+            .map_err(|message| ConfigError::invalid(span, format!("`{}`: {message}", key.get())))
+    }
+
+    fn budget(&self, key: &Key, value: &Item) -> Result<Budget, ConfigError> {
+        let (text, span) = self.string(key, value, "\"10G/1d\"")?;
+        match parse_budget(text) {
+            Ok((bytes, window)) => Ok(Budget {
+                bytes,
+                window,
+                span,
+            }),
+            Err(message) => Err(ConfigError::invalid(
+                span,
+                format!("`{}`: {message}", key.get()),
+            )),
+        }
+    }
+
+    // ----- syscalls -------------------------------------------------------
+
+    pub(super) fn syscalls(
+        &self,
+        key: &Key,
+        value: &Item,
+        warnings: &mut Warnings,
+    ) -> Result<SyscallSpec, ConfigError> {
+        let span = self.key_span(key);
+        let table = self.table(value, &span, || {
+            "`syscalls` must be a table: write a `[group.\"NAME\".syscalls]` header followed by \
+             `deny = [\"ptrace\"]` and `action = \"kill\"`"
+                .to_owned()
+        })?;
+        let mut deny: Option<(Vec<Spanned<Sysno>>, Span)> = None;
+        let mut action: Option<Spanned<SyscallAction>> = None;
+        for (key, value) in entries(table) {
+            match key.get() {
+                "deny" => deny = Some((self.syscall_list(key, value)?, self.key_span(key))),
+                "action" => {
+                    let choices = [
+                        ("log", SyscallAction::Log),
+                        ("kill", SyscallAction::Kill),
+                        ("deny", SyscallAction::Deny),
+                    ];
+                    action = Some(self.keyword(key, value, &choices)?);
+                }
+                _ => return Err(self.unknown_key(key, "`syscalls`", &SYSCALL_KEYS)),
+            }
+        }
+        let (deny, deny_span) = deny.unwrap_or_else(|| (Vec::new(), span.clone()));
+        if deny.is_empty() {
+            warnings.push((
+                deny_span,
+                "`syscalls` denies no syscall, so it has no effect: list some, such as \
+                 `deny = [\"ptrace\"]`, or remove the table"
+                    .to_owned(),
+            ));
+        }
+        let action = match action {
+            Some(action) => action,
+            None if deny.is_empty() => spanned(SyscallAction::Log, span.clone()),
+            None => {
+                return Err(ConfigError::invalid(
+                    span,
+                    "`syscalls` has a `deny` list but no `action`: add `action = \"log\"` (record \
+                     the call), `\"kill\"` (kill the caller) or `\"deny\"` (make it fail; only \
+                     for socket and exec calls)",
+                ));
+            }
+        };
+        if action.value == SyscallAction::Deny {
+            let uncovered = deny
+                .iter()
+                .find(|s| !SyscallSpec::LSM_DENIABLE.contains(&s.value.name()));
+            if let Some(sysno) = uncovered {
+                let name = sysno.value.name();
+                return Err(ConfigError::invalid(
+                    sysno.span.clone(),
+                    format!(
+                        "`{name}` cannot be denied: no BPF-LSM cgroup hook covers it \
+                         (`action = \"deny\"` works only for {}); `action = \"log\"` or \
+                         `action = \"kill\"` work for `{name}`",
+                        one_of(&SyscallSpec::LSM_DENIABLE)
+                    ),
+                ));
+            }
+        }
+        Ok(SyscallSpec { span, deny, action })
+    }
+
+    fn syscall_list(&self, key: &Key, value: &Item) -> Result<Vec<Spanned<Sysno>>, ConfigError> {
+        let mut list: Vec<Spanned<Sysno>> = Vec::new();
+        for (text, span) in self.strings(key, value, "[\"ptrace\", \"personality\"]")? {
+            let Ok(sysno) = Sysno::from_str(text) else {
+                return Err(ConfigError::invalid(
+                    span,
+                    format!(
+                        "unknown syscall `{text}`{}: write a name from the {} syscall table, \
+                         such as `ptrace` (lower case, no `sys_` prefix)",
+                        did_you_mean(text, syscall_names()),
+                        std::env::consts::ARCH
+                    ),
+                ));
+            };
+            if let Some(first) = list.iter().find(|s| s.value == sysno) {
+                return Err(ConfigError::invalid(
+                    span,
+                    format!(
+                        "`{text}` is listed twice in `deny` (first at {}): remove one",
+                        position(&first.span)
+                    ),
+                ));
+            }
+            list.push(spanned(sysno, span));
+        }
+        Ok(list)
+    }
+
+    // ----- when -----------------------------------------------------------
+
+    pub(super) fn when(
+        &self,
+        group: &str,
+        key: &Key,
+        value: &Item,
+        warnings: &mut Warnings,
+    ) -> Result<Vec<WhenRule>, ConfigError> {
+        let key_span = self.key_span(key);
+        // Each rule with the span of its `[[...]]` header or inline table.
+        let rules: Vec<(&dyn TableLike, Span)> = match value {
+            Item::ArrayOfTables(tables) => tables
+                .iter()
+                .map(|table| (table as &dyn TableLike, self.span(table.span(), &key_span)))
+                .collect(),
+            Item::Value(Value::Array(array)) => array
+                .iter()
+                .map(|item| {
+                    let span = self.span(item.span(), &key_span);
+                    match item.as_inline_table() {
+                        Some(table) => Ok((table as &dyn TableLike, span)),
+                        None => Err(ConfigError::invalid(
+                            span,
+                            format!(
+                                "`when` entries must be tables, not {}: write each rule under \
+                                 its own `[[group.\"{group}\".when]]` header",
+                                value_kind(item)
+                            ),
+                        )),
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+            Item::Table(_) => {
+                return Err(ConfigError::invalid(
+                    key_span,
+                    format!(
+                        "`when` must be an array of rules: write the header with double \
+                         brackets, `[[group.\"{group}\".when]]`, once per rule"
+                    ),
+                ));
+            }
+            other => {
+                return Err(ConfigError::invalid(
+                    self.value_span(other, &key_span),
+                    format!(
+                        "`when` is {}: write each rule under its own \
+                         `[[group.\"{group}\".when]]` header",
+                        kind(other)
+                    ),
+                ));
+            }
+        };
+        rules
+            .into_iter()
+            .map(|(table, span)| self.when_rule(table, span, warnings))
+            .collect()
+    }
+
+    fn when_rule(
+        &self,
+        table: &dyn TableLike,
+        span: Span,
+        warnings: &mut Warnings,
+    ) -> Result<WhenRule, ConfigError> {
+        let mut found: [Option<(&Key, &Item)>; 6] = [None; 6];
+        for (key, value) in entries(table) {
+            match WHEN_KEYS.iter().position(|k| *k == key.get()) {
+                Some(index) => found[index] = Some((key, value)),
+                None => return Err(self.unknown_key(key, "a `when` rule", &WHEN_KEYS)),
+            }
+        }
+        let [metric, above, below, hold, then, until] = found;
+        let metric_names = Metric::ALL.map(Metric::name);
+
+        let Some((metric_key, metric_value)) = metric else {
+            return Err(ConfigError::invalid(
+                span,
+                format!(
+                    "this rule has no `metric`: add `metric = \"NAME\"` with one of {}",
+                    one_of(&metric_names)
+                ),
+            ));
+        };
+        let (name, metric_span) =
+            self.string(metric_key, metric_value, "\"egress_bytes_per_sec\"")?;
+        let Some(metric) = Metric::from_name(name) else {
+            return Err(ConfigError::invalid(
+                metric_span,
+                format!(
+                    "unknown metric `{name}`{}: write one of {}",
+                    did_you_mean(name, metric_names),
+                    one_of(&metric_names)
+                ),
+            ));
+        };
+
+        let (compare, (threshold_key, threshold_value)) = match (above, below) {
+            (Some(above), None) => (Compare::Above, above),
+            (None, Some(below)) => (Compare::Below, below),
+            (Some((above_key, _)), Some((below_key, _))) => {
+                let start = |key: &Key| key.span().map(|range| range.start);
+                let (first, second) = if start(above_key) < start(below_key) {
+                    (above_key, below_key)
+                } else {
+                    (below_key, above_key)
+                };
+                return Err(ConfigError::invalid(
+                    self.key_span(second),
+                    format!(
+                        "a rule has either `above` or `below`, not both (`{}` is at {}): keep \
+                         one, and write a second `when` rule for the other",
+                        first.get(),
+                        position(&self.key_span(first))
+                    ),
+                ));
+            }
+            (None, None) => {
+                return Err(ConfigError::invalid(
+                    span,
+                    format!(
+                        "this rule has no condition: add `above = ...` or `below = ...`, such \
+                         as `above = {}`",
+                        threshold_literal(metric.unit())
+                    ),
+                ));
+            }
+        };
+        let threshold = self.threshold(metric, threshold_key, threshold_value)?;
+
+        let hold = match hold {
+            Some((key, value)) => self.duration(key, value)?,
+            None => spanned(Duration::ZERO, span.clone()),
+        };
+
+        let Some((then_key, then_value)) = then else {
+            return Err(ConfigError::invalid(
+                span,
+                "this rule has no `then`: add what to do, such as `then = [\"log\"]` or `then = \
+                 [\"throttle egress 5Mbit\", \"log\"]`",
+            ));
+        };
+        let then = self.actions(then_key, then_value)?;
+
+        let until = until
+            .map(|(key, value)| self.duration(key, value))
+            .transpose()?;
+        let reversible = then.iter().any(|action| action.value.is_reversible());
+        if let Some(until) = until.as_ref().filter(|_| !reversible) {
+            warnings.push((
+                until.span.clone(),
+                "`until` has no effect: none of this rule's actions can be undone (only `set`, \
+                 `throttle` and `freeze` are); remove it"
+                    .to_owned(),
+            ));
+        }
+
+        Ok(WhenRule {
+            span,
+            metric: spanned(metric, metric_span),
+            compare,
+            threshold,
+            hold,
+            then,
+            until,
+        })
+    }
+
+    fn threshold(
+        &self,
+        metric: Metric,
+        key: &Key,
+        value: &Item,
+    ) -> Result<Spanned<f64>, ConfigError> {
+        let span = self.value_span(value, &self.key_span(key));
+        let unit = metric.unit();
+        let bytes = matches!(unit, MetricUnit::Bytes | MetricUnit::BytesPerSec);
+        let invalid = |message: String| {
+            ConfigError::invalid(
+                span.clone(),
+                format!("`{}` for `{metric}`: {message}", key.get()),
+            )
+        };
+        let number = match value {
+            Item::Value(Value::String(text)) => {
+                parse_threshold(unit, text.value()).map_err(invalid)?
+            }
+            Item::Value(Value::Integer(number)) => {
+                let number = *number.value();
+                if number < 0 {
+                    return Err(invalid(format!("`{number}` is negative: write 0 or more")));
+                }
+                number as f64
+            }
+            Item::Value(Value::Float(number)) if !bytes => {
+                let number = *number.value();
+                if !number.is_finite() || number < 0.0 {
+                    return Err(invalid(format!("`{number}` is not a number of 0 or more")));
+                }
+                number
+            }
+            other => {
+                return Err(invalid(format!(
+                    "the value is {}: write {}",
+                    kind(other),
+                    threshold_example(unit)
+                )));
+            }
+        };
+        Ok(spanned(number, span))
+    }
+
+    fn actions(&self, key: &Key, value: &Item) -> Result<Vec<Spanned<Action>>, ConfigError> {
+        let key_span = self.key_span(key);
+        let items = match value.as_str() {
+            // A single action may be written without the brackets.
+            Some(text) => vec![(text, self.value_span(value, &key_span))],
+            None => self.strings(key, value, "[\"log\"]")?,
+        };
+        if items.is_empty() {
+            return Err(ConfigError::invalid(
+                self.value_span(value, &key_span),
+                "`then` is empty, so the rule would do nothing: list at least one action, such \
+                 as `then = [\"log\"]`",
+            ));
+        }
+        let mut actions: Vec<Spanned<Action>> = Vec::new();
+        for (text, span) in items {
+            let action = parse_action(text)
+                .map_err(|message| ConfigError::invalid(span.clone(), message))?;
+            let slot = action_slot(&action);
+            if let Some(first) = actions.iter().find(|a| action_slot(&a.value) == slot) {
+                return Err(ConfigError::invalid(
+                    span,
+                    format!(
+                        "`{text}` repeats `{slot}` (first at {}): keep only one",
+                        position(&first.span)
+                    ),
+                ));
+            }
+            actions.push(spanned(action, span));
+        }
+        Ok(actions)
+    }
+}
+
+/// Checks that a hook has at most one non-empty list, and warns about empty ones.
+fn one_list(
+    lists: Vec<List>,
+    hook: &str,
+    warnings: &mut Warnings,
+) -> Result<Option<AccessList>, ConfigError> {
+    let mut kept: Option<List> = None;
+    for list in lists {
+        if list.rules.is_empty() {
+            let message = match list.mode {
+                Access::Allow => format!(
+                    "`{} = []` has no effect (an empty allow list restricts nothing): remove it; \
+                     to refuse every address write `{hook}_deny = [\"0.0.0.0/0\", \"::/0\"]`",
+                    list.name
+                ),
+                Access::Deny => format!("`{} = []` has no effect: remove it", list.name),
+            };
+            warnings.push((list.span, message));
+            continue;
+        }
+        if let Some(other) = kept.take() {
+            let (allow, deny) = match list.mode {
+                Access::Allow => (list, other),
+                Access::Deny => (other, list),
+            };
+            return Err(ConfigError::invalid(
+                deny.span,
+                format!(
+                    "`{hook}_deny` cannot be combined with `{hook}_allow` (at {}): an allow list \
+                     already refuses everything it does not list, so keep `{hook}_allow` and \
+                     remove `{hook}_deny` (to carve an exception out of an allowed network, \
+                     allow only its other parts)",
+                    position(&allow.span)
+                ),
+            ));
+        }
+        kept = Some(list);
+    }
+    Ok(kept.map(|list| AccessList {
+        mode: list.mode,
+        rules: list.rules,
+        span: list.span,
+    }))
+}
+
+/// A threshold for `unit` as it would be written after `above = `.
+fn threshold_literal(unit: MetricUnit) -> &'static str {
+    match unit {
+        MetricUnit::Bytes => "\"1G\"",
+        MetricUnit::BytesPerSec => "\"50M\"",
+        MetricUnit::Count | MetricUnit::PerSec => "100",
+        MetricUnit::Percent => "80",
+    }
+}
+
+/// What a threshold for `unit` looks like, for messages.
+fn threshold_example(unit: MetricUnit) -> &'static str {
+    match unit {
+        MetricUnit::Bytes => "a size such as `\"1G\"` or a number of bytes",
+        MetricUnit::BytesPerSec => {
+            "a size per second such as `\"50M\"`, or a rate such as `\"400Mbit\"`"
+        }
+        MetricUnit::Count | MetricUnit::PerSec => "a number such as `100`",
+        MetricUnit::Percent => "a percentage such as `80` or `\"80%\"`",
+    }
+}
+
+/// Two actions with the same slot in one rule conflict (or repeat).
+fn action_slot(action: &Action) -> String {
+    match action {
+        Action::Log => "log".to_owned(),
+        Action::Kill => "kill".to_owned(),
+        Action::Freeze => "freeze".to_owned(),
+        Action::SetKey { key, .. } => format!("set {key}"),
+        Action::Throttle { dir, .. } => match dir {
+            Direction::Egress => "throttle egress".to_owned(),
+            Direction::Ingress => "throttle ingress".to_owned(),
+        },
+    }
+}
+
+const ACTION_FORMS: &str = "`log`, `kill`, `freeze`, `set KEY=VALUE` (such as `set \
+                            cpu.weight=50`) or `throttle egress|ingress RATE` (such as `throttle \
+                            egress 5Mbit`)";
+
+/// One `then` entry.
+fn parse_action(text: &str) -> Result<Action, String> {
+    let trimmed = text.trim();
+    let (verb, rest) = trimmed
+        .split_once(char::is_whitespace)
+        .map_or((trimmed, ""), |(verb, rest)| (verb, rest.trim()));
+    match verb {
+        "log" | "kill" | "freeze" if !rest.is_empty() => Err(format!(
+            "`{verb}` takes nothing after it, but `{text}` has `{rest}`: write `{verb}`"
+        )),
+        "log" => Ok(Action::Log),
+        "kill" => Ok(Action::Kill),
+        "freeze" => Ok(Action::Freeze),
+        "set" => {
+            let form = "write `set CONTROLLER.FILE=VALUE`, such as `set cpu.weight=50`";
+            let Some((key, value)) = rest.split_once('=') else {
+                return Err(format!("`{text}` has no `=`: {form}"));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            let parts_ok = key
+                .split_once('.')
+                .is_some_and(|(controller, file)| !controller.is_empty() && !file.is_empty());
+            if !parts_ok || key.contains(char::is_whitespace) {
+                return Err(format!(
+                    "`{key}` in `{text}` is not a controller file: {form}"
+                ));
+            }
+            if value.is_empty() {
+                return Err(format!("`{text}` has no value after `=`: {form}"));
+            }
+            Ok(Action::SetKey {
+                key: key.to_owned(),
+                value: value.to_owned(),
+            })
+        }
+        "throttle" => {
+            let form = "write `throttle egress RATE` or `throttle ingress RATE`, such as \
+                        `throttle egress 5Mbit`";
+            let (dir, rate) = rest
+                .split_once(char::is_whitespace)
+                .map_or((rest, ""), |(dir, rate)| (dir, rate.trim()));
+            let dir = match dir {
+                "egress" => Direction::Egress,
+                "ingress" => Direction::Ingress,
+                "" => return Err(format!("`{text}` has no direction: {form}")),
+                other => {
+                    return Err(format!(
+                        "`{other}` in `{text}` is not a direction{}: {form}",
+                        did_you_mean(other, ["egress", "ingress"])
+                    ));
+                }
+            };
+            if rate.is_empty() {
+                return Err(format!("`{text}` has no rate: {form}"));
+            }
+            let bytes_per_sec =
+                parse_rate(rate).map_err(|message| format!("in `{text}`: {message}"))?;
+            Ok(Action::Throttle { dir, bytes_per_sec })
+        }
+        other => {
+            let hint = match other {
+                "thaw" | "unfreeze" | "unthrottle" | "restore" => {
+                    " (undoing is automatic: add `until = \"30s\"` to the rule)"
+                }
+                _ => "",
+            };
+            let verbs = ["log", "kill", "freeze", "set", "throttle"];
+            Err(format!(
+                "unknown action `{text}`{}{hint}: write {ACTION_FORMS}",
+                did_you_mean(other, verbs)
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::path::Path;
+
+    use super::super::model::{GroupSpec, Policy, Proto};
+    use super::super::parse_toml;
+    use super::*;
+
+    fn parse(text: &str) -> Policy {
+        match parse_toml(text, Path::new("p.toml")) {
+            Ok(policy) => policy,
+            Err(err) => panic!("{text:?}: {err}"),
+        }
+    }
+
+    fn at(span: &Span) -> (u32, u32) {
+        (span.line, span.column)
+    }
+
+    /// Line and column of the first `needle` in `text`.
+    fn locate(text: &str, needle: &str) -> (u32, u32) {
+        let offset = text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not found"));
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        (line as u32, column as u32)
+    }
+
+    fn group<'p>(policy: &'p Policy, name: &str) -> &'p GroupSpec {
+        policy.groups.iter().find(|g| g.name == name).unwrap()
+    }
+
+    /// (entry, canonical spelling, ports, protocol)
+    type RuleCase = (&'static str, &'static str, Option<(u16, u16)>, Proto);
+    /// (rule body, metric, compare, threshold, `for` in ms, `until` in s)
+    type WhenCase = (&'static str, Metric, Compare, f64, u64, Option<u64>);
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    /// The schema example as first specified, unchanged: it must parse.
+    const SPECIFIED: &str = r#"[agent]
+metrics = "127.0.0.1:9750"   # SocketAddr
+interval = "1s"              # duration: 100ms, 1s, 2m; must be >= 10ms
+on_exit = "keep"             # keep | detach
+audit_log = "/var/log/enforcer/audit.jsonl"   # optional
+observe = false              # also account every other group
+
+[group."web"]
+"memory.max" = "512M"        # controller settings as today
+priority = "high"            # high | normal | low  (later: cpu weight + skb priority)
+
+[group."web".network]
+connect_deny  = ["10.0.0.0/8", "127.0.0.2/32:9", "::1/128:9000-9100", "[::1]:80", "127.0.0.1:8080/udp"]
+connect_allow = []           # non-empty: everything else is denied
+bind_deny     = ["0.0.0.0/0:1-1023"]
+bind_allow    = []
+egress_rate   = "10Mbit"
+ingress_rate  = "100Mbit"
+egress_budget = "10G/1d"
+ingress_budget = "1G/1h"
+
+[group."web".syscalls]
+deny   = ["ptrace", "personality"]
+action = "kill"                       # log | kill | deny
+
+[[group."web".when]]
+metric = "egress_bytes_per_sec"
+above  = "50M"
+for    = "5s"
+then   = ["throttle egress 5Mbit", "set cpu.weight=50", "freeze", "kill", "log"]
+until  = "30s"
+"#;
+
+    #[test]
+    fn specified_example() {
+        let policy = parse(SPECIFIED);
+        let agent = policy.agent.as_ref().unwrap();
+        assert_eq!(at(&agent.span), (1, 2));
+        let metrics = agent.metrics.as_ref().unwrap();
+        assert_eq!(metrics.value, "127.0.0.1:9750".parse().unwrap());
+        assert_eq!(at(&metrics.span), (2, 11));
+        assert_eq!(agent.interval.as_ref().unwrap().value, secs(1));
+        assert_eq!(agent.on_exit.as_ref().unwrap().value, OnExit::Keep);
+        assert_eq!(
+            agent.audit_log.as_ref().unwrap().value,
+            PathBuf::from("/var/log/enforcer/audit.jsonl")
+        );
+        assert!(!agent.observe.as_ref().unwrap().value);
+
+        let web = group(&policy, "web");
+        assert_eq!(web.controllers[0].settings[0].key, "memory.max");
+        let priority = web.priority.as_ref().unwrap();
+        assert_eq!(
+            (priority.value, at(&priority.span)),
+            (Priority::High, (10, 12))
+        );
+
+        let network = web.network.as_ref().unwrap();
+        assert_eq!(at(&network.span), (12, 14));
+        let connect = network.connect.as_ref().unwrap();
+        assert_eq!((connect.mode, at(&connect.span)), (Access::Deny, (13, 1)));
+        let rules: Vec<String> = connect.rules.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            rules,
+            [
+                "10.0.0.0/8",
+                "127.0.0.2/32:9",
+                "[::1/128]:9000-9100",
+                "[::1/128]:80",
+                "127.0.0.1/32:8080/udp"
+            ]
+        );
+        let columns: Vec<u32> = connect.rules.iter().map(|r| r.span.column).collect();
+        assert_eq!(columns, [18, 32, 50, 71, 83]);
+        let bind = network.bind.as_ref().unwrap();
+        assert_eq!(bind.mode, Access::Deny);
+        assert_eq!(bind.rules[0].ports, Some((1, 1023)));
+        assert_eq!(network.egress_rate.as_ref().unwrap().value, 1_250_000);
+        assert_eq!(network.ingress_rate.as_ref().unwrap().value, 12_500_000);
+        let egress = network.egress_budget.as_ref().unwrap();
+        assert_eq!((egress.bytes, egress.window), (10 << 30, secs(86_400)));
+        assert_eq!(at(&egress.span), (19, 17));
+        let ingress = network.ingress_budget.as_ref().unwrap();
+        assert_eq!((ingress.bytes, ingress.window), (1 << 30, secs(3600)));
+        // The empty allow lists are accepted, with a warning each.
+        let warned: Vec<(u32, u32)> = policy.warnings.iter().map(|(s, _)| at(s)).collect();
+        assert_eq!(warned, [(14, 1), (16, 1)]);
+        assert!(
+            policy.warnings[0]
+                .1
+                .contains("`connect_allow = []` has no effect")
+        );
+
+        let syscalls = web.syscalls.as_ref().unwrap();
+        let denied: Vec<&str> = syscalls.deny.iter().map(|s| s.value.name()).collect();
+        assert_eq!(denied, ["ptrace", "personality"]);
+        assert_eq!(at(&syscalls.deny[1].span), (23, 21));
+        assert_eq!(syscalls.action.value, SyscallAction::Kill);
+
+        assert_eq!(web.when.len(), 1);
+        let rule = &web.when[0];
+        assert_eq!(at(&rule.span), (26, 1));
+        assert_eq!(rule.metric.value, Metric::EgressBytesPerSec);
+        assert_eq!(rule.compare, Compare::Above);
+        assert_eq!(rule.threshold.value, 52_428_800.0);
+        assert_eq!(at(&rule.threshold.span), (28, 10));
+        assert_eq!(rule.hold.value, secs(5));
+        let then: Vec<&Action> = rule.then.iter().map(|a| &a.value).collect();
+        assert_eq!(
+            then,
+            [
+                &Action::Throttle {
+                    dir: Direction::Egress,
+                    bytes_per_sec: 625_000
+                },
+                &Action::SetKey {
+                    key: "cpu.weight".to_owned(),
+                    value: "50".to_owned()
+                },
+                &Action::Freeze,
+                &Action::Kill,
+                &Action::Log,
+            ]
+        );
+        assert_eq!(at(&rule.then[1].span), (30, 36));
+        assert_eq!(rule.until.as_ref().unwrap().value, secs(30));
+    }
+
+    #[test]
+    fn example_policy_file() {
+        let text = include_str!("../../../examples/policy.toml");
+        let policy = parse(text);
+        assert!(policy.warnings.is_empty(), "{:?}", policy.warnings);
+        let names: Vec<&str> = policy.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["web", "batch/worker"]);
+
+        let web = group(&policy, "web");
+        let connect = web.network.as_ref().unwrap().connect.as_ref().unwrap();
+        assert_eq!(connect.rules.len(), 5);
+        assert_eq!(at(&connect.rules[3].span), locate(text, "\"[::1]:80\""));
+        assert_eq!(
+            web.network
+                .as_ref()
+                .unwrap()
+                .ingress_rate
+                .as_ref()
+                .unwrap()
+                .value,
+            12_500_000
+        );
+        assert_eq!(web.when.len(), 2);
+        assert_eq!(
+            at(&web.when[1].span),
+            locate(text, "[[group.\"web\".when]]\nmetric = \"memory")
+        );
+        assert_eq!(web.when[1].hold.value, Duration::ZERO);
+
+        let batch = group(&policy, "batch/worker");
+        assert_eq!(batch.priority.as_ref().unwrap().value, Priority::Low);
+        let connect = batch.network.as_ref().unwrap().connect.as_ref().unwrap();
+        assert_eq!(connect.mode, Access::Allow);
+        assert_eq!(connect.rules[1].to_string(), "[fd00:10::5/128]:5432/tcp");
+        let syscalls = batch.syscalls.as_ref().unwrap();
+        assert_eq!(syscalls.action.value, SyscallAction::Deny);
+        let oom = &batch.when[0];
+        assert_eq!(
+            (oom.metric.value, oom.threshold.value),
+            (Metric::OomKills, 3.0)
+        );
+        assert_eq!(at(&oom.threshold.span), locate(text, "3\nthen"));
+        assert_eq!(batch.when[1].threshold.value, 150.0);
+        assert_eq!(batch.when[1].hold.value, secs(60));
+    }
+
+    #[test]
+    fn cgconfig_and_plain_groups_have_no_enforcement() {
+        let policy = super::super::parse_cgconfig(
+            "group foo {\n  cpu { cpu.shares = 100; }\n}\n",
+            Path::new("c.conf"),
+        )
+        .unwrap();
+        let foo = &policy.groups[0];
+        assert!(policy.agent.is_none());
+        assert!(foo.priority.is_none() && foo.network.is_none() && foo.syscalls.is_none());
+        assert!(foo.when.is_empty());
+
+        let policy = parse("[group.a]\n\"cpu.shares\" = 1\n");
+        assert!(policy.agent.is_none());
+        assert!(policy.groups[0].network.is_none() && policy.groups[0].when.is_empty());
+    }
+
+    #[test]
+    fn agent_forms() {
+        let policy = parse("[agent]\n");
+        let agent = policy.agent.unwrap();
+        assert_eq!(agent.metrics, None);
+        assert_eq!(
+            (agent.interval, agent.on_exit, agent.observe),
+            (None, None, None)
+        );
+
+        let policy = parse(
+            "agent = { metrics = \"[::1]:9000\", interval = \"10ms\", on_exit = \"detach\", \
+             observe = true }\n",
+        );
+        let agent = policy.agent.unwrap();
+        assert_eq!(agent.metrics.unwrap().value, "[::1]:9000".parse().unwrap());
+        let interval = agent.interval.unwrap();
+        assert_eq!(
+            (interval.value, at(&interval.span)),
+            (Duration::from_millis(10), (1, 46))
+        );
+        assert_eq!(agent.on_exit.unwrap().value, OnExit::Detach);
+        assert!(agent.observe.unwrap().value);
+        assert_eq!(agent.audit_log, None);
+
+        let policy = parse("[agent]\ninterval = \"1m30s\"\n");
+        assert_eq!(policy.agent.unwrap().interval.unwrap().value, secs(90));
+    }
+
+    #[test]
+    fn priorities() {
+        for (text, priority) in [
+            ("high", Priority::High),
+            ("normal", Priority::Normal),
+            ("low", Priority::Low),
+        ] {
+            let policy = parse(&format!("[group.a]\npriority = \"{text}\"\n"));
+            let spec = policy.groups[0].priority.as_ref().unwrap();
+            assert_eq!((spec.value, at(&spec.span)), (priority, (2, 12)));
+            // `priority` is not a controller setting.
+            assert!(policy.groups[0].controllers.is_empty());
+        }
+    }
+
+    #[test]
+    fn network_rule_forms() {
+        use Proto::*;
+        let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        #[rustfmt::skip]
+        let cases: &[RuleCase] = &[
+            ("10.0.0.0/8", "10.0.0.0/8", None, Any),
+            ("127.0.0.1", "127.0.0.1/32", None, Any),
+            ("127.0.0.2/32:9", "127.0.0.2/32:9", Some((9, 9)), Any),
+            ("127.0.0.1:8080/udp", "127.0.0.1/32:8080/udp", Some((8080, 8080)), Udp),
+            ("0.0.0.0/0:1-1023", "0.0.0.0/0:1-1023", Some((1, 1023)), Any),
+            ("10.0.0.0/8/tcp", "10.0.0.0/8/tcp", None, Tcp),
+            ("::1", "::1/128", None, Any),
+            ("::/0", "::/0", None, Any),
+            ("::1/128:9000-9100", "[::1/128]:9000-9100", Some((9000, 9100)), Any),
+            ("[::1]:80", "[::1/128]:80", Some((80, 80)), Any),
+            ("[::1/128]:80", "[::1/128]:80", Some((80, 80)), Any),
+            ("[fd00::/8]:53/udp", "[fd00::/8]:53/udp", Some((53, 53)), Udp),
+            ("fe80::/10/tcp", "fe80::/10/tcp", None, Tcp),
+        ];
+        for hook in ["connect_deny", "connect_allow", "bind_deny", "bind_allow"] {
+            for (text, canonical, ports, proto) in cases {
+                let source = format!("[group.a.network]\n{hook} = [\"{text}\"]\n");
+                let policy = parse(&source);
+                let network = policy.groups[0].network.as_ref().unwrap();
+                let list = if hook.starts_with("connect") {
+                    assert!(network.bind.is_none());
+                    network.connect.as_ref().unwrap()
+                } else {
+                    assert!(network.connect.is_none());
+                    network.bind.as_ref().unwrap()
+                };
+                let mode = if hook.ends_with("allow") {
+                    Access::Allow
+                } else {
+                    Access::Deny
+                };
+                assert_eq!(list.mode, mode);
+                let rule = &list.rules[0];
+                assert_eq!(rule.to_string(), *canonical, "{text}");
+                assert_eq!((rule.ports, rule.proto), (*ports, *proto), "{text}");
+                let column = u32::try_from(hook.len()).unwrap() + 5;
+                assert_eq!(at(&rule.span), (2, column), "{text}");
+                // The canonical spelling reads back as the same rule.
+                let again = parse(&format!("[group.a.network]\n{hook} = [\"{canonical}\"]\n"));
+                let network = again.groups[0].network.as_ref().unwrap();
+                let list = network.connect.as_ref().or(network.bind.as_ref()).unwrap();
+                assert_eq!(
+                    (list.rules[0].net, list.rules[0].ports),
+                    (rule.net, rule.ports)
+                );
+            }
+        }
+        let policy = parse("[group.a.network]\nconnect_allow = [\"127.0.0.0/8\"]\n");
+        let rule = &policy.groups[0]
+            .network
+            .as_ref()
+            .unwrap()
+            .connect
+            .as_ref()
+            .unwrap()
+            .rules[0];
+        assert!(rule.net.contains(localhost));
+        assert!(!rule.net.contains(IpAddr::V4(Ipv4Addr::new(128, 0, 0, 1))));
+        assert!(!rule.net.contains("::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn rates_and_budgets() {
+        #[rustfmt::skip]
+        let rates: &[(&str, u64)] = &[
+            ("10Mbit", 1_250_000), ("100Mbit", 12_500_000), ("1Gbit", 125_000_000),
+            ("800Kbit", 100_000), ("64kbit", 8_000), ("1000bit", 125), ("1.5Mbit", 187_500),
+            ("10Mbit/s", 1_250_000), ("1Mibit", 131_072), ("100B/s", 100), ("5KB/s", 5_000),
+            ("5MB/s", 5_000_000), ("1GB/s", 1_000_000_000), ("4KiB/s", 4096),
+            ("2MiB/s", 2 << 20), ("1GiB/s", 1 << 30),
+        ];
+        for (text, bytes) in rates {
+            for key in ["egress_rate", "ingress_rate"] {
+                let policy = parse(&format!("[group.a.network]\n{key} = \"{text}\"\n"));
+                let network = policy.groups[0].network.as_ref().unwrap();
+                let rate = network
+                    .egress_rate
+                    .as_ref()
+                    .or(network.ingress_rate.as_ref())
+                    .unwrap();
+                assert_eq!(rate.value, *bytes, "{text}");
+                let column = u32::try_from(key.len()).unwrap() + 4;
+                assert_eq!(at(&rate.span), (2, column));
+            }
+        }
+        #[rustfmt::skip]
+        let budgets: &[(&str, u64, u64)] = &[
+            ("10G/1d", 10 << 30, 86_400), ("1G/1h", 1 << 30, 3_600), ("500M/30m", 500 << 20, 1_800),
+            ("1T/d", 1 << 40, 86_400), ("64K/1s", 64 << 10, 1), ("1000000/2h", 1_000_000, 7_200),
+            ("1.5G/1d", 3 << 29, 86_400), ("2GiB/7d", 2 << 30, 604_800),
+        ];
+        for (text, bytes, window) in budgets {
+            let policy = parse(&format!(
+                "[group.a.network]\negress_budget = \"{text}\"\ningress_budget = \"{text}\"\n"
+            ));
+            let network = policy.groups[0].network.as_ref().unwrap();
+            for budget in [&network.egress_budget, &network.ingress_budget] {
+                let budget = budget.as_ref().unwrap();
+                assert_eq!(
+                    (budget.bytes, budget.window),
+                    (*bytes, secs(*window)),
+                    "{text}"
+                );
+            }
+            assert_eq!(at(&network.ingress_budget.as_ref().unwrap().span), (3, 18));
+        }
+    }
+
+    #[test]
+    fn syscall_forms() {
+        #[rustfmt::skip]
+        let cases: &[(&str, &[&str], SyscallAction)] = &[
+            ("deny = [\"ptrace\"]\naction = \"log\"", &["ptrace"], SyscallAction::Log),
+            ("deny = [\"ptrace\", \"personality\"]\naction = \"kill\"", &["ptrace", "personality"], SyscallAction::Kill),
+            ("action = \"deny\"\ndeny = [\"connect\", \"bind\", \"socket\", \"listen\", \"accept\", \"accept4\", \"execve\", \"execveat\", \"setsockopt\"]",
+             &["connect", "bind", "socket", "listen", "accept", "accept4", "execve", "execveat", "setsockopt"], SyscallAction::Deny),
+            ("deny = [\"kexec_load\", \"init_module\", \"bpf\"]\naction = \"kill\"", &["kexec_load", "init_module", "bpf"], SyscallAction::Kill),
+        ];
+        for (body, names, action) in cases {
+            let policy = parse(&format!("[group.a.syscalls]\n{body}\n"));
+            let spec = policy.groups[0].syscalls.as_ref().unwrap();
+            let denied: Vec<&str> = spec.deny.iter().map(|s| s.value.name()).collect();
+            assert_eq!(&denied, names);
+            assert_eq!(spec.action.value, *action);
+            assert_eq!(at(&spec.span), (1, 10));
+            assert!(policy.warnings.is_empty());
+        }
+        let policy = parse("[group.a.syscalls]\ndeny = [\"ptrace\"]\naction = \"kill\"\n");
+        let spec = policy.groups[0].syscalls.as_ref().unwrap();
+        assert_eq!(spec.deny[0].value, Sysno::ptrace);
+        assert_eq!(at(&spec.deny[0].span), (2, 9));
+        assert_eq!(at(&spec.action.span), (3, 10));
+    }
+
+    #[test]
+    fn action_forms() {
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Action)> = vec![
+            ("log", Action::Log),
+            ("kill", Action::Kill),
+            ("freeze", Action::Freeze),
+            (" freeze ", Action::Freeze),
+            ("set cpu.weight=50", Action::SetKey { key: "cpu.weight".into(), value: "50".into() }),
+            ("set cpu.max = 50000 100000", Action::SetKey { key: "cpu.max".into(), value: "50000 100000".into() }),
+            ("set memory.high=400M", Action::SetKey { key: "memory.high".into(), value: "400M".into() }),
+            ("throttle egress 5Mbit", Action::Throttle { dir: Direction::Egress, bytes_per_sec: 625_000 }),
+            ("throttle ingress 1MB/s", Action::Throttle { dir: Direction::Ingress, bytes_per_sec: 1_000_000 }),
+            ("throttle  egress   2MiB/s", Action::Throttle { dir: Direction::Egress, bytes_per_sec: 2 << 20 }),
+        ];
+        for (text, action) in cases {
+            assert_eq!(parse_action(text), Ok(action.clone()), "{text}");
+            let reversible = matches!(
+                action,
+                Action::SetKey { .. } | Action::Throttle { .. } | Action::Freeze
+            );
+            assert_eq!(action.is_reversible(), reversible);
+        }
+    }
+
+    #[test]
+    fn when_forms() {
+        #[rustfmt::skip]
+        let cases: &[WhenCase] = &[
+            ("metric = \"egress_bytes\"\nabove = \"10G\"", Metric::EgressBytes, Compare::Above, 10_737_418_240.0, 0, None),
+            ("metric = \"egress_bytes\"\nabove = 1000", Metric::EgressBytes, Compare::Above, 1000.0, 0, None),
+            ("metric = \"egress_bytes_per_sec\"\nabove = \"50M\"\nfor = \"5s\"\nuntil = \"30s\"", Metric::EgressBytesPerSec, Compare::Above, 52_428_800.0, 5_000, Some(30)),
+            ("metric = \"egress_bytes_per_sec\"\nabove = \"400Mbit\"", Metric::EgressBytesPerSec, Compare::Above, 50_000_000.0, 0, None),
+            ("metric = \"ingress_bytes\"\nabove = \"1T\"", Metric::IngressBytes, Compare::Above, 1_099_511_627_776.0, 0, None),
+            ("metric = \"ingress_bytes_per_sec\"\nbelow = \"1MB/s\"\nfor = \"1m\"", Metric::IngressBytesPerSec, Compare::Below, 1_000_000.0, 60_000, None),
+            ("metric = \"egress_packets_per_sec\"\nabove = 10000", Metric::EgressPacketsPerSec, Compare::Above, 10_000.0, 0, None),
+            ("metric = \"ingress_packets_per_sec\"\nabove = \"2500.5\"", Metric::IngressPacketsPerSec, Compare::Above, 2_500.5, 0, None),
+            ("metric = \"connect_attempts_per_sec\"\nabove = 100\nfor = \"100ms\"", Metric::ConnectAttemptsPerSec, Compare::Above, 100.0, 100, None),
+            ("metric = \"syscalls_per_sec\"\nabove = 1e5", Metric::SyscallsPerSec, Compare::Above, 100_000.0, 0, None),
+            ("metric = \"memory_usage_bytes\"\nabove = \"500M\"\nuntil = \"0s\"", Metric::MemoryUsageBytes, Compare::Above, 524_288_000.0, 0, Some(0)),
+            ("metric = \"oom_kills\"\nabove = 0", Metric::OomKills, Compare::Above, 0.0, 0, None),
+            ("metric = \"cpu_usage_percent\"\nabove = \"150%\"\nfor = \"1m30s\"", Metric::CpuUsagePercent, Compare::Above, 150.0, 90_000, None),
+            ("metric = \"cpu_usage_percent\"\nbelow = 0.5", Metric::CpuUsagePercent, Compare::Below, 0.5, 0, None),
+        ];
+        for (body, metric, compare, threshold, hold, until) in cases {
+            let source = format!("[group.a]\n[[group.a.when]]\n{body}\nthen = [\"freeze\"]\n");
+            let policy = parse(&source);
+            let rule = &policy.groups[0].when[0];
+            assert_eq!(
+                (rule.metric.value, rule.compare),
+                (*metric, *compare),
+                "{body}"
+            );
+            assert_eq!(rule.threshold.value, *threshold, "{body}");
+            assert_eq!(rule.hold.value.as_millis(), u128::from(*hold), "{body}");
+            assert_eq!(
+                rule.until.as_ref().map(|u| u.value.as_secs()),
+                *until,
+                "{body}"
+            );
+            assert_eq!(at(&rule.span), (2, 1));
+            assert_eq!(at(&rule.metric.span), (3, 10));
+            assert_eq!(at(&rule.threshold.span), (4, 9));
+            assert!(policy.warnings.is_empty());
+        }
+        // Every metric has a name that reads back.
+        for metric in Metric::ALL {
+            assert_eq!(Metric::from_name(metric.name()), Some(metric));
+        }
+
+        // Inline tables, a single action without brackets, several rules in order.
+        let policy = parse(
+            "[group.a]\nwhen = [\n  { metric = \"oom_kills\", above = 1, then = \"kill\" },\n  \
+             { metric = \"syscalls_per_sec\", below = 1, then = [\"log\"] },\n]\n",
+        );
+        let rules = &policy.groups[0].when;
+        assert_eq!(rules.len(), 2);
+        assert_eq!(at(&rules[0].span), (3, 3));
+        assert_eq!(rules[0].then[0].value, Action::Kill);
+        assert_eq!(at(&rules[0].then[0].span), (3, 45));
+        // No `for`: zero, pointing at the rule.
+        assert_eq!(at(&rules[0].hold.span), (3, 3));
+        assert_eq!(rules[1].metric.value, Metric::SyscallsPerSec);
+        assert_eq!(rules[1].compare, Compare::Below);
+    }
+
+    #[test]
+    fn warnings_for_settings_without_effect() {
+        #[rustfmt::skip]
+        let cases: &[(&str, (u32, u32), &str)] = &[
+            ("[group.a.network]\nconnect_allow = []\n", (2, 1), "`connect_allow = []` has no effect (an empty allow list restricts nothing): remove it; to refuse every address write `connect_deny = [\"0.0.0.0/0\", \"::/0\"]`"),
+            ("[group.a.network]\nbind_deny = []\n", (2, 1), "`bind_deny = []` has no effect: remove it"),
+            ("[group.a.syscalls]\ndeny = []\naction = \"log\"\n", (2, 1), "`syscalls` denies no syscall, so it has no effect"),
+            ("[group.a.syscalls]\n", (1, 10), "`syscalls` denies no syscall"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"kill\", \"log\"]\nuntil = \"1m\"\n", (5, 9), "`until` has no effect: none of this rule's actions can be undone"),
+        ];
+        for (text, position, fragment) in cases {
+            let policy = parse(text);
+            assert_eq!(policy.warnings.len(), 1, "{text:?}");
+            let (span, message) = &policy.warnings[0];
+            assert_eq!(at(span), *position, "{text:?}: {message}");
+            assert!(
+                message.contains(fragment),
+                "{text:?}: wanted {fragment:?} in {message}"
+            );
+        }
+        let policy =
+            parse("[group.a.network]\nconnect_allow = []\nconnect_deny = [\"10.0.0.0/8\"]\n");
+        let connect = policy.groups[0]
+            .network
+            .as_ref()
+            .unwrap()
+            .connect
+            .as_ref()
+            .unwrap();
+        assert_eq!(connect.mode, Access::Deny);
+        let policy = parse("[group.a.syscalls]\n");
+        assert_eq!(
+            policy.groups[0].syscalls.as_ref().unwrap().action.value,
+            SyscallAction::Log
+        );
+    }
+
+    #[test]
+    fn rejections() {
+        #[rustfmt::skip]
+        let cases: &[(&str, (u32, u32), &str)] = &[
+            // [agent]
+            ("agent = 1\n", (1, 1), "`agent` must be a table: write an `[agent]` header"),
+            ("[agnet]\n", (1, 2), "unknown table `[agnet]`: did you mean `[agent]`?"),
+            ("[agent]\nmetric = \"127.0.0.1:1\"\n", (2, 1), "unknown key `metric` in `[agent]` (did you mean `metrics`?): expected `metrics`, `interval`, `on_exit`, `audit_log` or `observe`"),
+            ("[agent]\ncolour = true\n", (2, 1), "unknown key `colour` in `[agent]`: expected `metrics`"),
+            ("[agent]\nmetrics = 9750\n", (2, 11), "`metrics` is an integer: write it as a string, such as `metrics = \"127.0.0.1:9750\"`"),
+            ("[agent]\nmetrics = \"localhost:9750\"\n", (2, 11), "`metrics` value `localhost:9750` is not an address and port: write one such as `\"127.0.0.1:9750\"`"),
+            ("[agent]\nmetrics = \"::1:9750\"\n", (2, 11), "`\"[::1]:9750\"`"),
+            ("[agent]\nmetrics = \"0.0.0.0:0\"\n", (2, 11), "`metrics` needs a fixed port for scrapers to find, not 0: write one such as `\"0.0.0.0:9750\"`"),
+            ("[agent]\ninterval = \"5ms\"\n", (2, 12), "`interval` is shorter than 10ms"),
+            ("[agent]\ninterval = \"0\"\n", (2, 12), "write at least `interval = \"10ms\"`"),
+            ("[agent]\ninterval = 1\n", (2, 12), "`interval` needs a unit: write it as a string, such as `interval = \"1s\"`"),
+            ("[agent]\ninterval = 0.5\n", (2, 12), "such as `interval = \"0.5s\"`"),
+            ("[agent]\ninterval = \"1 sec\"\n", (2, 12), "`interval`: unknown unit `sec` in `1 sec` (write `s`)"),
+            ("[agent]\ninterval = \"1\"\n", (2, 12), "`interval`: `1` has no unit: write `1s`"),
+            ("[agent]\non_exit = \"stop\"\n", (2, 11), "`on_exit` cannot be `stop`: write `keep` or `detach`"),
+            ("[agent]\non_exit = \"kep\"\n", (2, 11), "`on_exit` cannot be `kep` (did you mean `keep`?)"),
+            ("[agent]\non_exit = true\n", (2, 11), "`on_exit` is a boolean: write it as a string, such as `on_exit = \"keep\"`"),
+            ("[agent]\naudit_log = \"audit.jsonl\"\n", (2, 13), "`audit_log` must be an absolute path"),
+            ("[agent]\naudit_log = 1\n", (2, 13), "`audit_log` is an integer"),
+            ("[agent]\nobserve = \"yes\"\n", (2, 11), "`observe` is a string: write `observe = true` or `observe = false` (no quotes)"),
+            // priority and group keys
+            ("[group.a]\npriority = \"urgent\"\n", (2, 12), "`priority` cannot be `urgent`: write `high`, `normal` or `low`"),
+            ("[group.a]\npriority = \"hihg\"\n", (2, 12), "(did you mean `high`?)"),
+            ("[group.a]\npriority = 10\n", (2, 12), "`priority` is an integer: write it as a string, such as `priority = \"high\"`"),
+            ("[group.a]\npriorty = \"high\"\n", (2, 1), "unknown key `priorty` in group `a`: expected a controller file such as `memory.max`, or `controllers`/`perm`/`priority`/`network`/`syscalls`/`when` (did you mean `priority`?)"),
+            ("[group.a.netwrok]\nconnect_deny = []\n", (1, 10), "unknown table `netwrok` in group `a`: did you mean `network`?"),
+            ("[group.a.syscall]\ndeny = []\n", (1, 10), "did you mean `syscalls`?"),
+            // network: shape and keys
+            ("[group.a]\nnetwork = 1\n", (2, 1), "`network` must be a table: write a `[group.\"NAME\".network]` header"),
+            ("[group.a.network]\nconnect_block = []\n", (2, 1), "unknown key `connect_block` in `network`: expected `connect_allow`, `connect_deny`, `bind_allow`, `bind_deny`, `egress_rate`, `ingress_rate`, `egress_budget` or `ingress_budget`"),
+            ("[group.a.network]\negress = \"1Mbit\"\n", (2, 1), "unknown key `egress` in `network`"),
+            ("[group.a.network]\nconnect_deny = \"10.0.0.0/8\"\n", (2, 16), "`connect_deny` is a string: write an array of strings, such as `connect_deny = [\"10.0.0.0/8\", \"[::1]:80\"]`"),
+            ("[group.a.network]\nconnect_deny = [\"10.0.0.0/8\", 10]\n", (2, 31), "`connect_deny` entries must be strings in quotes, not an integer"),
+            // network: addresses, at the element
+            ("[group.a.network]\nconnect_deny = [\"10.0.0.0/8\", \"10.0.0.1/8\"]\n", (2, 31), "in `connect_deny`: `10.0.0.1/8` has host bits set beyond /8: write the network `10.0.0.0/8`, or `10.0.0.1/32` for the single address"),
+            ("[group.a.network]\nbind_deny = [\"192.168.1.7/24:80\"]\n", (2, 14), "write the network `192.168.1.0/24`"),
+            ("[group.a.network]\nconnect_allow = [\"fd00::1/8\"]\n", (2, 18), "write the network `fd00::/8`, or `fd00::1/128` for the single address"),
+            ("[group.a.network]\nconnect_deny = [\"10.0.0.0/33\"]\n", (2, 17), "prefix `/33` is too long for an IPv4 address: use /0 to /32"),
+            ("[group.a.network]\nconnect_deny = [\"::/129\"]\n", (2, 17), "prefix `/129` is too long for an IPv6 address: use /0 to /128"),
+            ("[group.a.network]\nconnect_deny = [\"10.0.0.0/8x\"]\n", (2, 17), "`/8x` is not a prefix length"),
+            ("[group.a.network]\nconnect_deny = [\"10.0.0.1:0\"]\n", (2, 17), "port 0 is not a real port: write a port from 1 to 65535, or leave the port off"),
+            ("[group.a.network]\nconnect_deny = [\"[::1]:0\"]\n", (2, 17), "port 0 is not a real port"),
+            ("[group.a.network]\nbind_allow = [\"0.0.0.0/0:0-1023\"]\n", (2, 15), "port 0 is not a real port"),
+            ("[group.a.network]\nconnect_deny = [\"10.0.0.1:90000\"]\n", (2, 17), "port 90000 is too large"),
+            ("[group.a.network]\nconnect_deny = [\"10.0.0.1:9100-9000\"]\n", (2, 17), "port range `9100-9000` is backwards: write the lower port first, `9000-9100`"),
+            ("[group.a.network]\nconnect_deny = [\"::1/128:2-1\"]\n", (2, 17), "backwards"),
+            ("[group.a.network]\nconnect_deny = [\"10.0.0.1:80/icmp\"]\n", (2, 17), "unknown protocol `icmp`: write `/tcp` or `/udp`, or leave it off for both"),
+            ("[group.a.network]\nconnect_deny = [\"example.com:443\"]\n", (2, 17), "`example.com` in `example.com:443` is not an IP address (host names are not resolved)"),
+            ("[group.a.network]\nconnect_deny = [\"::1:80:x\"]\n", (2, 17), "for an IPv6 address with a port, write it in brackets, such as `[::1]:80`"),
+            ("[group.a.network]\nconnect_deny = [\"[::1]80\"]\n", (2, 17), "after `]` write `:PORT`"),
+            ("[group.a.network]\nconnect_deny = [\"\"]\n", (2, 17), "empty address"),
+            ("[group.a.network]\nconnect_deny = [\"10.0.0.0/8\", \"10.0.0.0/8\"]\n", (2, 31), "`10.0.0.0/8` is listed twice in `connect_deny` (first at line 2, column 17): remove one"),
+            // network: allow and deny together
+            ("[group.a.network]\nconnect_deny = [\"10.0.0.0/8\"]\nconnect_allow = [\"10.1.0.0/16\"]\n", (2, 1), "`connect_deny` cannot be combined with `connect_allow` (at line 3, column 1): an allow list already refuses everything it does not list, so keep `connect_allow` and remove `connect_deny`"),
+            ("[group.a.network]\nbind_allow = [\"0.0.0.0/0:8080\"]\nbind_deny = [\"0.0.0.0/0:22\"]\n", (3, 1), "`bind_deny` cannot be combined with `bind_allow` (at line 2, column 1)"),
+            // network: rates and budgets
+            ("[group.a.network]\negress_rate = 10\n", (2, 15), "`egress_rate` needs a unit: write `\"10Mbit\"` for megabits per second or `\"10MB/s\"`"),
+            ("[group.a.network]\negress_rate = \"10Mbps\"\n", (2, 15), "`egress_rate`: `10Mbps` is ambiguous (tc reads `bps` as bytes per second, most people as bits): write `10Mbit` for bits per second or `10MB/s` for bytes per second"),
+            ("[group.a.network]\ningress_rate = \"10M\"\n", (2, 16), "`ingress_rate`: `10M` has no rate unit: write `10Mbit` for bits per second or `10MB/s`"),
+            ("[group.a.network]\ningress_rate = \"10MB\"\n", (2, 16), "`10MB` is a size, not a rate: write `10MB/s`"),
+            ("[group.a.network]\ningress_rate = \"10Mb/s\"\n", (2, 16), "write `10Mbit` for bits per second or `10MB/s`"),
+            ("[group.a.network]\negress_rate = \"0bit\"\n", (2, 15), "less than one byte per second"),
+            ("[group.a.network]\negress_rate = \"fast\"\n", (2, 15), "`fast` does not start with a number"),
+            ("[group.a.network]\negress_rate = \"5Xbit\"\n", (2, 15), "unknown unit `Xbit`"),
+            ("[group.a.network]\negress_budget = \"10G\"\n", (2, 17), "`egress_budget`: `10G` has no window: write `SIZE/WINDOW`, such as `10G/1d`"),
+            ("[group.a.network]\negress_budget = \"10GB/1d\"\n", (2, 17), "`10GB` is ambiguous: sizes use binary units, so write `10G` or `10GiB`"),
+            ("[group.a.network]\ningress_budget = \"1G/100ms\"\n", (2, 18), "the window of `1G/100ms` is shorter than a second"),
+            ("[group.a.network]\ningress_budget = \"0/1d\"\n", (2, 18), "allows no bytes at all"),
+            ("[group.a.network]\ningress_budget = \"1G/1w\"\n", (2, 18), "unknown unit `w`"),
+            ("[group.a.network]\negress_budget = 5\n", (2, 17), "`egress_budget` is an integer: write it as a string, such as `egress_budget = \"10G/1d\"`"),
+            // syscalls
+            ("[group.a]\nsyscalls = [\"ptrace\"]\n", (2, 1), "`syscalls` must be a table: write a `[group.\"NAME\".syscalls]` header followed by `deny = [\"ptrace\"]`"),
+            ("[group.a.syscalls]\nallow = [\"read\"]\n", (2, 1), "unknown key `allow` in `syscalls`: expected `deny` or `action`"),
+            ("[group.a.syscalls]\ndeny = [\"ptrace\", \"ptrac\"]\naction = \"log\"\n", (2, 19), "unknown syscall `ptrac` (did you mean `ptrace`?): write a name from the"),
+            ("[group.a.syscalls]\ndeny = [\"sys_ptrace\"]\naction = \"log\"\n", (2, 9), "unknown syscall `sys_ptrace` (did you mean `ptrace`?)"),
+            ("[group.a.syscalls]\ndeny = [\"PTRACE\"]\naction = \"log\"\n", (2, 9), "(did you mean `ptrace`?)"),
+            ("[group.a.syscalls]\ndeny = [\"frobnicate\"]\naction = \"log\"\n", (2, 9), "unknown syscall `frobnicate`: write a name from the"),
+            ("[group.a.syscalls]\ndeny = [\"ptrace\", \"ptrace\"]\naction = \"log\"\n", (2, 19), "`ptrace` is listed twice in `deny` (first at line 2, column 9): remove one"),
+            ("[group.a.syscalls]\ndeny = [101]\naction = \"log\"\n", (2, 9), "`deny` entries must be strings in quotes, not an integer"),
+            ("[group.a.syscalls]\ndeny = \"ptrace\"\naction = \"log\"\n", (2, 8), "`deny` is a string: write an array of strings"),
+            ("[group.a.syscalls]\ndeny = [\"ptrace\"]\n", (1, 10), "`syscalls` has a `deny` list but no `action`: add `action = \"log\"`"),
+            ("[group.a.syscalls]\ndeny = [\"ptrace\"]\naction = \"block\"\n", (3, 10), "`action` cannot be `block`: write `log`, `kill` or `deny`"),
+            ("[group.a.syscalls]\naction = \"deny\"\ndeny = [\"connect\", \"ptrace\"]\n", (3, 20), "`ptrace` cannot be denied: no BPF-LSM cgroup hook covers it (`action = \"deny\"` works only for `socket`, `connect`, `bind`, `listen`, `accept`, `accept4`, `execve`, `execveat` or `setsockopt`); `action = \"log\"` or `action = \"kill\"` work for `ptrace`"),
+            ("[group.a.syscalls]\ndeny = [\"openat\"]\naction = \"deny\"\n", (2, 9), "`openat` cannot be denied"),
+            // when: shape
+            ("[group.a.when]\nmetric = \"oom_kills\"\n", (1, 10), "`when` must be an array of rules: write the header with double brackets, `[[group.\"a\".when]]`"),
+            ("[group.a]\nwhen = 1\n", (2, 8), "`when` is an integer: write each rule under its own `[[group.\"a\".when]]` header"),
+            ("[group.a]\nwhen = [1]\n", (2, 9), "`when` entries must be tables, not an integer"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"log\"]\nthreshold = 1\n", (5, 1), "unknown key `threshold` in a `when` rule: expected `metric`, `above`, `below`, `for`, `then` or `until`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"log\"]\nduring = \"1s\"\n", (5, 1), "unknown key `during` in a `when` rule"),
+            // when: metric and condition
+            ("[group.a]\n[[group.a.when]]\nabove = 1\nthen = [\"log\"]\n", (2, 1), "this rule has no `metric`: add `metric = \"NAME\"` with one of `egress_bytes`, `egress_bytes_per_sec`"),
+            ("[[group.a.when]]\nmetric = \"egress_bytes_per_second\"\nabove = 1\nthen = [\"log\"]\n", (2, 10), "unknown metric `egress_bytes_per_second` (did you mean `egress_bytes_per_sec`?): write one of `egress_bytes`"),
+            ("[[group.a.when]]\nmetric = \"load\"\nabove = 1\nthen = [\"log\"]\n", (2, 10), "unknown metric `load`: write one of"),
+            ("[[group.a.when]]\nmetric = 1\nabove = 1\nthen = [\"log\"]\n", (2, 10), "`metric` is an integer: write it as a string, such as `metric = \"egress_bytes_per_sec\"`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nthen = [\"log\"]\n", (1, 1), "this rule has no condition: add `above = ...` or `below = ...`, such as `above = 100`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nbelow = 1\nabove = 2\nthen = [\"log\"]\n", (4, 1), "a rule has either `above` or `below`, not both (`below` is at line 3, column 1): keep one, and write a second `when` rule for the other"),
+            ("[[group.a.when]]\nmetric = \"egress_bytes\"\nabove = \"50Q\"\nthen = [\"log\"]\n", (3, 9), "`above` for `egress_bytes`: unknown size unit `Q` in `50Q`"),
+            ("[[group.a.when]]\nmetric = \"egress_bytes\"\nabove = \"50MB\"\nthen = [\"log\"]\n", (3, 9), "sizes use binary units, so write `50M` or `50MiB`"),
+            ("[[group.a.when]]\nmetric = \"egress_bytes_per_sec\"\nabove = \"50Mbps\"\nthen = [\"log\"]\n", (3, 9), "`50Mbps` is ambiguous"),
+            ("[[group.a.when]]\nmetric = \"egress_bytes\"\nabove = 1.5\nthen = [\"log\"]\n", (3, 9), "`above` for `egress_bytes`: the value is a float: write a size such as `\"1G\"` or a number of bytes"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = -1\nthen = [\"log\"]\n", (3, 9), "`above` for `oom_kills`: `-1` is negative: write 0 or more"),
+            ("[[group.a.when]]\nmetric = \"cpu_usage_percent\"\nabove = -0.5\nthen = [\"log\"]\n", (3, 9), "`-0.5` is not a number of 0 or more"),
+            ("[[group.a.when]]\nmetric = \"syscalls_per_sec\"\nbelow = \"5k\"\nthen = [\"log\"]\n", (3, 9), "`below` for `syscalls_per_sec`: `5k` is not a plain number"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = true\nthen = [\"log\"]\n", (3, 9), "the value is a boolean: write a number such as `100`"),
+            ("[[group.a.when]]\nmetric = \"cpu_usage_percent\"\nabove = \"lots\"\nthen = [\"log\"]\n", (3, 9), "`lots` is not a plain number"),
+            // when: for, until
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nfor = \"5\"\nthen = [\"log\"]\n", (4, 7), "`for`: `5` has no unit: write `5s`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nfor = 5\nthen = [\"log\"]\n", (4, 7), "`for` needs a unit: write it as a string, such as `for = \"5s\"`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"freeze\"]\nuntil = \"soon\"\n", (5, 9), "`until`: `soon` is not a duration"),
+            // when: then
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\n", (1, 1), "this rule has no `then`: add what to do, such as `then = [\"log\"]`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = []\n", (4, 8), "`then` is empty, so the rule would do nothing"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"log\", 1]\n", (4, 16), "`then` entries must be strings in quotes, not an integer"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"log\", \"explode\"]\n", (4, 16), "unknown action `explode`: write `log`, `kill`, `freeze`, `set KEY=VALUE` (such as `set cpu.weight=50`) or `throttle egress|ingress RATE`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"lgo\"]\n", (4, 9), "unknown action `lgo` (did you mean `log`?)"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"thaw\"]\n", (4, 9), "(undoing is automatic: add `until = \"30s\"` to the rule)"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"kill -9\"]\n", (4, 9), "`kill` takes nothing after it, but `kill -9` has `-9`: write `kill`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"set cpu.weight\"]\n", (4, 9), "`set cpu.weight` has no `=`: write `set CONTROLLER.FILE=VALUE`, such as `set cpu.weight=50`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"set weight=5\"]\n", (4, 9), "`weight` in `set weight=5` is not a controller file"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"set cpu.weight=\"]\n", (4, 9), "`set cpu.weight=` has no value after `=`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"throttle\"]\n", (4, 9), "`throttle` has no direction: write `throttle egress RATE` or `throttle ingress RATE`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"throttle egress\"]\n", (4, 9), "`throttle egress` has no rate"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"throttle egres 1Mbit\"]\n", (4, 9), "`egres` in `throttle egres 1Mbit` is not a direction (did you mean `egress`?)"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"throttle egress 5Mbps\"]\n", (4, 9), "in `throttle egress 5Mbps`: `5Mbps` is ambiguous"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"log\", \"log\"]\n", (4, 16), "`log` repeats `log` (first at line 4, column 9): keep only one"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"throttle egress 1Mbit\", \"throttle egress 2Mbit\"]\n", (4, 34), "repeats `throttle egress`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"set cpu.weight=1\", \"set cpu.weight = 2\"]\n", (4, 29), "repeats `set cpu.weight`"),
+            ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = { log = true }\n", (4, 8), "`then` is a table: write an array of strings, such as `then = [\"log\"]`"),
+            ("[group.a]\nwhen = [{ metric = \"oom_kills\", above = 0 }]\n", (2, 9), "this rule has no `then`"),
+        ];
+        // Every case is checked before failing, so one run shows all mismatches.
+        let mut failures = Vec::new();
+        for (text, position, fragment) in cases {
+            let err = match parse_toml(text, Path::new("p.toml")) {
+                Ok(_) => {
+                    failures.push(format!("{text:?}: accepted"));
+                    continue;
+                }
+                Err(err) => err,
+            };
+            if !matches!(err, ConfigError::Invalid { .. }) {
+                failures.push(format!("{text:?}: not Invalid: {err:?}"));
+            } else if at(err.span().unwrap()) != *position {
+                failures.push(format!("{text:?}: wanted {position:?}, got {err}"));
+            } else if !err.to_string().contains(fragment) {
+                failures.push(format!("{text:?}: wanted {fragment:?} in {err}"));
+            }
+        }
+        assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    }
+}
