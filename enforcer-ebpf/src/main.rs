@@ -17,6 +17,7 @@
 #![no_std]
 #![no_main]
 
+mod bench;
 mod counters;
 mod net;
 mod oom;

@@ -18,6 +18,8 @@ struct AuditLine<'a> {
     cgroup_id: u64,
     pid: u32,
     comm: &'a str,
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    details: serde_json::Value,
 }
 
 pub(super) struct Audit {
@@ -57,22 +59,22 @@ impl Audit {
             .duration_since(UNIX_EPOCH)
             .map(|d| (d.as_millis() as f64) / 1000.0)
             .unwrap_or(0.0);
-        let line = match event {
-            Event::OomKill {
-                pid,
-                cgroup_id,
-                comm,
-            } => {
-                tracing::warn!(group, pid, comm = comm.as_str(), "OOM kill");
-                AuditLine {
-                    time,
-                    kind: "oom_kill",
-                    group,
-                    cgroup_id: *cgroup_id,
-                    pid: *pid,
-                    comm,
-                }
-            }
+        tracing::warn!(
+            kind = event.kind(),
+            group,
+            pid = event.pid(),
+            comm = event.comm(),
+            details = %event.details(),
+            "kernel event"
+        );
+        let line = AuditLine {
+            time,
+            kind: event.kind(),
+            group,
+            cgroup_id: event.cgroup_id(),
+            pid: event.pid(),
+            comm: event.comm(),
+            details: event.details(),
         };
         if let Some((path, f)) = &mut self.file {
             let ok = serde_json::to_string(&line)

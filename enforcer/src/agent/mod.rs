@@ -95,7 +95,7 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     kernel.set_syscall_scope(if observe {
         SyscallScope::All
     } else {
-        SyscallScope::Groups(ids)
+        SyscallScope::Groups(ids.clone())
     })?;
 
     let state = Arc::new(RwLock::new(MetricsState {
@@ -153,8 +153,12 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
             ready = events.readable() => {
                 if let Ok(mut guard) = ready {
                     for e in kernel.drain_events() {
-                        let crate::bpf::Event::OomKill { cgroup_id, .. } = &e;
-                        let label = collector.index().label(*cgroup_id).unwrap_or("?").to_string();
+                        // The ring buffer sees every OOM kill on the host; outside
+                        // observe mode only the policy's groups are ours to report.
+                        if !observe && !ids.contains(&e.cgroup_id()) {
+                            continue;
+                        }
+                        let label = collector.index().label(e.cgroup_id()).unwrap_or("?").to_string();
                         audit.record(&e, &label);
                         event_count += 1;
                     }

@@ -17,6 +17,42 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// Short machine name of the event kind (`oom_kill`), for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::OomKill { .. } => "oom_kill",
+        }
+    }
+
+    /// The cgroup2 id the event is charged to.
+    pub fn cgroup_id(&self) -> u64 {
+        match self {
+            Event::OomKill { cgroup_id, .. } => *cgroup_id,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        match self {
+            Event::OomKill { pid, .. } => *pid,
+        }
+    }
+
+    pub fn comm(&self) -> &str {
+        match self {
+            Event::OomKill { comm, .. } => comm,
+        }
+    }
+
+    /// Kind-specific details for the audit log (rule, action, address...), as
+    /// JSON; `null` when the kind has none.
+    pub fn details(&self) -> serde_json::Value {
+        match self {
+            Event::OomKill { .. } => serde_json::Value::Null,
+        }
+    }
+}
+
 /// Decodes one ring buffer record; `None` for unknown kinds or short records.
 pub(super) fn parse(bytes: &[u8]) -> Option<Event> {
     if bytes.len() < size_of::<OomEvent>() {

@@ -1,0 +1,1 @@
+//! Programs that do nothing, as baselines for benchmarks (see xtask bench accounting).
