@@ -16,14 +16,22 @@
 //! | `SYSCALL_GROUPS` | hash | `u64` -> `u8` | userspace (which groups to count) |
 //! | `SYSCALL_SCOPE` | array | `u32` index -> `u32` | userspace ([`scope`]) |
 //! | `SYSCALL_CACHE` | per-CPU array | `0` -> [`ScopeCache`] | `count_syscalls` |
-//! | `EVENTS` | ring buffer | [`OomEvent`] records | `oom_kill` |
+//! | `EVENTS` | ring buffer | [`OomEvent`], [`EnforceEvent`] records | `oom_kill`, the `enforce_*` programs |
+//!
+//! The enforcement maps are listed in [`enforce`](mod@enforce).
 #![no_std]
 
+pub mod enforce;
 mod event;
 mod net;
 mod sock;
 mod syscall;
 
+pub use enforce::{
+    ENFORCE_MAX_LEVEL, EVENT_BUDGET_EXHAUSTED, EVENT_NET_DENIED, EVENT_RATE_LIMITED, EVENT_SYSCALL,
+    EnforceCounter, EnforceEvent, GroupPolicy, LimitConf, LimitKey, LimitState, NetKey,
+    NetRuleEntry, NetRuleSet, RULE_NONE, RULES_PER_PREFIX, SyscallOwnerCache, SyscallOwners,
+};
 pub use event::{EVENT_OOM_KILL, OomEvent, TASK_COMM_LEN, mark_victim};
 pub use net::NetCounter;
 pub use sock::SockCounter;
@@ -40,5 +48,6 @@ pub const MAX_CGROUPS: u32 = 16384;
 pub const MAX_SYSCALL_KEYS: u32 = 32768;
 
 /// Size of the `EVENTS` ring buffer in bytes (a power of two and a multiple of the
-/// page size). One OOM record takes 40 bytes with the ring buffer's header.
-pub const EVENTS_BYTES: u32 = 64 * 1024;
+/// page size). One OOM record takes 40 bytes with the ring buffer's header, an
+/// enforcement record 96: about 2500 enforcement events fit between two drains.
+pub const EVENTS_BYTES: u32 = 256 * 1024;

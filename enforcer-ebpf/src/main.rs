@@ -1,4 +1,6 @@
-//! Kernel side of enforcer's accounting: one object, seven programs.
+//! Kernel side of enforcer: accounting and enforcement programs in one object.
+//!
+//! Accounting (attached by observe mode at the cgroup2 root, or to each group):
 //!
 //! | program | hook | counts into |
 //! |---|---|---|
@@ -7,8 +9,21 @@
 //! | `count_syscalls` | raw tracepoint `sys_enter` | `SYSCALLS` (scope: `SYSCALL_SCOPE`, `SYSCALL_GROUPS`) |
 //! | `oom_kill` | tracepoint `oom/mark_victim` | ring buffer `EVENTS` |
 //!
-//! Every program only observes: the cgroup programs always return 1 (allow).
-//! Layouts of keys, values and records are in `enforcer-common`.
+//! The counting programs only observe: they always allow.
+//!
+//! Enforcement (attached only to the policy's groups; they never count into the
+//! accounting maps, so a group with both attached is counted once):
+//!
+//! | program | hook | does |
+//! |---|---|---|
+//! | `enforce_connect4/6_L`, `enforce_sendmsg4/6_L`, `enforce_bind4/6_L` | `cgroup/connect4` ... | allow/deny lists, EPERM (`netrules.rs`) |
+//! | `enforce_egress_L`, `enforce_ingress_L` | `cgroup_skb` | rate limits and byte budgets, drops (`limits.rs`) |
+//! | `enforce_sock_create_L`, `enforce_setsockopt_L` | `cgroup/sock_create`, `cgroup/setsockopt` | syscall `deny`, EPERM (`deny.rs`) |
+//! | `enforce_socket_listen_L`, `enforce_socket_accept_L`, `enforce_bprm_check_L` | `lsm_cgroup` | syscall `deny`, EPERM (`deny.rs`) |
+//! | `enforce_syscalls` | raw tracepoint `sys_enter` | syscall `kill` and `log` (`sysenforce.rs`) |
+//!
+//! `_L` is the cgroup level the copy is for (`levels.rs`). Layouts of keys,
+//! values and records are in `enforcer-common`.
 //!
 //! Rules for this crate: nothing may panic (no indexing, no unwrap, wrapping
 //! arithmetic only) and nothing logs (aya-log would add a ring buffer write per
@@ -16,13 +31,23 @@
 //! whether) to pin them, so loading the object for a probe pins nothing.
 #![no_std]
 #![no_main]
+// BPF atomic instructions with fetch and compare-and-swap (`atomic.rs`).
+#![feature(asm_experimental_arch)]
 
+mod atomic;
 mod bench;
 mod counters;
+mod deny;
+mod events;
+mod levels;
+mod limits;
 mod net;
+mod netrules;
 mod oom;
+mod policy;
 mod sock;
 mod syscalls;
+mod sysenforce;
 
 /// Never reached: nothing in this crate can panic, and the verifier rejects
 /// programs whose code could loop forever, so a reachable panic would fail to load.

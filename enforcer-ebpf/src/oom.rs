@@ -15,15 +15,12 @@
 use aya_ebpf::{
     EbpfContext as _,
     helpers::{bpf_get_current_cgroup_id, bpf_probe_read_kernel_str_bytes},
-    macros::{map, tracepoint},
-    maps::RingBuf,
+    macros::tracepoint,
     programs::TracePointContext,
 };
-use enforcer_common::{EVENT_OOM_KILL, EVENTS_BYTES, OomEvent, TASK_COMM_LEN, mark_victim};
+use enforcer_common::{EVENT_OOM_KILL, OomEvent, TASK_COMM_LEN, mark_victim};
 
-/// Event records for userspace.
-#[map]
-static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+use crate::events::EVENTS;
 
 #[tracepoint(category = "oom", name = "mark_victim")]
 pub fn oom_kill(ctx: TracePointContext) -> u32 {

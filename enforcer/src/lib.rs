@@ -9,4 +9,5 @@ pub mod cgroup;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod enforce;
 pub mod report;

@@ -280,3 +280,149 @@ fn metrics_endpoint_and_oom_events_in_the_audit_log() {
             >= 1
     });
 }
+
+fn read_cpu_shares(g: &GroupGuard) -> String {
+    std::fs::read_to_string(format!("/sys/fs/cgroup/cpu/{}/cpu.shares", g.name))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn audit_lines(run: &AgentRun) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.file("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn closed_loop_rule_fires_acts_and_is_undone() {
+    let a = GroupGuard::new("loop");
+    let mut run = AgentRun::new();
+    let p = run.file("policy.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[group.\"{n}\"]\n\"memory.max\" = \"256M\"\n\"cpu.weight\" = 100\n\n\
+             [[group.\"{n}\".when]]\nmetric = \"egress_bytes_per_sec\"\nabove = \"100K\"\n\
+             then = [\"set cpu.weight=50\", \"log\"]\nuntil = \"1s\"\n",
+            n = a.name
+        ),
+    )
+    .unwrap();
+    run.start(&p);
+    // cpu.weight 100 and 50 are cpu.shares 2597 and 1286 on this v1 cpu hierarchy.
+    assert_eq!(read_cpu_shares(&a), "2597");
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let start = Instant::now();
+    let addr = rx.local_addr().unwrap().to_string();
+    let st = Command::new(enforcer_bin())
+        .args(["exec", "-g", &format!("memory:{}", a.name), "--"])
+        .arg(helper_bin())
+        .args(["udp-send", &addr, "20000", "1000"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_until("the rule to lower cpu.weight", || read_cpu_shares(&a) == "1286");
+    // Within two 100 ms intervals of the traffic, plus the sender's own run time.
+    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    let fired: Vec<_> = audit_lines(&run)
+        .into_iter()
+        .filter(|l| l["kind"] == "rule" && l["phase"] == "fired")
+        .collect();
+    assert_eq!(fired.len(), 2, "set and log: {fired:?}");
+    assert_eq!(fired[0]["group"], a.name);
+    assert_eq!(fired[0]["action"], "set cpu.weight=50");
+    // Quiet for `until` (1 s): the old weight comes back.
+    wait_until("the rule to be undone", || read_cpu_shares(&a) == "2597");
+    assert!(audit_lines(&run).iter().any(|l| l["kind"] == "rule" && l["phase"] == "undone"));
+}
+
+#[test]
+fn reload_applies_a_valid_policy_and_keeps_the_old_one_when_invalid() {
+    let a = GroupGuard::new("reload");
+    let mut run = AgentRun::new();
+    let p = run.file("policy.toml");
+    std::fs::write(&p, format!("[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"20M\"\n", a.name)).unwrap();
+    run.start(&p);
+    let limit = || {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{}/memory.limit_in_bytes", a.name))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(limit(), (20u64 << 20).to_string());
+
+    // An invalid policy (a typo in a value) is refused by `reload --config`...
+    let bad = run.file("bad.toml");
+    std::fs::write(&bad, format!("[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"20XB\"\n", a.name)).unwrap();
+    let out = enforcer(&["reload", "--config", bad.to_str().unwrap(), "--pid-file", run.file("agent.pid").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(":2:"), "{out:?}");
+    // ...and when it lands in the agent's own file, the agent keeps the old one.
+    std::fs::copy(&bad, &p).unwrap();
+    let pid_file = run.file("agent.pid");
+    enforcer_ok(&["reload", "--pid-file", pid_file.to_str().unwrap()]);
+    wait_until("the rejection in the audit log", || {
+        audit_lines(&run).iter().any(|l| l["kind"] == "reload_rejected")
+    });
+    assert_eq!(limit(), (20u64 << 20).to_string());
+
+    // A valid change is applied (the file watch picks it up without a signal).
+    std::fs::write(&p, format!("[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"30M\"\n", a.name)).unwrap();
+    wait_until("the new limit", || limit() == (30u64 << 20).to_string());
+    assert!(run.child.as_mut().unwrap().try_wait().unwrap().is_none(), "the agent keeps running");
+}
+
+fn helper_in(group: &GroupGuard, args: &[&str]) -> std::process::Output {
+    Command::new(enforcer_bin())
+        .args(["exec", "-g", &format!("memory:{}", group.name), "--"])
+        .arg(helper_bin())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn policy_rules_are_enforced_and_survive_an_agent_crash() {
+    let a = GroupGuard::new("enf-a");
+    let mut run = AgentRun::new();
+    // A port nobody listens on, on an address of the loopback range.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let target = format!("127.0.0.2:{port}");
+    let p = run.file("policy.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[group.\"{n}\"]\n\"memory.max\" = \"256M\"\n\n[group.\"{n}\".network]\nconnect_deny = [\"127.0.0.2/32:{port}\"]\n\n\
+             [group.\"{n}\".syscalls]\ndeny = [\"personality\"]\naction = \"kill\"\n",
+            n = a.name
+        ),
+    )
+    .unwrap();
+    run.start(&p);
+    let connect_in_group = || String::from_utf8_lossy(&helper_in(&a, &["try-connect", "tcp", &target]).stdout).to_string();
+    assert!(connect_in_group().contains("err EPERM"), "{}", connect_in_group());
+    // Outside the group the same connect reaches the kernel (nothing listens).
+    let outside = Command::new(helper_bin()).args(["try-connect", "tcp", &target]).output().unwrap();
+    let outside = String::from_utf8_lossy(&outside.stdout);
+    assert!(!outside.contains("EPERM"), "{outside}");
+    // A denied syscall kills the process before it runs.
+    let out = helper_in(&a, &["personality"]);
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("alive"));
+
+    // The agent dies; the rules stay in the kernel.
+    run.sigkill();
+    assert!(connect_in_group().contains("err EPERM"), "rules must survive the agent");
+    run.start(&p);
+    assert!(connect_in_group().contains("err EPERM"));
+    let s = run.stats(&a.name);
+    assert!(s["enforcement"]["connect_denied"].as_u64().unwrap() >= 3, "{s}");
+    assert!(s["enforcement"]["syscalls_killed"].as_u64().unwrap() >= 1, "{s}");
+    wait_until("the denial in the audit log", || {
+        audit_lines(&run)
+            .iter()
+            .any(|l| l["group"] == a.name && l["kind"].as_str().is_some_and(|k| k.contains("connect")))
+    });
+}

@@ -75,29 +75,64 @@ fn counts_udp_egress_of_a_cgroup_exactly() {
 fn probe_reports_every_program_and_map() {
     let report = enforcer::bpf::probe().expect("probe the embedded eBPF object");
     assert!(report.object_bytes > 0);
-    assert_eq!(
-        report.programs,
-        [
-            "count_bind4",
-            "count_bind6",
-            "count_connect4",
-            "count_connect6",
-            "count_egress",
-            "count_ingress",
-            "count_syscalls",
-            "oom_kill"
-        ]
-    );
+    // Counting programs, enforce_syscalls, and the level-1 copies of the
+    // per-group enforcement programs; BPF-LSM ones only where the kernel loads
+    // them (listed as unavailable otherwise).
+    let lsm = [
+        "enforce_bprm_check_1",
+        "enforce_socket_accept_1",
+        "enforce_socket_listen_1",
+    ];
+    let mut expected = vec![
+        "count_bind4",
+        "count_bind6",
+        "count_connect4",
+        "count_connect6",
+        "count_egress",
+        "count_ingress",
+        "count_syscalls",
+        "enforce_bind4_1",
+        "enforce_bind6_1",
+        "enforce_connect4_1",
+        "enforce_connect6_1",
+        "enforce_egress_1",
+        "enforce_ingress_1",
+        "enforce_sendmsg4_1",
+        "enforce_sendmsg6_1",
+        "enforce_setsockopt_1",
+        "enforce_sock_create_1",
+        "enforce_syscalls",
+        "oom_kill",
+    ];
+    if report.unavailable.is_empty() {
+        expected.extend(lsm);
+        expected.sort_unstable();
+    } else {
+        let names: Vec<&str> = report
+            .unavailable
+            .iter()
+            .map(|u| u.split(' ').next().unwrap_or_default())
+            .collect();
+        assert_eq!(names, lsm, "only BPF-LSM programs may be unavailable");
+    }
+    assert_eq!(report.programs, expected);
     assert_eq!(
         report.maps,
         [
+            "ENFORCE_COUNTS",
+            "ENFORCE_SCOPE",
             "EVENTS",
+            "GROUP_RULES",
             "NET_EGRESS",
             "NET_INGRESS",
+            "NET_LIMIT_STATE",
+            "NET_RULES",
             "SOCK_ATTEMPTS",
             "SYSCALLS",
             "SYSCALL_CACHE",
             "SYSCALL_GROUPS",
+            "SYSCALL_OWNERS",
+            "SYSCALL_OWNER_CACHE",
             "SYSCALL_SCOPE"
         ]
     );

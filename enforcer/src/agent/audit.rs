@@ -53,12 +53,62 @@ impl Audit {
         Ok(Audit { file })
     }
 
-    /// Record one event; `group` is its label if the cgroup is known.
-    pub(super) fn record(&mut self, event: &Event, group: &str) {
-        let time = SystemTime::now()
+    fn time() -> f64 {
+        SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| (d.as_millis() as f64) / 1000.0)
-            .unwrap_or(0.0);
+            .unwrap_or(0.0)
+    }
+
+    fn write(&mut self, v: &serde_json::Value) {
+        if let Some((path, f)) = &mut self.file
+            && writeln!(f, "{v}").is_err()
+        {
+            tracing::error!(path = %path.display(), "could not write the audit log");
+        }
+    }
+
+    /// A closed-loop rule fired or was undone.
+    pub(super) fn decision(&mut self, d: &crate::enforce::Decision) {
+        match &d.result {
+            Ok(()) => tracing::warn!(
+                group = d.group.as_str(),
+                rule = d.rule.as_str(),
+                action = d.action.as_str(),
+                phase = d.phase,
+                "rule"
+            ),
+            Err(e) => tracing::error!(
+                group = d.group.as_str(),
+                rule = d.rule.as_str(),
+                action = d.action.as_str(),
+                phase = d.phase,
+                "rule action failed: {e}"
+            ),
+        }
+        let v = serde_json::json!({
+            "time": Self::time(),
+            "kind": "rule",
+            "group": d.group,
+            "rule": d.rule,
+            "phase": d.phase,
+            "action": d.action,
+            "value": d.value,
+            "ok": d.result.is_ok(),
+            "error": d.result.as_ref().err(),
+        });
+        self.write(&v);
+    }
+
+    /// Something the agent itself did (reloads).
+    pub(super) fn note(&mut self, kind: &str, message: &str) {
+        let v = serde_json::json!({ "time": Self::time(), "kind": kind, "message": message });
+        self.write(&v);
+    }
+
+    /// Record one event; `group` is its label if the cgroup is known.
+    pub(super) fn record(&mut self, event: &Event, group: &str) {
+        let time = Self::time();
         tracing::warn!(
             kind = event.kind(),
             group,
@@ -76,14 +126,8 @@ impl Audit {
             comm: event.comm(),
             details: event.details(),
         };
-        if let Some((path, f)) = &mut self.file {
-            let ok = serde_json::to_string(&line)
-                .ok()
-                .map(|s| writeln!(f, "{s}").is_ok())
-                .unwrap_or(false);
-            if !ok {
-                tracing::error!(path = %path.display(), "could not write the audit log");
-            }
+        if let Ok(v) = serde_json::to_value(&line) {
+            self.write(&v);
         }
     }
 }

@@ -12,8 +12,9 @@ pub enum AgentError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    /// Boxed: aya's errors are large and every agent function returns this.
     #[error(transparent)]
-    Bpf(#[from] BpfError),
+    Bpf(Box<BpfError>),
     #[error(
         "eBPF accounting needs a cgroup2 mount (none in /proc/self/mountinfo); mount one, e.g. `mount -t cgroup2 none /sys/fs/cgroup/unified`"
     )]
@@ -35,6 +36,12 @@ pub enum AgentError {
     },
     #[error("no agent is running (no live pid in {0})")]
     NotRunning(PathBuf),
+}
+
+impl From<BpfError> for AgentError {
+    fn from(e: BpfError) -> Self {
+        AgentError::Bpf(Box::new(e))
+    }
 }
 
 impl AgentError {

@@ -1,46 +1,33 @@
 //! The agent (`enforcer run`): applies the policy's groups, loads and attaches
-//! the counting programs, and reports usage until stopped.
+//! the counting and enforcing programs, runs the closed-loop rules and reports
+//! usage until stopped.
 //!
 //! Maps and links are pinned under the pin directory, so a crash or SIGKILL of
-//! the agent loses no count and leaves accounting attached; the next start adopts
-//! what is pinned instead of attaching twice. `enforcer stop` detaches and unpins.
+//! the agent loses no count and leaves rules enforced; the next start adopts what
+//! is pinned instead of attaching twice. `enforcer stop` detaches and unpins.
 
 mod audit;
 mod error;
 mod http;
+mod settings;
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 pub use error::AgentError;
+pub use settings::{
+    AgentOptions, DEFAULT_AUDIT_LOG, DEFAULT_INTERVAL, DEFAULT_METRICS, DEFAULT_PID_FILE, Settings,
+};
 
 use crate::bpf::{Kernel, SyscallScope};
 use crate::cgroup::{Cgroups, GroupPath};
 use crate::collect::{CgroupIndex, Collector};
+use crate::config::{Direction, OnExit, Policy};
+use crate::enforce::{Engine, HostEffects, RateControl};
 use crate::report::MetricsState;
-
-pub const DEFAULT_METRICS: &str = "127.0.0.1:9750";
-pub const DEFAULT_PID_FILE: &str = "/run/enforcer.pid";
-
-#[derive(Debug, Clone)]
-pub struct AgentOptions {
-    /// Policy whose groups are created and accounted; None means observe mode.
-    pub policy: Option<PathBuf>,
-    /// Attach at the cgroup2 root and count every group on the host.
-    pub observe: bool,
-    pub metrics: Option<SocketAddr>,
-    pub interval: Duration,
-    pub pin_dir: PathBuf,
-    pub audit_log: Option<PathBuf>,
-    /// Print a live per-group table every interval.
-    pub summary: bool,
-    pub summary_rows: usize,
-    pub top_syscalls: usize,
-    pub pid_file: PathBuf,
-}
 
 struct Fd(RawFd);
 
@@ -50,25 +37,258 @@ impl AsRawFd for Fd {
     }
 }
 
-/// Groups to attach to: the policy's groups in the cgroup2 tree, or its root.
-fn attach_points(opts: &AgentOptions, cg: &Cgroups, v2: usize) -> Result<Vec<PathBuf>, AgentError> {
-    let Some(file) = &opts.policy else {
-        return Ok(vec![cg.hierarchy(v2).mount_point.clone()]);
-    };
+/// A group the policy names, as the kernel sees it.
+#[derive(Debug, Clone)]
+struct Managed {
+    dir: PathBuf,
+    id: u64,
+}
+
+/// Throttling from the closed loop goes to the kernel's rate limiter.
+struct KernelRates<'a> {
+    kernel: &'a mut Kernel,
+    groups: &'a BTreeMap<String, Managed>,
+}
+
+impl RateControl for KernelRates<'_> {
+    fn set_rate(
+        &mut self,
+        group: &str,
+        dir: Direction,
+        bytes_per_sec: Option<u64>,
+    ) -> Result<(), String> {
+        let id = self
+            .groups
+            .get(group)
+            .map(|m| m.id)
+            .ok_or_else(|| format!("group {group} is not managed by this agent"))?;
+        self.kernel
+            .set_rate(id, dir, bytes_per_sec)
+            .map_err(|e| e.to_string())
+    }
+}
+
+struct Agent {
+    cg: Cgroups,
+    v2: usize,
+    kernel: Kernel,
+    opts: AgentOptions,
+    settings: Settings,
+    groups: BTreeMap<String, Managed>,
+    engine: Engine,
+    collector: Collector,
+    audit: audit::Audit,
+    events: u64,
+    policy_mtime: Option<SystemTime>,
+}
+
+/// Validate a policy completely, against the host and against what the kernel
+/// programs can enforce; changes nothing.
+fn validate(cg: &Cgroups, file: &Path) -> Result<(Policy, crate::cgroup::Plan), AgentError> {
     let policy = crate::config::load(file)?;
     let plan = cg.plan(&policy)?;
-    for w in &plan.warnings {
-        tracing::warn!("{w}");
+    for g in &policy.groups {
+        let rules = crate::bpf::GroupRules::from_spec(g.network.as_ref(), g.syscalls.as_ref());
+        if let Err(message) = rules.check() {
+            let span = g
+                .network
+                .as_ref()
+                .map(|n| n.span.clone())
+                .or_else(|| g.syscalls.as_ref().map(|s| s.span.clone()))
+                .unwrap_or_else(|| g.span.clone());
+            return Err(crate::config::ConfigError::Invalid { span, message }.into());
+        }
     }
-    let applied = cg.apply(&plan)?;
-    for d in &applied.created {
-        tracing::info!(dir = %d.display(), "created");
+    Ok((policy, plan))
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+impl Agent {
+    fn validate(&self, file: &Path) -> Result<(Policy, crate::cgroup::Plan), AgentError> {
+        validate(&self.cg, file)
     }
-    let mut points: Vec<PathBuf> = plan.groups.iter().map(|g| cg.dir(v2, &g.path)).collect();
-    if opts.observe {
-        points.push(cg.hierarchy(v2).mount_point.clone());
+
+    /// Make the host match a validated policy (or observe mode when None):
+    /// groups and limits, programs attached, kernel rules swapped in place,
+    /// closed-loop rules re-armed. Groups dropped from the policy lose their
+    /// programs and rules but are not deleted.
+    fn install(
+        &mut self,
+        validated: Option<(Policy, crate::cgroup::Plan)>,
+    ) -> Result<(), AgentError> {
+        let mut wanted: BTreeMap<String, Managed> = BTreeMap::new();
+        let mut rules = Vec::new();
+        let mut kernel_rules = Vec::new();
+        if let Some((policy, plan)) = &validated {
+            for w in &plan.warnings {
+                tracing::warn!("{w}");
+            }
+            let applied = self.cg.apply(plan)?;
+            for d in &applied.created {
+                tracing::info!(dir = %d.display(), "created");
+            }
+            for (spec, gp) in policy.groups.iter().zip(&plan.groups) {
+                let label = gp.path.as_str().to_string();
+                let dir = self.cg.dir(self.v2, &gp.path);
+                let id = crate::bpf::cgroup_id(&dir)?;
+                for r in &spec.when {
+                    rules.push((label.clone(), r.clone()));
+                }
+                // A closed-loop throttle needs the enforcing programs in place
+                // even when the group has no network rules of its own.
+                let throttles = spec.when.iter().any(|w| {
+                    w.then
+                        .iter()
+                        .any(|a| matches!(a.value, crate::config::Action::Throttle { .. }))
+                });
+                let rules = crate::bpf::GroupRules::from_spec(
+                    spec.network.as_ref(),
+                    spec.syscalls.as_ref(),
+                );
+                kernel_rules.push((id, dir.clone(), rules, throttles));
+                wanted.insert(label, Managed { dir, id });
+            }
+        }
+        let mut attach: Vec<PathBuf> = wanted.values().map(|m| m.dir.clone()).collect();
+        if self.settings.observe {
+            attach.push(self.cg.hierarchy(self.v2).mount_point.clone());
+        }
+        for dir in &attach {
+            let n = self.kernel.attach_group(dir)?;
+            tracing::info!(group = %dir.display(), new_links = n, "accounting attached");
+        }
+        self.install_kernel_rules(&kernel_rules)?;
+        for (label, old) in &self.groups {
+            if !wanted.contains_key(label) {
+                self.kernel.clear_group_rules(old.id)?;
+                self.kernel.detach_enforcement(&old.dir)?;
+                self.kernel.detach_group(&old.dir)?;
+                tracing::info!(group = label.as_str(), "no longer in the policy: detached");
+            }
+        }
+        let n = self.kernel.attach_tracing()?;
+        tracing::debug!(new_links = n, "syscall and OOM tracing attached");
+        self.kernel.set_syscall_scope(if self.settings.observe {
+            SyscallScope::All
+        } else {
+            SyscallScope::Groups(wanted.values().map(|m| m.id).collect())
+        })?;
+        self.groups = wanted;
+        self.engine = Engine::new(rules);
+        Ok(())
     }
-    Ok(points)
+
+    /// Network, budget and syscall rules into the kernel, each group's swapped
+    /// as a whole, enforcing programs attached only to the policy's groups.
+    fn install_kernel_rules(
+        &mut self,
+        groups: &[(u64, PathBuf, crate::bpf::GroupRules, bool)],
+    ) -> Result<(), AgentError> {
+        for (id, dir, rules, throttles) in groups {
+            if rules.is_empty() {
+                self.kernel.clear_group_rules(*id)?;
+            } else {
+                self.kernel.set_group_rules(*id, rules)?;
+            }
+            if !rules.is_empty() || *throttles {
+                let n = self.kernel.attach_enforcement(dir)?;
+                tracing::info!(group = %dir.display(), new_links = n, "enforcement attached");
+            } else {
+                self.kernel.detach_enforcement(dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-read the policy file. An invalid policy keeps the old one in force.
+    fn reload(&mut self, why: &str) {
+        let Some(file) = self.opts.policy.clone() else {
+            return;
+        };
+        self.policy_mtime = mtime(&file);
+        match self.validate(&file) {
+            Ok(v) => match self.install(Some(v)) {
+                Ok(()) => {
+                    tracing::info!(file = %file.display(), why, "policy reloaded");
+                    self.audit
+                        .note("reload", &format!("policy reloaded ({why})"));
+                }
+                Err(e) => {
+                    tracing::error!(file = %file.display(), "reload failed while applying: {e}");
+                    self.audit.note("reload_failed", &e.to_string());
+                }
+            },
+            Err(e) => {
+                tracing::error!(file = %file.display(), "invalid policy, keeping the current one: {e}");
+                self.audit.note("reload_rejected", &e.to_string());
+            }
+        }
+    }
+
+    fn tick(&mut self, state: &Arc<RwLock<MetricsState>>) -> Result<(), AgentError> {
+        let snap = self.kernel.snapshot()?;
+        let c = self.collector.collect(&snap, &self.cg);
+        if !c.vanished.is_empty() {
+            tracing::debug!(
+                count = c.vanished.len(),
+                "reclaiming counters of deleted groups"
+            );
+            self.kernel.forget(&c.vanished)?;
+        }
+        if !self.engine.is_empty() {
+            let mut rates = KernelRates {
+                kernel: &mut self.kernel,
+                groups: &self.groups,
+            };
+            let mut fx = HostEffects {
+                cg: &self.cg,
+                rates: &mut rates,
+            };
+            for d in self.engine.step(Instant::now(), &c.groups, &mut fx) {
+                self.audit.decision(&d);
+                self.events += 1;
+            }
+        }
+        if self.opts.summary {
+            print!(
+                "\x1b[2J\x1b[H{}",
+                crate::report::table(&c.groups, self.opts.summary_rows)
+            );
+        }
+        if let Ok(mut s) = state.write() {
+            s.groups = c.groups;
+            s.events = self.events;
+        }
+        if let Some(file) = &self.opts.policy
+            && mtime(file) != self.policy_mtime
+        {
+            self.reload("file changed");
+        }
+        Ok(())
+    }
+
+    fn drain_events(&mut self) {
+        for e in self.kernel.drain_events() {
+            // The ring buffer sees every OOM kill on the host; outside observe mode
+            // only the policy's groups are ours to report.
+            if !self.settings.observe && !self.groups.values().any(|m| m.id == e.cgroup_id()) {
+                continue;
+            }
+            let label = self
+                .groups
+                .iter()
+                .find(|(_, m)| m.id == e.cgroup_id())
+                .map(|(l, _)| l.as_str())
+                .or_else(|| self.collector.index().label(e.cgroup_id()))
+                .unwrap_or("?")
+                .to_string();
+            self.audit.record(&e, &label);
+            self.events += 1;
+        }
+    }
 }
 
 fn write_pid_file(path: &Path) {
@@ -77,120 +297,150 @@ fn write_pid_file(path: &Path) {
     }
 }
 
-/// Run until SIGINT or SIGTERM. Pins stay in place on exit.
+fn signal(
+    kind: tokio::signal::unix::SignalKind,
+    name: &str,
+) -> Result<tokio::signal::unix::Signal, AgentError> {
+    tokio::signal::unix::signal(kind).map_err(|source| AgentError::Io {
+        op: "installing a signal handler for",
+        path: PathBuf::from(name),
+        source,
+    })
+}
+
+/// Run until SIGINT or SIGTERM; SIGHUP (or a change of the file) reloads the
+/// policy. With `on_exit = keep` (the default) programs and rules stay pinned.
 pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     let cg = Cgroups::discover()?;
     let v2 = cg.v2().ok_or(AgentError::NoCgroup2)?;
-    let points = attach_points(&opts, &cg, v2)?;
-    let mut kernel = Kernel::open(&opts.pin_dir)?;
-    let mut ids = Vec::new();
-    for p in &points {
-        let n = kernel.attach_group(p)?;
-        ids.push(crate::bpf::cgroup_id(p)?);
-        tracing::info!(group = %p.display(), new_links = n, "accounting attached");
-    }
-    let n = kernel.attach_tracing()?;
-    tracing::info!(new_links = n, "syscall and OOM tracing attached");
-    let observe = opts.policy.is_none() || opts.observe;
-    kernel.set_syscall_scope(if observe {
-        SyscallScope::All
-    } else {
-        SyscallScope::Groups(ids.clone())
-    })?;
+    // Everything is validated before anything is loaded or changed.
+    let validated = opts
+        .policy
+        .as_deref()
+        .map(|f| validate(&cg, f))
+        .transpose()?;
+    let settings = settings::resolve(&opts, validated.as_ref().map(|(p, _)| p));
+    let kernel = Kernel::open(&opts.pin_dir)?;
+    let collector = Collector::new(CgroupIndex::new(&cg.hierarchy(v2).mount_point));
+    let mut agent = Agent {
+        audit: audit::Audit::open(Some(&settings.audit_log))?,
+        policy_mtime: opts.policy.as_deref().and_then(mtime),
+        cg,
+        v2,
+        kernel,
+        settings,
+        opts,
+        groups: BTreeMap::new(),
+        engine: Engine::default(),
+        collector,
+        events: 0,
+    };
+    agent.install(validated)?;
 
     let state = Arc::new(RwLock::new(MetricsState {
-        top_syscalls: opts.top_syscalls,
+        top_syscalls: agent.opts.top_syscalls,
         ..Default::default()
     }));
-    if let Some(addr) = opts.metrics {
+    if let Some(addr) = agent.settings.metrics {
         let listener = http::bind(addr)
             .await
             .map_err(|source| AgentError::Metrics { addr, source })?;
         tracing::info!(%addr, "serving metrics at http://{addr}/metrics");
         tokio::spawn(http::serve(listener, state.clone()));
     }
-    write_pid_file(&opts.pid_file);
-    let mut audit = audit::Audit::open(opts.audit_log.as_deref())?;
-    let mut collector = Collector::new(CgroupIndex::new(&cg.hierarchy(v2).mount_point));
-    // SAFETY: the ring buffer fd belongs to `kernel`, which is declared before
-    // `events` and so outlives it; nothing closes or replaces the fd meanwhile.
+    write_pid_file(&agent.opts.pid_file);
+    // SAFETY: the ring buffer fd belongs to `agent.kernel`, which outlives
+    // `events` (dropped first, below); nothing closes or replaces the fd.
     let events = unsafe {
         tokio::io::unix::AsyncFd::register_with_interest(
-            Fd(kernel.events_fd()),
+            Fd(agent.kernel.events_fd()),
             tokio::io::Interest::READABLE,
         )
     }
     .map_err(|e| AgentError::Io {
         op: "polling",
-        path: opts.pin_dir.clone(),
+        path: agent.opts.pin_dir.clone(),
         source: std::io::Error::from(e),
     })?;
-    let mut tick = tokio::time::interval(opts.interval);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|source| AgentError::Io {
-            op: "installing a SIGTERM handler for",
-            path: PathBuf::from("enforcer"),
-            source,
-        })?;
-    let mut event_count = 0u64;
-    loop {
+    let mut tick = tokio::time::interval(agent.settings.interval);
+    let mut term = signal(tokio::signal::unix::SignalKind::terminate(), "SIGTERM")?;
+    let mut hup = signal(tokio::signal::unix::SignalKind::hangup(), "SIGHUP")?;
+    let result = loop {
         tokio::select! {
             _ = tick.tick() => {
-                let snap = kernel.snapshot()?;
-                let c = collector.collect(&snap, &cg);
-                if !c.vanished.is_empty() {
-                    tracing::debug!(count = c.vanished.len(), "reclaiming counters of deleted groups");
-                    kernel.forget(&c.vanished)?;
-                }
-                if opts.summary {
-                    print!("\x1b[2J\x1b[H{}", crate::report::table(&c.groups, opts.summary_rows));
-                }
-                if let Ok(mut s) = state.write() {
-                    s.groups = c.groups;
-                    s.events = event_count;
+                if let Err(e) = agent.tick(&state) {
+                    break Err(e);
                 }
             }
             ready = events.readable() => {
                 if let Ok(mut guard) = ready {
-                    for e in kernel.drain_events() {
-                        // The ring buffer sees every OOM kill on the host; outside
-                        // observe mode only the policy's groups are ours to report.
-                        if !observe && !ids.contains(&e.cgroup_id()) {
-                            continue;
-                        }
-                        let label = collector.index().label(e.cgroup_id()).unwrap_or("?").to_string();
-                        audit.record(&e, &label);
-                        event_count += 1;
-                    }
+                    agent.drain_events();
                     guard.clear_ready();
                 }
             }
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
+            _ = hup.recv() => agent.reload("SIGHUP"),
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+            _ = term.recv() => break Ok(()),
         }
+    };
+    drop(events);
+    let _ = std::fs::remove_file(&agent.opts.pid_file);
+    if agent.settings.on_exit == OnExit::Detach {
+        let n = crate::bpf::unpin_all(&agent.opts.pin_dir)?;
+        tracing::info!(
+            pins = n,
+            "on_exit = detach: everything this agent attached is removed"
+        );
+    } else {
+        tracing::info!(
+            "agent stopped; programs, rules and counters stay pinned (enforcer stop removes them)"
+        );
     }
-    let _ = std::fs::remove_file(&opts.pid_file);
-    tracing::info!("agent stopped; programs and counters stay pinned (enforcer stop removes them)");
-    Ok(())
+    result
+}
+
+/// The pid of a running agent, from its pid file.
+fn running_pid(pid_file: &Path) -> Option<nix::unistd::Pid> {
+    let pid = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse::<i32>()
+        .ok()?;
+    let p = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::kill(p, None).is_ok().then_some(p)
+}
+
+/// Validate a policy file as the agent would before loading it (for
+/// `enforcer reload --config`); returns its warnings.
+pub fn check_policy(file: &Path) -> Result<Vec<String>, AgentError> {
+    let cg = Cgroups::discover()?;
+    validate(&cg, file).map(|(_, plan)| plan.warnings)
+}
+
+/// `enforcer reload`: ask a running agent to re-read its policy.
+pub fn reload(pid_file: &Path) -> Result<(), AgentError> {
+    let p = running_pid(pid_file).ok_or_else(|| AgentError::NotRunning(pid_file.to_path_buf()))?;
+    nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGHUP).map_err(|e| AgentError::Io {
+        op: "signalling",
+        path: pid_file.to_path_buf(),
+        source: e.into(),
+    })
 }
 
 /// `enforcer stop`: end a running agent, then detach and unpin everything.
 pub fn stop(pin_dir: &Path, pid_file: &Path) -> Result<usize, AgentError> {
-    if let Some(pid) = std::fs::read_to_string(pid_file)
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok())
+    if let Some(p) = running_pid(pid_file)
+        && nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM).is_ok()
     {
-        let p = nix::unistd::Pid::from_raw(pid);
-        if nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM).is_ok() {
-            for _ in 0..100 {
-                if nix::sys::signal::kill(p, None).is_err() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+        // Up to 5 s for the agent to finish its tick and exit.
+        for _ in 0..250 {
+            if nix::sys::signal::kill(p, None).is_err() {
+                break;
             }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = std::fs::remove_file(pid_file);
     }
+    let _ = std::fs::remove_file(pid_file);
     Ok(crate::bpf::unpin_all(pin_dir)?)
 }
 

@@ -101,6 +101,52 @@ pub enum BpfError {
         source: aya::programs::links::LinkError,
     },
 
+    /// An `lsm_cgroup` program could not be attached: the BPF LSM is not active.
+    #[error(
+        "attaching the BPF-LSM program `{program}` to {target} failed; syscall `deny` \
+         rules need a kernel with CONFIG_BPF_LSM and `bpf` in the active LSMs (boot with \
+         lsm=...,bpf; check /sys/kernel/security/lsm), Linux 6.0 or newer"
+    )]
+    LsmAttach {
+        /// The program's name.
+        program: &'static str,
+        /// The cgroup2 directory.
+        target: String,
+        /// aya's error.
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+
+    /// The kernel's BTF, needed to load BPF-LSM programs, could not be read.
+    #[error(
+        "reading the kernel's BTF (/sys/kernel/btf/vmlinux) failed; enforcement needs a \
+         kernel built with CONFIG_DEBUG_INFO_BTF"
+    )]
+    KernelBtf(#[source] aya::BtfError),
+
+    /// The group is too deep (or is the root) for the enforcement programs.
+    #[error(
+        "{path} is at cgroup level {level}; enforcement programs attach to groups at levels \
+         1 to {max} below the cgroup2 root (never to the root itself)"
+    )]
+    EnforceLevel {
+        /// The directory given.
+        path: PathBuf,
+        /// Its level (0 is the cgroup2 root).
+        level: u32,
+        /// The deepest level supported.
+        max: u32,
+    },
+
+    /// A group's rules do not fit the kernel maps.
+    #[error("the rules of cgroup {cgroup_id} cannot be enforced: {detail}")]
+    Rules {
+        /// The group's cgroup2 id.
+        cgroup_id: u64,
+        /// What does not fit, and what to change.
+        detail: String,
+    },
+
     /// Reading or updating a map failed.
     #[error("accessing eBPF map `{map}` failed; this is a bug, please report it")]
     Map {

@@ -1,28 +1,29 @@
 //! [`Kernel`]: the loaded object with pinned maps, attached to groups and
 //! tracepoints, read by the agent.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap as StdHashMap};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use aya::Ebpf;
 use aya::maps::{Array, HashMap, MapData, MapError, PerCpuHashMap, RingBuf};
 use aya::programs::links::FdLink;
 use aya::programs::{CgroupAttachMode, CgroupSkb, CgroupSockAddr, RawTracePoint, TracePoint};
-use enforcer_common::{NetCounter, SockCounter, SyscallKey, scope};
+use aya::{Btf, Ebpf};
+use enforcer_common::{EnforceCounter, NetCounter, SockCounter, SyscallKey, scope};
 
 use super::BpfError;
 use super::events::{self, Event};
 use super::layout::{
-    EVENTS, GROUP_PROGRAMS, Hook, NET_EGRESS, NET_INGRESS, ProgramSpec, SOCK_ATTEMPTS,
-    SYSCALL_GROUPS, SYSCALL_SCOPE, SYSCALLS, TRACING_PROGRAMS, maps_dir,
+    ENFORCE_COUNTS, EVENTS, GROUP_PROGRAMS, Hook, NET_EGRESS, NET_INGRESS, ProgramSpec,
+    SOCK_ATTEMPTS, SYSCALL_GROUPS, SYSCALL_SCOPE, SYSCALLS, TRACING_PROGRAMS, maps_dir,
 };
 use super::object::{self, LogReader, open_cgroup2_dir};
 use super::pins::{
     adopt_link, check_bpffs, check_pinned_maps, create_dir, global_links_dir, group_links_dir,
     pin_link, unpin_links_in,
 };
+use super::rules::GroupRules;
 use super::snapshot::{self, CounterMaps, Snapshot};
 use super::tracefs;
 
@@ -36,19 +37,34 @@ pub enum SyscallScope {
 }
 
 /// enforcer's kernel side, loaded: the embedded object with its maps pinned
-/// under a pin directory, ready to attach to groups and read counters.
+/// under a pin directory, ready to attach to groups, load rules and read
+/// counters and events.
 ///
 /// Attachments are pinned links, so they outlive this value: dropping a `Kernel`
-/// (or killing the process) leaves every program attached and counting into the
-/// pinned maps; the next [`Kernel::open`] on the same pin directory adopts them.
-/// Only [`unpin_all`](super::unpin_all) detaches.
+/// (or killing the process) leaves every program attached, counting into the
+/// pinned maps and enforcing the rules in them; the next [`Kernel::open`] on the
+/// same pin directory adopts them. Only [`unpin_all`](super::unpin_all) detaches.
+///
+/// Enforcement methods ([`attach_enforcement`](Self::attach_enforcement),
+/// [`set_group_rules`](Self::set_group_rules), [`set_rate`](Self::set_rate), ...)
+/// are in `enforcement.rs`.
 pub struct Kernel {
-    pin_dir: PathBuf,
+    pub(super) pin_dir: PathBuf,
     /// Taken out of `ebpf` so it can be polled and drained while `ebpf` is
     /// borrowed elsewhere.
     events: RingBuf<MapData>,
     logs: Option<LogReader>,
-    ebpf: Ebpf,
+    pub(super) ebpf: Ebpf,
+    /// The kernel's BTF, read when the first BPF-LSM program is loaded.
+    pub(super) btf: Option<Btf>,
+    /// The rules this process loaded per group, to name the rule of a network
+    /// denial in its event (the maps hold only its index).
+    pub(super) rules: StdHashMap<u64, GroupRules>,
+    /// Whether `ENFORCE_SCOPE`'s compat-syscall fields were written.
+    pub(super) compat_known: bool,
+    /// Whether BPF-LSM programs can be loaded here (`Err`: why not); `None`
+    /// until first needed.
+    pub(super) lsm: Option<Result<(), String>>,
 }
 
 // The agent moves the kernel into async tasks.
@@ -81,6 +97,10 @@ impl Kernel {
             events,
             logs,
             ebpf,
+            btf: None,
+            rules: StdHashMap::new(),
+            compat_known: false,
+            lsm: None,
         })
     }
 
@@ -124,9 +144,7 @@ impl Kernel {
                     let id = p.attach(&cgroup, CgroupAttachMode::Single)?;
                     Ok(FdLink::try_from(p.take_link(id)?))
                 }
-                Hook::RawTracepoint(_) | Hook::Tracepoint(..) => {
-                    Err(aya::programs::ProgramError::UnexpectedProgramType)
-                }
+                _ => Err(aya::programs::ProgramError::UnexpectedProgramType),
             })?;
             pin_link(link, &path, spec)?;
             attached += 1;
@@ -171,7 +189,7 @@ impl Kernel {
             let target = match spec.hook {
                 Hook::RawTracepoint(tp) => format!("raw tracepoint {tp}"),
                 Hook::Tracepoint(category, name) => format!("tracepoint {category}/{name}"),
-                Hook::Skb(_) | Hook::SockAddr => String::new(),
+                _ => String::new(),
             };
             let link = self.attach_one(spec, &target, |hook, program| match hook {
                 Hook::RawTracepoint(tp) => {
@@ -184,9 +202,7 @@ impl Kernel {
                     let id = p.attach(category, name)?;
                     Ok(FdLink::try_from(p.take_link(id)?))
                 }
-                Hook::Skb(_) | Hook::SockAddr => {
-                    Err(aya::programs::ProgramError::UnexpectedProgramType)
-                }
+                _ => Err(aya::programs::ProgramError::UnexpectedProgramType),
             })?;
             pin_link(link, &path, spec)?;
             attached += 1;
@@ -195,7 +211,7 @@ impl Kernel {
     }
 
     /// Runs `attach` on the loaded program of `spec`, mapping errors.
-    fn attach_one(
+    pub(super) fn attach_one(
         &mut self,
         spec: &ProgramSpec,
         target: &str,
@@ -284,13 +300,15 @@ impl Kernel {
             ingress: get(NET_INGRESS)?,
             sock: get(SOCK_ATTEMPTS)?,
             syscalls: get(SYSCALLS)?,
+            enforce: get(ENFORCE_COUNTS)?,
         })
     }
 
     /// Removes everything kept for these cgroups (ids of groups that no longer
-    /// exist): their entries in every counter map and in `SYSCALL_GROUPS`, and
-    /// their pinned links (detached already if the cgroup was removed). Unknown
-    /// ids are fine.
+    /// exist): their entries in every counter map and in `SYSCALL_GROUPS`,
+    /// their rules and limiter state, and their pinned links (counting and
+    /// enforcement; detached already if the cgroup was removed). Unknown ids
+    /// are fine.
     pub fn forget(&mut self, cgroup_ids: &[u64]) -> Result<(), BpfError> {
         if cgroup_ids.is_empty() {
             return Ok(());
@@ -302,6 +320,19 @@ impl Kernel {
                 remove_absent_ok(map.remove(id))
                     .map_err(|source| BpfError::Map { map: name, source })?;
             }
+        }
+        {
+            let mut map = self.per_cpu_mut::<u64, EnforceCounter>(ENFORCE_COUNTS)?;
+            for id in &ids {
+                remove_absent_ok(map.remove(id)).map_err(|source| BpfError::Map {
+                    map: ENFORCE_COUNTS,
+                    source,
+                })?;
+            }
+        }
+        for id in &ids {
+            self.clear_group_rules(*id)?;
+            self.detach_enforcement_id(*id)?;
         }
         {
             let mut map = self.per_cpu_mut::<u64, SockCounter>(SOCK_ATTEMPTS)?;
@@ -364,11 +395,25 @@ impl Kernel {
     }
 
     /// Drains pending events from the `EVENTS` ring buffer without blocking.
-    /// Records of unknown kinds are skipped.
+    /// Records of unknown kinds are skipped. A network denial by rules this
+    /// process loaded names the rule as written (`rule_text`).
     pub fn drain_events(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
         while let Some(item) = self.events.next() {
-            if let Some(event) = events::parse(&item) {
+            if let Some(mut event) = events::parse(&item) {
+                if let Event::NetDenied {
+                    op,
+                    cgroup_id,
+                    rule: Some(index),
+                    rule_text,
+                    ..
+                } = &mut event
+                {
+                    *rule_text = self.rules.get(cgroup_id).and_then(|r| {
+                        r.rule(*op == events::NetOp::Bind, *index)
+                            .map(ToString::to_string)
+                    });
+                }
                 out.push(event);
             }
         }
@@ -429,7 +474,7 @@ fn bump_generation(array: &mut Array<&mut MapData, u32>) -> Result<(), BpfError>
 }
 
 /// Treats "no such key" as success for removals.
-fn remove_absent_ok(result: Result<(), MapError>) -> Result<(), MapError> {
+pub(super) fn remove_absent_ok(result: Result<(), MapError>) -> Result<(), MapError> {
     match result {
         Err(e) if is_absent(&e) => Ok(()),
         other => other,
@@ -439,7 +484,7 @@ fn remove_absent_ok(result: Result<(), MapError>) -> Result<(), MapError> {
 /// Whether a map error means the key was not there. aya 0.14's `remove`
 /// reports that as the raw ENOENT of `bpf_map_delete_elem`, `get` as
 /// `KeyNotFound`.
-fn is_absent(error: &MapError) -> bool {
+pub(super) fn is_absent(error: &MapError) -> bool {
     match error {
         MapError::KeyNotFound => true,
         MapError::SyscallError(e) => e.io_error.raw_os_error() == Some(libc::ENOENT),

@@ -2,9 +2,11 @@
 //! of a pin directory.
 //!
 //! ```text
-//! <pin_dir>/maps/<MAP>                     every map in PINNED_MAPS
-//! <pin_dir>/links/<cgroup id>/<program>    the six per-group programs
-//! <pin_dir>/links/global/<program>         count_syscalls, oom_kill
+//! <pin_dir>/maps/<MAP>                       every map in PINNED_MAPS
+//! <pin_dir>/links/<cgroup id>/<program>      the six per-group counting programs
+//! <pin_dir>/links/global/<program>           count_syscalls, oom_kill
+//! <pin_dir>/enforce/<cgroup id>/<program>    the 10 (13 with BPF-LSM) enforcement programs of a group
+//! <pin_dir>/enforce/global/enforce_syscalls  syscall kill/log rules
 //! ```
 
 use std::mem::size_of;
@@ -13,8 +15,10 @@ use std::path::{Path, PathBuf};
 use aya::maps::MapType;
 use aya::programs::CgroupSkbAttachType;
 use aya::programs::links::LinkType;
+use enforcer_common::enforce::{MAX_NET_RULE_KEYS, enforce_scope};
 use enforcer_common::{
-    EVENTS_BYTES, MAX_CGROUPS, MAX_SYSCALL_KEYS, NetCounter, SockCounter, SyscallKey, scope,
+    ENFORCE_MAX_LEVEL, EVENTS_BYTES, EnforceCounter, GroupPolicy, LimitKey, LimitState,
+    MAX_CGROUPS, MAX_SYSCALL_KEYS, NetCounter, NetKey, NetRuleSet, SockCounter, SyscallKey, scope,
 };
 
 /// Where `enforcer run` pins its maps and links unless told otherwise.
@@ -27,6 +31,11 @@ pub(super) const SYSCALLS: &str = "SYSCALLS";
 pub(super) const SYSCALL_GROUPS: &str = "SYSCALL_GROUPS";
 pub(super) const SYSCALL_SCOPE: &str = "SYSCALL_SCOPE";
 pub(super) const EVENTS: &str = "EVENTS";
+pub(super) const GROUP_RULES: &str = "GROUP_RULES";
+pub(super) const NET_RULES: &str = "NET_RULES";
+pub(super) const NET_LIMIT_STATE: &str = "NET_LIMIT_STATE";
+pub(super) const ENFORCE_COUNTS: &str = "ENFORCE_COUNTS";
+pub(super) const ENFORCE_SCOPE: &str = "ENFORCE_SCOPE";
 
 /// What a map must look like; checked against maps found pinned before they
 /// are re-used, so a pin left by an incompatible build is refused instead of
@@ -44,9 +53,10 @@ const fn size32<T>() -> u32 {
     size_of::<T>() as u32
 }
 
-/// Maps pinned under `<pin_dir>/maps`. `SYSCALL_CACHE` (a per-CPU scratch
-/// entry) is not pinned: each loaded program instance may keep its own.
-pub(super) const PINNED_MAPS: [MapSpec; 7] = [
+/// Maps pinned under `<pin_dir>/maps`. `SYSCALL_CACHE`, `SYSCALL_OWNERS` and
+/// `SYSCALL_OWNER_CACHE` (caches) are not pinned: each loaded program instance
+/// may keep its own.
+pub(super) const PINNED_MAPS: [MapSpec; 12] = [
     MapSpec {
         name: NET_EGRESS,
         kind: MapType::PerCpuHash,
@@ -96,6 +106,42 @@ pub(super) const PINNED_MAPS: [MapSpec; 7] = [
         value_size: 0,
         max_entries: EVENTS_BYTES,
     },
+    MapSpec {
+        name: GROUP_RULES,
+        kind: MapType::Hash,
+        key_size: size32::<u64>(),
+        value_size: size32::<GroupPolicy>(),
+        max_entries: MAX_CGROUPS,
+    },
+    MapSpec {
+        name: NET_RULES,
+        kind: MapType::LpmTrie,
+        // The trie key: a u32 prefix length, then the data.
+        key_size: 4 + size32::<NetKey>(),
+        value_size: size32::<NetRuleSet>(),
+        max_entries: MAX_NET_RULE_KEYS,
+    },
+    MapSpec {
+        name: NET_LIMIT_STATE,
+        kind: MapType::Hash,
+        key_size: size32::<LimitKey>(),
+        value_size: size32::<LimitState>(),
+        max_entries: MAX_CGROUPS * 2,
+    },
+    MapSpec {
+        name: ENFORCE_COUNTS,
+        kind: MapType::PerCpuHash,
+        key_size: size32::<u64>(),
+        value_size: size32::<EnforceCounter>(),
+        max_entries: MAX_CGROUPS,
+    },
+    MapSpec {
+        name: ENFORCE_SCOPE,
+        kind: MapType::Array,
+        key_size: size32::<u32>(),
+        value_size: size32::<u32>(),
+        max_entries: enforce_scope::ENTRIES,
+    },
 ];
 
 /// How a program is attached.
@@ -109,13 +155,22 @@ pub(super) enum Hook {
     RawTracepoint(&'static str),
     /// Classic tracepoint (category, name).
     Tracepoint(&'static str, &'static str),
+    /// BPF-LSM program attached to a cgroup2 directory (`lsm_cgroup`), for the
+    /// named LSM hook.
+    LsmCgroup(&'static str),
+    /// cgroup sock program (`cgroup/sock_create`; attach type in the object).
+    Sock,
+    /// cgroup sockopt program (`cgroup/setsockopt`; attach type in the object).
+    Sockopt,
 }
 
 impl Hook {
     /// The kind of kernel link this hook produces, to recognise a pinned one.
     pub(super) fn link_type(self) -> LinkType {
         match self {
-            Self::Skb(_) | Self::SockAddr => LinkType::Cgroup,
+            Self::Skb(_) | Self::SockAddr | Self::LsmCgroup(_) | Self::Sock | Self::Sockopt => {
+                LinkType::Cgroup
+            }
             Self::RawTracepoint(_) => LinkType::RawTracePoint,
             Self::Tracepoint(..) => LinkType::PerfEvent,
         }
@@ -170,9 +225,89 @@ pub(super) const TRACING_PROGRAMS: [ProgramSpec; 2] = [
     },
 ];
 
-/// Every program, in load order.
-pub(super) fn all_programs() -> impl Iterator<Item = ProgramSpec> {
+/// `enforce_syscalls`, attached host-wide once a group has syscall `kill` or
+/// `log` rules, pinned at `<pin_dir>/enforce/global/enforce_syscalls`.
+pub(super) const ENFORCE_SYSCALLS: ProgramSpec = ProgramSpec {
+    name: "enforce_syscalls",
+    hook: Hook::RawTracepoint("sys_enter"),
+};
+
+/// Enforcement programs per group: each exists once per cgroup level
+/// 1..=[`ENFORCE_MAX_LEVEL`], named `<kind>_<level>` (see
+/// `enforcer-ebpf/src/levels.rs`).
+pub(super) const ENFORCE_KINDS: [Hook; 13] = [
+    Hook::Skb(CgroupSkbAttachType::Egress),
+    Hook::Skb(CgroupSkbAttachType::Ingress),
+    Hook::SockAddr,
+    Hook::SockAddr,
+    Hook::SockAddr,
+    Hook::SockAddr,
+    Hook::SockAddr,
+    Hook::SockAddr,
+    Hook::Sock,
+    Hook::Sockopt,
+    Hook::LsmCgroup("socket_listen"),
+    Hook::LsmCgroup("socket_accept"),
+    Hook::LsmCgroup("bprm_check_security"),
+];
+
+macro_rules! enforce_names {
+    ($level:literal) => {
+        [
+            concat!("enforce_egress_", $level),
+            concat!("enforce_ingress_", $level),
+            concat!("enforce_connect4_", $level),
+            concat!("enforce_connect6_", $level),
+            concat!("enforce_bind4_", $level),
+            concat!("enforce_bind6_", $level),
+            concat!("enforce_sendmsg4_", $level),
+            concat!("enforce_sendmsg6_", $level),
+            concat!("enforce_sock_create_", $level),
+            concat!("enforce_setsockopt_", $level),
+            concat!("enforce_socket_listen_", $level),
+            concat!("enforce_socket_accept_", $level),
+            concat!("enforce_bprm_check_", $level),
+        ]
+    };
+}
+
+/// Names of the enforcement programs, by level - 1 and kind.
+const ENFORCE_NAMES: [[&str; ENFORCE_KINDS.len()]; ENFORCE_MAX_LEVEL as usize] = [
+    enforce_names!(1),
+    enforce_names!(2),
+    enforce_names!(3),
+    enforce_names!(4),
+    enforce_names!(5),
+    enforce_names!(6),
+    enforce_names!(7),
+    enforce_names!(8),
+];
+
+/// The enforcement programs for groups at cgroup level `level`
+/// (1..=[`ENFORCE_MAX_LEVEL`]); empty for other levels.
+pub(super) fn enforce_programs(level: u32) -> impl Iterator<Item = ProgramSpec> {
+    let names = level
+        .checked_sub(1)
+        .and_then(|i| ENFORCE_NAMES.get(i as usize))
+        .copied();
+    names.into_iter().flat_map(|names| {
+        names
+            .into_iter()
+            .zip(ENFORCE_KINDS)
+            .map(|(name, hook)| ProgramSpec { name, hook })
+    })
+}
+
+/// The counting programs, loaded by every [`Kernel::open`](super::Kernel::open).
+pub(super) fn counting_programs() -> impl Iterator<Item = ProgramSpec> {
     GROUP_PROGRAMS.into_iter().chain(TRACING_PROGRAMS)
+}
+
+/// Every program userspace attaches (also the names of every link pin).
+pub(super) fn all_programs() -> impl Iterator<Item = ProgramSpec> {
+    counting_programs()
+        .chain([ENFORCE_SYSCALLS])
+        .chain((1..=ENFORCE_MAX_LEVEL).flat_map(enforce_programs))
 }
 
 /// Directory name of host-wide links under `<pin_dir>/links`.
@@ -184,6 +319,11 @@ pub(super) fn maps_dir(pin_dir: &Path) -> PathBuf {
 
 pub(super) fn links_dir(pin_dir: &Path) -> PathBuf {
     pin_dir.join("links")
+}
+
+/// Where enforcement links are pinned (`<pin_dir>/enforce`).
+pub(super) fn enforce_dir(pin_dir: &Path) -> PathBuf {
+    pin_dir.join("enforce")
 }
 
 pub(super) fn map_pin(pin_dir: &Path, map: &str) -> PathBuf {

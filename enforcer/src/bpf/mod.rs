@@ -5,10 +5,16 @@
 //! the binary is self-contained.
 //!
 //! * [`Kernel`]: the object loaded with its maps pinned under a pin directory
-//!   ([`DEFAULT_PIN_DIR`]); attaches the per-group programs
+//!   ([`DEFAULT_PIN_DIR`]); attaches the per-group counting programs
 //!   ([`Kernel::attach_group`]) and the host-wide ones ([`Kernel::attach_tracing`]),
-//!   reads counters ([`Kernel::snapshot`]) and OOM events ([`Kernel::drain_events`]).
+//!   reads counters ([`Kernel::snapshot`]) and events ([`Kernel::drain_events`]).
 //!   Links are pinned too, so everything keeps counting across agent restarts.
+//! * Enforcement, also on [`Kernel`]: [`Kernel::attach_enforcement`] attaches the
+//!   `enforce_*` programs to a policy group only, [`Kernel::set_group_rules`]
+//!   loads a group's [`GroupRules`] (address lists, rate limits, budgets,
+//!   syscall rules; replaced atomically), [`Kernel::clear_group_rules`],
+//!   [`Kernel::set_rate`] (the closed loop's throttle). Pinned like the
+//!   counting side: a killed agent leaves its rules enforced.
 //! * [`snapshot_pinned`]: counters from the pins, from another process.
 //! * [`unpin_all`]: detach and unpin everything (`enforcer stop`).
 //! * [`probe`]: load everything once, unpinned, and report what the object
@@ -18,24 +24,34 @@
 //! Map and program names, and the pin directory layout, are in `layout.rs`; the
 //! shared key/value types in `enforcer-common` (re-exported here).
 
+pub mod bench;
+mod btf;
+mod enforcement;
 mod error;
 mod events;
 mod kernel;
 mod layout;
 mod object;
 mod pins;
+mod rawlink;
+mod rules;
 mod snapshot;
+mod syscalls_i386;
 mod tracefs;
 
 use std::path::Path;
 
-pub use enforcer_common::{NetCounter, OomEvent, SockCounter, SyscallKey};
+pub use enforcer_common::{ENFORCE_MAX_LEVEL, NetCounter, OomEvent, SockCounter, SyscallKey};
 pub use error::BpfError;
-pub use events::Event;
+pub use events::{Event, NetOp};
 pub use kernel::{Kernel, SyscallScope};
 pub use layout::DEFAULT_PIN_DIR;
 pub use object::{ProbeReport, cgroup_id, probe};
-pub use snapshot::{GroupCounters, Snapshot};
+pub use rules::{GroupRules, Limits, RATE_BURST, RATE_BURST_BYTES, SyscallRules};
+pub use snapshot::{DenyCounters, DropCounters, GroupCounters, Snapshot};
+
+/// Traffic direction of [`Kernel::set_rate`] (the policy model's type).
+pub use crate::config::Direction;
 
 /// Reads the counters from the maps pinned under `pin_dir/maps` without loading
 /// anything (for `enforcer stats` while the agent runs in another process, or

@@ -6,12 +6,16 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
-use aya::programs::{CgroupSkb, CgroupSockAddr, RawTracePoint, TracePoint};
-use aya::{Ebpf, EbpfLoader};
+use aya::programs::{
+    CgroupSkb, CgroupSock, CgroupSockAddr, CgroupSockopt, LsmCgroup, RawTracePoint, TracePoint,
+};
+use aya::{Btf, Ebpf, EbpfLoader};
 use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, fstatfs};
 
 use super::BpfError;
-use super::layout::{Hook, PINNED_MAPS, ProgramSpec, all_programs, map_pin};
+use super::layout::{
+    ENFORCE_SYSCALLS, Hook, PINNED_MAPS, ProgramSpec, counting_programs, enforce_programs, map_pin,
+};
 
 /// The object built from `enforcer-ebpf` by build.rs (aya-build names it after the
 /// crate's `[[bin]]`). `include_bytes_aligned!` because the ELF parser needs the
@@ -42,8 +46,9 @@ impl fmt::Debug for LogReader {
     }
 }
 
-/// Loads the embedded object, creating its maps, and loads every program into the
-/// kernel (through the verifier). Nothing is attached.
+/// Loads the embedded object, creating its maps, and loads the counting
+/// programs into the kernel (through the verifier). Nothing is attached. The
+/// enforcement programs are loaded when first attached ([`ensure_loaded`]).
 ///
 /// With `pin_dir`, each map of [`PINNED_MAPS`] is opened from
 /// `<pin_dir>/maps/<NAME>` if pinned there (the caller has checked its layout)
@@ -65,13 +70,38 @@ pub(super) fn load(pin_dir: Option<&Path>) -> Result<(Ebpf, Option<LogReader>), 
     } else {
         None
     };
-    for spec in all_programs() {
-        load_program(&mut ebpf, spec)?;
+    for spec in counting_programs() {
+        load_program(&mut ebpf, spec, None)?;
     }
     Ok((ebpf, logs))
 }
 
-fn load_program(ebpf: &mut Ebpf, spec: ProgramSpec) -> Result<(), BpfError> {
+/// The running kernel's BTF (`/sys/kernel/btf/vmlinux`), which loading a
+/// BPF-LSM program needs (the hook is found by name in it).
+pub(super) fn kernel_btf() -> Result<Btf, BpfError> {
+    Btf::from_sys_fs().map_err(BpfError::KernelBtf)
+}
+
+/// Loads `spec` into the kernel unless it is loaded already. LSM programs
+/// need `btf` (loaded on first use into `*btf`).
+pub(super) fn ensure_loaded(
+    ebpf: &mut Ebpf,
+    spec: ProgramSpec,
+    btf: &mut Option<Btf>,
+) -> Result<(), BpfError> {
+    let program = ebpf
+        .program_mut(spec.name)
+        .ok_or(BpfError::ProgramMissing(spec.name))?;
+    if program.fd().is_ok() {
+        return Ok(());
+    }
+    if matches!(spec.hook, Hook::LsmCgroup(_)) && btf.is_none() {
+        *btf = Some(kernel_btf()?);
+    }
+    load_program(ebpf, spec, btf.as_ref())
+}
+
+fn load_program(ebpf: &mut Ebpf, spec: ProgramSpec, btf: Option<&Btf>) -> Result<(), BpfError> {
     let name = spec.name;
     let program = ebpf
         .program_mut(name)
@@ -94,6 +124,19 @@ fn load_program(ebpf: &mut Ebpf, spec: ProgramSpec) -> Result<(), BpfError> {
             let p: &mut TracePoint = program.try_into().map_err(err)?;
             p.load().map_err(err)
         }
+        Hook::LsmCgroup(hook) => {
+            let p: &mut LsmCgroup = program.try_into().map_err(err)?;
+            let btf = btf.ok_or(BpfError::ProgramMissing(name))?;
+            p.load(hook, btf).map_err(err)
+        }
+        Hook::Sock => {
+            let p: &mut CgroupSock = program.try_into().map_err(err)?;
+            p.load().map_err(err)
+        }
+        Hook::Sockopt => {
+            let p: &mut CgroupSockopt = program.try_into().map_err(err)?;
+            p.load().map_err(err)
+        }
     }
 }
 
@@ -102,8 +145,14 @@ fn load_program(ebpf: &mut Ebpf, spec: ProgramSpec) -> Result<(), BpfError> {
 pub struct ProbeReport {
     /// Size of the embedded ELF object in bytes.
     pub object_bytes: usize,
-    /// Program names (sorted). All of them passed the verifier.
+    /// Names of the programs loaded (sorted): all of them passed the verifier.
+    /// Of the enforcement programs, which exist once per cgroup level, only the
+    /// level-1 copies are loaded (the others differ in one constant).
     pub programs: Vec<String>,
+    /// BPF-LSM programs the kernel refused to load, with the reason (sorted):
+    /// syscall `deny` rules for `listen`, `accept` and `execve` are then not
+    /// available on this host.
+    pub unavailable: Vec<String>,
     /// Map names (sorted). All of them were created.
     pub maps: Vec<String>,
 }
@@ -116,16 +165,32 @@ impl fmt::Display for ProbeReport {
             self.object_bytes,
             self.programs.join(", "),
             self.maps.join(", ")
-        )
+        )?;
+        if !self.unavailable.is_empty() {
+            write!(f, "; not loadable here: {}", self.unavailable.join(", "))?;
+        }
+        Ok(())
     }
 }
 
-/// Loads the embedded object and all its programs into the kernel (so the
+/// Loads the embedded object and its programs into the kernel (so the
 /// verifier has accepted them), reports their names, and unloads everything again.
 /// Nothing is attached or pinned. Used by `enforcer status` to show the eBPF side works.
 pub fn probe() -> Result<ProbeReport, BpfError> {
-    let (ebpf, _logs) = load(None)?;
-    let mut programs: Vec<String> = ebpf.programs().map(|(name, _)| name.to_owned()).collect();
+    let (mut ebpf, _logs) = load(None)?;
+    let mut btf = None;
+    let mut programs: Vec<String> = counting_programs().map(|p| p.name.to_owned()).collect();
+    let mut unavailable = Vec::new();
+    for spec in [ENFORCE_SYSCALLS].into_iter().chain(enforce_programs(1)) {
+        match ensure_loaded(&mut ebpf, spec, &mut btf) {
+            Ok(()) => programs.push(spec.name.to_owned()),
+            Err(e) if matches!(spec.hook, Hook::LsmCgroup(_)) => {
+                unavailable.push(format!("{} ({})", spec.name, lsm_refusal(&e)));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unavailable.sort();
     // Internal sections (.rodata constants) are maps to aya but not ours to show.
     let mut maps: Vec<String> = ebpf
         .maps()
@@ -137,6 +202,7 @@ pub fn probe() -> Result<ProbeReport, BpfError> {
     Ok(ProbeReport {
         object_bytes: OBJECT.len(),
         programs,
+        unavailable,
         maps,
     })
 }
@@ -168,4 +234,96 @@ pub(super) fn open_cgroup2_dir(dir: &Path) -> Result<(File, u64), BpfError> {
         });
     }
     Ok((file, meta.ino()))
+}
+
+/// Why the kernel refused a BPF-LSM program, in a few words.
+pub(super) fn lsm_refusal(error: &BpfError) -> String {
+    use std::error::Error as _;
+    let mut cause = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    format!("the kernel refused to load a BPF-LSM program: {cause}")
+}
+
+/// The cgroup level of a cgroup2 directory: 0 for the hierarchy's root, 1 for
+/// its children, ... (what `bpf_get_current_ancestor_cgroup_id` numbers).
+///
+/// Counted from the directory up to the top of its cgroup2 mount, plus the
+/// depth of that mount's root in the hierarchy (the `root` field of
+/// `/proc/self/mountinfo`, for a mount of a subtree). Inside a cgroup namespace
+/// whose root is not the hierarchy's root, the kernel's levels are deeper than
+/// what can be seen from here; enforcement is not supported there.
+pub(super) fn cgroup_level(dir: &Path) -> Result<u32, BpfError> {
+    let open_err = |source| BpfError::OpenCgroup {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let canonical = std::fs::canonicalize(dir).map_err(open_err)?;
+    let is_cgroup2 = |p: &Path| {
+        nix::sys::statfs::statfs(p).is_ok_and(|fs| fs.filesystem_type() == CGROUP2_SUPER_MAGIC)
+    };
+    if !is_cgroup2(&canonical) {
+        return Err(BpfError::NotCgroup2 {
+            path: dir.to_path_buf(),
+        });
+    }
+    let mut level = 0u32;
+    let mut top = canonical.as_path();
+    while let Some(parent) = top.parent() {
+        if !is_cgroup2(parent) {
+            break;
+        }
+        level += 1;
+        top = parent;
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(open_err)?;
+    Ok(level + mount_root_depth(&mountinfo, top))
+}
+
+/// Depth of the hierarchy path mounted at `mount_point` by the last cgroup2
+/// mount there (0 if none is found or it mounts the root).
+fn mount_root_depth(mountinfo: &str, mount_point: &Path) -> u32 {
+    let unescape = |s: &str| {
+        s.replace("\\040", " ")
+            .replace("\\011", "\t")
+            .replace("\\134", "\\")
+    };
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let fields: Vec<&str> = left.split(' ').collect();
+            let fstype = right.split(' ').next()?;
+            let root = unescape(fields.get(3)?);
+            (fstype == "cgroup2" && Path::new(&unescape(fields.get(4)?)) == mount_point)
+                .then_some(root)
+        })
+        .next_back()
+        .map_or(0, |root| {
+            Path::new(&root)
+                .components()
+                .filter(|c| matches!(c, std::path::Component::Normal(_)))
+                .count() as u32
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_roots() {
+        let info = "29 23 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw\n\
+                    40 23 0:26 /a/b /mnt/sub\\040tree rw - cgroup2 cgroup2 rw\n\
+                    41 23 0:27 /x /mnt/other rw - tmpfs tmpfs rw\n";
+        assert_eq!(
+            mount_root_depth(info, Path::new("/sys/fs/cgroup/unified")),
+            0
+        );
+        assert_eq!(mount_root_depth(info, Path::new("/mnt/sub tree")), 2);
+        assert_eq!(mount_root_depth(info, Path::new("/mnt/other")), 0);
+    }
 }

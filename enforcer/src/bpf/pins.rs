@@ -11,7 +11,8 @@ use nix::sys::statfs::{BPF_FS_MAGIC, statfs};
 
 use super::BpfError;
 use super::layout::{
-    GLOBAL_LINKS, MapSpec, PINNED_MAPS, ProgramSpec, all_programs, links_dir, map_pin, maps_dir,
+    GLOBAL_LINKS, MapSpec, PINNED_MAPS, ProgramSpec, all_programs, enforce_dir, links_dir, map_pin,
+    maps_dir,
 };
 
 /// Fails unless `path` (which must exist) is on a BPF filesystem.
@@ -138,6 +139,16 @@ pub(super) fn global_links_dir(pin_dir: &Path) -> PathBuf {
     links_dir(pin_dir).join(GLOBAL_LINKS)
 }
 
+/// Directory of the enforcement links of one group.
+pub(super) fn group_enforce_dir(pin_dir: &Path, cgroup_id: u64) -> PathBuf {
+    enforce_dir(pin_dir).join(cgroup_id.to_string())
+}
+
+/// Directory of the host-wide enforcement link (`enforce_syscalls`).
+pub(super) fn global_enforce_dir(pin_dir: &Path) -> PathBuf {
+    enforce_dir(pin_dir).join(GLOBAL_LINKS)
+}
+
 /// If a link of `program` is pinned at `path` (left by an earlier run), keeps it
 /// and returns true. Something else pinned there (another kind of link, a
 /// non-link object) is removed and false returned, as when nothing is there.
@@ -215,15 +226,65 @@ fn remove_dir_if_empty(dir: &Path) -> Result<(), BpfError> {
 /// removes the directory. Only files named like our programs are touched.
 /// Returns how many pins were removed.
 pub(super) fn unpin_links_in(dir: &Path) -> Result<usize, BpfError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(BpfError::PinDir {
+                op: "listing",
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
     let mut removed = 0;
-    for program in all_programs() {
-        let path = dir.join(program.name);
-        if exists(&path)? {
-            remove_pin(&path)?;
+    for entry in entries {
+        let entry = entry.map_err(|source| BpfError::PinDir {
+            op: "listing",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let name = entry.file_name();
+        let ours = name
+            .to_str()
+            .is_some_and(|n| all_programs().any(|p| p.name == n));
+        if ours {
+            remove_pin(&entry.path())?;
             removed += 1;
         }
     }
     remove_dir_if_empty(dir)?;
+    Ok(removed)
+}
+
+/// Unpins every group's and the global links under `links` (`<pin_dir>/links`
+/// or `<pin_dir>/enforce`), then removes it if empty.
+fn unpin_links_tree(links: &Path) -> Result<usize, BpfError> {
+    if !exists(links)? {
+        return Ok(0);
+    }
+    let mut removed = 0;
+    let entries = fs::read_dir(links).map_err(|source| BpfError::PinDir {
+        op: "listing",
+        path: links.to_path_buf(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| BpfError::PinDir {
+            op: "listing",
+            path: links.to_path_buf(),
+            source,
+        })?;
+        let name = entry.file_name();
+        let ours = name
+            .to_str()
+            .is_some_and(|n| n == GLOBAL_LINKS || n.parse::<u64>().is_ok());
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if ours && is_dir {
+            removed += unpin_links_in(&entry.path())?;
+        }
+    }
+    remove_dir_if_empty(links)?;
     Ok(removed)
 }
 
@@ -236,31 +297,9 @@ pub(super) fn unpin_all(pin_dir: &Path) -> Result<usize, BpfError> {
     let mut removed = 0;
 
     // Links first: unpinning detaches them (nobody else holds their fds), so
-    // nothing counts into the maps once they go.
-    let links = links_dir(pin_dir);
-    if exists(&links)? {
-        let entries = fs::read_dir(&links).map_err(|source| BpfError::PinDir {
-            op: "listing",
-            path: links.clone(),
-            source,
-        })?;
-        for entry in entries {
-            let entry = entry.map_err(|source| BpfError::PinDir {
-                op: "listing",
-                path: links.clone(),
-                source,
-            })?;
-            let name = entry.file_name();
-            let ours = name
-                .to_str()
-                .is_some_and(|n| n == GLOBAL_LINKS || n.parse::<u64>().is_ok());
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if ours && is_dir {
-                removed += unpin_links_in(&entry.path())?;
-            }
-        }
-        remove_dir_if_empty(&links)?;
-    }
+    // nothing counts into or enforces from the maps once they go.
+    removed += unpin_links_tree(&links_dir(pin_dir))?;
+    removed += unpin_links_tree(&enforce_dir(pin_dir))?;
 
     let maps = maps_dir(pin_dir);
     for spec in &PINNED_MAPS {

@@ -5,10 +5,12 @@ use std::path::Path;
 
 use aya::Pod;
 use aya::maps::{Map, MapData, PerCpuHashMap, PerCpuValues};
-use enforcer_common::{NetCounter, SockCounter, SyscallKey};
+use enforcer_common::{EnforceCounter, NetCounter, SockCounter, SyscallKey};
 
 use super::BpfError;
-use super::layout::{NET_EGRESS, NET_INGRESS, PINNED_MAPS, SOCK_ATTEMPTS, SYSCALLS};
+use super::layout::{
+    ENFORCE_COUNTS, NET_EGRESS, NET_INGRESS, PINNED_MAPS, SOCK_ATTEMPTS, SYSCALLS,
+};
 use super::pins::open_pinned_map;
 
 /// Everything counted so far, per group, summed over CPUs.
@@ -34,14 +36,47 @@ pub struct GroupCounters {
     /// Syscall number -> calls, for groups in the syscall scope
     /// ([`Kernel::set_syscall_scope`](super::Kernel::set_syscall_scope)).
     pub syscalls: BTreeMap<u32, u64>,
+    /// Calls refused by the group's rules (charged to the group that owns the
+    /// rules, also for calls from its descendant cgroups).
+    pub denied: DenyCounters,
+    /// Syscalls that got their process killed (`action = "kill"`).
+    pub syscalls_killed: u64,
+    /// Syscalls logged (`action = "log"`).
+    pub syscalls_logged: u64,
+    /// Packets dropped by the group's rate limits and budgets. The counting
+    /// programs see these packets too: `egress`/`ingress` include them.
+    pub dropped: DropCounters,
+    /// Enforcement events of the group lost because the ring buffer was full.
+    pub events_lost: u64,
 }
 
-/// The four counter maps, from a loaded object or from pins.
+/// Calls refused with EPERM, per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DenyCounters {
+    /// `connect()` by the address list.
+    pub connect: u64,
+    /// `bind()` by the address list.
+    pub bind: u64,
+    /// UDP `sendto()`/`sendmsg()` with a destination, by the connect list.
+    pub sendmsg: u64,
+    /// Syscalls refused by a BPF-LSM hook (`action = "deny"`).
+    pub syscalls: u64,
+}
+
+/// Packets dropped by rate limits and budgets, per direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropCounters {
+    pub egress: NetCounter,
+    pub ingress: NetCounter,
+}
+
+/// The counter maps, from a loaded object or from pins.
 pub(super) struct CounterMaps<'a> {
     pub(super) egress: &'a Map,
     pub(super) ingress: &'a Map,
     pub(super) sock: &'a Map,
     pub(super) syscalls: &'a Map,
+    pub(super) enforce: &'a Map,
 }
 
 fn per_cpu<'a, K: Pod, V: Pod>(
@@ -98,6 +133,26 @@ pub(super) fn read(maps: &CounterMaps<'_>) -> Result<Snapshot, BpfError> {
             .syscalls
             .insert(key.nr, calls);
     })?;
+    let enforce = per_cpu::<u64, EnforceCounter>(maps.enforce, ENFORCE_COUNTS)?;
+    for_each(&enforce, ENFORCE_COUNTS, |id, values| {
+        let c = values
+            .iter()
+            .fold(EnforceCounter::default(), |sum, v| sum.wrapping_add(*v));
+        let g = groups.entry(id).or_default();
+        g.denied = DenyCounters {
+            connect: c.connect_denied,
+            bind: c.bind_denied,
+            sendmsg: c.sendmsg_denied,
+            syscalls: c.syscalls_denied,
+        };
+        g.syscalls_killed = c.syscalls_killed;
+        g.syscalls_logged = c.syscalls_logged;
+        g.dropped = DropCounters {
+            egress: c.egress_dropped,
+            ingress: c.ingress_dropped,
+        };
+        g.events_lost = c.events_lost;
+    })?;
     Ok(Snapshot { groups })
 }
 
@@ -115,10 +170,12 @@ pub(super) fn read_pinned(pin_dir: &Path) -> Result<Snapshot, BpfError> {
     let ingress = open(NET_INGRESS)?;
     let sock = open(SOCK_ATTEMPTS)?;
     let syscalls = open(SYSCALLS)?;
+    let enforce = open(ENFORCE_COUNTS)?;
     read(&CounterMaps {
         egress: &egress,
         ingress: &ingress,
         sock: &sock,
         syscalls: &syscalls,
+        enforce: &enforce,
     })
 }

@@ -12,7 +12,7 @@ use super::host::{Cgroups, Targets};
 use super::keys;
 use super::path::GroupPath;
 use super::settings::{PreparedWrite, SetOutcome};
-use crate::config::{Owner, Policy, Span};
+use crate::config::{Owner, Policy, Priority, Span};
 
 #[derive(Debug, Clone)]
 pub struct GroupPlan {
@@ -44,6 +44,16 @@ fn owner(o: &Option<Owner>) -> Result<Option<(nix::unistd::Uid, nix::unistd::Gid
                 .map_err(|e| e.at(&o.span))
         }
         _ => Ok(None),
+    }
+}
+
+/// cgroup v2 weights (v1 shares by the runc conversion): twice and half the
+/// default of 100.
+fn priority_weight(p: Priority) -> &'static str {
+    match p {
+        Priority::High => "200",
+        Priority::Normal => "100",
+        Priority::Low => "50",
     }
 }
 
@@ -94,6 +104,22 @@ impl Cgroups {
                     );
                     plan.warnings
                         .extend(warns.into_iter().map(|w| format!("{}: {w}", s.span)));
+                }
+            }
+            // `priority` is a cpu weight unless the group sets one itself.
+            if let Some(pr) = &g.priority {
+                let explicit = writes
+                    .iter()
+                    .any(|w| matches!(w.key.as_str(), "cpu.weight" | "cpu.shares"));
+                if !explicit {
+                    let mut warns = Vec::new();
+                    writes.extend(
+                        self.prepare_setting(&path, "cpu.weight", priority_weight(pr.value), false, &mut warns)
+                            .map_err(|e| e.at(&pr.span))?,
+                    );
+                    if !names.iter().any(|n| n == "cpu") {
+                        names.push("cpu".into());
+                    }
                 }
             }
             let targets = self.targets(&names).map_err(|e| e.at(&g.span))?;

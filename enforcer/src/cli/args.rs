@@ -21,6 +21,14 @@ pub enum Command {
     /// The agent: account every group's traffic and syscalls in the kernel and
     /// report them. Without --config it observes the whole host (counts only).
     Run(RunArgs),
+    /// Ask the running agent to re-read its policy (as SIGHUP does). With
+    /// --config the file is validated here first, and an invalid one is refused.
+    Reload {
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = crate::agent::DEFAULT_PID_FILE)]
+        pid_file: PathBuf,
+    },
     /// Stop a running agent, detach its programs and remove its pins.
     Stop {
         #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
@@ -152,27 +160,31 @@ pub enum Command {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Policy file (cgconfig.conf or TOML): its groups are created, limited and
-    /// accounted. Without it: observe mode over the whole host.
+    /// Policy file (TOML, or cgconfig.conf): its groups are created, limited,
+    /// accounted and enforced. Without it: observe mode over the whole host.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// With --config, also account every other group (attach at the cgroup2 root).
     #[arg(long)]
     pub observe: bool,
-    /// Prometheus endpoint address.
-    #[arg(long, default_value = crate::agent::DEFAULT_METRICS, value_name = "ADDR:PORT")]
-    pub metrics: std::net::SocketAddr,
+    /// Prometheus endpoint address [policy: agent.metrics; default 127.0.0.1:9750].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Do not serve metrics.
     #[arg(long)]
     pub no_metrics: bool,
-    /// Collection period, e.g. 1s, 500ms.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    pub interval: std::time::Duration,
+    /// Collection and control-loop period, e.g. 1s, 100ms [policy: agent.interval].
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Option<std::time::Duration>,
     #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
     pub pin_dir: PathBuf,
-    /// JSON-lines audit log of events.
-    #[arg(long, default_value = "/var/log/enforcer/audit.jsonl")]
-    pub audit_log: PathBuf,
+    /// JSON-lines audit log [policy: agent.audit_log; default /var/log/enforcer/audit.jsonl].
+    #[arg(long)]
+    pub audit_log: Option<PathBuf>,
+    /// keep: programs and rules stay enforced after the agent exits (fail closed);
+    /// detach: a clean stop removes everything [policy: agent.on_exit; default keep].
+    #[arg(long, value_parser = parse_on_exit)]
+    pub on_exit: Option<crate::config::OnExit>,
     /// Print a live per-group table every interval.
     #[arg(long)]
     pub summary: bool,
@@ -183,24 +195,18 @@ pub struct RunArgs {
     pub pid_file: PathBuf,
 }
 
-/// `100ms`, `1s`, `1.5s`, `2m`.
-pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: write e.g. 100ms, 1s or 2m"))?;
-    if v.is_nan() || v <= 0.0 || !v.is_finite() {
-        return Err(format!("duration {s:?} must be positive"));
+fn parse_on_exit(s: &str) -> Result<crate::config::OnExit, String> {
+    match s {
+        "keep" => Ok(crate::config::OnExit::Keep),
+        "detach" => Ok(crate::config::OnExit::Detach),
+        _ => Err(format!("{s:?}: expected keep or detach")),
     }
-    Ok(std::time::Duration::from_secs_f64(v * scale))
+}
+
+/// A positive duration as the policy file writes it (`100ms`, `1s`, `1m30s`).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    match crate::config::parse_duration(s)? {
+        d if d.is_zero() => Err(format!("duration {s:?} must be positive")),
+        d => Ok(d),
+    }
 }

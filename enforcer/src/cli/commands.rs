@@ -106,6 +106,14 @@ pub fn run(cli: Cli) -> Result<()> {
     match command {
         Command::Status => status(),
         Command::Run(args) => agent(args),
+        Command::Reload { config, pid_file } => {
+            if let Some(file) = config {
+                warn_all(&crate::agent::check_policy(&file)?);
+            }
+            crate::agent::reload(&pid_file)?;
+            println!("asked the agent to reload its policy");
+            Ok(())
+        }
         Command::Stop { pin_dir, pid_file } => {
             let n = crate::agent::stop(&pin_dir, &pid_file)?;
             println!("removed {n} pins under {}", pin_dir.display());
@@ -319,10 +327,12 @@ fn agent(a: RunArgs) -> Result<()> {
     let opts = crate::agent::AgentOptions {
         policy: a.config,
         observe: a.observe,
-        metrics: (!a.no_metrics).then_some(a.metrics),
+        metrics: a.metrics,
+        no_metrics: a.no_metrics,
         interval: a.interval,
         pin_dir: a.pin_dir,
-        audit_log: Some(a.audit_log),
+        audit_log: a.audit_log,
+        on_exit: a.on_exit,
         summary: a.summary,
         summary_rows: 30,
         top_syscalls: a.top_syscalls,

@@ -38,6 +38,21 @@ pub struct SyscallReport {
     pub by_name: BTreeMap<String, u64>,
 }
 
+/// What the group's rules refused or dropped.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct EnforcementReport {
+    pub connect_denied: u64,
+    pub bind_denied: u64,
+    pub sendmsg_denied: u64,
+    pub syscalls_denied: u64,
+    pub syscalls_killed: u64,
+    pub syscalls_logged: u64,
+    pub egress_dropped_packets: u64,
+    pub egress_dropped_bytes: u64,
+    pub ingress_dropped_packets: u64,
+    pub ingress_dropped_bytes: u64,
+}
+
 /// Per-second rates over the last interval (absent on the first sample).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Rates {
@@ -46,6 +61,9 @@ pub struct Rates {
     pub ingress_bytes_per_sec: f64,
     pub ingress_packets_per_sec: f64,
     pub syscalls_per_sec: f64,
+    pub connect_attempts_per_sec: f64,
+    /// CPU time over the interval; 100 is one full CPU.
+    pub cpu_percent: f64,
 }
 
 /// One group's usage: the shape of `enforcer stats --json` and of the metrics.
@@ -57,6 +75,7 @@ pub struct GroupReport {
     pub syscalls: SyscallReport,
     pub memory: MemoryUsage,
     pub cpu: CpuUsage,
+    pub enforcement: EnforcementReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rates: Option<Rates>,
 }
@@ -72,8 +91,23 @@ fn net_of(c: &GroupCounters) -> NetReport {
     }
 }
 
-/// Per group at the previous collection: network counters and syscall total.
-type Previous = BTreeMap<u64, (NetReport, u64)>;
+/// Per group at the previous collection: network counters, syscall total, CPU µs.
+type Previous = BTreeMap<u64, (NetReport, u64, u64)>;
+
+fn enforcement_of(c: &GroupCounters) -> EnforcementReport {
+    EnforcementReport {
+        connect_denied: c.denied.connect,
+        bind_denied: c.denied.bind,
+        sendmsg_denied: c.denied.sendmsg,
+        syscalls_denied: c.denied.syscalls,
+        syscalls_killed: c.syscalls_killed,
+        syscalls_logged: c.syscalls_logged,
+        egress_dropped_packets: c.dropped.egress.packets,
+        egress_dropped_bytes: c.dropped.egress.bytes,
+        ingress_dropped_packets: c.dropped.ingress.packets,
+        ingress_dropped_bytes: c.dropped.ingress.bytes,
+    }
+}
 
 /// Keeps what rates and labels need between collections.
 pub struct Collector {
@@ -109,6 +143,7 @@ impl Collector {
                 continue;
             };
             let net = net_of(c);
+            let cpu = usage::cpu(cg, &label);
             let total: u64 = c.syscalls.values().sum();
             let by_name = c
                 .syscalls
@@ -117,7 +152,7 @@ impl Collector {
                 .collect();
             let rates = self.prev.as_ref().map(|(then, prev)| {
                 let dt = now.duration_since(*then).as_secs_f64().max(1e-6);
-                let (pn, pt) = prev.get(&id).cloned().unwrap_or_default();
+                let (pn, pt, pc) = prev.get(&id).cloned().unwrap_or_default();
                 let per = |a: u64, b: u64| a.saturating_sub(b) as f64 / dt;
                 Rates {
                     egress_bytes_per_sec: per(net.egress_bytes, pn.egress_bytes),
@@ -125,16 +160,19 @@ impl Collector {
                     ingress_bytes_per_sec: per(net.ingress_bytes, pn.ingress_bytes),
                     ingress_packets_per_sec: per(net.ingress_packets, pn.ingress_packets),
                     syscalls_per_sec: per(total, pt),
+                    connect_attempts_per_sec: per(net.connect_attempts, pn.connect_attempts),
+                    cpu_percent: per(cpu.usage_usec, pc) / 10_000.0,
                 }
             });
-            current.insert(id, (net.clone(), total));
+            current.insert(id, (net.clone(), total, cpu.usage_usec));
             groups.push(GroupReport {
                 memory: usage::memory(cg, &label),
-                cpu: usage::cpu(cg, &label),
+                cpu,
                 group: label,
                 cgroup_id: id,
                 net,
                 syscalls: SyscallReport { total, by_name },
+                enforcement: enforcement_of(c),
                 rates,
             });
         }

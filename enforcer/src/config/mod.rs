@@ -23,6 +23,8 @@ mod toml_enforce;
 mod toml_policy;
 mod units;
 
+pub(crate) use units::parse_duration;
+
 pub use cgconfig::parse_cgconfig;
 pub use error::ConfigError;
 pub use load::load;

@@ -530,7 +530,7 @@ impl fmt::Display for Metric {
 }
 
 /// Traffic direction, seen from the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// `egress`: sent by the group.
     Egress,

@@ -76,7 +76,21 @@ impl Collector for Export {
         let mut limit = Vec::new();
         let mut ooms = Vec::new();
         let mut cpu = Vec::new();
+        let mut denied = Vec::new();
+        let mut dropped = Vec::new();
         for r in gs {
+            let e = &r.enforcement;
+            for (what, v) in [
+                ("connect", e.connect_denied),
+                ("bind", e.bind_denied),
+                ("sendmsg", e.sendmsg_denied),
+                ("syscall_denied", e.syscalls_denied),
+                ("syscall_killed", e.syscalls_killed),
+            ] {
+                denied.push((with(&r.group, "what", what), v));
+            }
+            dropped.push((with(&r.group, "direction", "egress"), e.egress_dropped_packets));
+            dropped.push((with(&r.group, "direction", "ingress"), e.ingress_dropped_packets));
             let n = &r.net;
             bytes.push((with(&r.group, "direction", "egress"), n.egress_bytes));
             bytes.push((with(&r.group, "direction", "ingress"), n.ingress_bytes));
@@ -169,6 +183,20 @@ impl Collector for Export {
         )?;
         counters(
             &mut enc,
+            "enforcer_denied",
+            "Operations refused (or processes killed) by the group's rules",
+            None,
+            &denied,
+        )?;
+        counters(
+            &mut enc,
+            "enforcer_dropped_packets",
+            "Packets dropped by the group's rate limits and budgets",
+            None,
+            &dropped,
+        )?;
+        counters(
+            &mut enc,
             "enforcer_events",
             "Events read from the kernel ring buffer",
             None,
@@ -209,6 +237,7 @@ mod tests {
             syscalls: SyscallReport { total: 15, by_name },
             memory: Default::default(),
             cpu: Default::default(),
+            enforcement: Default::default(),
             rates: None,
         };
         let state = Arc::new(RwLock::new(MetricsState {

@@ -22,8 +22,8 @@ pub fn table(groups: &[GroupReport], limit: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<40} {:>10} {:>10} {:>11} {:>11} {:>7} {:>10} {:>10} {:>4}",
-        "GROUP", "EGRESS", "INGRESS", "EGRESS/s", "INGRESS/s", "CONN", "SYSCALLS", "MEMORY", "OOM"
+        "{:<40} {:>10} {:>10} {:>11} {:>11} {:>7} {:>10} {:>10} {:>4} {:>7} {:>8}",
+        "GROUP", "EGRESS", "INGRESS", "EGRESS/s", "INGRESS/s", "CONN", "SYSCALLS", "MEMORY", "OOM", "DENIED", "DROPPED"
     );
     for g in rows.iter().take(limit) {
         let label = if g.group.len() > 40 {
@@ -38,7 +38,7 @@ pub fn table(groups: &[GroupReport], limit: usize) -> String {
             .unwrap_or_else(|| ("-".into(), "-".into()));
         let _ = writeln!(
             out,
-            "{:<40} {:>10} {:>10} {:>11} {:>11} {:>7} {:>10} {:>10} {:>4}",
+            "{:<40} {:>10} {:>10} {:>11} {:>11} {:>7} {:>10} {:>10} {:>4} {:>7} {:>8}",
             label,
             human_bytes(g.net.egress_bytes),
             human_bytes(g.net.ingress_bytes),
@@ -47,7 +47,13 @@ pub fn table(groups: &[GroupReport], limit: usize) -> String {
             g.net.connect_attempts,
             g.syscalls.total,
             human_bytes(g.memory.usage_bytes),
-            g.memory.oom_kills
+            g.memory.oom_kills,
+            g.enforcement.connect_denied
+                + g.enforcement.bind_denied
+                + g.enforcement.sendmsg_denied
+                + g.enforcement.syscalls_denied
+                + g.enforcement.syscalls_killed,
+            g.enforcement.egress_dropped_packets + g.enforcement.ingress_dropped_packets
         );
     }
     if rows.len() > limit {

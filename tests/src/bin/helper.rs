@@ -20,6 +20,36 @@
 //!                                 that group only, move itself into the group, make K
 //!                                 getppid calls, send COUNT datagrams of PAYLOAD
 //!                                 bytes to ADDR, then SIGKILL itself (an agent crash)
+//!
+//! Enforcement probes. Each prints one line per attempt, `ok` or `err NAME` (the
+//! errno's name, e.g. `err EPERM`), and exits 0 either way:
+//!
+//!   try-connect tcp|udp ADDR      connect a socket of that type to ADDR
+//!   try-bind tcp|udp ADDR         bind a socket of that type to ADDR
+//!   try-sendto ADDR               send one 10-byte datagram to ADDR from an
+//!                                 unconnected UDP socket
+//!   try-socket                    socket(AF_INET, SOCK_STREAM)
+//!   try-exec PATH                 execve PATH (which then replaces the helper)
+//!   try-setsockopt                SO_REUSEADDR on a new UDP socket
+//!   udp-recv-idle ADDR IDLE_MS    bind ADDR, print the bound address, receive
+//!                                 until nothing arrives for IDLE_MS (at most
+//!                                 30 s), print `received N datagrams B bytes`
+//!   connect-loop ADDR N           N TCP connects to ADDR, then one line
+//!                                 `ok A eperm B other C`
+//!   udp-blast ADDR COUNT PAYLOAD  send COUNT datagrams of PAYLOAD bytes to ADDR,
+//!                                 errors counted, not fatal: `sent N errors E`
+//!   udp-flood ADDR SECS PAYLOAD   send datagrams as fast as possible for SECS
+//!                                 seconds: `sent N errors E nanos T`
+//!   personality-int80             the same through the i386 syscall entry (`int
+//!                                 $0x80`, i386 number 136): a compat syscall
+//!   personality                   personality(PER_LINUX32), then print `alive`
+//!                                 (a group that kills on `personality` never
+//!                                 prints it)
+//!   enforce-attach-and-die PIN_DIR CGROUP2_DIR DENY_ADDR
+//!                                 open enforcer's Kernel on PIN_DIR, attach the
+//!                                 enforcement programs to CGROUP2_DIR, deny
+//!                                 connects to DENY_ADDR there, print `attached N`,
+//!                                 then SIGKILL itself
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -62,6 +92,137 @@ fn getppid(k: u64) {
         // SAFETY: getppid has no preconditions.
         unsafe { libc::syscall(libc::SYS_getppid) };
     }
+}
+
+/// `ok` or `err ENAME` for a result of a socket call.
+fn outcome<T>(result: std::io::Result<T>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(e) => match e.raw_os_error() {
+            Some(code) => format!("err {:?}", nix::errno::Errno::from_raw(code)),
+            None => format!("err {e}"),
+        },
+    }
+}
+
+fn socket_type(proto: &str) -> Result<libc::c_int, String> {
+    match proto {
+        "tcp" => Ok(libc::SOCK_STREAM),
+        "udp" => Ok(libc::SOCK_DGRAM),
+        other => Err(format!("bad protocol {other:?}")),
+    }
+}
+
+/// A new socket for `addr`'s family, of `ty`.
+fn raw_socket(
+    addr: &std::net::SocketAddr,
+    ty: libc::c_int,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2); the fd is owned by the returned OwnedFd.
+    let fd = unsafe { libc::socket(family, ty | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// connect(2) or bind(2) of a fresh socket of type `ty` to `addr`.
+fn sock_call(addr: &std::net::SocketAddr, ty: libc::c_int, bind: bool) -> std::io::Result<()> {
+    let sock = raw_socket(addr, ty)?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        std::net::SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+            unsafe {
+                std::ptr::from_mut(&mut storage)
+                    .cast::<libc::sockaddr_in>()
+                    .write(sin)
+            };
+            size_of::<libc::sockaddr_in>()
+        }
+        std::net::SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: as above, for sockaddr_in6.
+            unsafe {
+                std::ptr::from_mut(&mut storage)
+                    .cast::<libc::sockaddr_in6>()
+                    .write(sin6)
+            };
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    let sa = std::ptr::from_ref(&storage).cast::<libc::sockaddr>();
+    // SAFETY: `sa` points at an initialised address of `len` bytes; `fd` is open.
+    let rc = unsafe {
+        if bind {
+            libc::bind(fd, sa, len as libc::socklen_t)
+        } else {
+            libc::connect(fd, sa, len as libc::socklen_t)
+        }
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse().map_err(|_| format!("bad address {s:?}"))
+}
+
+/// Sends `count` datagrams (or for `secs`), counting failures.
+fn blast(addr: &str, count: Option<u64>, secs: Option<f64>, size: usize) -> Result<(), String> {
+    let bind = if addr.starts_with('[') {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let sock = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
+    let buf = vec![0x5au8; size];
+    let start = std::time::Instant::now();
+    let (mut sent, mut errors) = (0u64, 0u64);
+    loop {
+        if count.is_some_and(|c| sent + errors >= c) {
+            break;
+        }
+        if secs.is_some_and(|s| start.elapsed().as_secs_f64() >= s) {
+            break;
+        }
+        match sock.send_to(&buf, addr) {
+            Ok(_) => sent += 1,
+            Err(_) => errors += 1,
+        }
+    }
+    announce(&format!(
+        "sent {sent} errors {errors} nanos {}",
+        start.elapsed().as_nanos()
+    ))
 }
 
 fn run(args: &[String]) -> Result<(), String> {
@@ -201,9 +362,171 @@ fn run(args: &[String]) -> Result<(), String> {
             unsafe { libc::raise(libc::SIGKILL) };
             Err("still alive after SIGKILL".into())
         }
+        Some("try-connect" | "try-bind") => {
+            let ty = socket_type(&arg::<String>(args, 1, "PROTO")?)?;
+            let addr = parse_addr(&arg::<String>(args, 2, "ADDR")?)?;
+            let bind = args.first().map(String::as_str) == Some("try-bind");
+            announce(&outcome(sock_call(&addr, ty, bind)))
+        }
+        Some("try-sendto") => {
+            let addr = parse_addr(&arg::<String>(args, 1, "ADDR")?)?;
+            let bind = if addr.is_ipv4() {
+                "127.0.0.1:0"
+            } else {
+                "[::1]:0"
+            };
+            let sock = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
+            announce(&outcome(sock.send_to(&[0u8; 10], addr)))
+        }
+        Some("try-socket") => {
+            let addr = parse_addr("127.0.0.1:0")?;
+            announce(&outcome(raw_socket(&addr, libc::SOCK_STREAM)))
+        }
+        Some("try-exec") => {
+            use std::os::unix::process::CommandExt as _;
+            let path: String = arg(args, 1, "PATH")?;
+            let err = std::process::Command::new(path).exec();
+            announce(&outcome::<()>(Err(err)))
+        }
+        Some("try-setsockopt") => {
+            let addr = parse_addr("127.0.0.1:0")?;
+            let sock = raw_socket(&addr, libc::SOCK_DGRAM).map_err(|e| e.to_string())?;
+            let one: libc::c_int = 1;
+            // SAFETY: valid fd and a c_int option value of the right size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    sock.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_REUSEADDR,
+                    std::ptr::from_ref(&one).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            let result = if rc == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            };
+            announce(&outcome(result))
+        }
+        Some("udp-recv-idle") => {
+            let addr: String = arg(args, 1, "ADDR")?;
+            let idle: u64 = arg(args, 2, "IDLE_MS")?;
+            let sock = UdpSocket::bind(&addr).map_err(|e| e.to_string())?;
+            let size: libc::c_int = 16 << 20;
+            // SAFETY: valid fd and a c_int option value of the right size.
+            unsafe {
+                libc::setsockopt(
+                    sock.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUFFORCE,
+                    std::ptr::from_ref(&size).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            sock.set_read_timeout(Some(Duration::from_millis(idle.max(1))))
+                .map_err(|e| e.to_string())?;
+            announce(&sock.local_addr().map_err(|e| e.to_string())?.to_string())?;
+            let start = std::time::Instant::now();
+            let mut buf = vec![0u8; 65536];
+            let (mut n, mut bytes, mut seen_any) = (0usize, 0usize, false);
+            while start.elapsed() < Duration::from_secs(30) {
+                match sock.recv(&mut buf) {
+                    Ok(len) => {
+                        n += 1;
+                        bytes += len;
+                        seen_any = true;
+                    }
+                    // Before the first datagram, keep waiting (the sender
+                    // starts after we announced the address).
+                    Err(_) if !seen_any => {}
+                    Err(_) => break,
+                }
+            }
+            announce(&format!("received {n} datagrams {bytes} bytes"))
+        }
+        Some("connect-loop") => {
+            let addr = parse_addr(&arg::<String>(args, 1, "ADDR")?)?;
+            let n: u64 = arg(args, 2, "N")?;
+            let (mut ok, mut eperm, mut other) = (0u64, 0u64, 0u64);
+            for _ in 0..n {
+                match sock_call(&addr, libc::SOCK_STREAM, false) {
+                    Ok(()) => ok += 1,
+                    Err(e) if e.raw_os_error() == Some(libc::EPERM) => eperm += 1,
+                    Err(_) => other += 1,
+                }
+            }
+            announce(&format!("ok {ok} eperm {eperm} other {other}"))
+        }
+        Some("udp-blast") => {
+            let addr: String = arg(args, 1, "ADDR")?;
+            let count: u64 = arg(args, 2, "COUNT")?;
+            let size: usize = arg(args, 3, "PAYLOAD")?;
+            blast(&addr, Some(count), None, size)
+        }
+        Some("udp-flood") => {
+            let addr: String = arg(args, 1, "ADDR")?;
+            let secs: f64 = arg(args, 2, "SECS")?;
+            let size: usize = arg(args, 3, "PAYLOAD")?;
+            blast(&addr, None, Some(secs), size)
+        }
+        #[cfg(target_arch = "x86_64")]
+        Some("personality-int80") => {
+            let mut eax: u64 = 136;
+            // SAFETY: the i386 personality(2) through the compat entry point; it
+            // reads ebx (saved and restored around the call, LLVM reserves rbx)
+            // and returns in eax.
+            unsafe {
+                std::arch::asm!(
+                    "xchg {arg:r}, rbx",
+                    "int 0x80",
+                    "xchg {arg:r}, rbx",
+                    arg = inout(reg) 0x0008u64 => _,
+                    inout("rax") eax,
+                    options(nostack),
+                );
+            }
+            std::hint::black_box(eax);
+            announce("alive")
+        }
+        Some("personality") => {
+            // SAFETY: personality(2) only changes this process's execution domain.
+            unsafe { libc::personality(0x0008) };
+            announce("alive")
+        }
+        Some("enforce-attach-and-die") => {
+            let pin_dir: String = arg(args, 1, "PIN_DIR")?;
+            let cgroup: String = arg(args, 2, "CGROUP2_DIR")?;
+            let deny: String = arg(args, 3, "DENY_ADDR")?;
+            let cgroup = Path::new(&cgroup);
+            let text = format!("[group.\"g\".network]\nconnect_deny = [\"{deny}\"]\n");
+            let policy = enforcer::config::parse_toml(&text, Path::new("helper.toml"))
+                .map_err(|e| e.to_string())?;
+            let group = policy.groups.first().ok_or("no group")?;
+            let rules = enforcer::bpf::GroupRules::from_spec(
+                group.network.as_ref(),
+                group.syscalls.as_ref(),
+            );
+            let mut kernel =
+                enforcer::bpf::Kernel::open(Path::new(&pin_dir)).map_err(|e| format!("{e:?}"))?;
+            let id = enforcer::bpf::cgroup_id(cgroup).map_err(|e| e.to_string())?;
+            kernel
+                .set_group_rules(id, &rules)
+                .map_err(|e| format!("{e:?}"))?;
+            let links = kernel
+                .attach_enforcement(cgroup)
+                .map_err(|e| format!("{e:?}"))?;
+            announce(&format!("attached {links}"))?;
+            // SAFETY: raise has no memory-safety preconditions.
+            unsafe { libc::raise(libc::SIGKILL) };
+            Err("still alive after SIGKILL".into())
+        }
         _ => Err(
             "usage: enforcer-test-helper udp-send|udp-recv|tcp-send|tcp-recv|sockaddr|\
-                  getppid|alloc|sleep|bpf-attach-and-die ..."
+                  getppid|alloc|sleep|bpf-attach-and-die|try-connect|try-bind|try-sendto|\
+                  try-socket|try-exec|try-setsockopt|udp-recv-idle|connect-loop|udp-blast|\
+                  udp-flood|personality|\
+                  enforce-attach-and-die ..."
                 .into(),
         ),
     }

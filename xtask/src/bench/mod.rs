@@ -1,6 +1,7 @@
 //! Benchmarks. Each compares variants in one run, interleaved, and prints medians,
 //! spreads and ratios; results go into BENCHMARKS.md with the command that made them.
 
+mod accounting;
 mod control_plane;
 
 use anyhow::Result;
@@ -18,11 +19,34 @@ pub(crate) enum Which {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// What eBPF accounting costs: the syscall path (getppid) against an empty
+    /// program and bpftrace, program cost from kernel BPF stats, 64-byte UDP send
+    /// rate against an nftables counter rule, and reading 1k/10k groups' counters.
+    Accounting {
+        /// Interleaved runs per variant.
+        #[arg(long, default_value_t = 9)]
+        runs: usize,
+        /// getppid() calls per timed run.
+        #[arg(long, default_value_t = 2_000_000)]
+        calls: u64,
+        /// Seconds per UDP send run.
+        #[arg(long, default_value_t = 2.0)]
+        udp_secs: f64,
+    },
 }
 
 pub(crate) fn run(which: Which) -> Result<()> {
     match which {
         Which::ControlPlane { groups, runs } => control_plane::run(groups, runs),
+        Which::Accounting {
+            runs,
+            calls,
+            udp_secs,
+        } => accounting::run(accounting::Options {
+            runs,
+            calls,
+            udp_secs,
+        }),
     }
 }
 

@@ -1,0 +1,85 @@
+//! The agent's settings: command-line flags over the policy's `[agent]` table over
+//! built-in defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{OnExit, Policy};
+
+pub const DEFAULT_METRICS: &str = "127.0.0.1:9750";
+pub const DEFAULT_PID_FILE: &str = "/run/enforcer.pid";
+pub const DEFAULT_AUDIT_LOG: &str = "/var/log/enforcer/audit.jsonl";
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the command line says; `None` leaves the choice to the policy file.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// Policy whose groups are created, limited, accounted and enforced; None
+    /// means observe mode.
+    pub policy: Option<PathBuf>,
+    /// Also attach counting at the cgroup2 root and count every group.
+    pub observe: bool,
+    pub metrics: Option<SocketAddr>,
+    pub no_metrics: bool,
+    pub interval: Option<Duration>,
+    pub pin_dir: PathBuf,
+    pub audit_log: Option<PathBuf>,
+    pub on_exit: Option<OnExit>,
+    /// Print a live per-group table every interval.
+    pub summary: bool,
+    pub summary_rows: usize,
+    pub top_syscalls: usize,
+    pub pid_file: PathBuf,
+}
+
+/// Settings in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub metrics: Option<SocketAddr>,
+    pub interval: Duration,
+    pub audit_log: PathBuf,
+    pub on_exit: OnExit,
+    pub observe: bool,
+}
+
+pub(super) fn resolve(opts: &AgentOptions, policy: Option<&Policy>) -> Settings {
+    let file = policy.and_then(|p| p.agent.as_ref());
+    let metrics = if opts.no_metrics {
+        None
+    } else {
+        Some(
+            opts.metrics
+                .or_else(|| file.and_then(|a| a.metrics.as_ref()).map(|m| m.value))
+                .unwrap_or_else(|| {
+                    DEFAULT_METRICS
+                        .parse()
+                        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9750)))
+                }),
+        )
+    };
+    Settings {
+        metrics,
+        interval: opts
+            .interval
+            .or_else(|| file.and_then(|a| a.interval.as_ref()).map(|i| i.value))
+            .unwrap_or(DEFAULT_INTERVAL),
+        audit_log: opts
+            .audit_log
+            .clone()
+            .or_else(|| {
+                file.and_then(|a| a.audit_log.as_ref())
+                    .map(|p| p.value.clone())
+            })
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_AUDIT_LOG)),
+        on_exit: opts
+            .on_exit
+            .or_else(|| file.and_then(|a| a.on_exit.as_ref()).map(|o| o.value))
+            .unwrap_or(OnExit::Keep),
+        observe: policy.is_none()
+            || opts.observe
+            || file
+                .and_then(|a| a.observe.as_ref())
+                .is_some_and(|o| o.value),
+    }
+}

@@ -1,0 +1,1083 @@
+//! End to end, against the real kernel (root): enforcer's kernel-side rules
+//! deny, drop and kill exactly inside the groups they are loaded for.
+//!
+//! Every test creates its own cgroup2 directories and its own pin directory
+//! under /sys/fs/bpf, attaches only to those groups, uses loopback only
+//! (127.0.0.0/8, ::1), and removes everything through guards (also on panic).
+//! Probes run in the helper binary, moved into a group before it execs; the
+//! test process itself stays outside every group and is the "outside" party.
+
+mod accounting_support;
+
+use std::collections::BTreeSet;
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::os::fd::AsRawFd as _;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use accounting_support::{PinDir, TestCgroup, group};
+use enforcer::bpf::{
+    BpfError, Direction, ENFORCE_MAX_LEVEL, Event, GroupRules, Kernel, NetOp, snapshot_pinned,
+    unpin_all,
+};
+use enforcer::config::SyscallAction;
+use enforcer_tests::helper_bin;
+
+/// Links `attach_enforcement` makes per group: 10 cgroup programs, plus 3
+/// BPF-LSM ones where the kernel loads them.
+fn expected_links(kernel: &mut Kernel) -> usize {
+    if kernel.lsm_unavailable().is_some() {
+        10
+    } else {
+        13
+    }
+}
+
+/// A kernel on a fresh pin dir with enforcement attached to `g`.
+fn enforced(pins: &PinDir, g: &TestCgroup) -> Kernel {
+    let mut kernel = Kernel::open(&pins.path).expect("open the eBPF object with pinned maps");
+    let want = expected_links(&mut kernel);
+    assert_eq!(
+        kernel
+            .attach_enforcement(&g.path)
+            .expect("attach enforcement"),
+        want
+    );
+    assert_eq!(
+        kernel.attach_enforcement(&g.path).expect("attach again"),
+        0,
+        "attaching again adopts the pinned links"
+    );
+    kernel
+}
+
+/// Rules from the body of a `[group."x".network]` table and an optional
+/// `[group."x".syscalls]` table, through the real policy parser.
+fn rules(network: &str, syscalls: &str) -> GroupRules {
+    let mut text = String::from("[group.\"x\"]\n");
+    if !network.is_empty() {
+        text.push_str(&format!("[group.\"x\".network]\n{network}\n"));
+    }
+    if !syscalls.is_empty() {
+        text.push_str(&format!("[group.\"x\".syscalls]\n{syscalls}\n"));
+    }
+    let policy = enforcer::config::parse_toml(&text, Path::new("test.toml"))
+        .unwrap_or_else(|e| panic!("policy {text:?}: {e}"));
+    let g = &policy.groups[0];
+    GroupRules::from_spec(g.network.as_ref(), g.syscalls.as_ref())
+}
+
+/// Runs the helper in `g` and returns its stdout lines.
+fn probe(g: &TestCgroup, args: &[&str]) -> Vec<String> {
+    let out = g
+        .helper(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running helper {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "helper {args:?} failed with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The one line a `try-*` probe prints in `g`.
+fn attempt(g: &TestCgroup, args: &[&str]) -> String {
+    probe(g, args).join("\n")
+}
+
+/// The same probe run by the helper outside every test group.
+fn attempt_outside(args: &[&str]) -> String {
+    let out = Command::new(helper_bin())
+        .args(args)
+        .output()
+        .expect("run the helper outside");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Waits up to `timeout` for events matching `want`, polling the ring
+/// buffer's fd as the agent does; returns all events of group `id` seen.
+fn events_of(
+    kernel: &mut Kernel,
+    id: u64,
+    timeout: Duration,
+    want: impl Fn(&[Event]) -> bool,
+) -> Vec<Event> {
+    let deadline = Instant::now() + timeout;
+    let mut found = Vec::new();
+    while Instant::now() < deadline {
+        let mut pfd = libc::pollfd {
+            fd: kernel.events_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; the fd stays open while `kernel` lives.
+        unsafe { libc::poll(&mut pfd, 1, 50) };
+        found.extend(
+            kernel
+                .drain_events()
+                .into_iter()
+                .filter(|e| e.cgroup_id() == id),
+        );
+        if want(&found) {
+            break;
+        }
+    }
+    found
+}
+
+/// A TCP listener on `addr` (port 0: any) that accepts and drops connections
+/// in the background, so allowed connects succeed.
+fn listener(addr: &str) -> SocketAddr {
+    let l = TcpListener::bind(addr).expect("bind a listener");
+    let local = l.local_addr().expect("listener address");
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            drop(conn);
+        }
+    });
+    local
+}
+
+/// A free UDP port on 127.0.0.2 (bound and released).
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.2:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[test]
+fn connect_deny_refuses_only_the_group_and_only_the_listed_destination() {
+    let g = TestCgroup::create("deny4");
+    let pins = PinDir::new();
+    let denied = listener("127.0.0.2:0");
+    let allowed = listener("127.0.0.2:0");
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(
+            g.id(),
+            &rules(&format!("connect_deny = [\"{denied}/tcp\"]"), ""),
+        )
+        .expect("load the rules");
+
+    let d = denied.to_string();
+    assert_eq!(attempt(&g, &["try-connect", "tcp", &d]), "err EPERM");
+    assert_eq!(
+        attempt(&g, &["try-connect", "tcp", &allowed.to_string()]),
+        "ok"
+    );
+    // UDP to the same address is not covered by a /tcp rule.
+    assert_eq!(attempt(&g, &["try-connect", "udp", &d]), "ok");
+    // Outside the group the same connect reaches the kernel and the listener.
+    assert_eq!(attempt_outside(&["try-connect", "tcp", &d]), "ok");
+    // A port nobody listens on: refused by the kernel (not by us) outside,
+    // by the rule inside when it is listed.
+    let closed = format!("127.0.0.2:{}", free_port());
+    assert_eq!(
+        attempt_outside(&["try-connect", "tcp", &closed]),
+        "err ECONNREFUSED"
+    );
+
+    let snap = kernel.snapshot().expect("snapshot");
+    assert_eq!(group(&snap, g.id()).denied.connect, 1);
+    let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
+        !e.is_empty()
+    });
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.kind(), "connect_denied");
+    assert_eq!(e.comm(), "enforcer-test-h");
+    assert!(e.pid() > 0);
+    let d = e.details();
+    assert_eq!(d["address"], denied.to_string());
+    assert_eq!(d["protocol"], "tcp");
+    assert_eq!(
+        d["rule"],
+        format!("{}/32:{}/tcp", denied.ip(), denied.port())
+    );
+    assert_eq!(d["rule_index"], 0);
+}
+
+#[test]
+fn allow_list_denies_everything_else() {
+    let g = TestCgroup::create("allow");
+    let pins = PinDir::new();
+    let ok = listener("127.0.0.1:0");
+    let other = listener("127.0.0.2:0");
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(
+            g.id(),
+            &rules(
+                &format!("connect_allow = [\"127.0.0.1:{}\"]", ok.port()),
+                "",
+            ),
+        )
+        .expect("load the rules");
+    assert_eq!(attempt(&g, &["try-connect", "tcp", &ok.to_string()]), "ok");
+    assert_eq!(
+        attempt(&g, &["try-connect", "tcp", &other.to_string()]),
+        "err EPERM"
+    );
+    assert_eq!(attempt(&g, &["try-connect", "tcp", "[::1]:9"]), "err EPERM");
+    let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
+        e.len() >= 2
+    });
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.details()["reason"] == "not in the allow list")
+    );
+    assert!(events.iter().all(|e| e.details()["rule"].is_null()));
+}
+
+#[test]
+fn ipv6_and_ipv4_mapped_destinations() {
+    let g = TestCgroup::create("deny6");
+    let pins = PinDir::new();
+    let denied = listener("[::1]:0");
+    let allowed = listener("[::1]:0");
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(
+            g.id(),
+            &rules(
+                &format!(
+                    "connect_deny = [\"[::1]:{}\", \"127.0.0.3\"]",
+                    denied.port()
+                ),
+                "",
+            ),
+        )
+        .expect("load the rules");
+    assert_eq!(
+        attempt(&g, &["try-connect", "tcp", &denied.to_string()]),
+        "err EPERM"
+    );
+    assert_eq!(
+        attempt(&g, &["try-connect", "tcp", &allowed.to_string()]),
+        "ok"
+    );
+    assert_eq!(
+        attempt_outside(&["try-connect", "tcp", &denied.to_string()]),
+        "ok"
+    );
+    // An IPv4 rule also holds for a dual-stack socket reaching the address
+    // as IPv4-mapped IPv6.
+    assert_eq!(
+        attempt(&g, &["try-connect", "tcp", "[::ffff:127.0.0.3]:9"]),
+        "err EPERM"
+    );
+    assert_eq!(
+        attempt(&g, &["try-connect", "udp", "127.0.0.3:9"]),
+        "err EPERM"
+    );
+    let snap = kernel.snapshot().expect("snapshot");
+    assert_eq!(group(&snap, g.id()).denied.connect, 3);
+    let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
+        e.len() >= 3
+    });
+    let addrs: BTreeSet<String> = events
+        .iter()
+        .map(|e| {
+            e.details()["address"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(addrs.contains(&denied.to_string()), "{addrs:?}");
+    assert!(addrs.contains("[::ffff:127.0.0.3]:9"), "{addrs:?}");
+}
+
+#[test]
+fn udp_sendto_to_a_denied_destination_is_refused() {
+    let g = TestCgroup::create("sendto");
+    let pins = PinDir::new();
+    let port = free_port();
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(
+            g.id(),
+            &rules(
+                &format!("connect_deny = [\"127.0.0.2:{port}/udp\", \"[::1]:{port}/udp\"]"),
+                "",
+            ),
+        )
+        .expect("load the rules");
+    let v4 = format!("127.0.0.2:{port}");
+    let v6 = format!("[::1]:{port}");
+    assert_eq!(attempt(&g, &["try-sendto", &v4]), "err EPERM");
+    assert_eq!(attempt(&g, &["try-sendto", &v6]), "err EPERM");
+    assert_eq!(
+        attempt(&g, &["try-sendto", &format!("127.0.0.2:{}", port ^ 1)]),
+        "ok"
+    );
+    assert_eq!(attempt_outside(&["try-sendto", &v4]), "ok");
+    // The rule is for UDP only: TCP reaches the kernel (nobody listens).
+    assert_eq!(
+        attempt(&g, &["try-connect", "tcp", &v4]),
+        "err ECONNREFUSED"
+    );
+    let snap = kernel.snapshot().expect("snapshot");
+    assert_eq!(group(&snap, g.id()).denied.sendmsg, 2);
+    let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
+        e.len() >= 2
+    });
+    assert!(
+        events.iter().all(|e| e.kind() == "sendmsg_denied"),
+        "{events:?}"
+    );
+    assert!(events.iter().all(|e| e.details()["protocol"] == "udp"));
+}
+
+#[test]
+fn bind_to_a_denied_port_is_refused() {
+    let g = TestCgroup::create("bind");
+    let pins = PinDir::new();
+    let port = free_port();
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(
+            g.id(),
+            &rules(
+                &format!("bind_deny = [\"0.0.0.0/0:{port}\", \"::/0:{port}\"]"),
+                "",
+            ),
+        )
+        .expect("load the rules");
+    let v4 = format!("127.0.0.1:{port}");
+    assert_eq!(attempt(&g, &["try-bind", "tcp", &v4]), "err EPERM");
+    assert_eq!(attempt(&g, &["try-bind", "udp", &v4]), "err EPERM");
+    assert_eq!(
+        attempt(&g, &["try-bind", "udp", &format!("[::1]:{port}")]),
+        "err EPERM"
+    );
+    assert_eq!(attempt(&g, &["try-bind", "tcp", "127.0.0.1:0"]), "ok");
+    assert_eq!(attempt_outside(&["try-bind", "tcp", &v4]), "ok");
+    // Connects are a different list.
+    assert_eq!(attempt(&g, &["try-connect", "udp", &v4]), "ok");
+    let snap = kernel.snapshot().expect("snapshot");
+    assert_eq!(group(&snap, g.id()).denied.bind, 3);
+    let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
+        e.len() >= 3
+    });
+    assert!(events.iter().all(|e| matches!(
+        e,
+        Event::NetDenied {
+            op: NetOp::Bind,
+            ..
+        }
+    )));
+}
+
+/// A UDP receiver in the test process (outside every group) with a large
+/// buffer; `drain` reads until nothing arrives for `idle`.
+struct Receiver {
+    sock: UdpSocket,
+}
+
+impl Receiver {
+    fn new() -> Self {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind receiver");
+        let size: libc::c_int = 32 << 20;
+        // SAFETY: valid fd and a c_int option value of the right size.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                std::ptr::from_ref(&size).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        Receiver { sock }
+    }
+
+    fn addr(&self) -> String {
+        self.sock
+            .local_addr()
+            .expect("receiver address")
+            .to_string()
+    }
+
+    /// (datagrams, payload bytes) received until `idle` passes without one.
+    fn drain(&self, idle: Duration) -> (u64, u64) {
+        self.sock.set_read_timeout(Some(idle)).expect("timeout");
+        let mut buf = vec![0u8; 65536];
+        let (mut n, mut bytes) = (0, 0);
+        while let Ok(len) = self.sock.recv(&mut buf) {
+            n += 1;
+            bytes += len as u64;
+        }
+        (n, bytes)
+    }
+}
+
+fn cpus() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+}
+
+/// `skb->len` of a UDP/IPv4 datagram with `payload` bytes.
+const fn wire(payload: u64) -> u64 {
+    payload + 28
+}
+
+#[test]
+fn egress_budget_delivers_the_budget_and_drops_the_rest() {
+    const BUDGET: u64 = 100 * 1024;
+    const COUNT: u64 = 1000;
+    const PAYLOAD: u64 = 1000;
+    let g = TestCgroup::create("ebudget");
+    let pins = PinDir::new();
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(g.id(), &rules("egress_budget = \"100K/1m\"", ""))
+        .expect("load the rules");
+    let rx = Receiver::new();
+    let sent = probe(
+        &g,
+        &[
+            "udp-blast",
+            &rx.addr(),
+            &COUNT.to_string(),
+            &PAYLOAD.to_string(),
+        ],
+    );
+    let (n, bytes) = rx.drain(Duration::from_millis(300));
+    eprintln!("{sent:?}: received {n} datagrams, {bytes} bytes");
+    assert_eq!(bytes, n * PAYLOAD);
+    // The budget counts whole IP packets: 99 of 1028 bytes fit in 100 KiB.
+    let fit = BUDGET / wire(PAYLOAD);
+    assert!(
+        n + cpus() > fit && n <= fit + cpus(),
+        "delivered {n} datagrams, {fit} fit in the budget (± one per CPU)"
+    );
+    let snap = kernel.snapshot().expect("snapshot");
+    let c = group(&snap, g.id());
+    assert_eq!(
+        c.dropped.egress.packets,
+        COUNT - n,
+        "every other datagram dropped"
+    );
+    assert_eq!(c.dropped.egress.bytes, (COUNT - n) * wire(PAYLOAD));
+    assert_eq!(c.dropped.ingress.packets, 0);
+    let events = events_of(&mut kernel, g.id(), Duration::from_millis(500), |_| false);
+    assert_eq!(events.len(), 1, "one event per window: {events:?}");
+    assert_eq!(events[0].kind(), "budget_exhausted");
+    assert_eq!(events[0].details()["budget_bytes"], BUDGET);
+    assert_eq!(events[0].details()["direction"], "egress");
+}
+
+#[test]
+fn ingress_budget_drops_what_the_group_receives_beyond_it() {
+    const COUNT: u64 = 1000;
+    const PAYLOAD: u64 = 1000;
+    let g = TestCgroup::create("ibudget");
+    let pins = PinDir::new();
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(g.id(), &rules("ingress_budget = \"50K/1h\"", ""))
+        .expect("load the rules");
+    let server = g.start_server(&["udp-recv-idle", "127.0.0.1:0", "500"]);
+    let tx = UdpSocket::bind("127.0.0.1:0").expect("bind sender");
+    for _ in 0..COUNT {
+        tx.send_to(&[7u8; PAYLOAD as usize], &server.addr)
+            .expect("send to the group");
+    }
+    let last = server.finish();
+    let n: u64 = last
+        .split(' ')
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("bad receiver output {last:?}"));
+    let fit = 50 * 1024 / wire(PAYLOAD);
+    assert!(
+        n + cpus() > fit && n <= fit + cpus(),
+        "received {n}, {fit} fit"
+    );
+    let c = group(&kernel.snapshot().expect("snapshot"), g.id());
+    assert_eq!(c.dropped.ingress.packets, COUNT - n);
+    assert_eq!(c.dropped.egress.packets, 0);
+}
+
+/// Sends as fast as possible from `g` for `secs` to a receiver in the test
+/// process; returns (wire bytes delivered, seconds the sender sent).
+fn flood(g: &TestCgroup, secs: f64) -> (u64, f64) {
+    const PAYLOAD: u64 = 1400;
+    let rx = Receiver::new();
+    let addr = rx.addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let total = Arc::new(Mutex::new((0u64, 0u64)));
+    let reader = {
+        let (stop, total) = (stop.clone(), total.clone());
+        let sock = rx.sock.try_clone().expect("clone receiver");
+        std::thread::spawn(move || {
+            sock.set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
+            let mut buf = vec![0u8; 65536];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(len) = sock.recv(&mut buf)
+                    && let Ok(mut t) = total.lock()
+                {
+                    t.0 += 1;
+                    t.1 += len as u64;
+                }
+            }
+        })
+    };
+    let out = probe(
+        g,
+        &["udp-flood", &addr, &secs.to_string(), &PAYLOAD.to_string()],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    reader.join().expect("reader");
+    let nanos: f64 = out[0]
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("flood output");
+    let (n, bytes) = *total.lock().expect("total");
+    assert_eq!(bytes, n * PAYLOAD);
+    eprintln!("{out:?}: {n} datagrams delivered");
+    (n * wire(PAYLOAD), nanos / 1e9)
+}
+
+/// Asserts that `bytes` sent in `secs` from idle fit `rate`: at least 90% of
+/// `rate * secs`, at most 105% of it plus the limiter's burst allowance.
+fn assert_rate(bytes: u64, secs: f64, rate: f64) {
+    let nominal = rate * secs;
+    let burst = enforcer::bpf::RATE_BURST_BYTES
+        .max((rate * enforcer::bpf::RATE_BURST.as_secs_f64()) as u64) as f64;
+    assert!(
+        bytes as f64 > 0.9 * nominal && (bytes as f64) < 1.05 * nominal + burst,
+        "{bytes} bytes in {secs:.2} s ({:.0} B/s) do not fit {rate} B/s (burst {burst})",
+        bytes as f64 / secs
+    );
+}
+
+#[test]
+fn egress_rate_limit_holds_within_ten_percent() {
+    const RATE: f64 = 10e6 / 8.0;
+    let g = TestCgroup::create("rate");
+    let pins = PinDir::new();
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(g.id(), &rules("egress_rate = \"10Mbit\"", ""))
+        .expect("load the rules");
+    let (bytes, secs) = flood(&g, 3.0);
+    let rate = bytes as f64 / secs;
+    eprintln!("delivered {bytes} bytes in {secs:.3} s: {rate:.0} B/s (limit {RATE})");
+    assert!(
+        (rate - RATE).abs() / RATE < 0.10,
+        "{rate:.0} B/s is not within 10% of {RATE} B/s"
+    );
+    let c = group(&kernel.snapshot().expect("snapshot"), g.id());
+    assert!(c.dropped.egress.packets > 0);
+    let events = events_of(&mut kernel, g.id(), Duration::from_millis(300), |_| false);
+    assert!(
+        !events.is_empty() && events.len() <= 4,
+        "one rate event per second at most: {events:?}"
+    );
+    assert!(events.iter().all(|e| e.kind() == "rate_limited"));
+    assert_eq!(events[0].details()["bytes_per_sec"], 1_250_000);
+
+    // The closed loop's throttle: the lower of throttle and rule applies...
+    kernel
+        .set_rate(g.id(), Direction::Egress, Some(500_000))
+        .expect("throttle");
+    let (bytes, secs) = flood(&g, 2.0);
+    assert_rate(bytes, secs, 500_000.0);
+    // ...survives a reload of the rules, and lifting it restores the rule's rate.
+    kernel
+        .set_group_rules(g.id(), &rules("egress_rate = \"10Mbit\"", ""))
+        .expect("reload");
+    kernel
+        .set_rate(g.id(), Direction::Egress, None)
+        .expect("lift");
+    let (bytes, secs) = flood(&g, 2.0);
+    assert_rate(bytes, secs, RATE);
+}
+
+#[test]
+fn a_tcp_sender_is_held_near_the_rate() {
+    const BYTES: u64 = 3_750_000;
+    const RATE: f64 = 10e6 / 8.0;
+    let g = TestCgroup::create("tcprate");
+    let pins = PinDir::new();
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(g.id(), &rules("egress_rate = \"10Mbit\"", ""))
+        .expect("load the rules");
+    let l = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let addr = l.local_addr().expect("address").to_string();
+    let reader = std::thread::spawn(move || {
+        let (mut conn, _) = l.accept().expect("accept");
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0u64;
+        while let Ok(k) = conn.read(&mut buf) {
+            if k == 0 {
+                break;
+            }
+            n += k as u64;
+        }
+        n
+    });
+    let start = Instant::now();
+    g.run_helper(&["tcp-send", &addr, &BYTES.to_string()]);
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(reader.join().expect("reader"), BYTES);
+    let rate = BYTES as f64 / secs;
+    eprintln!("TCP: {BYTES} bytes in {secs:.2} s = {rate:.0} B/s (limit {RATE})");
+    // Payload only (headers are charged too) and TCP's recovery from drops:
+    // somewhat below the rate, never above it by more than the burst.
+    assert!(
+        rate > 0.75 * RATE && rate < 1.10 * RATE,
+        "TCP at {rate:.0} B/s under a {RATE} B/s limit"
+    );
+}
+
+#[test]
+fn throttling_a_group_without_rules_and_clearing_rules() {
+    let g = TestCgroup::create("throttle");
+    let pins = PinDir::new();
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_rate(g.id(), Direction::Egress, Some(250_000))
+        .expect("throttle");
+    let (bytes, secs) = flood(&g, 2.0);
+    assert_rate(bytes, secs, 250_000.0);
+    assert!(matches!(
+        kernel.set_rate(g.id(), Direction::Egress, Some(0)),
+        Err(BpfError::Rules { .. })
+    ));
+    kernel.clear_group_rules(g.id()).expect("clear");
+    let (bytes, secs) = flood(&g, 1.0);
+    assert!(bytes as f64 / secs > 2_500_000.0, "unlimited again");
+}
+
+#[test]
+fn a_killed_syscall_kills_only_inside_the_group() {
+    let g = TestCgroup::create("kill");
+    let pins = PinDir::new();
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(
+            g.id(),
+            &rules(
+                "",
+                "deny = [\"personality\", \"ptrace\"]\naction = \"kill\"",
+            ),
+        )
+        .expect("load the rules");
+
+    let mut child = g
+        .helper(&["personality"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the helper");
+    let pid = child.id();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    assert_eq!(out, "", "killed before it could print");
+    assert_eq!(attempt_outside(&["personality"]), "alive");
+    // Other syscalls in the group are fine.
+    assert_eq!(attempt(&g, &["try-socket"]), "ok");
+
+    let c = group(&kernel.snapshot().expect("snapshot"), g.id());
+    assert_eq!(c.syscalls_killed, 1);
+    let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
+        !e.is_empty()
+    });
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].kind(), "syscall_killed");
+    assert_eq!(events[0].pid(), pid);
+    assert_eq!(events[0].details()["syscall"], "personality");
+    assert_eq!(events[0].details()["abi"], std::env::consts::ARCH);
+
+    // The same syscall through the i386 entry (another number) is caught too.
+    #[cfg(target_arch = "x86_64")]
+    {
+        let out = g
+            .helper(&["personality-int80"])
+            .output()
+            .expect("run the helper");
+        assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{}", out.status);
+        assert_eq!(attempt_outside(&["personality-int80"]), "alive");
+        let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
+            !e.is_empty()
+        });
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].details()["abi"], "i386");
+        assert_eq!(events[0].details()["syscall"], "personality");
+        assert_eq!(events[0].details()["nr"], 136);
+    }
+}
+
+#[test]
+fn logged_syscalls_are_counted_and_reported() {
+    const K: u64 = 200;
+    let g = TestCgroup::create("log");
+    let pins = PinDir::new();
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(g.id(), &rules("", "deny = [\"getppid\"]\naction = \"log\""))
+        .expect("load the rules");
+    g.run_helper(&["getppid", &K.to_string()]);
+    let _ = attempt_outside(&["getppid", &K.to_string()]);
+    let c = group(&kernel.snapshot().expect("snapshot"), g.id());
+    assert!(
+        (K..K + 20).contains(&c.syscalls_logged),
+        "logged {} getppid calls",
+        c.syscalls_logged
+    );
+    let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
+        e.len() as u64 >= K
+    });
+    assert!(events.len() as u64 >= K, "{} events", events.len());
+    assert!(events.iter().all(|e| e.kind() == "syscall_logged"));
+}
+
+#[test]
+fn denied_syscalls_fail_with_eperm_where_a_hook_exists() {
+    let g = TestCgroup::create("sysdeny");
+    let pins = PinDir::new();
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(g.id(), &rules("", "deny = [\"socket\"]\naction = \"deny\""))
+        .expect("load the rules");
+    assert_eq!(attempt(&g, &["try-socket"]), "err EPERM");
+    assert_eq!(attempt_outside(&["try-socket"]), "ok");
+
+    kernel
+        .set_group_rules(
+            g.id(),
+            &rules(
+                "",
+                "deny = [\"setsockopt\", \"connect\", \"bind\"]\naction = \"deny\"",
+            ),
+        )
+        .expect("replace the rules");
+    assert_eq!(attempt(&g, &["try-socket"]), "ok", "socket allowed again");
+    assert_eq!(attempt(&g, &["try-setsockopt"]), "err EPERM");
+    assert_eq!(
+        attempt(&g, &["try-connect", "udp", "127.0.0.1:9"]),
+        "err EPERM"
+    );
+    assert_eq!(
+        attempt(&g, &["try-bind", "udp", "127.0.0.1:0"]),
+        "err EPERM"
+    );
+    assert_eq!(attempt_outside(&["try-setsockopt"]), "ok");
+
+    let c = group(&kernel.snapshot().expect("snapshot"), g.id());
+    assert_eq!(c.denied.syscalls, 4);
+    let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
+        e.len() >= 4
+    });
+    let names: BTreeSet<String> = events
+        .iter()
+        .filter(|e| e.kind() == "syscall_denied")
+        .map(|e| {
+            e.details()["syscall"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["bind", "connect", "setsockopt", "socket"]
+            .map(String::from)
+            .into()
+    );
+    assert!(events.iter().all(|e| matches!(
+        e,
+        Event::Syscall {
+            action: SyscallAction::Deny,
+            ..
+        }
+    )));
+
+    // execve, listen and accept need BPF-LSM programs.
+    let exec = rules("", "deny = [\"execve\"]\naction = \"deny\"");
+    match kernel.lsm_unavailable() {
+        Some(why) => {
+            let err = kernel
+                .set_group_rules(g.id(), &exec)
+                .expect_err("execve cannot be denied without BPF-LSM");
+            eprintln!("BPF-LSM unavailable here: {why}\n{err}");
+            assert!(matches!(err, BpfError::Rules { .. }), "{err}");
+            assert!(err.to_string().contains("BPF-LSM"), "{err}");
+            // The previous rules stay in force.
+            assert_eq!(attempt(&g, &["try-setsockopt"]), "err EPERM");
+        }
+        None => {
+            kernel.set_group_rules(g.id(), &exec).expect("deny execve");
+            let err = g
+                .helper(&["try-socket"])
+                .output()
+                .expect_err("the helper cannot even be executed in the group");
+            assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+        }
+    }
+}
+
+#[test]
+fn replacing_rules_under_traffic_never_lets_a_denied_connect_through() {
+    const CONNECTS: &str = "20000";
+    let g = TestCgroup::create("reload");
+    let pins = PinDir::new();
+    let target = listener("127.0.0.2:0");
+    let t = target.to_string();
+    let mut kernel = enforced(&pins, &g);
+    // Every generation denies the target, by different rules and list kinds.
+    let variants = [
+        rules(&format!("connect_deny = [\"{t}\"]"), ""),
+        rules(
+            "connect_deny = [\"127.0.0.0/24\", \"10.0.0.0/8\", \"[::1]:80\"]",
+            "",
+        ),
+        rules("connect_allow = [\"127.0.0.1\", \"[::1]\"]", ""),
+        rules(
+            &format!("connect_deny = [\"127.0.0.2:{}-65535/tcp\"]", target.port()),
+            "",
+        ),
+    ];
+    kernel
+        .set_group_rules(g.id(), &variants[0])
+        .expect("first rules");
+    let mut child = g
+        .helper(&["connect-loop", &t, CONNECTS])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the connecting helper");
+    let mut swaps = 0u64;
+    let start = Instant::now();
+    while child.try_wait().expect("poll the helper").is_none() {
+        let v = &variants[(swaps % variants.len() as u64) as usize];
+        kernel.set_group_rules(g.id(), v).expect("replace rules");
+        swaps += 1;
+        assert!(start.elapsed() < Duration::from_secs(60), "helper hangs");
+    }
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    eprintln!("{swaps} replacements during: {out}");
+    assert_eq!(out.trim(), format!("ok 0 eperm {CONNECTS} other 0"));
+    assert!(swaps >= 10, "the rules were replaced {swaps} times only");
+    // Old generations are gone from the trie: only the last one's entries stay.
+    let c = group(&kernel.snapshot().expect("snapshot"), g.id());
+    assert_eq!(c.denied.connect, CONNECTS.parse::<u64>().expect("number"));
+}
+
+#[test]
+fn rules_survive_a_killed_loader_and_are_adopted_without_duplicate_links() {
+    let g = TestCgroup::create("survive");
+    let pins = PinDir::new();
+    let target = listener("127.0.0.2:0");
+    let t = target.to_string();
+    let out = Command::new(helper_bin())
+        .args([
+            "enforce-attach-and-die",
+            pins.path.to_str().expect("utf-8 pin dir"),
+            g.path.to_str().expect("utf-8 cgroup path"),
+            &t,
+        ])
+        .output()
+        .expect("run the loader child");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGKILL),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let attached = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+
+    // Nobody holds the programs but the pins: still enforced.
+    assert_eq!(attempt(&g, &["try-connect", "tcp", &t]), "err EPERM");
+    assert_eq!(attempt_outside(&["try-connect", "tcp", &t]), "ok");
+    let pinned = snapshot_pinned(&pins.path).expect("pinned counters");
+    assert_eq!(group(&pinned, g.id()).denied.connect, 1);
+
+    // A new loader adopts everything: no link is attached twice.
+    let mut kernel = Kernel::open(&pins.path).expect("reopen");
+    let want = expected_links(&mut kernel);
+    assert_eq!(attached, format!("attached {want}"));
+    assert_eq!(kernel.attach_enforcement(&g.path).expect("adopt"), 0);
+    assert_eq!(
+        kernel.groups_with_rules().expect("rules"),
+        BTreeSet::from([g.id()])
+    );
+    assert_eq!(attempt(&g, &["try-connect", "tcp", &t]), "err EPERM");
+    let c = group(&kernel.snapshot().expect("snapshot"), g.id());
+    assert_eq!(c.denied.connect, 2, "counted once per denial");
+
+    // unpin_all detaches: the group connects again.
+    drop(kernel);
+    let removed = unpin_all(&pins.path).expect("unpin_all");
+    assert_eq!(removed, 12 + want, "12 maps and the group's links");
+    assert_eq!(attempt(&g, &["try-connect", "tcp", &t]), "ok");
+}
+
+#[test]
+fn nested_groups_each_apply_their_own_rules() {
+    let parent = TestCgroup::create("outer");
+    let inner = parent.path.join("inner");
+    std::fs::create_dir(&inner).expect("mkdir inner");
+    // Dropped (removed) before the parent: declared after it.
+    let child = TestCgroup {
+        path: inner.clone(),
+    };
+    let pins = PinDir::new();
+    let mut kernel = enforced(&pins, &parent);
+    let want = expected_links(&mut kernel);
+    assert_eq!(
+        kernel
+            .attach_enforcement(&child.path)
+            .expect("attach inner"),
+        want
+    );
+    let target = listener("127.0.0.2:0");
+    kernel
+        .set_group_rules(parent.id(), &rules("egress_budget = \"20K/1h\"", ""))
+        .expect("parent rules");
+    kernel
+        .set_group_rules(
+            child.id(),
+            &rules(&format!("connect_deny = [\"{target}\"]"), ""),
+        )
+        .expect("child rules");
+
+    assert_eq!(
+        attempt(&child, &["try-connect", "tcp", &target.to_string()]),
+        "err EPERM"
+    );
+    assert_eq!(
+        attempt(&parent, &["try-connect", "tcp", &target.to_string()]),
+        "ok"
+    );
+    // The parent's budget covers the child's traffic.
+    let rx = Receiver::new();
+    probe(&child, &["udp-blast", &rx.addr(), "100", "1000"]);
+    let (n, _) = rx.drain(Duration::from_millis(300));
+    let fit = 20 * 1024 / wire(1000);
+    assert!(
+        n + cpus() > fit && n <= fit + cpus(),
+        "delivered {n}, {fit} fit"
+    );
+    let snap = kernel.snapshot().expect("snapshot");
+    assert_eq!(group(&snap, parent.id()).dropped.egress.packets, 100 - n);
+    assert_eq!(group(&snap, child.id()).denied.connect, 1);
+    assert_eq!(group(&snap, child.id()).dropped.egress.packets, 0);
+    assert_eq!(group(&snap, parent.id()).denied.connect, 0);
+}
+
+#[test]
+fn every_level_attaches_and_the_root_and_deeper_groups_are_refused() {
+    let pins = PinDir::new();
+    let mut kernel = Kernel::open(&pins.path).expect("open");
+    let want = expected_links(&mut kernel);
+    let root = accounting_support::cgroup2_mount();
+    let err = kernel
+        .attach_enforcement(&root)
+        .expect_err("never the root");
+    assert!(
+        matches!(err, BpfError::EnforceLevel { level: 0, .. }),
+        "{err}"
+    );
+
+    // A chain of groups at levels 1 to ENFORCE_MAX_LEVEL + 1: every level's
+    // programs load, pass the verifier and attach.
+    let top = TestCgroup::create("deep");
+    assert_eq!(kernel.attach_enforcement(&top.path).expect("level 1"), want);
+    let mut dir = top.path.clone();
+    let mut guards = Vec::new();
+    for level in 2..=ENFORCE_MAX_LEVEL + 1 {
+        dir = dir.join(format!("l{level}"));
+        std::fs::create_dir(&dir).expect("mkdir");
+        guards.push(TestCgroup { path: dir.clone() });
+        match kernel.attach_enforcement(&dir) {
+            Ok(n) => assert!(
+                level <= ENFORCE_MAX_LEVEL && n == want,
+                "level {level}: {n}"
+            ),
+            Err(BpfError::EnforceLevel { level: l, .. }) => {
+                assert_eq!((level, l), (ENFORCE_MAX_LEVEL + 1, ENFORCE_MAX_LEVEL + 1));
+            }
+            Err(e) => panic!("level {level}: {e}"),
+        }
+    }
+    // Rules at the deepest level act on a task there.
+    let deepest = guards.len() - 2;
+    let g = &guards[deepest];
+    let target = listener("127.0.0.2:0").to_string();
+    kernel
+        .set_group_rules(
+            g.id(),
+            &rules(&format!("connect_deny = [\"{target}\"]"), ""),
+        )
+        .expect("rules");
+    assert_eq!(attempt(g, &["try-connect", "tcp", &target]), "err EPERM");
+    assert_eq!(attempt(&top, &["try-connect", "tcp", &target]), "ok");
+    drop(kernel);
+    // Deepest first.
+    while let Some(g) = guards.pop() {
+        drop(g);
+    }
+}
+
+#[test]
+fn a_budget_window_starts_again_when_it_elapses() {
+    let g = TestCgroup::create("window");
+    let pins = PinDir::new();
+    let mut kernel = enforced(&pins, &g);
+    kernel
+        .set_group_rules(g.id(), &rules("egress_budget = \"10K/1s\"", ""))
+        .expect("load the rules");
+    let fit = 10 * 1024 / wire(1000);
+    let rx = Receiver::new();
+    for round in 0..2 {
+        if round > 0 {
+            std::thread::sleep(Duration::from_millis(1100));
+        }
+        probe(&g, &["udp-blast", &rx.addr(), "50", "1000"]);
+        let (n, _) = rx.drain(Duration::from_millis(200));
+        assert!(
+            n + cpus() > fit && n <= fit + cpus(),
+            "round {round}: {n}, {fit} fit"
+        );
+    }
+    let events = events_of(&mut kernel, g.id(), Duration::from_secs(1), |e| {
+        e.len() >= 2
+    });
+    assert_eq!(events.len(), 2, "one budget event per window: {events:?}");
+}
