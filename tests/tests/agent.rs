@@ -45,9 +45,20 @@ impl AgentRun {
     }
 
     fn start(&mut self, policy: &Path) {
+        self.start_with(policy, &[]);
+    }
+
+    /// Start with extra flags; the agent's log goes to `agent.log`.
+    fn start_with(&mut self, policy: &Path, extra: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.file("agent.log"))
+            .unwrap();
         let child = Command::new(enforcer_bin())
             .args(["run", "--config"])
             .arg(policy)
+            .args(extra)
             .args(["--pin-dir", self.pin(), "--interval", "100ms"])
             .args(["--metrics", &format!("127.0.0.1:{}", self.port)])
             .arg("--audit-log")
@@ -55,6 +66,7 @@ impl AgentRun {
             .arg("--pid-file")
             .arg(self.file("agent.pid"))
             .stdout(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         self.child = Some(child);
@@ -323,9 +335,15 @@ fn closed_loop_rule_fires_acts_and_is_undone() {
         .status()
         .unwrap();
     assert!(st.success());
-    wait_until("the rule to lower cpu.weight", || read_cpu_shares(&a) == "1286");
+    wait_until("the rule to lower cpu.weight", || {
+        read_cpu_shares(&a) == "1286"
+    });
     // Within two 100 ms intervals of the traffic, plus the sender's own run time.
-    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        start.elapsed()
+    );
     let fired: Vec<_> = audit_lines(&run)
         .into_iter()
         .filter(|l| l["kind"] == "rule" && l["phase"] == "fired")
@@ -335,7 +353,11 @@ fn closed_loop_rule_fires_acts_and_is_undone() {
     assert_eq!(fired[0]["action"], "set cpu.weight=50");
     // Quiet for `until` (1 s): the old weight comes back.
     wait_until("the rule to be undone", || read_cpu_shares(&a) == "2597");
-    assert!(audit_lines(&run).iter().any(|l| l["kind"] == "rule" && l["phase"] == "undone"));
+    assert!(
+        audit_lines(&run)
+            .iter()
+            .any(|l| l["kind"] == "rule" && l["phase"] == "undone")
+    );
 }
 
 #[test]
@@ -343,35 +365,73 @@ fn reload_applies_a_valid_policy_and_keeps_the_old_one_when_invalid() {
     let a = GroupGuard::new("reload");
     let mut run = AgentRun::new();
     let p = run.file("policy.toml");
-    std::fs::write(&p, format!("[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"20M\"\n", a.name)).unwrap();
+    std::fs::write(
+        &p,
+        format!(
+            "[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"20M\"\n",
+            a.name
+        ),
+    )
+    .unwrap();
     run.start(&p);
     let limit = || {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{}/memory.limit_in_bytes", a.name))
-            .unwrap()
-            .trim()
-            .to_string()
+        std::fs::read_to_string(format!(
+            "/sys/fs/cgroup/memory/{}/memory.limit_in_bytes",
+            a.name
+        ))
+        .unwrap()
+        .trim()
+        .to_string()
     };
     assert_eq!(limit(), (20u64 << 20).to_string());
 
     // An invalid policy (a typo in a value) is refused by `reload --config`...
     let bad = run.file("bad.toml");
-    std::fs::write(&bad, format!("[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"20XB\"\n", a.name)).unwrap();
-    let out = enforcer(&["reload", "--config", bad.to_str().unwrap(), "--pid-file", run.file("agent.pid").to_str().unwrap()]);
+    std::fs::write(
+        &bad,
+        format!(
+            "[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"20XB\"\n",
+            a.name
+        ),
+    )
+    .unwrap();
+    let out = enforcer(&[
+        "reload",
+        "--config",
+        bad.to_str().unwrap(),
+        "--pid-file",
+        run.file("agent.pid").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains(":2:"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(":2:"),
+        "{out:?}"
+    );
     // ...and when it lands in the agent's own file, the agent keeps the old one.
     std::fs::copy(&bad, &p).unwrap();
     let pid_file = run.file("agent.pid");
     enforcer_ok(&["reload", "--pid-file", pid_file.to_str().unwrap()]);
     wait_until("the rejection in the audit log", || {
-        audit_lines(&run).iter().any(|l| l["kind"] == "reload_rejected")
+        audit_lines(&run)
+            .iter()
+            .any(|l| l["kind"] == "reload_rejected")
     });
     assert_eq!(limit(), (20u64 << 20).to_string());
 
     // A valid change is applied (the file watch picks it up without a signal).
-    std::fs::write(&p, format!("[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"30M\"\n", a.name)).unwrap();
+    std::fs::write(
+        &p,
+        format!(
+            "[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"30M\"\n",
+            a.name
+        ),
+    )
+    .unwrap();
     wait_until("the new limit", || limit() == (30u64 << 20).to_string());
-    assert!(run.child.as_mut().unwrap().try_wait().unwrap().is_none(), "the agent keeps running");
+    assert!(
+        run.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "the agent keeps running"
+    );
 }
 
 fn helper_in(group: &GroupGuard, args: &[&str]) -> std::process::Output {
@@ -388,7 +448,11 @@ fn policy_rules_are_enforced_and_survive_an_agent_crash() {
     let a = GroupGuard::new("enf-a");
     let mut run = AgentRun::new();
     // A port nobody listens on, on an address of the loopback range.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let target = format!("127.0.0.2:{port}");
     let p = run.file("policy.toml");
     std::fs::write(
@@ -401,28 +465,86 @@ fn policy_rules_are_enforced_and_survive_an_agent_crash() {
     )
     .unwrap();
     run.start(&p);
-    let connect_in_group = || String::from_utf8_lossy(&helper_in(&a, &["try-connect", "tcp", &target]).stdout).to_string();
-    assert!(connect_in_group().contains("err EPERM"), "{}", connect_in_group());
+    let connect_in_group = || {
+        String::from_utf8_lossy(&helper_in(&a, &["try-connect", "tcp", &target]).stdout).to_string()
+    };
+    assert!(
+        connect_in_group().contains("err EPERM"),
+        "{}",
+        connect_in_group()
+    );
     // Outside the group the same connect reaches the kernel (nothing listens).
-    let outside = Command::new(helper_bin()).args(["try-connect", "tcp", &target]).output().unwrap();
+    let outside = Command::new(helper_bin())
+        .args(["try-connect", "tcp", &target])
+        .output()
+        .unwrap();
     let outside = String::from_utf8_lossy(&outside.stdout);
     assert!(!outside.contains("EPERM"), "{outside}");
     // A denied syscall kills the process before it runs.
     let out = helper_in(&a, &["personality"]);
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "{out:?}");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(9),
+        "{out:?}"
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("alive"));
 
     // The agent dies; the rules stay in the kernel.
     run.sigkill();
-    assert!(connect_in_group().contains("err EPERM"), "rules must survive the agent");
+    assert!(
+        connect_in_group().contains("err EPERM"),
+        "rules must survive the agent"
+    );
     run.start(&p);
     assert!(connect_in_group().contains("err EPERM"));
     let s = run.stats(&a.name);
-    assert!(s["enforcement"]["connect_denied"].as_u64().unwrap() >= 3, "{s}");
-    assert!(s["enforcement"]["syscalls_killed"].as_u64().unwrap() >= 1, "{s}");
+    assert!(
+        s["enforcement"]["connect_denied"].as_u64().unwrap() >= 3,
+        "{s}"
+    );
+    assert!(
+        s["enforcement"]["syscalls_killed"].as_u64().unwrap() >= 1,
+        "{s}"
+    );
     wait_until("the denial in the audit log", || {
-        audit_lines(&run)
-            .iter()
-            .any(|l| l["group"] == a.name && l["kind"].as_str().is_some_and(|k| k.contains("connect")))
+        audit_lines(&run).iter().any(|l| {
+            l["group"] == a.name && l["kind"].as_str().is_some_and(|k| k.contains("connect"))
+        })
     });
+}
+
+#[test]
+fn observe_mode_counts_other_groups_and_reclaims_deleted_ones_quietly() {
+    let a = GroupGuard::new("obs-a");
+    let d = GroupGuard::new("obs-d");
+    let mut run = AgentRun::new();
+    let p = policy(&run, &[&a]);
+    run.start_with(&p, &["--observe"]);
+    // A group the policy does not name, created after the agent started.
+    enforcer_ok(&["create", "-g", &format!("memory:{}", d.name)]);
+    let id = std::fs::metadata(format!("/sys/fs/cgroup/unified/{}", d.name))
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    send_from(&d, &rx, 100);
+    assert_eq!(
+        egress(&run, &d),
+        (100, 12_800),
+        "observe mode counts every group"
+    );
+
+    enforcer_ok(&["delete", "-g", &format!("memory:{}", d.name)]);
+    wait_until("the deleted group's counters to be reclaimed", || {
+        enforcer::bpf::snapshot_pinned(&run.pin_dir).is_ok_and(|s| !s.groups.contains_key(&id))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let log = std::fs::read_to_string(run.file("agent.log")).unwrap_or_default();
+    assert!(
+        !log.contains("ERROR"),
+        "no error spam for a deleted group:\n{log}"
+    );
+    assert!(
+        !log.contains(&d.name),
+        "nothing logged about it at the default level:\n{log}"
+    );
 }

@@ -277,7 +277,7 @@ fn batch_read<K: Pod, V: Pod>(
     mut f: impl FnMut(K, &[V]),
 ) -> Result<(), BpfError> {
     // The kernel pads each CPU's value to 8 bytes; all our values are multiples.
-    if size_of::<V>() % 8 != 0 {
+    if !size_of::<V>().is_multiple_of(8) {
         return Err(syscall_err(
             name,
             "bpf_map_lookup_batch",

@@ -114,8 +114,14 @@ impl Cgroups {
                 if !explicit {
                     let mut warns = Vec::new();
                     writes.extend(
-                        self.prepare_setting(&path, "cpu.weight", priority_weight(pr.value), false, &mut warns)
-                            .map_err(|e| e.at(&pr.span))?,
+                        self.prepare_setting(
+                            &path,
+                            "cpu.weight",
+                            priority_weight(pr.value),
+                            false,
+                            &mut warns,
+                        )
+                        .map_err(|e| e.at(&pr.span))?,
                     );
                     if !names.iter().any(|n| n == "cpu") {
                         names.push("cpu".into());

@@ -46,14 +46,15 @@ pub(super) fn cpu(cg: &Cgroups, label: &str) -> CpuUsage {
         }
     }
     if let Ok((h, _)) = cg.locate("cpuacct")
-        && cg.hierarchy(h).version == Version::V1 {
-            let ns: u64 = std::fs::read_to_string(cg.dir(h, &path).join("cpuacct.usage"))
-                .ok()
-                .and_then(|t| t.trim().parse().ok())
-                .unwrap_or(0);
-            return CpuUsage {
-                usage_usec: ns / 1000,
-            };
-        }
+        && cg.hierarchy(h).version == Version::V1
+    {
+        let ns: u64 = std::fs::read_to_string(cg.dir(h, &path).join("cpuacct.usage"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        return CpuUsage {
+            usage_usec: ns / 1000,
+        };
+    }
     CpuUsage::default()
 }

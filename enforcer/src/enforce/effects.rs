@@ -10,7 +10,12 @@ use crate::config::Direction;
 /// Throttling a group in the kernel (the agent's `Kernel` does it). `None`
 /// lifts the throttle; a rate the policy configures stays in force either way.
 pub trait RateControl {
-    fn set_rate(&mut self, group: &str, dir: Direction, bytes_per_sec: Option<u64>) -> Result<(), String>;
+    fn set_rate(
+        &mut self,
+        group: &str,
+        dir: Direction,
+        bytes_per_sec: Option<u64>,
+    ) -> Result<(), String>;
 }
 
 pub struct HostEffects<'a, R: RateControl> {
@@ -43,13 +48,20 @@ impl<R: RateControl> Effects for HostEffects<'_, R> {
         Ok(Some(Undo::SetKey { key: file, old }))
     }
 
-    fn throttle(&mut self, group: &str, dir: Direction, bytes_per_sec: u64) -> Result<Option<Undo>, String> {
+    fn throttle(
+        &mut self,
+        group: &str,
+        dir: Direction,
+        bytes_per_sec: u64,
+    ) -> Result<Option<Undo>, String> {
         self.rates.set_rate(group, dir, Some(bytes_per_sec))?;
         Ok(Some(Undo::Throttle { dir }))
     }
 
     fn freeze(&mut self, group: &str) -> Result<Option<Undo>, String> {
-        self.cg.set_frozen(&path(group)?, true).map_err(|e| e.to_string())?;
+        self.cg
+            .set_frozen(&path(group)?, true)
+            .map_err(|e| e.to_string())?;
         Ok(Some(Undo::Thaw))
     }
 

@@ -14,7 +14,12 @@ use crate::config::{Action, Compare, Direction, Metric, WhenRule};
 /// None when there is nothing to undo.
 pub trait Effects {
     fn set_key(&mut self, group: &str, key: &str, value: &str) -> Result<Option<Undo>, String>;
-    fn throttle(&mut self, group: &str, dir: Direction, bytes_per_sec: u64) -> Result<Option<Undo>, String>;
+    fn throttle(
+        &mut self,
+        group: &str,
+        dir: Direction,
+        bytes_per_sec: u64,
+    ) -> Result<Option<Undo>, String>;
     fn freeze(&mut self, group: &str) -> Result<Option<Undo>, String>;
     fn kill(&mut self, group: &str) -> Result<(), String>;
     fn undo(&mut self, group: &str, undo: &Undo) -> Result<(), String>;
@@ -24,9 +29,14 @@ pub trait Effects {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Undo {
     /// Write the value the key had before.
-    SetKey { key: String, old: String },
+    SetKey {
+        key: String,
+        old: String,
+    },
     /// Lift the throttle (the policy's own rate, if any, stays).
-    Throttle { dir: Direction },
+    Throttle {
+        dir: Direction,
+    },
     Thaw,
 }
 
@@ -138,7 +148,12 @@ impl Engine {
     }
 
     /// Evaluate every rule against this collection.
-    pub fn step(&mut self, now: Instant, reports: &[GroupReport], fx: &mut dyn Effects) -> Vec<Decision> {
+    pub fn step(
+        &mut self,
+        now: Instant,
+        reports: &[GroupReport],
+        fx: &mut dyn Effects,
+    ) -> Vec<Decision> {
         let mut out = Vec::new();
         for armed in &mut self.rules {
             let Some(report) = reports.iter().find(|r| r.group == armed.group) else {
@@ -162,7 +177,9 @@ impl Engine {
                         let result = match &a.value {
                             Action::Log => Ok(None),
                             Action::SetKey { key, value } => fx.set_key(&armed.group, key, value),
-                            Action::Throttle { dir, bytes_per_sec } => fx.throttle(&armed.group, *dir, *bytes_per_sec),
+                            Action::Throttle { dir, bytes_per_sec } => {
+                                fx.throttle(&armed.group, *dir, *bytes_per_sec)
+                            }
                             Action::Freeze => fx.freeze(&armed.group),
                             Action::Kill => fx.kill(&armed.group).map(|()| None),
                         };
@@ -185,7 +202,12 @@ impl Engine {
                 st.true_since = None;
                 if st.fired {
                     let since = *st.false_since.get_or_insert(now);
-                    let cool = armed.rule.until.as_ref().map(|u| u.value).unwrap_or(Duration::ZERO);
+                    let cool = armed
+                        .rule
+                        .until
+                        .as_ref()
+                        .map(|u| u.value)
+                        .unwrap_or(Duration::ZERO);
                     if now.duration_since(since) >= cool {
                         // Without `until` the actions stay; the rule re-arms.
                         if armed.rule.until.is_some() {
@@ -307,14 +329,29 @@ mod tests {
         let mut fx = Fake::default();
         let t0 = Instant::now();
         let s = |n: u64| t0 + Duration::from_secs(n);
-        assert!(e.step(s(0), &report(5000.0), &mut fx).is_empty(), "held 0s of 5s");
-        assert!(e.step(s(4), &report(5000.0), &mut fx).is_empty(), "held 4s of 5s");
+        assert!(
+            e.step(s(0), &report(5000.0), &mut fx).is_empty(),
+            "held 0s of 5s"
+        );
+        assert!(
+            e.step(s(4), &report(5000.0), &mut fx).is_empty(),
+            "held 4s of 5s"
+        );
         let fired = e.step(s(5), &report(5000.0), &mut fx);
         assert_eq!(fired.len(), 2);
         assert!(fired.iter().all(|d| d.phase == "fired" && d.result.is_ok()));
-        assert!(e.step(s(6), &report(5000.0), &mut fx).is_empty(), "fires once per episode");
-        assert!(e.step(s(7), &report(10.0), &mut fx).is_empty(), "cool-down starts");
-        assert!(e.step(s(36), &report(10.0), &mut fx).is_empty(), "29s of 30s");
+        assert!(
+            e.step(s(6), &report(5000.0), &mut fx).is_empty(),
+            "fires once per episode"
+        );
+        assert!(
+            e.step(s(7), &report(10.0), &mut fx).is_empty(),
+            "cool-down starts"
+        );
+        assert!(
+            e.step(s(36), &report(10.0), &mut fx).is_empty(),
+            "29s of 30s"
+        );
         let undone = e.step(s(37), &report(10.0), &mut fx);
         assert_eq!(undone.len(), 2);
         assert_eq!(
@@ -333,7 +370,10 @@ mod tests {
 
     #[test]
     fn a_dip_restarts_the_hold() {
-        let mut e = Engine::new([("web".to_string(), rule(1000.0, 5, vec![Action::Freeze], None))]);
+        let mut e = Engine::new([(
+            "web".to_string(),
+            rule(1000.0, 5, vec![Action::Freeze], None),
+        )]);
         let mut fx = Fake::default();
         let t0 = Instant::now();
         let s = |n: u64| t0 + Duration::from_secs(n);

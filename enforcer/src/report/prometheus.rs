@@ -89,8 +89,14 @@ impl Collector for Export {
             ] {
                 denied.push((with(&r.group, "what", what), v));
             }
-            dropped.push((with(&r.group, "direction", "egress"), e.egress_dropped_packets));
-            dropped.push((with(&r.group, "direction", "ingress"), e.ingress_dropped_packets));
+            dropped.push((
+                with(&r.group, "direction", "egress"),
+                e.egress_dropped_packets,
+            ));
+            dropped.push((
+                with(&r.group, "direction", "ingress"),
+                e.ingress_dropped_packets,
+            ));
             let n = &r.net;
             bytes.push((with(&r.group, "direction", "egress"), n.egress_bytes));
             bytes.push((with(&r.group, "direction", "ingress"), n.ingress_bytes));

@@ -23,7 +23,17 @@ pub fn table(groups: &[GroupReport], limit: usize) -> String {
     let _ = writeln!(
         out,
         "{:<40} {:>10} {:>10} {:>11} {:>11} {:>7} {:>10} {:>10} {:>4} {:>7} {:>8}",
-        "GROUP", "EGRESS", "INGRESS", "EGRESS/s", "INGRESS/s", "CONN", "SYSCALLS", "MEMORY", "OOM", "DENIED", "DROPPED"
+        "GROUP",
+        "EGRESS",
+        "INGRESS",
+        "EGRESS/s",
+        "INGRESS/s",
+        "CONN",
+        "SYSCALLS",
+        "MEMORY",
+        "OOM",
+        "DENIED",
+        "DROPPED"
     );
     for g in rows.iter().take(limit) {
         let label = if g.group.len() > 40 {

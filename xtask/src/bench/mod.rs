@@ -3,6 +3,7 @@
 
 mod accounting;
 mod control_plane;
+mod enforcement;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -33,11 +34,19 @@ pub(crate) enum Which {
         #[arg(long, default_value_t = 2.0)]
         udp_secs: f64,
     },
+    /// What enforcement costs: connect() latency with 0/10/10,000 non-matching deny
+    /// rules against nftables, and per-packet program cost with a rate limit and budget.
+    Enforcement {
+        /// Interleaved runs per variant.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 pub(crate) fn run(which: Which) -> Result<()> {
     match which {
         Which::ControlPlane { groups, runs } => control_plane::run(groups, runs),
+        Which::Enforcement { runs } => enforcement::run(runs),
         Which::Accounting {
             runs,
             calls,
