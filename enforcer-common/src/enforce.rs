@@ -130,6 +130,18 @@ pub mod policy_flags {
     pub const SYSCALLS: u32 = 1 << 0;
 }
 
+/// [`GroupPolicy::skb_priority`] values of the policy's `priority`: the
+/// `TC_PRIO_*` bands of `include/uapi/linux/pkt_sched.h` (what `SO_PRIORITY`
+/// and the default `pfifo_fast` priomap use). `normal` leaves packets alone.
+pub mod skb_priority {
+    /// Leave `skb->priority` unchanged (`priority = "normal"` or unset).
+    pub const UNCHANGED: u32 = 0;
+    /// `TC_PRIO_INTERACTIVE`, for `priority = "high"`.
+    pub const HIGH: u32 = 6;
+    /// `TC_PRIO_BULK`, for `priority = "low"`.
+    pub const LOW: u32 = 1;
+}
+
 /// Indexes of the `ENFORCE_SCOPE` array (`u32` values, written by userspace).
 pub mod enforce_scope {
     /// Bumped whenever the set of groups with [`policy_flags::SYSCALLS`](super::policy_flags::SYSCALLS)
@@ -202,7 +214,7 @@ pub struct LimitConf {
 /// `NET_RULES`, selected by `net_generation`). Userspace replaces it as a
 /// whole, so a program sees either the old rules or the new ones.
 ///
-/// Layout: 400 bytes, 8-byte aligned, no implicit padding.
+/// Layout: 408 bytes, 8-byte aligned, no implicit padding.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GroupPolicy {
@@ -218,6 +230,11 @@ pub struct GroupPolicy {
     pub deny_hooks: u32,
     /// [`policy_flags`].
     pub flags: u32,
+    /// `skb->priority` that `enforce_egress` gives the group's outgoing
+    /// packets (a `TC_PRIO_*` value, see [`skb_priority`]); 0 leaves it as it is.
+    pub skb_priority: u32,
+    /// Always zero.
+    pub _pad2: u32,
     /// Indexed by [`direction`].
     pub limits: [LimitConf; 2],
     /// Syscalls (x86_64 numbers) that kill the process.
@@ -239,6 +256,8 @@ impl Default for GroupPolicy {
             _pad: 0,
             deny_hooks: 0,
             flags: 0,
+            skb_priority: 0,
+            _pad2: 0,
             limits: [LimitConf::default(); 2],
             kill: [0; SYSCALL_BITMAP_WORDS],
             log: [0; SYSCALL_BITMAP_WORDS],
@@ -249,7 +268,8 @@ impl Default for GroupPolicy {
 }
 
 const _: () = assert!(core::mem::size_of::<LimitConf>() == 64);
-const _: () = assert!(core::mem::size_of::<GroupPolicy>() == 16 + 128 + 4 * 64);
+const _: () = assert!(core::mem::size_of::<GroupPolicy>() == 24 + 128 + 4 * 64);
+const _: () = assert!(core::mem::align_of::<GroupPolicy>() == 8);
 
 /// Key data of the LPM trie `NET_RULES` (after the trie's `u32` prefix length).
 ///

@@ -1,6 +1,8 @@
 //! `enforce_egress` / `enforce_ingress` (one copy per cgroup level, see
 //! `levels.rs`): per-group rate limits (bytes per second) and byte budgets
-//! (bytes per window), per direction.
+//! (bytes per window), per direction; and on egress the group's packet
+//! priority (`skb->priority`, from `GroupPolicy::skb_priority`, 0: unchanged),
+//! written before the limits are checked.
 //!
 //! The state of a group and direction ([`LimitState`]) is shared by all CPUs
 //! and updated with atomic instructions (`atomic.rs`), so a budget is exact up
@@ -35,7 +37,7 @@ use aya_ebpf::{
 };
 use enforcer_common::{
     EVENT_BUDGET_EXHAUSTED, EVENT_RATE_LIMITED, EnforceCounter, EnforceEvent, LimitKey, LimitState,
-    MAX_CGROUPS, NetCounter, enforce::action, enforce::direction,
+    MAX_CGROUPS, NetCounter, enforce::action, enforce::direction, enforce::skb_priority,
 };
 
 use crate::atomic::{cmpxchg, fetch_add, load, store};
@@ -89,6 +91,13 @@ pub(crate) fn skb(ctx: &SkBuffContext, level: i32, dir: u32) -> i32 {
     let Some(policy) = rules(owner) else {
         return PASS;
     };
+    let prio = policy.skb_priority;
+    if dir == direction::EGRESS && prio != skb_priority::UNCHANGED {
+        // SAFETY: `ctx.skb.skb` is this program's __sk_buff, whose `priority`
+        // cgroup_skb programs may write (the verifier rewrites the store to
+        // `skb->priority`).
+        unsafe { (*ctx.skb.skb).priority = prio };
+    }
     let Some(conf) = policy.limits.get(dir as usize) else {
         return PASS;
     };

@@ -1081,3 +1081,125 @@ fn a_budget_window_starts_again_when_it_elapses() {
     });
     assert_eq!(events.len(), 2, "one budget event per window: {events:?}");
 }
+
+/// A private nftables table (`inet enfprio<pid>`), removed on drop.
+struct NftTable {
+    name: String,
+}
+
+impl NftTable {
+    fn new() -> Self {
+        let name = format!("enfprio{}", std::process::id());
+        let t = NftTable { name };
+        t.nft(&["add", "table", "inet", &t.name]);
+        t
+    }
+
+    fn nft(&self, args: &[&str]) -> String {
+        let out = Command::new("nft").args(args).output().unwrap_or_else(|e| {
+            panic!(
+                "running nft {args:?}: {e} (the test needs nftables: `cargo xtask setup` \
+                 or `apt-get install nftables`)"
+            )
+        });
+        assert!(
+            out.status.success(),
+            "nft {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Packets counted by the rule with `comment` in chain `chain`.
+    fn packets(&self, chain: &str, comment: &str) -> u64 {
+        let listing = self.nft(&["list", "chain", "inet", &self.name, chain]);
+        listing
+            .lines()
+            .find(|l| l.contains(&format!("comment \"{comment}\"")))
+            .and_then(|l| {
+                let rest = l.split("counter packets ").nth(1)?;
+                rest.split_whitespace().next()?.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("no counter {comment:?} in {listing}"))
+    }
+}
+
+impl Drop for NftTable {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn priority_high_marks_the_groups_egress_packets() {
+    const COUNT: u64 = 20;
+    let high = TestCgroup::create("prio_hi");
+    let plain = TestCgroup::create("prio_no");
+    let pins = PinDir::new();
+    let mut kernel = enforced(&pins, &high);
+    let want = expected_links(&mut kernel);
+    assert_eq!(
+        kernel.attach_enforcement(&plain.path).expect("attach"),
+        want
+    );
+    let prio = rules("", "").with_priority(Some(enforcer::config::Priority::High));
+    assert!(!prio.is_empty(), "a priority alone is something to enforce");
+    kernel
+        .set_group_rules(high.id(), &prio)
+        .expect("load the high group's rules");
+    // The other group has enforcement (a harmless budget) but no priority.
+    kernel
+        .set_group_rules(plain.id(), &rules("egress_budget = \"1G/1h\"", ""))
+        .expect("load the plain group's rules");
+
+    let rx_high = Receiver::new();
+    let rx_plain = Receiver::new();
+    let port = |rx: &Receiver| rx.sock.local_addr().expect("addr").port().to_string();
+    let nft = NftTable::new();
+    // cgroup_skb egress runs after the output and postrouting hooks; on
+    // loopback the packet comes back through input with its priority kept.
+    nft.nft(&[
+        "add",
+        "chain",
+        "inet",
+        &nft.name,
+        "in",
+        "{ type filter hook input priority 100; }",
+    ]);
+    for (what, p) in [("high", port(&rx_high)), ("plain", port(&rx_plain))] {
+        for (rule, comment) in [
+            (
+                format!("udp dport {p} meta priority 0:6"),
+                format!("{what}6"),
+            ),
+            (format!("udp dport {p}"), format!("{what}all")),
+        ] {
+            let mut args = vec!["add", "rule", "inet", &nft.name, "in"];
+            args.extend(rule.split(' '));
+            let comment = format!("\"{comment}\"");
+            args.extend(["counter", "comment", &comment]);
+            nft.nft(&args);
+        }
+    }
+
+    let n = COUNT.to_string();
+    probe(&high, &["udp-send", &rx_high.addr(), &n, "100"]);
+    probe(&plain, &["udp-send", &rx_plain.addr(), &n, "100"]);
+    assert_eq!(rx_high.drain(Duration::from_millis(300)).0, COUNT);
+    assert_eq!(rx_plain.drain(Duration::from_millis(300)).0, COUNT);
+    eprintln!("{}", nft.nft(&["list", "table", "inet", &nft.name]));
+    assert_eq!(nft.packets("in", "highall"), COUNT);
+    assert_eq!(
+        nft.packets("in", "high6"),
+        COUNT,
+        "every packet of the high group has priority 6"
+    );
+    assert_eq!(nft.packets("in", "plainall"), COUNT);
+    assert_eq!(
+        nft.packets("in", "plain6"),
+        0,
+        "the group without priority keeps priority 0"
+    );
+}

@@ -18,6 +18,8 @@ pub(crate) fn run() -> Result<()> {
     let major = nightly_llvm_major()?;
     ensure_bpf_linker(major)?;
     ensure_bpffs()?;
+    // The kernel tests (enforce_kernel) observe packet priorities with nft.
+    apt_install(&["nftables"])?;
     Ok(())
 }
 

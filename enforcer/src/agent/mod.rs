@@ -88,7 +88,8 @@ fn validate(cg: &Cgroups, file: &Path) -> Result<(Policy, crate::cgroup::Plan), 
     let policy = crate::config::load(file)?;
     let plan = cg.plan(&policy)?;
     for g in &policy.groups {
-        let rules = crate::bpf::GroupRules::from_spec(g.network.as_ref(), g.syscalls.as_ref());
+        let rules = crate::bpf::GroupRules::from_spec(g.network.as_ref(), g.syscalls.as_ref())
+            .with_priority(g.priority.as_ref().map(|p| p.value));
         if let Err(message) = rules.check() {
             let span = g
                 .network
@@ -147,7 +148,8 @@ impl Agent {
                 let rules = crate::bpf::GroupRules::from_spec(
                     spec.network.as_ref(),
                     spec.syscalls.as_ref(),
-                );
+                )
+                .with_priority(spec.priority.as_ref().map(|p| p.value));
                 kernel_rules.push((id, dir.clone(), rules, throttles));
                 wanted.insert(label, Managed { dir, id });
             }

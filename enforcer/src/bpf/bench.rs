@@ -11,7 +11,6 @@
 //!   call) instead of aya 0.14's two calls per entry, to show what that would gain.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::os::fd::{AsFd as _, AsRawFd as _};
 use std::path::Path;
 
@@ -21,6 +20,7 @@ use aya::{Ebpf, EbpfLoader, Pod};
 use enforcer_common::{NetCounter, SockCounter, SyscallKey};
 
 use super::BpfError;
+use super::batch::{cpus, syscall_err};
 use super::layout::{NET_EGRESS, NET_INGRESS, SOCK_ATTEMPTS, SYSCALLS, map_pin};
 use super::object::open_cgroup2_dir;
 use super::snapshot::{GroupCounters, Snapshot};
@@ -206,18 +206,6 @@ fn fill<K: Pod, V: Pod>(
     Ok(written)
 }
 
-fn syscall_err(map: &'static str, call: &'static str, io_error: io::Error) -> BpfError {
-    BpfError::Map {
-        map,
-        source: aya::maps::MapError::SyscallError(aya::sys::SyscallError { call, io_error }),
-    }
-}
-
-/// Possible CPUs: the number of slots of a per-CPU map value.
-fn cpus() -> Result<usize, BpfError> {
-    aya::util::nr_cpus().map_err(|(_, e)| syscall_err(NET_EGRESS, "nr_cpus", e))
-}
-
 /// Reads the counter maps pinned under `pin_dir/maps` into the same
 /// [`Snapshot`] as [`snapshot_pinned`](super::snapshot_pinned), but with
 /// `BPF_MAP_LOOKUP_BATCH` (Linux 5.6+), up to 4096 entries per system call.
@@ -252,97 +240,19 @@ pub fn snapshot_pinned_batch(pin_dir: &Path) -> Result<Snapshot, BpfError> {
     Ok(Snapshot { groups })
 }
 
-/// `union bpf_attr` as used by the `BPF_MAP_*_BATCH` commands.
-#[repr(C)]
-struct BatchAttr {
-    in_batch: u64,
-    out_batch: u64,
-    keys: u64,
-    values: u64,
-    count: u32,
-    map_fd: u32,
-    elem_flags: u64,
-    flags: u64,
-}
-
-const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
-const BATCH: usize = 4096;
-
 /// Calls `f(key, per-CPU values)` for every entry of the pinned per-CPU hash
-/// `name`, `BATCH` entries per `BPF_MAP_LOOKUP_BATCH` call.
+/// `name` with batch lookups.
 fn batch_read<K: Pod, V: Pod>(
     pin_dir: &Path,
     name: &'static str,
     cpus: usize,
-    mut f: impl FnMut(K, &[V]),
+    f: impl FnMut(K, &[V]),
 ) -> Result<(), BpfError> {
-    // The kernel pads each CPU's value to 8 bytes; all our values are multiples.
-    if !size_of::<V>().is_multiple_of(8) {
-        return Err(syscall_err(
-            name,
-            "bpf_map_lookup_batch",
-            io::Error::from(io::ErrorKind::InvalidInput),
-        ));
-    }
     let path = map_pin(pin_dir, name);
     let data = MapData::from_pin(&path).map_err(|source| BpfError::PinnedMap {
         path: path.clone(),
         source,
     })?;
-    let fd = data.fd().as_fd().as_raw_fd();
-    // SAFETY: `Pod` types are plain integers and arrays; all-zero is valid.
-    let zero_key: K = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let zero_value: V = unsafe { std::mem::zeroed() };
-    let mut keys = vec![zero_key; BATCH];
-    let mut values = vec![zero_value; BATCH * cpus];
-    // Batch tokens: a u32 bucket index for hash maps; 8 bytes to spare.
-    let mut in_batch = 0u64;
-    let mut out_batch = 0u64;
-    let mut first = true;
-    loop {
-        let mut attr = BatchAttr {
-            in_batch: if first {
-                0
-            } else {
-                (&raw const in_batch) as u64
-            },
-            out_batch: (&raw mut out_batch) as u64,
-            keys: keys.as_mut_ptr() as u64,
-            values: values.as_mut_ptr() as u64,
-            count: BATCH as u32,
-            map_fd: fd as u32,
-            elem_flags: 0,
-            flags: 0,
-        };
-        // SAFETY: `attr` points at buffers for `count` keys and `count * cpus`
-        // values of the map's sizes and at two 8-byte tokens, all alive for the
-        // call; the kernel writes at most that much and updates `count`.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_LOOKUP_BATCH,
-                &raw mut attr,
-                size_of::<BatchAttr>(),
-            )
-        };
-        let done = if ret < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ENOENT) {
-                return Err(syscall_err(name, "bpf_map_lookup_batch", e));
-            }
-            true
-        } else {
-            false
-        };
-        let n = (attr.count as usize).min(BATCH);
-        for (i, key) in keys.iter().take(n).enumerate() {
-            f(*key, &values[i * cpus..(i + 1) * cpus]);
-        }
-        if done {
-            return Ok(());
-        }
-        in_batch = out_batch;
-        first = false;
-    }
+    super::batch::lookup_batch(data.fd().as_fd().as_raw_fd(), cpus, f)
+        .map_err(|e| syscall_err(name, "bpf_map_lookup_batch", e))
 }

@@ -24,6 +24,7 @@
 //! Map and program names, and the pin directory layout, are in `layout.rs`; the
 //! shared key/value types in `enforcer-common` (re-exported here).
 
+mod batch;
 pub mod bench;
 mod btf;
 mod enforcement;
@@ -47,7 +48,7 @@ pub use events::{Event, NetOp};
 pub use kernel::{Kernel, SyscallScope};
 pub use layout::DEFAULT_PIN_DIR;
 pub use object::{ProbeReport, cgroup_id, probe};
-pub use rules::{GroupRules, Limits, RATE_BURST, RATE_BURST_BYTES, SyscallRules};
+pub use rules::{GroupRules, Limits, RATE_BURST, RATE_BURST_BYTES, SyscallRules, packet_priority};
 pub use snapshot::{DenyCounters, DropCounters, GroupCounters, Snapshot};
 
 /// Traffic direction of [`Kernel::set_rate`] (the policy model's type).

@@ -22,11 +22,11 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use aya::maps::lpm_trie::Key;
-use enforcer_common::enforce::{SYSCALL_BITMAP_BITS, hook, list, policy_flags};
+use enforcer_common::enforce::{SYSCALL_BITMAP_BITS, hook, list, policy_flags, skb_priority};
 use enforcer_common::{GroupPolicy, LimitConf, NetKey, NetRuleEntry, NetRuleSet, RULES_PER_PREFIX};
 
 use super::syscalls_i386::I386;
-use crate::config::model::Sysno;
+use crate::config::model::{Priority, Sysno};
 use crate::config::{
     Access, AccessList, Direction, NetRule, NetworkSpec, Proto, SyscallAction, SyscallSpec,
 };
@@ -61,7 +61,8 @@ pub struct SyscallRules {
 
 /// Everything the kernel enforces for one group: address lists for
 /// `connect` (and UDP `sendmsg`) and `bind`, rate limits and byte budgets per
-/// direction, syscall rules. Built from the policy model with
+/// direction, syscall rules, the priority of outgoing packets. Built from the
+/// policy model with
 /// [`from_spec`](Self::from_spec); loaded with
 /// [`Kernel::set_group_rules`](super::Kernel::set_group_rules).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -71,10 +72,25 @@ pub struct GroupRules {
     pub egress: Limits,
     pub ingress: Limits,
     pub syscalls: Option<SyscallRules>,
+    /// `skb->priority` of the group's outgoing packets (`TC_PRIO_*`, see
+    /// [`packet_priority`]); `None` leaves it unchanged.
+    pub priority: Option<u32>,
+}
+
+/// The `skb->priority` of the group-level `priority`: `high` is
+/// `TC_PRIO_INTERACTIVE` (6), `low` `TC_PRIO_BULK` (1), `normal` leaves packets
+/// unchanged (`None`).
+pub fn packet_priority(p: Priority) -> Option<u32> {
+    match p {
+        Priority::High => Some(skb_priority::HIGH),
+        Priority::Low => Some(skb_priority::LOW),
+        Priority::Normal => None,
+    }
 }
 
 impl GroupRules {
-    /// The rules of a group's `network` and `syscalls` tables.
+    /// The rules of a group's `network` and `syscalls` tables (its `priority`
+    /// is added by [`with_priority`](Self::with_priority)).
     pub fn from_spec(network: Option<&NetworkSpec>, syscalls: Option<&SyscallSpec>) -> Self {
         let mut rules = GroupRules::default();
         if let Some(n) = network {
@@ -100,6 +116,14 @@ impl GroupRules {
         rules
     }
 
+    /// These rules with the packet priority of the group's `priority` (see
+    /// [`packet_priority`]; `None` and `normal` leave packets unchanged).
+    #[must_use]
+    pub fn with_priority(mut self, priority: Option<Priority>) -> Self {
+        self.priority = priority.and_then(packet_priority);
+        self
+    }
+
     /// Whether there is nothing to enforce.
     pub fn is_empty(&self) -> bool {
         self.connect.is_none()
@@ -107,6 +131,7 @@ impl GroupRules {
             && self.egress == Limits::default()
             && self.ingress == Limits::default()
             && self.syscalls.is_none()
+            && self.priority.is_none()
     }
 
     /// The limits of one direction.
@@ -140,6 +165,7 @@ impl GroupRules {
     pub(super) fn compile(&self, cgroup_id: u64, generation: u32) -> Result<Compiled, String> {
         let mut policy = GroupPolicy {
             net_generation: generation,
+            skb_priority: self.priority.unwrap_or(skb_priority::UNCHANGED),
             ..GroupPolicy::default()
         };
         let mut net = Vec::new();
@@ -670,5 +696,37 @@ action = "kill"
         );
         rules.check().expect("enforceable");
         assert!(GroupRules::from_spec(None, None).is_empty());
+    }
+
+    #[test]
+    fn priority_becomes_the_packet_priority() {
+        let policy = crate::config::parse_toml(
+            "[group.\"a\"]\npriority = \"high\"\n[group.\"b\"]\npriority = \"low\"\n\
+             [group.\"c\"]\npriority = \"normal\"\n[group.\"d\"]\n",
+            Path::new("p.toml"),
+        )
+        .expect("parses");
+        let got: Vec<Option<u32>> = policy
+            .groups
+            .iter()
+            .map(|g| {
+                GroupRules::from_spec(g.network.as_ref(), g.syscalls.as_ref())
+                    .with_priority(g.priority.as_ref().map(|p| p.value))
+                    .priority
+            })
+            .collect();
+        assert_eq!(got, [Some(6), Some(1), None, None]);
+        let high = GroupRules::default().with_priority(Some(Priority::High));
+        assert!(!high.is_empty(), "a priority alone needs the programs");
+        assert!(
+            GroupRules::default()
+                .with_priority(Some(Priority::Normal))
+                .is_empty()
+        );
+        let compiled = high.compile(7, 1).expect("compiles");
+        assert_eq!(compiled.policy.skb_priority, 6);
+        assert!(compiled.net.is_empty());
+        let plain = GroupRules::default().compile(7, 1).expect("compiles");
+        assert_eq!(plain.policy.skb_priority, skb_priority::UNCHANGED);
     }
 }

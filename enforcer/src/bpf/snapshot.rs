@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use aya::Pod;
-use aya::maps::{Map, MapData, PerCpuHashMap, PerCpuValues};
+use std::os::fd::{AsFd as _, AsRawFd as _};
+
+use aya::maps::{IterableMap as _, Map, MapData, PerCpuHashMap};
 use enforcer_common::{EnforceCounter, NetCounter, SockCounter, SyscallKey};
 
 use super::BpfError;
@@ -86,15 +88,22 @@ fn per_cpu<'a, K: Pod, V: Pod>(
     PerCpuHashMap::try_from(map).map_err(|source| BpfError::Map { map: name, source })
 }
 
-/// Calls `f(key, per-CPU values)` for every entry. aya has no batch lookup in
-/// 0.14, so this is one `get_next_key` and one lookup per entry. Entries deleted
-/// meanwhile are skipped; if the kernel restarts the walk (the current key was
-/// deleted) an entry may be seen twice, so `f` must overwrite, not add.
+/// Calls `f(key, per-CPU values)` for every entry: with batch lookups (a few
+/// system calls for the whole map), or, where the kernel has none, aya's
+/// iterator (one `get_next_key` and one lookup per entry). Entries deleted
+/// meanwhile are skipped; if the kernel restarts a walk an entry may be seen
+/// twice, so `f` must overwrite, not add.
 fn for_each<K: Pod, V: Pod>(
     map: &PerCpuHashMap<&MapData, K, V>,
     name: &'static str,
-    mut f: impl FnMut(K, &PerCpuValues<V>),
+    mut f: impl FnMut(K, &[V]),
 ) -> Result<(), BpfError> {
+    let fd = map.map().fd().as_fd().as_raw_fd();
+    match super::batch::lookup_batch(fd, super::batch::cpus()?, &mut f) {
+        Ok(()) => return Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTSUP)) => {}
+        Err(e) => return Err(super::batch::syscall_err(name, "bpf_map_lookup_batch", e)),
+    }
     for entry in map.iter() {
         let (key, values) = entry.map_err(|source| BpfError::Map { map: name, source })?;
         f(key, &values);
@@ -105,7 +114,7 @@ fn for_each<K: Pod, V: Pod>(
 pub(super) fn read(maps: &CounterMaps<'_>) -> Result<Snapshot, BpfError> {
     let mut groups: BTreeMap<u64, GroupCounters> = BTreeMap::new();
 
-    let sum_net = |values: &PerCpuValues<NetCounter>| {
+    let sum_net = |values: &[NetCounter]| {
         values
             .iter()
             .fold(NetCounter::default(), |sum, v| sum.wrapping_add(*v))

@@ -166,7 +166,7 @@ pub enum OnExit {
     Detach,
 }
 
-/// A group's `priority`: one knob that later sets both the CPU weight and the
+/// A group's `priority`: one knob that sets both the CPU weight and the
 /// priority of the group's packets (skb priority).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Priority {

@@ -305,6 +305,8 @@ fn run(args: &[String]) -> Result<(), String> {
             // Wait for the peer's close so the whole exchange is over when we exit.
             let mut rest = Vec::new();
             conn.read_to_end(&mut rest).map_err(|e| e.to_string())?;
+            // Retransmitted bytes cross the hooks again; tests need to know.
+            println!("retransmitted {}", tcp_bytes_retrans(&conn));
             Ok(())
         }
         Some("sockaddr") => {
@@ -530,6 +532,25 @@ fn run(args: &[String]) -> Result<(), String> {
                 .into(),
         ),
     }
+}
+
+/// `tcpi_bytes_retrans` of a TCP socket (0 if the kernel does not say).
+fn tcp_bytes_retrans(conn: &TcpStream) -> u64 {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` and `len` are valid for writes of `len` bytes for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            conn.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &raw mut len,
+        )
+    };
+    if rc == 0 { info.tcpi_bytes_retrans } else { 0 }
 }
 
 fn main() -> ExitCode {

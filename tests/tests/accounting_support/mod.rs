@@ -97,7 +97,8 @@ impl TestCgroup {
     }
 
     /// Runs the helper in this group to completion and asserts it succeeded.
-    pub fn run_helper(&self, args: &[&str]) {
+    /// Runs a helper in this group to completion; returns its stdout.
+    pub fn run_helper(&self, args: &[&str]) -> String {
         let out = self
             .helper(args)
             .output()
@@ -108,6 +109,7 @@ impl TestCgroup {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Starts a helper in this group that announces an address on its first
