@@ -21,17 +21,19 @@
 //! restored by guards, also when a step fails.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::median;
+use super::support::{
+    BpfStats, Groups, Holder, NftTable, PinDir, Samples, TempDir, bpftool_json, cgroup2_mount, end,
+    fmt_stat, loadavg, med, nft_cgroup, prog_stats, raw, signal, sweep_leftovers, value,
+};
 use crate::run::{enforcer_binary, is_root, workspace_root};
 use crate::setup::{apt_install, status};
 
@@ -51,8 +53,6 @@ const BPFTRACE_PROGRAM: &str = "tracepoint:raw_syscalls:sys_enter { @[cgroup] = 
 /// nft table is `enfbench_acct_<pid>` (nft names take no `-`).
 const PREFIX: &str = "enf-bench-acct-";
 const NFT_PREFIX: &str = "enfbench_acct_";
-/// cgroup2 mount point as nft resolves `socket cgroupv2` paths (relative to it).
-const NFT_CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// Pause after the agent reports ready (its first collection runs at once) and
 /// after the other variants attach, so no start-up work overlaps a timed run.
 const SETTLE_AGENT: Duration = Duration::from_secs(1);
@@ -79,7 +79,7 @@ pub(crate) fn run(opts: Options) -> Result<()> {
     ]);
     status(&mut build).context("building enforcer's examples (bench_accounting) failed")?;
     ensure_tracefs()?;
-    sweep_leftovers();
+    sweep_leftovers(PREFIX, NFT_PREFIX);
 
     let bench = Bench::new()?;
     let load_before = loadavg();
@@ -285,13 +285,7 @@ impl Bench {
             .stdout(Stdio::piped())
             .stderr(File::create(self.tmp.0.join("noop.err"))?)
             .spawn()?;
-        let mut holder = Holder {
-            child,
-            stdin: None,
-            interrupt: false,
-            programs: BTreeMap::new(),
-        };
-        holder.stdin = holder.child.stdin.take();
+        let mut holder = Holder::new(child, false, Duration::from_secs(10), "child");
         let stdout = holder.child.stdout.take().context("no stdout")?;
         for line in BufReader::new(stdout).lines() {
             let line = line?;
@@ -323,12 +317,7 @@ impl Bench {
             .stderr(Stdio::from(File::options().append(true).open(&out)?))
             .spawn()
             .context("starting bpftrace")?;
-        let mut holder = Holder {
-            child,
-            stdin: None,
-            interrupt: true,
-            programs: BTreeMap::new(),
-        };
+        let mut holder = Holder::new(child, true, Duration::from_secs(10), "child");
         let pid = u64::from(holder.child.id());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -619,7 +608,7 @@ impl Bench {
                     }
                     V::NftOut | V::NftBoth => {
                         let both = matches!(VARIANTS[(r + k) % VARIANTS.len()], V::NftBoth);
-                        let nft = NftTable::create(&table, &nft_path, nft_level, both)?;
+                        let nft = NftTable::counting(&table, &nft_path, nft_level, both)?;
                         let (rate, sent) = self.sendmmsg(opts.udp_secs)?;
                         s.push(if both { "nft both" } else { "nft out" }, rate);
                         if both && verified.is_none() {
@@ -788,15 +777,6 @@ fn window(
     Ok(())
 }
 
-/// `(run_time_ns, run_cnt)` of a program; bpftool omits both while zero.
-fn prog_stats(id: u64) -> Result<(u64, u64)> {
-    let v = bpftool_json(&["prog", "show", "id", &id.to_string()])?;
-    Ok((
-        v["run_time_ns"].as_u64().unwrap_or(0),
-        v["run_cnt"].as_u64().unwrap_or(0),
-    ))
-}
-
 /// Map memory from `bpftool map show` (bytes_memlock) beside the payload computed
 /// from key and value sizes, for the maps of a pin directory.
 fn map_memory(pin_dir: &Path) -> Result<String> {
@@ -861,7 +841,7 @@ impl Drop for Agent {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             signal("TERM", child.id());
-            end(&mut child, Duration::from_secs(10));
+            end(&mut child, Duration::from_secs(10), "child");
         }
         // The agent is reaped, so `stop` finds no live pid and only unpins.
         let stopped = Command::new(&self.enforcer)
@@ -881,99 +861,15 @@ impl Drop for Agent {
     }
 }
 
-/// A child holding programs attached: the driver (ends when its stdin closes)
-/// or bpftrace (ends on SIGINT).
-struct Holder {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    interrupt: bool,
-    programs: BTreeMap<String, u64>,
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        if self.interrupt {
-            signal("INT", self.child.id());
-        }
-        end(&mut self.child, Duration::from_secs(10));
-    }
-}
-
-/// Waits up to `grace` for a child to exit, then kills it.
-fn end(child: &mut Child, grace: Duration) {
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    eprintln!(
-        "[bench] warning: child {} did not exit; killing it",
-        child.id()
-    );
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-fn signal(sig: &str, pid: u32) {
-    let _ = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status();
-}
-
-/// Groups made with `enforcer create`, deleted with `enforcer delete`.
-struct Groups {
-    enforcer: PathBuf,
-    names: Vec<String>,
-}
-
-impl Groups {
-    fn create(enforcer: &Path, names: &[&str]) -> Result<Groups> {
-        let mut groups = Groups {
-            enforcer: enforcer.to_path_buf(),
-            names: Vec::new(),
-        };
-        for name in names {
-            status(
-                Command::new(enforcer)
-                    .args(["create", "-g", &format!("memory:{name}")])
-                    .stdout(Stdio::null()),
-            )?;
-            groups.names.push((*name).to_owned());
-        }
-        Ok(groups)
-    }
-}
-
-impl Drop for Groups {
-    fn drop(&mut self) {
-        for name in &self.names {
-            let ok = Command::new(&self.enforcer)
-                .args(["delete", "-g", &format!("memory:{name}")])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                eprintln!("[bench] warning: could not delete group {name}");
-            }
-        }
-    }
-}
-
-/// An nft table with counter rules matching one cgroup2 group, on the output
-/// hook (and the input hook with `both`). Deleted on drop.
-struct NftTable {
-    name: String,
-}
-
 impl NftTable {
-    fn create(name: &str, path: &str, level: usize, both: bool) -> Result<NftTable> {
+    /// A table with counter rules matching one cgroup2 group, on the output hook
+    /// (and the input hook with `both`).
+    fn counting(name: &str, path: &str, level: usize, both: bool) -> Result<NftTable> {
         let nft = |args: &[&str]| status(Command::new("nft").args(args));
         nft(&["add", "table", "inet", name])?;
         let table = NftTable {
             name: name.to_owned(),
+            may_be_missing: false,
         };
         let rule = format!("socket cgroupv2 level {level} \"{path}\" counter");
         let mut chains = vec![("out", "output")];
@@ -1019,152 +915,8 @@ impl NftTable {
     }
 }
 
-impl Drop for NftTable {
-    fn drop(&mut self) {
-        let ok = Command::new("nft")
-            .args(["delete", "table", "inet", &self.name])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!(
-                "[bench] warning: could not delete nft table inet {}",
-                self.name
-            );
-        }
-    }
-}
-
-/// `kernel.bpf_stats_enabled=1` while alive; the previous value is restored on drop.
-struct BpfStats {
-    previous: String,
-}
-
-const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
-
-impl BpfStats {
-    fn enable() -> Result<BpfStats> {
-        let previous = std::fs::read_to_string(BPF_STATS)?.trim().to_owned();
-        std::fs::write(BPF_STATS, "1").context("sysctl kernel.bpf_stats_enabled=1")?;
-        Ok(BpfStats { previous })
-    }
-}
-
-impl Drop for BpfStats {
-    fn drop(&mut self) {
-        if std::fs::write(BPF_STATS, &self.previous).is_err() {
-            eprintln!(
-                "[bench] warning: could not restore kernel.bpf_stats_enabled={}",
-                self.previous
-            );
-        }
-    }
-}
-
-/// A private pin directory, unpinned with `enforcer stop` on drop.
-struct PinDir {
-    enforcer: PathBuf,
-    dir: PathBuf,
-}
-
-impl Drop for PinDir {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.enforcer)
-            .arg("stop")
-            .arg("--pin-dir")
-            .arg(&self.dir)
-            .arg("--pid-file")
-            .arg(self.dir.with_extension("no-pid"))
-            .stdout(Stdio::null())
-            .status();
-        if self.dir.exists() {
-            eprintln!("[bench] warning: {} was not removed", self.dir.display());
-        }
-    }
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn create(path: PathBuf) -> Result<TempDir> {
-        std::fs::create_dir_all(&path)?;
-        Ok(TempDir(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Removes what an interrupted earlier run (whose xtask process is gone) left:
-/// pin directories, nft tables and groups named with this benchmark's prefix.
-fn sweep_leftovers() {
-    let dead = |name: &str, prefix: &str| {
-        let pid: String = name
-            .strip_prefix(prefix)
-            .unwrap_or("")
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        !pid.is_empty() && !Path::new("/proc").join(&pid).exists()
-    };
-    let enforcer = enforcer_binary(true);
-    for entry in std::fs::read_dir("/sys/fs/bpf")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if dead(&name, PREFIX) {
-            eprintln!("[bench] removing pins left by an earlier run: {name}");
-            drop(PinDir {
-                enforcer: enforcer.clone(),
-                dir: entry.path(),
-            });
-        }
-    }
-    if let Ok(out) = Command::new("nft").args(["list", "tables"]).output() {
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            if let Some(name) = line.strip_prefix("table inet ")
-                && dead(name, NFT_PREFIX)
-            {
-                eprintln!("[bench] removing nft table left by an earlier run: {name}");
-                drop(NftTable {
-                    name: name.to_owned(),
-                });
-            }
-        }
-    }
-    if let Ok(mount) = cgroup2_mount() {
-        let names: Vec<String> = std::fs::read_dir(mount)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| dead(n, PREFIX))
-            .collect();
-        if !names.is_empty() {
-            eprintln!("[bench] removing groups left by an earlier run: {names:?}");
-            drop(Groups { enforcer, names });
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Host helpers.
-
-fn bpftool_json(args: &[&str]) -> Result<serde_json::Value> {
-    let out = Command::new("bpftool").arg("--json").args(args).output()?;
-    if !out.status.success() {
-        bail!(
-            "bpftool {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
 
 /// Tracing programs loaded by someone else (they would add to the syscall path).
 fn foreign_tracing_programs() -> String {
@@ -1230,34 +982,6 @@ fn ensure_tracefs() -> Result<()> {
         .context("mounting tracefs (bpftrace attaches tracepoints through it)")
 }
 
-fn cgroup2_mount() -> Result<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
-    text.lines()
-        .find_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let mount = pre.split(' ').nth(4)?;
-            (post.split(' ').next()? == "cgroup2").then(|| PathBuf::from(mount))
-        })
-        .context("no cgroup2 mount in /proc/self/mountinfo")
-}
-
-/// The path and level nft's `socket cgroupv2` needs for a cgroup2 directory:
-/// nft resolves the path below /sys/fs/cgroup (on this hybrid host
-/// `unified/GROUP`); the level is the group's depth in the cgroup2 tree.
-fn nft_cgroup(group_dir: &Path) -> Result<(String, usize)> {
-    let rel = group_dir.strip_prefix(NFT_CGROUP_ROOT).with_context(|| {
-        format!(
-            "{} is not below {NFT_CGROUP_ROOT}, where nft looks up cgroupv2 paths",
-            group_dir.display()
-        )
-    })?;
-    let level = group_dir
-        .strip_prefix(cgroup2_mount()?)?
-        .components()
-        .count();
-    Ok((rel.display().to_string(), level))
-}
-
 fn possible_cpus() -> u64 {
     // "0-1" or "0": the last number plus one.
     std::fs::read_to_string("/sys/devices/system/cpu/possible")
@@ -1283,13 +1007,6 @@ fn measured_cpus() -> Vec<usize> {
     }
 }
 
-/// The first three fields of /proc/loadavg: other work on the host adds noise.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
 fn uname_r() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
@@ -1303,61 +1020,7 @@ fn tail(path: &Path) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Parsing and statistics.
-
-fn raw<'a>(out: &'a str, key: &str) -> Result<&'a str> {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .with_context(|| format!("no {key}= in the driver's output: {out}"))
-}
-
-fn value(out: &str, key: &str) -> Result<f64> {
-    Ok(raw(out, key)?.trim().parse()?)
-}
-
-/// Samples per variant, in run order (index = run).
-#[derive(Default)]
-struct Samples(BTreeMap<String, Vec<f64>>);
-
-impl Samples {
-    fn push(&mut self, key: &str, x: f64) {
-        self.0.entry(key.to_owned()).or_default().push(x);
-    }
-
-    fn get(&self, key: &str) -> &[f64] {
-        self.0.get(key).map_or(&[], Vec::as_slice)
-    }
-
-    fn median(&self, key: &str) -> f64 {
-        med(self.get(key))
-    }
-
-    fn fmt(&self, key: &str, decimals: usize) -> String {
-        fmt_stat(self.get(key), decimals)
-    }
-
-    /// `f(variant, base)` per run: each run's variant against the same run's base.
-    fn paired(&self, key: &str, base: &str, f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
-        self.get(key)
-            .iter()
-            .zip(self.get(base))
-            .map(|(x, b)| f(*x, *b))
-            .collect()
-    }
-}
-
-fn med(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    median(&mut v.to_vec())
-}
-
-fn fmt_stat(v: &[f64], decimals: usize) -> String {
-    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!("{:.d$} [{lo:.d$}-{hi:.d$}]", med(v), d = decimals)
-}
+// Reporting.
 
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "**not met**" }

@@ -24,20 +24,21 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::median;
+use super::support::{
+    BpfStats, Groups, Holder, NftTable, PinDir, Samples, bpftool_json, cgroup2_mount, loadavg,
+    nft_cgroup, prog_stats, raw, set_bpf_stats, sweep_leftovers, value,
+};
 use crate::run::{enforcer_binary, is_root, workspace_root};
 use crate::setup::{apt_install, status};
 
 /// Prefix of the group and pin directory; the nft table is `enfbench_enf_<pid>`.
 const PREFIX: &str = "enf-benchenf-";
 const NFT_PREFIX: &str = "enfbench_enf_";
-/// cgroup2 mount point as nft resolves `socket cgroupv2` paths (relative to it).
-const NFT_CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const TARGET: &str = "127.0.0.1:9";
 const UDP_ITERS: u64 = 200_000;
 const TCP_ITERS: u64 = 20_000;
@@ -95,7 +96,7 @@ pub(crate) fn run(runs: usize) -> Result<()> {
         "--examples",
     ]);
     status(&mut build).context("building enforcer and its examples failed")?;
-    sweep_leftovers();
+    sweep_leftovers(PREFIX, NFT_PREFIX);
 
     let enforcer = enforcer_binary(true);
     let driver = workspace_root().join("target/release/examples/bench_enforcement");
@@ -106,7 +107,7 @@ pub(crate) fn run(runs: usize) -> Result<()> {
     }
     let pid = std::process::id();
     let name = format!("{PREFIX}{pid}");
-    let groups = Groups::create(&enforcer, &name)?;
+    let groups = Groups::create(&enforcer, &[&name])?;
     let group_dir = cgroup2_mount()?.join(&name);
     if !group_dir.is_dir() {
         bail!(
@@ -123,7 +124,7 @@ pub(crate) fn run(runs: usize) -> Result<()> {
     let bench = Bench {
         enforcer,
         driver,
-        group: groups.name.clone(),
+        group: groups.names[0].clone(),
         group_dir,
         pin_dir: pins.dir.clone(),
         nft_table: format!("{NFT_PREFIX}{pid}"),
@@ -226,7 +227,7 @@ impl Bench {
             Variant::Bare => {}
             Variant::Rules(n) => holder = Some(self.hold(n, false)?),
             Variant::Limits => holder = Some(self.hold(10, true)?),
-            Variant::Nft => nft = Some(NftTable::create(&self.nft_table, &self.group_dir)?),
+            Variant::Nft => nft = Some(NftTable::deny_rules(&self.nft_table, &self.group_dir)?),
         }
         if let Some(h) = &holder
             && let Some(ms) = h.load_ms
@@ -322,13 +323,8 @@ impl Bench {
             .stdout(Stdio::piped())
             .spawn()
             .context("starting bench_enforcement load-rules")?;
-        let stdin = child.stdin.take();
         let stdout = child.stdout.take();
-        let mut holder = Holder {
-            child,
-            stdin,
-            load_ms: None,
-        };
+        let mut holder = Holder::new(child, false, Duration::from_secs(20), "driver");
         let mut ready = false;
         for line in BufReader::new(stdout.context("no stdout")?).lines() {
             let line = line?;
@@ -371,85 +367,13 @@ impl Bench {
     }
 }
 
-/// `(run_time_ns, run_cnt)` of a program; bpftool omits both while zero.
-fn prog_stats(id: u64) -> Result<(u64, u64)> {
-    let v = bpftool_json(&["prog", "show", "id", &id.to_string()])?;
-    Ok((
-        v["run_time_ns"].as_u64().unwrap_or(0),
-        v["run_cnt"].as_u64().unwrap_or(0),
-    ))
-}
-
 // ---------------------------------------------------------------------------
-// Guards.
-
-/// The driver holding rules; ends (detaching and unpinning) when stdin closes.
-struct Holder {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    load_ms: Option<f64>,
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        eprintln!(
-            "[bench] warning: driver {} did not exit; killing it",
-            self.child.id()
-        );
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A group made with `enforcer create`, deleted with `enforcer delete`.
-struct Groups {
-    enforcer: PathBuf,
-    name: String,
-}
-
-impl Groups {
-    fn create(enforcer: &Path, name: &str) -> Result<Groups> {
-        status(
-            Command::new(enforcer)
-                .args(["create", "-g", &format!("memory:{name}")])
-                .stdout(Stdio::null()),
-        )?;
-        Ok(Groups {
-            enforcer: enforcer.to_path_buf(),
-            name: name.to_owned(),
-        })
-    }
-}
-
-impl Drop for Groups {
-    fn drop(&mut self) {
-        let ok = Command::new(&self.enforcer)
-            .args(["delete", "-g", &format!("memory:{}", self.name)])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("[bench] warning: could not delete group {}", self.name);
-        }
-    }
-}
-
-/// An nft table whose output chain has the same 10 deny rules as the enforcer
-/// variants (none matching the target) and a quota, each matched on the group.
-struct NftTable {
-    name: String,
-}
+// The nftables variant.
 
 impl NftTable {
-    fn create(name: &str, group_dir: &Path) -> Result<NftTable> {
+    /// A table whose output chain has the same 10 deny rules as the enforcer
+    /// variants (none matching the target) and a quota, each matched on the group.
+    fn deny_rules(name: &str, group_dir: &Path) -> Result<NftTable> {
         let (path, level) = nft_cgroup(group_dir)?;
         let m = format!("socket cgroupv2 level {level} \"{path}\"");
         let mut rules = Vec::new();
@@ -478,224 +402,9 @@ impl NftTable {
         let _ = std::fs::remove_file(&file);
         let table = NftTable {
             name: name.to_owned(),
+            may_be_missing: true,
         };
         result.context("loading the nft table")?;
         Ok(table)
-    }
-}
-
-impl Drop for NftTable {
-    fn drop(&mut self) {
-        let ok = Command::new("nft")
-            .args(["delete", "table", "inet", &self.name])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!(
-                "[bench] note: nft table inet {} was not there to delete",
-                self.name
-            );
-        }
-    }
-}
-
-/// `kernel.bpf_stats_enabled=1` while alive; the previous value is restored on drop.
-struct BpfStats {
-    previous: String,
-}
-
-const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
-
-impl BpfStats {
-    fn enable() -> Result<BpfStats> {
-        let previous = std::fs::read_to_string(BPF_STATS)?.trim().to_owned();
-        std::fs::write(BPF_STATS, "1").context("sysctl kernel.bpf_stats_enabled=1")?;
-        Ok(BpfStats { previous })
-    }
-}
-
-fn set_bpf_stats(on: bool) -> Result<()> {
-    std::fs::write(BPF_STATS, if on { "1" } else { "0" })
-        .context("writing kernel.bpf_stats_enabled")
-}
-
-impl Drop for BpfStats {
-    fn drop(&mut self) {
-        if std::fs::write(BPF_STATS, &self.previous).is_err() {
-            eprintln!(
-                "[bench] warning: could not restore kernel.bpf_stats_enabled={}",
-                self.previous
-            );
-        }
-    }
-}
-
-/// The private pin directory, unpinned with `enforcer stop` on drop (each
-/// driver unpins on exit; this catches a driver that was killed).
-struct PinDir {
-    enforcer: PathBuf,
-    dir: PathBuf,
-}
-
-impl Drop for PinDir {
-    fn drop(&mut self) {
-        if !self.dir.exists() {
-            return;
-        }
-        let _ = Command::new(&self.enforcer)
-            .arg("stop")
-            .arg("--pin-dir")
-            .arg(&self.dir)
-            .arg("--pid-file")
-            .arg(self.dir.with_extension("no-pid"))
-            .stdout(Stdio::null())
-            .status();
-        if self.dir.exists() {
-            eprintln!("[bench] warning: {} was not removed", self.dir.display());
-        }
-    }
-}
-
-/// Removes what an interrupted earlier run (whose xtask process is gone) left:
-/// the pin directory, nft table and group named with this benchmark's prefix.
-fn sweep_leftovers() {
-    let dead = |name: &str, prefix: &str| {
-        let pid: String = name
-            .strip_prefix(prefix)
-            .unwrap_or("")
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        !pid.is_empty() && !Path::new("/proc").join(&pid).exists()
-    };
-    let enforcer = enforcer_binary(true);
-    for entry in std::fs::read_dir("/sys/fs/bpf")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if dead(&name, PREFIX) {
-            eprintln!("[bench] removing pins left by an earlier run: {name}");
-            drop(PinDir {
-                enforcer: enforcer.clone(),
-                dir: entry.path(),
-            });
-        }
-    }
-    if let Ok(out) = Command::new("nft").args(["list", "tables"]).output() {
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            if let Some(name) = line.strip_prefix("table inet ")
-                && dead(name, NFT_PREFIX)
-            {
-                eprintln!("[bench] removing nft table left by an earlier run: {name}");
-                drop(NftTable {
-                    name: name.to_owned(),
-                });
-            }
-        }
-    }
-    if let Ok(mount) = cgroup2_mount() {
-        for entry in std::fs::read_dir(mount).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if dead(&name, PREFIX) {
-                eprintln!("[bench] removing group left by an earlier run: {name}");
-                drop(Groups {
-                    enforcer: enforcer.clone(),
-                    name,
-                });
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Host helpers.
-
-fn bpftool_json(args: &[&str]) -> Result<serde_json::Value> {
-    let out = Command::new("bpftool").arg("--json").args(args).output()?;
-    if !out.status.success() {
-        bail!(
-            "bpftool {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-fn cgroup2_mount() -> Result<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
-    text.lines()
-        .find_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let mount = pre.split(' ').nth(4)?;
-            (post.split(' ').next()? == "cgroup2").then(|| PathBuf::from(mount))
-        })
-        .context("no cgroup2 mount in /proc/self/mountinfo")
-}
-
-/// The path and level nft's `socket cgroupv2` needs for a cgroup2 directory
-/// (nft resolves the path below /sys/fs/cgroup; on this hybrid host `unified/GROUP`).
-fn nft_cgroup(group_dir: &Path) -> Result<(String, usize)> {
-    let rel = group_dir.strip_prefix(NFT_CGROUP_ROOT).with_context(|| {
-        format!(
-            "{} is not below {NFT_CGROUP_ROOT}, where nft looks up cgroupv2 paths",
-            group_dir.display()
-        )
-    })?;
-    let level = group_dir
-        .strip_prefix(cgroup2_mount()?)?
-        .components()
-        .count();
-    Ok((rel.display().to_string(), level))
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-// ---------------------------------------------------------------------------
-// Parsing and statistics.
-
-fn raw<'a>(out: &'a str, key: &str) -> Result<&'a str> {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .with_context(|| format!("no {key}= in the driver's output: {out}"))
-}
-
-fn value(out: &str, key: &str) -> Result<f64> {
-    Ok(raw(out, key)?.trim().parse()?)
-}
-
-/// Samples per key, in run order.
-#[derive(Default)]
-struct Samples(BTreeMap<String, Vec<f64>>);
-
-impl Samples {
-    fn push(&mut self, key: &str, x: f64) {
-        self.0.entry(key.to_owned()).or_default().push(x);
-    }
-
-    fn get(&self, key: &str) -> &[f64] {
-        self.0.get(key).map_or(&[], Vec::as_slice)
-    }
-
-    fn median(&self, key: &str) -> f64 {
-        let v = self.get(key);
-        if v.is_empty() {
-            return f64::NAN;
-        }
-        median(&mut v.to_vec())
-    }
-
-    fn fmt(&self, key: &str, decimals: usize) -> String {
-        let v = self.get(key);
-        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        format!("{:.d$} [{lo:.d$}-{hi:.d$}]", self.median(key), d = decimals)
     }
 }

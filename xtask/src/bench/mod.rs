@@ -4,6 +4,7 @@
 mod accounting;
 mod control_plane;
 mod enforcement;
+mod support;
 
 use anyhow::Result;
 use clap::Subcommand;
