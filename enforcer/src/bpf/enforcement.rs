@@ -22,9 +22,7 @@ use aya::maps::{Array, HashMap, MapData};
 use aya::programs::links::FdLink;
 use std::os::fd::AsFd as _;
 
-use aya::programs::{
-    CgroupAttachMode, CgroupSkb, CgroupSock, CgroupSockAddr, LsmCgroup, RawTracePoint,
-};
+use aya::programs::{LsmCgroup, RawTracePoint};
 use enforcer_common::enforce::{compat, enforce_scope, hook, policy_flags};
 use enforcer_common::{ENFORCE_MAX_LEVEL, GroupPolicy, LimitKey, LimitState, NetKey, NetRuleSet};
 
@@ -143,23 +141,8 @@ impl Kernel {
                 attached += 1;
                 continue;
             }
-            let link = self.attach_one(&spec, &target, |hook, program| match hook {
-                Hook::Skb(attach_type) => {
-                    let p: &mut CgroupSkb = program.try_into()?;
-                    let id = p.attach(&cgroup, attach_type, CgroupAttachMode::Single)?;
-                    Ok(FdLink::try_from(p.take_link(id)?))
-                }
-                Hook::SockAddr => {
-                    let p: &mut CgroupSockAddr = program.try_into()?;
-                    let id = p.attach(&cgroup, CgroupAttachMode::Single)?;
-                    Ok(FdLink::try_from(p.take_link(id)?))
-                }
-                Hook::Sock => {
-                    let p: &mut CgroupSock = program.try_into()?;
-                    let id = p.attach(&cgroup, CgroupAttachMode::Single)?;
-                    Ok(FdLink::try_from(p.take_link(id)?))
-                }
-                _ => Err(aya::programs::ProgramError::UnexpectedProgramType),
+            let link = self.attach_one(&spec, &target, |hook, program| {
+                super::kernel::attach_to_cgroup(hook, program, &cgroup)
             })?;
             pin_link(link, &path, &spec)?;
             attached += 1;

@@ -130,21 +130,8 @@ impl Kernel {
             if adopt_link(&path, spec)? {
                 continue;
             }
-            let link = self.attach_one(spec, &target, |hook, program| match hook {
-                // Single: with bpf_link_create (used by aya on >= 5.7),
-                // AllowMultiple fails with EINVAL, and links are multi-attach
-                // anyway, so other programs on the cgroup are unaffected.
-                Hook::Skb(attach_type) => {
-                    let p: &mut CgroupSkb = program.try_into()?;
-                    let id = p.attach(&cgroup, attach_type, CgroupAttachMode::Single)?;
-                    Ok(FdLink::try_from(p.take_link(id)?))
-                }
-                Hook::SockAddr => {
-                    let p: &mut CgroupSockAddr = program.try_into()?;
-                    let id = p.attach(&cgroup, CgroupAttachMode::Single)?;
-                    Ok(FdLink::try_from(p.take_link(id)?))
-                }
-                _ => Err(aya::programs::ProgramError::UnexpectedProgramType),
+            let link = self.attach_one(spec, &target, |hook, program| {
+                attach_to_cgroup(hook, program, &cgroup)
             })?;
             pin_link(link, &path, spec)?;
             attached += 1;
@@ -489,5 +476,34 @@ pub(super) fn is_absent(error: &MapError) -> bool {
         MapError::KeyNotFound => true,
         MapError::SyscallError(e) => e.io_error.raw_os_error() == Some(libc::ENOENT),
         _ => false,
+    }
+}
+
+/// Attaches a cgroup program (skb, sock_addr or sock) to a cgroup2 directory and
+/// returns its link. `Single`: with bpf_link_create (used by aya on >= 5.7),
+/// AllowMultiple fails with EINVAL, and links are multi-attach anyway, so other
+/// programs on the cgroup are unaffected.
+pub(super) fn attach_to_cgroup(
+    hook: Hook,
+    program: &mut aya::programs::Program,
+    cgroup: &std::fs::File,
+) -> Result<Result<FdLink, aya::programs::links::LinkError>, aya::programs::ProgramError> {
+    match hook {
+        Hook::Skb(attach_type) => {
+            let p: &mut CgroupSkb = program.try_into()?;
+            let id = p.attach(cgroup, attach_type, CgroupAttachMode::Single)?;
+            Ok(FdLink::try_from(p.take_link(id)?))
+        }
+        Hook::SockAddr => {
+            let p: &mut CgroupSockAddr = program.try_into()?;
+            let id = p.attach(cgroup, CgroupAttachMode::Single)?;
+            Ok(FdLink::try_from(p.take_link(id)?))
+        }
+        Hook::Sock => {
+            let p: &mut aya::programs::CgroupSock = program.try_into()?;
+            let id = p.attach(cgroup, CgroupAttachMode::Single)?;
+            Ok(FdLink::try_from(p.take_link(id)?))
+        }
+        _ => Err(aya::programs::ProgramError::UnexpectedProgramType),
     }
 }
