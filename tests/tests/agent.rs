@@ -50,12 +50,21 @@ impl AgentRun {
 
     /// Start with extra flags; the agent's log goes to `agent.log`.
     fn start_with(&mut self, policy: &Path, extra: &[&str]) {
+        self.start_in(None, policy, extra);
+    }
+
+    /// Start, optionally inside a group (`enforcer exec -g SPEC -- enforcer run`).
+    fn start_in(&mut self, group: Option<&str>, policy: &Path, extra: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.file("agent.log"))
             .unwrap();
-        let child = Command::new(enforcer_bin())
+        let mut cmd = Command::new(enforcer_bin());
+        if let Some(spec) = group {
+            cmd.args(["exec", "-g", spec, "--"]).arg(enforcer_bin());
+        }
+        let child = cmd
             .args(["run", "--config"])
             .arg(policy)
             .args(extra)
@@ -547,4 +556,45 @@ fn observe_mode_counts_other_groups_and_reclaims_deleted_ones_quietly() {
         !log.contains(&d.name),
         "nothing logged about it at the default level:\n{log}"
     );
+}
+
+#[test]
+fn groups_go_below_a_delegated_parent_and_the_agent_leaves_it() {
+    let parent = GroupGuard::new("parent");
+    enforcer_ok(&["create", "-g", &format!("memory:{}", parent.name)]);
+    let mut run = AgentRun::new();
+    let p = run.file("policy.toml");
+    std::fs::write(&p, "[agent]\nparent = \"ignored-when-the-flag-is-given\"\n\n[group.\"web\"]\n\"memory.limit_in_bytes\" = \"20M\"\n").unwrap();
+    // As a systemd service with Delegate=yes: the agent starts inside the parent.
+    run.start_in(
+        Some(&format!("cgroup2:{}", parent.name)),
+        &p,
+        &["--parent", &parent.name],
+    );
+    let web = format!("{}/web", parent.name);
+    let limit =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{web}/memory.limit_in_bytes"))
+            .unwrap();
+    assert_eq!(limit.trim(), (20u64 << 20).to_string());
+    assert!(std::path::Path::new(&format!("/sys/fs/cgroup/unified/{web}")).is_dir());
+    let pid = run.child.as_ref().unwrap().id();
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        cgroup.contains(&format!("0::/{}/enforcer-agent", parent.name)),
+        "the agent must move out of the parent into its own leaf: {cgroup}"
+    );
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let st = Command::new(enforcer_bin())
+        .args(["exec", "-g", &format!("memory:{web}"), "--"])
+        .arg(helper_bin())
+        .args([
+            "udp-send",
+            &rx.local_addr().unwrap().to_string(),
+            "10",
+            "100",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(run.stats(&web)["net"]["egress_packets"], 10);
 }

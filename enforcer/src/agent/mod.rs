@@ -82,10 +82,35 @@ struct Agent {
     policy_mtime: Option<SystemTime>,
 }
 
+/// The delegated subtree the policy's groups go below: `--parent`, else the
+/// policy's `[agent] parent`. None for the top of each hierarchy.
+fn parent_of(cli: Option<&str>, policy: &Policy) -> Result<Option<GroupPath>, AgentError> {
+    let spanned = policy.agent.as_ref().and_then(|a| a.parent.as_ref());
+    let Some(text) = cli.or(spanned.map(|p| p.value.as_str())) else {
+        return Ok(None);
+    };
+    let path = match (GroupPath::parse(text), spanned) {
+        (Ok(p), _) => p,
+        (Err(e), Some(sp)) if cli.is_none() => return Err(e.at(&sp.span).into()),
+        (Err(e), _) => return Err(e.into()),
+    };
+    Ok((!path.is_root()).then_some(path))
+}
+
 /// Validate a policy completely, against the host and against what the kernel
-/// programs can enforce; changes nothing.
-fn validate(cg: &Cgroups, file: &Path) -> Result<(Policy, crate::cgroup::Plan), AgentError> {
-    let policy = crate::config::load(file)?;
+/// programs can enforce; changes nothing. Group names are placed below the
+/// parent, if there is one.
+fn validate(
+    cg: &Cgroups,
+    file: &Path,
+    parent: Option<&str>,
+) -> Result<(Policy, crate::cgroup::Plan), AgentError> {
+    let mut policy = crate::config::load(file)?;
+    if let Some(parent) = parent_of(parent, &policy)? {
+        for g in &mut policy.groups {
+            g.name = format!("{}/{}", parent.as_str(), g.name.trim_start_matches('/'));
+        }
+    }
     let plan = cg.plan(&policy)?;
     for g in &policy.groups {
         let rules = crate::bpf::GroupRules::from_spec(g.network.as_ref(), g.syscalls.as_ref())
@@ -103,13 +128,43 @@ fn validate(cg: &Cgroups, file: &Path) -> Result<(Policy, crate::cgroup::Plan), 
     Ok((policy, plan))
 }
 
+/// A process may not stay in a cgroup2 group whose children get controllers
+/// (no internal processes). When the agent runs in the delegated parent itself,
+/// as a systemd service with `Delegate=yes` does, it moves into a leaf of its own.
+fn leave_parent(cg: &Cgroups, v2: usize, parent: &GroupPath) -> Result<(), AgentError> {
+    let me = crate::cgroup::memberships(std::process::id() as i32)?;
+    if crate::cgroup::v2_path(&me) != Some(parent.to_string().as_str()) {
+        return Ok(());
+    }
+    let leaf = parent.join("enforcer-agent");
+    let targets = crate::cgroup::Targets {
+        hiers: [v2].into_iter().collect(),
+        v2_enable: Vec::new(),
+    };
+    cg.create_in(
+        &targets,
+        &leaf,
+        &Default::default(),
+        &mut Default::default(),
+    )?;
+    cg.classify(
+        &[crate::cgroup::GroupSpec {
+            controllers: vec!["cgroup2".into()],
+            path: leaf.clone(),
+        }],
+        &[std::process::id() as i32],
+    )?;
+    tracing::info!(leaf = %leaf, "moved the agent out of the delegated parent into its own leaf");
+    Ok(())
+}
+
 fn mtime(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
 impl Agent {
     fn validate(&self, file: &Path) -> Result<(Policy, crate::cgroup::Plan), AgentError> {
-        validate(&self.cg, file)
+        validate(&self.cg, file, self.opts.parent.as_deref())
     }
 
     /// Make the host match a validated policy (or observe mode when None):
@@ -319,8 +374,13 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     let validated = opts
         .policy
         .as_deref()
-        .map(|f| validate(&cg, f))
+        .map(|f| validate(&cg, f, opts.parent.as_deref()))
         .transpose()?;
+    if let Some((policy, _)) = &validated
+        && let Some(parent) = parent_of(opts.parent.as_deref(), policy)?
+    {
+        leave_parent(&cg, v2, &parent)?;
+    }
     let settings = settings::resolve(&opts, validated.as_ref().map(|(p, _)| p));
     let kernel = Kernel::open(&opts.pin_dir)?;
     let collector = Collector::new(CgroupIndex::new(&cg.hierarchy(v2).mount_point));
@@ -416,7 +476,7 @@ fn running_pid(pid_file: &Path) -> Option<nix::unistd::Pid> {
 /// `enforcer reload --config`); returns its warnings.
 pub fn check_policy(file: &Path) -> Result<Vec<String>, AgentError> {
     let cg = Cgroups::discover()?;
-    validate(&cg, file).map(|(_, plan)| plan.warnings)
+    validate(&cg, file, None).map(|(_, plan)| plan.warnings)
 }
 
 /// `enforcer reload`: ask a running agent to re-read its policy.

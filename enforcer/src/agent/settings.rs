@@ -31,6 +31,8 @@ pub struct AgentOptions {
     pub summary_rows: usize,
     pub top_syscalls: usize,
     pub pid_file: PathBuf,
+    /// Place the policy's groups below this group (overrides `[agent] parent`).
+    pub parent: Option<String>,
 }
 
 /// Settings in force.

@@ -193,6 +193,10 @@ pub struct RunArgs {
     pub top_syscalls: usize,
     #[arg(long, default_value = crate::agent::DEFAULT_PID_FILE)]
     pub pid_file: PathBuf,
+    /// Create the policy's groups below this group, a subtree delegated to
+    /// enforcer (e.g. `system.slice/enforcer.service`) [policy: agent.parent].
+    #[arg(long, value_name = "PATH")]
+    pub parent: Option<String>,
 }
 
 fn parse_on_exit(s: &str) -> Result<crate::config::OnExit, String> {

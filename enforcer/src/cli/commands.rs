@@ -337,6 +337,7 @@ fn agent(a: RunArgs) -> Result<()> {
         summary_rows: 30,
         top_syscalls: a.top_syscalls,
         pid_file: a.pid_file,
+        parent: a.parent,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -154,6 +154,10 @@ pub struct AgentSpec {
     /// at the cgroup2 root as well as to the policy's groups). Observing never
     /// denies anything.
     pub observe: Option<Spanned<bool>>,
+    /// `parent = "system.slice/enforcer.service"`: create the policy's groups below
+    /// this group (a subtree delegated to enforcer, e.g. by systemd's
+    /// `Delegate=yes`) instead of at the top of each hierarchy.
+    pub parent: Option<Spanned<String>>,
 }
 
 /// `[agent] on_exit`.

@@ -51,7 +51,14 @@ use super::suggest::{did_you_mean, one_of};
 use super::toml_policy::{Reader, entries, kind, value_kind};
 use super::units::{parse_budget, parse_duration, parse_rate, parse_threshold};
 
-const AGENT_KEYS: [&str; 5] = ["metrics", "interval", "on_exit", "audit_log", "observe"];
+const AGENT_KEYS: [&str; 6] = [
+    "metrics",
+    "interval",
+    "on_exit",
+    "audit_log",
+    "observe",
+    "parent",
+];
 const NETWORK_KEYS: [&str; 8] = [
     "connect_allow",
     "connect_deny",
@@ -237,6 +244,7 @@ impl Reader<'_, '_> {
             on_exit: None,
             audit_log: None,
             observe: None,
+            parent: None,
         };
         for (key, value) in entries(table) {
             match key.get() {
@@ -285,6 +293,11 @@ impl Reader<'_, '_> {
                         ));
                     };
                     agent.observe = Some(spanned(observe, span));
+                }
+                "parent" => {
+                    let (text, span) =
+                        self.string(key, value, "\"system.slice/enforcer.service\"")?;
+                    agent.parent = Some(spanned(text.to_owned(), span));
                 }
                 _ => return Err(self.unknown_key(key, "`[agent]`", &AGENT_KEYS)),
             }
@@ -1496,7 +1509,7 @@ until  = "30s"
             // [agent]
             ("agent = 1\n", (1, 1), "`agent` must be a table: write an `[agent]` header"),
             ("[agnet]\n", (1, 2), "unknown table `[agnet]`: did you mean `[agent]`?"),
-            ("[agent]\nmetric = \"127.0.0.1:1\"\n", (2, 1), "unknown key `metric` in `[agent]` (did you mean `metrics`?): expected `metrics`, `interval`, `on_exit`, `audit_log` or `observe`"),
+            ("[agent]\nmetric = \"127.0.0.1:1\"\n", (2, 1), "unknown key `metric` in `[agent]` (did you mean `metrics`?): expected `metrics`, `interval`, `on_exit`, `audit_log`, `observe` or `parent`"),
             ("[agent]\ncolour = true\n", (2, 1), "unknown key `colour` in `[agent]`: expected `metrics`"),
             ("[agent]\nmetrics = 9750\n", (2, 11), "`metrics` is an integer: write it as a string, such as `metrics = \"127.0.0.1:9750\"`"),
             ("[agent]\nmetrics = \"localhost:9750\"\n", (2, 11), "`metrics` value `localhost:9750` is not an address and port: write one such as `\"127.0.0.1:9750\"`"),
