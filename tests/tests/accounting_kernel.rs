@@ -11,7 +11,7 @@ use std::net::UdpSocket;
 use std::os::fd::AsRawFd as _;
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use accounting_support::{PinDir, TestCgroup, group};
 use enforcer::bpf::{BpfError, Event, Kernel, SyscallScope, cgroup_id, snapshot_pinned, unpin_all};
@@ -327,27 +327,13 @@ fn pinned_state_survives_a_killed_loader_without_duplicate_links() {
     );
 }
 
-/// Waits up to `timeout` for events, polling the ring buffer's fd as the agent
-/// does, and returns the OOM kills of `cgroup`.
+/// The OOM kills of `cgroup` seen within `timeout` (waits it out, so a second
+/// event would be seen too).
 fn oom_kills_of(kernel: &mut Kernel, cgroup: u64, timeout: Duration) -> Vec<Event> {
-    let deadline = Instant::now() + timeout;
-    let mut found = Vec::new();
-    while Instant::now() < deadline {
-        let mut pfd = libc::pollfd {
-            fd: kernel.events_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; the fd stays open while `kernel` lives.
-        unsafe { libc::poll(&mut pfd, 1, 100) };
-        found.extend(
-            kernel
-                .drain_events()
-                .into_iter()
-                .filter(|e| matches!(e, Event::OomKill { cgroup_id, .. } if *cgroup_id == cgroup)),
-        );
-    }
-    found
+    accounting_support::events_of(kernel, cgroup, timeout, |_| false)
+        .into_iter()
+        .filter(|e| matches!(e, Event::OomKill { .. }))
+        .collect()
 }
 
 #[test]

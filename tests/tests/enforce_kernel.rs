@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use accounting_support::{PinDir, TestCgroup, group};
+use accounting_support::{PinDir, TestCgroup, events_of, group};
 use enforcer::bpf::{
     BpfError, Direction, ENFORCE_MAX_LEVEL, Event, GroupRules, Kernel, NetOp, snapshot_pinned,
     unpin_all,
@@ -74,20 +74,7 @@ fn rules(network: &str, syscalls: &str) -> GroupRules {
 
 /// Runs the helper in `g` and returns its stdout lines.
 fn probe(g: &TestCgroup, args: &[&str]) -> Vec<String> {
-    let out = g
-        .helper(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running helper {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "helper {args:?} failed with {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    g.run_helper(args).lines().map(str::to_owned).collect()
 }
 
 /// The one line a `try-*` probe prints in `g`.
@@ -107,37 +94,6 @@ fn attempt_outside(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// Waits up to `timeout` for events matching `want`, polling the ring
-/// buffer's fd as the agent does; returns all events of group `id` seen.
-fn events_of(
-    kernel: &mut Kernel,
-    id: u64,
-    timeout: Duration,
-    want: impl Fn(&[Event]) -> bool,
-) -> Vec<Event> {
-    let deadline = Instant::now() + timeout;
-    let mut found = Vec::new();
-    while Instant::now() < deadline {
-        let mut pfd = libc::pollfd {
-            fd: kernel.events_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; the fd stays open while `kernel` lives.
-        unsafe { libc::poll(&mut pfd, 1, 50) };
-        found.extend(
-            kernel
-                .drain_events()
-                .into_iter()
-                .filter(|e| e.cgroup_id() == id),
-        );
-        if want(&found) {
-            break;
-        }
-    }
-    found
 }
 
 /// A TCP listener on `addr` (port 0: any) that accepts and drops connections

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use enforcer::bpf::{GroupCounters, Snapshot};
+use enforcer::bpf::{Event, GroupCounters, Kernel, Snapshot};
 use enforcer::cgroup::Cgroups;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -238,4 +238,35 @@ impl Drop for PinDir {
 /// The counters of `id` in `snap` (zero if the group has none).
 pub fn group(snap: &Snapshot, id: u64) -> GroupCounters {
     snap.groups.get(&id).cloned().unwrap_or_default()
+}
+
+/// Waits up to `timeout` for events matching `want`, polling the ring
+/// buffer's fd as the agent does; returns all events of group `id` seen.
+pub fn events_of(
+    kernel: &mut Kernel,
+    id: u64,
+    timeout: Duration,
+    want: impl Fn(&[Event]) -> bool,
+) -> Vec<Event> {
+    let deadline = Instant::now() + timeout;
+    let mut found = Vec::new();
+    while Instant::now() < deadline {
+        let mut pfd = libc::pollfd {
+            fd: kernel.events_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; the fd stays open while `kernel` lives.
+        unsafe { libc::poll(&mut pfd, 1, 50) };
+        found.extend(
+            kernel
+                .drain_events()
+                .into_iter()
+                .filter(|e| e.cgroup_id() == id),
+        );
+        if want(&found) {
+            break;
+        }
+    }
+    found
 }
