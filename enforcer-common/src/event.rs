@@ -8,7 +8,7 @@ pub const EVENT_OOM_KILL: u32 = 1;
 
 /// One OOM kill, written by `oom_kill` (tracepoint `oom/mark_victim`).
 ///
-/// Layout: 32 bytes, 8-byte aligned, no padding (`kind` and `pid` fill the first
+/// Layout: 40 bytes, 8-byte aligned, no padding (`kind` and `pid` fill the first
 /// eight bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,9 +31,14 @@ pub struct OomEvent {
     /// The victim's `comm`, NUL-terminated unless all 16 bytes are used (the
     /// kernel truncates to 15 characters, so it always is in practice).
     pub comm: [u8; TASK_COMM_LEN],
+    /// When the tracepoint fired (CLOCK_MONOTONIC nanoseconds). With kind, pid
+    /// and cgroup it identifies the event, so an agent killed between writing
+    /// its audit line and releasing it from the ring buffer does not write it
+    /// twice after a restart.
+    pub ktime_ns: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<OomEvent>() == 32);
+const _: () = assert!(core::mem::size_of::<OomEvent>() == 40);
 const _: () = assert!(core::mem::align_of::<OomEvent>() == 8);
 
 /// Field offsets of the `oom/mark_victim` tracepoint record, from

@@ -14,13 +14,14 @@
 
 use aya_ebpf::{
     EbpfContext as _,
-    helpers::{bpf_get_current_cgroup_id, bpf_probe_read_kernel_str_bytes},
+    helpers::{bpf_get_current_cgroup_id, bpf_ktime_get_ns, bpf_probe_read_kernel_str_bytes},
     macros::tracepoint,
     programs::TracePointContext,
 };
-use enforcer_common::{EVENT_OOM_KILL, OomEvent, TASK_COMM_LEN, mark_victim};
+use enforcer_common::{EVENT_OOM_KILL, EnforceCounter, OomEvent, TASK_COMM_LEN, mark_victim};
 
 use crate::events::EVENTS;
+use crate::policy::count;
 
 #[tracepoint(category = "oom", name = "mark_victim")]
 pub fn oom_kill(ctx: TracePointContext) -> u32 {
@@ -45,11 +46,18 @@ pub fn oom_kill(ctx: TracePointContext) -> u32 {
         // SAFETY: no arguments; allowed in tracing programs.
         cgroup_id: unsafe { bpf_get_current_cgroup_id() },
         comm,
+        // SAFETY: no arguments; allowed in every program type.
+        ktime_ns: unsafe { bpf_ktime_get_ns() },
     };
     if let Some(mut entry) = EVENTS.reserve::<OomEvent>(0) {
         entry.write(event);
         entry.submit(0);
+    } else {
+        // Ring buffer full (nobody drains it): counted, so the loss is
+        // reported instead of silent.
+        count(event.cgroup_id, |c: &mut EnforceCounter| {
+            c.events_lost = c.events_lost.wrapping_add(1);
+        });
     }
-    // Ring buffer full: the event is lost (userspace is not draining).
     0
 }

@@ -11,12 +11,17 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // No escape codes into pipes and files, nor where NO_COLOR is set.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .init();
     let cli = enforcer::cli::Cli::parse();
     match enforcer::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("enforcer: error: {e:#}");
+            eprintln!("enforcer: error: {}", enforcer::cli::error_text(&e));
             ExitCode::from(enforcer::cli::exit_code(&e))
         }
     }

@@ -4,9 +4,14 @@
 //! Every test runs as root against the real kernel. Nothing here touches a
 //! cgroup the test did not create.
 
+pub mod agent_run;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub use agent_run::AgentRun;
 
 use enforcer::cgroup::{Cgroups, GroupPath};
 
@@ -122,4 +127,32 @@ fn remove_tree(dir: &std::path::Path) {
 /// Path of the test helper binary (built with the tests).
 pub fn helper_bin() -> PathBuf {
     enforcer_bin().with_file_name("enforcer-test-helper")
+}
+
+/// Polls `f` every 50 ms until it holds; panics after 10 s naming `what`.
+pub fn wait_until(what: &str, f: impl FnMut() -> bool) {
+    wait_for(what, Duration::from_secs(10), f);
+}
+
+/// [`wait_until`] with another limit.
+pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The unprivileged user the tests act as (`nobody`).
+pub const NOBODY: u32 = 65534;
+
+/// `program ARGS` run as `nobody` (uid and gid 65534, no supplementary
+/// groups), as an ordinary local user would.
+pub fn as_nobody(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = Command::new(program);
+    // std drops the supplementary groups (setgroups(0)) when root sets a uid.
+    cmd.args(args).uid(NOBODY).gid(NOBODY).env_clear();
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running {:?} as nobody: {e}", cmd.get_program()))
 }

@@ -2,133 +2,14 @@
 //! `enforcer stats`, the metrics endpoint, the audit log, SIGKILL and restart,
 //! and `enforcer stop`. Each test uses its own groups, pin directory and port.
 
-use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::{TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use enforcer_tests::{GroupGuard, enforcer, enforcer_bin, enforcer_ok, helper_bin, unique_name};
-
-/// Removes the test's pin directory and scratch files, and kills its agent.
-struct AgentRun {
-    pin_dir: PathBuf,
-    scratch: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl AgentRun {
-    fn new() -> Self {
-        let name = unique_name("agent");
-        let scratch = std::env::temp_dir().join(&name);
-        std::fs::create_dir_all(&scratch).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        AgentRun {
-            pin_dir: PathBuf::from("/sys/fs/bpf").join(name),
-            scratch,
-            port,
-            child: None,
-        }
-    }
-
-    fn pin(&self) -> &str {
-        self.pin_dir.to_str().unwrap()
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.scratch.join(name)
-    }
-
-    fn start(&mut self, policy: &Path) {
-        self.start_with(policy, &[]);
-    }
-
-    /// Start with extra flags; the agent's log goes to `agent.log`.
-    fn start_with(&mut self, policy: &Path, extra: &[&str]) {
-        self.start_in(None, policy, extra);
-    }
-
-    /// Start, optionally inside a group (`enforcer exec -g SPEC -- enforcer run`).
-    fn start_in(&mut self, group: Option<&str>, policy: &Path, extra: &[&str]) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.file("agent.log"))
-            .unwrap();
-        let mut cmd = Command::new(enforcer_bin());
-        if let Some(spec) = group {
-            cmd.args(["exec", "-g", spec, "--"]).arg(enforcer_bin());
-        }
-        let child = cmd
-            .args(["run", "--config"])
-            .arg(policy)
-            .args(extra)
-            .args(["--pin-dir", self.pin(), "--interval", "100ms"])
-            .args(["--metrics", &format!("127.0.0.1:{}", self.port)])
-            .arg("--audit-log")
-            .arg(self.file("audit.jsonl"))
-            .arg("--pid-file")
-            .arg(self.file("agent.pid"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        wait_until("the agent to serve metrics", || self.metrics().is_some());
-    }
-
-    fn sigkill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-
-    fn metrics(&self) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        out.starts_with("HTTP/1.1 200").then_some(out)
-    }
-
-    fn stats(&self, group: &str) -> serde_json::Value {
-        let out = enforcer_ok(&["stats", "--json", "--pin-dir", self.pin(), group]);
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        v.as_array()
-            .and_then(|a| a.first().cloned())
-            .unwrap_or(serde_json::Value::Null)
-    }
-}
-
-impl Drop for AgentRun {
-    fn drop(&mut self) {
-        self.sigkill();
-        let _ = enforcer(&[
-            "stop",
-            "--pin-dir",
-            self.pin(),
-            "--pid-file",
-            self.file("agent.pid").to_str().unwrap(),
-        ]);
-        let _ = std::fs::remove_dir_all(&self.pin_dir);
-        let _ = std::fs::remove_dir_all(&self.scratch);
-    }
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use enforcer_tests::{
+    AgentRun, GroupGuard, enforcer, enforcer_bin, enforcer_ok, helper_bin, wait_until,
+};
 
 fn policy(run: &AgentRun, groups: &[&GroupGuard]) -> PathBuf {
     let mut text = String::new();
@@ -209,7 +90,11 @@ fn counts_survive_sigkill_and_restart_without_double_attachment() {
         run.file("agent.pid").to_str().unwrap(),
     ]);
     assert!(out.contains("removed"), "{out}");
-    assert!(!run.pin_dir.exists(), "stop must remove the pins");
+    assert_eq!(
+        std::fs::read_dir(&run.pin_dir).unwrap().count(),
+        0,
+        "stop must remove the pins (the empty, private directory stays)"
+    );
     if let Some(mut c) = run.child.take() {
         let st = c.wait().unwrap();
         assert!(st.success(), "agent must exit cleanly on stop: {st:?}");
@@ -308,14 +193,6 @@ fn read_cpu_shares(g: &GroupGuard) -> String {
         .unwrap_or_default()
 }
 
-fn audit_lines(run: &AgentRun) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.file("audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 #[test]
 fn closed_loop_rule_fires_acts_and_is_undone() {
     let a = GroupGuard::new("loop");
@@ -353,7 +230,8 @@ fn closed_loop_rule_fires_acts_and_is_undone() {
         "took {:?}",
         start.elapsed()
     );
-    let fired: Vec<_> = audit_lines(&run)
+    let fired: Vec<_> = run
+        .audit_lines()
         .into_iter()
         .filter(|l| l["kind"] == "rule" && l["phase"] == "fired")
         .collect();
@@ -363,7 +241,7 @@ fn closed_loop_rule_fires_acts_and_is_undone() {
     // Quiet for `until` (1 s): the old weight comes back.
     wait_until("the rule to be undone", || read_cpu_shares(&a) == "2597");
     assert!(
-        audit_lines(&run)
+        run.audit_lines()
             .iter()
             .any(|l| l["kind"] == "rule" && l["phase"] == "undone")
     );
@@ -421,7 +299,7 @@ fn reload_applies_a_valid_policy_and_keeps_the_old_one_when_invalid() {
     let pid_file = run.file("agent.pid");
     enforcer_ok(&["reload", "--pid-file", pid_file.to_str().unwrap()]);
     wait_until("the rejection in the audit log", || {
-        audit_lines(&run)
+        run.audit_lines()
             .iter()
             .any(|l| l["kind"] == "reload_rejected")
     });
@@ -516,7 +394,7 @@ fn policy_rules_are_enforced_and_survive_an_agent_crash() {
         "{s}"
     );
     wait_until("the denial in the audit log", || {
-        audit_lines(&run).iter().any(|l| {
+        run.audit_lines().iter().any(|l| {
             l["group"] == a.name && l["kind"].as_str().is_some_and(|k| k.contains("connect"))
         })
     });
@@ -568,7 +446,7 @@ fn groups_go_below_a_delegated_parent_and_the_agent_leaves_it() {
     // As a systemd service with Delegate=yes: the agent starts inside the parent.
     run.start_in(
         Some(&format!("cgroup2:{}", parent.name)),
-        &p,
+        Some(&p),
         &["--parent", &parent.name],
     );
     let web = format!("{}/web", parent.name);

@@ -202,14 +202,30 @@ fn bpffs_mounted() -> bool {
         .unwrap_or(false)
 }
 
+/// bpffs at /sys/fs/bpf, root-only (mode 0700, as systemd mounts it): the
+/// kernel's default for a mount without options is 1777, where any user may
+/// create directories next to enforcer's pins.
 fn ensure_bpffs() -> Result<()> {
-    if bpffs_mounted() {
-        return Ok(());
+    use std::os::unix::fs::PermissionsExt as _;
+    if !bpffs_mounted() {
+        step("mounting bpffs at /sys/fs/bpf, mode 0700 (pinned maps and links live there)");
+        std::fs::create_dir_all("/sys/fs/bpf").ok();
+        status(Command::new("mount").args(["-t", "bpf", "-o", "mode=0700", "bpf", "/sys/fs/bpf"]))
+            .context("could not mount bpffs at /sys/fs/bpf; run as root")?;
     }
-    step("mounting bpffs at /sys/fs/bpf (pinned maps and links live there)");
-    std::fs::create_dir_all("/sys/fs/bpf").ok();
-    status(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))
-        .context("could not mount bpffs at /sys/fs/bpf; run as root")
+    let mode = std::fs::metadata("/sys/fs/bpf")
+        .context("examining /sys/fs/bpf")?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode != 0o700 {
+        step(&format!(
+            "bpffs at /sys/fs/bpf is mode {mode:04o}: making it root-only (0700)"
+        ));
+        std::fs::set_permissions("/sys/fs/bpf", std::fs::Permissions::from_mode(0o700))
+            .context("could not chmod /sys/fs/bpf to 0700; run as root")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

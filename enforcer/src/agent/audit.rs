@@ -1,6 +1,17 @@
 //! Events: to tracing, and as JSON lines to an audit file.
+//!
+//! The audit log records who was denied what, so it is private (0600, or 0640
+//! with `[agent] audit_group`), opened without following a symlink, and must be
+//! a regular file of root's with no other links: nobody can make the agent
+//! append to another file. Each line goes out in one `write(2)` with
+//! `O_APPEND`, so a killed agent leaves no torn line. Kernel events carry their
+//! kernel time; the last one written is remembered (read back from the file at
+//! start), so the one event an agent can be killed between writing and
+//! releasing from the ring buffer is not written twice.
 
-use std::io::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,48 +20,166 @@ use serde::Serialize;
 use super::error::AgentError;
 use crate::bpf::Event;
 
+/// How much of the end of an existing log is read to find the last event.
+const TAIL_BYTES: u64 = 64 * 1024;
+
 #[derive(Debug, Serialize)]
 struct AuditLine<'a> {
     /// Seconds since the Unix epoch, with milliseconds.
     time: f64,
     kind: &'a str,
-    group: &'a str,
+    /// The group's path; null only if the cgroup no longer exists.
+    group: Option<&'a str>,
     cgroup_id: u64,
     pid: u32,
     comm: &'a str,
+    /// When the kernel saw it (CLOCK_MONOTONIC ns): with kind, group and pid
+    /// it identifies the event.
+    ktime_ns: u64,
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     details: serde_json::Value,
 }
 
+/// What identifies a kernel event across agent restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EventId {
+    kind: String,
+    cgroup_id: u64,
+    pid: u64,
+    ktime_ns: u64,
+}
+
+impl EventId {
+    fn of(event: &Event) -> Self {
+        EventId {
+            kind: event.kind().to_string(),
+            cgroup_id: event.cgroup_id(),
+            pid: u64::from(event.pid()),
+            ktime_ns: event.ktime_ns(),
+        }
+    }
+
+    fn from_line(line: &str) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        Some(EventId {
+            kind: v.get("kind")?.as_str()?.to_string(),
+            cgroup_id: v.get("cgroup_id")?.as_u64()?,
+            pid: v.get("pid")?.as_u64()?,
+            ktime_ns: v.get("ktime_ns")?.as_u64()?,
+        })
+    }
+}
+
 pub(super) struct Audit {
-    file: Option<(PathBuf, std::fs::File)>,
+    file: Option<(PathBuf, File)>,
+    last_event: Option<EventId>,
+}
+
+fn unsafe_log(path: &Path, why: impl Into<String>) -> AgentError {
+    AgentError::UnsafeFile {
+        what: "audit log",
+        path: path.to_path_buf(),
+        why: why.into(),
+    }
+}
+
+/// Opens (creating if needed) the audit log for appending, private to root
+/// (and `group`, if given), refusing a symlink, a hard link, or a file that
+/// is not root's.
+fn open_log(path: &Path, group: Option<u32>) -> Result<File, AgentError> {
+    let io = |op| {
+        move |source| AgentError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)
+            .map_err(|source| AgentError::Io {
+                op: "creating",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+    }
+    // O_NOFOLLOW is what protects; looking first only names the reason (the
+    // kernel refuses O_CREAT on another user's symlink in a sticky directory
+    // with EACCES rather than ELOOP).
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(unsafe_log(path, "it is a symlink"));
+    }
+    let mode = if group.is_some() { 0o640 } else { 0o600 };
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|source| match source.raw_os_error() {
+            Some(libc::ELOOP) => unsafe_log(path, "it is a symlink"),
+            _ => io("opening")(source),
+        })?;
+    let meta = file.metadata().map_err(io("examining"))?;
+    if !meta.file_type().is_file() {
+        return Err(unsafe_log(path, "it is not a regular file"));
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(unsafe_log(
+            path,
+            format!("it belongs to uid {}, not root", meta.uid()),
+        ));
+    }
+    if meta.nlink() != 1 {
+        return Err(unsafe_log(
+            path,
+            format!(
+                "it has {} hard links (another name could be any file)",
+                meta.nlink()
+            ),
+        ));
+    }
+    if meta.mode() & 0o7777 != mode {
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .map_err(io("restricting the mode of"))?;
+    }
+    if let Some(gid) = group
+        && meta.gid() != gid
+    {
+        std::os::unix::fs::fchown(&file, None, Some(gid)).map_err(io("changing the group of"))?;
+    }
+    Ok(file)
+}
+
+/// The identity of the last kernel event in the log's last `TAIL_BYTES`.
+fn last_event_in(file: &mut File) -> Option<EventId> {
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))
+        .ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    String::from_utf8_lossy(&tail)
+        .lines()
+        .rev()
+        .find_map(EventId::from_line)
 }
 
 impl Audit {
-    pub(super) fn open(path: Option<&Path>) -> Result<Self, AgentError> {
-        let file = match path {
-            None => None,
+    pub(super) fn open(path: Option<&Path>, group: Option<u32>) -> Result<Self, AgentError> {
+        let (file, last_event) = match path {
+            None => (None, None),
             Some(p) => {
-                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|source| AgentError::Io {
-                        op: "creating",
-                        path: dir.to_path_buf(),
-                        source,
-                    })?;
-                }
-                let f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map_err(|source| AgentError::Io {
-                        op: "opening",
-                        path: p.to_path_buf(),
-                        source,
-                    })?;
-                Some((p.to_path_buf(), f))
+                let mut f = open_log(p, group)?;
+                let last = last_event_in(&mut f);
+                (Some((p.to_path_buf(), f)), last)
             }
         };
-        Ok(Audit { file })
+        Ok(Audit { file, last_event })
     }
 
     fn time() -> f64 {
@@ -60,11 +189,14 @@ impl Audit {
             .unwrap_or(0.0)
     }
 
+    /// One complete line, one `write(2)`.
     fn write(&mut self, v: &serde_json::Value) {
-        if let Some((path, f)) = &mut self.file
-            && writeln!(f, "{v}").is_err()
-        {
-            tracing::error!(path = %path.display(), "could not write the audit log");
+        if let Some((path, f)) = &mut self.file {
+            let mut line = v.to_string();
+            line.push('\n');
+            if let Err(e) = f.write_all(line.as_bytes()) {
+                tracing::error!(path = %path.display(), "could not write the audit log: {e}");
+            }
         }
     }
 
@@ -100,34 +232,123 @@ impl Audit {
         self.write(&v);
     }
 
-    /// Something the agent itself did (reloads).
+    /// Something the agent itself did (reloads, pins restored, lost events).
     pub(super) fn note(&mut self, kind: &str, message: &str) {
         let v = serde_json::json!({ "time": Self::time(), "kind": kind, "message": message });
         self.write(&v);
     }
 
-    /// Record one event; `group` is its label if the cgroup is known.
-    pub(super) fn record(&mut self, event: &Event, group: &str) {
-        let time = Self::time();
-        tracing::warn!(
-            kind = event.kind(),
-            group,
-            pid = event.pid(),
-            comm = event.comm(),
-            details = %event.details(),
-            "kernel event"
-        );
+    /// Record one kernel event; `group` is its label (None: the cgroup is
+    /// gone). Returns false (and
+    /// writes nothing) for the event last written, met again because the
+    /// agent was killed before it could release it from the ring buffer.
+    pub(super) fn record(&mut self, event: &Event, group: Option<&str>) -> bool {
+        let id = EventId::of(event);
+        if self.last_event.as_ref() == Some(&id) {
+            return false;
+        }
+        // Decisions can come by the thousand (a process retrying a denied
+        // connect): the audit log has them all, the log only at debug level.
+        // OOM kills are rare and worth a warning.
+        if matches!(event, Event::OomKill { .. }) {
+            tracing::warn!(
+                kind = event.kind(),
+                group = group.unwrap_or("(removed)"),
+                pid = event.pid(),
+                comm = event.comm(),
+                "kernel event"
+            );
+        } else {
+            tracing::debug!(
+                kind = event.kind(),
+                group = group.unwrap_or("(removed)"),
+                pid = event.pid(),
+                comm = event.comm(),
+                details = %event.details(),
+                "kernel event"
+            );
+        }
         let line = AuditLine {
-            time,
+            time: Self::time(),
             kind: event.kind(),
             group,
             cgroup_id: event.cgroup_id(),
             pid: event.pid(),
             comm: event.comm(),
+            ktime_ns: event.ktime_ns(),
             details: event.details(),
         };
         if let Ok(v) = serde_json::to_value(&line) {
             self.write(&v);
         }
+        self.last_event = Some(id);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oom(ktime_ns: u64) -> Event {
+        Event::OomKill {
+            pid: 7,
+            cgroup_id: 9,
+            comm: "x".into(),
+            ktime_ns,
+        }
+    }
+
+    #[test]
+    fn private_log_and_no_duplicate_after_a_restart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("log/audit.jsonl");
+        let mut a = Audit::open(Some(&path), None).unwrap();
+        assert!(a.record(&oom(1), Some("g")));
+        assert!(a.record(&oom(2), Some("g")));
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().mode() & 0o777,
+            0o600,
+            "private"
+        );
+        drop(a);
+        // A restart meets event 2 again (killed before releasing it): skipped.
+        let mut b = Audit::open(Some(&path), None).unwrap();
+        assert!(!b.record(&oom(2), Some("g")));
+        assert!(b.record(&oom(3), Some("g")));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let times: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["ktime_ns"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(times, [1, 2, 3]);
+    }
+
+    #[test]
+    fn symlinks_hard_links_and_wide_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("target");
+        std::fs::write(&target, "keep").unwrap();
+        let link = tmp.path().join("audit.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = Audit::open(Some(&link), None).err().unwrap().to_string();
+        assert!(err.contains("symlink"), "{err}");
+        std::fs::remove_file(&link).unwrap();
+
+        std::fs::hard_link(&target, &link).unwrap();
+        let err = Audit::open(Some(&link), None).err().unwrap().to_string();
+        assert!(err.contains("hard links"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        std::fs::remove_file(&link).unwrap();
+
+        std::fs::write(&link, "").unwrap();
+        std::fs::set_permissions(&link, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        Audit::open(Some(&link), None).unwrap();
+        assert_eq!(std::fs::metadata(&link).unwrap().mode() & 0o777, 0o600);
     }
 }

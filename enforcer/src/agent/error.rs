@@ -34,8 +34,34 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
-    #[error("no agent is running (no live pid in {0})")]
+    #[error("no agent is running (nothing holds the lock of {0})")]
     NotRunning(PathBuf),
+    #[error(
+        "another agent{} is running (it holds the lock of the {what} {path}); stop it \
+         first with `enforcer stop`, or give this one its own --pid-file and --pin-dir",
+        pid.map(|p| format!(" (PID {p})")).unwrap_or_default()
+    )]
+    AlreadyRunning {
+        pid: Option<i32>,
+        what: &'static str,
+        path: PathBuf,
+    },
+    #[error(
+        "refusing to use the {what} {path}: {why}; it must be a regular file of root's \
+         (remove it, or choose another path)"
+    )]
+    UnsafeFile {
+        what: &'static str,
+        path: PathBuf,
+        why: String,
+    },
+    #[error("permission denied: {action} needs root; run it as root (e.g. with sudo)")]
+    NeedsRoot { action: &'static str },
+    #[error(
+        "the agent (PID {pid}) did not exit within {secs} s of SIGTERM; nothing was \
+         unpinned. Try again, or end it with `kill -9 {pid}` and run `enforcer stop` again"
+    )]
+    StillRunning { pid: i32, secs: u64 },
 }
 
 impl From<BpfError> for AgentError {

@@ -9,6 +9,7 @@
 mod audit;
 mod error;
 mod http;
+mod lock;
 mod settings;
 
 use std::collections::BTreeMap;
@@ -69,6 +70,10 @@ impl RateControl for KernelRates<'_> {
 }
 
 struct Agent {
+    /// Locked for the agent's life; removed when it ends.
+    _pid_file: lock::PidFile,
+    /// No second agent manages the same pins.
+    _pin_lock: lock::PinDirLock,
     cg: Cgroups,
     v2: usize,
     kernel: Kernel,
@@ -79,8 +84,14 @@ struct Agent {
     collector: Collector,
     audit: audit::Audit,
     events: u64,
+    /// Events the kernel could not queue, over all groups, at the last tick.
+    events_lost: u64,
     policy_mtime: Option<SystemTime>,
 }
+
+/// Ring buffer records handled per wake-up before the loop gives the timer
+/// and signals a turn (a flood of denials must not starve collection).
+const EVENTS_PER_TURN: usize = 4096;
 
 /// The delegated subtree the policy's groups go below: `--parent`, else the
 /// policy's `[agent] parent`. None for the top of each hierarchy.
@@ -285,8 +296,51 @@ impl Agent {
         }
     }
 
+    /// Pins of ours that someone removed are pinned again (they never stopped
+    /// working: the agent holds every link), and each is audited.
+    fn restore_pins(&mut self) {
+        for r in self.kernel.restore_pins() {
+            match &r.result {
+                Ok(()) => {
+                    tracing::warn!(pin = %r.path.display(), "a pin of the agent was removed; pinned it again");
+                    self.audit.note(
+                        "pin_restored",
+                        &format!("{} was removed while the agent ran; pinned again (enforcement never stopped: the agent holds its links)", r.path.display()),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(pin = %r.path.display(), "a pin of the agent was removed and could not be restored: {e}");
+                    self.audit.note("pin_restore_failed", e);
+                }
+            }
+        }
+    }
+
+    /// A warning line (log and audit) when the kernel dropped events since
+    /// the last tick because the ring buffer was full.
+    fn report_lost_events(&mut self, snap: &crate::bpf::Snapshot) {
+        let total: u64 = snap.groups.values().map(|g| g.events_lost).sum();
+        if total > self.events_lost {
+            let new = total - self.events_lost;
+            tracing::warn!(
+                lost = new,
+                total,
+                "the kernel dropped events because the ring buffer was full; they are missing from the audit log (counted in stats and enforcer_events_lost_total)"
+            );
+            self.audit.note(
+                "events_lost",
+                &format!(
+                    "{new} events were dropped by the kernel (ring buffer full), {total} in all"
+                ),
+            );
+        }
+        self.events_lost = total;
+    }
+
     fn tick(&mut self, state: &Arc<RwLock<MetricsState>>) -> Result<(), AgentError> {
+        self.restore_pins();
         let snap = self.kernel.snapshot()?;
+        self.report_lost_events(&snap);
         let c = self.collector.collect(&snap, &self.cg);
         if !c.vanished.is_empty() {
             tracing::debug!(
@@ -327,30 +381,37 @@ impl Agent {
         Ok(())
     }
 
-    fn drain_events(&mut self) {
-        for e in self.kernel.drain_events() {
-            // The ring buffer sees every OOM kill on the host; outside observe mode
-            // only the policy's groups are ours to report.
-            if !self.settings.observe && !self.groups.values().any(|m| m.id == e.cgroup_id()) {
-                continue;
+    /// Writes pending kernel events to the audit log, each released from
+    /// the ring buffer only once written. Returns whether more may be pending.
+    fn drain_events(&mut self) -> bool {
+        let Agent {
+            kernel,
+            settings,
+            groups,
+            collector,
+            audit,
+            events,
+            ..
+        } = self;
+        let taken = kernel.for_each_event(EVENTS_PER_TURN, |e| {
+            let id = e.cgroup_id();
+            // The ring buffer sees every OOM kill on the host; outside observe
+            // mode only the policy's groups are ours to report.
+            let ours = groups.iter().find(|(_, m)| m.id == id).map(|(l, _)| l);
+            if !settings.observe && ours.is_none() {
+                return;
             }
-            let label = self
-                .groups
-                .iter()
-                .find(|(_, m)| m.id == e.cgroup_id())
-                .map(|(l, _)| l.as_str())
-                .or_else(|| self.collector.index().label(e.cgroup_id()))
-                .unwrap_or("?")
-                .to_string();
-            self.audit.record(&e, &label);
-            self.events += 1;
-        }
-    }
-}
-
-fn write_pid_file(path: &Path) {
-    if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
-        tracing::warn!(path = %path.display(), "could not write pid file: {e}");
+            let label = match ours {
+                Some(l) => Some(l.clone()),
+                // A group created since the last walk of the tree: walk again
+                // so the event names it.
+                None => collector.label_of(id).map(str::to_string),
+            };
+            if audit.record(&e, label.as_deref()) {
+                *events += 1;
+            }
+        });
+        taken >= EVENTS_PER_TURN
     }
 }
 
@@ -368,6 +429,7 @@ fn signal(
 /// Run until SIGINT or SIGTERM; SIGHUP (or a change of the file) reloads the
 /// policy. With `on_exit = keep` (the default) programs and rules stay pinned.
 pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
+    require_root("running the agent")?;
     let cg = Cgroups::discover()?;
     let v2 = cg.v2().ok_or(AgentError::NoCgroup2)?;
     // Everything is validated before anything is loaded or changed.
@@ -376,6 +438,8 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
         .as_deref()
         .map(|f| validate(&cg, f, opts.parent.as_deref()))
         .transpose()?;
+    // Before anything changes: one agent per pid file and per pin directory.
+    let pid_file = lock::PidFile::acquire(&opts.pid_file)?;
     if let Some((policy, _)) = &validated
         && let Some(parent) = parent_of(opts.parent.as_deref(), policy)?
     {
@@ -383,9 +447,12 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     }
     let settings = settings::resolve(&opts, validated.as_ref().map(|(p, _)| p));
     let kernel = Kernel::open(&opts.pin_dir)?;
+    let pin_lock = lock::PinDirLock::acquire(&opts.pin_dir)?;
     let collector = Collector::new(CgroupIndex::new(&cg.hierarchy(v2).mount_point));
     let mut agent = Agent {
-        audit: audit::Audit::open(Some(&settings.audit_log))?,
+        _pid_file: pid_file,
+        _pin_lock: pin_lock,
+        audit: audit::Audit::open(Some(&settings.audit_log), settings.audit_group)?,
         policy_mtime: opts.policy.as_deref().and_then(mtime),
         cg,
         v2,
@@ -396,6 +463,7 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
         engine: Engine::default(),
         collector,
         events: 0,
+        events_lost: 0,
     };
     agent.install(validated)?;
 
@@ -410,7 +478,6 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
         tracing::info!(%addr, "serving metrics at http://{addr}/metrics");
         tokio::spawn(http::serve(listener, state.clone()));
     }
-    write_pid_file(&agent.opts.pid_file);
     // SAFETY: the ring buffer fd belongs to `agent.kernel`, which outlives
     // `events` (dropped first, below); nothing closes or replaces the fd.
     let events = unsafe {
@@ -436,8 +503,11 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
             }
             ready = events.readable() => {
                 if let Ok(mut guard) = ready {
-                    agent.drain_events();
-                    guard.clear_ready();
+                    // More pending: stay ready, so the loop comes back at once
+                    // (the kernel wakes a reader only once it has caught up).
+                    if !agent.drain_events() {
+                        guard.clear_ready();
+                    }
                 }
             }
             _ = hup.recv() => agent.reload("SIGHUP"),
@@ -446,7 +516,6 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
         }
     };
     drop(events);
-    let _ = std::fs::remove_file(&agent.opts.pid_file);
     if agent.settings.on_exit == OnExit::Detach {
         let n = crate::bpf::unpin_all(&agent.opts.pin_dir)?;
         tracing::info!(
@@ -461,15 +530,14 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
     result
 }
 
-/// The pid of a running agent, from its pid file.
-fn running_pid(pid_file: &Path) -> Option<nix::unistd::Pid> {
-    let pid = std::fs::read_to_string(pid_file)
-        .ok()?
-        .trim()
-        .parse::<i32>()
-        .ok()?;
-    let p = nix::unistd::Pid::from_raw(pid);
-    nix::sys::signal::kill(p, None).is_ok().then_some(p)
+/// Agent verbs act on root's pins and processes: say so up front rather
+/// than failing later with a misleading message.
+pub fn require_root(action: &'static str) -> Result<(), AgentError> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(AgentError::NeedsRoot { action })
+    }
 }
 
 /// Validate a policy file as the agent would before loading it (for
@@ -479,31 +547,60 @@ pub fn check_policy(file: &Path) -> Result<Vec<String>, AgentError> {
     validate(&cg, file, None).map(|(_, plan)| plan.warnings)
 }
 
-/// `enforcer reload`: ask a running agent to re-read its policy.
-pub fn reload(pid_file: &Path) -> Result<(), AgentError> {
-    let p = running_pid(pid_file).ok_or_else(|| AgentError::NotRunning(pid_file.to_path_buf()))?;
-    nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGHUP).map_err(|e| AgentError::Io {
-        op: "signalling",
+/// `enforcer reload`: ask a running agent to re-read its policy. Only the
+/// process holding the pid file's lock, if it is an enforcer binary, is
+/// signalled.
+pub fn reload(pid_file: &Path) -> Result<i32, AgentError> {
+    require_root("signalling the agent")?;
+    let pid = lock::running_agent(pid_file)?
+        .ok_or_else(|| AgentError::NotRunning(pid_file.to_path_buf()))?;
+    signal_pid(pid, nix::sys::signal::Signal::SIGHUP, pid_file)?;
+    Ok(pid)
+}
+
+fn signal_pid(pid: i32, sig: nix::sys::signal::Signal, pid_file: &Path) -> Result<(), AgentError> {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).map_err(|e| AgentError::Io {
+        op: "signalling the agent of",
         path: pid_file.to_path_buf(),
         source: e.into(),
     })
 }
 
-/// `enforcer stop`: end a running agent, then detach and unpin everything.
-pub fn stop(pin_dir: &Path, pid_file: &Path) -> Result<usize, AgentError> {
-    if let Some(p) = running_pid(pid_file)
-        && nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM).is_ok()
-    {
-        // Up to 5 s for the agent to finish its tick and exit.
-        for _ in 0..250 {
-            if nix::sys::signal::kill(p, None).is_err() {
-                break;
+/// How long `stop` waits for the agent to finish its tick and exit.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// `enforcer stop`: end the running agent (the holder of the pid file's
+/// lock), then detach and unpin everything. Nothing is unpinned while an
+/// agent still holds the pin directory: it would pin everything again.
+pub fn stop(pin_dir: &Path, pid_file: &Path) -> Result<(Option<i32>, usize), AgentError> {
+    require_root("stopping the agent and removing its pins")?;
+    let agent = lock::running_agent(pid_file)?;
+    if let Some(pid) = agent {
+        signal_pid(pid, nix::sys::signal::Signal::SIGTERM, pid_file)?;
+        let deadline = std::time::Instant::now() + STOP_WAIT;
+        // The locks go with the process (also while it is a zombie not yet
+        // reaped by its parent, which a PID check would count as alive); the
+        // pid file's is released first, the pin directory's last.
+        while lock::running_agent(pid_file)?.is_some()
+            || lock::PinDirLock::holder(pin_dir) == Some(pid)
+        {
+            if std::time::Instant::now() > deadline {
+                return Err(AgentError::StillRunning {
+                    pid,
+                    secs: STOP_WAIT.as_secs(),
+                });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    let _ = std::fs::remove_file(pid_file);
-    Ok(crate::bpf::unpin_all(pin_dir)?)
+    if let Some(pid) = lock::PinDirLock::holder(pin_dir) {
+        return Err(AgentError::AlreadyRunning {
+            pid: Some(pid),
+            what: "pin directory",
+            path: pin_dir.to_path_buf(),
+        });
+    }
+    Ok((agent, crate::bpf::unpin_all(pin_dir)?))
 }
 
 /// Labels for the groups a user names on the command line (`stats web db`).

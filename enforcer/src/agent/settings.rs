@@ -25,6 +25,8 @@ pub struct AgentOptions {
     pub interval: Option<Duration>,
     pub pin_dir: PathBuf,
     pub audit_log: Option<PathBuf>,
+    /// Group (gid) that may read the audit log (mode 0640); root only without.
+    pub audit_group: Option<u32>,
     pub on_exit: Option<OnExit>,
     /// Print a live per-group table every interval.
     pub summary: bool,
@@ -41,6 +43,7 @@ pub struct Settings {
     pub metrics: Option<SocketAddr>,
     pub interval: Duration,
     pub audit_log: PathBuf,
+    pub audit_group: Option<u32>,
     pub on_exit: OnExit,
     pub observe: bool,
 }
@@ -74,6 +77,9 @@ pub(super) fn resolve(opts: &AgentOptions, policy: Option<&Policy>) -> Settings 
                     .map(|p| p.value.clone())
             })
             .unwrap_or_else(|| PathBuf::from(DEFAULT_AUDIT_LOG)),
+        audit_group: opts
+            .audit_group
+            .or_else(|| file.and_then(|a| a.audit_group.as_ref()).map(|g| g.value)),
         on_exit: opts
             .on_exit
             .or_else(|| file.and_then(|a| a.on_exit.as_ref()).map(|o| o.value))

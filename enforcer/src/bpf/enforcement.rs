@@ -32,10 +32,9 @@ use super::layout::{
     enforce_programs,
 };
 use super::object::{cgroup_level, ensure_loaded, lsm_refusal, open_cgroup2_dir};
-use super::pins::{
-    adopt_link, create_dir, global_enforce_dir, group_enforce_dir, pin_link, unpin_links_in,
-};
+use super::pins::{adopt_link, global_enforce_dir, group_enforce_dir, pin_link};
 use super::rules::{GroupRules, dir_index, limit_conf};
+use super::trust::create_private_dir;
 use super::{BpfError, rawlink};
 use crate::config::Direction;
 
@@ -76,12 +75,13 @@ impl Kernel {
             });
         }
         let dir = group_enforce_dir(&self.pin_dir, cgroup_id);
-        create_dir(&dir)?;
+        create_private_dir(&dir)?;
         let target = cgroup2_dir.display().to_string();
         let mut attached = 0;
         for spec in enforce_programs(level) {
             let path = dir.join(spec.name);
             if adopt_link(&path, &spec)? {
+                self.held.hold(&path)?;
                 continue;
             }
             if let Hook::LsmCgroup(_) = spec.hook {
@@ -112,6 +112,7 @@ impl Kernel {
                     })
                     .map(FdLink::from)?;
                 pin_link(link, &path, &spec)?;
+                self.held.hold(&path)?;
                 attached += 1;
                 continue;
             }
@@ -138,6 +139,7 @@ impl Kernel {
                     path: path.clone(),
                     source,
                 })?;
+                self.held.hold(&path)?;
                 attached += 1;
                 continue;
             }
@@ -145,6 +147,7 @@ impl Kernel {
                 super::kernel::attach_to_cgroup(hook, program, &cgroup)
             })?;
             pin_link(link, &path, &spec)?;
+            self.held.hold(&path)?;
             attached += 1;
         }
         Ok(attached)
@@ -160,7 +163,8 @@ impl Kernel {
     }
 
     pub(super) fn detach_enforcement_id(&mut self, cgroup_id: u64) -> Result<usize, BpfError> {
-        unpin_links_in(&group_enforce_dir(&self.pin_dir, cgroup_id))
+        let dir = group_enforce_dir(&self.pin_dir, cgroup_id);
+        self.unpin_and_release(&dir)
     }
 
     /// Loads (or replaces) the rules of the group with cgroup2 id `cgroup_id`.
@@ -458,10 +462,11 @@ impl Kernel {
     /// pinned link exists. Returns whether it was attached now.
     fn attach_enforce_syscalls(&mut self) -> Result<bool, BpfError> {
         let dir = global_enforce_dir(&self.pin_dir);
-        create_dir(&dir)?;
+        create_private_dir(&dir)?;
         let spec = ENFORCE_SYSCALLS;
         let path = dir.join(spec.name);
         if adopt_link(&path, &spec)? {
+            self.held.hold(&path)?;
             return Ok(false);
         }
         ensure_loaded(&mut self.ebpf, spec, &mut self.btf)?;
@@ -478,6 +483,7 @@ impl Kernel {
             },
         )?;
         pin_link(link, &path, &spec)?;
+        self.held.hold(&path)?;
         Ok(true)
     }
 

@@ -172,6 +172,27 @@ pub enum BpfError {
         path: PathBuf,
     },
 
+    /// Something in or above the pin directory could be changed by a user other
+    /// than root, who could then remove pins and with them enforcement.
+    #[error(
+        "refusing to use {path}: {why} (owner {owner}, mode {mode:04o}); enforcer's \
+         pins must be root's alone, or another user could remove them and switch \
+         enforcement off. Check what it is, remove it (as root), make bpffs \
+         root-only (`mount -o remount,mode=0700 /sys/fs/bpf`, as systemd mounts it), \
+         then start again"
+    )]
+    UntrustedPin {
+        /// The offending file or directory.
+        path: PathBuf,
+        /// Its owner's uid and name.
+        uid: u32,
+        owner: String,
+        /// Its permission bits.
+        mode: u32,
+        /// What is wrong with it.
+        why: String,
+    },
+
     /// Creating, listing or removing something in the pin directory failed.
     #[error("{op} {path} failed; check that you are root and bpffs is mounted read-write")]
     PinDir {

@@ -51,6 +51,8 @@ pub enum Event {
         cgroup_id: u64,
         /// The victim's command name (at most 15 characters).
         comm: String,
+        /// CLOCK_MONOTONIC nanoseconds.
+        ktime_ns: u64,
     },
     /// A connect, bind or UDP sendmsg was refused with EPERM by the group's
     /// address list.
@@ -169,14 +171,14 @@ impl Event {
         }
     }
 
-    /// When the kernel decided (CLOCK_MONOTONIC nanoseconds); `None` for OOM kills.
-    pub fn ktime_ns(&self) -> Option<u64> {
+    /// When the kernel decided (CLOCK_MONOTONIC nanoseconds).
+    pub fn ktime_ns(&self) -> u64 {
         match self {
-            Event::OomKill { .. } => None,
-            Event::NetDenied { ktime_ns, .. }
+            Event::OomKill { ktime_ns, .. }
+            | Event::NetDenied { ktime_ns, .. }
             | Event::Syscall { ktime_ns, .. }
             | Event::BudgetExhausted { ktime_ns, .. }
-            | Event::RateLimited { ktime_ns, .. } => Some(*ktime_ns),
+            | Event::RateLimited { ktime_ns, .. } => *ktime_ns,
         }
     }
 
@@ -184,7 +186,7 @@ impl Event {
     /// JSON; `null` when the kind has none.
     pub fn details(&self) -> serde_json::Value {
         match self {
-            Event::OomKill { .. } => serde_json::Value::Null,
+            Event::OomKill { ktime_ns, .. } => json!({ "ktime_ns": ktime_ns }),
             Event::NetDenied {
                 op,
                 task_cgroup_id,
@@ -304,6 +306,7 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Event> {
                 pid: raw.pid,
                 cgroup_id: raw.cgroup_id,
                 comm: comm_str(&raw.comm),
+                ktime_ns: raw.ktime_ns,
             })
         }
         EVENT_NET_DENIED => {
@@ -422,6 +425,7 @@ mod tests {
             pid: 42,
             cgroup_id: 7,
             comm,
+            ktime_ns: 99,
         };
         let event = parse(&bytes_of(&raw)).expect("decoded");
         assert_eq!(
@@ -429,14 +433,15 @@ mod tests {
             Event::OomKill {
                 pid: 42,
                 cgroup_id: 7,
-                comm: "stress".into()
+                comm: "stress".into(),
+                ktime_ns: 99,
             }
         );
         assert_eq!(
             (event.kind(), event.pid(), event.comm(), event.cgroup_id()),
             ("oom_kill", 42, "stress", 7)
         );
-        assert!(event.details().is_null());
+        assert_eq!(event.details()["ktime_ns"], 99);
     }
 
     #[test]
@@ -446,6 +451,7 @@ mod tests {
             pid: 1,
             cgroup_id: 2,
             comm: *b"0123456789abcdef",
+            ktime_ns: 1,
         };
         let Some(Event::OomKill { comm, .. }) = parse(&bytes_of(&raw)) else {
             panic!("not decoded");

@@ -14,18 +14,21 @@ use enforcer_common::{EnforceCounter, NetCounter, SockCounter, SyscallKey, scope
 
 use super::BpfError;
 use super::events::{self, Event};
+use super::held::{Held, Restored};
 use super::layout::{
     ENFORCE_COUNTS, EVENTS, GROUP_PROGRAMS, Hook, NET_EGRESS, NET_INGRESS, ProgramSpec,
     SOCK_ATTEMPTS, SYSCALL_GROUPS, SYSCALL_SCOPE, SYSCALLS, TRACING_PROGRAMS, maps_dir,
 };
+use super::layout::{PINNED_MAPS, map_pin};
 use super::object::{self, LogReader, open_cgroup2_dir};
 use super::pins::{
-    adopt_link, check_bpffs, check_pinned_maps, create_dir, global_links_dir, group_links_dir,
-    pin_link, unpin_links_in,
+    adopt_link, check_bpffs, check_pinned_maps, global_links_dir, group_links_dir, pin_link,
+    unpin_links_in,
 };
 use super::rules::GroupRules;
 use super::snapshot::{self, CounterMaps, Snapshot};
 use super::tracefs;
+use super::trust::{check_ancestors, check_tree, create_private_dir};
 
 /// Which cgroups `count_syscalls` counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +68,9 @@ pub struct Kernel {
     /// Whether BPF-LSM programs can be loaded here (`Err`: why not); `None`
     /// until first needed.
     pub(super) lsm: Option<Result<(), String>>,
+    /// fds of every map and link pinned by this process or adopted: while it
+    /// runs, removing a pin detaches nothing (see [`Kernel::restore_pins`]).
+    pub(super) held: Held,
 }
 
 // The agent moves the kernel into async tasks.
@@ -79,14 +85,23 @@ impl Kernel {
     /// restarts, even SIGKILL. All programs are loaded (verified); nothing new is
     /// attached yet.
     ///
-    /// `pin_dir` (created if missing) must be on bpffs. A map pinned there by a
-    /// build with another layout is refused ([`BpfError::PinnedMapMismatch`]).
+    /// `pin_dir` (created if missing, mode 0700) must be on bpffs, and it and
+    /// everything under it must be root's alone
+    /// ([`BpfError::UntrustedPin`]): a pin someone else can remove is
+    /// enforcement someone else can switch off. A map pinned there by a build
+    /// with another layout is refused ([`BpfError::PinnedMapMismatch`]).
     pub fn open(pin_dir: &Path) -> Result<Kernel, BpfError> {
-        create_dir(pin_dir)?;
+        create_private_dir(pin_dir)?;
         check_bpffs(pin_dir)?;
-        create_dir(&maps_dir(pin_dir))?;
+        check_ancestors(pin_dir)?;
+        check_tree(pin_dir)?;
+        create_private_dir(&maps_dir(pin_dir))?;
         check_pinned_maps(pin_dir)?;
         let (mut ebpf, logs) = object::load(Some(pin_dir))?;
+        let mut held = Held::default();
+        for spec in &PINNED_MAPS {
+            held.hold(&map_pin(pin_dir, spec.name))?;
+        }
         let events = ebpf.take_map(EVENTS).ok_or(BpfError::MapMissing(EVENTS))?;
         let events = RingBuf::try_from(events).map_err(|source| BpfError::Map {
             map: EVENTS,
@@ -101,7 +116,20 @@ impl Kernel {
             rules: StdHashMap::new(),
             compat_known: false,
             lsm: None,
+            held,
         })
+    }
+
+    /// Pins again every map and link of this process whose pin disappeared
+    /// (they stayed attached meanwhile: this process holds them). Returns what
+    /// was restored; the agent calls it every interval and audits each one.
+    pub fn restore_pins(&mut self) -> Vec<Restored> {
+        self.held.restore_missing()
+    }
+
+    /// How many pinned objects this process holds.
+    pub fn held_pins(&self) -> usize {
+        self.held.len()
     }
 
     /// The pin directory this kernel was opened on.
@@ -122,19 +150,19 @@ impl Kernel {
     pub fn attach_group(&mut self, cgroup2_dir: &Path) -> Result<usize, BpfError> {
         let (cgroup, cgroup_id) = open_cgroup2_dir(cgroup2_dir)?;
         let dir = group_links_dir(&self.pin_dir, cgroup_id);
-        create_dir(&dir)?;
+        create_private_dir(&dir)?;
         let target = cgroup2_dir.display().to_string();
         let mut attached = 0;
         for spec in &GROUP_PROGRAMS {
             let path = dir.join(spec.name);
-            if adopt_link(&path, spec)? {
-                continue;
+            if !adopt_link(&path, spec)? {
+                let link = self.attach_one(spec, &target, |hook, program| {
+                    attach_to_cgroup(hook, program, &cgroup)
+                })?;
+                pin_link(link, &path, spec)?;
+                attached += 1;
             }
-            let link = self.attach_one(spec, &target, |hook, program| {
-                attach_to_cgroup(hook, program, &cgroup)
-            })?;
-            pin_link(link, &path, spec)?;
-            attached += 1;
+            self.held.hold(&path)?;
         }
         Ok(attached)
     }
@@ -145,7 +173,15 @@ impl Kernel {
     /// group was not attached).
     pub fn detach_group(&mut self, cgroup2_dir: &Path) -> Result<usize, BpfError> {
         let (_, cgroup_id) = open_cgroup2_dir(cgroup2_dir)?;
-        unpin_links_in(&group_links_dir(&self.pin_dir, cgroup_id))
+        self.unpin_and_release(&group_links_dir(&self.pin_dir, cgroup_id))
+    }
+
+    /// Unpins the links of `dir` and lets go of this process's fds of them:
+    /// only then are they detached.
+    pub(super) fn unpin_and_release(&mut self, dir: &Path) -> Result<usize, BpfError> {
+        let removed = unpin_links_in(dir);
+        self.held.release_dir(dir);
+        removed
     }
 
     /// Attaches `count_syscalls` (raw tracepoint `sys_enter`) and `oom_kill`
@@ -160,11 +196,12 @@ impl Kernel {
     /// names groups (or all).
     pub fn attach_tracing(&mut self) -> Result<usize, BpfError> {
         let dir = global_links_dir(&self.pin_dir);
-        create_dir(&dir)?;
+        create_private_dir(&dir)?;
         let mut attached = 0;
         for spec in &TRACING_PROGRAMS {
             let path = dir.join(spec.name);
             if adopt_link(&path, spec)? {
+                self.held.hold(&path)?;
                 continue;
             }
             if let Hook::Tracepoint(category, name) = spec.hook {
@@ -192,6 +229,7 @@ impl Kernel {
                 _ => Err(aya::programs::ProgramError::UnexpectedProgramType),
             })?;
             pin_link(link, &path, spec)?;
+            self.held.hold(&path)?;
             attached += 1;
         }
         Ok(attached)
@@ -368,7 +406,8 @@ impl Kernel {
             bump_generation(&mut self.scope_array()?)?;
         }
         for id in &ids {
-            unpin_links_in(&group_links_dir(&self.pin_dir, *id))?;
+            let dir = group_links_dir(&self.pin_dir, *id);
+            self.unpin_and_release(&dir)?;
         }
         Ok(())
     }
@@ -386,7 +425,20 @@ impl Kernel {
     /// process loaded names the rule as written (`rule_text`).
     pub fn drain_events(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
-        while let Some(item) = self.events.next() {
+        while self.for_each_event(usize::MAX, |e| out.push(e)) > 0 {}
+        out
+    }
+
+    /// Hands up to `max` pending events to `f`, one at a time, releasing each
+    /// record from the ring buffer only after `f` returns: a process killed
+    /// while `f` writes an event down finds it again on restart rather than
+    /// losing it. Returns how many records were taken (including skipped
+    /// ones); `max` means more may be pending.
+    pub fn for_each_event(&mut self, max: usize, mut f: impl FnMut(Event)) -> usize {
+        let Kernel { events, rules, .. } = self;
+        let mut taken = 0;
+        while taken < max {
+            let Some(item) = events.next() else { break };
             if let Some(mut event) = events::parse(&item) {
                 if let Event::NetDenied {
                     op,
@@ -396,15 +448,18 @@ impl Kernel {
                     ..
                 } = &mut event
                 {
-                    *rule_text = self.rules.get(cgroup_id).and_then(|r| {
+                    *rule_text = rules.get(cgroup_id).and_then(|r| {
                         r.rule(*op == events::NetOp::Bind, *index)
                             .map(ToString::to_string)
                     });
                 }
-                out.push(event);
+                f(event);
             }
+            taken += 1;
+            // Released here, after `f`.
+            drop(item);
         }
-        out
+        taken
     }
 
     /// The ring buffer's fd, for polling: it becomes readable when events are

@@ -30,6 +30,7 @@ mod btf;
 mod enforcement;
 mod error;
 mod events;
+mod held;
 mod kernel;
 mod layout;
 mod object;
@@ -39,12 +40,14 @@ mod rules;
 mod snapshot;
 mod syscalls_i386;
 mod tracefs;
+mod trust;
 
 use std::path::Path;
 
 pub use enforcer_common::{ENFORCE_MAX_LEVEL, NetCounter, OomEvent, SockCounter, SyscallKey};
 pub use error::BpfError;
 pub use events::{Event, NetOp};
+pub use held::Restored;
 pub use kernel::{Kernel, SyscallScope};
 pub use layout::DEFAULT_PIN_DIR;
 pub use object::{ProbeReport, cgroup_id, probe};
@@ -66,8 +69,10 @@ pub fn snapshot_pinned(pin_dir: &Path) -> Result<Snapshot, BpfError> {
 /// the programs, as nothing else holds them) and the maps (freed once no program
 /// uses them). What `enforcer stop` does. Only our own pins are touched:
 /// `maps/<one of our map names>`, `links/<cgroup id or global>/<one of our
-/// program names>`, then those directories and `pin_dir` if empty. Returns how
-/// many pins were removed; 0 if `pin_dir` does not exist.
+/// program names>`, then those directories if empty; `pin_dir` itself stays
+/// (empty, root's, mode 0700), so no other user can take its name on a
+/// world-writable bpffs before the next start. Returns how many pins were
+/// removed; 0 if `pin_dir` does not exist.
 pub fn unpin_all(pin_dir: &Path) -> Result<usize, BpfError> {
     pins::unpin_all(pin_dir)
 }

@@ -31,30 +31,6 @@ pub(super) fn check_bpffs(path: &Path) -> Result<(), BpfError> {
     }
 }
 
-/// Creates `dir` (and parents) unless it exists.
-pub(super) fn create_dir(dir: &Path) -> Result<(), BpfError> {
-    fs::create_dir_all(dir).map_err(|source| {
-        // mkdir in a directory that is not bpffs (e.g. /sys/fs/bpf unmounted, which
-        // is read-only sysfs) fails; say what is wrong rather than "EPERM".
-        let parent_is_bpffs = dir
-            .ancestors()
-            .skip(1)
-            .find(|p| p.exists())
-            .is_some_and(|p| check_bpffs(p).is_ok());
-        if parent_is_bpffs {
-            BpfError::PinDir {
-                op: "creating",
-                path: dir.to_path_buf(),
-                source,
-            }
-        } else {
-            BpfError::NotBpffs {
-                path: dir.to_path_buf(),
-            }
-        }
-    })
-}
-
 /// Whether something exists at `path` (without following symlinks).
 fn exists(path: &Path) -> Result<bool, BpfError> {
     match fs::symlink_metadata(path) {
@@ -310,6 +286,9 @@ pub(super) fn unpin_all(pin_dir: &Path) -> Result<usize, BpfError> {
         }
     }
     remove_dir_if_empty(&maps)?;
-    remove_dir_if_empty(pin_dir)?;
+    // The pin directory itself stays (empty, root's, mode 0700): were it
+    // removed, on a bpffs that everyone may write (mode 1777, the kernel's
+    // default) another user could create it before the next start, and the
+    // agent would refuse to start.
     Ok(removed)
 }

@@ -1,15 +1,18 @@
-//! A cgroup link made and pinned with raw `bpf(2)` calls, for attach types
-//! whose aya 0.14 link cannot be turned into a pinnable `FdLink`
-//! (`CgroupSockoptLink` has no such conversion).
+//! Raw `bpf(2)` calls for what aya 0.14 does not offer: a cgroup link for
+//! attach types whose aya link cannot be turned into a pinnable `FdLink`
+//! (`CgroupSockoptLink` has no such conversion), and pinning or opening any
+//! object by its fd (aya's `FdLink` does not expose its fd, and re-pinning an
+//! object the agent holds needs one).
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd as _, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 
 /// `enum bpf_cmd`.
 const BPF_OBJ_PIN: libc::c_long = 6;
+const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_LINK_CREATE: libc::c_long = 28;
 
 /// `enum bpf_attach_type` value of `cgroup/setsockopt`.
@@ -57,12 +60,31 @@ pub(super) fn create_and_pin(
     let fd = bpf(BPF_LINK_CREATE, &attr)?;
     // SAFETY: the kernel returned a new link fd that nothing else owns.
     let link = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let name = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    obj_pin(link.as_fd(), path)
+}
+
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// `BPF_OBJ_PIN`: pins the object (map, program or link) behind `fd` at `path`.
+pub(super) fn obj_pin(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    let name = c_path(path)?;
     let mut pin = Attr::default();
     // obj_pin: u64 pathname, u32 bpf_fd, u32 file_flags.
     pin.words[0] = name.as_ptr() as u64;
-    pin.words[1] = u64::from(link.as_raw_fd() as u32);
+    pin.words[1] = u64::from(fd.as_raw_fd() as u32);
     bpf(BPF_OBJ_PIN, &pin)?;
     Ok(())
+}
+
+/// `BPF_OBJ_GET`: a new fd for the object pinned at `path`.
+pub(super) fn obj_get(path: &Path) -> io::Result<OwnedFd> {
+    let name = c_path(path)?;
+    let mut get = Attr::default();
+    get.words[0] = name.as_ptr() as u64;
+    let fd = bpf(BPF_OBJ_GET, &get)?;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }

@@ -181,6 +181,10 @@ pub struct RunArgs {
     /// JSON-lines audit log [policy: agent.audit_log; default /var/log/enforcer/audit.jsonl].
     #[arg(long)]
     pub audit_log: Option<PathBuf>,
+    /// Let this group read the audit log (mode 0640); without it, root only
+    /// (0600) [policy: agent.audit_group].
+    #[arg(long, value_name = "GROUP", value_parser = parse_group)]
+    pub audit_group: Option<u32>,
     /// keep: programs and rules stay enforced after the agent exits (fail closed);
     /// detach: a clean stop removes everything [policy: agent.on_exit; default keep].
     #[arg(long, value_parser = parse_on_exit)]
@@ -197,6 +201,20 @@ pub struct RunArgs {
     /// enforcer (e.g. `system.slice/enforcer.service`) [policy: agent.parent].
     #[arg(long, value_name = "PATH")]
     pub parent: Option<String>,
+}
+
+/// A group name or number that exists on this host, as its gid.
+fn parse_group(s: &str) -> Result<u32, String> {
+    let found = match s.parse::<u32>() {
+        Ok(gid) => nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid)),
+        Err(_) => nix::unistd::Group::from_name(s),
+    };
+    match found {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        _ => Err(format!(
+            "{s:?} is not a group on this host: name one from /etc/group, such as adm"
+        )),
+    }
 }
 
 fn parse_on_exit(s: &str) -> Result<crate::config::OnExit, String> {

@@ -30,6 +30,21 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     1
 }
 
+/// The error and its causes on one line, each cause only once: many errors
+/// already name their cause (`opening X: Permission denied`), and the OS
+/// error must not be printed twice.
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut out = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !out.contains(&cause) {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+    }
+    out
+}
+
 fn specs(raw: &[String]) -> Result<Vec<GroupSpec>, CgroupError> {
     raw.iter().map(|s| GroupSpec::parse(s)).collect()
 }
@@ -110,12 +125,15 @@ pub fn run(cli: Cli) -> Result<()> {
             if let Some(file) = config {
                 warn_all(&crate::agent::check_policy(&file)?);
             }
-            crate::agent::reload(&pid_file)?;
-            println!("asked the agent to reload its policy");
+            let pid = crate::agent::reload(&pid_file)?;
+            println!("asked the agent (PID {pid}) to reload its policy");
             Ok(())
         }
         Command::Stop { pin_dir, pid_file } => {
-            let n = crate::agent::stop(&pin_dir, &pid_file)?;
+            let (agent, n) = crate::agent::stop(&pin_dir, &pid_file)?;
+            if let Some(pid) = agent {
+                println!("stopped the agent (PID {pid})");
+            }
             println!("removed {n} pins under {}", pin_dir.display());
             Ok(())
         }
@@ -332,6 +350,7 @@ fn agent(a: RunArgs) -> Result<()> {
         interval: a.interval,
         pin_dir: a.pin_dir,
         audit_log: a.audit_log,
+        audit_group: a.audit_group,
         on_exit: a.on_exit,
         summary: a.summary,
         summary_rows: 30,
@@ -355,6 +374,7 @@ fn stats(
     pin_dir: &std::path::Path,
 ) -> Result<()> {
     let wanted = crate::agent::wanted(groups)?;
+    crate::agent::require_root("reading the agent's pinned counters")?;
     let cg = Cgroups::discover()?;
     let v2 = cg.v2().ok_or(crate::agent::AgentError::NoCgroup2)?;
     let mut collector = crate::collect::Collector::new(crate::collect::CgroupIndex::new(

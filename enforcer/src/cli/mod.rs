@@ -5,4 +5,4 @@ mod commands;
 mod print;
 
 pub use args::{Cli, Command};
-pub use commands::{exit_code, run};
+pub use commands::{error_text, exit_code, run};

@@ -51,6 +51,9 @@ pub struct EnforcementReport {
     pub egress_dropped_bytes: u64,
     pub ingress_dropped_packets: u64,
     pub ingress_dropped_bytes: u64,
+    /// Events (denials, kills, OOM kills...) the kernel could not queue
+    /// because the ring buffer was full: they are not in the audit log.
+    pub events_lost: u64,
 }
 
 /// Per-second rates over the last interval (absent on the first sample).
@@ -106,6 +109,7 @@ fn enforcement_of(c: &GroupCounters) -> EnforcementReport {
         egress_dropped_bytes: c.dropped.egress.bytes,
         ingress_dropped_packets: c.dropped.ingress.packets,
         ingress_dropped_bytes: c.dropped.ingress.bytes,
+        events_lost: c.events_lost,
     }
 }
 
@@ -129,6 +133,15 @@ impl Collector {
 
     pub fn index(&self) -> &CgroupIndex {
         &self.index
+    }
+
+    /// The label of a cgroup id, walking the tree again first if the id is
+    /// not known yet (a group created since the last walk). None: it is gone.
+    pub fn label_of(&mut self, id: u64) -> Option<&str> {
+        if self.index.label(id).is_none() {
+            self.index.refresh();
+        }
+        self.index.label(id)
     }
 
     pub fn collect(&mut self, snap: &Snapshot, cg: &Cgroups) -> Collection {

@@ -150,6 +150,9 @@ pub struct AgentSpec {
     /// `audit_log = "/var/log/enforcer/audit.jsonl"`: append one JSON line per
     /// event (denials, kills, rule firings). Must be an absolute path.
     pub audit_log: Option<Spanned<PathBuf>>,
+    /// `audit_group = "adm"`: the audit log is mode 0640 with this group (the
+    /// gid it names); without it 0600, root's alone.
+    pub audit_group: Option<Spanned<u32>>,
     /// `observe = true | false`: also account every other group on the host (attach
     /// at the cgroup2 root as well as to the policy's groups). Observing never
     /// denies anything.

@@ -51,11 +51,12 @@ use super::suggest::{did_you_mean, one_of};
 use super::toml_policy::{Reader, entries, kind, value_kind};
 use super::units::{parse_budget, parse_duration, parse_rate, parse_threshold};
 
-const AGENT_KEYS: [&str; 6] = [
+const AGENT_KEYS: [&str; 7] = [
     "metrics",
     "interval",
     "on_exit",
     "audit_log",
+    "audit_group",
     "observe",
     "parent",
 ];
@@ -243,6 +244,7 @@ impl Reader<'_, '_> {
             interval: None,
             on_exit: None,
             audit_log: None,
+            audit_group: None,
             observe: None,
             parent: None,
         };
@@ -279,6 +281,21 @@ impl Reader<'_, '_> {
                         ));
                     }
                     agent.audit_log = Some(spanned(path, span));
+                }
+                "audit_group" => {
+                    let (text, span) = self.string(key, value, "\"adm\"")?;
+                    let Ok(Some(group)) = nix::unistd::Group::from_name(text) else {
+                        return Err(ConfigError::invalid(
+                            span,
+                            format!(
+                                "`audit_group` names {text:?}, which is not a group on this \
+                                 host: name an existing group (see /etc/group), such as \
+                                 `audit_group = \"adm\"`, or leave it out to keep the audit \
+                                 log readable by root only"
+                            ),
+                        ));
+                    };
+                    agent.audit_group = Some(spanned(group.gid.as_raw(), span));
                 }
                 "observe" => {
                     let span = self.value_span(value, &self.key_span(key));
@@ -1509,7 +1526,7 @@ until  = "30s"
             // [agent]
             ("agent = 1\n", (1, 1), "`agent` must be a table: write an `[agent]` header"),
             ("[agnet]\n", (1, 2), "unknown table `[agnet]`: did you mean `[agent]`?"),
-            ("[agent]\nmetric = \"127.0.0.1:1\"\n", (2, 1), "unknown key `metric` in `[agent]` (did you mean `metrics`?): expected `metrics`, `interval`, `on_exit`, `audit_log`, `observe` or `parent`"),
+            ("[agent]\nmetric = \"127.0.0.1:1\"\n", (2, 1), "unknown key `metric` in `[agent]` (did you mean `metrics`?): expected `metrics`, `interval`, `on_exit`, `audit_log`, `audit_group`, `observe` or `parent`"),
             ("[agent]\ncolour = true\n", (2, 1), "unknown key `colour` in `[agent]`: expected `metrics`"),
             ("[agent]\nmetrics = 9750\n", (2, 11), "`metrics` is an integer: write it as a string, such as `metrics = \"127.0.0.1:9750\"`"),
             ("[agent]\nmetrics = \"localhost:9750\"\n", (2, 11), "`metrics` value `localhost:9750` is not an address and port: write one such as `\"127.0.0.1:9750\"`"),

@@ -78,6 +78,7 @@ impl Collector for Export {
         let mut cpu = Vec::new();
         let mut denied = Vec::new();
         let mut dropped = Vec::new();
+        let mut lost = Vec::new();
         for r in gs {
             let e = &r.enforcement;
             for (what, v) in [
@@ -97,6 +98,9 @@ impl Collector for Export {
                 with(&r.group, "direction", "ingress"),
                 e.ingress_dropped_packets,
             ));
+            if e.events_lost > 0 {
+                lost.push((g(&r.group), e.events_lost));
+            }
             let n = &r.net;
             bytes.push((with(&r.group, "direction", "egress"), n.egress_bytes));
             bytes.push((with(&r.group, "direction", "ingress"), n.ingress_bytes));
@@ -186,6 +190,13 @@ impl Collector for Export {
             "CPU time used by the group in microseconds",
             None,
             &cpu,
+        )?;
+        counters(
+            &mut enc,
+            "enforcer_events_lost",
+            "Events of the group the kernel could not queue (ring buffer full): missing from the audit log",
+            None,
+            &lost,
         )?;
         counters(
             &mut enc,

@@ -1,0 +1,306 @@
+//! The agent's locks: its pid file and its pin directory, each `flock`ed for
+//! the agent's whole life.
+//!
+//! A pid file alone proves nothing: after a crash it names whatever process
+//! got that PID next, and `stop` would signal it. So the pid file is locked
+//! while the agent runs, a second agent refuses to start, and `stop` and
+//! `reload` signal a PID only if the kernel says that PID holds the lock
+//! (`/proc/locks`) and it is an enforcer binary (`/proc/PID/exe`). The pid file
+//! is never followed through a symlink and must be root's, so nobody can point
+//! the agent's write at another file.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::os::fd::AsRawFd as _;
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+
+use super::error::AgentError;
+
+/// `flock(2)` without blocking; `Ok(false)` if another open file holds it.
+fn try_flock(file: &File, exclusive: bool) -> io::Result<bool> {
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    } | libc::LOCK_NB;
+    // SAFETY: flock on a valid open fd; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// The PID holding a `flock` on the file with this device and inode, from
+/// `/proc/locks` (`1: FLOCK  ADVISORY  WRITE 4242 00:19:1234 0 EOF`).
+fn flock_holder(dev: u64, ino: u64) -> Option<i32> {
+    let text = std::fs::read_to_string("/proc/locks").ok()?;
+    let want = format!(
+        "{:02x}:{:02x}:{ino}",
+        libc::major(dev as libc::dev_t),
+        libc::minor(dev as libc::dev_t)
+    );
+    text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // Waiters are listed as `1: -> FLOCK ...`; only holders count.
+        (f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&want.as_str()))
+            .then(|| f.get(4)?.parse().ok())
+            .flatten()
+    })
+}
+
+/// Whether `/proc/PID/exe` is an enforcer binary (also after an upgrade
+/// replaced the file: `enforcer (deleted)`).
+fn is_enforcer(pid: i32) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+        exe.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.trim_end_matches(" (deleted)") == "enforcer")
+    })
+}
+
+fn unsafe_file(path: &Path, why: impl Into<String>) -> AgentError {
+    AgentError::UnsafeFile {
+        what: "pid file",
+        path: path.to_path_buf(),
+        why: why.into(),
+    }
+}
+
+/// Opens `path` without following a symlink; refuses anything but a regular
+/// file of root's (or, for readers, of the current user's).
+fn open_checked(path: &Path, opts: &mut OpenOptions) -> Result<File, AgentError> {
+    // O_NOFOLLOW is what protects; looking first only names the reason (the
+    // kernel refuses O_CREAT on another user's symlink in a sticky directory
+    // with EACCES rather than ELOOP).
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(unsafe_file(path, "it is a symlink"));
+    }
+    let file = opts
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|source| match source.raw_os_error() {
+            Some(libc::ELOOP) => unsafe_file(path, "it is a symlink"),
+            _ => AgentError::Io {
+                op: "opening",
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+    let meta = file.metadata().map_err(|source| AgentError::Io {
+        op: "examining",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.file_type().is_file() {
+        return Err(unsafe_file(path, "it is not a regular file"));
+    }
+    if meta.uid() != 0 && meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(unsafe_file(
+            path,
+            format!("it belongs to uid {}, not root", meta.uid()),
+        ));
+    }
+    Ok(file)
+}
+
+/// The running agent's pid file, locked until dropped (then removed).
+#[derive(Debug)]
+pub(super) struct PidFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl PidFile {
+    /// Creates or opens `path`, takes its lock and writes our PID. Another
+    /// agent holding it: [`AgentError::AlreadyRunning`].
+    pub(super) fn acquire(path: &Path) -> Result<PidFile, AgentError> {
+        let mut file = open_checked(
+            path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644),
+        )?;
+        let io = |op| {
+            move |source| AgentError::Io {
+                op,
+                path: path.to_path_buf(),
+                source,
+            }
+        };
+        if !try_flock(&file, true).map_err(io("locking"))? {
+            let meta = file.metadata().map_err(io("examining"))?;
+            let pid = flock_holder(meta.dev(), meta.ino());
+            return Err(AgentError::AlreadyRunning {
+                pid,
+                what: "pid file",
+                path: path.to_path_buf(),
+            });
+        }
+        file.set_len(0).map_err(io("truncating"))?;
+        file.write_all(format!("{}\n", std::process::id()).as_bytes())
+            .map_err(io("writing"))?;
+        Ok(PidFile {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+}
+
+impl Drop for PidFile {
+    /// Removes the file while still holding the lock, and only if the path
+    /// still names our file.
+    fn drop(&mut self) {
+        let ours = self.file.metadata().ok().map(|m| (m.dev(), m.ino()));
+        let at_path = std::fs::symlink_metadata(&self.path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if ours.is_some() && ours == at_path {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The live agent behind `pid_file`: the PID that holds its lock, if that PID
+/// runs an enforcer binary. `Ok(None)` when no agent holds it (no file, or a
+/// stale one: its PID is never signalled).
+pub(super) fn running_agent(pid_file: &Path) -> Result<Option<i32>, AgentError> {
+    let mut file = match open_checked(pid_file, OpenOptions::new().read(true)) {
+        Ok(f) => f,
+        Err(AgentError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let io = |op| {
+        move |source| AgentError::Io {
+            op,
+            path: pid_file.to_path_buf(),
+            source,
+        }
+    };
+    if try_flock(&file, false).map_err(io("locking"))? {
+        // Nobody holds it: stale. Dropping `file` releases our shared lock.
+        return Ok(None);
+    }
+    let meta = file.metadata().map_err(io("examining"))?;
+    let Some(holder) = flock_holder(meta.dev(), meta.ino()) else {
+        return Ok(None);
+    };
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(io("reading"))?;
+    let written = text.trim().parse::<i32>().ok();
+    if !is_enforcer(holder) {
+        return Err(unsafe_file(
+            pid_file,
+            format!("its lock is held by PID {holder}, which is not an enforcer agent"),
+        ));
+    }
+    if written.is_some_and(|w| w != holder) {
+        tracing::warn!(
+            path = %pid_file.display(),
+            "the pid file says {text:?} but PID {holder} holds its lock; using the lock holder"
+        );
+    }
+    Ok(Some(holder))
+}
+
+/// An exclusive lock on the pin directory for the agent's life, so two agents
+/// never manage the same pins (whatever pid files they were given).
+#[derive(Debug)]
+pub(super) struct PinDirLock {
+    _dir: File,
+}
+
+impl PinDirLock {
+    pub(super) fn acquire(pin_dir: &Path) -> Result<PinDirLock, AgentError> {
+        let io = |op| {
+            move |source| AgentError::Io {
+                op,
+                path: pin_dir.to_path_buf(),
+                source,
+            }
+        };
+        let dir = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(pin_dir)
+            .map_err(io("opening"))?;
+        if !try_flock(&dir, true).map_err(io("locking"))? {
+            let meta = dir.metadata().map_err(io("examining"))?;
+            return Err(AgentError::AlreadyRunning {
+                pid: flock_holder(meta.dev(), meta.ino()),
+                what: "pin directory",
+                path: pin_dir.to_path_buf(),
+            });
+        }
+        Ok(PinDirLock { _dir: dir })
+    }
+
+    /// The PID of the agent holding `pin_dir`'s lock, if any.
+    pub(super) fn holder(pin_dir: &Path) -> Option<i32> {
+        let meta = std::fs::symlink_metadata(pin_dir).ok()?;
+        flock_holder(meta.dev(), meta.ino())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_is_refused_and_names_the_holder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("agent.pid");
+        let first = PidFile::acquire(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().trim(),
+            std::process::id().to_string()
+        );
+        match PidFile::acquire(&path) {
+            Err(AgentError::AlreadyRunning { pid, .. }) => {
+                assert_eq!(pid, Some(std::process::id() as i32));
+            }
+            other => panic!("expected AlreadyRunning, got {other:?}"),
+        }
+        drop(first);
+        assert!(!path.exists(), "removed on drop");
+        assert!(running_agent(&path).unwrap().is_none());
+    }
+
+    #[test]
+    fn stale_and_symlinked_pid_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let stale = tmp.path().join("stale.pid");
+        std::fs::write(&stale, "1\n").unwrap();
+        assert_eq!(running_agent(&stale).unwrap(), None, "PID 1 holds no lock");
+
+        let target = tmp.path().join("target");
+        std::fs::write(&target, "keep me").unwrap();
+        let link = tmp.path().join("link.pid");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = PidFile::acquire(&link).unwrap_err().to_string();
+        assert!(err.contains("symlink"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+        assert!(running_agent(&link).is_err());
+    }
+
+    #[test]
+    fn a_lock_held_by_a_non_enforcer_process_is_not_an_agent() {
+        // This test binary holds the lock: it is not an enforcer, so the pid
+        // file is refused rather than its holder signalled.
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("agent.pid");
+        let _held = PidFile::acquire(&path).unwrap();
+        let err = running_agent(&path).unwrap_err().to_string();
+        assert!(err.contains("not an enforcer agent"), "{err}");
+    }
+}

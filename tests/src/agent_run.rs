@@ -1,0 +1,212 @@
+//! One `enforcer run` of a test: its own pin directory, pid file, audit log,
+//! metrics port and scratch directory, all removed (and the agent killed,
+//! its pins unpinned) when dropped, also on panic.
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{enforcer, enforcer_bin, enforcer_ok, unique_name, wait_until};
+
+pub struct AgentRun {
+    pub pin_dir: PathBuf,
+    pub scratch: PathBuf,
+    pub port: u16,
+    pub child: Option<Child>,
+}
+
+impl Default for AgentRun {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AgentRun {
+    /// Pins under `/sys/fs/bpf/<unique name>`.
+    pub fn new() -> Self {
+        let name = unique_name("agent");
+        Self::with_pin_dir(PathBuf::from("/sys/fs/bpf").join(&name))
+    }
+
+    pub fn with_pin_dir(pin_dir: PathBuf) -> Self {
+        let name = unique_name("agent");
+        let scratch = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&scratch).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        AgentRun {
+            pin_dir,
+            scratch,
+            port,
+            child: None,
+        }
+    }
+
+    pub fn pin(&self) -> &str {
+        self.pin_dir.to_str().unwrap()
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.scratch.join(name)
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.file("agent.pid")
+    }
+
+    /// The agent's command line: `run [--config POLICY] EXTRA` with this run's
+    /// pin dir, 100 ms interval, metrics port, audit log and pid file, unless
+    /// `extra` gives that flag itself.
+    pub fn command(&self, group: Option<&str>, policy: Option<&Path>, extra: &[&str]) -> Command {
+        let mut cmd = Command::new(enforcer_bin());
+        if let Some(spec) = group {
+            cmd.args(["exec", "-g", spec, "--"]).arg(enforcer_bin());
+        }
+        cmd.arg("run");
+        if let Some(p) = policy {
+            cmd.arg("--config").arg(p);
+        }
+        let metrics = format!("127.0.0.1:{}", self.port);
+        let audit = self.file("audit.jsonl");
+        let pid_file = self.pid_file();
+        let defaults = [
+            ("--pin-dir", self.pin()),
+            ("--interval", "100ms"),
+            ("--metrics", metrics.as_str()),
+            ("--audit-log", audit.to_str().unwrap()),
+            ("--pid-file", pid_file.to_str().unwrap()),
+        ];
+        for (flag, value) in defaults {
+            let overridden =
+                extra.contains(&flag) || (flag == "--metrics" && extra.contains(&"--no-metrics"));
+            if !overridden {
+                cmd.args([flag, value]);
+            }
+        }
+        cmd.args(extra);
+        cmd
+    }
+
+    pub fn start(&mut self, policy: &Path) {
+        self.start_with(policy, &[]);
+    }
+
+    /// Start with extra flags; the agent's log goes to `agent.log`.
+    pub fn start_with(&mut self, policy: &Path, extra: &[&str]) {
+        self.start_in(None, Some(policy), extra);
+    }
+
+    /// Observe mode: no policy.
+    pub fn start_observe(&mut self, extra: &[&str]) {
+        self.start_in(None, None, extra);
+    }
+
+    /// Start, optionally inside a group (`enforcer exec -g SPEC -- enforcer run`),
+    /// and wait until it serves metrics.
+    pub fn start_in(&mut self, group: Option<&str>, policy: Option<&Path>, extra: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.file("agent.log"))
+            .unwrap();
+        let child = self
+            .command(group, policy, extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_until("the agent to serve metrics", || {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!(
+                    "the agent exited with {st}:\n{}",
+                    std::fs::read_to_string(self.file("agent.log")).unwrap_or_default()
+                );
+            }
+            self.metrics().is_some()
+        });
+    }
+
+    /// Runs an agent expected to refuse to start: its output, once it exits
+    /// (killed after 20 s if it does not).
+    pub fn run_expecting_exit(&self, policy: Option<&Path>, extra: &[&str]) -> Output {
+        let mut child = self
+            .command(None, policy, extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn sigkill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn metrics(&self) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        out.starts_with("HTTP/1.1 200").then_some(out)
+    }
+
+    /// `enforcer stats --json GROUP`: the group's object, or null.
+    pub fn stats(&self, group: &str) -> serde_json::Value {
+        let out = enforcer_ok(&["stats", "--json", "--pin-dir", self.pin(), group]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v.as_array()
+            .and_then(|a| a.first().cloned())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Every line of the audit log; panics on a line that is not JSON.
+    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.file("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {l:?}"))
+            })
+            .collect()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.file("agent.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for AgentRun {
+    fn drop(&mut self) {
+        self.sigkill();
+        let _ = enforcer(&[
+            "stop",
+            "--pin-dir",
+            self.pin(),
+            "--pid-file",
+            self.pid_file().to_str().unwrap(),
+        ]);
+        let _ = std::fs::remove_dir_all(&self.pin_dir);
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
