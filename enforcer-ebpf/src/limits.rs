@@ -197,6 +197,7 @@ fn discard(
             packets: 1,
         });
     });
+    crate::net::uncount(ctx, dir == direction::EGRESS, len);
     // SAFETY: as in `skb`.
     let report = unsafe {
         match reason {

@@ -40,6 +40,32 @@ pub fn count_ingress(ctx: SkBuffContext) -> i32 {
     ALLOW
 }
 
+/// Takes back the count of a packet that a rate limit or budget dropped, so
+/// the counters say what left (egress) or reached the socket (ingress). The
+/// counting program of the same group may run before or after the dropping
+/// one on this CPU; the per-CPU copies are summed with wrapping adds, so the
+/// total is right either way.
+#[inline(always)]
+pub(crate) fn uncount(ctx: &SkBuffContext, egress: bool, len: u64) {
+    // SAFETY: as in `account`.
+    let cgroup_id = unsafe { bpf_skb_cgroup_id(ctx.skb.skb) };
+    if cgroup_id == 0 {
+        return;
+    }
+    let map = if egress { &NET_EGRESS } else { &NET_INGRESS };
+    let first = NetCounter {
+        bytes: 0u64.wrapping_sub(len),
+        packets: 0u64.wrapping_sub(1),
+    };
+    upsert(map, &cgroup_id, &first, |slot| {
+        // SAFETY: as in `account`.
+        unsafe {
+            (*slot).bytes = (*slot).bytes.wrapping_sub(len);
+            (*slot).packets = (*slot).packets.wrapping_sub(1);
+        }
+    });
+}
+
 #[inline(always)]
 fn account(map: &PerCpuHashMap<u64, NetCounter>, ctx: &SkBuffContext) {
     // SAFETY: `ctx.skb.skb` is the `__sk_buff` the kernel passed to this program;

@@ -476,3 +476,134 @@ fn groups_go_below_a_delegated_parent_and_the_agent_leaves_it() {
     assert!(st.success());
     assert_eq!(run.stats(&web)["net"]["egress_packets"], 10);
 }
+
+/// Whether this kernel loads BPF-LSM programs (`enforcer status` says so).
+fn lsm_available() -> bool {
+    enforcer::bpf::features()
+        .map(|f| f.refusal(enforcer::bpf::Feature::LsmDeny).is_none())
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_policy_the_kernel_cannot_enforce_changes_nothing() {
+    if lsm_available() {
+        eprintln!("skipped: this kernel loads BPF-LSM programs, so the policy is enforceable");
+        return;
+    }
+    let a = GroupGuard::new("nolsm-a");
+    let b = GroupGuard::new("nolsm-b");
+    let run = AgentRun::new();
+    let p = run.file("policy.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[group.\"{a}\"]\n\"memory.max\" = \"64M\"\n\n[group.\"{a}\".network]\n\
+             connect_deny = [\"127.0.0.2/32\"]\n\n\
+             [group.\"{b}\"]\n\"memory.max\" = \"64M\"\n\n[group.\"{b}\".syscalls]\n\
+             deny = [\"socket\", \"execve\"]\naction = \"deny\"\n",
+            a = a.name,
+            b = b.name
+        ),
+    )
+    .unwrap();
+    let out = run.run_expecting_exit(Some(&p), &[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The group, the rule, its line and the kernel's reason; no cgroup id.
+    for needle in [
+        "policy.toml:11:".to_string(),
+        format!("group \"{}\"", b.name),
+        "syscalls.deny \"execve\" with action = \"deny\"".to_string(),
+        "BPF-LSM".to_string(),
+    ] {
+        assert!(err.contains(&needle), "{needle:?} missing in: {err}");
+    }
+    assert!(!err.contains("cgroup 3"), "{err}");
+    // Nothing was created, limited, attached or pinned.
+    let cg = enforcer::cgroup::Cgroups::discover().unwrap();
+    for g in [&a, &b] {
+        assert!(
+            cg.present_in(&g.path()).is_empty(),
+            "{} was created",
+            g.name
+        );
+    }
+    let pinned = std::fs::read_dir(&run.pin_dir)
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(pinned, 0, "nothing pinned");
+
+    // On a running agent, a reload adding such a group is refused as a whole.
+    let c = GroupGuard::new("nolsm-c");
+    let mut run = run;
+    std::fs::write(
+        &p,
+        format!("[group.\"{}\"]\n\"memory.max\" = \"64M\"\n", c.name),
+    )
+    .unwrap();
+    run.start(&p);
+    std::fs::write(
+        &p,
+        format!(
+            "[group.\"{c}\"]\n\"memory.max\" = \"64M\"\n\n[group.\"{b}\"]\n\
+             [group.\"{b}\".network]\nconnect_deny = [\"127.0.0.2/32\"]\n\
+             [group.\"{b}\".syscalls]\ndeny = [\"execve\"]\naction = \"deny\"\n",
+            c = c.name,
+            b = b.name
+        ),
+    )
+    .unwrap();
+    enforcer_ok(&["reload", "--pid-file", run.pid_file().to_str().unwrap()]);
+    wait_until("the rejection in the audit log", || {
+        run.audit_lines().iter().any(|l| {
+            l["kind"] == "reload_rejected"
+                && l["message"].as_str().is_some_and(|m| m.contains("execve"))
+        })
+    });
+    assert!(
+        cg.present_in(&b.path()).is_empty(),
+        "the new group was not created (so not counted either)"
+    );
+}
+
+#[test]
+fn reload_with_another_file_is_refused_and_says_what_config_does() {
+    let a = GroupGuard::new("other-a");
+    let n = GroupGuard::new("other-new");
+    let mut run = AgentRun::new();
+    let p = policy(&run, &[&a]);
+    run.start(&p);
+    let p2 = run.file("p2.toml");
+    std::fs::write(
+        &p2,
+        format!("[group.\"{}\"]\n\"memory.max\" = \"20M\"\n", n.name),
+    )
+    .unwrap();
+    let out = enforcer(&[
+        "reload",
+        "--config",
+        p2.to_str().unwrap(),
+        "--pid-file",
+        run.pid_file().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the agent runs") && err.contains("policy.toml"),
+        "{err}"
+    );
+    // Its own file, validated first, is fine.
+    enforcer_ok(&[
+        "reload",
+        "--config",
+        p.to_str().unwrap(),
+        "--pid-file",
+        run.pid_file().to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let cg = enforcer::cgroup::Cgroups::discover().unwrap();
+    assert!(
+        cg.present_in(&n.path()).is_empty(),
+        "p2's group never appears"
+    );
+}

@@ -573,6 +573,47 @@ fn egress_rate_limit_holds_within_ten_percent() {
 }
 
 #[test]
+fn egress_counters_count_what_left_not_what_the_limiter_dropped() {
+    const SENT: u64 = 20_000;
+    const PAYLOAD: u64 = 1400;
+    let g = TestCgroup::create("rate-count");
+    let pins = PinDir::new();
+    let mut kernel = enforced(&pins, &g);
+    // Counting attached too, as the agent does, before the limiter.
+    assert_eq!(kernel.attach_group(&g.path).expect("attach counting"), 6);
+    kernel
+        .set_group_rules(g.id(), &rules("egress_rate = \"10Mbit\"", ""))
+        .expect("load the rules");
+    let rx = Receiver::new();
+    let out = attempt(
+        &g,
+        &[
+            "udp-blast",
+            &rx.addr(),
+            &SENT.to_string(),
+            &PAYLOAD.to_string(),
+        ],
+    );
+    let sent: u64 = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {out:?}"));
+    assert_eq!(sent, SENT, "UDP sends succeed even when dropped: {out}");
+    let c = group(&kernel.snapshot().expect("snapshot"), g.id());
+    assert!(
+        c.dropped.egress.packets > SENT / 2,
+        "the limiter dropped most: {c:?}"
+    );
+    assert_eq!(
+        c.egress.packets + c.dropped.egress.packets,
+        SENT,
+        "every datagram either left (egress) or was dropped: {c:?}"
+    );
+    assert_eq!(c.egress.bytes, c.egress.packets * (PAYLOAD + 28));
+}
+
+#[test]
 fn a_tcp_sender_is_held_near_the_rate() {
     const BYTES: u64 = 3_750_000;
     const RATE: f64 = 10e6 / 8.0;

@@ -12,6 +12,10 @@ pub enum AgentError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    /// A valid policy that this kernel cannot enforce (exit 1: the input is
+    /// fine, the host lacks a feature).
+    #[error(transparent)]
+    Unenforceable(ConfigError),
     /// Boxed: aya's errors are large and every agent function returns this.
     #[error(transparent)]
     Bpf(Box<BpfError>),
@@ -33,6 +37,18 @@ pub enum AgentError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error(
+        "{given} is valid, but the agent runs {running}: `reload` makes it re-read that file, \
+         so nothing was signalled. Copy the new policy over it (the agent also reloads on \
+         its own when the file changes), or restart the agent with --config {given}"
+    )]
+    OtherPolicy { given: PathBuf, running: PathBuf },
+    #[error("group {group:?}: {source}")]
+    InGroup {
+        group: String,
+        #[source]
+        source: Box<BpfError>,
     },
     #[error("no agent is running (nothing holds the lock of {0})")]
     NotRunning(PathBuf),
@@ -75,7 +91,7 @@ impl AgentError {
         match self {
             AgentError::Config(e) => !matches!(e, ConfigError::Io { .. }),
             AgentError::Cgroup(e) => e.is_user_error(),
-            AgentError::Metrics { .. } => true,
+            AgentError::Metrics { .. } | AgentError::OtherPolicy { .. } => true,
             _ => false,
         }
     }

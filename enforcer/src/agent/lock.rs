@@ -117,9 +117,10 @@ pub(super) struct PidFile {
 }
 
 impl PidFile {
-    /// Creates or opens `path`, takes its lock and writes our PID. Another
-    /// agent holding it: [`AgentError::AlreadyRunning`].
-    pub(super) fn acquire(path: &Path) -> Result<PidFile, AgentError> {
+    /// Creates or opens `path`, takes its lock and writes our PID (and, on a
+    /// second line, the policy file the agent runs, for `reload --config`).
+    /// Another agent holding it: [`AgentError::AlreadyRunning`].
+    pub(super) fn acquire(path: &Path, policy: Option<&Path>) -> Result<PidFile, AgentError> {
         let mut file = open_checked(
             path,
             OpenOptions::new()
@@ -146,8 +147,11 @@ impl PidFile {
             });
         }
         file.set_len(0).map_err(io("truncating"))?;
-        file.write_all(format!("{}\n", std::process::id()).as_bytes())
-            .map_err(io("writing"))?;
+        let mut text = format!("{}\n", std::process::id());
+        if let Some(p) = policy {
+            text.push_str(&format!("{}\n", p.display()));
+        }
+        file.write_all(text.as_bytes()).map_err(io("writing"))?;
         Ok(PidFile {
             path: path.to_path_buf(),
             file,
@@ -197,7 +201,10 @@ pub(super) fn running_agent(pid_file: &Path) -> Result<Option<i32>, AgentError> 
     };
     let mut text = String::new();
     file.read_to_string(&mut text).map_err(io("reading"))?;
-    let written = text.trim().parse::<i32>().ok();
+    let written = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<i32>().ok());
     if !is_enforcer(holder) {
         return Err(unsafe_file(
             pid_file,
@@ -211,6 +218,14 @@ pub(super) fn running_agent(pid_file: &Path) -> Result<Option<i32>, AgentError> 
         );
     }
     Ok(Some(holder))
+}
+
+/// The policy file of the agent behind `pid_file` (the pid file's second
+/// line), if it runs one.
+pub(super) fn agent_policy(pid_file: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(pid_file).ok()?;
+    let line = text.lines().nth(1)?.trim();
+    (!line.is_empty()).then(|| PathBuf::from(line))
 }
 
 /// An exclusive lock on the pin directory for the agent's life, so two agents
@@ -260,12 +275,12 @@ mod tests {
     fn a_second_lock_is_refused_and_names_the_holder() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("agent.pid");
-        let first = PidFile::acquire(&path).unwrap();
+        let first = PidFile::acquire(&path, None).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap().trim(),
             std::process::id().to_string()
         );
-        match PidFile::acquire(&path) {
+        match PidFile::acquire(&path, None) {
             Err(AgentError::AlreadyRunning { pid, .. }) => {
                 assert_eq!(pid, Some(std::process::id() as i32));
             }
@@ -287,7 +302,7 @@ mod tests {
         std::fs::write(&target, "keep me").unwrap();
         let link = tmp.path().join("link.pid");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        let err = PidFile::acquire(&link).unwrap_err().to_string();
+        let err = PidFile::acquire(&link, None).unwrap_err().to_string();
         assert!(err.contains("symlink"), "{err}");
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
         assert!(running_agent(&link).is_err());
@@ -299,7 +314,7 @@ mod tests {
         // file is refused rather than its holder signalled.
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("agent.pid");
-        let _held = PidFile::acquire(&path).unwrap();
+        let _held = PidFile::acquire(&path, None).unwrap();
         let err = running_agent(&path).unwrap_err().to_string();
         assert!(err.contains("not an enforcer agent"), "{err}");
     }

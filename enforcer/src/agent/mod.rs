@@ -45,6 +45,26 @@ struct Managed {
     id: u64,
 }
 
+/// What the kernel enforces for one policy group.
+struct KernelRules {
+    label: String,
+    id: u64,
+    dir: PathBuf,
+    rules: crate::bpf::GroupRules,
+    /// A closed-loop throttle needs the enforcing programs in place even
+    /// when the group has no network rules of its own.
+    throttles: bool,
+}
+
+/// An error about one group's kernel side, naming the group (not its
+/// cgroup id).
+fn in_group(label: &str, e: crate::bpf::BpfError) -> AgentError {
+    AgentError::InGroup {
+        group: label.to_string(),
+        source: Box::new(e),
+    }
+}
+
 /// Throttling from the closed loop goes to the kernel's rate limiter.
 struct KernelRates<'a> {
     kernel: &'a mut Kernel,
@@ -81,6 +101,8 @@ struct Agent {
     settings: Settings,
     groups: BTreeMap<String, Managed>,
     engine: Engine,
+    /// The policy in force, to put back if a reload fails halfway.
+    current: Option<(Policy, crate::cgroup::Plan)>,
     collector: Collector,
     audit: audit::Audit,
     events: u64,
@@ -124,8 +146,7 @@ fn validate(
     }
     let plan = cg.plan(&policy)?;
     for g in &policy.groups {
-        let rules = crate::bpf::GroupRules::from_spec(g.network.as_ref(), g.syscalls.as_ref())
-            .with_priority(g.priority.as_ref().map(|p| p.value));
+        let rules = group_rules(g);
         if let Err(message) = rules.check() {
             let span = g
                 .network
@@ -136,7 +157,85 @@ fn validate(
             return Err(crate::config::ConfigError::Invalid { span, message }.into());
         }
     }
+    check_features(&policy, crate::bpf::features()?)?;
     Ok((policy, plan))
+}
+
+/// The kernel rules of a policy group, and whether a closed-loop rule can
+/// throttle it (which needs the enforcing programs even without rules).
+fn group_rules(g: &crate::config::GroupSpec) -> crate::bpf::GroupRules {
+    crate::bpf::GroupRules::from_spec(g.network.as_ref(), g.syscalls.as_ref())
+        .with_priority(g.priority.as_ref().map(|p| p.value))
+}
+
+fn throttles(g: &crate::config::GroupSpec) -> bool {
+    g.when.iter().any(throttles_rule)
+}
+
+/// Refuses a policy that needs a kernel feature this kernel refused, naming
+/// the group, the rule and its line, and the kernel's reason.
+fn check_features(policy: &Policy, report: &crate::bpf::FeatureReport) -> Result<(), AgentError> {
+    use crate::bpf::Feature;
+    for g in &policy.groups {
+        let mut needs = vec![(Feature::Accounting, "the group itself".to_string())];
+        needs.extend(Feature::needed_by(&group_rules(g), throttles(g)));
+        for (feature, rule) in needs {
+            let Some(refusal) = report.refusal(feature) else {
+                continue;
+            };
+            let span = if let Some(name) = rule
+                .strip_prefix("syscalls.deny \"")
+                .and_then(|r| r.split('"').next())
+            {
+                g.syscalls.as_ref().and_then(|s| {
+                    s.deny
+                        .iter()
+                        .find(|d| d.value.name() == name)
+                        .map(|d| d.span.clone())
+                })
+            } else if rule.starts_with("network.") {
+                g.network.as_ref().map(|n| n.span.clone())
+            } else if rule == "priority" {
+                g.priority.as_ref().map(|p| p.span.clone())
+            } else if rule.starts_with("when") {
+                g.when
+                    .iter()
+                    .find(|w| throttles_rule(w))
+                    .map(|w| w.span.clone())
+            } else {
+                None
+            }
+            .unwrap_or_else(|| g.span.clone());
+            let remedy = match feature {
+                Feature::LsmDeny => {
+                    "use action = \"kill\" or \"log\" for listen, accept and execve, or run \
+                     on a kernel that loads BPF-LSM programs (`bpf` among the active LSMs, \
+                     e.g. lsm=...,bpf on the kernel command line)"
+                }
+                _ => {
+                    "remove the rule, or run on a kernel that loads this program (`enforcer status` lists what this one refuses)"
+                }
+            };
+            return Err(AgentError::Unenforceable(
+                crate::config::ConfigError::Invalid {
+                    span,
+                    message: format!(
+                        "group {:?}: {rule} needs {feature} ({}), which this kernel ({}) cannot do: {refusal}; {remedy}",
+                        g.name,
+                        feature.describe(),
+                        report.kernel,
+                    ),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn throttles_rule(w: &crate::config::WhenRule) -> bool {
+    w.then
+        .iter()
+        .any(|a| matches!(a.value, crate::config::Action::Throttle { .. }))
 }
 
 /// A process may not stay in a cgroup2 group whose children get controllers
@@ -180,53 +279,87 @@ impl Agent {
 
     /// Make the host match a validated policy (or observe mode when None):
     /// groups and limits, programs attached, kernel rules swapped in place,
-    /// closed-loop rules re-armed. Groups dropped from the policy lose their
-    /// programs and rules but are not deleted.
+    /// closed-loop rules re-armed (unchanged ones keep their state). Groups
+    /// dropped from the policy lose their programs and rules but are not
+    /// deleted.
+    ///
+    /// All or nothing: if a step fails, the links attached and the groups
+    /// created by this call are removed again and overwritten values
+    /// restored; a reload then puts the previous policy back.
     fn install(
         &mut self,
         validated: Option<(Policy, crate::cgroup::Plan)>,
     ) -> Result<(), AgentError> {
+        let applied = match &validated {
+            Some((_, plan)) => {
+                for w in &plan.warnings {
+                    tracing::warn!("{w}");
+                }
+                let applied = self.cg.apply(plan)?;
+                for d in &applied.created {
+                    tracing::info!(dir = %d.display(), "created");
+                }
+                Some(applied)
+            }
+            None => None,
+        };
+        self.kernel.begin_journal();
+        let result = self.install_kernel(validated.as_ref().map(|(p, plan)| (p, plan)));
+        if let Err(e) = &result {
+            let links = self.kernel.undo_journal();
+            let failed = applied
+                .as_ref()
+                .map(|a| self.cg.undo(a))
+                .unwrap_or_default();
+            tracing::error!(
+                links,
+                groups = applied.as_ref().map_or(0, |a| a.created.len()),
+                "installing the policy failed: {e}; took off what this attempt attached and created"
+            );
+            for f in failed {
+                tracing::error!("could not undo: {f}");
+            }
+        }
+        self.kernel.end_journal();
+        result
+    }
+
+    fn install_kernel(
+        &mut self,
+        validated: Option<(&Policy, &crate::cgroup::Plan)>,
+    ) -> Result<(), AgentError> {
         let mut wanted: BTreeMap<String, Managed> = BTreeMap::new();
         let mut rules = Vec::new();
         let mut kernel_rules = Vec::new();
-        if let Some((policy, plan)) = &validated {
-            for w in &plan.warnings {
-                tracing::warn!("{w}");
-            }
-            let applied = self.cg.apply(plan)?;
-            for d in &applied.created {
-                tracing::info!(dir = %d.display(), "created");
-            }
+        if let Some((policy, plan)) = validated {
             for (spec, gp) in policy.groups.iter().zip(&plan.groups) {
                 let label = gp.path.as_str().to_string();
                 let dir = self.cg.dir(self.v2, &gp.path);
-                let id = crate::bpf::cgroup_id(&dir)?;
+                let id = crate::bpf::cgroup_id(&dir).map_err(|e| in_group(&label, e))?;
                 for r in &spec.when {
                     rules.push((label.clone(), r.clone()));
                 }
-                // A closed-loop throttle needs the enforcing programs in place
-                // even when the group has no network rules of its own.
-                let throttles = spec.when.iter().any(|w| {
-                    w.then
-                        .iter()
-                        .any(|a| matches!(a.value, crate::config::Action::Throttle { .. }))
+                kernel_rules.push(KernelRules {
+                    label: label.clone(),
+                    id,
+                    dir: dir.clone(),
+                    rules: group_rules(spec),
+                    throttles: throttles(spec),
                 });
-                let rules = crate::bpf::GroupRules::from_spec(
-                    spec.network.as_ref(),
-                    spec.syscalls.as_ref(),
-                )
-                .with_priority(spec.priority.as_ref().map(|p| p.value));
-                kernel_rules.push((id, dir.clone(), rules, throttles));
                 wanted.insert(label, Managed { dir, id });
             }
         }
-        let mut attach: Vec<PathBuf> = wanted.values().map(|m| m.dir.clone()).collect();
-        if self.settings.observe {
-            attach.push(self.cg.hierarchy(self.v2).mount_point.clone());
+        for (label, m) in &wanted {
+            let n = self
+                .kernel
+                .attach_group(&m.dir)
+                .map_err(|e| in_group(label, e))?;
+            tracing::info!(group = label.as_str(), new_links = n, "accounting attached");
         }
-        for dir in &attach {
-            let n = self.kernel.attach_group(dir)?;
-            tracing::info!(group = %dir.display(), new_links = n, "accounting attached");
+        if self.settings.observe {
+            let root = self.cg.hierarchy(self.v2).mount_point.clone();
+            let n = self.kernel.attach_group(&root)?;
+            tracing::info!(new_links = n, "accounting attached at the cgroup2 root");
         }
         self.install_kernel_rules(&kernel_rules)?;
         for (label, old) in &self.groups {
@@ -245,50 +378,80 @@ impl Agent {
             SyscallScope::Groups(wanted.values().map(|m| m.id).collect())
         })?;
         self.groups = wanted;
-        self.engine = Engine::new(rules);
+        let undone = {
+            let mut rates = KernelRates {
+                kernel: &mut self.kernel,
+                groups: &self.groups,
+            };
+            let mut fx = HostEffects {
+                cg: &self.cg,
+                rates: &mut rates,
+            };
+            self.engine.reload(rules, &mut fx)
+        };
+        for d in &undone {
+            self.audit.decision(d);
+        }
         Ok(())
     }
 
     /// Network, budget and syscall rules into the kernel, each group's swapped
     /// as a whole, enforcing programs attached only to the policy's groups.
-    fn install_kernel_rules(
-        &mut self,
-        groups: &[(u64, PathBuf, crate::bpf::GroupRules, bool)],
-    ) -> Result<(), AgentError> {
-        for (id, dir, rules, throttles) in groups {
-            if rules.is_empty() {
-                self.kernel.clear_group_rules(*id)?;
+    fn install_kernel_rules(&mut self, groups: &[KernelRules]) -> Result<(), AgentError> {
+        for g in groups {
+            let err = |e| in_group(&g.label, e);
+            if g.rules.is_empty() {
+                self.kernel.clear_group_rules(g.id).map_err(err)?;
             } else {
-                self.kernel.set_group_rules(*id, rules)?;
+                self.kernel.set_group_rules(g.id, &g.rules).map_err(err)?;
             }
-            if !rules.is_empty() || *throttles {
-                let n = self.kernel.attach_enforcement(dir)?;
-                tracing::info!(group = %dir.display(), new_links = n, "enforcement attached");
+            if !g.rules.is_empty() || g.throttles {
+                let n = self.kernel.attach_enforcement(&g.dir).map_err(err)?;
+                tracing::info!(
+                    group = g.label.as_str(),
+                    new_links = n,
+                    "enforcement attached"
+                );
             } else {
-                self.kernel.detach_enforcement(dir)?;
+                self.kernel.detach_enforcement(&g.dir).map_err(err)?;
             }
         }
         Ok(())
     }
 
-    /// Re-read the policy file. An invalid policy keeps the old one in force.
+    /// Re-read the policy file. An invalid policy keeps the old one in force;
+    /// one that fails while being installed is taken off again and the old
+    /// one re-installed.
     fn reload(&mut self, why: &str) {
         let Some(file) = self.opts.policy.clone() else {
             return;
         };
         self.policy_mtime = mtime(&file);
         match self.validate(&file) {
-            Ok(v) => match self.install(Some(v)) {
-                Ok(()) => {
-                    tracing::info!(file = %file.display(), why, "policy reloaded");
-                    self.audit
-                        .note("reload", &format!("policy reloaded ({why})"));
+            Ok(v) => {
+                let keep = v.clone();
+                match self.install(Some(v)) {
+                    Ok(()) => {
+                        self.current = Some(keep);
+                        tracing::info!(file = %file.display(), why, "policy reloaded");
+                        self.audit
+                            .note("reload", &format!("policy reloaded ({why})"));
+                    }
+                    Err(e) => {
+                        tracing::error!(file = %file.display(), "reload failed while applying: {e}");
+                        self.audit.note("reload_failed", &e.to_string());
+                        if let Some(previous) = self.current.clone()
+                            && let Err(e) = self.install(Some(previous))
+                        {
+                            tracing::error!("re-installing the previous policy failed too: {e}");
+                            self.audit.note(
+                                "reload_failed",
+                                &format!("re-installing the previous policy failed: {e}"),
+                            );
+                        }
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(file = %file.display(), "reload failed while applying: {e}");
-                    self.audit.note("reload_failed", &e.to_string());
-                }
-            },
+            }
             Err(e) => {
                 tracing::error!(file = %file.display(), "invalid policy, keeping the current one: {e}");
                 self.audit.note("reload_rejected", &e.to_string());
@@ -428,8 +591,18 @@ fn signal(
 
 /// Run until SIGINT or SIGTERM; SIGHUP (or a change of the file) reloads the
 /// policy. With `on_exit = keep` (the default) programs and rules stay pinned.
-pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
+pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     require_root("running the agent")?;
+    // Absolute, so `reload --config` can tell whether it names this file.
+    if let Some(p) = &opts.policy {
+        opts.policy =
+            Some(
+                std::fs::canonicalize(p).map_err(|source| crate::config::ConfigError::Io {
+                    path: p.clone(),
+                    source,
+                })?,
+            );
+    }
     let cg = Cgroups::discover()?;
     let v2 = cg.v2().ok_or(AgentError::NoCgroup2)?;
     // Everything is validated before anything is loaded or changed.
@@ -439,7 +612,7 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
         .map(|f| validate(&cg, f, opts.parent.as_deref()))
         .transpose()?;
     // Before anything changes: one agent per pid file and per pin directory.
-    let pid_file = lock::PidFile::acquire(&opts.pid_file)?;
+    let pid_file = lock::PidFile::acquire(&opts.pid_file, opts.policy.as_deref())?;
     if let Some((policy, _)) = &validated
         && let Some(parent) = parent_of(opts.parent.as_deref(), policy)?
     {
@@ -461,6 +634,7 @@ pub async fn run(opts: AgentOptions) -> Result<(), AgentError> {
         opts,
         groups: BTreeMap::new(),
         engine: Engine::default(),
+        current: validated.clone(),
         collector,
         events: 0,
         events_lost: 0,
@@ -540,11 +714,21 @@ pub fn require_root(action: &'static str) -> Result<(), AgentError> {
     }
 }
 
-/// Validate a policy file as the agent would before loading it (for
-/// `enforcer reload --config`); returns its warnings.
-pub fn check_policy(file: &Path) -> Result<Vec<String>, AgentError> {
+/// `enforcer reload --config FILE`: validates FILE as the agent would, and
+/// refuses (changing nothing) unless it is the file the agent runs: the
+/// agent re-reads its own file, so validating another one would say nothing
+/// about what gets loaded. Returns the policy's warnings.
+pub fn check_policy(file: &Path, pid_file: &Path) -> Result<Vec<String>, AgentError> {
+    require_root("validating a policy against the kernel")?;
     let cg = Cgroups::discover()?;
-    validate(&cg, file, None).map(|(_, plan)| plan.warnings)
+    let warnings = validate(&cg, file, None).map(|(_, plan)| plan.warnings)?;
+    if let Some(running) = lock::agent_policy(pid_file) {
+        let given = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        if given != running {
+            return Err(AgentError::OtherPolicy { given, running });
+        }
+    }
+    Ok(warnings)
 }
 
 /// `enforcer reload`: ask a running agent to re-read its policy. Only the

@@ -112,7 +112,7 @@ impl Kernel {
                     })
                     .map(FdLink::from)?;
                 pin_link(link, &path, &spec)?;
-                self.held.hold(&path)?;
+                self.hold_new(&path)?;
                 attached += 1;
                 continue;
             }
@@ -139,7 +139,7 @@ impl Kernel {
                     path: path.clone(),
                     source,
                 })?;
-                self.held.hold(&path)?;
+                self.hold_new(&path)?;
                 attached += 1;
                 continue;
             }
@@ -147,7 +147,7 @@ impl Kernel {
                 super::kernel::attach_to_cgroup(hook, program, &cgroup)
             })?;
             pin_link(link, &path, &spec)?;
-            self.held.hold(&path)?;
+            self.hold_new(&path)?;
             attached += 1;
         }
         Ok(attached)
@@ -483,7 +483,7 @@ impl Kernel {
             },
         )?;
         pin_link(link, &path, &spec)?;
-        self.held.hold(&path)?;
+        self.hold_new(&path)?;
         Ok(true)
     }
 

@@ -76,6 +76,18 @@ impl Held {
         self.dirs.remove(dir);
     }
 
+    /// Lets go of the object pinned at `path`.
+    pub(super) fn release(&mut self, path: &Path) {
+        if let (Some(dir), Some(name)) = (path.parent(), path.file_name())
+            && let Some(held) = self.dirs.get_mut(dir)
+        {
+            held.pins.remove(name);
+            if held.pins.is_empty() {
+                self.dirs.remove(dir);
+            }
+        }
+    }
+
     /// How many objects are held.
     pub(super) fn len(&self) -> usize {
         self.dirs.values().map(|d| d.pins.len()).sum()

@@ -71,6 +71,8 @@ pub struct Kernel {
     /// fds of every map and link pinned by this process or adopted: while it
     /// runs, removing a pin detaches nothing (see [`Kernel::restore_pins`]).
     pub(super) held: Held,
+    /// Links attached since [`Kernel::begin_journal`], if journaling.
+    pub(super) journal: Option<Vec<PathBuf>>,
 }
 
 // The agent moves the kernel into async tasks.
@@ -117,6 +119,7 @@ impl Kernel {
             compat_known: false,
             lsm: None,
             held,
+            journal: None,
         })
     }
 
@@ -125,6 +128,45 @@ impl Kernel {
     /// was restored; the agent calls it every interval and audits each one.
     pub fn restore_pins(&mut self) -> Vec<Restored> {
         self.held.restore_missing()
+    }
+
+    /// Holds a pin this process just made, noting it in the journal if one
+    /// is open ([`begin_journal`](Self::begin_journal)).
+    pub(super) fn hold_new(&mut self, path: &Path) -> Result<(), BpfError> {
+        self.held.hold(path)?;
+        if let Some(journal) = &mut self.journal {
+            journal.push(path.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// Starts noting every link this process attaches, so that a start or
+    /// reload that fails halfway can take them off again
+    /// ([`undo_journal`](Self::undo_journal)).
+    pub fn begin_journal(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    /// Stops noting; what was attached stays.
+    pub fn end_journal(&mut self) {
+        self.journal = None;
+    }
+
+    /// Detaches and unpins every link attached since
+    /// [`begin_journal`](Self::begin_journal) (links adopted from pins are
+    /// left alone). Returns how many were removed.
+    pub fn undo_journal(&mut self) -> usize {
+        let Some(paths) = self.journal.take() else {
+            return 0;
+        };
+        let mut removed = 0;
+        for path in paths.iter().rev() {
+            if std::fs::remove_file(path).is_ok() {
+                removed += 1;
+            }
+            self.held.release(path);
+        }
+        removed
     }
 
     /// How many pinned objects this process holds.
@@ -155,14 +197,16 @@ impl Kernel {
         let mut attached = 0;
         for spec in &GROUP_PROGRAMS {
             let path = dir.join(spec.name);
-            if !adopt_link(&path, spec)? {
+            if adopt_link(&path, spec)? {
+                self.held.hold(&path)?;
+            } else {
                 let link = self.attach_one(spec, &target, |hook, program| {
                     attach_to_cgroup(hook, program, &cgroup)
                 })?;
                 pin_link(link, &path, spec)?;
+                self.hold_new(&path)?;
                 attached += 1;
             }
-            self.held.hold(&path)?;
         }
         Ok(attached)
     }
@@ -229,7 +273,7 @@ impl Kernel {
                 _ => Err(aya::programs::ProgramError::UnexpectedProgramType),
             })?;
             pin_link(link, &path, spec)?;
-            self.held.hold(&path)?;
+            self.hold_new(&path)?;
             attached += 1;
         }
         Ok(attached)
@@ -248,6 +292,7 @@ impl Kernel {
             aya::programs::ProgramError,
         >,
     ) -> Result<FdLink, BpfError> {
+        object::ensure_loaded(&mut self.ebpf, *spec, &mut self.btf)?;
         let program = self
             .ebpf
             .program_mut(spec.name)

@@ -46,9 +46,10 @@ impl fmt::Debug for LogReader {
     }
 }
 
-/// Loads the embedded object, creating its maps, and loads the counting
-/// programs into the kernel (through the verifier). Nothing is attached. The
-/// enforcement programs are loaded when first attached ([`ensure_loaded`]).
+/// Loads the embedded object, creating its maps. No program is loaded into
+/// the kernel yet: each is loaded (through the verifier) when first attached
+/// ([`ensure_loaded`]), so a program one kernel refuses costs only the
+/// feature that needs it.
 ///
 /// With `pin_dir`, each map of [`PINNED_MAPS`] is opened from
 /// `<pin_dir>/maps/<NAME>` if pinned there (the caller has checked its layout)
@@ -70,9 +71,6 @@ pub(super) fn load(pin_dir: Option<&Path>) -> Result<(Ebpf, Option<LogReader>), 
     } else {
         None
     };
-    for spec in counting_programs() {
-        load_program(&mut ebpf, spec, None)?;
-    }
     Ok((ebpf, logs))
 }
 
@@ -179,9 +177,12 @@ impl fmt::Display for ProbeReport {
 pub fn probe() -> Result<ProbeReport, BpfError> {
     let (mut ebpf, _logs) = load(None)?;
     let mut btf = None;
-    let mut programs: Vec<String> = counting_programs().map(|p| p.name.to_owned()).collect();
+    let mut programs = Vec::new();
     let mut unavailable = Vec::new();
-    for spec in [ENFORCE_SYSCALLS].into_iter().chain(enforce_programs(1)) {
+    for spec in counting_programs()
+        .chain([ENFORCE_SYSCALLS])
+        .chain(enforce_programs(1))
+    {
         match ensure_loaded(&mut ebpf, spec, &mut btf) {
             Ok(()) => programs.push(spec.name.to_owned()),
             Err(e) if matches!(spec.hook, Hook::LsmCgroup(_)) => {

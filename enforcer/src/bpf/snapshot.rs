@@ -45,8 +45,8 @@ pub struct GroupCounters {
     pub syscalls_killed: u64,
     /// Syscalls logged (`action = "log"`).
     pub syscalls_logged: u64,
-    /// Packets dropped by the group's rate limits and budgets. The counting
-    /// programs see these packets too: `egress`/`ingress` include them.
+    /// Packets dropped by the group's rate limits and budgets. They are not
+    /// in `egress`/`ingress`, which count what left and what arrived.
     pub dropped: DropCounters,
     /// Enforcement events of the group lost because the ring buffer was full.
     pub events_lost: u64,
@@ -114,10 +114,18 @@ fn for_each<K: Pod, V: Pod>(
 pub(super) fn read(maps: &CounterMaps<'_>) -> Result<Snapshot, BpfError> {
     let mut groups: BTreeMap<u64, GroupCounters> = BTreeMap::new();
 
+    // A dropped packet is taken back by the enforcing program, which may run
+    // before the counting one on its CPU: read in between, a group's first
+    // packet shows as -1. Such a transient negative total reads as zero.
     let sum_net = |values: &[NetCounter]| {
-        values
+        let sum = values
             .iter()
-            .fold(NetCounter::default(), |sum, v| sum.wrapping_add(*v))
+            .fold(NetCounter::default(), |sum, v| sum.wrapping_add(*v));
+        if sum.bytes > i64::MAX as u64 || sum.packets > i64::MAX as u64 {
+            NetCounter::default()
+        } else {
+            sum
+        }
     };
     let egress = per_cpu::<u64, NetCounter>(maps.egress, NET_EGRESS)?;
     for_each(&egress, NET_EGRESS, |id, values| {

@@ -34,6 +34,9 @@ pub struct Plan {
 pub struct Applied {
     pub created: Vec<PathBuf>,
     pub writes: Vec<SetOutcome>,
+    /// Files of groups that existed before, with the values they had: what
+    /// [`Cgroups::undo`] writes back.
+    pub overwritten: Vec<(PathBuf, String)>,
 }
 
 fn owner(o: &Option<Owner>) -> Result<Option<(nix::unistd::Uid, nix::unistd::Gid)>, CgroupError> {
@@ -170,6 +173,7 @@ impl Cgroups {
         match result {
             Ok(()) => {
                 applied.created = created.dirs;
+                applied.overwritten = overwritten;
                 Ok(applied)
             }
             Err(e) => {
@@ -191,6 +195,29 @@ impl Cgroups {
                 })
             }
         }
+    }
+
+    /// Undoes a successful [`apply`](Self::apply) (when a later step of an
+    /// all-or-nothing start fails): restores overwritten values, newest first,
+    /// then removes the directories it created. Best effort; returns what it
+    /// could not undo.
+    pub fn undo(&self, applied: &Applied) -> Vec<String> {
+        let mut failed = Vec::new();
+        for (file, old) in applied.overwritten.iter().rev() {
+            if let Err(e) = write(file, old) {
+                failed.push(format!("restoring {}: {e}", file.display()));
+            }
+        }
+        let mut created = Created {
+            dirs: applied.created.clone(),
+        };
+        let removed = created.rollback();
+        for d in &applied.created {
+            if !removed.contains(d) {
+                failed.push(format!("removing {}", d.display()));
+            }
+        }
+        failed
     }
 
     /// Human-readable plan for `apply --dry-run`.

@@ -123,7 +123,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => agent(args),
         Command::Reload { config, pid_file } => {
             if let Some(file) = config {
-                warn_all(&crate::agent::check_policy(&file)?);
+                warn_all(&crate::agent::check_policy(&file, &pid_file)?);
             }
             let pid = crate::agent::reload(&pid_file)?;
             println!("asked the agent (PID {pid}) to reload its policy");

@@ -4,6 +4,14 @@
 //!
 //! Pure logic over reports and a clock, acting through [`Effects`], so every
 //! transition is unit-tested without a kernel.
+//!
+//! A rule acts on what happens after it is armed, never on history: a
+//! cumulative metric (`egress_bytes`, `ingress_bytes`, `oom_kills`) only
+//! satisfies a rule once it has grown since the rule first saw it, so an OOM
+//! kill from before a restart or reload does not fire `oom_kills above 0`
+//! again. A reload keeps the state of every rule it leaves unchanged (an
+//! active throttle stays, a fired rule does not fire again), and undoes what
+//! rules it removes had done.
 
 use std::time::{Duration, Instant};
 
@@ -58,6 +66,28 @@ struct RuleState {
     false_since: Option<Instant>,
     fired: bool,
     undo: Vec<Undo>,
+    /// A cumulative metric's value when the rule first saw the group.
+    baseline: Option<f64>,
+}
+
+/// Whether `metric` only ever grows (a total since counting began), so its
+/// past must not fire a rule.
+fn is_cumulative(metric: Metric) -> bool {
+    matches!(
+        metric,
+        Metric::EgressBytes | Metric::IngressBytes | Metric::OomKills
+    )
+}
+
+/// Two rules are the same rule if everything but their place in the file is.
+fn same_rule(a: &WhenRule, b: &WhenRule) -> bool {
+    a.metric.value == b.metric.value
+        && a.compare == b.compare
+        && a.threshold.value == b.threshold.value
+        && a.hold.value == b.hold.value
+        && a.until.as_ref().map(|u| u.value) == b.until.as_ref().map(|u| u.value)
+        && a.then.len() == b.then.len()
+        && a.then.iter().zip(&b.then).all(|(x, y)| x.value == y.value)
 }
 
 struct Armed {
@@ -147,6 +177,42 @@ impl Engine {
         self.rules.is_empty()
     }
 
+    /// The engine for a reloaded policy: rules unchanged since the old one
+    /// (same group, same rule) keep their state; what the rules that are gone
+    /// had done is undone now (returned as decisions for the audit log).
+    pub fn reload(
+        &mut self,
+        rules: impl IntoIterator<Item = (String, WhenRule)>,
+        fx: &mut dyn Effects,
+    ) -> Vec<Decision> {
+        let mut old: Vec<Option<Armed>> = std::mem::take(&mut self.rules)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for (group, rule) in rules {
+            let kept = old
+                .iter_mut()
+                .find_map(|slot| slot.take_if(|a| a.group == group && same_rule(&a.rule, &rule)));
+            let state = kept.map(|a| a.state).unwrap_or_default();
+            self.rules.push(Armed { group, rule, state });
+        }
+        let mut out = Vec::new();
+        for mut gone in old.into_iter().flatten() {
+            let name = rule_name(&gone.rule);
+            while let Some(u) = gone.state.undo.pop() {
+                out.push(Decision {
+                    group: gone.group.clone(),
+                    rule: name.clone(),
+                    phase: "undone",
+                    action: describe_undo(&u),
+                    value: f64::NAN,
+                    result: fx.undo(&gone.group, &u),
+                });
+            }
+        }
+        out
+    }
+
     /// Evaluate every rule against this collection.
     pub fn step(
         &mut self,
@@ -162,11 +228,18 @@ impl Engine {
             let Some(value) = metric_value(armed.rule.metric.value, report) else {
                 continue;
             };
-            let holds = match armed.rule.compare {
-                Compare::Above => value > armed.rule.threshold.value,
-                Compare::Below => value < armed.rule.threshold.value,
-            };
             let st = &mut armed.state;
+            let grew = if is_cumulative(armed.rule.metric.value) {
+                let baseline = *st.baseline.get_or_insert(value);
+                value > baseline
+            } else {
+                true
+            };
+            let holds = grew
+                && match armed.rule.compare {
+                    Compare::Above => value > armed.rule.threshold.value,
+                    Compare::Below => value < armed.rule.threshold.value,
+                };
             let name = rule_name(&armed.rule);
             if holds {
                 st.false_since = None;
@@ -384,6 +457,57 @@ mod tests {
         // No `until`: nothing is undone, the rule re-arms.
         assert!(e.step(s(12), &report(10.0), &mut fx).is_empty());
         assert_eq!(fx.log, vec!["web freeze"]);
+    }
+
+    fn ooms(n: u64) -> Vec<GroupReport> {
+        let mut r = report(0.0);
+        r[0].memory.oom_kills = n;
+        r
+    }
+
+    fn oom_rule() -> WhenRule {
+        WhenRule {
+            metric: sp(Metric::OomKills),
+            ..rule(0.0, 0, vec![Action::Kill], None)
+        }
+    }
+
+    #[test]
+    fn history_never_fires_a_rule() {
+        // One OOM kill before the rule was armed (a restart, a reload).
+        let mut e = Engine::new([("web".to_string(), oom_rule())]);
+        let mut fx = Fake::default();
+        let t = Instant::now();
+        assert!(e.step(t, &ooms(1), &mut fx).is_empty(), "armed at 1");
+        assert!(e.step(t, &ooms(1), &mut fx).is_empty(), "no change");
+        assert_eq!(e.step(t, &ooms(2), &mut fx).len(), 1, "a new kill fires");
+        assert_eq!(fx.log, vec!["web kill"]);
+    }
+
+    #[test]
+    fn a_reload_keeps_unchanged_rules_and_undoes_removed_ones() {
+        let throttle = vec![Action::Throttle {
+            dir: Direction::Egress,
+            bytes_per_sec: 1000,
+        }];
+        let mut e = Engine::new([
+            ("web".to_string(), oom_rule()),
+            ("web".to_string(), rule(100.0, 0, throttle, Some(5))),
+        ]);
+        let mut fx = Fake::default();
+        let t = Instant::now();
+        let mut r = ooms(1);
+        r[0].rates.as_mut().unwrap().egress_bytes_per_sec = 500.0;
+        assert_eq!(e.step(t, &r, &mut fx).len(), 1, "the throttle fires");
+        // Reloaded with the OOM rule only (moved to another line): it keeps its
+        // baseline, and the removed throttle is lifted.
+        let mut moved = oom_rule();
+        moved.span.line = 40;
+        let undone = e.reload([("web".to_string(), moved)], &mut fx);
+        assert_eq!(undone.len(), 1);
+        assert_eq!(undone[0].phase, "undone");
+        assert!(e.step(t, &r, &mut fx).is_empty(), "history does not fire");
+        assert_eq!(fx.log, vec!["web throttle 1000", "web undo lift throttle"]);
     }
 
     #[test]
