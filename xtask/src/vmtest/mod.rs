@@ -135,53 +135,24 @@ pub(crate) fn run(args: Args) -> Result<()> {
         eprintln!("[vmtest] wrote {}", base.display());
     }
 
-    let names: Vec<String> = tests.iter().map(|t| t.name.clone()).collect();
-    let per_exe = Duration::from_secs(args.timeout);
-    let overall = per_exe * u32::try_from(tests.len())? + BOOT_SLACK;
+    let suite = Suite {
+        dir,
+        base,
+        names: tests.iter().map(|t| t.name.clone()).collect(),
+        timeout: Duration::from_secs(args.timeout) * u32::try_from(tests.len())? + BOOT_SLACK,
+    };
     let mut accel = None;
     let mut table = Vec::new();
     let (mut passed, mut failed, mut all_ok) = (0, 0, true);
     for c in &configs {
         let kernel = &kernels[&c.kernel];
-        let label = format!(
-            "{}-{}-lsm-{}",
-            kernel.label,
-            c.layout.name(),
-            if c.lsm { "on" } else { "off" }
-        );
-        let script =
-            guest_init::config_script(c.layout, false, args.test_threads, args.timeout, &args.args);
-        let initrd = guest_initrd(&dir, &base, kernel, &label, script)?;
         let accel = match accel {
             Some(a) => a,
-            None => *accel.insert(qemu::choose_accel(|| probe_kvm(&dir, &base, kernel))?),
+            None => *accel.insert(qemu::choose_accel(|| {
+                probe_kvm(&suite.dir, &suite.base, kernel)
+            })?),
         };
-        let boot = qemu::Boot {
-            kernel: &kernel.image,
-            initrd: &initrd,
-            cmdline: cmdline(c),
-            accel,
-            timeout: overall,
-        };
-        let log = dir.join(format!("{label}.log"));
-        eprintln!(
-            "[vmtest] booting {} ({}) {} lsm={} under {}; console: {}",
-            kernel.label,
-            kernel.image.display(),
-            c.layout.name(),
-            if c.lsm { "on" } else { "off" },
-            accel.name(),
-            log.display()
-        );
-        let outcome = qemu::run(&boot, &log, Some(&label))?;
-        let r = report::parse(&outcome.lines, &names, outcome.timed_out);
-        let head = format!(
-            "{:<5} {:<6} lsm={:<3}",
-            kernel.label,
-            c.layout.name(),
-            if c.lsm { "on" } else { "off" }
-        );
-        let lines = report::config_lines(&head, &r, outcome.elapsed);
+        let (r, lines) = suite.run_one(c, kernel, accel, &args)?;
         for l in &lines {
             println!("{l}");
         }
@@ -198,9 +169,62 @@ pub(crate) fn run(args: Args) -> Result<()> {
     }
     println!("{passed} passed, {failed} failed");
     if !all_ok {
-        bail!("vmtest: failures above; guest logs in {}", dir.display());
+        bail!(
+            "vmtest: failures above; guest logs in {}",
+            suite.dir.display()
+        );
     }
     Ok(())
+}
+
+/// What every configuration's boot shares.
+struct Suite {
+    dir: PathBuf,
+    base: PathBuf,
+    /// Test executables' names, to notice one that never ran.
+    names: Vec<String>,
+    /// For the whole boot: every executable's own timeout plus the boot.
+    timeout: Duration,
+}
+
+impl Suite {
+    /// Boot one configuration; its result and report lines.
+    fn run_one(
+        &self,
+        c: &Config,
+        kernel: &Kernel,
+        accel: qemu::Accel,
+        args: &Args,
+    ) -> Result<(report::ConfigResult, Vec<String>)> {
+        let lsm = if c.lsm { "on" } else { "off" };
+        let label = format!("{}-{}-lsm-{lsm}", kernel.label, c.layout.name());
+        let script =
+            guest_init::config_script(c.layout, false, args.test_threads, args.timeout, &args.args);
+        let initrd = guest_initrd(&self.dir, &self.base, kernel, &label, script)?;
+        let boot = qemu::Boot {
+            kernel: &kernel.image,
+            initrd: &initrd,
+            cmdline: cmdline(c),
+            accel,
+            timeout: self.timeout,
+        };
+        let log = self.dir.join(format!("{label}.log"));
+        eprintln!(
+            "[vmtest] booting {} ({}) {} lsm={lsm} under {}; console: {}",
+            kernel.label,
+            kernel.image.display(),
+            c.layout.name(),
+            accel.name(),
+            log.display()
+        );
+        let outcome = qemu::run(&boot, &log, Some(&label))?;
+        // Its parts stay cached; the concatenation is only for this boot.
+        let _ = std::fs::remove_file(&initrd);
+        let r = report::parse(&outcome.lines, &self.names, outcome.timed_out);
+        let head = format!("{:<5} {:<6} lsm={lsm:<3}", kernel.label, c.layout.name());
+        let lines = report::config_lines(&head, &r, outcome.elapsed);
+        Ok((r, lines))
+    }
 }
 
 fn cmdline(c: &Config) -> String {
@@ -300,8 +324,10 @@ fn probe_kvm(dir: &Path, base: &Path, kernel: &Kernel) -> Result<bool> {
         initrd: &initrd,
         cmdline: "console=ttyS0 panic=-1 rdinit=/init".into(),
         accel: qemu::Accel::Kvm,
-        timeout: Duration::from_secs(60),
+        // TCG reaches /init in about 4 s here; KVM, when it works, is faster.
+        timeout: Duration::from_secs(30),
     };
     let out = qemu::run(&boot, &dir.join("kvm-probe.log"), None)?;
+    let _ = std::fs::remove_file(&initrd);
     Ok(!out.timed_out && out.lines.iter().any(|l| l == "VMTEST-DONE"))
 }
