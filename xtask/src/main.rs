@@ -6,6 +6,7 @@
 mod bench;
 mod run;
 mod setup;
+mod vmtest;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -45,6 +46,8 @@ enum Task {
         #[command(subcommand)]
         which: bench::Which,
     },
+    /// Run the end-to-end tests in QEMU on other kernels and cgroup layouts.
+    Vmtest(vmtest::Args),
 }
 
 fn main() -> Result<()> {
@@ -69,5 +72,6 @@ fn main() -> Result<()> {
             run::build(true)?;
             bench::run(which)
         }
+        Task::Vmtest(args) => vmtest::run(args),
     }
 }

@@ -1,0 +1,333 @@
+//! `cargo xtask vmtest`: the end-to-end suite (the `enforcer-tests` integration
+//! tests) run as root inside QEMU, on other kernels and cgroup layouts than the
+//! build host's.
+//!
+//! The guest boots straight into an initramfs holding the host-built test
+//! executables, `enforcer`, the helper, the tools the tests call and busybox;
+//! its /init sets up the layout and runs the tests, and the host reads libtest's
+//! output from the serial console. Archives and logs live under target/vmtest/.
+
+mod guest_init;
+mod initramfs;
+mod kernels;
+mod payload;
+mod qemu;
+mod report;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::run::{build, cargo, workspace_root};
+use crate::setup;
+use initramfs::Tree;
+use kernels::Kernel;
+use payload::TestExe;
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// 6.1 or 6.12 (Debian cloud kernels, installed if missing), host, or the
+    /// path of a bzImage.
+    #[arg(long, default_value = "6.1")]
+    kernel: String,
+    /// cgroup layout the guest sets up before the tests.
+    #[arg(long, value_enum, default_value_t = Layout::V2)]
+    layout: Layout,
+    /// Boot with BPF-LSM (`lsm=lockdown,capability,bpf`) or without it.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    lsm: Switch,
+    /// The matrix: kernels 6.1 and 6.12, each with v2 (LSM on), v1 and hybrid (LSM off).
+    #[arg(long, conflicts_with_all = ["kernel", "layout", "lsm"])]
+    all: bool,
+    /// Seconds one test executable may run in the guest before it is killed.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+    /// libtest threads in the guest (it has 2 CPUs).
+    #[arg(long, default_value_t = 2)]
+    test_threads: u32,
+    /// Test filter and libtest arguments, passed to every test executable.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Layout {
+    /// Pure cgroup2 at /sys/fs/cgroup, every controller enabled at the root.
+    V2,
+    /// Only v1 hierarchies, one per controller, plus name=systemd.
+    V1,
+    /// v1 controllers plus a controller-less cgroup2 at /sys/fs/cgroup/unified.
+    Hybrid,
+}
+
+impl Layout {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Layout::V2 => "v2",
+            Layout::V1 => "v1",
+            Layout::Hybrid => "hybrid",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+struct Config {
+    kernel: String,
+    layout: Layout,
+    lsm: bool,
+}
+
+fn configs(args: &Args) -> Vec<Config> {
+    if !args.all {
+        return vec![Config {
+            kernel: args.kernel.clone(),
+            layout: args.layout,
+            lsm: args.lsm == Switch::On,
+        }];
+    }
+    let mut out = Vec::new();
+    for kernel in ["6.1", "6.12"] {
+        for layout in [Layout::V2, Layout::V1, Layout::Hybrid] {
+            out.push(Config {
+                kernel: kernel.into(),
+                layout,
+                // Production v2 hosts run BPF-LSM; the old layouts mostly predate it.
+                lsm: layout == Layout::V2,
+            });
+        }
+    }
+    out
+}
+
+/// How long to wait for the guest beyond the test executables' own timeouts:
+/// booting and unpacking the initramfs under TCG.
+const BOOT_SLACK: Duration = Duration::from_secs(180);
+
+pub(crate) fn run(args: Args) -> Result<()> {
+    setup::apt_install(&["qemu-system-x86", "busybox-static"])?;
+    setup::run()?;
+    let configs = configs(&args);
+    // Kernels first: installing one is the slowest step that can fail.
+    let mut kernels = HashMap::new();
+    for c in &configs {
+        if !kernels.contains_key(&c.kernel) {
+            kernels.insert(c.kernel.clone(), kernels::resolve(&c.kernel)?);
+        }
+    }
+
+    build(false)?;
+    let tests = build_tests()?;
+    let dir = workspace_root().join("target").join("vmtest");
+    std::fs::create_dir_all(&dir)?;
+    let base = dir.join("base.cpio.gz");
+    let debug = workspace_root().join("target").join("debug");
+    let binaries = [debug.join("enforcer"), debug.join("enforcer-test-helper")];
+    let init = guest_init::init_script(&tests);
+    if payload::base_tree(&tests, &binaries, &init)?.write_cached(&base, &dir.join("stripped"))? {
+        eprintln!("[vmtest] wrote {}", base.display());
+    }
+
+    let suite = Suite {
+        dir,
+        base,
+        names: tests.iter().map(|t| t.name.clone()).collect(),
+        timeout: Duration::from_secs(args.timeout) * u32::try_from(tests.len())? + BOOT_SLACK,
+    };
+    let mut accel = None;
+    let mut table = Vec::new();
+    let (mut passed, mut failed, mut all_ok) = (0, 0, true);
+    for c in &configs {
+        let kernel = &kernels[&c.kernel];
+        let accel = match accel {
+            Some(a) => a,
+            None => *accel.insert(qemu::choose_accel(|| {
+                probe_kvm(&suite.dir, &suite.base, kernel)
+            })?),
+        };
+        let (r, lines) = suite.run_one(c, kernel, accel, &args)?;
+        for l in &lines {
+            println!("{l}");
+        }
+        table.extend(lines);
+        passed += r.passed;
+        failed += r.failed;
+        all_ok &= r.ok();
+    }
+    if configs.len() > 1 {
+        println!();
+        for l in &table {
+            println!("{l}");
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if !all_ok {
+        bail!(
+            "vmtest: failures above; guest logs in {}",
+            suite.dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// What every configuration's boot shares.
+struct Suite {
+    dir: PathBuf,
+    base: PathBuf,
+    /// Test executables' names, to notice one that never ran.
+    names: Vec<String>,
+    /// For the whole boot: every executable's own timeout plus the boot.
+    timeout: Duration,
+}
+
+impl Suite {
+    /// Boot one configuration; its result and report lines.
+    fn run_one(
+        &self,
+        c: &Config,
+        kernel: &Kernel,
+        accel: qemu::Accel,
+        args: &Args,
+    ) -> Result<(report::ConfigResult, Vec<String>)> {
+        let lsm = if c.lsm { "on" } else { "off" };
+        let label = format!("{}-{}-lsm-{lsm}", kernel.label, c.layout.name());
+        let script =
+            guest_init::config_script(c.layout, false, args.test_threads, args.timeout, &args.args);
+        let initrd = guest_initrd(&self.dir, &self.base, kernel, &label, script)?;
+        let boot = qemu::Boot {
+            kernel: &kernel.image,
+            initrd: &initrd,
+            cmdline: cmdline(c),
+            accel,
+            timeout: self.timeout,
+        };
+        let log = self.dir.join(format!("{label}.log"));
+        eprintln!(
+            "[vmtest] booting {} ({}) {} lsm={lsm} under {}; console: {}",
+            kernel.label,
+            kernel.image.display(),
+            c.layout.name(),
+            accel.name(),
+            log.display()
+        );
+        let outcome = qemu::run(&boot, &log, Some(&label))?;
+        // Its parts stay cached; the concatenation is only for this boot.
+        let _ = std::fs::remove_file(&initrd);
+        let r = report::parse(&outcome.lines, &self.names, outcome.timed_out);
+        let head = format!("{:<5} {:<6} lsm={lsm:<3}", kernel.label, c.layout.name());
+        let lines = report::config_lines(&head, &r, outcome.elapsed);
+        Ok((r, lines))
+    }
+}
+
+fn cmdline(c: &Config) -> String {
+    let lsm = if c.lsm {
+        "lockdown,capability,bpf"
+    } else {
+        "lockdown,capability"
+    };
+    let mut s = format!("console=ttyS0 panic=-1 rdinit=/init lsm={lsm}");
+    if c.layout == Layout::V2 {
+        // Nothing may bind a controller to v1, so every one is free for cgroup2.
+        s.push_str(" cgroup_no_v1=all");
+    }
+    s
+}
+
+/// The integration test executables of `enforcer-tests`, built if needed.
+fn build_tests() -> Result<Vec<TestExe>> {
+    let out = cargo()
+        .args([
+            "test",
+            "--no-run",
+            "--message-format=json",
+            "--package",
+            "enforcer-tests",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("could not run cargo test --no-run")?;
+    if !out.status.success() {
+        bail!("building the tests failed");
+    }
+    let mut tests = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let is_test = msg["reason"] == "compiler-artifact"
+            && msg["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "test"));
+        if let (true, Some(exe), Some(name)) = (
+            is_test,
+            msg["executable"].as_str(),
+            msg["target"]["name"].as_str(),
+        ) {
+            tests.push(TestExe {
+                name: name.to_string(),
+                path: PathBuf::from(exe),
+            });
+        }
+    }
+    if tests.is_empty() {
+        bail!("cargo built no integration test executables for enforcer-tests");
+    }
+    tests.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(tests)
+}
+
+/// base + the kernel's modules + this run's config.sh, concatenated: the kernel
+/// unpacks back-to-back gzip'd cpio archives in order, so only the small parts
+/// are rebuilt per kernel and per run.
+fn guest_initrd(
+    dir: &Path,
+    base: &Path,
+    kernel: &Kernel,
+    label: &str,
+    config_sh: String,
+) -> Result<PathBuf> {
+    let modules = dir.join(format!("modules-{}.cpio.gz", kernel.label));
+    let tree = match &kernel.release {
+        Some(release) => payload::modules_tree(release)?,
+        None => Tree::default(),
+    };
+    tree.write_cached(&modules, &dir.join("stripped"))?;
+
+    let config = dir.join(format!("{label}.config.cpio.gz"));
+    let mut tree = Tree::default();
+    tree.bytes("/vmtest/config.sh", config_sh, 0o644);
+    tree.write_cached(&config, &dir.join("stripped"))?;
+
+    let initrd = dir.join(format!("{label}.initrd"));
+    let mut out = std::fs::File::create(&initrd)?;
+    for part in [base, modules.as_path(), config.as_path()] {
+        let mut f = std::fs::File::open(part)?;
+        std::io::copy(&mut f, &mut out)?;
+    }
+    Ok(initrd)
+}
+
+/// Whether a KVM guest boots to /init and powers off within a short time here.
+fn probe_kvm(dir: &Path, base: &Path, kernel: &Kernel) -> Result<bool> {
+    let script = guest_init::config_script(Layout::V2, true, 1, 1, &[]);
+    let initrd = guest_initrd(dir, base, kernel, "kvm-probe", script)?;
+    let boot = qemu::Boot {
+        kernel: &kernel.image,
+        initrd: &initrd,
+        cmdline: "console=ttyS0 panic=-1 rdinit=/init".into(),
+        accel: qemu::Accel::Kvm,
+        // TCG reaches /init in about 4 s here; KVM, when it works, is faster.
+        timeout: Duration::from_secs(30),
+    };
+    let out = qemu::run(&boot, &dir.join("kvm-probe.log"), None)?;
+    let _ = std::fs::remove_file(&initrd);
+    Ok(!out.timed_out && out.lines.iter().any(|l| l == "VMTEST-DONE"))
+}

@@ -1,0 +1,219 @@
+//! What goes into the guest: the suite's test executables, the binaries they run,
+//! the host tools they call, the shared libraries of each (at the paths `ldd`
+//! names), busybox for everything else, and the kernel modules the tools load.
+//!
+//! Our binaries keep their host paths: the tests find `enforcer` next to their
+//! own executable and the helper through a compile-time absolute path.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use super::initramfs::Tree;
+
+/// Host tools the tests run by name (see tests/tests/*.rs: `Command::new("nft")`).
+const TOOLS: &[&str] = &["nft"];
+
+/// Modules needed by those tools on kernels that build them as modules (Debian's
+/// nf_tables is `=m`); each with what it depends on, per modules.dep.
+const MODULE_PREFIXES: &[&str] = &[
+    "kernel/net/netfilter/nfnetlink",
+    "kernel/net/netfilter/nf_tables",
+    "kernel/net/netfilter/nft_",
+    "kernel/net/ipv4/netfilter/nft_",
+    "kernel/net/ipv6/netfilter/nft_",
+];
+
+/// A test executable as the guest runs it.
+pub(crate) struct TestExe {
+    /// The test target's name (`control_plane`), for the report.
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
+}
+
+/// The kernel-independent part of the guest: binaries, libraries, busybox, /etc.
+pub(crate) fn base_tree(tests: &[TestExe], binaries: &[PathBuf], init: &str) -> Result<Tree> {
+    let mut tree = Tree::default();
+    tree.mirror_top_level_links();
+    for d in [
+        "/dev", "/proc", "/sys", "/tmp", "/run", "/root", "/etc", "/var/log", "/var/tmp",
+    ] {
+        tree.dir(d);
+    }
+    // The kernel opens /dev/console for init's stdio before init can mount devtmpfs.
+    tree.char_dev("/dev/console", 5, 1);
+    tree.bytes("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644);
+    tree.bytes("/etc/group", "root:x:0:\n", 0o644);
+    // nft resolves protocol and service names through these.
+    for f in ["/etc/protocols", "/etc/services"] {
+        if Path::new(f).exists() {
+            tree.file(Path::new(f), Path::new(f), false)?;
+        }
+    }
+
+    for t in tests {
+        add_with_libs(&mut tree, &t.path, true)?;
+    }
+    for b in binaries {
+        add_with_libs(&mut tree, b, true)?;
+    }
+    for tool in TOOLS {
+        let path = which(tool).with_context(|| {
+            format!("the tests run `{tool}`, which is not installed on this host")
+        })?;
+        add_with_libs(&mut tree, &path, false)?;
+    }
+    add_kmod(&mut tree)?;
+    add_busybox(&mut tree)?;
+    tree.bytes("/init", init, 0o755);
+    Ok(tree)
+}
+
+/// kmod's modprobe, so the kernel can load nf_tables & co. on demand
+/// (busybox's modprobe cannot read Debian 6.12's .ko.xz modules).
+fn add_kmod(tree: &mut Tree) -> Result<()> {
+    let Some(kmod) = which("kmod") else {
+        // Installed with every Debian kernel package; without it, modules are not loaded.
+        eprintln!("[vmtest] kmod not found: kernel modules will not be loadable in the guest");
+        return Ok(());
+    };
+    add_with_libs(tree, &kmod, false)?;
+    for name in ["modprobe", "insmod", "rmmod", "lsmod", "modinfo", "depmod"] {
+        tree.symlink(&Path::new("/sbin").join(name), &kmod);
+    }
+    Ok(())
+}
+
+/// busybox-static as /bin/sh and every applet it has, unless a real tool is there.
+fn add_busybox(tree: &mut Tree) -> Result<()> {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+        .context("busybox is not installed (apt-get install busybox-static)")?;
+    let guest_busybox = tree.resolve(busybox);
+    tree.file(&guest_busybox, busybox, false)?;
+    let list = Command::new(busybox)
+        .arg("--list-full")
+        .output()
+        .context("busybox --list-full")?;
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let path = Path::new("/").join(applet);
+        if !tree.contains(&path) {
+            tree.symlink(&path, &guest_busybox);
+        }
+    }
+    Ok(())
+}
+
+/// `path` plus every shared library `ldd` says it loads, at the same paths.
+fn add_with_libs(tree: &mut Tree, path: &Path, strip: bool) -> Result<()> {
+    tree.file(path, path, strip)?;
+    for lib in ldd(path)? {
+        if !tree.contains(&lib) {
+            tree.file(&lib, &lib, false)?;
+        }
+    }
+    Ok(())
+}
+
+fn ldd(path: &Path) -> Result<Vec<PathBuf>> {
+    let out = Command::new("ldd")
+        .arg(path)
+        .output()
+        .context("could not run ldd")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        // A static binary (busybox-static) has no libraries to copy.
+        return Ok(Vec::new());
+    }
+    let mut libs = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.contains("not found") {
+            bail!("{}: {line}", path.display());
+        }
+        // "libc.so.6 => /lib/.../libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+        let target = line.split_once("=>").map_or(line, |(_, t)| t.trim());
+        let file = target.split(" (").next().unwrap_or("");
+        if file.starts_with('/') {
+            libs.push(PathBuf::from(file));
+        }
+    }
+    Ok(libs)
+}
+
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    // Root's tools (nft) live in sbin, which a user's PATH may lack.
+    path.split(':')
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// /lib/modules/RELEASE: the index files and the modules in MODULE_PREFIXES with
+/// their dependencies. Empty if the kernel has no module directory on this host.
+pub(crate) fn modules_tree(release: &str) -> Result<Tree> {
+    let mut tree = Tree::default();
+    let dir = Path::new("/lib/modules").join(release);
+    let Ok(dep) = std::fs::read_to_string(dir.join("modules.dep")) else {
+        return Ok(tree);
+    };
+    tree.mirror_top_level_links();
+    for e in std::fs::read_dir(&dir)?.flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with("modules.") && e.path().is_file() {
+            tree.file(&dir.join(&name), &e.path(), false)?;
+        }
+    }
+    for module in module_closure(&dep, MODULE_PREFIXES) {
+        let path = dir.join(&module);
+        tree.file(&path, &path, false)?;
+    }
+    Ok(tree)
+}
+
+/// Modules whose path starts with one of `prefixes`, and everything they need.
+fn module_closure(dep: &str, prefixes: &[&str]) -> Vec<String> {
+    let deps: std::collections::HashMap<&str, Vec<&str>> = dep
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(m, d)| (m, d.split_whitespace().collect()))
+        .collect();
+    let mut todo: Vec<&str> = deps
+        .keys()
+        .copied()
+        .filter(|m| prefixes.iter().any(|p| m.starts_with(p)))
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(m) = todo.pop() {
+        if seen.insert(m) {
+            todo.extend(deps.get(m).into_iter().flatten().copied());
+        }
+    }
+    seen.into_iter().map(String::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_closure_follows_dependencies() {
+        let dep = "kernel/net/netfilter/nft_ct.ko: kernel/net/netfilter/nf_conntrack.ko kernel/lib/libcrc32c.ko\n\
+                   kernel/net/netfilter/nf_conntrack.ko: kernel/lib/libcrc32c.ko\n\
+                   kernel/lib/libcrc32c.ko:\n\
+                   kernel/drivers/other.ko:\n";
+        let got = module_closure(dep, &["kernel/net/netfilter/nft_"]);
+        assert_eq!(
+            got,
+            [
+                "kernel/lib/libcrc32c.ko",
+                "kernel/net/netfilter/nf_conntrack.ko",
+                "kernel/net/netfilter/nft_ct.ko"
+            ]
+        );
+    }
+}

@@ -1,0 +1,283 @@
+//! Reading the guest console: libtest's summary and failing test names per test
+//! executable, between the markers guest_init.rs prints, and the result lines.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::guest_init::MARK;
+
+#[derive(Default, Debug, PartialEq)]
+pub(crate) struct ConfigResult {
+    pub(crate) passed: u64,
+    pub(crate) failed: u64,
+    /// `executable::test` for each failing test, or `executable` plus what went
+    /// wrong when an executable gave no summary (crash, timeout).
+    pub(crate) failures: Vec<String>,
+    /// The guest's own warnings (a controller this kernel lacks, a failed mount).
+    pub(crate) warnings: Vec<String>,
+    /// Why the run as a whole is incomplete (no DONE marker), if it is.
+    pub(crate) incomplete: Option<String>,
+}
+
+impl ConfigResult {
+    pub(crate) fn ok(&self) -> bool {
+        self.failed == 0 && self.incomplete.is_none()
+    }
+}
+
+/// Parse a whole console log. `expected` names the executables the guest should
+/// have run: one that never started counts as a failure too.
+pub(crate) fn parse(lines: &[String], expected: &[String], timed_out: bool) -> ConfigResult {
+    let mut r = ConfigResult::default();
+    let mut current: Option<Exe> = None;
+    let mut seen = BTreeSet::new();
+    let mut done = false;
+    let mut in_dmesg = false;
+    for line in lines {
+        if let Some(rest) = line.strip_prefix(MARK) {
+            let (word, arg) = rest.split_once(' ').unwrap_or((rest, ""));
+            match word {
+                "BEGIN" => {
+                    seen.insert(arg.to_string());
+                    current = Some(Exe::new(arg));
+                }
+                "END" => {
+                    if let Some(exe) = current.take() {
+                        let rc = arg.rsplit_once("rc=").map_or("?", |(_, rc)| rc);
+                        exe.finish(&mut r, Some(rc));
+                    }
+                }
+                "WARN" => r.warnings.push(arg.to_string()),
+                "DMESG-BEGIN" => in_dmesg = true,
+                "DMESG-END" => in_dmesg = false,
+                "DONE" => done = true,
+                _ => {}
+            }
+            continue;
+        }
+        if in_dmesg {
+            continue;
+        }
+        if let Some(exe) = current.as_mut() {
+            exe.line(line);
+        }
+    }
+    if let Some(exe) = current.take() {
+        exe.finish(&mut r, None);
+    }
+    for name in expected {
+        if !seen.contains(name) {
+            r.failed += 1;
+            r.failures.push(format!("{name} (never ran)"));
+        }
+    }
+    if !done {
+        r.incomplete = Some(if timed_out {
+            "timed out".into()
+        } else if lines.iter().any(|l| l.contains("Kernel panic")) {
+            "kernel panic".into()
+        } else {
+            "the guest stopped before finishing".into()
+        });
+    }
+    r
+}
+
+/// One test executable's output.
+struct Exe {
+    name: String,
+    summary: Option<(u64, u64)>,
+    failing: Vec<String>,
+    /// Tests libtest reported as running long: the suspects when it is killed.
+    slow: Vec<String>,
+    /// Inside libtest's closing "failures:" list of names.
+    in_failure_list: bool,
+}
+
+impl Exe {
+    fn new(name: &str) -> Self {
+        Exe {
+            name: name.to_string(),
+            summary: None,
+            failing: Vec::new(),
+            slow: Vec::new(),
+            in_failure_list: false,
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        // Child processes share the console, so match within a line, not whole lines.
+        if let Some(idx) = line.find("test result: ") {
+            self.summary = parse_summary(&line[idx..]);
+            self.in_failure_list = false;
+        } else if let Some(name) = failed_test(line) {
+            self.add_failing(name);
+        } else if let Some(rest) = line.strip_prefix("test ")
+            && let Some((name, _)) = rest.split_once(" has been running for over")
+        {
+            self.slow.push(name.to_string());
+        } else if line == "failures:" {
+            self.in_failure_list = true;
+        } else if line.starts_with("---- ") {
+            // The first "failures:" block holds each test's output, not names.
+            self.in_failure_list = false;
+        } else if self.in_failure_list
+            && let Some(name) = line.strip_prefix("    ")
+            && !name.contains(' ')
+        {
+            self.add_failing(name);
+        }
+    }
+
+    fn add_failing(&mut self, name: &str) {
+        if !self.failing.iter().any(|n| n == name) {
+            self.failing.push(name.to_string());
+        }
+    }
+
+    fn finish(self, r: &mut ConfigResult, rc: Option<&str>) {
+        for t in &self.failing {
+            r.failures.push(format!("{}::{t}", self.name));
+        }
+        match self.summary {
+            Some((passed, failed)) => {
+                r.passed += passed;
+                r.failed += failed;
+            }
+            None => {
+                // No summary: it crashed, was killed by the guest's timeout, or the
+                // VM stopped. Count the executable once, naming the suspects.
+                r.failed += 1;
+                let why = match rc {
+                    Some("137") => "killed by the timeout".to_string(),
+                    Some(rc) => format!("exited {rc} without a summary"),
+                    None => "did not finish".to_string(),
+                };
+                let slow = if self.slow.is_empty() {
+                    String::new()
+                } else {
+                    format!("; running long: {}", self.slow.join(", "))
+                };
+                r.failures.push(format!("{} ({why}{slow})", self.name));
+            }
+        }
+    }
+}
+
+/// "test foo::bar ... FAILED" anywhere in a line.
+fn failed_test(line: &str) -> Option<&str> {
+    let rest = line.strip_suffix(" ... FAILED")?;
+    let idx = rest.rfind("test ")?;
+    let name = &rest[idx + 5..];
+    (!name.is_empty() && !name.contains(' ')).then_some(name)
+}
+
+/// "test result: FAILED. 41 passed; 3 failed; 0 ignored; ..." -> (41, 3).
+fn parse_summary(s: &str) -> Option<(u64, u64)> {
+    let mut passed = None;
+    let mut failed = None;
+    for part in s.split(['.', ';']) {
+        let mut w = part.split_whitespace();
+        if let (Some(n), Some(what)) = (w.next(), w.next()) {
+            match what {
+                "passed" => passed = n.parse().ok(),
+                "failed" => failed = n.parse().ok(),
+                _ => {}
+            }
+        }
+    }
+    Some((passed?, failed?))
+}
+
+pub(crate) fn duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// `6.1   v2      lsm=on   41 passed, 3 failed (2m10s)` and the details under it.
+pub(crate) fn config_lines(label: &str, r: &ConfigResult, elapsed: Duration) -> Vec<String> {
+    let mut out = vec![format!(
+        "{label}   {} passed, {} failed ({}){}",
+        r.passed,
+        r.failed,
+        duration(elapsed),
+        r.incomplete
+            .as_ref()
+            .map(|w| format!(" INCOMPLETE: {w}"))
+            .unwrap_or_default()
+    )];
+    out.extend(r.failures.iter().map(|f| format!("    FAILED {f}")));
+    out.extend(r.warnings.iter().map(|w| format!("    guest: {w}")));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(s: &str) -> Vec<String> {
+        s.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn counts_and_names_failures_per_executable() {
+        let log = lines(
+            "boot noise\n\
+             VMTEST-WARN no v1 memory controller on this kernel\n\
+             VMTEST-BEGIN control_plane\n\
+             running 3 tests\n\
+             test a ... ok\n\
+             some child output test b ... FAILED\n\
+             test c ... ok\n\
+             failures:\n\
+             \n\
+             ---- b stdout ----\n\
+             panicked\n\
+             failures:\n\
+             \x20   b\n\
+             \n\
+             test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.00s\n\
+             VMTEST-END control_plane rc=101\n\
+             VMTEST-BEGIN agent\n\
+             test result: ok. 5 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.00s\n\
+             VMTEST-END agent rc=0\n\
+             VMTEST-BEGIN enforce_kernel\n\
+             test slow has been running for over 60 seconds\n\
+             VMTEST-END enforce_kernel rc=137\n\
+             VMTEST-DMESG-BEGIN\n\
+             test x ... FAILED\n\
+             VMTEST-DMESG-END\n\
+             VMTEST-DONE\n",
+        );
+        let expected = ["control_plane", "agent", "enforce_kernel", "ebpf_egress"]
+            .map(String::from)
+            .to_vec();
+        let r = parse(&log, &expected, false);
+        assert_eq!(r.passed, 7);
+        assert_eq!(r.failed, 3);
+        assert_eq!(
+            r.failures,
+            [
+                "control_plane::b",
+                "enforce_kernel (killed by the timeout; running long: slow)",
+                "ebpf_egress (never ran)"
+            ]
+        );
+        assert_eq!(r.warnings, ["no v1 memory controller on this kernel"]);
+        assert!(r.incomplete.is_none());
+    }
+
+    #[test]
+    fn a_run_without_done_is_incomplete() {
+        let log = lines("VMTEST-BEGIN agent\nrunning 5 tests\n");
+        let r = parse(&log, &["agent".into()], true);
+        assert_eq!(r.failed, 1);
+        assert_eq!(r.failures, ["agent (did not finish)"]);
+        assert_eq!(r.incomplete.as_deref(), Some("timed out"));
+        assert!(!r.ok());
+    }
+}
