@@ -5,6 +5,7 @@
 //! cgroup the test did not create.
 
 pub mod agent_run;
+pub mod layout;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

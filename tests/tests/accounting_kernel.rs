@@ -292,6 +292,15 @@ fn pinned_state_survives_a_killed_loader_without_duplicate_links() {
 
     // A new loader re-uses maps and links: nothing is attached twice...
     let mut kernel = Kernel::open(&pins.path).expect("reopen");
+    // Kernels without BPF_MAP_LOOKUP_BATCH get the entry-by-entry reader:
+    // it must read the same.
+    assert_eq!(
+        kernel
+            .snapshot_per_entry()
+            .expect("snapshot entry by entry"),
+        pinned,
+        "batch and per-entry reads agree"
+    );
     assert_eq!(kernel.attach_group(&a.path).expect("re-attach"), 0);
     assert_eq!(kernel.attach_tracing().expect("re-attach tracing"), 0);
     assert_eq!(

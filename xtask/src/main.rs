@@ -6,6 +6,7 @@
 mod bench;
 mod run;
 mod setup;
+mod sweep;
 mod vmtest;
 
 use anyhow::Result;

@@ -80,6 +80,9 @@ pub(crate) fn test(extra: &[String]) -> Result<()> {
             "the end-to-end tests create cgroups and load eBPF programs: run `cargo xtask test` as root"
         );
     }
+    if let Some(summary) = crate::sweep::run() {
+        eprintln!("[test] {summary}");
+    }
     // Binaries first: the end-to-end tests run the real `enforcer` executable.
     build(false)?;
     let mut cmd = cargo();

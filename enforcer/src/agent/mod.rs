@@ -378,6 +378,11 @@ impl Agent {
             SyscallScope::Groups(wanted.values().map(|m| m.id).collect())
         })?;
         self.groups = wanted;
+        // What every group's metrics are now: new rules act on what happens
+        // from here on, not on history.
+        let ids: Vec<u64> = self.groups.values().map(|m| m.id).collect();
+        let snap = self.kernel.snapshot()?;
+        let armed_at = self.collector.collect_with(&snap, &self.cg, &ids).groups;
         let undone = {
             let mut rates = KernelRates {
                 kernel: &mut self.kernel,
@@ -387,7 +392,7 @@ impl Agent {
                 cg: &self.cg,
                 rates: &mut rates,
             };
-            self.engine.reload(rules, &mut fx)
+            self.engine.reload(rules, &armed_at, &mut fx)
         };
         for d in &undone {
             self.audit.decision(d);
@@ -504,7 +509,8 @@ impl Agent {
         self.restore_pins();
         let snap = self.kernel.snapshot()?;
         self.report_lost_events(&snap);
-        let c = self.collector.collect(&snap, &self.cg);
+        let ids: Vec<u64> = self.groups.values().map(|m| m.id).collect();
+        let c = self.collector.collect_with(&snap, &self.cg, &ids);
         if !c.vanished.is_empty() {
             tracing::debug!(
                 count = c.vanished.len(),
@@ -527,10 +533,17 @@ impl Agent {
             }
         }
         if self.opts.summary {
-            print!(
-                "\x1b[2J\x1b[H{}",
-                crate::report::table(&c.groups, self.opts.summary_rows)
-            );
+            // Redrawn in place on a terminal; appended as plain tables into a
+            // pipe or file (no escape codes there).
+            let clear = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                "\x1b[2J\x1b[H"
+            } else {
+                ""
+            };
+            let table = crate::report::table(&c.groups, self.opts.summary_rows);
+            let mut out = std::io::stdout().lock();
+            let _ = std::io::Write::write_all(&mut out, format!("{clear}{table}").as_bytes())
+                .and_then(|()| std::io::Write::flush(&mut out));
         }
         if let Ok(mut s) = state.write() {
             s.groups = c.groups;

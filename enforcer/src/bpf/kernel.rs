@@ -364,14 +364,27 @@ impl Kernel {
 
     /// Per-group totals, summed over CPUs.
     pub fn snapshot(&self) -> Result<Snapshot, BpfError> {
+        self.read_counters(snapshot::ReadMode::Batch)
+    }
+
+    /// [`snapshot`](Self::snapshot) read entry by entry, as on a kernel
+    /// without `BPF_MAP_LOOKUP_BATCH` (to check that the two paths agree).
+    pub fn snapshot_per_entry(&self) -> Result<Snapshot, BpfError> {
+        self.read_counters(snapshot::ReadMode::PerEntry)
+    }
+
+    fn read_counters(&self, mode: snapshot::ReadMode) -> Result<Snapshot, BpfError> {
         let get = |name: &'static str| self.ebpf.map(name).ok_or(BpfError::MapMissing(name));
-        snapshot::read(&CounterMaps {
-            egress: get(NET_EGRESS)?,
-            ingress: get(NET_INGRESS)?,
-            sock: get(SOCK_ATTEMPTS)?,
-            syscalls: get(SYSCALLS)?,
-            enforce: get(ENFORCE_COUNTS)?,
-        })
+        snapshot::read(
+            &CounterMaps {
+                egress: get(NET_EGRESS)?,
+                ingress: get(NET_INGRESS)?,
+                sock: get(SOCK_ATTEMPTS)?,
+                syscalls: get(SYSCALLS)?,
+                enforce: get(ENFORCE_COUNTS)?,
+            },
+            mode,
+        )
     }
 
     /// Removes everything kept for these cgroups (ids of groups that no longer

@@ -72,6 +72,14 @@ pub struct DropCounters {
     pub ingress: NetCounter,
 }
 
+/// How maps are read: batch lookups where the kernel has them (falling back
+/// by itself where it does not), or entry by entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReadMode {
+    Batch,
+    PerEntry,
+}
+
 /// The counter maps, from a loaded object or from pins.
 pub(super) struct CounterMaps<'a> {
     pub(super) egress: &'a Map,
@@ -96,13 +104,16 @@ fn per_cpu<'a, K: Pod, V: Pod>(
 fn for_each<K: Pod, V: Pod>(
     map: &PerCpuHashMap<&MapData, K, V>,
     name: &'static str,
+    mode: ReadMode,
     mut f: impl FnMut(K, &[V]),
 ) -> Result<(), BpfError> {
-    let fd = map.map().fd().as_fd().as_raw_fd();
-    match super::batch::lookup_batch(fd, super::batch::cpus()?, &mut f) {
-        Ok(()) => return Ok(()),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTSUP)) => {}
-        Err(e) => return Err(super::batch::syscall_err(name, "bpf_map_lookup_batch", e)),
+    if mode == ReadMode::Batch {
+        let fd = map.map().fd().as_fd().as_raw_fd();
+        match super::batch::lookup_batch(fd, super::batch::cpus()?, &mut f) {
+            Ok(()) => return Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTSUP)) => {}
+            Err(e) => return Err(super::batch::syscall_err(name, "bpf_map_lookup_batch", e)),
+        }
     }
     for entry in map.iter() {
         let (key, values) = entry.map_err(|source| BpfError::Map { map: name, source })?;
@@ -111,7 +122,7 @@ fn for_each<K: Pod, V: Pod>(
     Ok(())
 }
 
-pub(super) fn read(maps: &CounterMaps<'_>) -> Result<Snapshot, BpfError> {
+pub(super) fn read(maps: &CounterMaps<'_>, mode: ReadMode) -> Result<Snapshot, BpfError> {
     let mut groups: BTreeMap<u64, GroupCounters> = BTreeMap::new();
 
     // A dropped packet is taken back by the enforcing program, which may run
@@ -128,21 +139,21 @@ pub(super) fn read(maps: &CounterMaps<'_>) -> Result<Snapshot, BpfError> {
         }
     };
     let egress = per_cpu::<u64, NetCounter>(maps.egress, NET_EGRESS)?;
-    for_each(&egress, NET_EGRESS, |id, values| {
+    for_each(&egress, NET_EGRESS, mode, |id, values| {
         groups.entry(id).or_default().egress = sum_net(values);
     })?;
     let ingress = per_cpu::<u64, NetCounter>(maps.ingress, NET_INGRESS)?;
-    for_each(&ingress, NET_INGRESS, |id, values| {
+    for_each(&ingress, NET_INGRESS, mode, |id, values| {
         groups.entry(id).or_default().ingress = sum_net(values);
     })?;
     let sock = per_cpu::<u64, SockCounter>(maps.sock, SOCK_ATTEMPTS)?;
-    for_each(&sock, SOCK_ATTEMPTS, |id, values| {
+    for_each(&sock, SOCK_ATTEMPTS, mode, |id, values| {
         groups.entry(id).or_default().sock = values
             .iter()
             .fold(SockCounter::default(), |sum, v| sum.wrapping_add(*v));
     })?;
     let syscalls = per_cpu::<SyscallKey, u64>(maps.syscalls, SYSCALLS)?;
-    for_each(&syscalls, SYSCALLS, |key, values| {
+    for_each(&syscalls, SYSCALLS, mode, |key, values| {
         let calls = values.iter().fold(0u64, |sum, v| sum.wrapping_add(*v));
         groups
             .entry(key.cgroup_id)
@@ -151,7 +162,7 @@ pub(super) fn read(maps: &CounterMaps<'_>) -> Result<Snapshot, BpfError> {
             .insert(key.nr, calls);
     })?;
     let enforce = per_cpu::<u64, EnforceCounter>(maps.enforce, ENFORCE_COUNTS)?;
-    for_each(&enforce, ENFORCE_COUNTS, |id, values| {
+    for_each(&enforce, ENFORCE_COUNTS, mode, |id, values| {
         let c = values
             .iter()
             .fold(EnforceCounter::default(), |sum, v| sum.wrapping_add(*v));
@@ -188,11 +199,14 @@ pub(super) fn read_pinned(pin_dir: &Path) -> Result<Snapshot, BpfError> {
     let sock = open(SOCK_ATTEMPTS)?;
     let syscalls = open(SYSCALLS)?;
     let enforce = open(ENFORCE_COUNTS)?;
-    read(&CounterMaps {
-        egress: &egress,
-        ingress: &ingress,
-        sock: &sock,
-        syscalls: &syscalls,
-        enforce: &enforce,
-    })
+    read(
+        &CounterMaps {
+            egress: &egress,
+            ingress: &ingress,
+            sock: &sock,
+            syscalls: &syscalls,
+            enforce: &enforce,
+        },
+        ReadMode::Batch,
+    )
 }

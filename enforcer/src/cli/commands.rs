@@ -399,7 +399,10 @@ fn stats(
             (true, None) => println!("{}", serde_json::to_string_pretty(&reports)?),
             (true, Some(_)) => println!("{}", serde_json::to_string(&reports)?),
             (false, None) => print!("{}", crate::report::table(&reports, rows)),
-            (false, Some(_)) => print!("\x1b[2J\x1b[H{}", crate::report::table(&reports, rows)),
+            (false, Some(_)) if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+                print!("\x1b[2J\x1b[H{}", crate::report::table(&reports, rows))
+            }
+            (false, Some(_)) => print!("{}", crate::report::table(&reports, rows)),
         }
         let Some(secs) = watch else { return Ok(()) };
         std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.1)));

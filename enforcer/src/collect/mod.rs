@@ -145,13 +145,36 @@ impl Collector {
     }
 
     pub fn collect(&mut self, snap: &Snapshot, cg: &Cgroups) -> Collection {
+        self.collect_with(snap, cg, &[])
+    }
+
+    /// [`collect`](Self::collect), with a report for each of `always` (the
+    /// agent's own groups) even before the kernel has counted anything for
+    /// it: its cgroupfs usage (memory, OOM kills, CPU) is there regardless.
+    pub fn collect_with(&mut self, snap: &Snapshot, cg: &Cgroups, always: &[u64]) -> Collection {
         let now = Instant::now();
-        let vanished = self
-            .index
-            .resolve(snap.groups.keys().copied().collect::<Vec<_>>());
+        // The agent's own groups are resolved too: one created since the last
+        // walk must get its report (and its label) from the first collection.
+        let vanished = self.index.resolve(
+            snap.groups
+                .keys()
+                .chain(always)
+                .copied()
+                .collect::<Vec<_>>(),
+        );
+        let vanished: Vec<u64> = vanished
+            .into_iter()
+            .filter(|id| snap.groups.contains_key(id))
+            .collect();
         let mut groups = Vec::with_capacity(snap.groups.len());
         let mut current = BTreeMap::new();
-        for (&id, c) in &snap.groups {
+        let zero = GroupCounters::default();
+        let extra: Vec<(&u64, &GroupCounters)> = always
+            .iter()
+            .filter(|id| !snap.groups.contains_key(id))
+            .map(|id| (id, &zero))
+            .collect();
+        for (&id, c) in snap.groups.iter().chain(extra) {
             let Some(label) = self.index.label(id).map(str::to_string) else {
                 continue;
             };

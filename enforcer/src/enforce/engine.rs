@@ -180,9 +180,14 @@ impl Engine {
     /// The engine for a reloaded policy: rules unchanged since the old one
     /// (same group, same rule) keep their state; what the rules that are gone
     /// had done is undone now (returned as decisions for the audit log).
+    ///
+    /// New rules on cumulative metrics take their baseline from `now` (each
+    /// group's report at this moment; a group without one takes it at its
+    /// first report).
     pub fn reload(
         &mut self,
         rules: impl IntoIterator<Item = (String, WhenRule)>,
+        now: &[GroupReport],
         fx: &mut dyn Effects,
     ) -> Vec<Decision> {
         let mut old: Vec<Option<Armed>> = std::mem::take(&mut self.rules)
@@ -193,7 +198,14 @@ impl Engine {
             let kept = old
                 .iter_mut()
                 .find_map(|slot| slot.take_if(|a| a.group == group && same_rule(&a.rule, &rule)));
-            let state = kept.map(|a| a.state).unwrap_or_default();
+            let state = kept.map(|a| a.state).unwrap_or_else(|| RuleState {
+                baseline: now
+                    .iter()
+                    .find(|r| r.group == group)
+                    .filter(|_| is_cumulative(rule.metric.value))
+                    .and_then(|r| metric_value(rule.metric.value, r)),
+                ..RuleState::default()
+            });
             self.rules.push(Armed { group, rule, state });
         }
         let mut out = Vec::new();
@@ -503,7 +515,7 @@ mod tests {
         // baseline, and the removed throttle is lifted.
         let mut moved = oom_rule();
         moved.span.line = 40;
-        let undone = e.reload([("web".to_string(), moved)], &mut fx);
+        let undone = e.reload([("web".to_string(), moved)], &[], &mut fx);
         assert_eq!(undone.len(), 1);
         assert_eq!(undone[0].phase, "undone");
         assert!(e.step(t, &r, &mut fx).is_empty(), "history does not fire");

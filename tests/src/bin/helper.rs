@@ -13,7 +13,12 @@
 //!                                 K connect4, K bind6, K connect6; nothing is sent)
 //!   getppid K                     make exactly K getppid(2) calls
 //!   alloc BYTES                   touch BYTES of fresh anonymous memory, then exit
+//!   alloc-hold BYTES SECS         touch BYTES of fresh anonymous memory and keep
+//!                                 it for SECS seconds
 //!   sleep SECS                    sleep (a process to classify, freeze or kill)
+//!   spin SECS                     getppid(2) in a loop for SECS seconds of wall
+//!                                 time (busy: makes progress only when it runs),
+//!                                 then print the number of calls
 //!   bpf-attach-and-die PIN_DIR CGROUP2_DIR ADDR COUNT PAYLOAD K
 //!                                 open enforcer's Kernel on PIN_DIR, attach it to
 //!                                 CGROUP2_DIR and the tracepoints, count syscalls of
@@ -334,10 +339,33 @@ fn run(args: &[String]) -> Result<(), String> {
             std::hint::black_box(&v);
             Ok(())
         }
+        Some("alloc-hold") => {
+            let bytes: usize = arg(args, 1, "BYTES")?;
+            let secs: u64 = arg(args, 2, "SECS")?;
+            let mut v = vec![0u8; bytes];
+            for i in (0..bytes).step_by(4096) {
+                v[i] = 1;
+            }
+            std::hint::black_box(&v);
+            std::thread::sleep(Duration::from_secs(secs));
+            std::hint::black_box(&v);
+            Ok(())
+        }
         Some("sleep") => {
             let secs: u64 = arg(args, 1, "SECS")?;
             std::thread::sleep(Duration::from_secs(secs));
             Ok(())
+        }
+        Some("spin") => {
+            let secs: f64 = arg(args, 1, "SECS")?;
+            let start = std::time::Instant::now();
+            let mut calls = 0u64;
+            while start.elapsed().as_secs_f64() < secs {
+                // SAFETY: getppid has no preconditions.
+                unsafe { libc::getppid() };
+                calls += 1;
+            }
+            announce(&format!("calls {calls}"))
         }
         Some("bpf-attach-and-die") => {
             let pin_dir: String = arg(args, 1, "PIN_DIR")?;

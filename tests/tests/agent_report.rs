@@ -1,0 +1,199 @@
+//! What the agent reports (root, real kernel): every metric README lists,
+//! the top-N syscall series, `stats --watch` rates and the `--summary` table.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::UdpSocket;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use enforcer_tests::layout::{skip_without_cgroup2, spec};
+use enforcer_tests::{AgentRun, GroupGuard, enforcer_bin, helper_bin, wait_until};
+
+fn helper_in(g: &GroupGuard, args: &[&str]) {
+    let st = Command::new(enforcer_bin())
+        .args(["exec", "-g", &spec(&g.name), "--"])
+        .arg(helper_bin())
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// The sample lines of an exposition: `(name, labels, value)`.
+fn samples(body: &str) -> Vec<(String, String, f64)> {
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+            (
+                name.to_string(),
+                labels.trim_end_matches('}').to_string(),
+                value.parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_metric_readme_lists_is_served_with_the_group_label() {
+    if skip_without_cgroup2("every_metric_readme_lists_is_served_with_the_group_label") {
+        return;
+    }
+    let a = GroupGuard::new("metrics");
+    let mut run = AgentRun::new();
+    let p = run.file("policy.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[group.\"{n}\"]\n\"memory.max\" = \"64M\"\n[group.\"{n}\".network]\n\
+             connect_deny = [\"127.0.0.2/32\"]\negress_rate = \"1Mbit\"\n",
+            n = a.name
+        ),
+    )
+    .unwrap();
+    run.start_with(&p, &["--top-syscalls", "2"]);
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    helper_in(&a, &["try-connect", "tcp", "127.0.0.2:9"]);
+    helper_in(&a, &["sockaddr", "3"]);
+    helper_in(
+        &a,
+        &[
+            "udp-blast",
+            &rx.local_addr().unwrap().to_string(),
+            "400",
+            "1400",
+        ],
+    );
+    let label = format!("group=\"{}\"", a.name);
+    let mut all = Vec::new();
+    wait_until("every metric of the group", || {
+        let Some(m) = run.metrics() else { return false };
+        let body = m.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+        all = samples(&body);
+        all.iter()
+            .any(|(n, l, v)| n == "enforcer_denied_total" && l.contains(&label) && *v >= 1.0)
+    });
+    let of = |name: &str| -> Vec<(String, f64)> {
+        all.iter()
+            .filter(|(n, l, _)| n == name && l.contains(&label))
+            .map(|(_, l, v)| (l.clone(), *v))
+            .collect()
+    };
+    // The names in README's metric list, each with at least one series here.
+    for name in [
+        "enforcer_net_bytes_total",
+        "enforcer_net_packets_total",
+        "enforcer_connect_attempts_total",
+        "enforcer_bind_attempts_total",
+        "enforcer_syscalls_total",
+        "enforcer_syscall_calls_total",
+        "enforcer_memory_usage_bytes",
+        "enforcer_memory_limit_bytes",
+        "enforcer_oom_kills_total",
+        "enforcer_cpu_usage_usec_total",
+        "enforcer_denied_total",
+        "enforcer_dropped_packets_total",
+    ] {
+        assert!(!of(name).is_empty(), "{name} missing for the group");
+    }
+    assert_eq!(of("enforcer_memory_limit_bytes")[0].1, (64u64 << 20) as f64);
+    assert!(of("enforcer_connect_attempts_total")[0].1 >= 4.0);
+    assert!(of("enforcer_bind_attempts_total")[0].1 >= 3.0);
+    let denied: Vec<_> = of("enforcer_denied_total")
+        .into_iter()
+        .filter(|(l, _)| l.contains("what=\"connect\""))
+        .collect();
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0].1, 1.0, "one denied connect");
+    let dropped: f64 = of("enforcer_dropped_packets_total")
+        .iter()
+        .filter(|(l, _)| l.contains("direction=\"egress\""))
+        .map(|(_, v)| *v)
+        .sum();
+    assert!(dropped > 0.0, "the 1 Mbit/s limit dropped packets");
+    // --top-syscalls 2: at most two syscall series per group.
+    assert_eq!(of("enforcer_syscall_calls_total").len(), 2);
+}
+
+#[test]
+fn stats_watch_prints_rates_and_summary_prints_plain_tables_into_a_pipe() {
+    if skip_without_cgroup2("stats_watch_prints_rates_and_summary_prints_plain_tables_into_a_pipe")
+    {
+        return;
+    }
+    let a = GroupGuard::new("watch");
+    let run = AgentRun::new();
+    let p = run.file("policy.toml");
+    std::fs::write(
+        &p,
+        format!("[group.\"{}\"]\n\"memory.max\" = \"64M\"\n", a.name),
+    )
+    .unwrap();
+    // --summary into a pipe (stdout is not a terminal).
+    let mut agent = run
+        .command(None, Some(&p), &["--summary", "--no-metrics"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(agent.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = String::new();
+    while Instant::now() < deadline && !seen.contains(&a.name) {
+        let line = lines.next().unwrap().unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    assert!(seen.contains(&a.name), "the group's row: {seen}");
+    assert!(
+        !seen.contains('\x1b'),
+        "no escape codes into a pipe: {seen:?}"
+    );
+
+    // stats --watch --json: one array per refresh, rates from the second on.
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = rx.local_addr().unwrap().to_string();
+    let mut watch = Command::new(enforcer_bin())
+        .args([
+            "stats",
+            "--json",
+            "--watch",
+            "0.3",
+            "--pin-dir",
+            run.pin(),
+            &a.name,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&out.next().unwrap().unwrap()).unwrap();
+    assert!(first[0]["rates"].is_null(), "no rate on the first sample");
+    let sender = std::thread::spawn({
+        let name = a.name.clone();
+        move || {
+            Command::new(enforcer_bin())
+                .args(["exec", "-g", &spec(&name), "--"])
+                .arg(helper_bin())
+                .args(["udp-flood", &addr, "1.5", "1000"])
+                .output()
+                .unwrap()
+        }
+    });
+    let mut best = 0.0f64;
+    for _ in 0..10 {
+        let v: serde_json::Value = serde_json::from_str(&out.next().unwrap().unwrap()).unwrap();
+        best = best.max(
+            v[0]["rates"]["egress_bytes_per_sec"]
+                .as_f64()
+                .unwrap_or(0.0),
+        );
+    }
+    let _ = sender.join();
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(best > 1e6, "a UDP flood shows as more than 1 MB/s: {best}");
+}
