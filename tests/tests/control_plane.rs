@@ -476,3 +476,85 @@ fn bad_input_is_rejected_and_changes_nothing() {
     assert!(dirs_of(&g.name).is_empty());
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A group named like a controller's file (`memory.limit_in_bytes`, `cgroup.x`,
+/// `tasks`) would sit among the control files, and in the cgroup2 tree it could
+/// not be told apart from one: refused as bad input before anything is created.
+#[test]
+fn group_named_like_a_control_file_is_refused() {
+    let cg = Cgroups::discover().unwrap();
+    let unique = enforcer_tests::unique_name("ctl");
+    let names = [
+        "memory.limit_in_bytes".to_string(),
+        format!("memory.{unique}"),
+        format!("cgroup.{unique}"),
+        format!("{unique}/tasks"),
+        format!("{unique}/io.{unique}"),
+    ];
+    // Directories a broken build might leave: removed afterwards if (and only
+    // if) this test made them.
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    for h in cg.hierarchies() {
+        candidates.push(h.mount_point.join(&unique));
+        candidates.extend(names.iter().map(|n| h.mount_point.join(n)));
+    }
+    let existed: Vec<bool> = candidates.iter().map(|d| d.is_dir()).collect();
+    let cleanup = Cleanup(
+        candidates
+            .iter()
+            .zip(&existed)
+            .filter(|(_, e)| !**e)
+            .map(|(d, _)| d.clone())
+            .collect(),
+    );
+    let dir = tempfile_dir();
+    let conf = dir.join("ctl.conf");
+    std::fs::write(
+        &conf,
+        format!("group {unique} {{ memory {{ }} }}\ngroup cgroup.{unique} {{ memory {{ }} }}\n"),
+    )
+    .unwrap();
+    for name in &names {
+        let spec = format!("memory:{name}");
+        let out = enforcer(&["create", "-g", &spec]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "create {spec}: {err}");
+        assert!(
+            err.contains("control file") && err.contains("rename"),
+            "create {spec}: {err}"
+        );
+        for args in [
+            vec!["set", "-r", "memory.limit_in_bytes=64M", name.as_str()],
+            vec!["delete", "-g", spec.as_str()],
+            vec!["get", name.as_str()],
+        ] {
+            let out = enforcer(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        }
+    }
+    let out = enforcer(&["apply", conf.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "apply: {err}");
+    assert!(
+        err.contains(":2:7: ") && err.contains("control file"),
+        "{err}"
+    );
+    for (d, existed) in candidates.iter().zip(&existed) {
+        assert_eq!(d.is_dir(), *existed, "{} was created", d.display());
+    }
+    drop(cleanup);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Removes the listed directories (deepest first) if they exist, on panic too.
+struct Cleanup(Vec<std::path::PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let mut dirs = self.0.clone();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
