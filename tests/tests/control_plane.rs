@@ -558,3 +558,70 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// A policy file that is missing, or a directory, is bad input for every verb
+/// that reads one: exit 2, naming the file and what to do.
+#[test]
+fn missing_or_directory_policy_file_is_bad_input() {
+    let dir = tempfile_dir();
+    let missing = dir.join("absent.conf");
+    let (missing, dir_s) = (missing.to_str().unwrap(), dir.to_str().unwrap());
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["apply", missing], missing, "does not exist"),
+        (
+            vec!["apply", "--dry-run", missing],
+            missing,
+            "does not exist",
+        ),
+        (vec!["apply", dir_s], dir_s, "is a directory"),
+        (
+            vec!["reload", "--config", missing],
+            missing,
+            "does not exist",
+        ),
+        (vec!["reload", "--config", dir_s], dir_s, "is a directory"),
+    ];
+    for (args, file, fragment) in cases {
+        let out = enforcer(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(file)
+                && err.contains(fragment)
+                && (err.contains("check the path")
+                    || err.contains("give the path of the policy file")),
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `set` on the root group is refused up front (exit 2), not left to the kernel.
+/// Only pids is used: the root has no `pids.max`, so even a broken build cannot
+/// change anything on the host's root group.
+#[test]
+fn set_on_the_root_group_is_bad_input() {
+    let g = GroupGuard::new("rootset");
+    enforcer_ok(&["create", "-g", &format!("pids:{}", g.name)]);
+    enforcer_ok(&["set", "-r", "pids.max=50", &g.name]);
+    for args in [
+        vec!["set", "-r", "pids.max=40", "/"],
+        vec!["set", "-r", "pids.max=40", &g.name, "/"],
+        vec!["set", "--copy-from", &g.name, "/"],
+    ] {
+        let out = enforcer(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("root group") && err.contains("name a group below it"),
+            "{args:?}: {err}"
+        );
+        let v = get_json(&g.name, &["-r", "pids.max"]);
+        assert_eq!(
+            value_of(&v, "pids.max"),
+            "50",
+            "{args:?} changed {}",
+            g.name
+        );
+    }
+}

@@ -261,3 +261,28 @@ fn hybrid_mirrors_into_cgroup2() {
     // The v2 freezer is part of the core even when no controller is enabled.
     assert_eq!(cg.locate("freezer").unwrap(), (1, None));
 }
+
+#[test]
+fn set_refuses_the_root_group_before_writing() {
+    let (t, cg) = fake_v2();
+    fs::create_dir(t.path().join("cg/foo")).unwrap();
+    let err = cg
+        .set(
+            &[g("foo"), g("/")],
+            &[("pids.max".into(), "5".into())],
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, CgroupError::RootForbidden { .. }), "{err}");
+    assert!(err.is_user_error());
+    assert!(
+        !t.path().join("cg/foo/pids.max").exists(),
+        "foo was written"
+    );
+    assert!(
+        !t.path().join("cg/pids.max").exists(),
+        "the root was written"
+    );
+    let err = cg.settings_of(&g("/")).unwrap_err();
+    assert!(matches!(err, CgroupError::RootForbidden { .. }), "{err}");
+}

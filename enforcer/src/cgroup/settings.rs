@@ -148,6 +148,13 @@ impl Cgroups {
         settings: &[(String, String)],
         warnings: &mut Vec<String>,
     ) -> Result<Vec<SetOutcome>, CgroupError> {
+        // The root's files are the host's own (or absent); the kernel would
+        // refuse most writes only after earlier ones in the batch succeeded.
+        if paths.iter().any(GroupPath::is_root) {
+            return Err(CgroupError::RootForbidden {
+                action: "changed by set",
+            });
+        }
         let mut plan = Vec::new();
         for p in paths {
             for (k, v) in settings {
@@ -161,8 +168,13 @@ impl Cgroups {
 
     /// cgset --copy-from: copy every writable setting of `src`'s controllers.
     pub fn settings_of(&self, src: &GroupPath) -> Result<Vec<(String, String)>, CgroupError> {
+        if src.is_root() {
+            return Err(CgroupError::RootForbidden {
+                action: "used as the --copy-from source",
+            });
+        }
         let present = self.present_in(src);
-        if present.is_empty() || src.is_root() {
+        if present.is_empty() {
             return Err(CgroupError::NotFound {
                 path: src.to_string(),
                 hierarchy: "any".into(),
