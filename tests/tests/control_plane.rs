@@ -625,3 +625,67 @@ fn set_on_the_root_group_is_bad_input() {
         );
     }
 }
+
+/// `io.weight` / `blkio.weight` go to the weight file this kernel has: CFQ's
+/// `blkio.weight` where it exists, BFQ's `blkio.bfq.weight` (range 1..1000)
+/// otherwise, as on this host; `get` reads back the file `set` wrote.
+#[test]
+fn io_weight_uses_the_weight_file_this_kernel_has() {
+    let g = GroupGuard::new("ioweight");
+    let spec = format!("blkio:{}", g.name);
+    enforcer_ok(&["create", "-g", &spec]);
+    let cg = Cgroups::discover().unwrap();
+    let (h, _) = cg.locate("blkio").unwrap();
+    let dir = cg.dir(h, &g.path());
+    let cfq = dir.join("blkio.weight").is_file();
+    let (file, from_io_500, from_blkio_300) = if cfq {
+        ("blkio.weight", "59", "300")
+    } else {
+        assert!(
+            dir.join("blkio.bfq.weight").is_file(),
+            "no weight file in {dir:?}"
+        );
+        ("blkio.bfq.weight", "136", "300")
+    };
+    for (key, value, expect) in [
+        ("io.weight", "500", from_io_500),
+        ("blkio.weight", "300", from_blkio_300),
+    ] {
+        let out = enforcer_ok(&["set", "--json", "-r", &format!("{key}={value}"), &g.name]);
+        let o: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(o[0]["file"], file, "{out}");
+        assert_eq!(o[0]["effective"], expect, "{out}");
+        for k in ["io.weight", "blkio.weight"] {
+            let v = get_json(&g.name, &["-r", k]);
+            assert_eq!(value_of(&v, file), expect, "get -r {k}: {v}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.join(file)).unwrap().trim(),
+            expect
+        );
+    }
+    // Out of range for every spelling: bad input, nothing written.
+    for bad in ["io.weight=0", "io.weight=10001", "blkio.weight=5"] {
+        let out = enforcer(&["set", "-r", bad, &g.name]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join(file)).unwrap().trim(),
+        from_blkio_300
+    );
+
+    // apply on a group that does not exist yet: the file is chosen once it does.
+    let fresh = GroupGuard::new("ioweight-apply");
+    let d = tempfile_dir();
+    let conf = d.join("io.toml");
+    std::fs::write(
+        &conf,
+        format!("[group.\"{}\"]\n\"io.weight\" = 500\n", fresh.name),
+    )
+    .unwrap();
+    let out = enforcer_ok(&["apply", "--json", conf.to_str().unwrap()]);
+    let a: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["writes"][0]["file"], file, "{out}");
+    assert_eq!(a["writes"][0]["effective"], from_io_500, "{out}");
+    std::fs::remove_dir_all(d).ok();
+}

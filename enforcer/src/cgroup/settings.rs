@@ -21,6 +21,9 @@ pub struct PreparedWrite {
     pub value: String,
     pub file: String,
     pub write: WriteValue,
+    /// Files to write instead when the group turns out not to have `file` (it
+    /// did not exist yet when the write was prepared); see `keys::FileWrite`.
+    pub alternatives: Vec<(String, WriteValue)>,
 }
 
 /// What a write did: the file written and the value the kernel reads back.
@@ -104,16 +107,63 @@ impl Cgroups {
             });
         }
         warnings.extend(t.warnings);
-        Ok(t.writes
+        t.writes
             .into_iter()
-            .map(|w| PreparedWrite {
-                hier,
-                key: key.to_string(),
-                value: value.to_string(),
-                file: w.file,
-                write: w.value,
+            .map(|w| {
+                let (file, write, alternatives) = self.choose_file(hier, path, key, w)?;
+                Ok(PreparedWrite {
+                    hier,
+                    key: key.to_string(),
+                    value: value.to_string(),
+                    file,
+                    write,
+                    alternatives,
+                })
             })
-            .collect())
+            .collect()
+    }
+
+    /// For a write with alternative files, pick the one this kernel has, judged
+    /// by the group itself or else its nearest ancestor showing any of them.
+    /// When none shows one (a group still to be created below the root, whose
+    /// files a kernel may hide), the choice waits until the write; a group that
+    /// exists and has none of the files is an unknown key.
+    fn choose_file(
+        &self,
+        hier: usize,
+        path: &GroupPath,
+        key: &str,
+        w: keys::FileWrite,
+    ) -> Result<(String, WriteValue, Vec<(String, WriteValue)>), CgroupError> {
+        if w.alternatives.is_empty() {
+            return Ok((w.file, w.value, Vec::new()));
+        }
+        let mut options = vec![(w.file, w.value)];
+        options.extend(w.alternatives);
+        let mut chain = path.ancestors();
+        chain.push(path.clone());
+        for (n, g) in chain.iter().rev().enumerate() {
+            let dir = self.dir(hier, g);
+            if let Some(i) = options.iter().position(|(f, _)| dir.join(f).is_file()) {
+                let (file, value) = options.swap_remove(i);
+                return Ok((file, value, Vec::new()));
+            }
+            if n == 0 && dir.is_dir() {
+                let names: Vec<&str> = options.iter().map(|(f, _)| f.as_str()).collect();
+                return Err(CgroupError::UnknownKey {
+                    key: key.to_string(),
+                    hint: format!(
+                        "group {path} has none of {} in the {} hierarchy: this kernel offers \
+                         no such setting (for I/O weights, the BFQ scheduler provides \
+                         blkio.bfq.weight / io.bfq.weight)",
+                        names.join(", "),
+                        self.hierarchy(hier).label()
+                    ),
+                });
+            }
+        }
+        let (file, value) = options.remove(0);
+        Ok((file, value, options))
     }
 
     /// Perform one prepared write and read the file back.
@@ -122,8 +172,13 @@ impl Cgroups {
         path: &GroupPath,
         w: &PreparedWrite,
     ) -> Result<SetOutcome, CgroupError> {
-        let file = self.dir(w.hier, path).join(&w.file);
-        let text = match &w.write {
+        let dir = self.dir(w.hier, path);
+        let (name, value) = std::iter::once((&w.file, &w.write))
+            .chain(w.alternatives.iter().map(|(f, v)| (f, v)))
+            .find(|(f, _)| dir.join(f).is_file())
+            .unwrap_or((&w.file, &w.write));
+        let file = dir.join(name);
+        let text = match value {
             WriteValue::Literal(s) => s.clone(),
             WriteValue::CpuMaxPeriod(p) => {
                 let cur = read_trim(&file)?;
@@ -135,7 +190,7 @@ impl Cgroups {
             group: path.to_string(),
             hierarchy: self.hierarchy(w.hier).label(),
             key: w.key.clone(),
-            file: w.file.clone(),
+            file: name.clone(),
             effective: read_trim(&file).unwrap_or_default(),
             written: text,
         })
@@ -347,14 +402,20 @@ impl Cgroups {
                     hierarchy: self.hierarchy(h).label(),
                 });
             }
-            let file = keys::read_file_for(key, self.hierarchy(h).version).to_string();
-            let full = self.dir(h, path).join(&file);
-            if !full.is_file() {
+            let dir = self.dir(h, path);
+            let files = keys::read_files_for(key, self.hierarchy(h).version);
+            let Some(file) = files.iter().find(|f| dir.join(f).is_file()) else {
                 return Err(CgroupError::UnknownKey {
                     key: key.clone(),
-                    hint: format!("no file {file} in group {path}"),
+                    hint: format!(
+                        "no file {} in group {path}; `enforcer get -g {} {path}` lists the files there",
+                        files.join(" or "),
+                        self.hierarchy(h).label()
+                    ),
                 });
-            }
+            };
+            let file = file.to_string();
+            let full = dir.join(&file);
             values.push(KeyValue {
                 key: key.clone(),
                 value: read_trim(&full)?,
