@@ -1,5 +1,6 @@
 //! The `enforcer` binary: clap parsing and nothing else (see `cli`).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -11,6 +12,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = enforcer::cli::Cli::parse();
     match enforcer::cli::run(cli) {

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use enforcer::cgroup::Cgroups;
-use enforcer_tests::{GroupGuard, enforcer, enforcer_bin, enforcer_ok, helper_bin};
+use enforcer_tests::{GroupGuard, enforcer, enforcer_bin, enforcer_env, enforcer_ok, helper_bin};
 
 fn page() -> u64 {
     Cgroups::discover().unwrap().facts().page_size
@@ -688,4 +688,81 @@ fn io_weight_uses_the_weight_file_this_kernel_has() {
     assert_eq!(a["writes"][0]["file"], file, "{out}");
     assert_eq!(a["writes"][0]["effective"], from_io_500, "{out}");
     std::fs::remove_dir_all(d).ok();
+}
+
+/// `ENFORCER_LOG=info` names every directory created or removed, by `create`,
+/// `apply` (and its rollback) and `delete`.
+#[test]
+fn info_log_names_each_directory_created_or_removed() {
+    let g = GroupGuard::new("log");
+    let other = GroupGuard::new("log-b");
+    let cg = Cgroups::discover().unwrap();
+    let info = [("ENFORCER_LOG", "info")];
+    let dirs_for = |ctrls: &[&str], name: &str| -> Vec<String> {
+        let p = enforcer::cgroup::GroupPath::parse(name).unwrap();
+        let t = cg
+            .targets(&ctrls.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+            .unwrap();
+        t.hiers
+            .iter()
+            .map(|&h| cg.dir(h, &p).display().to_string())
+            .collect()
+    };
+    let assert_logged = |err: &str, verb: &str, dirs: &[String]| {
+        for d in dirs {
+            assert!(
+                err.lines()
+                    .any(|l| l.contains(verb) && l.ends_with(d.as_str())),
+                "no `{verb}` line for {d} in:\n{err}"
+            );
+        }
+    };
+
+    let dir = tempfile_dir();
+    let file = dir.join("log.conf");
+    std::fs::write(
+        &file,
+        format!(
+            "group {0}/a {{ memory {{ memory.limit_in_bytes = 64M; }} }}\ngroup {0}/b {{ cpu {{ }} }}\n",
+            g.name
+        ),
+    )
+    .unwrap();
+    let out = enforcer_env(&info, &["apply", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let mut created = dirs_for(&["memory"], &g.name);
+    created.extend(dirs_for(&["memory"], &format!("{}/a", g.name)));
+    created.extend(dirs_for(&["cpu"], &g.name));
+    created.extend(dirs_for(&["cpu"], &format!("{}/b", g.name)));
+    assert_logged(&err, "created", &created);
+
+    let out = enforcer_env(
+        &info,
+        &["delete", "-r", "-g", &format!("memory,cpu:{}", g.name)],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_logged(&String::from_utf8_lossy(&out.stderr), "removed", &created);
+
+    let spec = format!("pids:{}/x", other.name);
+    let out = enforcer_env(&info, &["create", "-g", &spec]);
+    assert!(out.status.success(), "{out:?}");
+    let mut made = dirs_for(&["pids"], &other.name);
+    made.extend(dirs_for(&["pids"], &format!("{}/x", other.name)));
+    assert_logged(&String::from_utf8_lossy(&out.stderr), "created", &made);
+
+    // A rollback names what it removes.
+    std::fs::write(
+        &file,
+        format!(
+            "group {0}/y {{ memory {{ memory.swappiness = 1000; }} }}\n",
+            other.name
+        ),
+    )
+    .unwrap();
+    let out = enforcer_env(&info, &["apply", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let rolled = dirs_for(&["memory"], &format!("{}/y", other.name));
+    assert_logged(&String::from_utf8_lossy(&out.stderr), "removed", &rolled);
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -158,9 +158,6 @@ pub fn run(cli: Cli) -> Result<()> {
                     return Err(e.into());
                 }
             }
-            for d in &created.dirs {
-                tracing::info!(dir = %d.display(), "created");
-            }
             Ok(())
         }
         Command::Set {
@@ -229,10 +226,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .into());
             }
             let specs = specs(&groups)?;
-            let removed = Cgroups::discover()?.delete(&specs, recursive)?;
-            for d in removed {
-                tracing::info!(dir = %d.display(), "removed");
-            }
+            Cgroups::discover()?.delete(&specs, recursive)?;
             Ok(())
         }
         Command::List { filter, json } => {
