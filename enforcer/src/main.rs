@@ -1,6 +1,6 @@
 //! The `enforcer` binary: clap parsing and nothing else (see `cli`).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -18,7 +18,12 @@ fn main() -> ExitCode {
     match enforcer::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("enforcer: error: {e:#}");
+            // A closed stderr must not turn an error into a panic.
+            let _ = writeln!(
+                std::io::stderr(),
+                "enforcer: error: {}",
+                enforcer::cli::error_message(&e)
+            );
             ExitCode::from(enforcer::cli::exit_code(&e))
         }
     }

@@ -766,3 +766,121 @@ fn info_log_names_each_directory_created_or_removed() {
     assert_logged(&String::from_utf8_lossy(&out.stderr), "removed", &rolled);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Runs `enforcer ARGS` with stdout a pipe whose read end is already closed:
+/// every write to stdout fails with EPIPE.
+fn enforcer_into_closed_pipe(args: &[&str]) -> std::process::Output {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    Command::new(enforcer_bin())
+        .args(args)
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+/// A reader that goes away (`enforcer list | head -1`) ends the program
+/// quietly with status 0, whichever verb was printing: never a panic (101).
+#[test]
+fn every_printing_verb_survives_a_closed_stdout() {
+    let g = GroupGuard::new("pipe");
+    let spec = format!("memory,freezer:{}", g.name);
+    enforcer_ok(&["create", "-g", &spec]);
+    let mut child = exec_in(&spec, &["sleep", "30"]);
+    let pid = child.id().to_string();
+    let needle = format!("memory:/{}", g.name);
+    wait_until("exec placement", || {
+        String::from_utf8_lossy(&enforcer(&["which", &pid]).stdout).contains(&needle)
+    });
+    let dir = tempfile_dir();
+    let file = dir.join("pipe.conf");
+    std::fs::write(
+        &file,
+        format!(
+            "group {} {{ memory {{ memory.limit_in_bytes = 64M; }} }}\n",
+            g.name
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["get", "-g", "memory", "/"],
+        vec!["get", "--json", "-g", "memory", "/"],
+        vec!["get", &g.name],
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["which", &pid],
+        vec!["which", "--json", &pid],
+        vec!["status"],
+        vec!["apply", "--dry-run", file],
+        vec!["apply", file],
+        vec!["apply", "--json", file],
+        vec!["set", "-r", "memory.limit_in_bytes=32M", &g.name],
+        vec!["set", "--json", "-r", "memory.limit_in_bytes=48M", &g.name],
+        vec!["freeze", &g.name],
+        vec!["thaw", &g.name],
+        vec!["kill", "-s", "CONT", &g.name],
+        vec!["--help"],
+        vec!["--version"],
+    ];
+    for args in &cases {
+        let out = enforcer_into_closed_pipe(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?} was not quiet: {err}");
+    }
+    // The verbs still did their work before their output was lost.
+    let v = get_json(&g.name, &["-r", "memory.limit_in_bytes"]);
+    assert_eq!(
+        value_of(&v, "memory.limit_in_bytes"),
+        (48u64 << 20).to_string()
+    );
+    assert!(child.try_wait().unwrap().is_none(), "CONT must not end it");
+    // stats reads the agent's pins, which may or may not exist: whatever it
+    // says, it must not panic.
+    let out = enforcer_into_closed_pipe(&["stats", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && out.status.code() != Some(101),
+        "stats: {err}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// "does not exist" errors suggest a command that works: running the suggested
+/// command creates the group.
+#[test]
+fn not_found_hint_suggests_a_working_command() {
+    let g = GroupGuard::new("hint");
+    for args in [
+        vec!["get", g.name.as_str()],
+        vec!["kill", g.name.as_str()],
+        vec!["set", "--copy-from", g.name.as_str(), "x"],
+    ] {
+        let out = enforcer(&args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let start = err
+            .find("`enforcer ")
+            .unwrap_or_else(|| panic!("{args:?}: no suggested command in {err}"));
+        let cmd = &err[start + "`enforcer ".len()..];
+        let cmd = &cmd[..cmd.find('`').unwrap()];
+        // The suggestion is written for a shell: single quotes protect `*`.
+        let words: Vec<String> = cmd
+            .split_whitespace()
+            .map(|w| w.replace('\'', ""))
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert_eq!(words.first(), Some(&"create"), "{args:?}: {err}");
+        enforcer_ok(&words);
+        assert!(!dirs_of(&g.name).is_empty(), "{cmd} created nothing");
+        enforcer_ok(&["get", &g.name]);
+        for d in dirs_of(&g.name) {
+            std::fs::remove_dir(&d).unwrap();
+        }
+    }
+}

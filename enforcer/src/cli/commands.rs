@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use nix::sys::signal::Signal;
 
 use super::args::{Cli, Command, RunArgs};
-use super::print;
+use super::print::{self, outln};
 use crate::cgroup::{CgroupError, Cgroups, GroupPath, GroupSpec, Ownership, parse_owner};
 use crate::config::{self, ConfigError};
 
@@ -84,7 +84,7 @@ fn signal(raw: &str) -> Result<Signal, CgroupError> {
 
 fn warn_all(warnings: &[String]) {
     for w in warnings {
-        eprintln!("warning: {w}");
+        print::warn(w);
     }
 }
 
@@ -101,7 +101,15 @@ fn default_run() -> RunArgs {
     d
 }
 
+/// Run one verb. A reader closing our stdout early ends it quietly (status 0).
 pub fn run(cli: Cli) -> Result<()> {
+    match dispatch(cli) {
+        Err(e) if e.is::<print::StdoutClosed>() => Ok(()),
+        other => other,
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
     let command = cli.command.unwrap_or_else(|| Command::Run(default_run()));
     match command {
         Command::Status => status(),
@@ -111,13 +119,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 warn_all(&crate::agent::check_policy(&file)?);
             }
             crate::agent::reload(&pid_file)?;
-            println!("asked the agent to reload its policy");
-            Ok(())
+            outln!("asked the agent to reload its policy")
         }
         Command::Stop { pin_dir, pid_file } => {
             let n = crate::agent::stop(&pin_dir, &pid_file)?;
-            println!("removed {n} pins under {}", pin_dir.display());
-            Ok(())
+            outln!("removed {n} pins under {}", pin_dir.display())
         }
         Command::Stats {
             groups,
@@ -241,24 +247,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Freeze { path } => {
             let p = GroupPath::parse(&path)?;
             let took = Cgroups::discover()?.set_frozen(&p, true)?;
-            println!("{p}: frozen (took {} ms)", took.as_millis());
-            Ok(())
+            outln!("{p}: frozen (took {} ms)", took.as_millis())
         }
         Command::Thaw { path } => {
             let p = GroupPath::parse(&path)?;
             let took = Cgroups::discover()?.set_frozen(&p, false)?;
-            println!("{p}: thawed (took {} ms)", took.as_millis());
-            Ok(())
+            outln!("{p}: thawed (took {} ms)", took.as_millis())
         }
         Command::Kill { signal: s, path } => {
             let sig = signal(&s)?;
             let p = GroupPath::parse(&path)?;
             let n = Cgroups::discover()?.kill(&p, sig)?;
-            println!(
+            outln!(
                 "{p}: sent {sig} to {n} process{}",
                 if n == 1 { "" } else { "es" }
-            );
-            Ok(())
+            )
         }
         Command::Apply {
             file,
@@ -270,8 +273,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let plan = cg.plan(&policy)?;
             warn_all(&plan.warnings);
             if dry_run {
-                print!("{}", cg.describe(&plan));
-                return Ok(());
+                return print::out(format_args!("{}", cg.describe(&plan)));
             }
             let applied = cg.apply(&plan)?;
             print::applied(&applied, json)
@@ -281,9 +283,9 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn status() -> Result<()> {
     let cg = Cgroups::discover()?;
-    println!("cgroup layout: {}", cg.layout());
+    outln!("cgroup layout: {}", cg.layout())?;
     for h in cg.hierarchies() {
-        println!(
+        outln!(
             "  {:<8} {:<28} {}",
             match h.version {
                 crate::cgroup::Version::V1 => "v1",
@@ -295,26 +297,25 @@ fn status() -> Result<()> {
             } else {
                 h.controllers.join(",")
             }
-        );
+        )?;
     }
     if let Some(m) = cg.mirror() {
-        println!(
+        outln!(
             "  groups are mirrored into {} so eBPF programs can see them",
             cg.hierarchy(m).mount_point.display()
-        );
+        )?;
     }
     let f = cg.facts();
-    println!(
+    outln!(
         "  online CPUs {}, memory nodes {}, page size {}",
         crate::cgroup::units::format_list(&f.online_cpus),
         crate::cgroup::units::format_list(&f.online_mems),
         f.page_size
-    );
+    )?;
     match crate::bpf::probe() {
-        Ok(r) => println!("eBPF: loaded and verified: {r}"),
-        Err(e) => println!("eBPF: not available: {e}"),
+        Ok(r) => outln!("eBPF: loaded and verified: {r}"),
+        Err(e) => outln!("eBPF: not available: {e}"),
     }
-    Ok(())
 }
 
 fn agent(a: RunArgs) -> Result<()> {
@@ -370,10 +371,13 @@ fn stats(
             }
         }
         match (json, watch) {
-            (true, None) => println!("{}", serde_json::to_string_pretty(&reports)?),
-            (true, Some(_)) => println!("{}", serde_json::to_string(&reports)?),
-            (false, None) => print!("{}", crate::report::table(&reports, rows)),
-            (false, Some(_)) => print!("\x1b[2J\x1b[H{}", crate::report::table(&reports, rows)),
+            (true, None) => outln!("{}", serde_json::to_string_pretty(&reports)?)?,
+            (true, Some(_)) => outln!("{}", serde_json::to_string(&reports)?)?,
+            (false, None) => print::out(format_args!("{}", crate::report::table(&reports, rows)))?,
+            (false, Some(_)) => print::out(format_args!(
+                "\x1b[2J\x1b[H{}",
+                crate::report::table(&reports, rows)
+            ))?,
         }
         let Some(secs) = watch else { return Ok(()) };
         std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.1)));
