@@ -110,14 +110,14 @@ impl Cgroups {
         t.writes
             .into_iter()
             .map(|w| {
-                let (file, write, alternatives) = self.choose_file(hier, path, key, w)?;
+                let w = self.choose_file(hier, path, key, w)?;
                 Ok(PreparedWrite {
                     hier,
                     key: key.to_string(),
                     value: value.to_string(),
-                    file,
-                    write,
-                    alternatives,
+                    file: w.file,
+                    write: w.value,
+                    alternatives: w.alternatives,
                 })
             })
             .collect()
@@ -134,9 +134,9 @@ impl Cgroups {
         path: &GroupPath,
         key: &str,
         w: keys::FileWrite,
-    ) -> Result<(String, WriteValue, Vec<(String, WriteValue)>), CgroupError> {
+    ) -> Result<keys::FileWrite, CgroupError> {
         if w.alternatives.is_empty() {
-            return Ok((w.file, w.value, Vec::new()));
+            return Ok(w);
         }
         let mut options = vec![(w.file, w.value)];
         options.extend(w.alternatives);
@@ -146,7 +146,11 @@ impl Cgroups {
             let dir = self.dir(hier, g);
             if let Some(i) = options.iter().position(|(f, _)| dir.join(f).is_file()) {
                 let (file, value) = options.swap_remove(i);
-                return Ok((file, value, Vec::new()));
+                return Ok(keys::FileWrite {
+                    file,
+                    value,
+                    alternatives: Vec::new(),
+                });
             }
             if n == 0 && dir.is_dir() {
                 let names: Vec<&str> = options.iter().map(|(f, _)| f.as_str()).collect();
@@ -163,7 +167,11 @@ impl Cgroups {
             }
         }
         let (file, value) = options.remove(0);
-        Ok((file, value, options))
+        Ok(keys::FileWrite {
+            file,
+            value,
+            alternatives: options,
+        })
     }
 
     /// Perform one prepared write and read the file back.
