@@ -243,13 +243,73 @@ fn apply_rolls_back_when_the_kernel_refuses_midway() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// A busy shell loop writing an ever-growing counter to `file`; on SIGTERM it
+/// writes `term` to `file.term` and exits 0.
+const COUNTER_LOOP: &str = r#"trap 'echo term > "$1.term"; exit 0' TERM
+i=0
+while :; do i=$((i+1)); echo $i > "$1"; done"#;
+
+fn counter(file: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// Start `enforcer exec -g SPEC -- sh -c COUNTER_LOOP sh FILE`.
+fn exec_counter(spec: &str, file: &std::path::Path) -> std::process::Child {
+    Command::new(enforcer_bin())
+        .args(["exec", "-g", spec, "--", "sh", "-c", COUNTER_LOOP, "sh"])
+        .arg(file)
+        .spawn()
+        .unwrap()
+}
+
+/// Whether the kernel reports `name` frozen: cgroup2's `cgroup.events` where the
+/// group has `cgroup.freeze` (enforcer's own choice), v1's `freezer.state` else.
+fn kernel_frozen(name: &str) -> bool {
+    let cg = Cgroups::discover().unwrap();
+    let p = enforcer::cgroup::GroupPath::parse(name).unwrap();
+    if let Some(v2) = cg.v2() {
+        let dir = cg.dir(v2, &p);
+        if dir.join("cgroup.freeze").is_file() {
+            let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap();
+            return events.lines().any(|l| l == "frozen 1");
+        }
+    }
+    let (h, _) = cg.locate("freezer").unwrap();
+    std::fs::read_to_string(cg.dir(h, &p).join("freezer.state"))
+        .unwrap()
+        .trim()
+        == "FROZEN"
+}
+
+/// The child's exit status, waiting at most 5 s (a signal that never came
+/// fails the test instead of hanging it; the group's guard kills the child).
+fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_until("the process to exit", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status.unwrap()
+}
+
+fn wait_placed(name: &str, pid: u32) {
+    let needle = format!("memory:/{name}");
+    let pid = pid.to_string();
+    wait_until("exec placement", || {
+        String::from_utf8_lossy(&enforcer(&["which", &pid]).stdout).contains(&needle)
+    });
+}
+
 #[test]
 fn classify_freeze_thaw_kill_list_and_delete_with_processes() {
     let g = GroupGuard::new("procs");
     let spec = format!("memory,freezer:{}", g.name);
+    let tmp = tempfile_dir();
+    let count = tmp.join("count");
     enforcer_ok(&["create", "-g", &spec]);
-    let mut child = Command::new(helper_bin())
-        .args(["sleep", "30"])
+    let mut child = Command::new("sh")
+        .args(["-c", COUNTER_LOOP, "sh"])
+        .arg(&count)
         .spawn()
         .unwrap();
     let pid = child.id().to_string();
@@ -267,12 +327,45 @@ fn classify_freeze_thaw_kill_list_and_delete_with_processes() {
         "{listed}"
     );
 
+    // The loop is making progress before the freeze.
+    let mut c0 = 0;
+    wait_until("the counter to start", || {
+        counter(&count).inspect(|&c| c0 = c).is_some()
+    });
+    wait_until("the counter to advance", || {
+        counter(&count).is_some_and(|c| c > c0)
+    });
+    assert!(!kernel_frozen(&g.name));
+
     let out = enforcer_ok(&["freeze", &g.name]);
     assert!(out.contains("frozen"), "{out}");
+    // `freeze` returns once the kernel reports the state reached.
+    assert!(
+        kernel_frozen(&g.name),
+        "the kernel does not report it frozen"
+    );
+    let frozen_at = std::fs::read_to_string(&count).unwrap();
+    // An observation window, not synchronisation: a running loop rewrites the
+    // file thousands of times in this time.
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_millis(300) {
+        assert_eq!(
+            std::fs::read_to_string(&count).unwrap(),
+            frozen_at,
+            "the counter moved while frozen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // A frozen task sleeps in the freezer: still present, not running.
     assert!(!state.contains(") R "), "{state}");
-    enforcer_ok(&["thaw", &g.name]);
+
+    let out = enforcer_ok(&["thaw", &g.name]);
+    assert!(out.contains("thawed"), "{out}");
+    assert!(!kernel_frozen(&g.name));
+    let c1 = frozen_at.trim().parse().unwrap_or(0);
+    wait_until("the counter to resume after thaw", || {
+        counter(&count).is_some_and(|c| c > c1)
+    });
 
     // Deleting a group with a process moves the process to the parent.
     enforcer_ok(&["delete", "-g", &spec]);
@@ -284,25 +377,41 @@ fn classify_freeze_thaw_kill_list_and_delete_with_processes() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    // kill: every process in the group is signalled.
+    // kill -s TERM: the group is frozen, every process signalled, then thawed
+    // so the signals are delivered.
     enforcer_ok(&["create", "-g", &spec]);
+    let trapping_count = tmp.join("trapping");
+    let mut trapping = exec_counter(&spec, &trapping_count);
+    let mut plain = exec_in(&spec, &["sleep", "30"]);
+    wait_placed(&g.name, trapping.id());
+    wait_placed(&g.name, plain.id());
+    wait_until("the trapping loop to start", || {
+        counter(&trapping_count).is_some()
+    });
+    let out = enforcer_ok(&["kill", "-s", "TERM", &g.name]);
+    assert!(out.contains("sent SIGTERM to 2 processes"), "{out}");
+    assert!(!kernel_frozen(&g.name), "kill left the group frozen");
+    let status = wait_exit(&mut trapping);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the TERM trap did not run: {status:?}"
+    );
+    let marker = std::fs::read_to_string(tmp.join("trapping.term")).unwrap();
+    assert_eq!(marker.trim(), "term");
+    assert_eq!(wait_exit(&mut plain).signal(), Some(15));
+
+    // kill (KILL): every process in the group is killed.
     let mut a = exec_in(&spec, &["sleep", "30"]);
     let mut b = exec_in(&spec, &["sleep", "30"]);
-    let needle = format!("memory:/{}", g.name);
-    for c in [&a, &b] {
-        let pid = c.id().to_string();
-        wait_until("exec placement", || {
-            enforcer(&["which", &pid])
-                .stdout
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes())
-        });
-    }
+    wait_placed(&g.name, a.id());
+    wait_placed(&g.name, b.id());
     let out = enforcer_ok(&["kill", &g.name]);
     assert!(out.contains("2 processes"), "{out}");
-    assert_eq!(a.wait().unwrap().signal(), Some(9));
-    assert_eq!(b.wait().unwrap().signal(), Some(9));
+    assert_eq!(wait_exit(&mut a).signal(), Some(9));
+    assert_eq!(wait_exit(&mut b).signal(), Some(9));
     enforcer_ok(&["delete", "-g", &spec]);
+    std::fs::remove_dir_all(tmp).ok();
 }
 
 #[test]
