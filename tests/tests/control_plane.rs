@@ -993,3 +993,169 @@ fn not_found_hint_suggests_a_working_command() {
         }
     }
 }
+
+/// A failing `apply` puts back the values it overwrote in groups that already
+/// existed (and keeps those groups), and removes the groups it created.
+#[test]
+fn apply_restores_overwritten_values_when_a_later_group_fails() {
+    let a = GroupGuard::new("restore-a");
+    let b = GroupGuard::new("restore-b");
+    enforcer_ok(&["create", "-g", &format!("memory,cpu:{}", a.name)]);
+    enforcer_ok(&[
+        "set",
+        "-r",
+        "memory.limit_in_bytes=64M",
+        "-r",
+        "cpu.shares=700",
+        &a.name,
+    ]);
+    let values = || {
+        let v = get_json(
+            &a.name,
+            &["-r", "memory.limit_in_bytes", "-r", "cpu.shares"],
+        );
+        (
+            value_of(&v, "memory.limit_in_bytes"),
+            value_of(&v, "cpu.shares"),
+        )
+    };
+    let before = values();
+    assert_eq!(before, ((64u64 << 20).to_string(), "700".to_string()));
+    let dir = tempfile_dir();
+    let file = dir.join("restore.conf");
+    // a's values are written first; b's swappiness 1000 (max 100) then fails.
+    std::fs::write(
+        &file,
+        format!(
+            "group {} {{\n  memory {{ memory.limit_in_bytes = 32M; }}\n  cpu {{ cpu.shares = 300; }}\n}}\n\
+             group {} {{ memory {{ memory.swappiness = 1000; }} }}\n",
+            a.name, b.name
+        ),
+    )
+    .unwrap();
+    let out = enforcer(&["apply", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("restored 2 values"), "{err}");
+    assert_eq!(values(), before, "apply did not restore {}", a.name);
+    assert_eq!(dirs_of(&a.name).len(), 3, "{} must stay", a.name);
+    assert!(dirs_of(&b.name).is_empty(), "{} must be removed", b.name);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `set --copy-from SRC DST` gives DST the settings of SRC.
+#[test]
+fn set_copy_from_copies_the_settings() {
+    let src = GroupGuard::new("copy-src");
+    let dst = GroupGuard::new("copy-dst");
+    let ctrls = "memory,cpu,pids";
+    enforcer_ok(&["create", "-g", &format!("{ctrls}:{}", src.name)]);
+    enforcer_ok(&["create", "-g", &format!("{ctrls}:{}", dst.name)]);
+    let settings = [
+        ("memory.limit_in_bytes", (48u64 << 20).to_string()),
+        ("memory.swappiness", "17".to_string()),
+        ("cpu.shares", "333".to_string()),
+        ("cpu.cfs_quota_us", "25000".to_string()),
+        ("pids.max", "77".to_string()),
+    ];
+    let mut args = vec!["set".to_string()];
+    for (k, v) in &settings {
+        args.extend(["-r".to_string(), format!("{k}={v}")]);
+    }
+    args.push(src.name.clone());
+    enforcer_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let keys: Vec<&str> = settings.iter().flat_map(|(k, _)| ["-r", *k]).collect();
+    let before = get_json(&dst.name, &keys);
+    for (k, v) in &settings {
+        assert_ne!(&value_of(&before, k), v, "{k} already equal");
+    }
+
+    let out = enforcer_ok(&["set", "--json", "--copy-from", &src.name, &dst.name]);
+    let outcomes: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let written: Vec<&str> = outcomes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            assert_eq!(o["group"], format!("/{}", dst.name));
+            o["file"].as_str().unwrap()
+        })
+        .collect();
+    let after = get_json(&dst.name, &keys);
+    for (k, v) in &settings {
+        assert!(written.contains(k), "{k} not copied: {written:?}");
+        assert_eq!(&value_of(&after, k), v, "{k}");
+    }
+    // Nothing but settings: no process lists, triggers or counters.
+    for f in &written {
+        assert!(
+            !f.starts_with("cgroup.") && *f != "tasks" && *f != "memory.force_empty",
+            "{f} copied"
+        );
+    }
+    // The source is unchanged.
+    let src_now = get_json(&src.name, &keys);
+    for (k, v) in &settings {
+        assert_eq!(&value_of(&src_now, k), v, "{k} of the source");
+    }
+}
+
+/// `list CONTROLLERS:PATH` shows the group and its subgroups, parents first, in
+/// each hierarchy of those controllers (and the cgroup2 mirror), and nothing
+/// else; `--json` says the same.
+#[test]
+fn list_path_and_json() {
+    let g = GroupGuard::new("list");
+    for sub in ["b/y", "a/x", "a/w"] {
+        enforcer_ok(&["create", "-g", &format!("memory:{}/{sub}", g.name)]);
+    }
+    enforcer_ok(&["create", "-g", &format!("pids:{}/p", g.name)]);
+    let tree = ["", "/a", "/a/w", "/a/x", "/b", "/b/y"];
+    let cg = Cgroups::discover().unwrap();
+    let mut labels = vec!["memory".to_string()];
+    if let Some(m) = cg.mirror() {
+        labels.push(cg.hierarchy(m).label());
+    }
+    let mut expect: Vec<String> = Vec::new();
+    for label in &labels {
+        for t in tree {
+            expect.push(format!("{label}:/{}{t}", g.name));
+        }
+        if label != "memory" {
+            // The mirror holds every group, pids' too.
+            expect.push(format!("{label}:/{}/p", g.name));
+        }
+    }
+    let out = enforcer_ok(&["list", &format!("memory:{}", g.name)]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, expect, "{out}");
+
+    let out = enforcer_ok(&["list", "--json", &format!("memory:/{}/a", g.name)]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let got: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            format!(
+                "{}:{}",
+                x["controllers"].as_str().unwrap(),
+                x["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let want: Vec<String> = expect
+        .iter()
+        .filter(|l| l.contains(&format!("/{}/a", g.name)))
+        .cloned()
+        .collect();
+    assert_eq!(got, want, "{out}");
+
+    let out = enforcer_ok(&["list", &format!("pids:{}", g.name)]);
+    let pids: Vec<&str> = out.lines().filter(|l| l.starts_with("pids:")).collect();
+    assert_eq!(
+        pids,
+        [format!("pids:/{}", g.name), format!("pids:/{}/p", g.name)],
+        "{out}"
+    );
+}
