@@ -29,5 +29,7 @@ pub use plan::{Applied, GroupPlan, Plan};
 pub use procs::{Membership, is_version, memberships, parse_proc_cgroup, ps_format, v2_path};
 #[cfg(test)]
 mod fake_tests;
+#[cfg(test)]
+mod proptests;
 
 pub use settings::{GroupValues, KeyValue, MemoryStats, PreparedWrite, SetOutcome, memory_stats};

@@ -38,17 +38,12 @@ fn paths(raw: &[String]) -> Result<Vec<GroupPath>, CgroupError> {
     raw.iter().map(|s| GroupPath::parse(s)).collect()
 }
 
+/// An octal mode, read as a policy file's `fperm`/`dperm` is.
 fn mode(raw: &Option<String>, what: &str) -> Result<Option<u32>, CgroupError> {
     raw.as_deref()
         .map(|m| {
-            u32::from_str_radix(m, 8)
-                .ok()
-                .filter(|v| *v <= 0o7777)
-                .ok_or_else(|| {
-                    CgroupError::Usage(format!(
-                        "invalid {what} {m:?}: expected an octal mode such as 775"
-                    ))
-                })
+            config::parse_mode(m)
+                .map_err(|why| CgroupError::Usage(format!("invalid {what}: {why}")))
         })
         .transpose()
 }

@@ -29,7 +29,13 @@ pub fn load(path: &Path) -> Result<Policy, ConfigError> {
             _ => ConfigError::Io { path, source },
         }
     })?;
-    let text = decode(&bytes, path)?;
+    parse_policy(&bytes, path)
+}
+
+/// Parses a policy file's contents as [`load`] does once it has read them:
+/// UTF-8 checked, the format told by `path`'s extension or sniffed.
+pub fn parse_policy(bytes: &[u8], path: &Path) -> Result<Policy, ConfigError> {
+    let text = decode(bytes, path)?;
     match detect_format(path, text) {
         Format::Toml => parse_toml(text, path),
         Format::Cgconfig => parse_cgconfig(text, path),

@@ -18,16 +18,19 @@ mod load;
 mod netrule;
 mod perm;
 mod position;
+#[cfg(test)]
+pub(crate) mod proptests;
 mod suggest;
 mod toml_enforce;
 mod toml_policy;
 mod units;
 
+pub(crate) use perm::parse_mode;
 pub(crate) use units::parse_duration;
 
 pub use cgconfig::parse_cgconfig;
 pub use error::ConfigError;
-pub use load::load;
+pub use load::{load, parse_policy};
 pub use model::{
     Access, AccessList, Action, AgentSpec, Budget, Compare, ControllerSpec, Direction, GroupSpec,
     IpNet, Metric, MetricUnit, NetRule, NetworkSpec, OnExit, Owner, Perm, Policy, Priority, Proto,
