@@ -77,6 +77,31 @@ fn kind_of(key: &str) -> Kind {
     }
 }
 
+/// Every key with a translation of its own (the others pass through as files).
+pub const TRANSLATED_KEYS: &[&str] = &[
+    "memory.limit_in_bytes",
+    "memory.max",
+    "memory.soft_limit_in_bytes",
+    "memory.low",
+    "memory.high",
+    "memory.min",
+    "memory.swap.max",
+    "memory.memsw.limit_in_bytes",
+    "memory.kmem.limit_in_bytes",
+    "cpu.shares",
+    "cpu.weight",
+    "cpu.cfs_quota_us",
+    "cpu.cfs_period_us",
+    "cpu.max",
+    "cpuset.cpus",
+    "cpuset.mems",
+    "pids.max",
+    "blkio.weight",
+    "io.weight",
+    "blkio.bfq.weight",
+    "io.bfq.weight",
+];
+
 /// Files that are not settings: processes move with `exec`/`classify`, controllers
 /// are enabled by `create`, freezing has its own verb.
 const NOT_SETTINGS: &[(&str, &str)] = &[
@@ -649,6 +674,13 @@ mod tests {
             one("cpuset.cpus", "0-1")
         );
         assert!(translate("cpuset.mems", "1", Version::V1, &facts()).is_err());
+    }
+
+    #[test]
+    fn translated_keys_are_the_ones_with_a_kind() {
+        for key in TRANSLATED_KEYS {
+            assert_ne!(kind_of(key), Kind::Raw, "{key}");
+        }
     }
 
     #[test]

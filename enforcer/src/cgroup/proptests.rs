@@ -50,33 +50,18 @@ fn facts() -> HostFacts {
 }
 
 /// Every key with a translation of its own, and a few that pass through.
-const KEYS: &[&str] = &[
-    "memory.limit_in_bytes",
-    "memory.max",
-    "memory.soft_limit_in_bytes",
-    "memory.low",
-    "memory.high",
-    "memory.min",
-    "memory.swap.max",
-    "memory.memsw.limit_in_bytes",
-    "memory.kmem.limit_in_bytes",
-    "cpu.shares",
-    "cpu.weight",
-    "cpu.cfs_quota_us",
-    "cpu.cfs_period_us",
-    "cpu.max",
-    "cpuset.cpus",
-    "cpuset.mems",
-    "pids.max",
-    "blkio.weight",
-    "io.weight",
-    "blkio.bfq.weight",
-    "io.bfq.weight",
-    "memory.swappiness",
-    "cgroup.procs",
-    "nodot",
-    ".x",
-];
+fn key_like() -> impl Strategy<Value = String> {
+    let mut keys: Vec<&str> = keys::TRANSLATED_KEYS.to_vec();
+    keys.extend([
+        "memory.swappiness",
+        "cgroup.procs",
+        "tasks",
+        "nodot",
+        ".x",
+        "io.",
+    ]);
+    prop_oneof![select(keys).prop_map(str::to_owned), any::<String>()]
+}
 
 fn value_like() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -149,7 +134,7 @@ proptest! {
 
     #[test]
     fn every_key_takes_any_value(
-        key in prop_oneof![select(KEYS).prop_map(str::to_owned), any::<String>()],
+        key in key_like(),
         value in value_like(),
     ) {
         for version in [Version::V1, Version::V2] {
@@ -166,53 +151,26 @@ proptest! {
     #[test]
     fn kernel_text_readers_take_any_text(text in any::<String>()) {
         let _ = parse_mountinfo(&text);
-        let _ = parse_proc_cgroup(&text);
         let _ = ps_format(&parse_proc_cgroup(&text));
     }
-}
 
-/// A hybrid host in a temp dir: v1 memory, cpu+cpuacct, cpuset, blkio, pids,
-/// freezer and name=systemd, plus an empty cgroup2.
-fn fake_hybrid() -> (tempfile::TempDir, Cgroups) {
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path();
-    let mut mountinfo = String::new();
-    for (n, (dir, opts)) in [
-        ("memory", "memory"),
-        ("cpu,cpuacct", "cpu,cpuacct"),
-        ("cpuset", "cpuset"),
-        ("blkio", "blkio"),
-        ("pids", "pids"),
-        ("freezer", "freezer"),
-        ("systemd", "xattr,name=systemd"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        fs::create_dir_all(t.join(dir)).unwrap();
-        mountinfo.push_str(&format!(
-            "{n} 0 0:{n} / {} rw - cgroup cgroup rw,{opts}\n",
-            t.join(dir).display()
-        ));
+    /// What the fuzz target `values` checks, on text shaped like values.
+    #[test]
+    fn value_parsers_hold_their_invariants(
+        text in prop_oneof![any::<String>(), value_like(), path_like()],
+        key in key_like(),
+    ) {
+        super::run_value_parsers(&text);
+        super::run_value_parsers(&format!("{key}={text}"));
     }
-    fs::write(t.join("memory/memory.swappiness"), "60\n").unwrap();
-    fs::write(t.join("cpuset/cpuset.cpus"), "0-1\n").unwrap();
-    fs::write(t.join("cpuset/cpuset.mems"), "0\n").unwrap();
-    fs::create_dir_all(t.join("unified")).unwrap();
-    fs::write(t.join("unified/cgroup.controllers"), "\n").unwrap();
-    mountinfo.push_str(&format!(
-        "99 0 0:99 / {} rw - cgroup2 cgroup2 rw\n",
-        t.join("unified").display()
-    ));
-    let cg = Cgroups::from_mountinfo(&mountinfo).unwrap();
-    (tmp, cg)
 }
 
 /// Mutated examples that still parse are validated against a host: never a
 /// panic, nothing written, and every error points into the file.
 #[test]
 fn plan_takes_mutated_examples() {
-    let (tmp, cg) = fake_hybrid();
+    let tmp = tempfile::tempdir().unwrap();
+    let cg = crate::fuzzing::fake_hybrid_host(tmp.path());
     let before = tree(tmp.path());
     let mut runner = TestRunner::new(Config::default());
     runner

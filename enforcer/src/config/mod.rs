@@ -37,3 +37,30 @@ pub use model::{
     Setting, Span, Spanned, SyscallAction, SyscallSpec, WhenRule,
 };
 pub use toml_policy::parse_toml;
+
+/// Runs every value parser of the policy formats on `text` (for the fuzz targets
+/// and property tests): none may panic, and each error must say something.
+pub(crate) fn run_value_parsers(text: &str) {
+    let said = |r: Result<(), String>| {
+        if let Err(message) = r {
+            assert!(!message.is_empty(), "an empty message for {text:?}");
+        }
+    };
+    said(units::parse_duration(text).map(drop));
+    said(units::parse_size(text).map(drop));
+    said(units::parse_rate(text).map(drop));
+    said(units::parse_budget(text).map(drop));
+    said(units::parse_plain(text).map(drop));
+    for unit in [
+        MetricUnit::Bytes,
+        MetricUnit::BytesPerSec,
+        MetricUnit::Count,
+        MetricUnit::PerSec,
+        MetricUnit::Percent,
+    ] {
+        said(units::parse_threshold(unit, text).map(drop));
+    }
+    said(netrule::parse_net_rule(text).map(drop));
+    said(perm::parse_mode(text).map(drop));
+    said(toml_enforce::parse_action(text).map(drop));
+}
