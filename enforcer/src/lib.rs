@@ -10,4 +10,6 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod enforce;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod report;

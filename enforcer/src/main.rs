@@ -1,5 +1,6 @@
 //! The `enforcer` binary: clap parsing and nothing else (see `cli`).
 
+use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,7 +14,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         // No escape codes into pipes and files, nor where NO_COLOR is set.
         .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
+            std::io::stderr().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         )
         .init();
@@ -21,7 +22,12 @@ fn main() -> ExitCode {
     match enforcer::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("enforcer: error: {}", enforcer::cli::error_text(&e));
+            // A closed stderr must not turn an error into a panic.
+            let _ = writeln!(
+                std::io::stderr(),
+                "enforcer: error: {}",
+                enforcer::cli::error_message(&e)
+            );
             ExitCode::from(enforcer::cli::exit_code(&e))
         }
     }

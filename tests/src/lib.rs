@@ -44,6 +44,15 @@ pub fn enforcer(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()))
 }
 
+/// Run `enforcer ARGS` with extra environment variables (`ENFORCER_LOG=info`).
+pub fn enforcer_env(env: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(enforcer_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("running enforcer: {e}"))
+}
+
 /// Run `enforcer ARGS`, assert success and return stdout.
 pub fn enforcer_ok(args: &[&str]) -> String {
     let out = enforcer(args);

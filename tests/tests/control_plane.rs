@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use enforcer::cgroup::Cgroups;
-use enforcer_tests::{GroupGuard, enforcer, enforcer_bin, enforcer_ok, helper_bin};
+use enforcer_tests::{GroupGuard, enforcer, enforcer_bin, enforcer_env, enforcer_ok, helper_bin};
 
 fn page() -> u64 {
     Cgroups::discover().unwrap().facts().page_size
@@ -243,13 +243,73 @@ fn apply_rolls_back_when_the_kernel_refuses_midway() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// A busy shell loop writing an ever-growing counter to `file`; on SIGTERM it
+/// writes `term` to `file.term` and exits 0.
+const COUNTER_LOOP: &str = r#"trap 'echo term > "$1.term"; exit 0' TERM
+i=0
+while :; do i=$((i+1)); echo $i > "$1"; done"#;
+
+fn counter(file: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// Start `enforcer exec -g SPEC -- sh -c COUNTER_LOOP sh FILE`.
+fn exec_counter(spec: &str, file: &std::path::Path) -> std::process::Child {
+    Command::new(enforcer_bin())
+        .args(["exec", "-g", spec, "--", "sh", "-c", COUNTER_LOOP, "sh"])
+        .arg(file)
+        .spawn()
+        .unwrap()
+}
+
+/// Whether the kernel reports `name` frozen: cgroup2's `cgroup.events` where the
+/// group has `cgroup.freeze` (enforcer's own choice), v1's `freezer.state` else.
+fn kernel_frozen(name: &str) -> bool {
+    let cg = Cgroups::discover().unwrap();
+    let p = enforcer::cgroup::GroupPath::parse(name).unwrap();
+    if let Some(v2) = cg.v2() {
+        let dir = cg.dir(v2, &p);
+        if dir.join("cgroup.freeze").is_file() {
+            let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap();
+            return events.lines().any(|l| l == "frozen 1");
+        }
+    }
+    let (h, _) = cg.locate("freezer").unwrap();
+    std::fs::read_to_string(cg.dir(h, &p).join("freezer.state"))
+        .unwrap()
+        .trim()
+        == "FROZEN"
+}
+
+/// The child's exit status, waiting at most 5 s (a signal that never came
+/// fails the test instead of hanging it; the group's guard kills the child).
+fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_until("the process to exit", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status.unwrap()
+}
+
+fn wait_placed(name: &str, pid: u32) {
+    let needle = format!("memory:/{name}");
+    let pid = pid.to_string();
+    wait_until("exec placement", || {
+        String::from_utf8_lossy(&enforcer(&["which", &pid]).stdout).contains(&needle)
+    });
+}
+
 #[test]
 fn classify_freeze_thaw_kill_list_and_delete_with_processes() {
     let g = GroupGuard::new("procs");
     let spec = format!("memory,freezer:{}", g.name);
+    let tmp = tempfile_dir();
+    let count = tmp.join("count");
     enforcer_ok(&["create", "-g", &spec]);
-    let mut child = Command::new(helper_bin())
-        .args(["sleep", "30"])
+    let mut child = Command::new("sh")
+        .args(["-c", COUNTER_LOOP, "sh"])
+        .arg(&count)
         .spawn()
         .unwrap();
     let pid = child.id().to_string();
@@ -267,12 +327,45 @@ fn classify_freeze_thaw_kill_list_and_delete_with_processes() {
         "{listed}"
     );
 
+    // The loop is making progress before the freeze.
+    let mut c0 = 0;
+    wait_until("the counter to start", || {
+        counter(&count).inspect(|&c| c0 = c).is_some()
+    });
+    wait_until("the counter to advance", || {
+        counter(&count).is_some_and(|c| c > c0)
+    });
+    assert!(!kernel_frozen(&g.name));
+
     let out = enforcer_ok(&["freeze", &g.name]);
     assert!(out.contains("frozen"), "{out}");
+    // `freeze` returns once the kernel reports the state reached.
+    assert!(
+        kernel_frozen(&g.name),
+        "the kernel does not report it frozen"
+    );
+    let frozen_at = std::fs::read_to_string(&count).unwrap();
+    // An observation window, not synchronisation: a running loop rewrites the
+    // file thousands of times in this time.
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_millis(300) {
+        assert_eq!(
+            std::fs::read_to_string(&count).unwrap(),
+            frozen_at,
+            "the counter moved while frozen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // A frozen task sleeps in the freezer: still present, not running.
     assert!(!state.contains(") R "), "{state}");
-    enforcer_ok(&["thaw", &g.name]);
+
+    let out = enforcer_ok(&["thaw", &g.name]);
+    assert!(out.contains("thawed"), "{out}");
+    assert!(!kernel_frozen(&g.name));
+    let c1 = frozen_at.trim().parse().unwrap_or(0);
+    wait_until("the counter to resume after thaw", || {
+        counter(&count).is_some_and(|c| c > c1)
+    });
 
     // Deleting a group with a process moves the process to the parent.
     enforcer_ok(&["delete", "-g", &spec]);
@@ -284,25 +377,41 @@ fn classify_freeze_thaw_kill_list_and_delete_with_processes() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    // kill: every process in the group is signalled.
+    // kill -s TERM: the group is frozen, every process signalled, then thawed
+    // so the signals are delivered.
     enforcer_ok(&["create", "-g", &spec]);
+    let trapping_count = tmp.join("trapping");
+    let mut trapping = exec_counter(&spec, &trapping_count);
+    let mut plain = exec_in(&spec, &["sleep", "30"]);
+    wait_placed(&g.name, trapping.id());
+    wait_placed(&g.name, plain.id());
+    wait_until("the trapping loop to start", || {
+        counter(&trapping_count).is_some()
+    });
+    let out = enforcer_ok(&["kill", "-s", "TERM", &g.name]);
+    assert!(out.contains("sent SIGTERM to 2 processes"), "{out}");
+    assert!(!kernel_frozen(&g.name), "kill left the group frozen");
+    let status = wait_exit(&mut trapping);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the TERM trap did not run: {status:?}"
+    );
+    let marker = std::fs::read_to_string(tmp.join("trapping.term")).unwrap();
+    assert_eq!(marker.trim(), "term");
+    assert_eq!(wait_exit(&mut plain).signal(), Some(15));
+
+    // kill (KILL): every process in the group is killed.
     let mut a = exec_in(&spec, &["sleep", "30"]);
     let mut b = exec_in(&spec, &["sleep", "30"]);
-    let needle = format!("memory:/{}", g.name);
-    for c in [&a, &b] {
-        let pid = c.id().to_string();
-        wait_until("exec placement", || {
-            enforcer(&["which", &pid])
-                .stdout
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes())
-        });
-    }
+    wait_placed(&g.name, a.id());
+    wait_placed(&g.name, b.id());
     let out = enforcer_ok(&["kill", &g.name]);
     assert!(out.contains("2 processes"), "{out}");
-    assert_eq!(a.wait().unwrap().signal(), Some(9));
-    assert_eq!(b.wait().unwrap().signal(), Some(9));
+    assert_eq!(wait_exit(&mut a).signal(), Some(9));
+    assert_eq!(wait_exit(&mut b).signal(), Some(9));
     enforcer_ok(&["delete", "-g", &spec]);
+    std::fs::remove_dir_all(tmp).ok();
 }
 
 #[test]
@@ -475,4 +584,578 @@ fn bad_input_is_rejected_and_changes_nothing() {
     enforcer_ok(&["delete", "-r", "-g", &format!("memory,cpuset:{}", g.name)]);
     assert!(dirs_of(&g.name).is_empty());
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// A group named like a controller's file (`memory.limit_in_bytes`, `cgroup.x`,
+/// `tasks`) would sit among the control files, and in the cgroup2 tree it could
+/// not be told apart from one: refused as bad input before anything is created.
+#[test]
+fn group_named_like_a_control_file_is_refused() {
+    let cg = Cgroups::discover().unwrap();
+    let unique = enforcer_tests::unique_name("ctl");
+    let names = [
+        "memory.limit_in_bytes".to_string(),
+        format!("memory.{unique}"),
+        format!("cgroup.{unique}"),
+        format!("{unique}/tasks"),
+        format!("{unique}/io.{unique}"),
+    ];
+    // Directories a broken build might leave: removed afterwards if (and only
+    // if) this test made them.
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    for h in cg.hierarchies() {
+        candidates.push(h.mount_point.join(&unique));
+        candidates.extend(names.iter().map(|n| h.mount_point.join(n)));
+    }
+    let existed: Vec<bool> = candidates.iter().map(|d| d.is_dir()).collect();
+    let cleanup = Cleanup(
+        candidates
+            .iter()
+            .zip(&existed)
+            .filter(|(_, e)| !**e)
+            .map(|(d, _)| d.clone())
+            .collect(),
+    );
+    let dir = tempfile_dir();
+    let conf = dir.join("ctl.conf");
+    std::fs::write(
+        &conf,
+        format!("group {unique} {{ memory {{ }} }}\ngroup cgroup.{unique} {{ memory {{ }} }}\n"),
+    )
+    .unwrap();
+    for name in &names {
+        let spec = format!("memory:{name}");
+        let out = enforcer(&["create", "-g", &spec]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "create {spec}: {err}");
+        assert!(
+            err.contains("control file") && err.contains("rename"),
+            "create {spec}: {err}"
+        );
+        for args in [
+            vec!["set", "-r", "memory.limit_in_bytes=64M", name.as_str()],
+            vec!["delete", "-g", spec.as_str()],
+            vec!["get", name.as_str()],
+        ] {
+            let out = enforcer(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        }
+    }
+    let out = enforcer(&["apply", conf.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "apply: {err}");
+    assert!(
+        err.contains(":2:7: ") && err.contains("control file"),
+        "{err}"
+    );
+    for (d, existed) in candidates.iter().zip(&existed) {
+        assert_eq!(d.is_dir(), *existed, "{} was created", d.display());
+    }
+    drop(cleanup);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Removes the listed directories (deepest first) if they exist, on panic too.
+struct Cleanup(Vec<std::path::PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let mut dirs = self.0.clone();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// A policy file that is missing, or a directory, is bad input for every verb
+/// that reads one: exit 2, naming the file and what to do.
+#[test]
+fn missing_or_directory_policy_file_is_bad_input() {
+    let dir = tempfile_dir();
+    let missing = dir.join("absent.conf");
+    let (missing, dir_s) = (missing.to_str().unwrap(), dir.to_str().unwrap());
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["apply", missing], missing, "does not exist"),
+        (
+            vec!["apply", "--dry-run", missing],
+            missing,
+            "does not exist",
+        ),
+        (vec!["apply", dir_s], dir_s, "is a directory"),
+        (
+            vec!["reload", "--config", missing],
+            missing,
+            "does not exist",
+        ),
+        (vec!["reload", "--config", dir_s], dir_s, "is a directory"),
+    ];
+    for (args, file, fragment) in cases {
+        let out = enforcer(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(file)
+                && err.contains(fragment)
+                && (err.contains("check the path")
+                    || err.contains("give the path of the policy file")),
+            "{args:?}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `set` on the root group is refused up front (exit 2), not left to the kernel.
+/// Only pids is used: the root has no `pids.max`, so even a broken build cannot
+/// change anything on the host's root group.
+#[test]
+fn set_on_the_root_group_is_bad_input() {
+    let g = GroupGuard::new("rootset");
+    enforcer_ok(&["create", "-g", &format!("pids:{}", g.name)]);
+    enforcer_ok(&["set", "-r", "pids.max=50", &g.name]);
+    for args in [
+        vec!["set", "-r", "pids.max=40", "/"],
+        vec!["set", "-r", "pids.max=40", &g.name, "/"],
+        vec!["set", "--copy-from", &g.name, "/"],
+    ] {
+        let out = enforcer(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("root group") && err.contains("name a group below it"),
+            "{args:?}: {err}"
+        );
+        let v = get_json(&g.name, &["-r", "pids.max"]);
+        assert_eq!(
+            value_of(&v, "pids.max"),
+            "50",
+            "{args:?} changed {}",
+            g.name
+        );
+    }
+}
+
+/// `io.weight` / `blkio.weight` go to the weight file this kernel has: CFQ's
+/// `blkio.weight` where it exists, BFQ's `blkio.bfq.weight` (range 1..1000)
+/// otherwise, as on this host; `get` reads back the file `set` wrote.
+#[test]
+fn io_weight_uses_the_weight_file_this_kernel_has() {
+    let g = GroupGuard::new("ioweight");
+    let spec = format!("blkio:{}", g.name);
+    enforcer_ok(&["create", "-g", &spec]);
+    let cg = Cgroups::discover().unwrap();
+    let (h, _) = cg.locate("blkio").unwrap();
+    let dir = cg.dir(h, &g.path());
+    let cfq = dir.join("blkio.weight").is_file();
+    let (file, from_io_500, from_blkio_300) = if cfq {
+        ("blkio.weight", "59", "300")
+    } else {
+        assert!(
+            dir.join("blkio.bfq.weight").is_file(),
+            "no weight file in {dir:?}"
+        );
+        ("blkio.bfq.weight", "136", "300")
+    };
+    for (key, value, expect) in [
+        ("io.weight", "500", from_io_500),
+        ("blkio.weight", "300", from_blkio_300),
+    ] {
+        let out = enforcer_ok(&["set", "--json", "-r", &format!("{key}={value}"), &g.name]);
+        let o: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(o[0]["file"], file, "{out}");
+        assert_eq!(o[0]["effective"], expect, "{out}");
+        for k in ["io.weight", "blkio.weight"] {
+            let v = get_json(&g.name, &["-r", k]);
+            assert_eq!(value_of(&v, file), expect, "get -r {k}: {v}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.join(file)).unwrap().trim(),
+            expect
+        );
+    }
+    // Out of range for every spelling: bad input, nothing written.
+    for bad in ["io.weight=0", "io.weight=10001", "blkio.weight=5"] {
+        let out = enforcer(&["set", "-r", bad, &g.name]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join(file)).unwrap().trim(),
+        from_blkio_300
+    );
+
+    // apply on a group that does not exist yet: the file is chosen once it does.
+    let fresh = GroupGuard::new("ioweight-apply");
+    let d = tempfile_dir();
+    let conf = d.join("io.toml");
+    std::fs::write(
+        &conf,
+        format!("[group.\"{}\"]\n\"io.weight\" = 500\n", fresh.name),
+    )
+    .unwrap();
+    let out = enforcer_ok(&["apply", "--json", conf.to_str().unwrap()]);
+    let a: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["writes"][0]["file"], file, "{out}");
+    assert_eq!(a["writes"][0]["effective"], from_io_500, "{out}");
+    std::fs::remove_dir_all(d).ok();
+}
+
+/// `ENFORCER_LOG=info` names every directory created or removed, by `create`,
+/// `apply` (and its rollback) and `delete`.
+#[test]
+fn info_log_names_each_directory_created_or_removed() {
+    let g = GroupGuard::new("log");
+    let other = GroupGuard::new("log-b");
+    let cg = Cgroups::discover().unwrap();
+    let info = [("ENFORCER_LOG", "info")];
+    let dirs_for = |ctrls: &[&str], name: &str| -> Vec<String> {
+        let p = enforcer::cgroup::GroupPath::parse(name).unwrap();
+        let t = cg
+            .targets(&ctrls.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+            .unwrap();
+        t.hiers
+            .iter()
+            .map(|&h| cg.dir(h, &p).display().to_string())
+            .collect()
+    };
+    let assert_logged = |err: &str, verb: &str, dirs: &[String]| {
+        for d in dirs {
+            assert!(
+                err.lines()
+                    .any(|l| l.contains(verb) && l.ends_with(d.as_str())),
+                "no `{verb}` line for {d} in:\n{err}"
+            );
+        }
+    };
+
+    let dir = tempfile_dir();
+    let file = dir.join("log.conf");
+    std::fs::write(
+        &file,
+        format!(
+            "group {0}/a {{ memory {{ memory.limit_in_bytes = 64M; }} }}\ngroup {0}/b {{ cpu {{ }} }}\n",
+            g.name
+        ),
+    )
+    .unwrap();
+    let out = enforcer_env(&info, &["apply", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let mut created = dirs_for(&["memory"], &g.name);
+    created.extend(dirs_for(&["memory"], &format!("{}/a", g.name)));
+    created.extend(dirs_for(&["cpu"], &g.name));
+    created.extend(dirs_for(&["cpu"], &format!("{}/b", g.name)));
+    assert_logged(&err, "created", &created);
+
+    let out = enforcer_env(
+        &info,
+        &["delete", "-r", "-g", &format!("memory,cpu:{}", g.name)],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_logged(&String::from_utf8_lossy(&out.stderr), "removed", &created);
+
+    let spec = format!("pids:{}/x", other.name);
+    let out = enforcer_env(&info, &["create", "-g", &spec]);
+    assert!(out.status.success(), "{out:?}");
+    let mut made = dirs_for(&["pids"], &other.name);
+    made.extend(dirs_for(&["pids"], &format!("{}/x", other.name)));
+    assert_logged(&String::from_utf8_lossy(&out.stderr), "created", &made);
+
+    // A rollback names what it removes.
+    std::fs::write(
+        &file,
+        format!(
+            "group {0}/y {{ memory {{ memory.swappiness = 1000; }} }}\n",
+            other.name
+        ),
+    )
+    .unwrap();
+    let out = enforcer_env(&info, &["apply", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let rolled = dirs_for(&["memory"], &format!("{}/y", other.name));
+    assert_logged(&String::from_utf8_lossy(&out.stderr), "removed", &rolled);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Runs `enforcer ARGS` with stdout a pipe whose read end is already closed:
+/// every write to stdout fails with EPIPE.
+fn enforcer_into_closed_pipe(args: &[&str]) -> std::process::Output {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    Command::new(enforcer_bin())
+        .args(args)
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+/// A reader that goes away (`enforcer list | head -1`) ends the program
+/// quietly with status 0, whichever verb was printing: never a panic (101).
+#[test]
+fn every_printing_verb_survives_a_closed_stdout() {
+    let g = GroupGuard::new("pipe");
+    let spec = format!("memory,freezer:{}", g.name);
+    enforcer_ok(&["create", "-g", &spec]);
+    let mut child = exec_in(&spec, &["sleep", "30"]);
+    let pid = child.id().to_string();
+    let needle = format!("memory:/{}", g.name);
+    wait_until("exec placement", || {
+        String::from_utf8_lossy(&enforcer(&["which", &pid]).stdout).contains(&needle)
+    });
+    let dir = tempfile_dir();
+    let file = dir.join("pipe.conf");
+    std::fs::write(
+        &file,
+        format!(
+            "group {} {{ memory {{ memory.limit_in_bytes = 64M; }} }}\n",
+            g.name
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["get", "-g", "memory", "/"],
+        vec!["get", "--json", "-g", "memory", "/"],
+        vec!["get", &g.name],
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["which", &pid],
+        vec!["which", "--json", &pid],
+        vec!["status"],
+        vec!["apply", "--dry-run", file],
+        vec!["apply", file],
+        vec!["apply", "--json", file],
+        vec!["set", "-r", "memory.limit_in_bytes=32M", &g.name],
+        vec!["set", "--json", "-r", "memory.limit_in_bytes=48M", &g.name],
+        vec!["freeze", &g.name],
+        vec!["thaw", &g.name],
+        vec!["kill", "-s", "CONT", &g.name],
+        vec!["--help"],
+        vec!["--version"],
+    ];
+    for args in &cases {
+        let out = enforcer_into_closed_pipe(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?} was not quiet: {err}");
+    }
+    // The verbs still did their work before their output was lost.
+    let v = get_json(&g.name, &["-r", "memory.limit_in_bytes"]);
+    assert_eq!(
+        value_of(&v, "memory.limit_in_bytes"),
+        (48u64 << 20).to_string()
+    );
+    assert!(child.try_wait().unwrap().is_none(), "CONT must not end it");
+    // stats reads the agent's pins, which may or may not exist: whatever it
+    // says, it must not panic.
+    let out = enforcer_into_closed_pipe(&["stats", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && out.status.code() != Some(101),
+        "stats: {err}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// "does not exist" errors suggest a command that works: running the suggested
+/// command creates the group.
+#[test]
+fn not_found_hint_suggests_a_working_command() {
+    let g = GroupGuard::new("hint");
+    for args in [
+        vec!["get", g.name.as_str()],
+        vec!["kill", g.name.as_str()],
+        vec!["set", "--copy-from", g.name.as_str(), "x"],
+    ] {
+        let out = enforcer(&args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let start = err
+            .find("`enforcer ")
+            .unwrap_or_else(|| panic!("{args:?}: no suggested command in {err}"));
+        let cmd = &err[start + "`enforcer ".len()..];
+        let cmd = &cmd[..cmd.find('`').unwrap()];
+        // The suggestion is written for a shell: single quotes protect `*`.
+        let words: Vec<String> = cmd
+            .split_whitespace()
+            .map(|w| w.replace('\'', ""))
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert_eq!(words.first(), Some(&"create"), "{args:?}: {err}");
+        enforcer_ok(&words);
+        assert!(!dirs_of(&g.name).is_empty(), "{cmd} created nothing");
+        enforcer_ok(&["get", &g.name]);
+        for d in dirs_of(&g.name) {
+            std::fs::remove_dir(&d).unwrap();
+        }
+    }
+}
+
+/// A failing `apply` puts back the values it overwrote in groups that already
+/// existed (and keeps those groups), and removes the groups it created.
+#[test]
+fn apply_restores_overwritten_values_when_a_later_group_fails() {
+    let a = GroupGuard::new("restore-a");
+    let b = GroupGuard::new("restore-b");
+    enforcer_ok(&["create", "-g", &format!("memory,cpu:{}", a.name)]);
+    enforcer_ok(&[
+        "set",
+        "-r",
+        "memory.limit_in_bytes=64M",
+        "-r",
+        "cpu.shares=700",
+        &a.name,
+    ]);
+    let values = || {
+        let v = get_json(
+            &a.name,
+            &["-r", "memory.limit_in_bytes", "-r", "cpu.shares"],
+        );
+        (
+            value_of(&v, "memory.limit_in_bytes"),
+            value_of(&v, "cpu.shares"),
+        )
+    };
+    let before = values();
+    assert_eq!(before, ((64u64 << 20).to_string(), "700".to_string()));
+    let dir = tempfile_dir();
+    let file = dir.join("restore.conf");
+    // a's values are written first; b's swappiness 1000 (max 100) then fails.
+    std::fs::write(
+        &file,
+        format!(
+            "group {} {{\n  memory {{ memory.limit_in_bytes = 32M; }}\n  cpu {{ cpu.shares = 300; }}\n}}\n\
+             group {} {{ memory {{ memory.swappiness = 1000; }} }}\n",
+            a.name, b.name
+        ),
+    )
+    .unwrap();
+    let out = enforcer(&["apply", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("restored 2 values"), "{err}");
+    assert_eq!(values(), before, "apply did not restore {}", a.name);
+    assert_eq!(dirs_of(&a.name).len(), 3, "{} must stay", a.name);
+    assert!(dirs_of(&b.name).is_empty(), "{} must be removed", b.name);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `set --copy-from SRC DST` gives DST the settings of SRC.
+#[test]
+fn set_copy_from_copies_the_settings() {
+    let src = GroupGuard::new("copy-src");
+    let dst = GroupGuard::new("copy-dst");
+    let ctrls = "memory,cpu,pids";
+    enforcer_ok(&["create", "-g", &format!("{ctrls}:{}", src.name)]);
+    enforcer_ok(&["create", "-g", &format!("{ctrls}:{}", dst.name)]);
+    let settings = [
+        ("memory.limit_in_bytes", (48u64 << 20).to_string()),
+        ("memory.swappiness", "17".to_string()),
+        ("cpu.shares", "333".to_string()),
+        ("cpu.cfs_quota_us", "25000".to_string()),
+        ("pids.max", "77".to_string()),
+    ];
+    let mut args = vec!["set".to_string()];
+    for (k, v) in &settings {
+        args.extend(["-r".to_string(), format!("{k}={v}")]);
+    }
+    args.push(src.name.clone());
+    enforcer_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let keys: Vec<&str> = settings.iter().flat_map(|(k, _)| ["-r", *k]).collect();
+    let before = get_json(&dst.name, &keys);
+    for (k, v) in &settings {
+        assert_ne!(&value_of(&before, k), v, "{k} already equal");
+    }
+
+    let out = enforcer_ok(&["set", "--json", "--copy-from", &src.name, &dst.name]);
+    let outcomes: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let written: Vec<&str> = outcomes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            assert_eq!(o["group"], format!("/{}", dst.name));
+            o["file"].as_str().unwrap()
+        })
+        .collect();
+    let after = get_json(&dst.name, &keys);
+    for (k, v) in &settings {
+        assert!(written.contains(k), "{k} not copied: {written:?}");
+        assert_eq!(&value_of(&after, k), v, "{k}");
+    }
+    // Nothing but settings: no process lists, triggers or counters.
+    for f in &written {
+        assert!(
+            !f.starts_with("cgroup.") && *f != "tasks" && *f != "memory.force_empty",
+            "{f} copied"
+        );
+    }
+    // The source is unchanged.
+    let src_now = get_json(&src.name, &keys);
+    for (k, v) in &settings {
+        assert_eq!(&value_of(&src_now, k), v, "{k} of the source");
+    }
+}
+
+/// `list CONTROLLERS:PATH` shows the group and its subgroups, parents first, in
+/// each hierarchy of those controllers (and the cgroup2 mirror), and nothing
+/// else; `--json` says the same.
+#[test]
+fn list_path_and_json() {
+    let g = GroupGuard::new("list");
+    for sub in ["b/y", "a/x", "a/w"] {
+        enforcer_ok(&["create", "-g", &format!("memory:{}/{sub}", g.name)]);
+    }
+    enforcer_ok(&["create", "-g", &format!("pids:{}/p", g.name)]);
+    let tree = ["", "/a", "/a/w", "/a/x", "/b", "/b/y"];
+    let cg = Cgroups::discover().unwrap();
+    let mut labels = vec!["memory".to_string()];
+    if let Some(m) = cg.mirror() {
+        labels.push(cg.hierarchy(m).label());
+    }
+    let mut expect: Vec<String> = Vec::new();
+    for label in &labels {
+        for t in tree {
+            expect.push(format!("{label}:/{}{t}", g.name));
+        }
+        if label != "memory" {
+            // The mirror holds every group, pids' too.
+            expect.push(format!("{label}:/{}/p", g.name));
+        }
+    }
+    let out = enforcer_ok(&["list", &format!("memory:{}", g.name)]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, expect, "{out}");
+
+    let out = enforcer_ok(&["list", "--json", &format!("memory:/{}/a", g.name)]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let got: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            format!(
+                "{}:{}",
+                x["controllers"].as_str().unwrap(),
+                x["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let want: Vec<String> = expect
+        .iter()
+        .filter(|l| l.contains(&format!("/{}/a", g.name)))
+        .cloned()
+        .collect();
+    assert_eq!(got, want, "{out}");
+
+    let out = enforcer_ok(&["list", &format!("pids:{}", g.name)]);
+    let pids: Vec<&str> = out.lines().filter(|l| l.starts_with("pids:")).collect();
+    assert_eq!(
+        pids,
+        [format!("pids:/{}", g.name), format!("pids:/{}/p", g.name)],
+        "{out}"
+    );
 }

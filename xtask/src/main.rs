@@ -4,6 +4,7 @@
 //! needs nothing installed by hand.
 
 mod bench;
+mod fuzz;
 mod run;
 mod setup;
 mod sweep;
@@ -42,6 +43,16 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Fuzz a policy reader for N seconds (cargo-fuzz on nightly); lists the
+    /// targets when none is given.
+    Fuzz {
+        target: Option<String>,
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+        /// Extra libFuzzer arguments (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Run a benchmark and print its table (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -68,6 +79,7 @@ fn main() -> Result<()> {
             setup::run()?;
             run::test(&args)
         }
+        Task::Fuzz { target, secs, args } => fuzz::run(target.as_deref(), secs, &args),
         Task::Bench { which } => {
             setup::run()?;
             run::build(true)?;

@@ -51,7 +51,7 @@ pub(crate) fn status(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn ensure_nightly() -> Result<()> {
+pub(crate) fn ensure_nightly() -> Result<()> {
     let list = output(Command::new("rustup").args(["toolchain", "list"]))
         .context("rustup is required to manage the nightly toolchain")?;
     if list.lines().any(|l| l.starts_with(NIGHTLY)) {

@@ -92,6 +92,7 @@ impl Created {
         let mut removed = Vec::new();
         while let Some(d) = self.dirs.pop() {
             if rmdir(&d).is_ok() {
+                tracing::info!(dir = %d.display(), "removed (rolled back)");
                 removed.push(d);
             }
         }
@@ -121,6 +122,7 @@ impl Cgroups {
             for (n, g) in chain.iter().enumerate() {
                 let dir = self.dir(h, g);
                 if !g.is_root() && mkdir(&dir)? {
+                    tracing::info!(dir = %dir.display(), "created");
                     created.dirs.push(dir.clone());
                     if hier.version == Version::V1 && hier.has("cpuset") {
                         inherit_cpuset(&dir)?;

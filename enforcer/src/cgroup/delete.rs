@@ -101,6 +101,7 @@ fn remove_tree(
     }
     match std::fs::remove_dir(dir) {
         Ok(()) => {
+            tracing::info!(dir = %dir.display(), "removed");
             removed.push(dir.to_path_buf());
             return Ok(());
         }
@@ -120,6 +121,7 @@ fn remove_tree(
         }
     }
     rmdir(dir)?;
+    tracing::info!(dir = %dir.display(), "removed");
     removed.push(dir.to_path_buf());
     Ok(())
 }

@@ -43,9 +43,9 @@ pub enum CgroupError {
         online: String,
     },
 
-    #[error(
-        "group {path} does not exist in the {hierarchy} hierarchy; create it first with `enforcer create -g {hierarchy}:{path}`"
-    )]
+    /// `hierarchy` is a hierarchy's label (`memory`, `cpu,cpuacct`, `cgroup2`),
+    /// or `any` when the group is in none at all.
+    #[error("group {path} does not exist {}", not_found_hint(.path, .hierarchy))]
     NotFound { path: String, hierarchy: String },
 
     #[error("group {path} has subgroups ({children}); delete with -r to remove them too")]
@@ -103,6 +103,23 @@ pub enum CgroupError {
         source: Box<CgroupError>,
         rolled_back: String,
     },
+}
+
+/// Where the group is missing and a `create` command that makes it there. A
+/// label names controllers `-g` accepts; `*` (quoted for the shell) is every one.
+fn not_found_hint(path: &str, hierarchy: &str) -> String {
+    if hierarchy == "any" {
+        format!(
+            "in any hierarchy; create it first with `enforcer create -g '*:{path}'` \
+             (in every hierarchy) or name the controllers it needs, as in \
+             `-g memory,cpu:{path}`"
+        )
+    } else {
+        format!(
+            "in the {hierarchy} hierarchy; create it first with \
+             `enforcer create -g {hierarchy}:{path}`"
+        )
+    }
 }
 
 impl CgroupError {

@@ -126,6 +126,13 @@ fn v2_translates_v1_keys() {
         (out[0].file.as_str(), out[0].effective.as_str()),
         ("cpu.weight", "4")
     );
+    // A real group has the io controller's files; the fake needs it made.
+    let err = set_one(&cg, "foo", "blkio.weight", "500").unwrap_err();
+    assert!(
+        err.to_string().contains("none of io.weight, io.bfq.weight"),
+        "{err}"
+    );
+    fs::write(t.path().join("cg/foo/io.weight"), "default 100\n").unwrap();
     let out = set_one(&cg, "foo", "blkio.weight", "500").unwrap();
     assert_eq!(out[0].effective, "default 4950");
     fs::write(t.path().join("cg/foo/cpu.max"), "max 100000\n").unwrap();
@@ -260,4 +267,139 @@ fn hybrid_mirrors_into_cgroup2() {
     assert!(t.join("unified/foo").is_dir() && t.join("memory/foo").is_dir());
     // The v2 freezer is part of the core even when no controller is enabled.
     assert_eq!(cg.locate("freezer").unwrap(), (1, None));
+}
+
+#[test]
+fn set_refuses_the_root_group_before_writing() {
+    let (t, cg) = fake_v2();
+    fs::create_dir(t.path().join("cg/foo")).unwrap();
+    let err = cg
+        .set(
+            &[g("foo"), g("/")],
+            &[("pids.max".into(), "5".into())],
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, CgroupError::RootForbidden { .. }), "{err}");
+    assert!(err.is_user_error());
+    assert!(
+        !t.path().join("cg/foo/pids.max").exists(),
+        "foo was written"
+    );
+    assert!(
+        !t.path().join("cg/pids.max").exists(),
+        "the root was written"
+    );
+    let err = cg.settings_of(&g("/")).unwrap_err();
+    assert!(matches!(err, CgroupError::RootForbidden { .. }), "{err}");
+}
+
+/// A v1 host with a blkio hierarchy. `cfq`: the kernel has CFQ's `blkio.weight`
+/// (on the root too); otherwise only BFQ's `blkio.bfq.weight` (not on the root),
+/// as on kernels since 5.0.
+fn fake_v1_blkio(cfq: bool) -> (tempfile::TempDir, Cgroups) {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = tmp.path().join("blkio");
+    touch(&b.join("blkio.reset_stats"), "");
+    if cfq {
+        touch(&b.join("blkio.weight"), "500\n");
+        touch(&b.join("foo/blkio.weight"), "500\n");
+    } else {
+        touch(&b.join("foo/blkio.bfq.weight"), "100\n");
+    }
+    let mi = format!("1 0 0:1 / {} rw - cgroup cgroup rw,blkio\n", b.display());
+    (tmp, Cgroups::from_mountinfo(&mi).unwrap())
+}
+
+/// What `get -r KEY foo` reports: (file, value).
+fn get_one(cg: &Cgroups, key: &str) -> (String, String) {
+    let v = cg.get(&g("foo"), &[key.to_string()], &[]).unwrap();
+    (v.values[0].file.clone(), v.values[0].value.clone())
+}
+
+#[test]
+fn v1_io_weight_writes_the_weight_file_the_kernel_has() {
+    // CFQ: runc's conversion onto blkio.weight [10, 1000].
+    let (_t, cg) = fake_v1_blkio(true);
+    // v2's controller name means blkio here (a policy's `io { }` block).
+    assert_eq!(cg.locate("io").unwrap(), (0, None));
+    let out = set_one(&cg, "foo", "io.weight", "500").unwrap();
+    assert_eq!(
+        (out[0].file.as_str(), out[0].written.as_str()),
+        ("blkio.weight", "59")
+    );
+    assert_eq!(
+        get_one(&cg, "io.weight"),
+        ("blkio.weight".into(), "59".into())
+    );
+
+    // BFQ only: blkio.bfq.weight [1, 1000]; io.weight by systemd's mapping
+    // (1..100 unchanged, 100..10000 onto 100..1000), blkio.weight as is.
+    let (t, cg) = fake_v1_blkio(false);
+    let bfq = t.path().join("blkio/foo/blkio.bfq.weight");
+    for (key, value, expect) in [
+        ("io.weight", "500", "136"),
+        ("io.weight", "default 100", "100"),
+        ("io.weight", "1", "1"),
+        ("io.weight", "10000", "1000"),
+        ("blkio.weight", "300", "300"),
+        ("blkio.bfq.weight", "5", "5"),
+    ] {
+        let out = set_one(&cg, "foo", key, value).unwrap();
+        assert_eq!(
+            (out[0].file.as_str(), out[0].effective.as_str()),
+            ("blkio.bfq.weight", expect),
+            "{key}={value}"
+        );
+        assert_eq!(fs::read_to_string(&bfq).unwrap(), expect);
+        // get reads the file set wrote, whichever spelling is asked for.
+        for k in ["io.weight", "blkio.weight", "blkio.bfq.weight"] {
+            assert_eq!(get_one(&cg, k), ("blkio.bfq.weight".into(), expect.into()));
+        }
+    }
+    assert!(!t.path().join("blkio/foo/blkio.weight").exists());
+    for (key, value) in [
+        ("io.weight", "0"),
+        ("io.weight", "10001"),
+        ("blkio.weight", "5"),
+        ("blkio.bfq.weight", "1001"),
+        ("blkio.bfq.weight", "0"),
+    ] {
+        let err = set_one(&cg, "foo", key, value).unwrap_err();
+        assert!(
+            matches!(err, CgroupError::InvalidValue { .. }),
+            "{key}={value}: {err}"
+        );
+    }
+}
+
+#[test]
+fn v2_io_weight_falls_back_to_io_bfq_weight() {
+    let (t, cg) = fake_v2();
+    let foo = t.path().join("cg/foo");
+    touch(&foo.join("io.bfq.weight"), "default 100\n");
+    let out = set_one(&cg, "foo", "io.weight", "500").unwrap();
+    assert_eq!(
+        (out[0].file.as_str(), out[0].written.as_str()),
+        ("io.bfq.weight", "default 136")
+    );
+    assert!(!foo.join("io.weight").exists());
+    assert_eq!(
+        get_one(&cg, "io.weight"),
+        ("io.bfq.weight".into(), "default 136".into())
+    );
+    let out = set_one(&cg, "foo", "blkio.weight", "300").unwrap();
+    assert_eq!(out[0].written, "default 300");
+
+    // With iocost's io.weight present, that file is used.
+    touch(&foo.join("io.weight"), "default 100\n");
+    let out = set_one(&cg, "foo", "io.weight", "500").unwrap();
+    assert_eq!(
+        (out[0].file.as_str(), out[0].written.as_str()),
+        ("io.weight", "default 500")
+    );
+    assert_eq!(
+        get_one(&cg, "io.weight"),
+        ("io.weight".into(), "default 500".into())
+    );
 }

@@ -104,10 +104,15 @@ impl Cgroups {
     /// Which hierarchy holds `controller` and, for v2, the controller to enable
     /// (None for v2's built-in freezer).
     pub fn locate(&self, controller: &str) -> Result<(usize, Option<String>), CgroupError> {
+        // v2's `io` is v1's `blkio`: a policy in v2 spelling works on v1 too.
+        let v1_name = match controller {
+            "io" => "blkio",
+            c => c,
+        };
         if let Some(i) = self
             .hiers
             .iter()
-            .position(|h| h.version == Version::V1 && h.has(controller))
+            .position(|h| h.version == Version::V1 && h.has(v1_name))
         {
             return Ok((i, None));
         }

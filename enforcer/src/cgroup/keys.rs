@@ -35,6 +35,8 @@ enum Kind {
     CpusetMems,
     PidsMax,
     IoWeight,
+    /// BFQ's own weight file, [1, 1000].
+    BfqWeight,
     Raw,
 }
 
@@ -70,9 +72,35 @@ fn kind_of(key: &str) -> Kind {
         "cpuset.mems" => Kind::CpusetMems,
         "pids.max" => Kind::PidsMax,
         "blkio.weight" | "io.weight" => Kind::IoWeight,
+        "blkio.bfq.weight" | "io.bfq.weight" => Kind::BfqWeight,
         _ => Kind::Raw,
     }
 }
+
+/// Every key with a translation of its own (the others pass through as files).
+pub const TRANSLATED_KEYS: &[&str] = &[
+    "memory.limit_in_bytes",
+    "memory.max",
+    "memory.soft_limit_in_bytes",
+    "memory.low",
+    "memory.high",
+    "memory.min",
+    "memory.swap.max",
+    "memory.memsw.limit_in_bytes",
+    "memory.kmem.limit_in_bytes",
+    "cpu.shares",
+    "cpu.weight",
+    "cpu.cfs_quota_us",
+    "cpu.cfs_period_us",
+    "cpu.max",
+    "cpuset.cpus",
+    "cpuset.mems",
+    "pids.max",
+    "blkio.weight",
+    "io.weight",
+    "blkio.bfq.weight",
+    "io.bfq.weight",
+];
 
 /// Files that are not settings: processes move with `exec`/`classify`, controllers
 /// are enabled by `create`, freezing has its own verb.
@@ -146,6 +174,11 @@ impl std::fmt::Display for WriteValue {
 pub struct FileWrite {
     pub file: String,
     pub value: WriteValue,
+    /// Files to write instead, in order, when the group has no `file`: which
+    /// one a kernel has depends on its build (CFQ's `blkio.weight` is gone
+    /// since Linux 5.0, leaving BFQ's `blkio.bfq.weight`). Each carries the
+    /// value converted to its own range.
+    pub alternatives: Vec<(String, WriteValue)>,
 }
 
 /// A key and value turned into the writes this host needs.
@@ -199,11 +232,38 @@ pub fn io_to_blkio_weight(w: u64) -> u64 {
     10 + (w.saturating_sub(1) * 990) / 9999
 }
 
+/// systemd's `BFQ_WEIGHT()`: io.weight [1, 10000] onto BFQ's [1, 1000], keeping
+/// the default of 100 where it is (1..100 unchanged, 100..10000 onto 100..1000).
+/// A `blkio.weight` needs no conversion: CFQ and BFQ weights share a scale
+/// (runc writes the same number to either file).
+pub fn io_to_bfq_weight(w: u64) -> u64 {
+    if w <= 100 {
+        w.max(1)
+    } else {
+        100 + (w.min(10_000) - 100) * 900 / 9900
+    }
+}
+
 fn lit(file: &str, value: impl Into<String>) -> FileWrite {
     FileWrite {
         file: file.to_string(),
         value: WriteValue::Literal(value.into()),
+        alternatives: Vec::new(),
     }
+}
+
+/// `lit(file, value)`, or else `alt_file` with `alt_value` if the group lacks `file`.
+fn lit_or(file: &str, value: String, alt_file: &str, alt_value: String) -> FileWrite {
+    FileWrite {
+        alternatives: vec![(alt_file.to_string(), WriteValue::Literal(alt_value))],
+        ..lit(file, value)
+    }
+}
+
+/// A weight as the io files take it: `N` or `default N`.
+fn weight_number(value: &str) -> &str {
+    let v = value.trim();
+    v.strip_prefix("default").map(str::trim).unwrap_or(v)
 }
 
 fn size_value(key: &str, value: &str, version: Version) -> Result<(Size, String), CgroupError> {
@@ -340,8 +400,8 @@ pub fn translate(
                 vec![lit("cpu.cfs_period_us", p.to_string())]
             } else {
                 vec![FileWrite {
-                    file: "cpu.max".into(),
                     value: WriteValue::CpuMaxPeriod(p),
+                    ..lit("cpu.max", "")
                 }]
             }
         }
@@ -396,19 +456,36 @@ pub fn translate(
             vec![lit("pids.max", text)]
         }
         Kind::IoWeight => {
-            let v = value.trim();
-            let (blkio, io) = if key == "blkio.weight" {
-                let w = int_in(key, v, 10, 1000)? as u64;
-                (w, blkio_to_io_weight(w))
+            // (CFQ blkio.weight, io.weight, BFQ weight)
+            let (blkio, io, bfq) = if key == "blkio.weight" {
+                let w = int_in(key, value.trim(), 10, 1000)? as u64;
+                (w, blkio_to_io_weight(w), w)
             } else {
-                let n = v.strip_prefix("default").map(str::trim).unwrap_or(v);
-                let w = int_in(key, n, 1, 10_000)? as u64;
-                (io_to_blkio_weight(w), w)
+                let w = int_in(key, weight_number(value), 1, 10_000)? as u64;
+                (io_to_blkio_weight(w), w, io_to_bfq_weight(w))
             };
             if v1 {
-                vec![lit("blkio.weight", blkio.to_string())]
+                vec![lit_or(
+                    "blkio.weight",
+                    blkio.to_string(),
+                    "blkio.bfq.weight",
+                    bfq.to_string(),
+                )]
             } else {
-                vec![lit("io.weight", format!("default {io}"))]
+                vec![lit_or(
+                    "io.weight",
+                    format!("default {io}"),
+                    "io.bfq.weight",
+                    format!("default {bfq}"),
+                )]
+            }
+        }
+        Kind::BfqWeight => {
+            let w = int_in(key, weight_number(value), 1, 1000)?;
+            if v1 {
+                vec![lit("blkio.bfq.weight", w.to_string())]
+            } else {
+                vec![lit("io.bfq.weight", format!("default {w}"))]
             }
         }
         Kind::Raw => {
@@ -426,7 +503,30 @@ pub fn translate(
     })
 }
 
-/// The file to read for `key` on a hierarchy of `version` (for `get -r`).
+/// The files that may hold `key` on a hierarchy of `version` (for `get -r`), in
+/// the order `set` prefers them: the first one the group has is the one `set`
+/// writes.
+pub fn read_files_for(key: &str, version: Version) -> Vec<&str> {
+    match (kind_of(key), version) {
+        (Kind::IoWeight | Kind::BfqWeight, Version::V1) => {
+            if key.ends_with("bfq.weight") {
+                vec!["blkio.bfq.weight"]
+            } else {
+                vec!["blkio.weight", "blkio.bfq.weight"]
+            }
+        }
+        (Kind::IoWeight | Kind::BfqWeight, Version::V2) => {
+            if key.ends_with("bfq.weight") {
+                vec!["io.bfq.weight"]
+            } else {
+                vec!["io.weight", "io.bfq.weight"]
+            }
+        }
+        _ => vec![read_file_for(key, version)],
+    }
+}
+
+/// The file to read for `key` on a hierarchy of `version`.
 pub fn read_file_for(key: &str, version: Version) -> &str {
     let v1 = version == Version::V1;
     match (key, v1) {
@@ -440,6 +540,8 @@ pub fn read_file_for(key: &str, version: Version) -> &str {
         ("cpu.cfs_quota_us" | "cpu.cfs_period_us", false) => "cpu.max",
         ("io.weight", true) => "blkio.weight",
         ("blkio.weight", false) => "io.weight",
+        ("io.bfq.weight", true) => "blkio.bfq.weight",
+        ("blkio.bfq.weight", false) => "io.bfq.weight",
         ("memory.usage_in_bytes", false) => "memory.current",
         ("memory.current", true) => "memory.usage_in_bytes",
         ("memory.max_usage_in_bytes", false) => "memory.peak",
@@ -572,6 +674,48 @@ mod tests {
             one("cpuset.cpus", "0-1")
         );
         assert!(translate("cpuset.mems", "1", Version::V1, &facts()).is_err());
+    }
+
+    #[test]
+    fn translated_keys_are_the_ones_with_a_kind() {
+        for key in TRANSLATED_KEYS {
+            assert_ne!(kind_of(key), Kind::Raw, "{key}");
+        }
+    }
+
+    #[test]
+    fn io_weight_offers_bfq_with_its_own_range() {
+        let t = translate("io.weight", "500", Version::V1, &facts()).unwrap();
+        assert_eq!(
+            t.writes[0].alternatives,
+            vec![(
+                "blkio.bfq.weight".to_string(),
+                WriteValue::Literal("136".into())
+            )]
+        );
+        let t = translate("blkio.weight", "300", Version::V2, &facts()).unwrap();
+        assert_eq!(
+            t.writes[0].alternatives,
+            vec![(
+                "io.bfq.weight".to_string(),
+                WriteValue::Literal("default 300".into())
+            )]
+        );
+        assert_eq!(io_to_bfq_weight(1), 1);
+        assert_eq!(io_to_bfq_weight(100), 100);
+        assert_eq!(io_to_bfq_weight(10_000), 1000);
+        for w in 1..=10_000 {
+            assert!((1..=1000).contains(&io_to_bfq_weight(w)), "{w}");
+        }
+        assert_eq!(
+            writes("io.bfq.weight", "default 7", Version::V1),
+            one("blkio.bfq.weight", "7")
+        );
+        assert!(translate("blkio.bfq.weight", "1001", Version::V1, &facts()).is_err());
+        assert_eq!(
+            read_files_for("io.weight", Version::V1),
+            vec!["blkio.weight", "blkio.bfq.weight"]
+        );
     }
 
     #[test]

@@ -11,6 +11,55 @@ use super::error::CgroupError;
 /// Longest component most filesystems, cgroupfs included, accept.
 const MAX_COMPONENT: usize = 255;
 
+/// Prefixes of the kernel's control file names: every controller it knows
+/// (v1 and v2), `cgroup.` for the core files, `irq.` for cgroup2's
+/// `irq.pressure`, and `debug.` for the debug controller. A group directory
+/// called `memory.limit_in_bytes` would sit among the control files of its
+/// parent and, in the cgroup2 tree, be taken for one.
+const CONTROL_PREFIXES: &[&str] = &[
+    "cgroup",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "net_prio",
+    "blkio",
+    "io",
+    "perf_event",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
+    "dmem",
+    "debug",
+    "irq",
+];
+
+/// cgroup v1's control files without a controller prefix.
+const BARE_CONTROL_FILES: &[&str] = &["tasks", "notify_on_release", "release_agent"];
+
+/// Why a path component cannot be a group name because it is spelled like a
+/// control file, if it is.
+fn control_file_clash(comp: &str) -> Option<String> {
+    if BARE_CONTROL_FILES.contains(&comp) {
+        return Some(format!(
+            "component {comp:?} is the name of a cgroup v1 control file; rename the group, \
+             for example to \"{comp}-group\""
+        ));
+    }
+    let (prefix, rest) = comp.split_once('.')?;
+    CONTROL_PREFIXES.contains(&prefix).then(|| {
+        format!(
+            "component {comp:?} is spelled like a control file of the {prefix} controller \
+             (`{prefix}.*` names belong to the kernel's files); rename the group, for example \
+             to \"{prefix}_{rest}\""
+        )
+    })
+}
+
 /// A relative cgroup path such as `web/api`; the empty path is the root.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupPath(String);
@@ -46,6 +95,9 @@ impl GroupPath {
                 return Err(bad(&format!(
                     "it contains {c:?}; group names may use only letters, digits, `.`, `_` and `-`"
                 )));
+            }
+            if let Some(why) = control_file_clash(comp) {
+                return Err(bad(&why));
             }
         }
         Ok(GroupPath(trimmed.to_string()))
@@ -166,6 +218,53 @@ mod tests {
         }
         assert!(GroupPath::parse(&"x".repeat(256)).is_err());
         assert!(GroupPath::parse(&"x".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn rejects_names_of_control_files() {
+        for bad in [
+            "memory.limit_in_bytes",
+            "memory.anything",
+            "web/cpu.shares",
+            "cpuacct.usage",
+            "cpuset.cpus/x",
+            "devices.allow",
+            "freezer.state",
+            "net_cls.classid",
+            "net_prio.ifpriomap",
+            "blkio.weight",
+            "io.max",
+            "perf_event.x",
+            "hugetlb.2MB.limit_in_bytes",
+            "pids.max",
+            "rdma.max",
+            "misc.max",
+            "cgroup.procs",
+            "cgroup.anything",
+            "a/tasks",
+            "notify_on_release",
+            "release_agent",
+        ] {
+            let err = GroupPath::parse(bad).expect_err(bad).to_string();
+            assert!(
+                err.contains("control file") && err.contains("rename"),
+                "{bad:?}: {err}"
+            );
+        }
+        // Only a whole `CONTROLLER.` prefix collides; similar names are fine.
+        for good in [
+            "memory",
+            "memoryx.y",
+            "mymemory.x",
+            "cpu",
+            "cpu_shares",
+            "web.slice",
+            "tasks2",
+            "x/cgroupy.z",
+            "system.slice/enforcer.service",
+        ] {
+            assert!(GroupPath::parse(good).is_ok(), "{good:?} refused");
+        }
     }
 
     #[test]

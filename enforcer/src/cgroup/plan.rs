@@ -255,8 +255,13 @@ impl Cgroups {
                 ));
             }
             for w in &g.writes {
+                let or: String = w
+                    .alternatives
+                    .iter()
+                    .map(|(f, v)| format!(" (or {f} = {v}, whichever the group has)"))
+                    .collect();
                 out.push_str(&format!(
-                    "  {} = {}  ->  {}:{} = {}\n",
+                    "  {} = {}  ->  {}:{} = {}{or}\n",
                     w.key,
                     w.value,
                     self.hierarchy(w.hier).label(),

@@ -21,6 +21,9 @@ pub struct PreparedWrite {
     pub value: String,
     pub file: String,
     pub write: WriteValue,
+    /// Files to write instead when the group turns out not to have `file` (it
+    /// did not exist yet when the write was prepared); see `keys::FileWrite`.
+    pub alternatives: Vec<(String, WriteValue)>,
 }
 
 /// What a write did: the file written and the value the kernel reads back.
@@ -104,16 +107,71 @@ impl Cgroups {
             });
         }
         warnings.extend(t.warnings);
-        Ok(t.writes
+        t.writes
             .into_iter()
-            .map(|w| PreparedWrite {
-                hier,
-                key: key.to_string(),
-                value: value.to_string(),
-                file: w.file,
-                write: w.value,
+            .map(|w| {
+                let w = self.choose_file(hier, path, key, w)?;
+                Ok(PreparedWrite {
+                    hier,
+                    key: key.to_string(),
+                    value: value.to_string(),
+                    file: w.file,
+                    write: w.value,
+                    alternatives: w.alternatives,
+                })
             })
-            .collect())
+            .collect()
+    }
+
+    /// For a write with alternative files, pick the one this kernel has, judged
+    /// by the group itself or else its nearest ancestor showing any of them.
+    /// When none shows one (a group still to be created below the root, whose
+    /// files a kernel may hide), the choice waits until the write; a group that
+    /// exists and has none of the files is an unknown key.
+    fn choose_file(
+        &self,
+        hier: usize,
+        path: &GroupPath,
+        key: &str,
+        w: keys::FileWrite,
+    ) -> Result<keys::FileWrite, CgroupError> {
+        if w.alternatives.is_empty() {
+            return Ok(w);
+        }
+        let mut options = vec![(w.file, w.value)];
+        options.extend(w.alternatives);
+        let mut chain = path.ancestors();
+        chain.push(path.clone());
+        for (n, g) in chain.iter().rev().enumerate() {
+            let dir = self.dir(hier, g);
+            if let Some(i) = options.iter().position(|(f, _)| dir.join(f).is_file()) {
+                let (file, value) = options.swap_remove(i);
+                return Ok(keys::FileWrite {
+                    file,
+                    value,
+                    alternatives: Vec::new(),
+                });
+            }
+            if n == 0 && dir.is_dir() {
+                let names: Vec<&str> = options.iter().map(|(f, _)| f.as_str()).collect();
+                return Err(CgroupError::UnknownKey {
+                    key: key.to_string(),
+                    hint: format!(
+                        "group {path} has none of {} in the {} hierarchy: this kernel offers \
+                         no such setting (for I/O weights, the BFQ scheduler provides \
+                         blkio.bfq.weight / io.bfq.weight)",
+                        names.join(", "),
+                        self.hierarchy(hier).label()
+                    ),
+                });
+            }
+        }
+        let (file, value) = options.remove(0);
+        Ok(keys::FileWrite {
+            file,
+            value,
+            alternatives: options,
+        })
     }
 
     /// Perform one prepared write and read the file back.
@@ -122,8 +180,13 @@ impl Cgroups {
         path: &GroupPath,
         w: &PreparedWrite,
     ) -> Result<SetOutcome, CgroupError> {
-        let file = self.dir(w.hier, path).join(&w.file);
-        let text = match &w.write {
+        let dir = self.dir(w.hier, path);
+        let (name, value) = std::iter::once((&w.file, &w.write))
+            .chain(w.alternatives.iter().map(|(f, v)| (f, v)))
+            .find(|(f, _)| dir.join(f).is_file())
+            .unwrap_or((&w.file, &w.write));
+        let file = dir.join(name);
+        let text = match value {
             WriteValue::Literal(s) => s.clone(),
             WriteValue::CpuMaxPeriod(p) => {
                 let cur = read_trim(&file)?;
@@ -135,7 +198,7 @@ impl Cgroups {
             group: path.to_string(),
             hierarchy: self.hierarchy(w.hier).label(),
             key: w.key.clone(),
-            file: w.file.clone(),
+            file: name.clone(),
             effective: read_trim(&file).unwrap_or_default(),
             written: text,
         })
@@ -148,6 +211,13 @@ impl Cgroups {
         settings: &[(String, String)],
         warnings: &mut Vec<String>,
     ) -> Result<Vec<SetOutcome>, CgroupError> {
+        // The root's files are the host's own (or absent); the kernel would
+        // refuse most writes only after earlier ones in the batch succeeded.
+        if paths.iter().any(GroupPath::is_root) {
+            return Err(CgroupError::RootForbidden {
+                action: "changed by set",
+            });
+        }
         let mut plan = Vec::new();
         for p in paths {
             for (k, v) in settings {
@@ -161,8 +231,13 @@ impl Cgroups {
 
     /// cgset --copy-from: copy every writable setting of `src`'s controllers.
     pub fn settings_of(&self, src: &GroupPath) -> Result<Vec<(String, String)>, CgroupError> {
+        if src.is_root() {
+            return Err(CgroupError::RootForbidden {
+                action: "used as the --copy-from source",
+            });
+        }
         let present = self.present_in(src);
-        if present.is_empty() || src.is_root() {
+        if present.is_empty() {
             return Err(CgroupError::NotFound {
                 path: src.to_string(),
                 hierarchy: "any".into(),
@@ -335,14 +410,20 @@ impl Cgroups {
                     hierarchy: self.hierarchy(h).label(),
                 });
             }
-            let file = keys::read_file_for(key, self.hierarchy(h).version).to_string();
-            let full = self.dir(h, path).join(&file);
-            if !full.is_file() {
+            let dir = self.dir(h, path);
+            let files = keys::read_files_for(key, self.hierarchy(h).version);
+            let Some(file) = files.iter().find(|f| dir.join(f).is_file()) else {
                 return Err(CgroupError::UnknownKey {
                     key: key.clone(),
-                    hint: format!("no file {file} in group {path}"),
+                    hint: format!(
+                        "no file {} in group {path}; `enforcer get -g {} {path}` lists the files there",
+                        files.join(" or "),
+                        self.hierarchy(h).label()
+                    ),
                 });
-            }
+            };
+            let file = file.to_string();
+            let full = dir.join(&file);
             values.push(KeyValue {
                 key: key.clone(),
                 value: read_trim(&full)?,

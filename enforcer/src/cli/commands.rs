@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use nix::sys::signal::Signal;
 
 use super::args::{Cli, Command, RunArgs};
-use super::print;
+use super::print::{self, outln};
 use crate::cgroup::{CgroupError, Cgroups, GroupPath, GroupSpec, Ownership, parse_owner};
 use crate::config::{self, ConfigError};
 
@@ -30,21 +30,6 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     1
 }
 
-/// The error and its causes on one line, each cause only once: many errors
-/// already name their cause (`opening X: Permission denied`), and the OS
-/// error must not be printed twice.
-pub fn error_text(err: &anyhow::Error) -> String {
-    let mut out = err.to_string();
-    for cause in err.chain().skip(1) {
-        let cause = cause.to_string();
-        if !out.contains(&cause) {
-            out.push_str(": ");
-            out.push_str(&cause);
-        }
-    }
-    out
-}
-
 fn specs(raw: &[String]) -> Result<Vec<GroupSpec>, CgroupError> {
     raw.iter().map(|s| GroupSpec::parse(s)).collect()
 }
@@ -53,17 +38,12 @@ fn paths(raw: &[String]) -> Result<Vec<GroupPath>, CgroupError> {
     raw.iter().map(|s| GroupPath::parse(s)).collect()
 }
 
+/// An octal mode, read as a policy file's `fperm`/`dperm` is.
 fn mode(raw: &Option<String>, what: &str) -> Result<Option<u32>, CgroupError> {
     raw.as_deref()
         .map(|m| {
-            u32::from_str_radix(m, 8)
-                .ok()
-                .filter(|v| *v <= 0o7777)
-                .ok_or_else(|| {
-                    CgroupError::Usage(format!(
-                        "invalid {what} {m:?}: expected an octal mode such as 775"
-                    ))
-                })
+            config::parse_mode(m)
+                .map_err(|why| CgroupError::Usage(format!("invalid {what}: {why}")))
         })
         .transpose()
 }
@@ -99,7 +79,7 @@ fn signal(raw: &str) -> Result<Signal, CgroupError> {
 
 fn warn_all(warnings: &[String]) {
     for w in warnings {
-        eprintln!("warning: {w}");
+        print::warn(w);
     }
 }
 
@@ -116,7 +96,15 @@ fn default_run() -> RunArgs {
     d
 }
 
+/// Run one verb. A reader closing our stdout early ends it quietly (status 0).
 pub fn run(cli: Cli) -> Result<()> {
+    match dispatch(cli) {
+        Err(e) if e.is::<print::StdoutClosed>() => Ok(()),
+        other => other,
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
     let command = cli.command.unwrap_or_else(|| Command::Run(default_run()));
     match command {
         Command::Status => status(),
@@ -126,16 +114,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 warn_all(&crate::agent::check_policy(&file, &pid_file)?);
             }
             let pid = crate::agent::reload(&pid_file)?;
-            println!("asked the agent (PID {pid}) to reload its policy");
-            Ok(())
+            outln!("asked the agent (PID {pid}) to reload its policy")
         }
         Command::Stop { pin_dir, pid_file } => {
             let (agent, n) = crate::agent::stop(&pin_dir, &pid_file)?;
             if let Some(pid) = agent {
-                println!("stopped the agent (PID {pid})");
+                outln!("stopped the agent (PID {pid})")?;
             }
-            println!("removed {n} pins under {}", pin_dir.display());
-            Ok(())
+            outln!("removed {n} pins under {}", pin_dir.display())
         }
         Command::Stats {
             groups,
@@ -175,9 +161,6 @@ pub fn run(cli: Cli) -> Result<()> {
                     created.rollback();
                     return Err(e.into());
                 }
-            }
-            for d in &created.dirs {
-                tracing::info!(dir = %d.display(), "created");
             }
             Ok(())
         }
@@ -247,10 +230,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .into());
             }
             let specs = specs(&groups)?;
-            let removed = Cgroups::discover()?.delete(&specs, recursive)?;
-            for d in removed {
-                tracing::info!(dir = %d.display(), "removed");
-            }
+            Cgroups::discover()?.delete(&specs, recursive)?;
             Ok(())
         }
         Command::List { filter, json } => {
@@ -265,24 +245,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Freeze { path } => {
             let p = GroupPath::parse(&path)?;
             let took = Cgroups::discover()?.set_frozen(&p, true)?;
-            println!("{p}: frozen (took {} ms)", took.as_millis());
-            Ok(())
+            outln!("{p}: frozen (took {} ms)", took.as_millis())
         }
         Command::Thaw { path } => {
             let p = GroupPath::parse(&path)?;
             let took = Cgroups::discover()?.set_frozen(&p, false)?;
-            println!("{p}: thawed (took {} ms)", took.as_millis());
-            Ok(())
+            outln!("{p}: thawed (took {} ms)", took.as_millis())
         }
         Command::Kill { signal: s, path } => {
             let sig = signal(&s)?;
             let p = GroupPath::parse(&path)?;
             let n = Cgroups::discover()?.kill(&p, sig)?;
-            println!(
+            outln!(
                 "{p}: sent {sig} to {n} process{}",
                 if n == 1 { "" } else { "es" }
-            );
-            Ok(())
+            )
         }
         Command::Apply {
             file,
@@ -294,8 +271,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let plan = cg.plan(&policy)?;
             warn_all(&plan.warnings);
             if dry_run {
-                print!("{}", cg.describe(&plan));
-                return Ok(());
+                return print::out(format_args!("{}", cg.describe(&plan)));
             }
             let applied = cg.apply(&plan)?;
             print::applied(&applied, json)
@@ -305,9 +281,9 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn status() -> Result<()> {
     let cg = Cgroups::discover()?;
-    println!("cgroup layout: {}", cg.layout());
+    outln!("cgroup layout: {}", cg.layout())?;
     for h in cg.hierarchies() {
-        println!(
+        outln!(
             "  {:<8} {:<28} {}",
             match h.version {
                 crate::cgroup::Version::V1 => "v1",
@@ -319,26 +295,25 @@ fn status() -> Result<()> {
             } else {
                 h.controllers.join(",")
             }
-        );
+        )?;
     }
     if let Some(m) = cg.mirror() {
-        println!(
+        outln!(
             "  groups are mirrored into {} so eBPF programs can see them",
             cg.hierarchy(m).mount_point.display()
-        );
+        )?;
     }
     let f = cg.facts();
-    println!(
+    outln!(
         "  online CPUs {}, memory nodes {}, page size {}",
         crate::cgroup::units::format_list(&f.online_cpus),
         crate::cgroup::units::format_list(&f.online_mems),
         f.page_size
-    );
+    )?;
     match crate::bpf::probe() {
-        Ok(r) => println!("eBPF: loaded and verified: {r}"),
-        Err(e) => println!("eBPF: not available: {e}"),
+        Ok(r) => outln!("eBPF: loaded and verified: {r}"),
+        Err(e) => outln!("eBPF: not available: {e}"),
     }
-    Ok(())
 }
 
 fn agent(a: RunArgs) -> Result<()> {
@@ -396,13 +371,15 @@ fn stats(
             }
         }
         match (json, watch) {
-            (true, None) => println!("{}", serde_json::to_string_pretty(&reports)?),
-            (true, Some(_)) => println!("{}", serde_json::to_string(&reports)?),
-            (false, None) => print!("{}", crate::report::table(&reports, rows)),
-            (false, Some(_)) if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
-                print!("\x1b[2J\x1b[H{}", crate::report::table(&reports, rows))
+            (true, None) => outln!("{}", serde_json::to_string_pretty(&reports)?)?,
+            (true, Some(_)) => outln!("{}", serde_json::to_string(&reports)?)?,
+            (false, None) => print::out(format_args!("{}", crate::report::table(&reports, rows)))?,
+            (false, Some(_)) if std::io::IsTerminal::is_terminal(&std::io::stdout()) => print::out(
+                format_args!("\x1b[2J\x1b[H{}", crate::report::table(&reports, rows)),
+            )?,
+            (false, Some(_)) => {
+                print::out(format_args!("{}", crate::report::table(&reports, rows)))?
             }
-            (false, Some(_)) => print!("{}", crate::report::table(&reports, rows)),
         }
         let Some(secs) = watch else { return Ok(()) };
         std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.1)));

@@ -1,13 +1,54 @@
 //! Rendering results as text (libcgroup-like) or JSON.
+//!
+//! Everything goes through [`out`], so a reader that stops reading
+//! (`enforcer list | head -1`) ends the program quietly instead of a panic.
+
+use std::io::Write as _;
 
 use anyhow::Result;
 
 use crate::cgroup::units::human_bytes;
 use crate::cgroup::{Applied, GroupValues, Listed, Membership, SetOutcome, ps_format};
 
+/// Standard output was closed by its reader. Not a failure: `cli::run` turns it
+/// into a quiet exit with status 0, as `cat` and `ls` behave.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed by its reader")]
+pub(super) struct StdoutClosed;
+
+/// Write to standard output; a closed pipe becomes [`StdoutClosed`].
+pub(super) fn out(args: std::fmt::Arguments<'_>) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                anyhow::Error::new(StdoutClosed)
+            } else {
+                anyhow::Error::new(e).context("writing to standard output")
+            }
+        })
+}
+
+/// `println!` through [`out`]: evaluates to `anyhow::Result<()>`.
+macro_rules! outln {
+    () => {
+        $crate::cli::print::out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::print::out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(super) use outln;
+
+/// Warnings go to stderr; one that cannot be written is dropped, not a panic.
+pub(super) fn warn(w: &str) {
+    let _ = writeln!(std::io::stderr(), "warning: {w}");
+}
+
 fn json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+    outln!("{}", serde_json::to_string_pretty(v)?)
 }
 
 pub(super) fn set_outcomes(o: &[SetOutcome], as_json: bool) -> Result<()> {
@@ -20,10 +61,14 @@ pub(super) fn set_outcomes(o: &[SetOutcome], as_json: bool) -> Result<()> {
         } else {
             format!(" (as {})", s.key)
         };
-        println!(
+        outln!(
             "{} {}:{} = {}{via}; reads back {}",
-            s.group, s.hierarchy, s.file, s.written, s.effective
-        );
+            s.group,
+            s.hierarchy,
+            s.file,
+            s.written,
+            s.effective
+        )?;
     }
     Ok(())
 }
@@ -33,30 +78,30 @@ pub(super) fn group_values(v: &[GroupValues], as_json: bool) -> Result<()> {
         return json(&v);
     }
     for g in v {
-        println!("{}:", g.group);
+        outln!("{}:", g.group)?;
         for kv in &g.values {
             let mut lines = kv.value.lines();
             let first = lines.next().unwrap_or("");
             if kv.key == kv.file {
-                println!("{}: {first}", kv.file);
+                outln!("{}: {first}", kv.file)?;
             } else {
-                println!("{} ({}): {first}", kv.file, kv.key);
+                outln!("{} ({}): {first}", kv.file, kv.key)?;
             }
             for l in lines {
-                println!("\t{l}");
+                outln!("\t{l}")?;
             }
         }
         if let Some(m) = &g.memory {
-            println!(
+            outln!(
                 "memory summary: usage {}, peak {}, limit {}, failcnt {}, oom_kills {}",
                 human_bytes(m.usage_bytes),
                 m.peak_bytes.map_or("-".into(), human_bytes),
                 m.limit_bytes.map_or("max".into(), human_bytes),
                 m.failcnt,
                 m.oom_kills
-            );
+            )?;
         }
-        println!();
+        outln!()?;
     }
     Ok(())
 }
@@ -66,7 +111,7 @@ pub(super) fn listed(l: &[Listed], as_json: bool) -> Result<()> {
         return json(&l);
     }
     for x in l {
-        println!("{}:{}", x.controllers, x.path);
+        outln!("{}:{}", x.controllers, x.path)?;
     }
     Ok(())
 }
@@ -75,14 +120,13 @@ pub(super) fn memberships(m: &[Membership], as_json: bool) -> Result<()> {
     if as_json {
         return json(&m);
     }
-    println!("{}", ps_format(m));
-    Ok(())
+    outln!("{}", ps_format(m))
 }
 
 pub(super) fn applied(a: &Applied, as_json: bool) -> Result<()> {
     if as_json {
         return json(a);
     }
-    println!("created {} group directories", a.created.len());
+    outln!("created {} group directories", a.created.len())?;
     set_outcomes(&a.writes, false)
 }

@@ -16,6 +16,23 @@ pub enum ConfigError {
         source: std::io::Error,
     },
 
+    /// The path names no file: a typo, or a file not written yet.
+    #[error(
+        "policy file {} does not exist: check the path (a cgconfig.conf or a .toml policy; \
+         examples/policy.toml is a complete example)",
+        path.display()
+    )]
+    Missing { path: PathBuf },
+
+    /// The path names a directory.
+    #[error(
+        "policy file {} is a directory: give the path of the policy file itself, \
+         for example {}",
+        path.display(),
+        path.join("cgconfig.conf").display()
+    )]
+    IsDirectory { path: PathBuf },
+
     /// The text does not follow the grammar: at `span` we wanted `expected`.
     #[error("{span}: expected {expected}, found {found}")]
     Syntax {
@@ -33,7 +50,7 @@ impl ConfigError {
     /// Where in the file the problem is, if it is about the file's contents.
     pub fn span(&self) -> Option<&Span> {
         match self {
-            Self::Io { .. } => None,
+            Self::Io { .. } | Self::Missing { .. } | Self::IsDirectory { .. } => None,
             Self::Syntax { span, .. } | Self::Invalid { span, .. } => Some(span),
         }
     }

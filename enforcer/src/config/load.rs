@@ -16,12 +16,26 @@ enum Format {
 
 /// Reads and parses a policy file. `*.toml` is TOML; anything else (usually
 /// `cgconfig.conf`) is sniffed, so existing libcgroup files work unchanged.
+/// A path that names no file, or a directory, is the user's mistake
+/// ([`ConfigError::Missing`], [`ConfigError::IsDirectory`]); any other failure to
+/// read is [`ConfigError::Io`].
 pub fn load(path: &Path) -> Result<Policy, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
-        path: path.to_owned(),
-        source,
+    let bytes = std::fs::read(path).map_err(|source| {
+        let path = path.to_owned();
+        match source.kind() {
+            std::io::ErrorKind::NotFound => ConfigError::Missing { path },
+            std::io::ErrorKind::IsADirectory => ConfigError::IsDirectory { path },
+            _ if path.is_dir() => ConfigError::IsDirectory { path },
+            _ => ConfigError::Io { path, source },
+        }
     })?;
-    let text = decode(&bytes, path)?;
+    parse_policy(&bytes, path)
+}
+
+/// Parses a policy file's contents as [`load`] does once it has read them:
+/// UTF-8 checked, the format told by `path`'s extension or sniffed.
+pub fn parse_policy(bytes: &[u8], path: &Path) -> Result<Policy, ConfigError> {
+    let text = decode(bytes, path)?;
     match detect_format(path, text) {
         Format::Toml => parse_toml(text, path),
         Format::Cgconfig => parse_cgconfig(text, path),
@@ -147,13 +161,29 @@ mod tests {
     }
 
     #[test]
-    fn missing_file_is_an_io_error() {
+    fn missing_file_or_directory_is_bad_input() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("absent.conf");
         let err = load(&path).unwrap_err();
-        assert!(matches!(err, ConfigError::Io { .. }), "{err:?}");
+        assert!(matches!(err, ConfigError::Missing { .. }), "{err:?}");
         assert!(err.span().is_none());
-        assert!(err.to_string().contains("absent.conf"));
+        let message = err.to_string();
+        assert!(
+            message.contains(&path.display().to_string())
+                && message.contains("does not exist")
+                && message.contains("check the path"),
+            "{message}"
+        );
+
+        let err = load(dir.path()).unwrap_err();
+        assert!(matches!(err, ConfigError::IsDirectory { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&dir.path().display().to_string())
+                && message.contains("is a directory")
+                && message.contains("give the path of the policy file"),
+            "{message}"
+        );
     }
 
     #[test]

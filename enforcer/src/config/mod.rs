@@ -18,19 +18,49 @@ mod load;
 mod netrule;
 mod perm;
 mod position;
+#[cfg(test)]
+pub(crate) mod proptests;
 mod suggest;
 mod toml_enforce;
 mod toml_policy;
 mod units;
 
+pub(crate) use perm::parse_mode;
 pub(crate) use units::parse_duration;
 
 pub use cgconfig::parse_cgconfig;
 pub use error::ConfigError;
-pub use load::load;
+pub use load::{load, parse_policy};
 pub use model::{
     Access, AccessList, Action, AgentSpec, Budget, Compare, ControllerSpec, Direction, GroupSpec,
     IpNet, Metric, MetricUnit, NetRule, NetworkSpec, OnExit, Owner, Perm, Policy, Priority, Proto,
     Setting, Span, Spanned, SyscallAction, SyscallSpec, WhenRule,
 };
 pub use toml_policy::parse_toml;
+
+/// Runs every value parser of the policy formats on `text` (for the fuzz targets
+/// and property tests): none may panic, and each error must say something.
+pub(crate) fn run_value_parsers(text: &str) {
+    let said = |r: Result<(), String>| {
+        if let Err(message) = r {
+            assert!(!message.is_empty(), "an empty message for {text:?}");
+        }
+    };
+    said(units::parse_duration(text).map(drop));
+    said(units::parse_size(text).map(drop));
+    said(units::parse_rate(text).map(drop));
+    said(units::parse_budget(text).map(drop));
+    said(units::parse_plain(text).map(drop));
+    for unit in [
+        MetricUnit::Bytes,
+        MetricUnit::BytesPerSec,
+        MetricUnit::Count,
+        MetricUnit::PerSec,
+        MetricUnit::Percent,
+    ] {
+        said(units::parse_threshold(unit, text).map(drop));
+    }
+    said(netrule::parse_net_rule(text).map(drop));
+    said(perm::parse_mode(text).map(drop));
+    said(toml_enforce::parse_action(text).map(drop));
+}

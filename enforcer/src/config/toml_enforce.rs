@@ -902,7 +902,7 @@ const ACTION_FORMS: &str = "`log`, `kill`, `freeze`, `set KEY=VALUE` (such as `s
                             egress 5Mbit`)";
 
 /// One `then` entry.
-fn parse_action(text: &str) -> Result<Action, String> {
+pub(super) fn parse_action(text: &str) -> Result<Action, String> {
     let trimmed = text.trim();
     let (verb, rest) = trimmed
         .split_once(char::is_whitespace)

@@ -1,0 +1,214 @@
+//! Property tests for the control plane's input parsers (group paths and specs,
+//! sizes, CPU lists, owners, keys and their values, the kernel's own mountinfo
+//! and /proc/PID/cgroup text) and for validating a policy against a host.
+
+use std::fs;
+use std::path::Path;
+
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::{Config, TestRunner};
+
+use super::keys::{self, HostFacts};
+use super::mounts::{Version, parse_mountinfo};
+use super::units::{Size, format_list, parse_list, parse_size};
+use super::*;
+use crate::config::parse_policy;
+use crate::config::proptests::mutated_example;
+
+/// Text shaped like group paths: path characters, dots, and control-file names.
+fn path_like() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            "[a-z0-9._-]{0,12}",
+            select(
+                &[
+                    "..",
+                    ".",
+                    "",
+                    "memory.max",
+                    "cgroup.procs",
+                    "tasks",
+                    "io.x",
+                    "ü",
+                    " "
+                ][..]
+            )
+            .prop_map(str::to_owned),
+        ],
+        0..6,
+    )
+    .prop_map(|parts| parts.join("/"))
+}
+
+fn facts() -> HostFacts {
+    HostFacts {
+        online_cpus: vec![0, 1],
+        online_mems: vec![0],
+        page_size: 4096,
+    }
+}
+
+/// Every key with a translation of its own, and a few that pass through.
+fn key_like() -> impl Strategy<Value = String> {
+    let mut keys: Vec<&str> = keys::TRANSLATED_KEYS.to_vec();
+    keys.extend([
+        "memory.swappiness",
+        "cgroup.procs",
+        "tasks",
+        "nodot",
+        ".x",
+        "io.",
+    ]);
+    prop_oneof![select(keys).prop_map(str::to_owned), any::<String>()]
+}
+
+fn value_like() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "(default )?[-+ ]?[0-9]{0,22}[ ]?([kKmMgGtTpPeE]i?[bB]?|max)?( [0-9]{0,9})?",
+        "[0-9]{0,6}(-[0-9]{0,6})?(,[0-9]{0,6}(-[0-9]{0,6})?){0,3}",
+    ]
+}
+
+proptest! {
+    #[test]
+    fn group_paths_never_escape_the_hierarchy(text in prop_oneof![any::<String>(), path_like()]) {
+        let mount = Path::new("/sys/fs/cgroup/memory");
+        if let Ok(p) = GroupPath::parse(&text) {
+            let dir = p.dir_in(mount);
+            prop_assert!(dir.starts_with(mount), "{:?} -> {}", text, dir.display());
+            for comp in p.as_str().split('/').filter(|c| !c.is_empty()) {
+                prop_assert!(comp != "." && comp != "..", "{:?}", text);
+                prop_assert!(
+                    comp.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
+                    "{:?}", text
+                );
+                prop_assert!(GroupPath::parse(comp).is_ok());
+            }
+            // The printed form reads back as the same group.
+            prop_assert_eq!(GroupPath::parse(&p.to_string()).unwrap(), p.clone());
+            for a in p.ancestors() {
+                prop_assert!(p.as_str().starts_with(a.as_str()));
+            }
+        }
+        let _ = GroupSpec::parse(&text);
+        let _ = GroupSpec::parse(&format!("memory,cpu:{text}"));
+    }
+
+    #[test]
+    fn sizes_and_lists_take_any_text(text in any::<String>()) {
+        let _ = parse_size(&text);
+        if let Ok(list) = parse_list(&text) {
+            // Sorted, deduplicated, and its kernel spelling reads back the same.
+            prop_assert!(list.windows(2).all(|w| w[0] < w[1]));
+            prop_assert_eq!(parse_list(&format_list(&list)), Ok(list));
+        }
+    }
+
+    #[test]
+    fn cpu_lists_read_back(mut cpus in prop::collection::vec(0u32..300, 0..40)) {
+        cpus.sort_unstable();
+        cpus.dedup();
+        prop_assert_eq!(parse_list(&format_list(&cpus)), Ok(cpus));
+    }
+
+    #[test]
+    fn sizes_read_back(n in 0u64..(1 << 40), unit in 0usize..5) {
+        let (suffix, shift) = [("", 0), ("K", 10), ("M", 20), ("G", 30), ("T", 40)][unit];
+        let want = n.checked_mul(1 << shift).map(Size::Bytes);
+        prop_assert_eq!(parse_size(&format!("{n}{suffix}")).ok(), want);
+    }
+
+    #[test]
+    fn owners_take_any_text(text in prop_oneof![any::<String>(), "[a-z0-9]{0,8}:[a-z0-9]{0,8}"]) {
+        if let Ok((uid, gid)) = parse_owner(&text) {
+            // Numbers are taken as they are.
+            if let Some((u, g)) = text.split_once(':')
+                && let (Ok(u), Ok(g)) = (u.parse::<u32>(), g.parse::<u32>())
+            {
+                prop_assert_eq!((uid.as_raw(), gid.as_raw()), (u, g));
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_takes_any_value(
+        key in key_like(),
+        value in value_like(),
+    ) {
+        for version in [Version::V1, Version::V2] {
+            if let Ok(t) = keys::translate(&key, &value, version, &facts()) {
+                prop_assert!(!t.writes.is_empty());
+                for w in &t.writes {
+                    prop_assert!(!w.file.is_empty());
+                }
+            }
+            let _ = keys::read_files_for(&key, version);
+        }
+    }
+
+    #[test]
+    fn kernel_text_readers_take_any_text(text in any::<String>()) {
+        let _ = parse_mountinfo(&text);
+        let _ = ps_format(&parse_proc_cgroup(&text));
+    }
+
+    /// What the fuzz target `values` checks, on text shaped like values.
+    #[test]
+    fn value_parsers_hold_their_invariants(
+        text in prop_oneof![any::<String>(), value_like(), path_like()],
+        key in key_like(),
+    ) {
+        super::run_value_parsers(&text);
+        super::run_value_parsers(&format!("{key}={text}"));
+    }
+}
+
+/// Mutated examples that still parse are validated against a host: never a
+/// panic, nothing written, and every error points into the file.
+#[test]
+fn plan_takes_mutated_examples() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cg = crate::fuzzing::fake_hybrid_host(tmp.path());
+    let before = tree(tmp.path());
+    let mut runner = TestRunner::new(Config::default());
+    runner
+        .run(&mutated_example(), |(name, text)| {
+            let Ok(policy) = parse_policy(text.as_bytes(), Path::new(name)) else {
+                return Ok(());
+            };
+            match cg.plan(&policy) {
+                Ok(plan) => {
+                    let _ = cg.describe(&plan);
+                }
+                Err(err) => {
+                    prop_assert!(
+                        matches!(err, CgroupError::AtSpan { .. }),
+                        "no position: {err:?}"
+                    );
+                    prop_assert!(err.to_string().starts_with(&format!("{name}:")), "{err}");
+                    prop_assert!(err.is_user_error(), "{err}");
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(tree(tmp.path()), before, "plan changed the host");
+}
+
+/// Every path below `root`, for "nothing changed".
+fn tree(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            }
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,123 @@
+//! Entry points for the fuzz targets in `fuzz/` (cargo-fuzz, `cargo xtask fuzz`).
+//! They build against this library, so they reach the readers through here. Each
+//! function runs readers on arbitrary input and panics when an invariant breaks:
+//! a panic inside a reader, an error from a file reader without a position, a
+//! group path that escapes its hierarchy. Not an API.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::cgroup::Cgroups;
+use crate::config::{ConfigError, Policy, parse_cgconfig, parse_policy, parse_toml};
+
+/// A reader's error must say where: `FILE:LINE:COLUMN: ...`.
+pub fn check_located(file: &str, result: &Result<Policy, ConfigError>) {
+    if let Err(err) = result {
+        let span = err
+            .span()
+            .unwrap_or_else(|| panic!("error without a position: {err:?}"));
+        assert!(span.line >= 1 && span.column >= 1, "{err}");
+        let prefix = format!("{file}:{}:{}: ", span.line, span.column);
+        assert!(err.to_string().starts_with(&prefix), "{err}");
+    }
+}
+
+/// A policy file's bytes, read as cgconfig.conf, as TOML and sniffed; what
+/// parses is validated against a fake host.
+pub fn policy(bytes: &[u8]) {
+    for name in ["f.conf", "f.toml", "sniffed"] {
+        let result = parse_policy(bytes, Path::new(name));
+        check_located(name, &result);
+        if let Ok(policy) = result {
+            plan(name, &policy);
+        }
+    }
+}
+
+/// cgconfig.conf text, then validated against a fake host.
+pub fn cgconfig(text: &str) {
+    let result = parse_cgconfig(text, Path::new("f.conf"));
+    check_located("f.conf", &result);
+    if let Ok(policy) = result {
+        plan("f.conf", &policy);
+    }
+}
+
+/// TOML policy text, then validated against a fake host.
+pub fn toml(text: &str) {
+    let result = parse_toml(text, Path::new("f.toml"));
+    check_located("f.toml", &result);
+    if let Ok(policy) = result {
+        plan("f.toml", &policy);
+    }
+}
+
+/// Every value parser: sizes, rates, durations, budgets, thresholds, network
+/// rules, modes and actions of the policy formats; group paths and specs, CPU
+/// lists, keys and values, owners given as numbers, and the kernel's mountinfo
+/// and /proc/PID/cgroup text.
+pub fn values(text: &str) {
+    crate::config::run_value_parsers(text);
+    crate::cgroup::run_value_parsers(text);
+}
+
+/// A hybrid host under `root`: v1 memory, cpu+cpuacct, cpuset, blkio, pids,
+/// freezer and name=systemd, plus an empty cgroup2 (directories and a few root
+/// files, as validation reads them).
+pub fn fake_hybrid_host(root: &Path) -> Cgroups {
+    let mut mountinfo = String::new();
+    let mounts = [
+        ("memory", "memory"),
+        ("cpu,cpuacct", "cpu,cpuacct"),
+        ("cpuset", "cpuset"),
+        ("blkio", "blkio"),
+        ("pids", "pids"),
+        ("freezer", "freezer"),
+        ("systemd", "xattr,name=systemd"),
+    ];
+    for (n, (dir, opts)) in mounts.into_iter().enumerate() {
+        std::fs::create_dir_all(root.join(dir)).expect("creating the fake host");
+        mountinfo.push_str(&format!(
+            "{n} 0 0:{n} / {} rw - cgroup cgroup rw,{opts}\n",
+            root.join(dir).display()
+        ));
+    }
+    let files = [
+        ("memory/memory.swappiness", "60\n"),
+        ("cpuset/cpuset.cpus", "0-1\n"),
+        ("cpuset/cpuset.mems", "0\n"),
+        ("unified/cgroup.controllers", "\n"),
+    ];
+    std::fs::create_dir_all(root.join("unified")).expect("creating the fake host");
+    for (file, text) in files {
+        std::fs::write(root.join(file), text).expect("creating the fake host");
+    }
+    mountinfo.push_str(&format!(
+        "99 0 0:99 / {} rw - cgroup2 cgroup2 rw\n",
+        root.join("unified").display()
+    ));
+    Cgroups::from_mountinfo(&mountinfo).expect("reading the fake host")
+}
+
+/// Validating a policy against the fake host never panics, and its errors
+/// point into the file.
+fn plan(name: &str, policy: &Policy) {
+    static HOST: OnceLock<Cgroups> = OnceLock::new();
+    let cg = HOST.get_or_init(|| {
+        let root: PathBuf = std::env::temp_dir().join("enforcer-fuzz-host");
+        fake_hybrid_host(&root)
+    });
+    match cg.plan(policy) {
+        Ok(plan) => {
+            let _ = cg.describe(&plan);
+        }
+        Err(err) => {
+            assert!(
+                matches!(err, crate::cgroup::CgroupError::AtSpan { .. }),
+                "no position: {err:?}"
+            );
+            assert!(err.to_string().starts_with(&format!("{name}:")), "{err}");
+            assert!(err.is_user_error(), "{err}");
+        }
+    }
+}
