@@ -136,7 +136,9 @@ fn closed_loop_freeze_stops_the_group_and_thaws_it() {
     run.start(&p);
     let mut spinner = spawn_in(&a, &["spin", "30"]);
     wait_until("the group to be frozen by the rule", || frozen(&a));
-    assert!(has_rule_line(&run, "fired", "freeze", true));
+    wait_until("the freeze in the audit log", || {
+        has_rule_line(&run, "fired", "freeze", true)
+    });
     // Frozen, it makes no syscalls; one second later the rule thaws it.
     wait_until("the rule to thaw the group", || {
         has_rule_line(&run, "undone", "thaw", true)

@@ -71,8 +71,11 @@ fn every_metric_readme_lists_is_served_with_the_group_label() {
         let Some(m) = run.metrics() else { return false };
         let body = m.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
         all = samples(&body);
-        all.iter()
-            .any(|(n, l, v)| n == "enforcer_denied_total" && l.contains(&label) && *v >= 1.0)
+        let has = |name: &str| {
+            all.iter()
+                .any(|(n, l, v)| n == name && l.contains(&label) && *v >= 1.0)
+        };
+        has("enforcer_denied_total") && has("enforcer_dropped_packets_total")
     });
     let of = |name: &str| -> Vec<(String, f64)> {
         all.iter()

@@ -283,6 +283,38 @@ fn a_stale_pid_file_never_signals_another_process() {
 }
 
 #[test]
+fn a_shared_lock_by_another_user_does_not_keep_the_agent_from_starting() {
+    let g = GroupGuard::new("sharedlock");
+    let mut run = AgentRun::new();
+    let policy = deny_policy(&run, &g);
+    // A pid file left world-readable (by an older version), which a local
+    // user holds a shared lock on.
+    std::fs::set_permissions(&run.scratch, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(run.pid_file(), "1\n").unwrap();
+    std::fs::set_permissions(run.pid_file(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    use std::os::unix::process::CommandExt as _;
+    let mut holder = Command::new("/usr/bin/flock")
+        .args(["-s", run.pid_file().to_str().unwrap(), "sleep", "30"])
+        .uid(enforcer_tests::NOBODY)
+        .gid(enforcer_tests::NOBODY)
+        .spawn()
+        .unwrap();
+    wait_until("the user's shared lock", || {
+        let pid = holder.id().to_string();
+        std::fs::read_to_string("/proc/locks")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split_whitespace().nth(4) == Some(pid.as_str()))
+    });
+    run.start(&policy);
+    let meta = std::fs::metadata(run.pid_file()).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o600));
+    assert_eq!(connect_from(&g), "err EPERM");
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
+#[test]
 fn a_second_agent_refuses_to_start_and_names_the_first() {
     let g = GroupGuard::new("second");
     let mut run = AgentRun::new();
@@ -321,8 +353,11 @@ fn a_second_agent_refuses_to_start_and_names_the_first() {
 
     // The first agent's pid file is intact: reload and stop reach it.
     assert_eq!(
-        std::fs::read_to_string(run.pid_file()).unwrap().trim(),
-        first.to_string()
+        std::fs::read_to_string(run.pid_file())
+            .unwrap()
+            .lines()
+            .next(),
+        Some(first.to_string().as_str())
     );
     let out = enforcer_ok(&["reload", "--pid-file", run.pid_file().to_str().unwrap()]);
     assert!(out.contains(&format!("PID {first}")), "{out}");

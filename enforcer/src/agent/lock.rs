@@ -36,8 +36,10 @@ fn try_flock(file: &File, exclusive: bool) -> io::Result<bool> {
     }
 }
 
-/// The PID holding a `flock` on the file with this device and inode, from
-/// `/proc/locks` (`1: FLOCK  ADVISORY  WRITE 4242 00:19:1234 0 EOF`).
+/// The PID holding an exclusive `flock` on the file with this device and
+/// inode, from `/proc/locks` (`1: FLOCK  ADVISORY  WRITE 4242 00:19:1234 0
+/// EOF`). Only the agent takes one; a shared lock someone else holds does not
+/// count.
 fn flock_holder(dev: u64, ino: u64) -> Option<i32> {
     let text = std::fs::read_to_string("/proc/locks").ok()?;
     let want = format!(
@@ -48,20 +50,29 @@ fn flock_holder(dev: u64, ino: u64) -> Option<i32> {
     text.lines().find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
         // Waiters are listed as `1: -> FLOCK ...`; only holders count.
-        (f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&want.as_str()))
-            .then(|| f.get(4)?.parse().ok())
-            .flatten()
+        (f.get(1) == Some(&"FLOCK")
+            && f.get(3) == Some(&"WRITE")
+            && f.get(5) == Some(&want.as_str()))
+        .then(|| f.get(4)?.parse().ok())
+        .flatten()
     })
 }
 
 /// Whether `/proc/PID/exe` is an enforcer binary (also after an upgrade
-/// replaced the file: `enforcer (deleted)`).
-fn is_enforcer(pid: i32) -> bool {
-    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
-        exe.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.trim_end_matches(" (deleted)") == "enforcer")
-    })
+/// replaced the file: `enforcer (deleted)`); `Err` says what it is instead.
+fn is_enforcer(pid: i32) -> Result<(), String> {
+    match std::fs::read_link(format!("/proc/{pid}/exe")) {
+        Ok(exe)
+            if exe
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.trim_end_matches(" (deleted)") == "enforcer") =>
+        {
+            Ok(())
+        }
+        Ok(exe) => Err(format!("it runs {}", exe.display())),
+        Err(e) => Err(format!("/proc/{pid}/exe cannot be read: {e}")),
+    }
 }
 
 fn unsafe_file(path: &Path, why: impl Into<String>) -> AgentError {
@@ -128,7 +139,7 @@ impl PidFile {
                 .write(true)
                 .create(true)
                 .truncate(false)
-                .mode(0o644),
+                .mode(0o600),
         )?;
         let io = |op| {
             move |source| AgentError::Io {
@@ -139,13 +150,40 @@ impl PidFile {
         };
         if !try_flock(&file, true).map_err(io("locking"))? {
             let meta = file.metadata().map_err(io("examining"))?;
-            let pid = flock_holder(meta.dev(), meta.ino());
-            return Err(AgentError::AlreadyRunning {
-                pid,
-                what: "pid file",
-                path: path.to_path_buf(),
-            });
+            match flock_holder(meta.dev(), meta.ino()) {
+                Some(pid) => {
+                    return Err(AgentError::AlreadyRunning {
+                        pid: Some(pid),
+                        what: "pid file",
+                        path: path.to_path_buf(),
+                    });
+                }
+                // Only a shared lock: not an agent (a reader of an old 0644
+                // file, say). Take a fresh file instead of waiting on it.
+                None => {
+                    std::fs::remove_file(path).map_err(io("replacing"))?;
+                    file = open_checked(
+                        path,
+                        OpenOptions::new()
+                            .read(true)
+                            .write(true)
+                            .create_new(true)
+                            .mode(0o600),
+                    )?;
+                    if !try_flock(&file, true).map_err(io("locking"))? {
+                        return Err(AgentError::AlreadyRunning {
+                            pid: None,
+                            what: "pid file",
+                            path: path.to_path_buf(),
+                        });
+                    }
+                }
+            }
         }
+        // Root's alone: a user who could open it could take a shared lock
+        // and keep every agent from starting.
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(io("restricting the mode of"))?;
         file.set_len(0).map_err(io("truncating"))?;
         let mut text = format!("{}\n", std::process::id());
         if let Some(p) = policy {
@@ -191,10 +229,8 @@ pub(super) fn running_agent(pid_file: &Path) -> Result<Option<i32>, AgentError> 
             source,
         }
     };
-    if try_flock(&file, false).map_err(io("locking"))? {
-        // Nobody holds it: stale. Dropping `file` releases our shared lock.
-        return Ok(None);
-    }
+    // Read from /proc/locks rather than by trying the lock: a lock taken here,
+    // even briefly, could make an agent starting at that moment refuse.
     let meta = file.metadata().map_err(io("examining"))?;
     let Some(holder) = flock_holder(meta.dev(), meta.ino()) else {
         return Ok(None);
@@ -205,10 +241,22 @@ pub(super) fn running_agent(pid_file: &Path) -> Result<Option<i32>, AgentError> 
         .lines()
         .next()
         .and_then(|l| l.trim().parse::<i32>().ok());
-    if !is_enforcer(holder) {
+    // An agent that is exiting has no /proc/PID/exe for a moment.
+    let mut check = is_enforcer(holder);
+    for _ in 0..5 {
+        if check.is_ok() || flock_holder(meta.dev(), meta.ino()) != Some(holder) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        check = is_enforcer(holder);
+    }
+    if flock_holder(meta.dev(), meta.ino()) != Some(holder) {
+        return Ok(None);
+    }
+    if let Err(what) = check {
         return Err(unsafe_file(
             pid_file,
-            format!("its lock is held by PID {holder}, which is not an enforcer agent"),
+            format!("its lock is held by PID {holder}, which is not an enforcer agent ({what})"),
         ));
     }
     if written.is_some_and(|w| w != holder) {
