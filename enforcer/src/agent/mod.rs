@@ -632,8 +632,25 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         leave_parent(&cg, v2, &parent)?;
     }
     let settings = settings::resolve(&opts, validated.as_ref().map(|(p, _)| p));
-    let kernel = Kernel::open(&opts.pin_dir)?;
+    let mut kernel = Kernel::open(&opts.pin_dir)?;
     let pin_lock = lock::PinDirLock::acquire(&opts.pin_dir)?;
+    // What this kernel refuses is left out, and said once: a policy was
+    // checked not to need it; observe mode runs with what loads.
+    let features = crate::bpf::features()?;
+    if let Some(r) = features.refusal(crate::bpf::Feature::Accounting) {
+        return Err(AgentError::NoAccounting(r.to_string()));
+    }
+    for f in features.features.iter().filter(|f| f.refused.is_some()) {
+        if let Some(r) = &f.refused {
+            tracing::warn!(
+                feature = %f.feature,
+                "{} unavailable on this kernel ({}): {r}",
+                f.what,
+                features.kernel
+            );
+        }
+    }
+    kernel.degrade_to(features);
     let collector = Collector::new(CgroupIndex::new(&cg.hierarchy(v2).mount_point));
     let mut agent = Agent {
         _pid_file: pid_file,

@@ -79,6 +79,11 @@ impl Kernel {
         let target = cgroup2_dir.display().to_string();
         let mut attached = 0;
         for spec in enforce_programs(level) {
+            // A feature this kernel refuses: the policy was checked not to
+            // need it (see `Kernel::degrade_to`).
+            if !self.wanted(spec.name) {
+                continue;
+            }
             let path = dir.join(spec.name);
             if adopt_link(&path, &spec)? {
                 self.held.hold(&path)?;

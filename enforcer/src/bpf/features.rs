@@ -107,6 +107,19 @@ impl Feature {
         }
     }
 
+    /// The feature a program serves, if any.
+    pub fn of_program(name: &str) -> Option<Feature> {
+        let level1 = name
+            .rsplit_once('_')
+            .filter(|(_, l)| l.parse::<u32>().is_ok())
+            .map_or_else(|| name.to_string(), |(base, _)| format!("{base}_1"));
+        Feature::ALL.into_iter().find(|f| {
+            f.programs()
+                .iter()
+                .any(|p| p.name == level1 || p.name == name)
+        })
+    }
+
     /// The features `rules` need (beyond accounting, which every managed
     /// group gets), with the rule that needs each, as written in a policy.
     pub fn needed_by(rules: &GroupRules, throttles: bool) -> Vec<(Feature, String)> {
@@ -229,6 +242,12 @@ impl FeatureReport {
     pub fn all_available(&self) -> bool {
         self.features.iter().all(|s| s.refused.is_none())
     }
+
+    /// Whether the program `name` can be used here (its feature loads, or it
+    /// belongs to none).
+    pub fn program_available(&self, name: &str) -> bool {
+        Feature::of_program(name).is_none_or(|f| self.refusal(f).is_none())
+    }
 }
 
 impl fmt::Display for FeatureReport {
@@ -317,4 +336,43 @@ pub fn features() -> Result<&'static FeatureReport, BpfError> {
     }
     let report = probe_features()?;
     Ok(REPORT.get_or_init(|| report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_map_to_their_feature_at_every_level() {
+        assert_eq!(
+            Feature::of_program("count_egress"),
+            Some(Feature::Accounting)
+        );
+        assert_eq!(
+            Feature::of_program("count_syscalls"),
+            Some(Feature::SyscallCounting)
+        );
+        assert_eq!(Feature::of_program("oom_kill"), Some(Feature::OomEvents));
+        assert_eq!(
+            Feature::of_program("enforce_connect4_3"),
+            Some(Feature::NetworkRules)
+        );
+        assert_eq!(
+            Feature::of_program("enforce_egress_8"),
+            Some(Feature::RateLimits)
+        );
+        assert_eq!(
+            Feature::of_program("enforce_setsockopt_2"),
+            Some(Feature::SocketDeny)
+        );
+        assert_eq!(
+            Feature::of_program("enforce_syscalls"),
+            Some(Feature::SyscallKill)
+        );
+        assert_eq!(
+            Feature::of_program("enforce_bprm_check_5"),
+            Some(Feature::LsmDeny)
+        );
+        assert_eq!(Feature::of_program("nothing"), None);
+    }
 }

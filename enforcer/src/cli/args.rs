@@ -51,8 +51,13 @@ pub enum Command {
         #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
         pin_dir: PathBuf,
     },
-    /// Show the host's cgroup layout and check that the eBPF programs load.
-    Status,
+    /// Show the host's cgroup layout and which eBPF features this kernel
+    /// allows (each program loaded through the verifier; refusals with the
+    /// verifier's last lines). Exits 1 if enforcer cannot count at all here.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Create groups (cgcreate).
     Create {
         /// CONTROLLERS:PATH, e.g. memory,cpu:foo; `*` for every controller.
