@@ -307,11 +307,17 @@ fn kernel_release() -> String {
 pub fn probe_features() -> Result<FeatureReport, BpfError> {
     let (mut ebpf, _logs) = load(None)?;
     let mut btf = None;
+    Ok(probe_in(&mut ebpf, &mut btf))
+}
+
+/// Loads (through the verifier) the programs of every feature into `ebpf`,
+/// noting what the kernel refuses. Programs stay loaded, ready to attach.
+pub(super) fn probe_in(ebpf: &mut aya::Ebpf, btf: &mut Option<aya::Btf>) -> FeatureReport {
     let mut features = Vec::new();
     for feature in Feature::ALL {
         let mut refused = None;
         for spec in feature.programs() {
-            if let Err(e) = ensure_loaded(&mut ebpf, spec, &mut btf) {
+            if let Err(e) = ensure_loaded(ebpf, spec, btf) {
                 refused = Some(refusal(spec.name, &e));
                 break;
             }
@@ -322,10 +328,10 @@ pub fn probe_features() -> Result<FeatureReport, BpfError> {
             refused,
         });
     }
-    Ok(FeatureReport {
+    FeatureReport {
         kernel: kernel_release(),
         features,
-    })
+    }
 }
 
 /// [`probe_features`], once per process.

@@ -134,12 +134,21 @@ impl Kernel {
         self.held.restore_missing()
     }
 
-    /// From now on, programs of the features `report` says this kernel
-    /// refuses are not attached (a syscall counter the verifier rejects costs
-    /// syscall counts, not the agent). Without it every attach needs every
-    /// program.
-    pub fn degrade_to(&mut self, report: &super::FeatureReport) {
+    /// Loads every program of this object through the verifier (once; they
+    /// stay loaded for attaching) and reports, per feature, what this kernel
+    /// refuses. From then on, programs of refused features are not attached
+    /// (a syscall counter the verifier rejects costs syscall counts, not the
+    /// agent): a policy must have been checked not to need them. Without it
+    /// every attach needs every program.
+    pub fn probe_and_degrade(&mut self) -> super::FeatureReport {
+        let report = super::features::probe_in(&mut self.ebpf, &mut self.btf);
         self.features = Some(report.clone());
+        report
+    }
+
+    /// The report of [`probe_and_degrade`](Self::probe_and_degrade), if run.
+    pub fn feature_report(&self) -> Option<&super::FeatureReport> {
+        self.features.as_ref()
     }
 
     /// Whether `program` is to be attached (see [`degrade_to`](Self::degrade_to)).
