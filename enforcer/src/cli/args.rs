@@ -208,13 +208,12 @@ pub struct RunArgs {
     pub parent: Option<String>,
 }
 
-/// A group name or number that exists on this host, as its gid.
+/// A group number, or a name that exists on this host, as its gid.
 fn parse_group(s: &str) -> Result<u32, String> {
-    let found = match s.parse::<u32>() {
-        Ok(gid) => nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid)),
-        Err(_) => nix::unistd::Group::from_name(s),
-    };
-    match found {
+    if let Ok(gid) = s.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(s) {
         Ok(Some(g)) => Ok(g.gid.as_raw()),
         _ => Err(format!(
             "{s:?} is not a group on this host: name one from /etc/group, such as adm"
