@@ -403,3 +403,19 @@ fn v2_io_weight_falls_back_to_io_bfq_weight() {
         ("io.weight".into(), "default 500".into())
     );
 }
+
+#[test]
+fn v2_copy_from_leaves_out_cpu_weight_nice() {
+    let (t, cg) = fake_v2();
+    let src = t.path().join("cg/src");
+    touch(&src.join("cpu.weight"), "50\n");
+    // The kernel's nearest nice level to weight 50; written back it would
+    // make the weight 51.
+    touch(&src.join("cpu.weight.nice"), "3\n");
+    touch(&src.join("cpu.max"), "25000 100000\n");
+    touch(&src.join("memory.max"), "50331648\n");
+    let copied = cg.settings_of(&g("src")).unwrap();
+    let files: Vec<&str> = copied.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(files, ["cpu.max", "cpu.weight", "memory.max"]);
+    assert!(copied.contains(&("cpu.weight".to_string(), "50".to_string())));
+}

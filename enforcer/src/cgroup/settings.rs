@@ -260,10 +260,15 @@ impl Cgroups {
 }
 
 /// Files whose value is a setting worth copying: writable, not a trigger
-/// (`memory.force_empty`), not a process list, not a per-device table.
+/// (`memory.force_empty`), not a process list, not a per-device table, not
+/// another view of a setting copied already.
 fn is_copyable(path: &Path, file: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
     const SKIP: &[&str] = &[
+        // cgroup2's cpu.weight as the nearest nice level: written after
+        // cpu.weight, it would replace the copied weight with the nice
+        // level's (weight 50 reads back as nice 3, which is weight 51).
+        "cpu.weight.nice",
         "memory.force_empty",
         "memory.reclaim",
         "memory.max_usage_in_bytes",
