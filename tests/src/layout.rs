@@ -31,6 +31,17 @@ pub fn skip_without_cgroup2(test: &str) -> bool {
     true
 }
 
+/// Where the cgroup2 hierarchy is mounted (`/sys/fs/cgroup` on pure v2,
+/// `/sys/fs/cgroup/unified` on this hybrid host). Tests of eBPF features call
+/// [`skip_without_cgroup2`] first.
+pub fn v2_mount() -> PathBuf {
+    let cg = host();
+    let v2 = cg
+        .v2()
+        .expect("no cgroup2 hierarchy is mounted (skip_without_cgroup2 first)");
+    cg.hierarchy(v2).mount_point.clone()
+}
+
 /// The group's directory in the cgroup2 hierarchy (the mirror on a hybrid
 /// host): what eBPF identifies it by.
 pub fn v2_dir(name: &str) -> PathBuf {
