@@ -245,9 +245,8 @@ impl Cgroups {
         }
         let mut out = Vec::new();
         for h in present {
-            if Some(h) == self.mirror() {
-                continue;
-            }
+            // Only controllers' files are copied: none from a mirror without
+            // controllers, memory's where cgroup2 holds memory on a hybrid host.
             let hier = self.hierarchy(h);
             for (file, value) in controller_files(&self.dir(h, src), &hier.controllers)? {
                 if is_copyable(&self.dir(h, src).join(&file), &file) && !value.contains('\n') {
