@@ -35,6 +35,7 @@
 #![feature(asm_experimental_arch)]
 
 mod atomic;
+#[cfg(feature = "bench")]
 mod bench;
 mod counters;
 mod deny;
