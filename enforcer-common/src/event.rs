@@ -63,3 +63,49 @@ pub mod mark_victim {
 // SAFETY: `#[repr(C)]`, `Copy`, only integers and a byte array, no padding.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for OomEvent {}
+
+/// [`CgroupEvent::kind`] of a removed cgroup2 group.
+pub const EVENT_CGROUP_REMOVED: u32 = 16;
+
+/// A cgroup2 group was removed (tracepoint `cgroup/cgroup_rmdir`, cgroup2
+/// hierarchy only): the agent forgets its counters, rules and index entry at
+/// once, instead of noticing at a later walk of the tree.
+///
+/// Layout: 24 bytes, 8-byte aligned, no padding.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CgroupEvent {
+    /// [`EVENT_CGROUP_REMOVED`].
+    pub kind: u32,
+    /// The group's level (the root is 0).
+    pub level: u32,
+    /// Its cgroup2 id.
+    pub cgroup_id: u64,
+    /// When (CLOCK_MONOTONIC nanoseconds).
+    pub ktime_ns: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<CgroupEvent>() == 24);
+
+/// Field offsets of the `cgroup/cgroup_rmdir` record, from
+/// `/sys/kernel/tracing/events/cgroup/cgroup_rmdir/format` (Linux 5.5+: the id
+/// became a u64):
+///
+/// ```text
+/// field:int root;   offset:8;  size:4; signed:1;
+/// field:int level;  offset:12; size:4; signed:1;
+/// field:u64 id;     offset:16; size:8; signed:0;
+/// ```
+///
+/// Userspace checks the running kernel's format against these before attaching.
+pub mod cgroup_rmdir {
+    pub const ROOT_OFFSET: usize = 8;
+    pub const LEVEL_OFFSET: usize = 12;
+    pub const ID_OFFSET: usize = 16;
+    /// `root` of the cgroup2 hierarchy (`cgrp_dfl_root`'s hierarchy id).
+    pub const DFL_ROOT: i32 = 0;
+}
+
+// SAFETY: `#[repr(C)]`, `Copy`, only integers, no implicit padding (asserted).
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for CgroupEvent {}

@@ -32,20 +32,50 @@ pub use enforce::{
     EnforceCounter, EnforceEvent, GroupPolicy, LimitConf, LimitKey, LimitState, NetKey,
     NetRuleEntry, NetRuleSet, RULE_NONE, RULES_PER_PREFIX, SyscallOwnerCache, SyscallOwners,
 };
-pub use event::{EVENT_OOM_KILL, OomEvent, TASK_COMM_LEN, mark_victim};
+pub use event::{
+    CgroupEvent, EVENT_CGROUP_REMOVED, EVENT_OOM_KILL, OomEvent, TASK_COMM_LEN, cgroup_rmdir,
+    mark_victim,
+};
 pub use net::NetCounter;
 pub use sock::SockCounter;
 pub use syscall::{ScopeCache, SyscallKey, scope};
 
-/// Capacity of the per-group maps (`NET_EGRESS`, `NET_INGRESS`, `SOCK_ATTEMPTS`,
-/// `SYSCALL_GROUPS`). Userspace deletes the entries of removed groups; when a map
-/// is full, new groups are simply not counted (the insert fails, the packet or
-/// call proceeds).
-pub const MAX_CGROUPS: u32 = 16384;
+/// Default capacity of the per-group maps (`NET_EGRESS`, `NET_INGRESS`,
+/// `SOCK_ATTEMPTS`, `SYSCALL_GROUPS`, `GROUP_RULES`, `ENFORCE_COUNTS`; twice it
+/// for `NET_LIMIT_STATE`). None is preallocated, so this is a ceiling, not a
+/// cost; userspace may set another one (`[agent] max_groups`). Userspace
+/// deletes the entries of removed groups; when a map is full, a new group is
+/// not counted (the packet or call proceeds) and `MAP_FULL` says so.
+pub const MAX_CGROUPS: u32 = 65536;
 
-/// Capacity of `SYSCALLS`: (group, syscall number) pairs. A busy group uses
-/// 50-150 distinct syscalls, so this covers a few hundred counted groups.
-pub const MAX_SYSCALL_KEYS: u32 = 32768;
+/// Default capacity of `SYSCALLS`: (group, syscall number) pairs. The map is
+/// not preallocated (memory grows with the pairs in use), so the capacity is a
+/// ceiling, not a cost: 10,000 groups each using 100 distinct syscalls fit.
+/// Userspace may set another one (`[agent] max_syscall_keys`).
+pub const MAX_SYSCALL_KEYS: u32 = 1 << 20;
+
+/// Indexes of the per-CPU array `MAP_FULL`: how many times a counting program
+/// found its map full (the event went uncounted). Userspace reports them
+/// (`enforcer_map_full_total{map}`) and warns, so a full map is never silent.
+pub mod full {
+    pub const NET_EGRESS: u32 = 0;
+    pub const NET_INGRESS: u32 = 1;
+    pub const SOCK_ATTEMPTS: u32 = 2;
+    pub const SYSCALLS: u32 = 3;
+    pub const ENFORCE_COUNTS: u32 = 4;
+    pub const NET_LIMIT_STATE: u32 = 5;
+    /// Number of entries of the array.
+    pub const ENTRIES: u32 = 8;
+    /// The map each index counts for, as userspace names it.
+    pub const NAMES: [(u32, &str); 6] = [
+        (NET_EGRESS, "NET_EGRESS"),
+        (NET_INGRESS, "NET_INGRESS"),
+        (SOCK_ATTEMPTS, "SOCK_ATTEMPTS"),
+        (SYSCALLS, "SYSCALLS"),
+        (ENFORCE_COUNTS, "ENFORCE_COUNTS"),
+        (NET_LIMIT_STATE, "NET_LIMIT_STATE"),
+    ];
+}
 
 /// Size of the `EVENTS` ring buffer in bytes (a power of two and a multiple of the
 /// page size). One OOM record takes 40 bytes with the ring buffer's header, an

@@ -51,24 +51,32 @@ pub mod scope {
 }
 
 /// The one entry of the per-CPU array `SYSCALL_CACHE`: the last scope decision
-/// `count_syscalls` made on this CPU. A task usually makes many syscalls in a row
-/// on one CPU, so most calls are decided by comparing against this entry instead
-/// of a hash lookup in `SYSCALL_GROUPS`.
+/// `count_syscalls` made on this CPU, for the task that made it. A task makes
+/// many syscalls in a row on one CPU, so most calls are decided by comparing
+/// its `pid_tgid` against this entry: no cgroup id helper, no hash lookup.
+/// A task moving to another cgroup bumps `CGROUP_MIGRATIONS` (the
+/// `cgroup_attach_task` tracepoint program, atomically), a scope change
+/// `SYSCALL_SCOPE[GENERATION]` (userspace); either makes the entry stale.
 ///
-/// Layout: 16 bytes, no padding.
+/// Layout: 24 bytes, no padding.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ScopeCache {
-    /// The cgroup2 id the decision is for.
+    /// `bpf_get_current_pid_tgid()` of the task the decision is for.
+    pub pid_tgid: u64,
+    /// That task's cgroup2 id when the decision was made.
     pub cgroup_id: u64,
-    /// `SYSCALL_SCOPE[GENERATION]` when the decision was made, plus one, so
-    /// that the all-zero initial entry never matches.
-    pub generation: u32,
+    /// `SYSCALL_SCOPE[GENERATION]` plus one (so that the all-zero initial
+    /// entry never matches), in the low 16 bits, and
+    /// `CGROUP_MIGRATIONS` in the high 16 bits (a wrap after 65536
+    /// migrations between two syscalls of one task on one CPU is the only way
+    /// to be fooled).
+    pub stamp: u32,
     /// 1 if that cgroup's syscalls are counted, 0 if not.
     pub counted: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<ScopeCache>() == 16);
+const _: () = assert!(core::mem::size_of::<ScopeCache>() == 24);
 
 // SAFETY: `#[repr(C)]`, `Copy`, only integers, no implicit padding (asserted).
 #[cfg(feature = "user")]

@@ -1,6 +1,26 @@
-//! Incrementing per-CPU hash map entries, creating them on first use.
+//! Incrementing per-CPU hash map entries, creating them on first use, and
+//! counting what could not be counted.
 
-use aya_ebpf::{bindings::BPF_NOEXIST, maps::PerCpuHashMap};
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    macros::map,
+    maps::{PerCpuArray, PerCpuHashMap},
+};
+use enforcer_common::full;
+
+/// Per map (`enforcer_common::full`): events that found the map full and went
+/// uncounted. Read by userspace, never reset.
+#[map]
+static MAP_FULL: PerCpuArray<u64> = PerCpuArray::with_max_entries(full::ENTRIES, 0);
+
+/// Notes that a map (`full::*` index) was full.
+#[inline(always)]
+pub(crate) fn note_full(which: u32) {
+    if let Some(n) = MAP_FULL.get_ptr_mut(which) {
+        // SAFETY: this CPU's slot of a per-CPU array, valid for this run.
+        unsafe { *n = (*n).wrapping_add(1) };
+    }
+}
 
 /// Applies `add` to this CPU's value of `key` in `map`. If the key is not in the
 /// map yet, inserts `first` (the value after one `add` on a zero value) instead:
@@ -8,16 +28,24 @@ use aya_ebpf::{bindings::BPF_NOEXIST, maps::PerCpuHashMap};
 ///
 /// `BPF_NOEXIST` so that if another CPU created the entry between our lookup and
 /// insert, we neither overwrite its count nor lose ours: the insert fails and we
-/// add to the existing entry. If the map is full the event is not counted.
+/// add to the existing entry. If the map is full the event is not counted, and
+/// `MAP_FULL[full]` says so.
 #[inline(always)]
-pub(crate) fn upsert<K, V>(map: &PerCpuHashMap<K, V>, key: &K, first: &V, add: impl Fn(*mut V)) {
+pub(crate) fn upsert<K, V>(
+    map: &PerCpuHashMap<K, V>,
+    full: u32,
+    key: &K,
+    first: &V,
+    add: impl Fn(*mut V),
+) {
     if let Some(slot) = map.get_ptr_mut(key) {
         add(slot);
         return;
     }
-    if map.insert(key, first, u64::from(BPF_NOEXIST)).is_err()
-        && let Some(slot) = map.get_ptr_mut(key)
-    {
-        add(slot);
+    if map.insert(key, first, u64::from(BPF_NOEXIST)).is_err() {
+        match map.get_ptr_mut(key) {
+            Some(slot) => add(slot),
+            None => note_full(full),
+        }
     }
 }

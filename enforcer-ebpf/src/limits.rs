@@ -32,7 +32,9 @@
 //! fail with EPERM instead.
 
 use aya_ebpf::{
-    bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns, helpers::bpf_skb_ancestor_cgroup_id,
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
+    helpers::bpf_ktime_get_ns,
+    helpers::bpf_skb_ancestor_cgroup_id,
     helpers::bpf_skb_cgroup_id, macros::map, maps::HashMap, programs::SkBuffContext,
 };
 use enforcer_common::{
@@ -47,7 +49,7 @@ use crate::policy::{count, rules};
 /// (owner, direction) -> limiter state, shared by all CPUs.
 #[map]
 static NET_LIMIT_STATE: HashMap<LimitKey, LimitState> =
-    HashMap::with_max_entries(MAX_CGROUPS * 2, 0);
+    HashMap::with_max_entries(MAX_CGROUPS * 2, BPF_F_NO_PREALLOC);
 
 const PASS: i32 = 1;
 const DROP_INGRESS: i32 = 0;
@@ -79,7 +81,11 @@ fn state(key: &LimitKey) -> Option<*mut LimitState> {
     }
     // Created zeroed on first use; BPF_NOEXIST so a racing CPU's entry wins.
     let _ = NET_LIMIT_STATE.insert(key, LimitState::default(), u64::from(BPF_NOEXIST));
-    NET_LIMIT_STATE.get_ptr_mut(key)
+    let state = NET_LIMIT_STATE.get_ptr_mut(key);
+    if state.is_none() {
+        crate::counters::note_full(enforcer_common::full::NET_LIMIT_STATE);
+    }
+    state
 }
 
 /// The program body for direction `dir` at cgroup `level`.

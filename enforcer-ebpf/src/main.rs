@@ -8,6 +8,8 @@
 //! | `count_connect4`, `count_connect6`, `count_bind4`, `count_bind6` | `cgroup/connect4` ... `cgroup/bind6` | `SOCK_ATTEMPTS` |
 //! | `count_syscalls` | raw tracepoint `sys_enter` | `SYSCALLS` (scope: `SYSCALL_SCOPE`, `SYSCALL_GROUPS`) |
 //! | `oom_kill` | tracepoint `oom/mark_victim` | ring buffer `EVENTS` |
+//! | `cgroup_migrated` | tracepoint `cgroup/cgroup_attach_task` | `CGROUP_MIGRATIONS` (invalidates `count_syscalls`' per-CPU caches) |
+//! | `cgroup_removed` | tracepoint `cgroup/cgroup_rmdir` | ring buffer `EVENTS` (a cgroup2 group went away) |
 //!
 //! The counting programs only observe: they always allow.
 //!
@@ -37,6 +39,7 @@
 mod atomic;
 #[cfg(feature = "bench")]
 mod bench;
+mod cgroup;
 mod counters;
 mod deny;
 mod events;

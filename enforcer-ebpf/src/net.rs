@@ -9,34 +9,35 @@
 //! descendants; each packet goes to its socket's own cgroup.
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     helpers::bpf_skb_cgroup_id, macros::cgroup_skb, macros::map, maps::PerCpuHashMap,
     programs::SkBuffContext,
 };
-use enforcer_common::{MAX_CGROUPS, NetCounter};
+use enforcer_common::{MAX_CGROUPS, NetCounter, full};
 
 use crate::counters::upsert;
 
 /// cgroup2 id -> egress bytes and packets, one copy per CPU.
 #[map]
-static NET_EGRESS: PerCpuHashMap<u64, NetCounter> = PerCpuHashMap::with_max_entries(MAX_CGROUPS, 0);
+static NET_EGRESS: PerCpuHashMap<u64, NetCounter> = PerCpuHashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
 
 /// cgroup2 id -> ingress bytes and packets, one copy per CPU.
 #[map]
 static NET_INGRESS: PerCpuHashMap<u64, NetCounter> =
-    PerCpuHashMap::with_max_entries(MAX_CGROUPS, 0);
+    PerCpuHashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
 
 /// cgroup_skb return value that lets the packet through.
 const ALLOW: i32 = 1;
 
 #[cgroup_skb(egress)]
 pub fn count_egress(ctx: SkBuffContext) -> i32 {
-    account(&NET_EGRESS, &ctx);
+    account(&NET_EGRESS, full::NET_EGRESS, &ctx);
     ALLOW
 }
 
 #[cgroup_skb(ingress)]
 pub fn count_ingress(ctx: SkBuffContext) -> i32 {
-    account(&NET_INGRESS, &ctx);
+    account(&NET_INGRESS, full::NET_INGRESS, &ctx);
     ALLOW
 }
 
@@ -52,12 +53,16 @@ pub(crate) fn uncount(ctx: &SkBuffContext, egress: bool, len: u64) {
     if cgroup_id == 0 {
         return;
     }
-    let map = if egress { &NET_EGRESS } else { &NET_INGRESS };
+    let (map, which) = if egress {
+        (&NET_EGRESS, full::NET_EGRESS)
+    } else {
+        (&NET_INGRESS, full::NET_INGRESS)
+    };
     let first = NetCounter {
         bytes: 0u64.wrapping_sub(len),
         packets: 0u64.wrapping_sub(1),
     };
-    upsert(map, &cgroup_id, &first, |slot| {
+    upsert(map, which, &cgroup_id, &first, |slot| {
         // SAFETY: as in `account`.
         unsafe {
             (*slot).bytes = (*slot).bytes.wrapping_sub(len);
@@ -67,7 +72,7 @@ pub(crate) fn uncount(ctx: &SkBuffContext, egress: bool, len: u64) {
 }
 
 #[inline(always)]
-fn account(map: &PerCpuHashMap<u64, NetCounter>, ctx: &SkBuffContext) {
+fn account(map: &PerCpuHashMap<u64, NetCounter>, which: u32, ctx: &SkBuffContext) {
     // SAFETY: `ctx.skb.skb` is the `__sk_buff` the kernel passed to this program;
     // bpf_skb_cgroup_id is allowed for cgroup_skb programs and only reads it.
     let cgroup_id = unsafe { bpf_skb_cgroup_id(ctx.skb.skb) };
@@ -80,7 +85,7 @@ fn account(map: &PerCpuHashMap<u64, NetCounter>, ctx: &SkBuffContext) {
         bytes: len,
         packets: 1,
     };
-    upsert(map, &cgroup_id, &first, |slot| {
+    upsert(map, which, &cgroup_id, &first, |slot| {
         // SAFETY: `slot` is this CPU's copy of a map value, valid for this
         // program run. Plain adds: cgroup_skb programs run with migration (not
         // softirqs) disabled, so a packet of the same group sent from softirq on

@@ -14,7 +14,7 @@ use aya_ebpf::{
     macros::map,
     maps::{HashMap, PerCpuHashMap},
 };
-use enforcer_common::{EnforceCounter, GroupPolicy, MAX_CGROUPS};
+use enforcer_common::{EnforceCounter, GroupPolicy, MAX_CGROUPS, full};
 
 use crate::counters::upsert;
 
@@ -28,7 +28,7 @@ pub(crate) static GROUP_RULES: HashMap<u64, GroupPolicy> =
 /// Owner cgroup2 id -> what its rules did, one copy per CPU.
 #[map]
 static ENFORCE_COUNTS: PerCpuHashMap<u64, EnforceCounter> =
-    PerCpuHashMap::with_max_entries(MAX_CGROUPS, 0);
+    PerCpuHashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
 
 /// Applies `bump` to this CPU's counters of `owner`, creating the entry on
 /// first use. Plain adds: every caller runs with migration disabled, and an
@@ -38,7 +38,7 @@ static ENFORCE_COUNTS: PerCpuHashMap<u64, EnforceCounter> =
 pub(crate) fn count(owner: u64, bump: impl Fn(&mut EnforceCounter)) {
     let mut first = EnforceCounter::default();
     bump(&mut first);
-    upsert(&ENFORCE_COUNTS, &owner, &first, |slot| {
+    upsert(&ENFORCE_COUNTS, full::ENFORCE_COUNTS, &owner, &first, |slot| {
         // SAFETY: `slot` is this CPU's copy of the value, valid for this run.
         bump(unsafe { &mut *slot });
     });

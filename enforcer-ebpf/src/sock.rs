@@ -6,17 +6,18 @@
 //! (return 1); a later issue adds deny decisions here.
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     helpers::bpf_get_current_cgroup_id, macros::cgroup_sock_addr, macros::map, maps::PerCpuHashMap,
     programs::SockAddrContext,
 };
-use enforcer_common::{MAX_CGROUPS, SockCounter};
+use enforcer_common::{MAX_CGROUPS, SockCounter, full};
 
 use crate::counters::upsert;
 
 /// cgroup2 id -> connect/bind attempts, one copy per CPU.
 #[map]
 static SOCK_ATTEMPTS: PerCpuHashMap<u64, SockCounter> =
-    PerCpuHashMap::with_max_entries(MAX_CGROUPS, 0);
+    PerCpuHashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
 
 /// sock_addr return value that lets the call proceed.
 const ALLOW: i32 = 1;
@@ -60,7 +61,7 @@ fn count(hook: Hook) {
     let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
     let mut first = SockCounter::default();
     bump(&mut first, hook);
-    upsert(&SOCK_ATTEMPTS, &cgroup_id, &first, |slot| {
+    upsert(&SOCK_ATTEMPTS, full::SOCK_ATTEMPTS, &cgroup_id, &first, |slot| {
         // SAFETY: `slot` is this CPU's copy of a map value, valid for this
         // program run. These hooks run in process context for the calling task,
         // so an update of the same slot can only be interleaved by preemption

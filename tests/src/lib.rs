@@ -179,3 +179,24 @@ pub fn as_nobody(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output 
     }
     panic!("{:?} stayed busy (ETXTBSY)", cmd.get_program())
 }
+
+/// The known work of the `i`th group of the helper's `scale-worker`: `(syscall
+/// number, calls)` pairs (1 to 5 distinct cheap syscalls) and how many 64-byte
+/// datagrams it sends. The scale test checks every count against this.
+pub fn scale_pattern(i: usize) -> (Vec<(libc::c_long, u64)>, u64) {
+    const CHEAP: [libc::c_long; 5] = [
+        libc::SYS_getppid,
+        libc::SYS_getuid,
+        libc::SYS_getgid,
+        libc::SYS_geteuid,
+        libc::SYS_getegid,
+    ];
+    let kinds = i % CHEAP.len() + 1;
+    let calls = CHEAP
+        .iter()
+        .take(kinds)
+        .enumerate()
+        .map(|(k, &nr)| (nr, (k + 1 + i % 3) as u64))
+        .collect();
+    (calls, (i % 4 + 1) as u64)
+}

@@ -218,7 +218,7 @@ fn syscalls_are_counted_for_groups_in_scope_only() {
     let b = TestCgroup::create("sys-b");
     let pins = PinDir::new();
     let mut kernel = Kernel::open(&pins.path).expect("open");
-    assert_eq!(kernel.attach_tracing().expect("attach tracing"), 2);
+    assert_eq!(kernel.attach_tracing().expect("attach tracing"), 4);
     kernel
         .set_syscall_scope(SyscallScope::Groups(vec![a.id()]))
         .expect("scope: A");
@@ -294,7 +294,7 @@ fn pinned_state_survives_a_killed_loader_without_duplicate_links() {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "attached 6 2");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "attached 6 4");
 
     // Another process reads the pinned counters without loading anything.
     let pinned = snapshot_pinned(&pins.path).expect("snapshot from pins");
@@ -337,10 +337,10 @@ fn pinned_state_survives_a_killed_loader_without_duplicate_links() {
     );
     drop(receiver);
 
-    // unpin_all removes the 12 maps (7 counting, 5 enforcement) and the 6 + 2
+    // unpin_all removes the 14 maps (9 counting, 5 enforcement) and the 6 + 4
     // links; then nothing is left.
     drop(kernel);
-    assert_eq!(unpin_all(&pins.path).expect("unpin_all"), 20);
+    assert_eq!(unpin_all(&pins.path).expect("unpin_all"), 24);
     assert_eq!(
         std::fs::read_dir(&pins.path)
             .expect("the pin dir stays")
@@ -385,7 +385,7 @@ fn an_oom_kill_produces_one_event() {
 
     let pins = PinDir::new();
     let mut kernel = Kernel::open(&pins.path).expect("open");
-    assert_eq!(kernel.attach_tracing().expect("attach tracing"), 2);
+    assert_eq!(kernel.attach_tracing().expect("attach tracing"), 4);
     assert_eq!(kernel.as_raw_fd(), kernel.events_fd());
 
     let mut child = Command::new(enforcer_tests::enforcer_bin())

@@ -108,6 +108,8 @@ struct Agent {
     events: u64,
     /// Events the kernel could not queue, over all groups, at the last tick.
     events_lost: u64,
+    /// Uncounted events per full map, at the last tick.
+    map_full: BTreeMap<&'static str, u64>,
     policy_mtime: Option<SystemTime>,
 }
 
@@ -513,10 +515,35 @@ impl Agent {
         self.events_lost = total;
     }
 
+    /// A warning (log and audit) for each counting map that was full since the
+    /// last tick: events went uncounted, which must never be silent.
+    fn report_full_maps(&mut self, snap: &crate::bpf::Snapshot) {
+        for (map, &n) in &snap.map_full {
+            let before = self.map_full.insert(map, n).unwrap_or(0);
+            if n > before {
+                tracing::warn!(
+                    map,
+                    missed = n - before,
+                    total = n,
+                    "a counting map is full: events went uncounted (raise its capacity, \
+                     see `[agent]` in README; enforcer_map_full_total counts them)"
+                );
+                self.audit.note(
+                    "map_full",
+                    &format!(
+                        "{map} was full: {} events uncounted, {n} in all",
+                        n - before
+                    ),
+                );
+            }
+        }
+    }
+
     fn tick(&mut self, state: &Arc<RwLock<MetricsState>>) -> Result<(), AgentError> {
         self.restore_pins();
         let snap = self.kernel.snapshot()?;
         self.report_lost_events(&snap);
+        self.report_full_maps(&snap);
         let ids: Vec<u64> = self.groups.values().map(|m| m.id).collect();
         let c = self.collector.collect_with(&snap, &self.cg, &ids);
         if !c.vanished.is_empty() {
@@ -554,6 +581,7 @@ impl Agent {
                 .and_then(|()| std::io::Write::flush(&mut out));
         }
         if let Ok(mut s) = state.write() {
+            s.map_full = snap.map_full.clone();
             s.groups = c.groups;
             s.events = self.events;
         }
@@ -577,8 +605,14 @@ impl Agent {
             events,
             ..
         } = self;
+        let mut removed = Vec::new();
         let taken = kernel.for_each_event(EVENTS_PER_TURN, |e| {
             let id = e.cgroup_id();
+            if let crate::bpf::Event::CgroupRemoved { .. } = e {
+                // Bookkeeping, not an audit record: its counters go below.
+                removed.push(id);
+                return;
+            }
             // The ring buffer sees every OOM kill on the host; outside observe
             // mode only the policy's groups are ours to report.
             let ours = groups.iter().find(|(_, m)| m.id == id).map(|(l, _)| l);
@@ -595,6 +629,15 @@ impl Agent {
                 *events += 1;
             }
         });
+        if !removed.is_empty() {
+            // A removed group's counters, rules, pins, index entry and metric
+            // series go now, not at some later walk of the tree.
+            collector.forget(&removed);
+            if let Err(e) = kernel.forget(&removed) {
+                tracing::warn!("reclaiming {} removed groups: {e}", removed.len());
+            }
+            tracing::debug!(count = removed.len(), "removed groups reclaimed");
+        }
         taken >= EVENTS_PER_TURN
     }
 }
@@ -638,7 +681,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     let pid_file = lock::PidFile::acquire(&opts.pid_file, opts.policy.as_deref())?;
     let settings = settings::resolve(&opts, validated.as_ref().map(|(p, _)| p));
     let fresh = crate::bpf::snapshot_pinned(&opts.pin_dir).is_err();
-    let mut kernel = Kernel::open(&opts.pin_dir)?;
+    let mut kernel = Kernel::open_with(&opts.pin_dir, &opts.capacity)?;
     let pin_lock = lock::PinDirLock::acquire(&opts.pin_dir)?;
     let features = kernel.probe_and_degrade();
     let refused = match &validated {
@@ -695,6 +738,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         collector,
         events: 0,
         events_lost: 0,
+        map_full: BTreeMap::new(),
     };
     agent.install(validated)?;
 

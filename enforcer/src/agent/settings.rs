@@ -27,6 +27,8 @@ pub struct AgentOptions {
     pub audit_log: Option<PathBuf>,
     /// Group (gid) that may read the audit log (mode 0640); root only without.
     pub audit_group: Option<u32>,
+    /// Sizes of the counting maps.
+    pub capacity: crate::bpf::Capacity,
     pub on_exit: Option<OnExit>,
     /// Print a live per-group table every interval.
     pub summary: bool,

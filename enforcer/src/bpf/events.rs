@@ -4,8 +4,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use enforcer_common::enforce::{action, direction, list, op};
 use enforcer_common::{
-    EVENT_BUDGET_EXHAUSTED, EVENT_NET_DENIED, EVENT_OOM_KILL, EVENT_RATE_LIMITED, EVENT_SYSCALL,
-    EnforceEvent, OomEvent, RULE_NONE,
+    CgroupEvent, EVENT_BUDGET_EXHAUSTED, EVENT_CGROUP_REMOVED, EVENT_NET_DENIED, EVENT_OOM_KILL,
+    EVENT_RATE_LIMITED, EVENT_SYSCALL, EnforceEvent, OomEvent, RULE_NONE,
 };
 use serde_json::json;
 
@@ -105,6 +105,13 @@ pub enum Event {
         /// The budget, bytes per window.
         budget_bytes: u64,
     },
+    /// A cgroup2 group was removed (its counters, rules and pins can go).
+    CgroupRemoved {
+        cgroup_id: u64,
+        /// Its level below the cgroup2 root.
+        level: u32,
+        ktime_ns: u64,
+    },
     /// A rate limit dropped packets. At most one per group and direction per second.
     RateLimited {
         cgroup_id: u64,
@@ -136,6 +143,7 @@ impl Event {
             },
             Event::BudgetExhausted { .. } => "budget_exhausted",
             Event::RateLimited { .. } => "rate_limited",
+            Event::CgroupRemoved { .. } => "cgroup_removed",
         }
     }
 
@@ -147,7 +155,8 @@ impl Event {
             | Event::NetDenied { cgroup_id, .. }
             | Event::Syscall { cgroup_id, .. }
             | Event::BudgetExhausted { cgroup_id, .. }
-            | Event::RateLimited { cgroup_id, .. } => *cgroup_id,
+            | Event::RateLimited { cgroup_id, .. }
+            | Event::CgroupRemoved { cgroup_id, .. } => *cgroup_id,
         }
     }
 
@@ -157,7 +166,9 @@ impl Event {
             Event::OomKill { pid, .. }
             | Event::NetDenied { pid, .. }
             | Event::Syscall { pid, .. } => *pid,
-            Event::BudgetExhausted { .. } | Event::RateLimited { .. } => 0,
+            Event::BudgetExhausted { .. }
+            | Event::RateLimited { .. }
+            | Event::CgroupRemoved { .. } => 0,
         }
     }
 
@@ -167,7 +178,9 @@ impl Event {
             Event::OomKill { comm, .. }
             | Event::NetDenied { comm, .. }
             | Event::Syscall { comm, .. } => comm,
-            Event::BudgetExhausted { .. } | Event::RateLimited { .. } => "",
+            Event::BudgetExhausted { .. }
+            | Event::RateLimited { .. }
+            | Event::CgroupRemoved { .. } => "",
         }
     }
 
@@ -178,7 +191,8 @@ impl Event {
             | Event::NetDenied { ktime_ns, .. }
             | Event::Syscall { ktime_ns, .. }
             | Event::BudgetExhausted { ktime_ns, .. }
-            | Event::RateLimited { ktime_ns, .. } => *ktime_ns,
+            | Event::RateLimited { ktime_ns, .. }
+            | Event::CgroupRemoved { ktime_ns, .. } => *ktime_ns,
         }
     }
 
@@ -187,6 +201,9 @@ impl Event {
     pub fn details(&self) -> serde_json::Value {
         match self {
             Event::OomKill { ktime_ns, .. } => json!({ "ktime_ns": ktime_ns }),
+            Event::CgroupRemoved {
+                level, ktime_ns, ..
+            } => json!({ "level": level, "ktime_ns": ktime_ns }),
             Event::NetDenied {
                 op,
                 task_cgroup_id,
@@ -300,6 +317,14 @@ fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
 pub(super) fn parse(bytes: &[u8]) -> Option<Event> {
     let kind: u32 = read(bytes)?;
     match kind {
+        EVENT_CGROUP_REMOVED => {
+            let raw: CgroupEvent = read(bytes)?;
+            Some(Event::CgroupRemoved {
+                cgroup_id: raw.cgroup_id,
+                level: raw.level,
+                ktime_ns: raw.ktime_ns,
+            })
+        }
         EVENT_OOM_KILL => {
             let raw: OomEvent = read(bytes)?;
             Some(Event::OomKill {

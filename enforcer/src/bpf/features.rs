@@ -32,6 +32,8 @@ pub enum Feature {
     SyscallCounting,
     /// OOM kill events (tracepoint `oom/mark_victim`).
     OomEvents,
+    /// Prompt reclaim of removed groups (tracepoint `cgroup/cgroup_rmdir`).
+    RemovalEvents,
     /// `connect_*`/`bind_*` address lists, and `deny` of connect and bind.
     NetworkRules,
     /// Rate limits, byte budgets, closed-loop throttles and packet priorities.
@@ -45,10 +47,11 @@ pub enum Feature {
 }
 
 impl Feature {
-    pub const ALL: [Feature; 8] = [
+    pub const ALL: [Feature; 9] = [
         Feature::Accounting,
         Feature::SyscallCounting,
         Feature::OomEvents,
+        Feature::RemovalEvents,
         Feature::NetworkRules,
         Feature::RateLimits,
         Feature::SocketDeny,
@@ -62,6 +65,9 @@ impl Feature {
             Feature::Accounting => "per-group traffic, connect and bind counters",
             Feature::SyscallCounting => "per-group syscall counters",
             Feature::OomEvents => "OOM kill events",
+            Feature::RemovalEvents => {
+                "prompt reclaim of removed groups (else at the next walk of the tree)"
+            }
             Feature::NetworkRules => "connect/bind address lists (and deny of connect, bind)",
             Feature::RateLimits => "rate limits, byte budgets, throttles and packet priorities",
             Feature::SocketDeny => "syscall deny rules for socket and setsockopt",
@@ -87,7 +93,12 @@ impl Feature {
             Feature::SyscallCounting => TRACING_PROGRAMS
                 .iter()
                 .copied()
-                .filter(|p| p.name == "count_syscalls")
+                .filter(|p| p.name == "count_syscalls" || p.name == "cgroup_migrated")
+                .collect(),
+            Feature::RemovalEvents => TRACING_PROGRAMS
+                .iter()
+                .copied()
+                .filter(|p| p.name == "cgroup_removed")
                 .collect(),
             Feature::OomEvents => TRACING_PROGRAMS
                 .iter()
@@ -185,6 +196,7 @@ impl fmt::Display for Feature {
             Feature::Accounting => "accounting",
             Feature::SyscallCounting => "syscall counting",
             Feature::OomEvents => "OOM events",
+            Feature::RemovalEvents => "removal events",
             Feature::NetworkRules => "network rules",
             Feature::RateLimits => "rate limits",
             Feature::SocketDeny => "socket deny",

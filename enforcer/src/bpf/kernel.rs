@@ -15,6 +15,7 @@ use enforcer_common::{EnforceCounter, NetCounter, SockCounter, SyscallKey, scope
 use super::BpfError;
 use super::events::{self, Event};
 use super::held::{Held, Restored};
+use super::layout::Capacity;
 use super::layout::{
     ENFORCE_COUNTS, EVENTS, GROUP_PROGRAMS, Hook, NET_EGRESS, NET_INGRESS, ProgramSpec,
     SOCK_ATTEMPTS, SYSCALL_GROUPS, SYSCALL_SCOPE, SYSCALLS, TRACING_PROGRAMS, maps_dir,
@@ -23,7 +24,7 @@ use super::layout::{PINNED_MAPS, map_pin};
 use super::object::{self, LogReader, open_cgroup2_dir};
 use super::pins::{
     adopt_link, check_bpffs, check_pinned_maps, global_links_dir, group_links_dir, pin_link,
-    unpin_links_in,
+    pinned_capacity, unpin_links_in,
 };
 use super::rules::GroupRules;
 use super::snapshot::{self, CounterMaps, Snapshot};
@@ -96,13 +97,32 @@ impl Kernel {
     /// enforcement someone else can switch off. A map pinned there by a build
     /// with another layout is refused ([`BpfError::PinnedMapMismatch`]).
     pub fn open(pin_dir: &Path) -> Result<Kernel, BpfError> {
+        Self::open_with(pin_dir, &Capacity::default())
+    }
+
+    /// [`open`](Self::open) with maps sized by `capacity`. Maps already pinned
+    /// keep the capacity they were made with (said once, as a warning).
+    pub fn open_with(pin_dir: &Path, capacity: &Capacity) -> Result<Kernel, BpfError> {
         create_private_dir(pin_dir)?;
         check_bpffs(pin_dir)?;
         check_ancestors(pin_dir)?;
         check_tree(pin_dir)?;
         create_private_dir(&maps_dir(pin_dir))?;
         check_pinned_maps(pin_dir)?;
-        let (mut ebpf, logs) = object::load(Some(pin_dir))?;
+        for spec in &PINNED_MAPS {
+            let wanted = capacity.entries_of(spec);
+            if let Some(pinned) = pinned_capacity(pin_dir, spec)?
+                && pinned != wanted
+            {
+                tracing::warn!(
+                    map = spec.name,
+                    pinned,
+                    wanted,
+                    "the pinned map keeps its capacity; `enforcer stop` and start again to change it"
+                );
+            }
+        }
+        let (mut ebpf, logs) = object::load_with(Some(pin_dir), capacity)?;
         let mut held = Held::default();
         for spec in &PINNED_MAPS {
             held.hold(&map_pin(pin_dir, spec.name))?;
@@ -280,9 +300,17 @@ impl Kernel {
                 continue;
             }
             if let Hook::Tracepoint(category, name) = spec.hook {
-                let tracefs = tracefs::ensure_tracefs("oom/mark_victim")?;
-                if (category, name) == ("oom", "mark_victim") {
-                    tracefs::check_mark_victim(&tracefs)?;
+                let label = match (category, name) {
+                    ("oom", "mark_victim") => "oom/mark_victim",
+                    ("cgroup", "cgroup_rmdir") => "cgroup/cgroup_rmdir",
+                    ("cgroup", "cgroup_attach_task") => "cgroup/cgroup_attach_task",
+                    _ => "a tracepoint",
+                };
+                let tracefs = tracefs::ensure_tracefs(label)?;
+                match (category, name) {
+                    ("oom", "mark_victim") => tracefs::check_mark_victim(&tracefs)?,
+                    ("cgroup", "cgroup_rmdir") => tracefs::check_cgroup_rmdir(&tracefs)?,
+                    _ => {}
                 }
             }
             let target = match spec.hook {
@@ -413,6 +441,7 @@ impl Kernel {
                 sock: get(SOCK_ATTEMPTS)?,
                 syscalls: get(SYSCALLS)?,
                 enforce: get(ENFORCE_COUNTS)?,
+                full: get(super::layout::MAP_FULL)?,
             },
             mode,
         )

@@ -18,7 +18,8 @@ use aya::programs::links::LinkType;
 use enforcer_common::enforce::{MAX_NET_RULE_KEYS, enforce_scope};
 use enforcer_common::{
     ENFORCE_MAX_LEVEL, EVENTS_BYTES, EnforceCounter, GroupPolicy, LimitKey, LimitState,
-    MAX_CGROUPS, MAX_SYSCALL_KEYS, NetCounter, NetKey, NetRuleSet, SockCounter, SyscallKey, scope,
+    MAX_CGROUPS, MAX_SYSCALL_KEYS, NetCounter, NetKey, NetRuleSet, SockCounter, SyscallKey, full,
+    scope,
 };
 
 /// Where `enforcer run` pins its maps and links unless told otherwise.
@@ -36,6 +37,8 @@ pub(super) const NET_RULES: &str = "NET_RULES";
 pub(super) const NET_LIMIT_STATE: &str = "NET_LIMIT_STATE";
 pub(super) const ENFORCE_COUNTS: &str = "ENFORCE_COUNTS";
 pub(super) const ENFORCE_SCOPE: &str = "ENFORCE_SCOPE";
+pub(super) const MAP_FULL: &str = "MAP_FULL";
+pub(super) const CGROUP_MIGRATIONS: &str = "CGROUP_MIGRATIONS";
 
 /// What a map must look like; checked against maps found pinned before they
 /// are re-used, so a pin left by an incompatible build is refused instead of
@@ -55,8 +58,10 @@ const fn size32<T>() -> u32 {
 
 /// Maps pinned under `<pin_dir>/maps`. `SYSCALL_CACHE`, `SYSCALL_OWNERS` and
 /// `SYSCALL_OWNER_CACHE` (caches) are not pinned: each loaded program instance
-/// may keep its own.
-pub(super) const PINNED_MAPS: [MapSpec; 12] = [
+/// may keep its own. `CGROUP_MIGRATIONS` is, though it only invalidates
+/// caches: an adopted `count_syscalls` must see the bumps of a newly attached
+/// `cgroup_migrated`.
+pub(super) const PINNED_MAPS: [MapSpec; 14] = [
     MapSpec {
         name: NET_EGRESS,
         kind: MapType::PerCpuHash,
@@ -142,7 +147,54 @@ pub(super) const PINNED_MAPS: [MapSpec; 12] = [
         value_size: size32::<u32>(),
         max_entries: enforce_scope::ENTRIES,
     },
+    MapSpec {
+        name: MAP_FULL,
+        kind: MapType::PerCpuArray,
+        key_size: size32::<u32>(),
+        value_size: size32::<u64>(),
+        max_entries: full::ENTRIES,
+    },
+    MapSpec {
+        name: CGROUP_MIGRATIONS,
+        kind: MapType::Array,
+        key_size: size32::<u32>(),
+        value_size: size32::<u64>(),
+        max_entries: 1,
+    },
 ];
+
+/// How many groups and (group, syscall) pairs the maps hold. None of the
+/// maps it sizes is preallocated, so a large capacity costs nothing until
+/// used; a full map is counted (`MAP_FULL`), never silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// Groups in each per-group map (`NET_EGRESS`, `SYSCALL_GROUPS`, ...).
+    pub groups: u32,
+    /// (group, syscall) pairs in `SYSCALLS`.
+    pub syscall_keys: u32,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity {
+            groups: MAX_CGROUPS,
+            syscall_keys: MAX_SYSCALL_KEYS,
+        }
+    }
+}
+
+impl Capacity {
+    /// `max_entries` of `spec` under this capacity.
+    pub(super) fn entries_of(&self, spec: &MapSpec) -> u32 {
+        match spec.name {
+            NET_EGRESS | NET_INGRESS | SOCK_ATTEMPTS | SYSCALL_GROUPS | GROUP_RULES
+            | ENFORCE_COUNTS => self.groups,
+            NET_LIMIT_STATE => self.groups.saturating_mul(2),
+            SYSCALLS => self.syscall_keys,
+            _ => spec.max_entries,
+        }
+    }
+}
 
 /// How a program is attached.
 #[derive(Debug, Clone, Copy)]
@@ -214,7 +266,13 @@ pub(super) const GROUP_PROGRAMS: [ProgramSpec; 6] = [
 ];
 
 /// The host-wide programs of [`Kernel::attach_tracing`](super::Kernel::attach_tracing).
-pub(super) const TRACING_PROGRAMS: [ProgramSpec; 2] = [
+/// `cgroup_migrated` first: `count_syscalls`' caches are only right once task
+/// migrations bump them.
+pub(super) const TRACING_PROGRAMS: [ProgramSpec; 4] = [
+    ProgramSpec {
+        name: "cgroup_migrated",
+        hook: Hook::Tracepoint("cgroup", "cgroup_attach_task"),
+    },
     ProgramSpec {
         name: "count_syscalls",
         hook: Hook::RawTracepoint("sys_enter"),
@@ -222,6 +280,10 @@ pub(super) const TRACING_PROGRAMS: [ProgramSpec; 2] = [
     ProgramSpec {
         name: "oom_kill",
         hook: Hook::Tracepoint("oom", "mark_victim"),
+    },
+    ProgramSpec {
+        name: "cgroup_removed",
+        hook: Hook::Tracepoint("cgroup", "cgroup_rmdir"),
     },
 ];
 

@@ -52,7 +52,7 @@ pub use events::{Event, NetOp};
 pub use features::{Feature, FeatureReport, FeatureStatus, Refusal, features, probe_features};
 pub use held::Restored;
 pub use kernel::{Kernel, SyscallScope};
-pub use layout::DEFAULT_PIN_DIR;
+pub use layout::{Capacity, DEFAULT_PIN_DIR};
 pub use object::{ProbeReport, cgroup_id, probe};
 pub use rules::{GroupRules, Limits, RATE_BURST, RATE_BURST_BYTES, SyscallRules, packet_priority};
 pub use snapshot::{DenyCounters, DropCounters, GroupCounters, Snapshot};

@@ -14,7 +14,8 @@ use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, fstatfs};
 
 use super::BpfError;
 use super::layout::{
-    ENFORCE_SYSCALLS, Hook, PINNED_MAPS, ProgramSpec, counting_programs, enforce_programs, map_pin,
+    Capacity, ENFORCE_SYSCALLS, Hook, PINNED_MAPS, ProgramSpec, counting_programs,
+    enforce_programs, map_pin,
 };
 
 /// The object built from `enforcer-ebpf` by build.rs (aya-build names it after the
@@ -55,10 +56,21 @@ impl fmt::Debug for LogReader {
 /// `<pin_dir>/maps/<NAME>` if pinned there (the caller has checked its layout)
 /// and otherwise created and pinned there. Without it nothing is pinned.
 pub(super) fn load(pin_dir: Option<&Path>) -> Result<(Ebpf, Option<LogReader>), BpfError> {
+    load_with(pin_dir, &Capacity::default())
+}
+
+/// [`load`] with maps sized by `capacity` (maps already pinned keep theirs).
+pub(super) fn load_with(
+    pin_dir: Option<&Path>,
+    capacity: &Capacity,
+) -> Result<(Ebpf, Option<LogReader>), BpfError> {
     if OBJECT.is_empty() {
         return Err(BpfError::ObjectMissing);
     }
     let mut loader = EbpfLoader::new();
+    for spec in &PINNED_MAPS {
+        loader.map_max_entries(spec.name, capacity.entries_of(spec));
+    }
     if let Some(pin_dir) = pin_dir {
         for spec in &PINNED_MAPS {
             loader.map_pin_path(spec.name, map_pin(pin_dir, spec.name));

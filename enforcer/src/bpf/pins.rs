@@ -65,6 +65,8 @@ fn open_map(path: &Path) -> Result<MapData, BpfError> {
     })
 }
 
+/// Compares a pinned map's type, key and value sizes with `spec` (its
+/// capacity may differ: see [`pinned_capacity`]).
 fn check_layout(path: &Path, data: &MapData, spec: &MapSpec) -> Result<(), BpfError> {
     let info = data.info().map_err(|source| BpfError::PinnedMap {
         path: path.to_path_buf(),
@@ -74,18 +76,32 @@ fn check_layout(path: &Path, data: &MapData, spec: &MapSpec) -> Result<(), BpfEr
         path: path.to_path_buf(),
         source,
     })?;
-    let found = (kind, info.key_size(), info.value_size(), info.max_entries());
-    let want = (spec.kind, spec.key_size, spec.value_size, spec.max_entries);
+    let found = (kind, info.key_size(), info.value_size());
+    let want = (spec.kind, spec.key_size, spec.value_size);
     if found == want {
         Ok(())
     } else {
         Err(BpfError::PinnedMapMismatch {
             path: path.to_path_buf(),
-            detail: format!(
-                "type/key size/value size/max entries are {found:?}, this build needs {want:?}"
-            ),
+            detail: format!("type/key size/value size are {found:?}, this build needs {want:?}"),
         })
     }
+}
+
+/// The capacity (`max_entries`) of the map pinned for `spec`, if pinned: a
+/// pinned map is adopted as it is, so a capacity set now takes effect only
+/// once its pin is gone (`enforcer stop`).
+pub(super) fn pinned_capacity(pin_dir: &Path, spec: &MapSpec) -> Result<Option<u32>, BpfError> {
+    let path = map_pin(pin_dir, spec.name);
+    if !exists(&path)? {
+        return Ok(None);
+    }
+    let data = open_map(&path)?;
+    let info = data.info().map_err(|source| BpfError::PinnedMap {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Some(info.max_entries()))
 }
 
 /// Opens the pinned map `spec` of `pin_dir` read-only for a reader in another

@@ -11,7 +11,7 @@ use enforcer_common::{EnforceCounter, NetCounter, SockCounter, SyscallKey};
 
 use super::BpfError;
 use super::layout::{
-    ENFORCE_COUNTS, NET_EGRESS, NET_INGRESS, PINNED_MAPS, SOCK_ATTEMPTS, SYSCALLS,
+    ENFORCE_COUNTS, MAP_FULL, NET_EGRESS, NET_INGRESS, PINNED_MAPS, SOCK_ATTEMPTS, SYSCALLS,
 };
 use super::pins::open_pinned_map;
 
@@ -24,6 +24,8 @@ pub struct Snapshot {
     /// Per cgroup2 id (see [`cgroup_id`](super::cgroup_id)). A group is listed once
     /// any of its counters has been touched.
     pub groups: BTreeMap<u64, GroupCounters>,
+    /// Per counting map that was ever full: how many events went uncounted.
+    pub map_full: BTreeMap<&'static str, u64>,
 }
 
 /// The counters of one group.
@@ -87,6 +89,7 @@ pub(super) struct CounterMaps<'a> {
     pub(super) sock: &'a Map,
     pub(super) syscalls: &'a Map,
     pub(super) enforce: &'a Map,
+    pub(super) full: &'a Map,
 }
 
 fn per_cpu<'a, K: Pod, V: Pod>(
@@ -181,7 +184,26 @@ pub(super) fn read(maps: &CounterMaps<'_>, mode: ReadMode) -> Result<Snapshot, B
         };
         g.events_lost = c.events_lost;
     })?;
-    Ok(Snapshot { groups })
+    let full: aya::maps::PerCpuArray<&MapData, u64> = aya::maps::PerCpuArray::try_from(maps.full)
+        .map_err(|source| BpfError::Map {
+        map: MAP_FULL,
+        source,
+    })?;
+    let mut map_full = BTreeMap::new();
+    for (index, name) in enforcer_common::full::NAMES {
+        let n = full
+            .get(&index, 0)
+            .map_err(|source| BpfError::Map {
+                map: MAP_FULL,
+                source,
+            })?
+            .iter()
+            .fold(0u64, |sum, v| sum.wrapping_add(*v));
+        if n > 0 {
+            map_full.insert(name, n);
+        }
+    }
+    Ok(Snapshot { groups, map_full })
 }
 
 /// See [`super::snapshot_pinned`].
@@ -199,6 +221,7 @@ pub(super) fn read_pinned(pin_dir: &Path) -> Result<Snapshot, BpfError> {
     let sock = open(SOCK_ATTEMPTS)?;
     let syscalls = open(SYSCALLS)?;
     let enforce = open(ENFORCE_COUNTS)?;
+    let full = open(MAP_FULL)?;
     read(
         &CounterMaps {
             egress: &egress,
@@ -206,6 +229,7 @@ pub(super) fn read_pinned(pin_dir: &Path) -> Result<Snapshot, BpfError> {
             sock: &sock,
             syscalls: &syscalls,
             enforce: &enforce,
+            full: &full,
         },
         ReadMode::Batch,
     )

@@ -123,6 +123,47 @@ fn check_mark_victim_format(format: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn check_cgroup_rmdir_format(format: &str) -> Result<(), String> {
+    use enforcer_common::cgroup_rmdir as r;
+    let fields = fields(format);
+    for (name, offset, size) in [
+        ("root", r::ROOT_OFFSET, 4),
+        ("level", r::LEVEL_OFFSET, 4),
+        ("id", r::ID_OFFSET, 8),
+    ] {
+        match fields
+            .iter()
+            .find(|f| f.decl.rsplit(' ').next() == Some(name))
+        {
+            Some(f) if f.offset == offset && f.size == size => {}
+            Some(f) => {
+                return Err(format!(
+                    "{name} is at offset {} size {}, expected offset {offset} size {size}",
+                    f.offset, f.size
+                ));
+            }
+            None => return Err(format!("no {name} field")),
+        }
+    }
+    Ok(())
+}
+
+/// Reads `<tracefs>/events/cgroup/cgroup_rmdir/format` and checks it.
+pub(super) fn check_cgroup_rmdir(tracefs: &Path) -> Result<(), BpfError> {
+    const TRACEPOINT: &str = "cgroup/cgroup_rmdir";
+    let path = tracefs.join("events/cgroup/cgroup_rmdir/format");
+    let format = fs::read_to_string(&path).map_err(|e| BpfError::TracepointLayout {
+        tracepoint: TRACEPOINT,
+        format: path.clone(),
+        detail: format!("cannot read the format file: {e}"),
+    })?;
+    check_cgroup_rmdir_format(&format).map_err(|detail| BpfError::TracepointLayout {
+        tracepoint: TRACEPOINT,
+        format: path,
+        detail,
+    })
+}
+
 /// Reads `<tracefs>/events/oom/mark_victim/format` and checks it.
 pub(super) fn check_mark_victim(tracefs: &Path) -> Result<(), BpfError> {
     const TRACEPOINT: &str = "oom/mark_victim";
@@ -142,6 +183,31 @@ pub(super) fn check_mark_victim(tracefs: &Path) -> Result<(), BpfError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `/sys/kernel/tracing/events/cgroup/cgroup_rmdir/format` on Linux 6.18.
+    const RMDIR_6_18: &str = "name: cgroup_rmdir
+ID: 543
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:int root;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:int level;\toffset:12;\tsize:4;\tsigned:1;
+\tfield:u64 id;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:__data_loc char[] path;\toffset:24;\tsize:4;\tsigned:0;
+";
+
+    #[test]
+    fn cgroup_rmdir_layout_is_checked() {
+        assert_eq!(check_cgroup_rmdir_format(RMDIR_6_18), Ok(()));
+        let old = RMDIR_6_18.replace(
+            "field:u64 id;\toffset:16;\tsize:8",
+            "field:int id;\toffset:16;\tsize:4",
+        );
+        assert!(check_cgroup_rmdir_format(&old).unwrap_err().contains("id"));
+    }
 
     /// `/sys/kernel/tracing/events/oom/mark_victim/format` on Linux 6.18.
     const FORMAT_6_18: &str = "name: mark_victim

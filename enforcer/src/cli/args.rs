@@ -202,6 +202,13 @@ pub struct RunArgs {
     pub top_syscalls: usize,
     #[arg(long, default_value = crate::agent::DEFAULT_PID_FILE)]
     pub pid_file: PathBuf,
+    /// How many groups the counting maps hold (none is preallocated: a
+    /// ceiling, not a cost) [default 65536].
+    #[arg(long, value_name = "N")]
+    pub max_groups: Option<u32>,
+    /// How many (group, syscall) pairs the syscall counters hold [default 1048576].
+    #[arg(long, value_name = "N")]
+    pub max_syscall_keys: Option<u32>,
     /// Create the policy's groups below this group, a subtree delegated to
     /// enforcer (e.g. `system.slice/enforcer.service`) [policy: agent.parent].
     #[arg(long, value_name = "PATH")]

@@ -366,6 +366,14 @@ fn agent(a: RunArgs) -> Result<()> {
         pin_dir: a.pin_dir,
         audit_log: a.audit_log,
         audit_group: a.audit_group,
+        capacity: crate::bpf::Capacity {
+            groups: a
+                .max_groups
+                .unwrap_or(crate::bpf::Capacity::default().groups),
+            syscall_keys: a
+                .max_syscall_keys
+                .unwrap_or(crate::bpf::Capacity::default().syscall_keys),
+        },
         on_exit: a.on_exit,
         summary: a.summary,
         summary_rows: 30,

@@ -64,6 +64,11 @@ impl CgroupIndex {
         }
     }
 
+    /// Forgets a removed group.
+    pub fn remove(&mut self, id: u64) {
+        self.by_id.remove(&id);
+    }
+
     pub fn label(&self, id: u64) -> Option<&str> {
         self.by_id.get(&id).map(String::as_str)
     }

@@ -135,6 +135,16 @@ impl Collector {
         &self.index
     }
 
+    /// Forgets removed groups: their labels and their last samples.
+    pub fn forget(&mut self, ids: &[u64]) {
+        for id in ids {
+            self.index.remove(*id);
+            if let Some((_, prev)) = &mut self.prev {
+                prev.remove(id);
+            }
+        }
+    }
+
     /// The label of a cgroup id, walking the tree again first if the id is
     /// not known yet (a group created since the last walk). None: it is gone.
     pub fn label_of(&mut self, id: u64) -> Option<&str> {

@@ -17,6 +17,8 @@ use crate::collect::GroupReport;
 #[derive(Debug, Default)]
 pub struct MetricsState {
     pub groups: Vec<GroupReport>,
+    /// Events that found a counting map full, per map.
+    pub map_full: std::collections::BTreeMap<&'static str, u64>,
     pub events: u64,
     pub top_syscalls: usize,
 }
@@ -191,6 +193,18 @@ impl Collector for Export {
             None,
             &cpu,
         )?;
+        let full: Vec<(Labels, u64)> = state
+            .map_full
+            .iter()
+            .map(|(m, n)| (vec![("map", (*m).to_string())], *n))
+            .collect();
+        counters(
+            &mut enc,
+            "enforcer_map_full",
+            "Events that went uncounted because a counting map was full (raise its capacity)",
+            None,
+            &full,
+        )?;
         counters(
             &mut enc,
             "enforcer_events_lost",
@@ -261,12 +275,17 @@ mod tests {
             groups: vec![report],
             events: 0,
             top_syscalls: 2,
+            map_full: [("SYSCALLS", 7)].into_iter().collect(),
         }));
         let text = render(&state).unwrap();
         assert!(
             text.contains(
                 "enforcer_net_bytes_total{group=\"web/api\",direction=\"egress\"} 128000"
             ),
+            "{text}"
+        );
+        assert!(
+            text.contains("enforcer_map_full_total{map=\"SYSCALLS\"} 7"),
             "{text}"
         );
         assert!(

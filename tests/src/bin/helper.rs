@@ -2,6 +2,9 @@
 //! what shell utilities a host has. Each subcommand does one exact, countable thing.
 //!
 //!   udp-send ADDR COUNT PAYLOAD   send COUNT datagrams of PAYLOAD bytes to ADDR
+//!   scale-worker ADDR DIR...      per cgroup2 DIR (index i) a child joins it and
+//!                                 makes exactly the calls and datagrams of
+//!                                 `scale_pattern(i)` (see below), then exits
 //!   udp-recv ADDR COUNT           bind ADDR (port 0: any), print the bound address
 //!                                 on a line, receive COUNT datagrams (10 s timeout),
 //!                                 print "received N datagrams B bytes"
@@ -68,6 +71,80 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T,
         .ok_or_else(|| format!("missing {what}"))?
         .parse()
         .map_err(|_| format!("bad {what}: {:?}", args.get(i)))
+}
+
+/// `scale-worker ADDR DIR...`: for each cgroup2 directory DIR (index i), a
+/// child moves itself into DIR, opens a UDP socket, makes exactly the calls
+/// of `scale_pattern(i)`, sends its datagrams of 64 bytes to ADDR with
+/// `sendto`, and `_exit`s: after the move it makes no other syscall but
+/// `socket` and `exit_group`.
+fn scale_worker(addr: &str, dirs: &[String]) -> Result<(), String> {
+    let to: std::net::SocketAddrV4 = addr.parse().map_err(|_| format!("bad address {addr:?}"))?;
+    let sa = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: to.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*to.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let buf = [0x5au8; 64];
+    for (i, dir) in dirs.iter().enumerate() {
+        let procs =
+            std::ffi::CString::new(format!("{dir}/cgroup.procs")).map_err(|e| e.to_string())?;
+        let (calls, datagrams) = enforcer_tests::scale_pattern(i);
+        // Opened before the fork: the child needs no allocation or path walk.
+        // SAFETY: a valid NUL-terminated path.
+        let fd = unsafe { libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(format!(
+                "open {dir}/cgroup.procs: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        // SAFETY: fork in a single-threaded process; the child calls only
+        // async-signal-safe functions (write, syscall, sendto, _exit).
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: as above; "0" moves the calling process.
+            unsafe {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    libc::_exit(2);
+                }
+                // Made in the group: a socket's traffic is charged to the
+                // cgroup it was created in.
+                let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+                for (nr, n) in &calls {
+                    for _ in 0..*n {
+                        libc::syscall(*nr);
+                    }
+                }
+                for _ in 0..datagrams {
+                    libc::sendto(
+                        sock,
+                        buf.as_ptr().cast(),
+                        buf.len(),
+                        0,
+                        std::ptr::from_ref(&sa).cast(),
+                        size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                    );
+                }
+                libc::_exit(0);
+            }
+        }
+        // SAFETY: closing our copy.
+        unsafe { libc::close(fd) };
+        if pid < 0 {
+            return Err(format!("fork: {}", std::io::Error::last_os_error()));
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+            return Err(format!("the worker for {dir} failed (status {status})"));
+        }
+    }
+    announce(&format!("done {}", dirs.len()))
 }
 
 fn udp_send(addr: &str, count: usize, size: usize) -> Result<(), String> {
@@ -232,6 +309,10 @@ fn blast(addr: &str, count: Option<u64>, secs: Option<f64>, size: usize) -> Resu
 
 fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
+        Some("scale-worker") => {
+            let addr: String = arg(args, 1, "ADDR")?;
+            scale_worker(&addr, args.get(2..).unwrap_or_default())
+        }
         Some("udp-send") => {
             let addr: String = arg(args, 1, "ADDR")?;
             let count: usize = arg(args, 2, "COUNT")?;

@@ -12,8 +12,9 @@ use anyhow::{Context, Result, bail};
 
 use super::initramfs::Tree;
 
-/// Host tools the tests run by name (see tests/tests/*.rs: `Command::new("nft")`).
-const TOOLS: &[&str] = &["nft"];
+/// Host tools the tests run by name (see tests/tests/*.rs: `Command::new("nft")`,
+/// `/usr/bin/flock`).
+const TOOLS: &[&str] = &["nft", "flock"];
 
 /// Modules needed by those tools on kernels that build them as modules (Debian's
 /// nf_tables is `=m`); each with what it depends on, per modules.dep.
