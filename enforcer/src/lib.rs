@@ -13,3 +13,4 @@ pub mod enforce;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod report;
+pub mod units;

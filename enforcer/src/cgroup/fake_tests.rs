@@ -403,3 +403,36 @@ fn v2_io_weight_falls_back_to_io_bfq_weight() {
         ("io.weight".into(), "default 500".into())
     );
 }
+
+/// Issue 11: one size grammar. `512MB` was a MiB count as a memory limit but
+/// ambiguous as a budget; both now refuse it the same way, at the value.
+#[test]
+fn sizes_read_alike_in_limits_and_budgets() {
+    let (_t, cg) = fake_v2();
+    let limit = "[group.a]\n\"memory.max\" = \"512MB\"\n";
+    let policy = crate::config::parse_toml(limit, Path::new("p.toml")).unwrap();
+    let err = cg.plan(&policy).unwrap_err().to_string();
+    assert!(err.starts_with("p.toml:2:16: "), "{err}");
+    assert!(err.contains("`512MB` is ambiguous"), "{err}");
+    assert!(err.contains("`512M` or `512MiB`"), "{err}");
+
+    let budget = "[group.a.network]\negress_budget = \"512MB/1d\"\n";
+    let err = crate::config::parse_toml(budget, Path::new("p.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("p.toml:2:17: "), "{err}");
+    assert!(err.contains("`512MB` is ambiguous"), "{err}");
+
+    let policy = crate::config::parse_toml(
+        "[group.a]\n\"memory.max\" = \"512M\"\n[group.a.network]\negress_budget = \"512M/1d\"\n",
+        Path::new("p.toml"),
+    )
+    .unwrap();
+    let plan = cg.plan(&policy).unwrap();
+    assert_eq!(
+        plan.groups[0].writes[0].write.to_string(),
+        (512u64 << 20).to_string()
+    );
+    let budget = policy.groups[0].network.as_ref().unwrap();
+    assert_eq!(budget.egress_budget.as_ref().unwrap().bytes, 512 << 20);
+}

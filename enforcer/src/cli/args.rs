@@ -227,7 +227,7 @@ fn parse_on_exit(s: &str) -> Result<crate::config::OnExit, String> {
 
 /// A positive duration as the policy file writes it (`100ms`, `1s`, `1m30s`).
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    match crate::config::parse_duration(s)? {
+    match crate::units::parse_duration(s)? {
         d if d.is_zero() => Err(format!("duration {s:?} must be positive")),
         d => Ok(d),
     }

@@ -306,8 +306,8 @@ fn status() -> Result<()> {
     let f = cg.facts();
     outln!(
         "  online CPUs {}, memory nodes {}, page size {}",
-        crate::cgroup::units::format_list(&f.online_cpus),
-        crate::cgroup::units::format_list(&f.online_mems),
+        crate::units::format_list(&f.online_cpus),
+        crate::units::format_list(&f.online_mems),
         f.page_size
     )?;
     match crate::bpf::probe() {

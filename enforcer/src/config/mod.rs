@@ -21,12 +21,11 @@ mod position;
 #[cfg(test)]
 pub(crate) mod proptests;
 mod suggest;
+mod threshold;
 mod toml_enforce;
 mod toml_policy;
-mod units;
 
 pub(crate) use perm::parse_mode;
-pub(crate) use units::parse_duration;
 
 pub use cgconfig::parse_cgconfig;
 pub use error::ConfigError;
@@ -46,11 +45,7 @@ pub(crate) fn run_value_parsers(text: &str) {
             assert!(!message.is_empty(), "an empty message for {text:?}");
         }
     };
-    said(units::parse_duration(text).map(drop));
-    said(units::parse_size(text).map(drop));
-    said(units::parse_rate(text).map(drop));
-    said(units::parse_budget(text).map(drop));
-    said(units::parse_plain(text).map(drop));
+    crate::units::run_all(text);
     for unit in [
         MetricUnit::Bytes,
         MetricUnit::BytesPerSec,
@@ -58,7 +53,7 @@ pub(crate) fn run_value_parsers(text: &str) {
         MetricUnit::PerSec,
         MetricUnit::Percent,
     ] {
-        said(units::parse_threshold(unit, text).map(drop));
+        said(threshold::parse_threshold(unit, text).map(drop));
     }
     said(netrule::parse_net_rule(text).map(drop));
     said(perm::parse_mode(text).map(drop));

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use proptest::sample::{Index, select};
 
 use super::model::MetricUnit;
-use super::{netrule, parse_policy, perm, units};
+use super::{netrule, parse_policy, perm, threshold};
 use crate::fuzzing::check_located;
 
 /// The seed tutorial's cgconfig.conf.
@@ -322,21 +322,21 @@ proptest! {
     fn value_parsers_take_unit_like_text(
         text in "[-+ ]?[0-9]{0,25}(\\.[0-9]{0,25})?[ ]?(|[kKmMgGtTpPeE]i?[bB]?|bit|[kKmMgG]i?bit|[kKmMgG]i?B/s|bps|ms|s|m|h|d|us|%)(/[0-9]{0,3}[smhd]?)?"
     ) {
-        let _ = units::parse_duration(&text);
-        let _ = units::parse_size(&text);
-        let _ = units::parse_rate(&text);
-        let _ = units::parse_budget(&text);
-        let _ = units::parse_plain(&text);
-        let _ = units::parse_threshold(MetricUnit::BytesPerSec, &text);
-        let _ = units::parse_threshold(MetricUnit::Percent, &text);
+        let _ = crate::units::parse_duration(&text);
+        let _ = crate::units::parse_size(&text);
+        let _ = crate::units::parse_rate(&text);
+        let _ = crate::units::parse_budget(&text);
+        let _ = crate::units::parse_plain(&text);
+        let _ = threshold::parse_threshold(MetricUnit::BytesPerSec, &text);
+        let _ = threshold::parse_threshold(MetricUnit::Percent, &text);
     }
 
     #[test]
     fn sizes_scale_by_their_unit(n in 0u64..(1 << 20), unit in 0usize..6) {
         let (suffix, shift) = [("", 0), ("K", 10), ("M", 20), ("G", 30), ("T", 40), ("P", 50)][unit];
         let want = n.checked_mul(1 << shift);
-        prop_assert_eq!(units::parse_size(&format!("{n}{suffix}")).ok(), want);
-        let binary = units::parse_size(&format!("{n}{suffix}iB")).ok();
+        prop_assert_eq!(crate::units::parse_size(&format!("{n}{suffix}")).ok(), want);
+        let binary = crate::units::parse_size(&format!("{n}{suffix}iB")).ok();
         prop_assert_eq!(binary, want.filter(|_| unit > 0));
     }
 
@@ -344,18 +344,18 @@ proptest! {
     fn durations_add_up(h in 0u64..48, m in 0u64..60, s in 0u64..60, ms in 0u64..1000) {
         let text = format!("{h}h{m}m {s}s{ms}ms");
         let want = std::time::Duration::from_millis(((h * 60 + m) * 60 + s) * 1000 + ms);
-        prop_assert_eq!(units::parse_duration(&text), Ok(want));
+        prop_assert_eq!(crate::units::parse_duration(&text), Ok(want));
     }
 
     #[test]
     fn rates_in_bits_are_an_eighth_in_bytes(n in 1u64..1_000_000) {
-        prop_assert_eq!(units::parse_rate(&format!("{}Kbit", n * 8)), Ok(n * 1000));
-        prop_assert_eq!(units::parse_rate(&format!("{n}KB/s")), Ok(n * 1000));
+        prop_assert_eq!(crate::units::parse_rate(&format!("{}Kbit", n * 8)), Ok(n * 1000));
+        prop_assert_eq!(crate::units::parse_rate(&format!("{n}KB/s")), Ok(n * 1000));
     }
 
     #[test]
     fn budgets_split_size_and_window(n in 1u64..100_000, secs in 1u64..100_000) {
-        let (bytes, window) = units::parse_budget(&format!("{n}M/{secs}s")).unwrap();
+        let (bytes, window) = crate::units::parse_budget(&format!("{n}M/{secs}s")).unwrap();
         prop_assert_eq!(bytes, n << 20);
         prop_assert_eq!(window.as_secs(), secs);
     }

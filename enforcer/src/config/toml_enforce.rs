@@ -48,8 +48,9 @@ use super::model::{
 };
 use super::netrule::parse_net_rule;
 use super::suggest::{did_you_mean, one_of};
+use super::threshold::parse_threshold;
 use super::toml_policy::{Reader, entries, kind, value_kind};
-use super::units::{parse_budget, parse_duration, parse_rate, parse_threshold};
+use crate::units::{parse_budget, parse_duration, parse_rate};
 
 const AGENT_KEYS: [&str; 7] = [
     "metrics",

@@ -1,0 +1,69 @@
+//! Kernel lists such as `cpuset.cpus = "0-1,3"`.
+
+/// Parse a kernel list such as `0-1,3` into its members, sorted and deduplicated.
+pub fn parse_list(input: &str) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    let s = input.trim();
+    if s.is_empty() {
+        return Ok(out);
+    }
+    for part in s.split(',') {
+        let part = part.trim();
+        let num = |t: &str| {
+            t.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{part:?} is not a number or range like 0-3"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                if a > b {
+                    return Err(format!("range {part:?} runs backwards"));
+                }
+                if b - a > 65_536 {
+                    return Err(format!("range {part:?} is implausibly large"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(num(part)?),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Render members back into kernel list syntax (`0-1,3`).
+pub fn format_list(items: &[u32]) -> String {
+    let mut parts = Vec::new();
+    let mut iter = items.iter().copied().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&(end + 1)) {
+            end += 1;
+            iter.next();
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+    }
+    parts.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists() {
+        assert_eq!(parse_list("0-1,3"), Ok(vec![0, 1, 3]));
+        assert_eq!(parse_list(" 3,1-2,2 "), Ok(vec![1, 2, 3]));
+        assert_eq!(parse_list(""), Ok(vec![]));
+        assert!(parse_list("2-1").is_err());
+        assert!(parse_list("a").is_err());
+        assert_eq!(format_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
+        assert_eq!(format_list(&[]), "");
+    }
+}
