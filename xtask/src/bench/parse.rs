@@ -88,7 +88,7 @@ fn dry_run(bin: &Path, file: &Path) -> Result<f64> {
 pub(crate) fn run(opts: Options) -> Result<()> {
     let current = enforcer_binary(true);
     let mut binaries = vec![("this build", current)];
-    if let Some(b) = opts.baseline {
+    if let Some(b) = opts.baseline.clone() {
         binaries.push(("baseline", b));
     }
     let dir = std::env::temp_dir().join(format!("enf-parse-{}", std::process::id()));
@@ -124,7 +124,7 @@ fn measure(binaries: &[(&str, PathBuf)], dir: &Path, opts: &Options) -> Result<(
         opts.runs
     );
     let mut header = "| format | groups |".to_owned();
-    for (name, _) in &binaries {
+    for (name, _) in binaries {
         header.push_str(&format!(" {name} |"));
     }
     if binaries.len() > 1 {
