@@ -6,8 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::Span;
-
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error("invalid group path {path:?}: {reason}")]
@@ -64,14 +62,6 @@ pub enum CgroupError {
         "no cgroup hierarchies are mounted (nothing of type cgroup or cgroup2 in /proc/self/mountinfo)"
     )]
     NoHierarchies,
-
-    /// A validation error found in a config file, with where it was written.
-    #[error("{span}: {source}")]
-    AtSpan {
-        span: Span,
-        #[source]
-        source: Box<CgroupError>,
-    },
 
     #[error("{op} {path}: {source}")]
     Io {
@@ -131,13 +121,6 @@ impl CgroupError {
         }
     }
 
-    pub(crate) fn at(self, span: &Span) -> Self {
-        CgroupError::AtSpan {
-            span: span.clone(),
-            source: Box::new(self),
-        }
-    }
-
     /// True when the input was wrong (exit 2, host untouched); false when the
     /// host refused or failed while we acted (exit 1).
     pub fn is_user_error(&self) -> bool {
@@ -146,7 +129,6 @@ impl CgroupError {
             | CgroupError::Write { .. }
             | CgroupError::Timeout { .. }
             | CgroupError::NoHierarchies => false,
-            CgroupError::AtSpan { source, .. } => source.is_user_error(),
             CgroupError::RolledBack { source, .. } => source.is_user_error(),
             _ => true,
         }

@@ -18,7 +18,7 @@ mod plan;
 mod procs;
 mod settings;
 
-pub use create::{Created, Ownership, parse_owner};
+pub use create::{Created, Ownership, owner_from_names, parse_owner};
 pub use error::CgroupError;
 pub use host::{Cgroups, Targets};
 pub use list::Listed;

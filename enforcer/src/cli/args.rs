@@ -26,6 +26,13 @@ pub enum Command {
     Reload {
         #[arg(long, short = 'c', value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Show what reloading would change (against the rules the agent
+        /// enforces now); signal nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: the changes as JSON.
+        #[arg(long, requires = "dry_run")]
+        json: bool,
         #[arg(long, default_value = crate::agent::DEFAULT_PID_FILE)]
         pid_file: PathBuf,
     },

@@ -47,7 +47,7 @@ pub(super) fn warn(w: &str) {
     let _ = writeln!(std::io::stderr(), "warning: {w}");
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<()> {
+pub(super) fn json<T: serde::Serialize>(v: &T) -> Result<()> {
     outln!("{}", serde_json::to_string_pretty(v)?)
 }
 

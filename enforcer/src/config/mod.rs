@@ -26,6 +26,7 @@ mod toml_enforce;
 mod toml_policy;
 
 pub(crate) use perm::parse_mode;
+pub(crate) use suggest::one_of;
 
 pub use cgconfig::parse_cgconfig;
 pub use error::ConfigError;

@@ -523,23 +523,6 @@ impl Reader<'_, '_> {
                 ));
             }
         };
-        if action.value == SyscallAction::Deny {
-            let uncovered = deny
-                .iter()
-                .find(|s| !SyscallSpec::LSM_DENIABLE.contains(&s.value.name()));
-            if let Some(sysno) = uncovered {
-                let name = sysno.value.name();
-                return Err(ConfigError::invalid(
-                    sysno.span.clone(),
-                    format!(
-                        "`{name}` cannot be denied: no BPF-LSM cgroup hook covers it \
-                         (`action = \"deny\"` works only for {}); `action = \"log\"` or \
-                         `action = \"kill\"` work for `{name}`",
-                        one_of(&SyscallSpec::LSM_DENIABLE)
-                    ),
-                ));
-            }
-        }
         Ok(SyscallSpec { span, deny, action })
     }
 
@@ -1607,8 +1590,6 @@ until  = "30s"
             ("[group.a.syscalls]\ndeny = \"ptrace\"\naction = \"log\"\n", (2, 8), "`deny` is a string: write an array of strings"),
             ("[group.a.syscalls]\ndeny = [\"ptrace\"]\n", (1, 10), "`syscalls` has a `deny` list but no `action`: add `action = \"log\"`"),
             ("[group.a.syscalls]\ndeny = [\"ptrace\"]\naction = \"block\"\n", (3, 10), "`action` cannot be `block`: write `log`, `kill` or `deny`"),
-            ("[group.a.syscalls]\naction = \"deny\"\ndeny = [\"connect\", \"ptrace\"]\n", (3, 20), "`ptrace` cannot be denied: no BPF-LSM cgroup hook covers it (`action = \"deny\"` works only for `socket`, `connect`, `bind`, `listen`, `accept`, `accept4`, `execve`, `execveat` or `setsockopt`); `action = \"log\"` or `action = \"kill\"` work for `ptrace`"),
-            ("[group.a.syscalls]\ndeny = [\"openat\"]\naction = \"deny\"\n", (2, 9), "`openat` cannot be denied"),
             // when: shape
             ("[group.a.when]\nmetric = \"oom_kills\"\n", (1, 10), "`when` must be an array of rules: write the header with double brackets, `[[group.\"a\".when]]`"),
             ("[group.a]\nwhen = 1\n", (2, 8), "`when` is an integer: write each rule under its own `[[group.\"a\".when]]` header"),

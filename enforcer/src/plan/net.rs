@@ -1,0 +1,111 @@
+//! Address lists for the `connect` and `bind` hooks, as the kernel rule tables
+//! take them.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use super::span::Span;
+
+/// One hook's address list: an allow list (everything not listed is denied) or a
+/// deny list (everything not listed is allowed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessList {
+    pub mode: Access,
+    /// Never empty.
+    pub rules: Vec<NetRule>,
+    /// Where the key (`connect_deny`, ...) is.
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `*_allow`: only the listed addresses are allowed.
+    Allow,
+    /// `*_deny`: the listed addresses are denied.
+    Deny,
+}
+
+/// One entry of a connect/bind list: `CIDR[:PORTS][/tcp|/udp]`.
+///
+/// - `CIDR` is an IPv4 or IPv6 address with an optional `/PREFIX` (without it, the
+///   single host): `10.0.0.0/8`, `127.0.0.1`, `::1/128`, `fd00::/8`. Host bits
+///   beyond the prefix must be zero.
+/// - `PORTS` is `PORT` or `LO-HI` (inclusive, 1-65535): `:80`, `:9000-9100`. For
+///   IPv6 write it after a prefix (`::1/128:9000-9100`) or use brackets
+///   (`[::1]:80`, `[fd00::/8]:80`); a bare `::1:80` is the address `::1:80`.
+/// - `/tcp` or `/udp` at the end limits the rule to that protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetRule {
+    pub net: IpNet,
+    /// Inclusive port range; `None` means every port.
+    pub ports: Option<(u16, u16)>,
+    pub proto: Proto,
+    /// Where the array element is.
+    pub span: Span,
+}
+
+impl fmt::Display for NetRule {
+    /// The canonical spelling, which parses back to the same rule.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.net.addr, self.ports) {
+            (IpAddr::V6(_), Some(_)) => write!(f, "[{}]", self.net)?,
+            _ => write!(f, "{}", self.net)?,
+        }
+        match self.ports {
+            Some((lo, hi)) if lo == hi => write!(f, ":{lo}")?,
+            Some((lo, hi)) => write!(f, ":{lo}-{hi}")?,
+            None => {}
+        }
+        match self.proto {
+            Proto::Any => Ok(()),
+            Proto::Tcp => f.write_str("/tcp"),
+            Proto::Udp => f.write_str("/udp"),
+        }
+    }
+}
+
+/// An IP network: `addr` has no bits set beyond `prefix` (checked by the parser).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IpNet {
+    pub addr: IpAddr,
+    /// 0..=32 for IPv4, 0..=128 for IPv6.
+    pub prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` is in this network. IPv4 and IPv6 never match each other (an
+    /// IPv4-mapped IPv6 address `::ffff:a.b.c.d` is IPv6 here).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(ip) & mask == u32::from(net)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(ip) & mask == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// No suffix: TCP and UDP.
+    Any,
+    /// `/tcp`
+    Tcp,
+    /// `/udp`
+    Udp,
+}
