@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use enforcer::bpf::{self, GroupRules, Kernel, Limits};
-use enforcer::config::model::{Access, AccessList, IpNet, NetRule, Proto, Span};
+use enforcer::plan::{Access, AccessList, IpNet, NetRule, Proto, Span};
 
 #[derive(Parser)]
 #[command(about = "measurement programs for cargo xtask bench enforcement")]

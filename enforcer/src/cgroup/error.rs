@@ -23,7 +23,7 @@ pub enum CgroupError {
     #[error("unknown key {key:?}: {hint}")]
     UnknownKey { key: String, hint: String },
 
-    #[error("invalid value {value:?} for {key}: {reason}")]
+    #[error("{}", invalid_value(.key, .value, .reason))]
     InvalidValue {
         key: String,
         value: String,
@@ -93,6 +93,16 @@ pub enum CgroupError {
         source: Box<CgroupError>,
         rolled_back: String,
     },
+}
+
+/// "invalid value "X" for KEY: REASON", without the value when the reason
+/// already quotes it (the value grammars do): a message says each thing once.
+fn invalid_value(key: &str, value: &str, reason: &str) -> String {
+    if reason.contains(&format!("`{}`", value.trim())) {
+        format!("invalid value for {key}: {reason}")
+    } else {
+        format!("invalid value {value:?} for {key}: {reason}")
+    }
 }
 
 /// Where the group is missing and a `create` command that makes it there. A

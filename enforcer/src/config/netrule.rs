@@ -88,7 +88,14 @@ fn split_proto(text: &str) -> Result<(&str, Proto), String> {
 }
 
 fn not_an_address(addr: &str, text: &str) -> String {
-    format!("`{addr}` in `{text}` is not an IP address (host names are not resolved): {FORMS}")
+    // Say where the address is only when it is not the whole rule: a message
+    // names each thing once.
+    let what = if addr == text.trim() {
+        format!("`{addr}`")
+    } else {
+        format!("`{addr}` in `{text}`")
+    };
+    format!("{what} is not an IP address (host names are not resolved): {FORMS}")
 }
 
 /// `addr` with an optional prefix length; checks the length and the host bits.
@@ -249,7 +256,7 @@ mod tests {
             ("10.0.0.1:http", "`http` is not a port"),
             ("10.0.0.1:80-", "`` is not a port"),
             ("10.0.0.1:80/icmp", "unknown protocol `icmp`: write `/tcp` or `/udp`"),
-            ("example.com", "`example.com` in `example.com` is not an IP address (host names are not resolved)"),
+            ("example.com", "`example.com` is not an IP address (host names are not resolved)"),
             ("example.com:80", "`example.com` in `example.com:80` is not an IP address"),
             ("10.0.0.256", "is not an IP address"),
             ("::1:80:x", "for an IPv6 address with a port, write it in brackets"),

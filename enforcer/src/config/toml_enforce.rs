@@ -533,10 +533,15 @@ impl Reader<'_, '_> {
                 return Err(ConfigError::invalid(
                     span,
                     format!(
-                        "unknown syscall `{text}`{}: write a name from the {} syscall table, \
-                         such as `ptrace` (lower case, no `sys_` prefix)",
+                        "unknown syscall `{text}`{}: write a name from the {} syscall table \
+                         (lower case, no `sys_` prefix){}",
                         did_you_mean(text, syscall_names()),
-                        std::env::consts::ARCH
+                        std::env::consts::ARCH,
+                        if did_you_mean(text, syscall_names()).is_empty() {
+                            ", such as `ptrace`"
+                        } else {
+                            ""
+                        }
                     ),
                 ));
             };

@@ -25,7 +25,7 @@ pub(super) fn cpu_weight(p: Priority) -> &'static str {
 /// The `skb->priority` of the group's outgoing packets: `high` is
 /// `TC_PRIO_INTERACTIVE` (6), `low` `TC_PRIO_BULK` (1), `normal` leaves packets
 /// unchanged (`None`).
-pub(super) fn packet_priority(p: Priority) -> Option<u32> {
+pub fn packet_priority(p: Priority) -> Option<u32> {
     match p {
         Priority::High => Some(skb_priority::HIGH),
         Priority::Low => Some(skb_priority::LOW),
@@ -34,7 +34,7 @@ pub(super) fn packet_priority(p: Priority) -> Option<u32> {
 }
 
 /// The rule tables of one policy group, checked as the kernel will take them.
-pub(super) fn group_rules(g: &GroupSpec) -> Result<GroupRules, PlanError> {
+pub fn group_rules(g: &GroupSpec) -> Result<GroupRules, PlanError> {
     let mut rules = GroupRules::default();
     if let Some(n) = &g.network {
         rules.connect = n.connect.clone();
@@ -60,8 +60,8 @@ pub(super) fn group_rules(g: &GroupSpec) -> Result<GroupRules, PlanError> {
                 span: sysno.span.clone(),
                 message: format!(
                     "`{name}` cannot be denied: no BPF-LSM cgroup hook covers it (`action = \
-                     \"deny\"` works only for {}); `action = \"log\"` or `action = \"kill\"` \
-                     work for `{name}`",
+                     \"deny\"` works only for {}); write `action = \"log\"` or `action = \
+                     \"kill\"` for it",
                     crate::config::one_of(&names)
                 ),
             });

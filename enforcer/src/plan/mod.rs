@@ -28,6 +28,7 @@ pub use control::ControlRule;
 pub use diff::{Diff, InForce};
 pub use error::PlanError;
 pub use features::check_features;
+pub use kernel::{group_rules, packet_priority};
 pub use net::{Access, AccessList, IpNet, NetRule, Proto};
 pub use span::{Span, Spanned};
 pub use validate::{Kernel, Plan, PlannedGroup, parent_of, validate, validate_file};
