@@ -4,7 +4,9 @@
 //!
 //! The TOML format also carries enforcement: `[agent]` settings and, per group,
 //! `priority`, `network`, `syscalls` and `when` rules (see `toml_enforce.rs` and the
-//! types in [`model`]). cgconfig.conf has none of these.
+//! types in [`model`]). cgconfig.conf has none of these. The TOML file's shape
+//! is typed (`toml_policy/file.rs`), and its JSON Schema and `docs/policy.md`
+//! are generated from it.
 //!
 //! Only syntax is checked here. Whether a controller, key or group path makes sense
 //! on this machine is decided by `cgroup::plan`.
@@ -22,7 +24,6 @@ mod position;
 pub(crate) mod proptests;
 mod suggest;
 mod threshold;
-mod toml_enforce;
 mod toml_policy;
 
 pub(crate) use perm::parse_mode;
@@ -37,6 +38,7 @@ pub use model::{
     Setting, Span, Spanned, SyscallAction, SyscallSpec, WhenRule,
 };
 pub use toml_policy::parse_toml;
+pub use toml_policy::schema::{policy_reference, policy_schema, policy_schema_text};
 
 /// Runs every value parser of the policy formats on `text` (for the fuzz targets
 /// and property tests): none may panic, and each error must say something.
@@ -58,5 +60,5 @@ pub(crate) fn run_value_parsers(text: &str) {
     }
     said(netrule::parse_net_rule(text).map(drop));
     said(perm::parse_mode(text).map(drop));
-    said(toml_enforce::parse_action(text).map(drop));
+    said(toml_policy::parse_action(text).map(drop));
 }
