@@ -39,7 +39,6 @@ mod pins;
 mod rawlink;
 mod rules;
 mod snapshot;
-mod syscalls_i386;
 mod tracefs;
 mod trust;
 

@@ -19,15 +19,16 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use aya::maps::lpm_trie::Key;
 use enforcer_common::enforce::{SYSCALL_BITMAP_BITS, hook, list, policy_flags, skb_priority};
 use enforcer_common::{GroupPolicy, LimitConf, NetKey, NetRuleEntry, NetRuleSet, RULES_PER_PREFIX};
-
-use super::syscalls_i386::I386;
-use crate::plan::{Access, AccessList, Direction, NetRule, Proto, SyscallAction};
 use syscalls::Sysno;
+use syscalls::x86::Sysno as I386Sysno;
+
+use crate::plan::{Access, AccessList, Direction, NetRule, Proto, SyscallAction};
 
 /// Burst tolerance of a rate limit, as time: after an idle period the limiter
 /// lets this much time's worth of traffic through at once...
@@ -261,16 +262,16 @@ fn list_entries(
             .rules
             .iter()
             .enumerate()
-            .filter(|(_, r)| net_key(r.net.addr, r.net.prefix).0 == family)
+            .filter(|(_, r)| net_key(r.net.addr(), r.net.prefix_len()).0 == family)
             .collect();
         // Every distinct network, and /0.
         let prefixes: BTreeSet<(u8, [u8; 16], IpAddr)> = rules
             .iter()
             .map(|(_, r)| {
                 (
-                    r.net.prefix,
-                    net_key(r.net.addr, r.net.prefix).2,
-                    r.net.addr,
+                    r.net.prefix_len(),
+                    net_key(r.net.addr(), r.net.prefix_len()).2,
+                    r.net.addr(),
                 )
             })
             .chain([(0, [0u8; 16], zero)])
@@ -278,7 +279,7 @@ fn list_entries(
         for (prefix, bytes, addr) in prefixes {
             let covering: Vec<(usize, &NetRule)> = rules
                 .iter()
-                .filter(|(_, r)| r.net.prefix <= prefix && r.net.contains(addr))
+                .filter(|(_, r)| r.net.prefix_len() <= prefix && r.net.contains(&addr))
                 .copied()
                 .collect();
             if covering.len() > RULES_PER_PREFIX {
@@ -402,17 +403,17 @@ pub(super) fn i386_numbers(name: &str) -> Vec<u16> {
         n if IPC.contains(&n) => names.push("ipc".into()),
         _ => {}
     }
-    I386.iter()
-        .filter(|(n, _)| names.iter().any(|m| m == n))
-        .map(|&(_, nr)| nr)
+    // The `syscalls` crate's i386 table (its `x86` module).
+    names
+        .iter()
+        .filter_map(|n| I386Sysno::from_str(n).ok())
+        .filter_map(|nr| u16::try_from(nr.id()).ok())
         .collect()
 }
 
 /// The i386 name of syscall `nr`.
 pub(super) fn i386_name(nr: u32) -> Option<&'static str> {
-    I386.iter()
-        .find(|&&(_, n)| u32::from(n) == nr)
-        .map(|&(name, _)| name)
+    I386Sysno::new(usize::try_from(nr).ok()?).map(|s| s.name())
 }
 
 fn set_bit(bitmap: &mut [u64], nr: u32) -> bool {
@@ -478,10 +479,7 @@ mod tests {
 
     fn rule(net: &str, prefix: u8, ports: Option<(u16, u16)>, proto: Proto) -> NetRule {
         NetRule {
-            net: IpNet {
-                addr: net.parse().expect("address"),
-                prefix,
-            },
+            net: IpNet::new(net.parse().expect("address"), prefix).expect("prefix"),
             ports,
             proto,
             span: span(),

@@ -141,7 +141,7 @@ fn network(addr: &str, prefix: Option<&str>, text: &str) -> Result<IpNet, String
              or `{addr}/{bits}` for the single address"
         ));
     }
-    Ok(IpNet { addr, prefix })
+    IpNet::new(addr, prefix).map_err(|_| format!("`{text}`: prefix `/{prefix}` is too long"))
 }
 
 fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
@@ -196,17 +196,11 @@ mod tests {
     use super::*;
 
     fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> IpNet {
-        IpNet {
-            addr: IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
-            prefix,
-        }
+        IpNet::new(IpAddr::V4(Ipv4Addr::new(a, b, c, d)), prefix).unwrap()
     }
 
     fn v6(text: &str, prefix: u8) -> IpNet {
-        IpNet {
-            addr: IpAddr::V6(text.parse::<Ipv6Addr>().unwrap()),
-            prefix,
-        }
+        IpNet::new(IpAddr::V6(text.parse::<Ipv6Addr>().unwrap()), prefix).unwrap()
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub struct NetRule {
 impl fmt::Display for NetRule {
     /// The canonical spelling, which parses back to the same rule.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.net.addr, self.ports) {
+        match (self.net.addr(), self.ports) {
             (IpAddr::V6(_), Some(_)) => write!(f, "[{}]", self.net)?,
             _ => write!(f, "{}", self.net)?,
         }
@@ -64,41 +64,9 @@ impl fmt::Display for NetRule {
     }
 }
 
-/// An IP network: `addr` has no bits set beyond `prefix` (checked by the parser).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IpNet {
-    pub addr: IpAddr,
-    /// 0..=32 for IPv4, 0..=128 for IPv6.
-    pub prefix: u8,
-}
-
-impl IpNet {
-    /// Whether `ip` is in this network. IPv4 and IPv6 never match each other (an
-    /// IPv4-mapped IPv6 address `::ffff:a.b.c.d` is IPv6 here).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(ip) & mask == u32::from(net)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(ip) & mask == u128::from(net)
-            }
-            _ => false,
-        }
-    }
-}
-
-impl fmt::Display for IpNet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
+/// An IP network (the `ipnet` crate's): the parser refuses host bits beyond
+/// the prefix, so `addr()` is always the network address.
+pub use ipnet::IpNet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proto {

@@ -583,9 +583,9 @@ until  = "30s"
             .as_ref()
             .unwrap()
             .rules[0];
-        assert!(rule.net.contains(localhost));
-        assert!(!rule.net.contains(IpAddr::V4(Ipv4Addr::new(128, 0, 0, 1))));
-        assert!(!rule.net.contains("::1".parse().unwrap()));
+        assert!(rule.net.contains(&localhost));
+        assert!(!rule.net.contains(&IpAddr::V4(Ipv4Addr::new(128, 0, 0, 1))));
+        assert!(!rule.net.contains(&"::1".parse::<IpAddr>().unwrap()));
     }
 
     #[test]
