@@ -37,8 +37,8 @@ pub use model::{
     IpNet, Metric, MetricUnit, NetRule, NetworkSpec, OnExit, Owner, Perm, Policy, Priority, Proto,
     Setting, Span, Spanned, SyscallAction, SyscallSpec, WhenRule,
 };
-pub use toml_policy::parse_toml;
 pub use toml_policy::schema::{policy_reference, policy_schema, policy_schema_text};
+pub use toml_policy::{parse_toml, to_toml};
 
 /// Runs every value parser of the policy formats on `text` (for the fuzz targets
 /// and property tests): none may panic, and each error must say something.

@@ -18,11 +18,13 @@
 mod enforce;
 mod file;
 mod group;
+mod print;
 mod raw;
 mod read;
 pub(super) mod schema;
 
 pub(crate) use enforce::parse_action;
+pub use print::to_toml;
 pub use read::parse_toml;
 #[cfg(test)]
 mod tests;
