@@ -163,3 +163,59 @@ fn a_dry_run_shows_every_section_as_current_and_new() {
         "--dry-run created the group"
     );
 }
+
+/// `reload --dry-run` compares with what the running agent enforces: rules
+/// it keeps are not listed, removed ones are `-`, new ones `+`; nothing is
+/// signalled.
+#[test]
+fn reload_dry_run_diffs_against_the_rules_in_force() {
+    if skip_without_cgroup2("reload_dry_run_diffs_against_the_rules_in_force") {
+        return;
+    }
+    let g = GroupGuard::new("plan-reload");
+    let mut run = AgentRun::new();
+    let policy = |deny: &str| {
+        format!(
+            "[group.\"{n}\"]\n\"pids.max\" = 50\n\n[group.\"{n}\".network]\n\
+             connect_deny = [\"10.0.0.0/8\", \"{deny}\"]\n",
+            n = g.name
+        )
+    };
+    let running = write_policy(&run, &policy("192.168.0.0/16"));
+    run.start(&running);
+    let next = run.file("next.toml");
+    std::fs::write(&next, policy("172.16.0.0/12")).unwrap();
+    let pid_file = run.pid_file();
+    let out = enforcer_ok(&[
+        "reload",
+        "--dry-run",
+        "--config",
+        next.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("network: - connect_deny 192.168.0.0/16"),
+        "{out}"
+    );
+    assert!(
+        out.contains("network: + connect_deny 172.16.0.0/12"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("10.0.0.0/8"),
+        "an unchanged rule is listed: {out}"
+    );
+    // Without --config: the agent's own file, unchanged, so no rule changes.
+    let same = enforcer_ok(&[
+        "reload",
+        "--dry-run",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+    ]);
+    assert!(!same.contains("network:"), "{same}");
+    assert!(
+        run.audit_lines().iter().all(|l| l["kind"] != "reload"),
+        "a dry run reloaded the agent"
+    );
+}
