@@ -99,158 +99,80 @@ pub struct Owner {
 }
 
 // ---------------------------------------------------------------------------
-// Enforcement (TOML only). Everything below is syntax-checked and normalised
-// (units converted, addresses parsed); nothing has been checked against the host.
-//
-// Durations are written as strings: a number (decimals allowed) and a unit `ms`,
-// `s`, `m`, `h` or `d`, possibly several (`"1m30s"`); `"0"` is zero.
+// Enforcement (TOML only), syntax-checked and normalised (units converted,
+// addresses parsed); nothing has been checked against the host yet. What each
+// key means and how it is written is documented once, on the file's typed
+// tables (`toml_policy/file.rs`, rendered into docs/policy.md); these are the
+// values read from them, each with where it was written. `None`: not written.
 // ---------------------------------------------------------------------------
 
-/// `[agent]`: how `enforcer run` behaves. Every key is optional; `None` means the
-/// key was not written, so the built-in default (or a command-line flag) applies.
-///
-/// ```toml
-/// [agent]
-/// metrics = "127.0.0.1:9750"
-/// interval = "1s"
-/// on_exit = "keep"
-/// audit_log = "/var/log/enforcer/audit.jsonl"
-/// observe = false
-/// ```
+/// `[agent]`: how `enforcer run` behaves; command-line flags override it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentSpec {
-    /// Where the `[agent]` header (or `agent` key) is.
+    /// Where the `[agent]` header is.
     pub span: Span,
-    /// `metrics = "ADDR:PORT"`: where to serve Prometheus metrics
-    /// (`http://ADDR:PORT/metrics`). IPv6 in brackets: `"[::1]:9750"`. Port 0 is
-    /// refused.
     pub metrics: Option<Spanned<SocketAddr>>,
-    /// `interval = "1s"`: how often counters are read, rules evaluated and the
-    /// summary printed. A duration of at least 10ms.
+    /// At least 10ms.
     pub interval: Option<Spanned<Duration>>,
-    /// `on_exit = "keep" | "detach"`: what happens to the programs and counters when
-    /// the agent stops.
     pub on_exit: Option<Spanned<OnExit>>,
-    /// `audit_log = "/var/log/enforcer/audit.jsonl"`: append one JSON line per
-    /// event (denials, kills, rule firings). Must be an absolute path.
+    /// Absolute.
     pub audit_log: Option<Spanned<PathBuf>>,
-    /// `audit_group = "adm"`: the audit log is mode 0640 with this group (the
-    /// gid it names); without it 0600, root's alone.
+    /// The gid `audit_group` names.
     pub audit_group: Option<Spanned<u32>>,
-    /// `observe = true | false`: also account every other group on the host (attach
-    /// at the cgroup2 root as well as to the policy's groups). Observing never
-    /// denies anything.
     pub observe: Option<Spanned<bool>>,
-    /// `parent = "system.slice/enforcer.service"`: create the policy's groups below
-    /// this group (a subtree delegated to enforcer, e.g. by systemd's
-    /// `Delegate=yes`) instead of at the top of each hierarchy.
     pub parent: Option<Spanned<String>>,
 }
 
-/// `[group."NAME".network]`: which addresses the group may connect to or bind,
-/// and how fast and how much it may send and receive.
-///
-/// ```toml
-/// [group."web".network]
-/// connect_deny   = ["10.0.0.0/8", "[::1]:80", "127.0.0.1:8080/udp"]
-/// bind_allow     = ["0.0.0.0/0:8080"]
-/// egress_rate    = "10Mbit"
-/// ingress_rate   = "100Mbit"
-/// egress_budget  = "10G/1d"
-/// ingress_budget = "1G/1h"
-/// ```
+/// `[group."NAME".network]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetworkSpec {
-    /// Where the `network` key (or `[group."NAME".network]` header) is.
+    /// Where the table is named.
     pub span: Span,
-    /// `connect_allow = [RULE, ...]` or `connect_deny = [RULE, ...]` (at most one of
-    /// the two): which destinations `connect(2)` (and UDP `sendmsg`) may reach.
-    /// An empty list has no effect and is `None` here (with a warning).
+    /// `connect_allow` or `connect_deny` (at most one; an empty list is `None`,
+    /// with a warning).
     pub connect: Option<AccessList>,
-    /// `bind_allow = [...]` or `bind_deny = [...]` (at most one): which local
-    /// addresses and ports `bind(2)` may use. Empty lists as for `connect`.
+    /// `bind_allow` or `bind_deny`, as `connect`.
     pub bind: Option<AccessList>,
-    /// `egress_rate = "10Mbit"`: sending rate limit, in **bytes per second**. Written
-    /// in bits per second with tc's decimal units (`bit`, `Kbit`, `Mbit`, `Gbit`,
-    /// `Tbit`; `Kibit`... are binary) or bytes per second (`B/s`, `KB/s`, `MB/s`,
-    /// `GB/s`, `TB/s` decimal; `KiB/s`, `MiB/s`, `GiB/s`, `TiB/s` binary). Decimals
-    /// such as `"1.5Mbit"` are allowed; the result is rounded down and must be at
-    /// least 1 byte per second.
+    /// Bytes per second, at least 1.
     pub egress_rate: Option<Spanned<u64>>,
-    /// `ingress_rate = "100Mbit"`: receiving rate limit, bytes per second, written
-    /// as for `egress_rate`.
     pub ingress_rate: Option<Spanned<u64>>,
-    /// `egress_budget = "10G/1d"`: at most this many bytes sent per window.
     pub egress_budget: Option<Budget>,
-    /// `ingress_budget = "1G/1h"`: at most this many bytes received per window.
     pub ingress_budget: Option<Budget>,
 }
 
-/// `"SIZE/WINDOW"`, such as `"10G/1d"`: at most `bytes` per `window`. `SIZE` uses
-/// binary units like memory sizes (`K` = 1024, `M`, `G`, `T`, `P`; `KiB`... also
-/// accepted); `WINDOW` is a duration in `s`, `m`, `h` or `d`, the count optional
-/// (`"1G/h"` is `"1G/1h"`), at least one second.
+/// At most `bytes` (at least 1) per `window` (at least a second).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Budget {
-    /// Bytes per window, at least 1.
     pub bytes: u64,
     pub window: Duration,
     /// Where the value is.
     pub span: Span,
 }
 
-/// `[group."NAME".syscalls]`: system calls the group must not make.
-///
-/// ```toml
-/// [group."web".syscalls]
-/// deny   = ["ptrace", "personality"]
-/// action = "kill"
-/// ```
+/// `[group."NAME".syscalls]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyscallSpec {
-    /// Where the `syscalls` key (or `[group."NAME".syscalls]` header) is.
+    /// Where the table is named.
     pub span: Span,
-    /// `deny = ["NAME", ...]`: syscall names as in this architecture's table (the
-    /// `syscalls` crate: `ptrace`, `accept4`, ...), each with its element's span,
-    /// no name twice. May be empty (then with a warning).
+    /// No name twice; may be empty (then with a warning).
     pub deny: Vec<Spanned<Sysno>>,
-    /// `action = "log" | "kill" | "deny"`: what happens when a listed syscall is
-    /// made. Required when `deny` is not empty; `Log` if both are absent.
+    /// `Log` if neither `deny` nor `action` is written.
     pub action: Spanned<SyscallAction>,
 }
 
-/// One `[[group."NAME".when]]` rule: when `metric` is above (or below) `threshold`
-/// for `hold`, run `then`; with `until`, undo the reversible actions once the
-/// condition has been false for that long.
-///
-/// ```toml
-/// [[group."web".when]]
-/// metric = "egress_bytes_per_sec"
-/// above  = "50M"
-/// for    = "5s"
-/// then   = ["throttle egress 5Mbit", "log"]
-/// until  = "30s"
-/// ```
+/// One `[[group."NAME".when]]` rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WhenRule {
-    /// Where the `[[group."NAME".when]]` header (or inline table) is.
+    /// Where the rule's header (or inline table) is.
     pub span: Span,
-    /// `metric = "NAME"`: required; one of [`Metric::ALL`].
     pub metric: Spanned<Metric>,
-    /// Which of `above = ...` / `below = ...` was written (exactly one is).
+    /// Which of `above` / `below` was written (exactly one is).
     pub compare: Compare,
-    /// The `above`/`below` value in the metric's base unit (bytes, bytes per
-    /// second, count, per second or percent; see [`Metric::unit`]). The condition
-    /// holds while the value is strictly above (below) it.
+    /// In the metric's base unit ([`Metric::unit`]).
     pub threshold: Spanned<f64>,
-    /// `for = "5s"`: how long the condition must hold before `then` runs. Default
-    /// zero (the first evaluation that sees it); the span is then the rule's.
+    /// `for`; zero if not written (the span is then the rule's).
     pub hold: Spanned<Duration>,
-    /// `then = ["ACTION", ...]`: what to do, in order; not empty, no action twice
-    /// (two `throttle egress` or two `set` of one key count as twice). A single
-    /// action may be written without brackets: `then = "kill"`.
+    /// Not empty; no action twice (two `set` of one key count as twice).
     pub then: Vec<Spanned<Action>>,
-    /// `until = "30s"`: optional cool-down: once the condition has been false this
-    /// long, undo the reversible actions ([`Action::is_reversible`]).
     pub until: Option<Spanned<Duration>>,
 }
