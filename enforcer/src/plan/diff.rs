@@ -256,8 +256,11 @@ impl Diff {
                 when: section(&before.when, &after.when),
             });
         }
+        // A set, so that a dry run stays linear in the number of groups.
+        let planned: std::collections::HashSet<&str> =
+            plan.groups.iter().map(|g| g.path.as_str()).collect();
         for (name, before) in &now.groups {
-            if plan.groups.iter().any(|g| g.path.as_str() == name) {
+            if planned.contains(name.as_str()) {
                 continue;
             }
             groups.push(GroupDiff {
