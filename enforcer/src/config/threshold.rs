@@ -54,7 +54,7 @@ mod tests {
             (Percent, "50%%", "not a plain number"),
             (BytesPerSec, "50Q", "a rate such as `400Mbit` or `50MB/s` also works"),
             (BytesPerSec, "50Mbps", "ambiguous"),
-            (Bytes, "1Mbit", "unknown size unit `Mbit`"),
+            (Bytes, "1Mbit", "unknown unit `Mbit` in the size"),
         ];
         for (unit, text, fragment) in bad {
             let message = parse_threshold(*unit, text).unwrap_err();

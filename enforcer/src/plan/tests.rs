@@ -53,7 +53,7 @@ fn when_set_actions_are_checked_at_load() {
     let message = err.to_string();
     assert!(message.starts_with("p.toml:7:16: "), "{message}");
     assert!(
-        message.contains("10XB") && message.contains("unknown size unit"),
+        message.contains("10XB") && message.contains("unknown unit `XB`"),
         "{message}"
     );
 
@@ -223,7 +223,7 @@ fn quoted(message: &str) -> Vec<String> {
 }
 
 /// Issue 11: many messages said their reason twice (`invalid value "10XB" for
-/// memory.max: unknown size unit ... in `10XB``). Over a corpus of mistakes in
+/// memory.max: unknown unit ... in `10XB``). Over a corpus of mistakes in
 /// every section, no message quotes the same thing twice.
 #[test]
 fn messages_say_each_thing_once() {

@@ -30,7 +30,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         }
         Err(UnitError::Unknown) => {
             return Err(format!(
-                "unknown size unit `{unit}` in `{text}`: write {FORMS}"
+                "unknown unit `{unit}` in the size `{text}`: write {FORMS}"
             ));
         }
     };
@@ -45,7 +45,13 @@ pub fn parse_limit(text: &str) -> Result<Size, String> {
     }
     if trimmed.starts_with('-') {
         return Err(format!(
-            "`{text}` is negative: a size cannot be; write `max` for no limit"
+            "`{text}`: a size cannot be negative; write `max` for no limit"
+        ));
+    }
+    if !trimmed.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(format!(
+            "`{text}` is not a size: expected a number of bytes such as `50000000`, `50M` or \
+             `1G`, or `max`"
         ));
     }
     parse_size(text).map(Size::Bytes)
@@ -118,8 +124,8 @@ mod tests {
             ("10GB", "`10GB` is ambiguous: sizes use binary units, so write `10G` or `10GiB`"),
             ("1kb", "write `1K` or `1KiB` (1K = 1024)"),
             ("512MB", "`512MB` is ambiguous"),
-            ("10X", "unknown size unit `X`"),
-            ("10XB", "unknown size unit `XB`"),
+            ("10X", "unknown unit `X` in the size"),
+            ("10XB", "unknown unit `XB` in the size"),
             ("G", "does not start with a number"),
             ("-1G", "is negative"),
             ("16E", "too large"),
@@ -137,7 +143,16 @@ mod tests {
         assert_eq!(parse_limit("max"), Ok(Size::Max));
         assert_eq!(parse_limit("-1"), Ok(Size::Max));
         assert_eq!(parse_limit("50M"), Ok(Size::Bytes(50 << 20)));
-        assert!(parse_limit("-5").unwrap_err().contains("negative"));
+        assert!(
+            parse_limit("-5")
+                .unwrap_err()
+                .contains("cannot be negative")
+        );
+        assert!(
+            parse_limit("abc")
+                .unwrap_err()
+                .contains("expected a number")
+        );
         assert!(parse_limit("512MB").unwrap_err().contains("ambiguous"));
     }
 

@@ -884,7 +884,7 @@ until  = "30s"
             ("[[group.a.when]]\nmetric = 1\nabove = 1\nthen = [\"log\"]\n", (2, 10), "`metric` is an integer: write it as a string, such as `metric = \"egress_bytes_per_sec\"`"),
             ("[[group.a.when]]\nmetric = \"oom_kills\"\nthen = [\"log\"]\n", (1, 1), "this rule has no condition: add `above = ...` or `below = ...`, such as `above = 100`"),
             ("[[group.a.when]]\nmetric = \"oom_kills\"\nbelow = 1\nabove = 2\nthen = [\"log\"]\n", (4, 1), "a rule has either `above` or `below`, not both (`below` is at line 3, column 1): keep one, and write a second `when` rule for the other"),
-            ("[[group.a.when]]\nmetric = \"egress_bytes\"\nabove = \"50Q\"\nthen = [\"log\"]\n", (3, 9), "`above` for `egress_bytes`: unknown size unit `Q` in `50Q`"),
+            ("[[group.a.when]]\nmetric = \"egress_bytes\"\nabove = \"50Q\"\nthen = [\"log\"]\n", (3, 9), "`above` for `egress_bytes`: unknown unit `Q` in the size `50Q`"),
             ("[[group.a.when]]\nmetric = \"egress_bytes\"\nabove = \"50MB\"\nthen = [\"log\"]\n", (3, 9), "sizes use binary units, so write `50M` or `50MiB`"),
             ("[[group.a.when]]\nmetric = \"egress_bytes_per_sec\"\nabove = \"50Mbps\"\nthen = [\"log\"]\n", (3, 9), "`50Mbps` is ambiguous"),
             ("[[group.a.when]]\nmetric = \"egress_bytes\"\nabove = 1.5\nthen = [\"log\"]\n", (3, 9), "`above` for `egress_bytes`: the value is a float: write a size such as `\"1G\"` or a number of bytes"),
