@@ -215,14 +215,23 @@ impl Diff {
         for (g, c) in plan.groups.iter().zip(&plan.cgroups.groups) {
             let before = now.groups.get(g.path.as_str()).unwrap_or(&empty);
             let after = GroupInForce::of(g);
-            let exists = c.targets.hiers.iter().all(|&h| cg.exists(h, &c.path));
+            let present: Vec<usize> = c
+                .targets
+                .hiers
+                .iter()
+                .copied()
+                .filter(|&h| cg.exists(h, &c.path))
+                .collect();
+            let exists = present.len() == c.targets.hiers.len();
             let settings = c
                 .writes
                 .iter()
                 .map(|w| {
-                    let file = cg.dir(w.hier, &c.path).join(&w.file);
-                    let current = std::fs::read_to_string(&file)
-                        .ok()
+                    // A group not there yet has no current value to read.
+                    let current = present
+                        .contains(&w.hier)
+                        .then(|| std::fs::read_to_string(cg.dir(w.hier, &c.path).join(&w.file)))
+                        .and_then(Result::ok)
                         .map(|v| v.trim().to_owned());
                     Change {
                         item: format!("{} ({}:{})", w.key, cg.hierarchy(w.hier).label(), w.file),
