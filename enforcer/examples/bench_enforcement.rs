@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use enforcer::bpf::{self, GroupRules, Kernel, Limits};
-use enforcer::config::model::{Access, AccessList, IpNet, NetRule, Proto, Span};
+use enforcer::plan::{Access, AccessList, IpNet, NetRule, Proto, Span};
 
 #[derive(Parser)]
 #[command(about = "measurement programs for cargo xtask bench enforcement")]
@@ -108,10 +108,7 @@ fn deny_rules(n: usize) -> Vec<NetRule> {
             if i < 8 {
                 let port = 1000 + i as u16;
                 NetRule {
-                    net: IpNet {
-                        addr: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)),
-                        prefix: 8,
-                    },
+                    net: IpNet::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8).expect("a /8"),
                     ports: Some((port, port)),
                     proto: Proto::Any,
                     span: span.clone(),
@@ -119,10 +116,8 @@ fn deny_rules(n: usize) -> Vec<NetRule> {
             } else {
                 let h = (i as u32 + 1).to_be_bytes();
                 NetRule {
-                    net: IpNet {
-                        addr: IpAddr::V4(Ipv4Addr::new(10, h[1], h[2], h[3])),
-                        prefix: 32,
-                    },
+                    net: IpNet::new(IpAddr::V4(Ipv4Addr::new(10, h[1], h[2], h[3])), 32)
+                        .expect("a /32"),
                     ports: Some((9, 9)),
                     proto: Proto::Any,
                     span: span.clone(),

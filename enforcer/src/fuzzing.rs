@@ -107,15 +107,12 @@ fn plan(name: &str, policy: &Policy) {
         let root: PathBuf = std::env::temp_dir().join("enforcer-fuzz-host");
         fake_hybrid_host(&root)
     });
-    match cg.plan(policy) {
-        Ok(plan) => {
-            let _ = cg.describe(&plan);
+    match crate::plan::validate(cg, policy.clone(), None, crate::plan::Kernel::Unchecked) {
+        Ok((_, plan)) => {
+            let _ = crate::plan::Diff::new(cg, &plan, &Default::default()).render();
         }
         Err(err) => {
-            assert!(
-                matches!(err, crate::cgroup::CgroupError::AtSpan { .. }),
-                "no position: {err:?}"
-            );
+            assert!(err.span().is_some(), "no position: {err:?}");
             assert!(err.to_string().starts_with(&format!("{name}:")), "{err}");
             assert!(err.is_user_error(), "{err}");
         }

@@ -12,4 +12,6 @@ pub mod config;
 pub mod enforce;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod plan;
 pub mod report;
+pub mod units;

@@ -25,7 +25,7 @@ use enforcer::bpf::{
     BpfError, Direction, ENFORCE_MAX_LEVEL, Event, GroupRules, Kernel, NetOp, snapshot_pinned,
     unpin_all,
 };
-use enforcer::config::SyscallAction;
+use enforcer::plan::SyscallAction;
 use enforcer_tests::helper_bin;
 
 /// Links `attach_enforcement` makes per group: 10 cgroup programs, plus 3
@@ -68,8 +68,8 @@ fn rules(network: &str, syscalls: &str) -> GroupRules {
     }
     let policy = enforcer::config::parse_toml(&text, Path::new("test.toml"))
         .unwrap_or_else(|e| panic!("policy {text:?}: {e}"));
-    let g = &policy.groups[0];
-    GroupRules::from_spec(g.network.as_ref(), g.syscalls.as_ref())
+    enforcer::plan::group_rules(&policy.groups[0])
+        .unwrap_or_else(|e| panic!("policy {text:?}: {e}"))
 }
 
 /// Runs the helper in `g` and returns its stdout lines.
@@ -1222,10 +1222,13 @@ fn priorities_mark_the_groups_egress_packets() {
         assert_eq!(kernel.attach_enforcement(&g.path).expect("attach"), want);
     }
     for (g, p) in [
-        (&high, enforcer::config::Priority::High),
-        (&low, enforcer::config::Priority::Low),
+        (&high, enforcer::plan::Priority::High),
+        (&low, enforcer::plan::Priority::Low),
     ] {
-        let prio = rules("", "").with_priority(Some(p));
+        let prio = GroupRules {
+            priority: enforcer::plan::packet_priority(p),
+            ..rules("", "")
+        };
         assert!(!prio.is_empty(), "a priority alone is something to enforce");
         kernel
             .set_group_rules(g.id(), &prio)

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::bpf::BpfError;
 use crate::cgroup::CgroupError;
 use crate::config::ConfigError;
+use crate::plan::PlanError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -12,10 +13,11 @@ pub enum AgentError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
-    /// A valid policy that this kernel cannot enforce (exit 1: the input is
-    /// fine, the host lacks a feature).
+    /// The policy cannot be planned here: its own mistake (exit 2) or a
+    /// feature this kernel lacks (exit 1), see [`PlanError::is_user_error`].
+    /// Boxed: it carries a cgroup error and a span.
     #[error(transparent)]
-    Unenforceable(ConfigError),
+    Plan(Box<PlanError>),
     /// Boxed: aya's errors are large and every agent function returns this.
     #[error(transparent)]
     Bpf(Box<BpfError>),
@@ -85,6 +87,12 @@ pub enum AgentError {
     StillRunning { pid: i32, secs: u64 },
 }
 
+impl From<PlanError> for AgentError {
+    fn from(e: PlanError) -> Self {
+        AgentError::Plan(Box::new(e))
+    }
+}
+
 impl From<BpfError> for AgentError {
     fn from(e: BpfError) -> Self {
         AgentError::Bpf(Box::new(e))
@@ -96,6 +104,7 @@ impl AgentError {
         match self {
             AgentError::Config(e) => !matches!(e, ConfigError::Io { .. }),
             AgentError::Cgroup(e) => e.is_user_error(),
+            AgentError::Plan(e) => e.is_user_error(),
             AgentError::Metrics { .. } | AgentError::OtherPolicy { .. } => true,
             _ => false,
         }

@@ -26,7 +26,11 @@ pub use settings::{
 use crate::bpf::{Kernel, SyscallScope};
 use crate::cgroup::{Cgroups, GroupPath};
 use crate::collect::{CgroupIndex, Collector};
-use crate::config::{Direction, OnExit, Policy};
+use crate::config::{OnExit, Policy};
+use crate::plan::{Direction, InForce, Plan};
+
+/// A policy and its plan.
+type Validated = (Policy, Plan);
 use crate::enforce::{Engine, HostEffects, RateControl};
 use crate::report::MetricsState;
 
@@ -102,7 +106,7 @@ struct Agent {
     groups: BTreeMap<String, Managed>,
     engine: Engine,
     /// The policy in force, to put back if a reload fails halfway.
-    current: Option<(Policy, crate::cgroup::Plan)>,
+    current: Option<Validated>,
     collector: Collector,
     audit: audit::Audit,
     events: u64,
@@ -117,130 +121,16 @@ struct Agent {
 /// and signals a turn (a flood of denials must not starve collection).
 const EVENTS_PER_TURN: usize = 4096;
 
-/// The delegated subtree the policy's groups go below: `--parent`, else the
-/// policy's `[agent] parent`. None for the top of each hierarchy.
-fn parent_of(cli: Option<&str>, policy: &Policy) -> Result<Option<GroupPath>, AgentError> {
-    let spanned = policy.agent.as_ref().and_then(|a| a.parent.as_ref());
-    let Some(text) = cli.or(spanned.map(|p| p.value.as_str())) else {
-        return Ok(None);
-    };
-    let path = match (GroupPath::parse(text), spanned) {
-        (Ok(p), _) => p,
-        (Err(e), Some(sp)) if cli.is_none() => return Err(e.at(&sp.span).into()),
-        (Err(e), _) => return Err(e.into()),
-    };
-    Ok((!path.is_root()).then_some(path))
-}
-
-/// Validate a policy completely, against the host and against what the kernel
-/// programs can enforce; changes nothing. Group names are placed below the
-/// parent, if there is one.
+/// Validate a policy completely, against the host and (as `kernel` says)
+/// against what this kernel can enforce (the plan layer's one `validate`);
+/// changes nothing.
 fn validate(
     cg: &Cgroups,
     file: &Path,
     parent: Option<&str>,
-    features: Option<&crate::bpf::FeatureReport>,
-) -> Result<(Policy, crate::cgroup::Plan), AgentError> {
-    let mut policy = crate::config::load(file)?;
-    if let Some(parent) = parent_of(parent, &policy)? {
-        for g in &mut policy.groups {
-            g.name = format!("{}/{}", parent.as_str(), g.name.trim_start_matches('/'));
-        }
-    }
-    let plan = cg.plan(&policy)?;
-    for g in &policy.groups {
-        let rules = group_rules(g);
-        if let Err(message) = rules.check() {
-            let span = g
-                .network
-                .as_ref()
-                .map(|n| n.span.clone())
-                .or_else(|| g.syscalls.as_ref().map(|s| s.span.clone()))
-                .unwrap_or_else(|| g.span.clone());
-            return Err(crate::config::ConfigError::Invalid { span, message }.into());
-        }
-    }
-    if let Some(f) = features {
-        check_features(&policy, f)?;
-    }
-    Ok((policy, plan))
-}
-
-/// The kernel rules of a policy group, and whether a closed-loop rule can
-/// throttle it (which needs the enforcing programs even without rules).
-fn group_rules(g: &crate::config::GroupSpec) -> crate::bpf::GroupRules {
-    crate::bpf::GroupRules::from_spec(g.network.as_ref(), g.syscalls.as_ref())
-        .with_priority(g.priority.as_ref().map(|p| p.value))
-}
-
-fn throttles(g: &crate::config::GroupSpec) -> bool {
-    g.when.iter().any(throttles_rule)
-}
-
-/// Refuses a policy that needs a kernel feature this kernel refused, naming
-/// the group, the rule and its line, and the kernel's reason.
-fn check_features(policy: &Policy, report: &crate::bpf::FeatureReport) -> Result<(), AgentError> {
-    use crate::bpf::Feature;
-    for g in &policy.groups {
-        let mut needs = vec![(Feature::Accounting, "the group itself".to_string())];
-        needs.extend(Feature::needed_by(&group_rules(g), throttles(g)));
-        for (feature, rule) in needs {
-            let Some(refusal) = report.refusal(feature) else {
-                continue;
-            };
-            let span = if let Some(name) = rule
-                .strip_prefix("syscalls.deny \"")
-                .and_then(|r| r.split('"').next())
-            {
-                g.syscalls.as_ref().and_then(|s| {
-                    s.deny
-                        .iter()
-                        .find(|d| d.value.name() == name)
-                        .map(|d| d.span.clone())
-                })
-            } else if rule.starts_with("network.") {
-                g.network.as_ref().map(|n| n.span.clone())
-            } else if rule == "priority" {
-                g.priority.as_ref().map(|p| p.span.clone())
-            } else if rule.starts_with("when") {
-                g.when
-                    .iter()
-                    .find(|w| throttles_rule(w))
-                    .map(|w| w.span.clone())
-            } else {
-                None
-            }
-            .unwrap_or_else(|| g.span.clone());
-            let remedy = match feature {
-                Feature::LsmDeny => {
-                    "use action = \"kill\" or \"log\" for listen, accept and execve, or run \
-                     on a kernel that loads BPF-LSM programs (`bpf` among the active LSMs, \
-                     e.g. lsm=...,bpf on the kernel command line)"
-                }
-                _ => {
-                    "remove the rule, or run on a kernel that loads this program (`enforcer status` lists what this one refuses)"
-                }
-            };
-            return Err(AgentError::Unenforceable(
-                crate::config::ConfigError::Invalid {
-                    span,
-                    message: format!(
-                        "group {:?}: {rule} needs {feature} ({}), which this kernel ({}) cannot do: {refusal}; {remedy}",
-                        g.name,
-                        feature.describe(),
-                        report.kernel,
-                    ),
-                },
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn throttles_rule(w: &crate::config::WhenRule) -> bool {
-    w.then
-        .iter()
-        .any(|a| matches!(a.value, crate::config::Action::Throttle { .. }))
+    kernel: crate::plan::Kernel<'_>,
+) -> Result<Validated, AgentError> {
+    Ok(crate::plan::validate_file(cg, file, parent, kernel)?)
 }
 
 /// A process may not stay in a cgroup2 group whose children get controllers
@@ -273,18 +163,37 @@ fn leave_parent(cg: &Cgroups, v2: usize, parent: &GroupPath) -> Result<(), Agent
     Ok(())
 }
 
+/// Replaces `path` with `bytes`, root's alone (0600), never through a
+/// symlink: written beside it and renamed over it, so a reader sees the old
+/// record or the new one, never half.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
 fn mtime(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
 impl Agent {
-    fn validate(&self, file: &Path) -> Result<(Policy, crate::cgroup::Plan), AgentError> {
-        validate(
-            &self.cg,
-            file,
-            self.opts.parent.as_deref(),
-            self.kernel.feature_report(),
-        )
+    /// Judged against the features this agent probed at start (its own
+    /// programs, loaded once).
+    fn validate(&self, file: &Path) -> Result<Validated, AgentError> {
+        let kernel = match self.kernel.feature_report() {
+            Some(report) => crate::plan::Kernel::Report(report),
+            None => crate::plan::Kernel::Probe,
+        };
+        validate(&self.cg, file, self.opts.parent.as_deref(), kernel)
     }
 
     /// Make the host match a validated policy (or observe mode when None):
@@ -296,16 +205,13 @@ impl Agent {
     /// All or nothing: if a step fails, the links attached and the groups
     /// created by this call are removed again and overwritten values
     /// restored; a reload then puts the previous policy back.
-    fn install(
-        &mut self,
-        validated: Option<(Policy, crate::cgroup::Plan)>,
-    ) -> Result<(), AgentError> {
+    fn install(&mut self, validated: Option<Validated>) -> Result<(), AgentError> {
         let applied = match &validated {
             Some((_, plan)) => {
                 for w in &plan.warnings {
                     tracing::warn!("{w}");
                 }
-                let applied = self.cg.apply(plan)?;
+                let applied = self.cg.apply(&plan.cgroups)?;
                 for d in &applied.created {
                     tracing::info!(dir = %d.display(), "created");
                 }
@@ -314,7 +220,10 @@ impl Agent {
             None => None,
         };
         self.kernel.begin_journal();
-        let result = self.install_kernel(validated.as_ref().map(|(p, plan)| (p, plan)));
+        let result = self.install_kernel(validated.as_ref().map(|(_, plan)| plan));
+        if result.is_ok() {
+            self.record_in_force(validated.as_ref().map(|(_, plan)| plan));
+        }
         if let Err(e) = &result {
             let links = self.kernel.undo_journal();
             let failed = applied
@@ -334,27 +243,39 @@ impl Agent {
         result
     }
 
-    fn install_kernel(
-        &mut self,
-        validated: Option<(&Policy, &crate::cgroup::Plan)>,
-    ) -> Result<(), AgentError> {
+    /// What is now in force, for `--dry-run` diffs; best effort (a dry run
+    /// without it shows every rule as new).
+    fn record_in_force(&self, plan: Option<&Plan>) {
+        let in_force = plan
+            .map(|p| InForce::of(p, self.opts.policy.as_deref()))
+            .unwrap_or_default();
+        let path = InForce::path(&self.opts.pid_file);
+        let written = serde_json::to_vec_pretty(&in_force)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_private(&path, &bytes));
+        if let Err(e) = written {
+            tracing::warn!(file = %path.display(), "could not record the rules in force: {e}");
+        }
+    }
+
+    fn install_kernel(&mut self, validated: Option<&Plan>) -> Result<(), AgentError> {
         let mut wanted: BTreeMap<String, Managed> = BTreeMap::new();
         let mut rules = Vec::new();
         let mut kernel_rules = Vec::new();
-        if let Some((policy, plan)) = validated {
-            for (spec, gp) in policy.groups.iter().zip(&plan.groups) {
+        if let Some(plan) = validated {
+            for gp in &plan.groups {
                 let label = gp.path.as_str().to_string();
                 let dir = self.cg.dir(self.v2, &gp.path);
                 let id = crate::bpf::cgroup_id(&dir).map_err(|e| in_group(&label, e))?;
-                for r in &spec.when {
+                for r in &gp.control {
                     rules.push((label.clone(), r.clone()));
                 }
                 kernel_rules.push(KernelRules {
                     label: label.clone(),
                     id,
                     dir: dir.clone(),
-                    rules: group_rules(spec),
-                    throttles: throttles(spec),
+                    rules: gp.rules.clone(),
+                    throttles: gp.throttles,
                 });
                 wanted.insert(label, Managed { dir, id });
             }
@@ -675,7 +596,14 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     let validated = opts
         .policy
         .as_deref()
-        .map(|f| validate(&cg, f, opts.parent.as_deref(), None))
+        .map(|f| {
+            validate(
+                &cg,
+                f,
+                opts.parent.as_deref(),
+                crate::plan::Kernel::Unchecked,
+            )
+        })
         .transpose()?;
     // Before anything changes: one agent per pid file and per pin directory.
     let pid_file = lock::PidFile::acquire(&opts.pid_file, opts.policy.as_deref())?;
@@ -693,7 +621,10 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
                     .unwrap_or_default(),
             ))
         }
-        Some((policy, _)) => check_features(policy, &features),
+        Some((policy, plan)) => {
+            let pairs: Vec<_> = policy.groups.iter().zip(&plan.groups).collect();
+            crate::plan::check_features(&pairs, &features).map_err(AgentError::from)
+        }
         None => Ok(()),
     };
     if let Err(e) = refused {
@@ -717,7 +648,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         }
     }
     if let Some((policy, _)) = &validated
-        && let Some(parent) = parent_of(opts.parent.as_deref(), policy)?
+        && let Some(parent) = crate::plan::parent_of(opts.parent.as_deref(), policy)?
     {
         leave_parent(&cg, v2, &parent)?;
     }
@@ -823,7 +754,7 @@ pub fn check_policy(file: &Path, pid_file: &Path) -> Result<Vec<String>, AgentEr
     require_root("validating a policy against the kernel")?;
     let cg = Cgroups::discover()?;
     let warnings =
-        validate(&cg, file, None, Some(crate::bpf::features()?)).map(|(_, plan)| plan.warnings)?;
+        validate(&cg, file, None, crate::plan::Kernel::Probe).map(|(_, plan)| plan.warnings)?;
     if let Some(running) = lock::agent_policy(pid_file) {
         let given = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
         if given != running {
@@ -831,6 +762,11 @@ pub fn check_policy(file: &Path, pid_file: &Path) -> Result<Vec<String>, AgentEr
         }
     }
     Ok(warnings)
+}
+
+/// The policy file the agent of `pid_file` runs (for `reload --dry-run`).
+pub fn policy_of_agent(pid_file: &Path) -> Result<PathBuf, AgentError> {
+    lock::agent_policy(pid_file).ok_or_else(|| AgentError::NotRunning(pid_file.to_path_buf()))
 }
 
 /// `enforcer reload`: ask a running agent to re-read its policy. Only the
@@ -886,6 +822,8 @@ pub fn stop(pin_dir: &Path, pid_file: &Path) -> Result<(Option<i32>, usize), Age
             path: pin_dir.to_path_buf(),
         });
     }
+    // Nothing is in force any more.
+    let _ = std::fs::remove_file(InForce::path(pid_file));
     Ok((agent, crate::bpf::unpin_all(pin_dir)?))
 }
 

@@ -10,8 +10,8 @@ use enforcer_common::{
 use serde_json::json;
 
 use super::rules::{hook_syscall, i386_name};
-use crate::config::model::Sysno;
-use crate::config::{Direction, SyscallAction};
+use crate::plan::{Direction, SyscallAction};
+use syscalls::Sysno;
 
 /// Which socket call a network rule refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -164,7 +164,7 @@ impl Feature {
             ));
         }
         if let Some(s) = &rules.syscalls {
-            use crate::config::SyscallAction;
+            use crate::plan::SyscallAction;
             for nr in &s.syscalls {
                 let name = nr.name();
                 let feature = match s.action {

@@ -40,7 +40,6 @@ mod pins;
 mod rawlink;
 mod rules;
 mod snapshot;
-mod syscalls_i386;
 mod tracefs;
 mod trust;
 
@@ -54,11 +53,13 @@ pub use held::Restored;
 pub use kernel::{Kernel, SyscallScope};
 pub use layout::{Capacity, DEFAULT_PIN_DIR};
 pub use object::{ProbeReport, cgroup_id, probe};
-pub use rules::{GroupRules, Limits, RATE_BURST, RATE_BURST_BYTES, SyscallRules, packet_priority};
+pub use rules::{
+    DENY_HOOKS, GroupRules, Limits, RATE_BURST, RATE_BURST_BYTES, SyscallRules, deny_hook,
+};
 pub use snapshot::{DenyCounters, DropCounters, GroupCounters, Snapshot};
 
 /// Traffic direction of [`Kernel::set_rate`] (the policy model's type).
-pub use crate::config::Direction;
+pub use crate::plan::Direction;
 
 /// Reads the counters from the maps pinned under `pin_dir/maps` without loading
 /// anything (for `enforcer stats` while the agent runs in another process, or

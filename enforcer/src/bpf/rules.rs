@@ -19,17 +19,16 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use aya::maps::lpm_trie::Key;
 use enforcer_common::enforce::{SYSCALL_BITMAP_BITS, hook, list, policy_flags, skb_priority};
 use enforcer_common::{GroupPolicy, LimitConf, NetKey, NetRuleEntry, NetRuleSet, RULES_PER_PREFIX};
+use syscalls::Sysno;
+use syscalls::x86::Sysno as I386Sysno;
 
-use super::syscalls_i386::I386;
-use crate::config::model::{Priority, Sysno};
-use crate::config::{
-    Access, AccessList, Direction, NetRule, NetworkSpec, Proto, SyscallAction, SyscallSpec,
-};
+use crate::plan::{Access, AccessList, Direction, NetRule, Proto, SyscallAction};
 
 /// Burst tolerance of a rate limit, as time: after an idle period the limiter
 /// lets this much time's worth of traffic through at once...
@@ -61,9 +60,8 @@ pub struct SyscallRules {
 
 /// Everything the kernel enforces for one group: address lists for
 /// `connect` (and UDP `sendmsg`) and `bind`, rate limits and byte budgets per
-/// direction, syscall rules, the priority of outgoing packets. Built from the
-/// policy model with
-/// [`from_spec`](Self::from_spec); loaded with
+/// direction, syscall rules, the priority of outgoing packets. Built by the
+/// plan (`plan::kernel`); loaded with
 /// [`Kernel::set_group_rules`](super::Kernel::set_group_rules).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GroupRules {
@@ -73,57 +71,11 @@ pub struct GroupRules {
     pub ingress: Limits,
     pub syscalls: Option<SyscallRules>,
     /// `skb->priority` of the group's outgoing packets (`TC_PRIO_*`, see
-    /// [`packet_priority`]); `None` leaves it unchanged.
+    /// `plan::kernel`); `None` leaves it unchanged.
     pub priority: Option<u32>,
 }
 
-/// The `skb->priority` of the group-level `priority`: `high` is
-/// `TC_PRIO_INTERACTIVE` (6), `low` `TC_PRIO_BULK` (1), `normal` leaves packets
-/// unchanged (`None`).
-pub fn packet_priority(p: Priority) -> Option<u32> {
-    match p {
-        Priority::High => Some(skb_priority::HIGH),
-        Priority::Low => Some(skb_priority::LOW),
-        Priority::Normal => None,
-    }
-}
-
 impl GroupRules {
-    /// The rules of a group's `network` and `syscalls` tables (its `priority`
-    /// is added by [`with_priority`](Self::with_priority)).
-    pub fn from_spec(network: Option<&NetworkSpec>, syscalls: Option<&SyscallSpec>) -> Self {
-        let mut rules = GroupRules::default();
-        if let Some(n) = network {
-            rules.connect = n.connect.clone();
-            rules.bind = n.bind.clone();
-            rules.egress = Limits {
-                rate: n.egress_rate.as_ref().map(|r| r.value),
-                budget: n.egress_budget.as_ref().map(|b| (b.bytes, b.window)),
-            };
-            rules.ingress = Limits {
-                rate: n.ingress_rate.as_ref().map(|r| r.value),
-                budget: n.ingress_budget.as_ref().map(|b| (b.bytes, b.window)),
-            };
-        }
-        if let Some(s) = syscalls
-            && !s.deny.is_empty()
-        {
-            rules.syscalls = Some(SyscallRules {
-                action: s.action.value,
-                syscalls: s.deny.iter().map(|d| d.value).collect(),
-            });
-        }
-        rules
-    }
-
-    /// These rules with the packet priority of the group's `priority` (see
-    /// [`packet_priority`]; `None` and `normal` leave packets unchanged).
-    #[must_use]
-    pub fn with_priority(mut self, priority: Option<Priority>) -> Self {
-        self.priority = priority.and_then(packet_priority);
-        self
-    }
-
     /// Whether there is nothing to enforce.
     pub fn is_empty(&self) -> bool {
         self.connect.is_none()
@@ -145,7 +97,7 @@ impl GroupRules {
     /// Whether the kernel can enforce these rules as they are: at most
     /// [`RULES_PER_PREFIX`] rules of a list overlapping one prefix, at most
     /// 65536 rules per list, `deny` only for syscalls with a hook (see
-    /// [`SyscallSpec::LSM_DENIABLE`]), budget windows of at least a second. The
+    /// [`DENY_HOOKS`]), budget windows of at least a second. The
     /// error says what to change. (Whether this host can load the BPF-LSM
     /// programs that `deny` of listen, accept and execve needs is checked by
     /// [`Kernel::set_group_rules`](super::Kernel::set_group_rules).)
@@ -310,16 +262,16 @@ fn list_entries(
             .rules
             .iter()
             .enumerate()
-            .filter(|(_, r)| net_key(r.net.addr, r.net.prefix).0 == family)
+            .filter(|(_, r)| net_key(r.net.addr(), r.net.prefix_len()).0 == family)
             .collect();
         // Every distinct network, and /0.
         let prefixes: BTreeSet<(u8, [u8; 16], IpAddr)> = rules
             .iter()
             .map(|(_, r)| {
                 (
-                    r.net.prefix,
-                    net_key(r.net.addr, r.net.prefix).2,
-                    r.net.addr,
+                    r.net.prefix_len(),
+                    net_key(r.net.addr(), r.net.prefix_len()).2,
+                    r.net.addr(),
                 )
             })
             .chain([(0, [0u8; 16], zero)])
@@ -327,7 +279,7 @@ fn list_entries(
         for (prefix, bytes, addr) in prefixes {
             let covering: Vec<(usize, &NetRule)> = rules
                 .iter()
-                .filter(|(_, r)| r.net.prefix <= prefix && r.net.contains(addr))
+                .filter(|(_, r)| r.net.prefix_len() <= prefix && r.net.contains(&addr))
                 .copied()
                 .collect();
             if covering.len() > RULES_PER_PREFIX {
@@ -355,18 +307,27 @@ fn list_entries(
     Ok(out)
 }
 
-/// The BPF-LSM hook that can refuse `name`, if any.
-pub(super) fn deny_hook(name: &str) -> Option<u32> {
-    Some(match name {
-        "socket" => hook::SOCKET_CREATE,
-        "connect" => hook::SOCKET_CONNECT,
-        "bind" => hook::SOCKET_BIND,
-        "listen" => hook::SOCKET_LISTEN,
-        "accept" | "accept4" => hook::SOCKET_ACCEPT,
-        "setsockopt" => hook::SOCKET_SETSOCKOPT,
-        "execve" | "execveat" => hook::BPRM_CHECK,
-        _ => return None,
-    })
+/// The one table of syscalls that `action = "deny"` can refuse, each with the
+/// BPF-LSM (or cgroup socket) hook that refuses it. The plan checks a policy
+/// against it; the rule compiler sets the hook bits from it.
+pub const DENY_HOOKS: [(&str, u32); 9] = [
+    ("socket", hook::SOCKET_CREATE),
+    ("connect", hook::SOCKET_CONNECT),
+    ("bind", hook::SOCKET_BIND),
+    ("listen", hook::SOCKET_LISTEN),
+    ("accept", hook::SOCKET_ACCEPT),
+    ("accept4", hook::SOCKET_ACCEPT),
+    ("execve", hook::BPRM_CHECK),
+    ("execveat", hook::BPRM_CHECK),
+    ("setsockopt", hook::SOCKET_SETSOCKOPT),
+];
+
+/// The hook that can refuse `name`, if any.
+pub fn deny_hook(name: &str) -> Option<u32> {
+    DENY_HOOKS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, hook)| hook)
 }
 
 /// The syscall a denial by `hook` stands for (the first of its names).
@@ -442,17 +403,17 @@ pub(super) fn i386_numbers(name: &str) -> Vec<u16> {
         n if IPC.contains(&n) => names.push("ipc".into()),
         _ => {}
     }
-    I386.iter()
-        .filter(|(n, _)| names.iter().any(|m| m == n))
-        .map(|&(_, nr)| nr)
+    // The `syscalls` crate's i386 table (its `x86` module).
+    names
+        .iter()
+        .filter_map(|n| I386Sysno::from_str(n).ok())
+        .filter_map(|nr| u16::try_from(nr.id()).ok())
         .collect()
 }
 
 /// The i386 name of syscall `nr`.
 pub(super) fn i386_name(nr: u32) -> Option<&'static str> {
-    I386.iter()
-        .find(|&&(_, n)| u32::from(n) == nr)
-        .map(|&(name, _)| name)
+    I386Sysno::new(usize::try_from(nr).ok()?).map(|s| s.name())
 }
 
 fn set_bit(bitmap: &mut [u64], nr: u32) -> bool {
@@ -474,7 +435,7 @@ fn syscall_bits(s: &SyscallRules, policy: &mut GroupPolicy) -> Result<(), String
                     format!(
                         "`{name}` cannot be denied: no BPF-LSM hook covers it (deny works for \
                          {}); use action = \"kill\" or \"log\"",
-                        SyscallSpec::LSM_DENIABLE.join(", ")
+                        DENY_HOOKS.map(|(n, _)| n).join(", ")
                     )
                 })?;
             }
@@ -502,11 +463,11 @@ fn syscall_bits(s: &SyscallRules, policy: &mut GroupPolicy) -> Result<(), String
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
     use std::sync::Arc;
 
     use super::*;
-    use crate::config::{IpNet, Span};
+    use crate::plan::{IpNet, Span};
 
     fn span() -> Span {
         Span {
@@ -518,10 +479,7 @@ mod tests {
 
     fn rule(net: &str, prefix: u8, ports: Option<(u16, u16)>, proto: Proto) -> NetRule {
         NetRule {
-            net: IpNet {
-                addr: net.parse().expect("address"),
-                prefix,
-            },
+            net: IpNet::new(net.parse().expect("address"), prefix).expect("prefix"),
             ports,
             proto,
             span: span(),
@@ -666,67 +624,5 @@ mod tests {
         };
         assert!(bad.check().expect_err("ptrace").contains("no BPF-LSM hook"));
         assert_eq!(i386_name(26), Some("ptrace"));
-    }
-
-    #[test]
-    fn from_a_parsed_policy() {
-        let text = r#"
-[group."web".network]
-connect_deny = ["127.0.0.2", "[::1]:80/tcp"]
-bind_allow = ["0.0.0.0/0:8080"]
-egress_rate = "10Mbit"
-egress_budget = "100K/1m"
-
-[group."web".syscalls]
-deny = ["personality"]
-action = "kill"
-"#;
-        let policy = crate::config::parse_toml(text, Path::new("p.toml")).expect("parses");
-        let g = &policy.groups[0];
-        let rules = GroupRules::from_spec(g.network.as_ref(), g.syscalls.as_ref());
-        assert!(!rules.is_empty());
-        assert_eq!(rules.egress.rate, Some(1_250_000));
-        assert_eq!(
-            rules.egress.budget,
-            Some((102_400, Duration::from_secs(60)))
-        );
-        assert_eq!(
-            rules.rule(false, 1).map(ToString::to_string).as_deref(),
-            Some("[::1/128]:80/tcp")
-        );
-        rules.check().expect("enforceable");
-        assert!(GroupRules::from_spec(None, None).is_empty());
-    }
-
-    #[test]
-    fn priority_becomes_the_packet_priority() {
-        let policy = crate::config::parse_toml(
-            "[group.\"a\"]\npriority = \"high\"\n[group.\"b\"]\npriority = \"low\"\n\
-             [group.\"c\"]\npriority = \"normal\"\n[group.\"d\"]\n",
-            Path::new("p.toml"),
-        )
-        .expect("parses");
-        let got: Vec<Option<u32>> = policy
-            .groups
-            .iter()
-            .map(|g| {
-                GroupRules::from_spec(g.network.as_ref(), g.syscalls.as_ref())
-                    .with_priority(g.priority.as_ref().map(|p| p.value))
-                    .priority
-            })
-            .collect();
-        assert_eq!(got, [Some(6), Some(1), None, None]);
-        let high = GroupRules::default().with_priority(Some(Priority::High));
-        assert!(!high.is_empty(), "a priority alone needs the programs");
-        assert!(
-            GroupRules::default()
-                .with_priority(Some(Priority::Normal))
-                .is_empty()
-        );
-        let compiled = high.compile(7, 1).expect("compiles");
-        assert_eq!(compiled.policy.skb_priority, 6);
-        assert!(compiled.net.is_empty());
-        let plain = GroupRules::default().compile(7, 1).expect("compiles");
-        assert_eq!(plain.policy.skb_priority, skb_priority::UNCHANGED);
     }
 }

@@ -65,10 +65,7 @@ pub fn parse_owner(spec: &str) -> Result<(Uid, Gid), CgroupError> {
     Ok((uid, gid))
 }
 
-pub(crate) fn owner_from_names(
-    uid: Option<&str>,
-    gid: Option<&str>,
-) -> Result<(Uid, Gid), CgroupError> {
+pub fn owner_from_names(uid: Option<&str>, gid: Option<&str>) -> Result<(Uid, Gid), CgroupError> {
     Ok((
         uid.map(resolve_uid)
             .transpose()?

@@ -6,8 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::Span;
-
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error("invalid group path {path:?}: {reason}")]
@@ -25,7 +23,7 @@ pub enum CgroupError {
     #[error("unknown key {key:?}: {hint}")]
     UnknownKey { key: String, hint: String },
 
-    #[error("invalid value {value:?} for {key}: {reason}")]
+    #[error("{}", invalid_value(.key, .value, .reason))]
     InvalidValue {
         key: String,
         value: String,
@@ -65,14 +63,6 @@ pub enum CgroupError {
     )]
     NoHierarchies,
 
-    /// A validation error found in a config file, with where it was written.
-    #[error("{span}: {source}")]
-    AtSpan {
-        span: Span,
-        #[source]
-        source: Box<CgroupError>,
-    },
-
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -105,6 +95,16 @@ pub enum CgroupError {
     },
 }
 
+/// "invalid value "X" for KEY: REASON", without the value when the reason
+/// already quotes it (the value grammars do): a message says each thing once.
+fn invalid_value(key: &str, value: &str, reason: &str) -> String {
+    if reason.contains(&format!("`{}`", value.trim())) {
+        format!("invalid value for {key}: {reason}")
+    } else {
+        format!("invalid value {value:?} for {key}: {reason}")
+    }
+}
+
 /// Where the group is missing and a `create` command that makes it there. A
 /// label names controllers `-g` accepts; `*` (quoted for the shell) is every one.
 fn not_found_hint(path: &str, hierarchy: &str) -> String {
@@ -131,13 +131,6 @@ impl CgroupError {
         }
     }
 
-    pub(crate) fn at(self, span: &Span) -> Self {
-        CgroupError::AtSpan {
-            span: span.clone(),
-            source: Box::new(self),
-        }
-    }
-
     /// True when the input was wrong (exit 2, host untouched); false when the
     /// host refused or failed while we acted (exit 1).
     pub fn is_user_error(&self) -> bool {
@@ -146,7 +139,6 @@ impl CgroupError {
             | CgroupError::Write { .. }
             | CgroupError::Timeout { .. }
             | CgroupError::NoHierarchies => false,
-            CgroupError::AtSpan { source, .. } => source.is_user_error(),
             CgroupError::RolledBack { source, .. } => source.is_user_error(),
             _ => true,
         }

@@ -55,6 +55,12 @@ fn fake_v1() -> (tempfile::TempDir, Cgroups) {
     (tmp, cg)
 }
 
+/// The cgroupfs part of a policy's plan on `cg` (kernel features unchecked).
+fn plan_of(cg: &Cgroups, policy: &crate::config::Policy) -> Result<Plan, crate::plan::PlanError> {
+    crate::plan::validate(cg, policy.clone(), None, crate::plan::Kernel::Unchecked)
+        .map(|(_, plan)| plan.cgroups)
+}
+
 fn g(s: &str) -> GroupPath {
     GroupPath::parse(s).unwrap()
 }
@@ -220,7 +226,7 @@ fn v1_plan_from_seed_cgconfig() {
     let (_t, cg) = fake_v1();
     let text = "group foo {\n  cpu {\n    cpu.shares = 100;\n  }\n  memory {\n    memory.limit_in_bytes = 5000000;\n  }\n}\n";
     let policy = crate::config::parse_cgconfig(text, Path::new("seed.conf")).unwrap();
-    let plan = cg.plan(&policy).unwrap();
+    let plan = plan_of(&cg, &policy).unwrap();
     assert_eq!(plan.groups.len(), 1);
     let files: Vec<&str> = plan.groups[0]
         .writes
@@ -233,13 +239,13 @@ fn v1_plan_from_seed_cgconfig() {
 
     let bad = "group foo {\n  cpuset {\n    cpuset.cpus = \"0-5\";\n  }\n}\n";
     let policy = crate::config::parse_cgconfig(bad, Path::new("seed.conf")).unwrap();
-    let err = cg.plan(&policy).unwrap_err().to_string();
+    let err = plan_of(&cg, &policy).unwrap_err().to_string();
     assert!(err.starts_with("seed.conf:3:19: "), "{err}");
     assert!(err.contains("online CPUs are 0-1"), "{err}");
 
     let wrong_block = "group foo {\n  memory {\n    cpu.shares = 1;\n  }\n}\n";
     let policy = crate::config::parse_cgconfig(wrong_block, Path::new("x.conf")).unwrap();
-    let err = cg.plan(&policy).unwrap_err().to_string();
+    let err = plan_of(&cg, &policy).unwrap_err().to_string();
     assert!(
         err.starts_with("x.conf:3:5: ") && err.contains("not the memory block"),
         "{err}"
@@ -481,10 +487,12 @@ fn hybrid_with_memory_on_cgroup2_deletes_and_copies_there() {
     // apply --dry-run does not call memory's hierarchy a mere mirror.
     let policy =
         crate::config::parse_cgconfig("group bar { memory { } }\n", Path::new("x.conf")).unwrap();
-    let plan = cg.describe(&cg.plan(&policy).unwrap());
+    let (_, plan) =
+        crate::plan::validate(&cg, policy, None, crate::plan::Kernel::Unchecked).unwrap();
+    let text = crate::plan::Diff::new(&cg, &plan, &crate::plan::InForce::default()).render();
     assert!(
-        plan.contains("create /bar in cgroup2  [") && !plan.contains("mirror"),
-        "{plan}"
+        text.contains("create bar in cgroup2  [") && !text.contains("mirror"),
+        "{text}"
     );
 
     // copy-from copies memory's files from the cgroup2 tree.
@@ -494,4 +502,37 @@ fn hybrid_with_memory_on_cgroup2_deletes_and_copies_there() {
         copied.contains(&("memory.max".to_string(), "50331648".to_string())),
         "{copied:?}"
     );
+}
+
+/// Issue 11: one size grammar. `512MB` was a MiB count as a memory limit but
+/// ambiguous as a budget; both now refuse it the same way, at the value.
+#[test]
+fn sizes_read_alike_in_limits_and_budgets() {
+    let (_t, cg) = fake_v2();
+    let limit = "[group.a]\n\"memory.max\" = \"512MB\"\n";
+    let policy = crate::config::parse_toml(limit, Path::new("p.toml")).unwrap();
+    let err = plan_of(&cg, &policy).unwrap_err().to_string();
+    assert!(err.starts_with("p.toml:2:16: "), "{err}");
+    assert!(err.contains("`512MB` is ambiguous"), "{err}");
+    assert!(err.contains("`512M` or `512MiB`"), "{err}");
+
+    let budget = "[group.a.network]\negress_budget = \"512MB/1d\"\n";
+    let err = crate::config::parse_toml(budget, Path::new("p.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("p.toml:2:17: "), "{err}");
+    assert!(err.contains("`512MB` is ambiguous"), "{err}");
+
+    let policy = crate::config::parse_toml(
+        "[group.a]\n\"memory.max\" = \"512M\"\n[group.a.network]\negress_budget = \"512M/1d\"\n",
+        Path::new("p.toml"),
+    )
+    .unwrap();
+    let plan = plan_of(&cg, &policy).unwrap();
+    assert_eq!(
+        plan.groups[0].writes[0].write.to_string(),
+        (512u64 << 20).to_string()
+    );
+    let budget = policy.groups[0].network.as_ref().unwrap();
+    assert_eq!(budget.egress_budget.as_ref().unwrap().bytes, 512 << 20);
 }

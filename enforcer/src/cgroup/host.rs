@@ -11,7 +11,7 @@ use super::fsio::read_trim;
 use super::keys::HostFacts;
 use super::mounts::{self, Hierarchy, Layout, Version};
 use super::path::GroupPath;
-use super::units::parse_list;
+use crate::units::parse_list;
 
 /// The hierarchies of one host, discovered once.
 #[derive(Debug, Clone)]

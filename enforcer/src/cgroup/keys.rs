@@ -7,7 +7,7 @@
 
 use super::error::CgroupError;
 use super::mounts::Version;
-use super::units::{Size, format_list, parse_list, parse_size};
+use crate::units::{Size, format_list, parse_limit, parse_list};
 
 /// Host facts a value check needs; read once from the live cgroupfs (or a fake).
 #[derive(Debug, Clone)]
@@ -267,7 +267,7 @@ fn weight_number(value: &str) -> &str {
 }
 
 fn size_value(key: &str, value: &str, version: Version) -> Result<(Size, String), CgroupError> {
-    let size = parse_size(value).map_err(|r| invalid(key, value, r))?;
+    let size = parse_limit(value).map_err(|r| invalid(key, value, r))?;
     let text = match (size, version) {
         (Size::Max, Version::V1) => "-1".to_string(),
         (Size::Max, Version::V2) => "max".to_string(),

@@ -11,10 +11,10 @@ use proptest::test_runner::{Config, TestRunner};
 
 use super::keys::{self, HostFacts};
 use super::mounts::{Version, parse_mountinfo};
-use super::units::{Size, format_list, parse_list, parse_size};
 use super::*;
 use crate::config::parse_policy;
 use crate::config::proptests::mutated_example;
+use crate::units::{Size, format_list, parse_limit, parse_list};
 
 /// Text shaped like group paths: path characters, dots, and control-file names.
 fn path_like() -> impl Strategy<Value = String> {
@@ -98,7 +98,7 @@ proptest! {
 
     #[test]
     fn sizes_and_lists_take_any_text(text in any::<String>()) {
-        let _ = parse_size(&text);
+        let _ = parse_limit(&text);
         if let Ok(list) = parse_list(&text) {
             // Sorted, deduplicated, and its kernel spelling reads back the same.
             prop_assert!(list.windows(2).all(|w| w[0] < w[1]));
@@ -117,7 +117,7 @@ proptest! {
     fn sizes_read_back(n in 0u64..(1 << 40), unit in 0usize..5) {
         let (suffix, shift) = [("", 0), ("K", 10), ("M", 20), ("G", 30), ("T", 40)][unit];
         let want = n.checked_mul(1 << shift).map(Size::Bytes);
-        prop_assert_eq!(parse_size(&format!("{n}{suffix}")).ok(), want);
+        prop_assert_eq!(parse_limit(&format!("{n}{suffix}")).ok(), want);
     }
 
     #[test]
@@ -178,15 +178,12 @@ fn plan_takes_mutated_examples() {
             let Ok(policy) = parse_policy(text.as_bytes(), Path::new(name)) else {
                 return Ok(());
             };
-            match cg.plan(&policy) {
-                Ok(plan) => {
-                    let _ = cg.describe(&plan);
+            match crate::plan::validate(&cg, policy, None, crate::plan::Kernel::Unchecked) {
+                Ok((_, plan)) => {
+                    let _ = crate::plan::Diff::new(&cg, &plan, &Default::default()).render();
                 }
                 Err(err) => {
-                    prop_assert!(
-                        matches!(err, CgroupError::AtSpan { .. }),
-                        "no position: {err:?}"
-                    );
+                    prop_assert!(err.span().is_some(), "no position: {err:?}");
                     prop_assert!(err.to_string().starts_with(&format!("{name}:")), "{err}");
                     prop_assert!(err.is_user_error(), "{err}");
                 }

@@ -26,6 +26,13 @@ pub enum Command {
     Reload {
         #[arg(long, short = 'c', value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Show what reloading would change (against the rules the agent
+        /// enforces now); signal nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: the changes as JSON.
+        #[arg(long, requires = "dry_run")]
+        json: bool,
         #[arg(long, default_value = crate::agent::DEFAULT_PID_FILE)]
         pid_file: PathBuf,
     },
@@ -238,7 +245,7 @@ fn parse_on_exit(s: &str) -> Result<crate::config::OnExit, String> {
 
 /// A positive duration as the policy file writes it (`100ms`, `1s`, `1m30s`).
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    match crate::config::parse_duration(s)? {
+    match crate::units::parse_duration(s)? {
         d if d.is_zero() => Err(format!("duration {s:?} must be positive")),
         d => Ok(d),
     }

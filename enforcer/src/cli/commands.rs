@@ -1,6 +1,7 @@
 //! One function per verb: validate input, call the library, print the outcome.
 
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::{Context, Result};
@@ -10,11 +11,15 @@ use super::args::{Cli, Command, RunArgs};
 use super::print::{self, outln};
 use crate::cgroup::{CgroupError, Cgroups, GroupPath, GroupSpec, Ownership, parse_owner};
 use crate::config::{self, ConfigError};
+use crate::plan::Kernel;
 
 /// Exit status for an error: 2 when the input was wrong (nothing was changed),
 /// 1 when the host failed while acting.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if let Some(e) = err.downcast_ref::<CgroupError>() {
+        return if e.is_user_error() { 2 } else { 1 };
+    }
+    if let Some(e) = err.downcast_ref::<crate::plan::PlanError>() {
         return if e.is_user_error() { 2 } else { 1 };
     }
     if let Some(e) = err.downcast_ref::<crate::agent::AgentError>() {
@@ -77,6 +82,34 @@ fn signal(raw: &str) -> Result<Signal, CgroupError> {
     Signal::from_str(&name).map_err(|_| bad())
 }
 
+/// What carrying out `file` would change, judged as `run` judges it. Kernel
+/// features are checked when we may load programs (root); without root, or
+/// when probing fails, the diff says they were not.
+fn plan_diff(cg: &Cgroups, file: &Path, now: &crate::plan::InForce) -> Result<crate::plan::Diff> {
+    let validated = if nix::unistd::Uid::effective().is_root() {
+        match crate::plan::validate_file(cg, file, None, Kernel::Probe) {
+            Err(crate::plan::PlanError::Probe(e)) => {
+                print::warn(&format!("kernel features not checked: {e}"));
+                crate::plan::validate_file(cg, file, None, Kernel::Unchecked)
+            }
+            other => other,
+        }
+    } else {
+        crate::plan::validate_file(cg, file, None, Kernel::Unchecked)
+    };
+    let (_, plan) = validated?;
+    warn_all(&plan.warnings);
+    Ok(crate::plan::Diff::new(cg, &plan, now))
+}
+
+fn show_diff(diff: &crate::plan::Diff, json: bool) -> Result<()> {
+    if json {
+        print::json(diff)
+    } else {
+        print::out(format_args!("{}", diff.render()))
+    }
+}
+
 fn warn_all(warnings: &[String]) {
     for w in warnings {
         print::warn(w);
@@ -109,7 +142,23 @@ fn dispatch(cli: Cli) -> Result<()> {
     match command {
         Command::Status { json } => status(json),
         Command::Run(args) => agent(args),
-        Command::Reload { config, pid_file } => {
+        Command::Reload {
+            config,
+            pid_file,
+            dry_run: true,
+            json,
+        } => {
+            let file = match config {
+                Some(file) => file,
+                None => crate::agent::policy_of_agent(&pid_file)?,
+            };
+            let cg = Cgroups::discover()?;
+            let diff = plan_diff(&cg, &file, &crate::plan::InForce::read(&pid_file))?;
+            show_diff(&diff, json)
+        }
+        Command::Reload {
+            config, pid_file, ..
+        } => {
             if let Some(file) = config {
                 warn_all(&crate::agent::check_policy(&file, &pid_file)?);
             }
@@ -266,14 +315,16 @@ fn dispatch(cli: Cli) -> Result<()> {
             dry_run,
             json,
         } => {
-            let policy = config::load(&file)?;
             let cg = Cgroups::discover()?;
-            let plan = cg.plan(&policy)?;
-            warn_all(&plan.warnings);
             if dry_run {
-                return print::out(format_args!("{}", cg.describe(&plan)));
+                let pid_file = Path::new(crate::agent::DEFAULT_PID_FILE);
+                let diff = plan_diff(&cg, &file, &crate::plan::InForce::read(pid_file))?;
+                return show_diff(&diff, json);
             }
-            let applied = cg.apply(&plan)?;
+            // `apply` only touches cgroupfs: the kernel's features do not matter.
+            let (_, plan) = crate::plan::validate_file(&cg, &file, None, Kernel::Unchecked)?;
+            warn_all(&plan.warnings);
+            let applied = cg.apply(&plan.cgroups)?;
             print::applied(&applied, json)
         }
     }
@@ -333,8 +384,8 @@ fn status(json: bool) -> Result<()> {
         let f = cg.facts();
         outln!(
             "  online CPUs {}, memory nodes {}, page size {}",
-            crate::cgroup::units::format_list(&f.online_cpus),
-            crate::cgroup::units::format_list(&f.online_mems),
+            crate::units::format_list(&f.online_cpus),
+            crate::units::format_list(&f.online_mems),
             f.page_size
         )?;
         match &features {

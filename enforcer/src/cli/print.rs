@@ -7,8 +7,8 @@ use std::io::Write as _;
 
 use anyhow::Result;
 
-use crate::cgroup::units::human_bytes;
 use crate::cgroup::{Applied, GroupValues, Listed, Membership, SetOutcome, ps_format};
+use crate::units::human_bytes;
 
 /// Standard output was closed by its reader. Not a failure: `cli::run` turns it
 /// into a quiet exit with status 0, as `cat` and `ls` behave.
@@ -47,7 +47,7 @@ pub(super) fn warn(w: &str) {
     let _ = writeln!(std::io::stderr(), "warning: {w}");
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<()> {
+pub(super) fn json<T: serde::Serialize>(v: &T) -> Result<()> {
     outln!("{}", serde_json::to_string_pretty(v)?)
 }
 

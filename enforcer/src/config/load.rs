@@ -63,8 +63,10 @@ fn detect_format(path: &Path, text: &str) -> Format {
 }
 
 /// cgconfig.conf if the first word (after blank lines and `#` comments, which both
-/// formats share) is one of its top-level keywords, else TOML. A keyword followed
-/// by `=` or `.` is a TOML key (`group.foo.x = 1`), not a cgconfig.conf block.
+/// formats share) is one of its top-level keywords, else TOML. A keyword directly
+/// followed by `=` or `.` is a TOML key (`group.foo.x = 1`), and so is a line with
+/// an `=` before any `{`; `group ../x {` is a cgconfig.conf block (whose name is
+/// then judged as a group path, rather than read as broken TOML).
 fn sniff(text: &str) -> Format {
     const KEYWORDS: [&str; 5] = ["group", "mount", "default", "template", "namespace"];
     let Some(line) = text
@@ -78,8 +80,14 @@ fn sniff(text: &str) -> Format {
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
         .unwrap_or(line.len());
     let (word, rest) = line.split_at(word_end);
+    let dotted = rest.starts_with('.');
     let rest = rest.trim_start();
-    if KEYWORDS.contains(&word) && !rest.starts_with(['=', '.']) {
+    let assignment = match (rest.find('='), rest.find('{')) {
+        (Some(eq), Some(brace)) => eq < brace,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if KEYWORDS.contains(&word) && !dotted && !assignment {
         Format::Cgconfig
     } else {
         Format::Toml
@@ -113,6 +121,8 @@ mod tests {
         assert_eq!(sniff("group.foo.\"cpu.shares\" = 1"), Format::Toml);
         assert_eq!(sniff("group = { }"), Format::Toml);
         assert_eq!(sniff("groups = 1"), Format::Toml);
+        assert_eq!(sniff("group ../relesc {"), Format::Cgconfig);
+        assert_eq!(sniff("group . foo = 1"), Format::Toml);
         assert_eq!(sniff(""), Format::Toml);
     }
 

@@ -4,7 +4,9 @@
 //!
 //! The TOML format also carries enforcement: `[agent]` settings and, per group,
 //! `priority`, `network`, `syscalls` and `when` rules (see `toml_enforce.rs` and the
-//! types in [`model`]). cgconfig.conf has none of these.
+//! types in [`model`]). cgconfig.conf has none of these. The TOML file's shape
+//! is typed (`toml_policy/file.rs`), and its JSON Schema and `docs/policy.md`
+//! are generated from it.
 //!
 //! Only syntax is checked here. Whether a controller, key or group path makes sense
 //! on this machine is decided by `cgroup::plan`.
@@ -21,12 +23,11 @@ mod position;
 #[cfg(test)]
 pub(crate) mod proptests;
 mod suggest;
-mod toml_enforce;
+mod threshold;
 mod toml_policy;
-mod units;
 
 pub(crate) use perm::parse_mode;
-pub(crate) use units::parse_duration;
+pub(crate) use suggest::one_of;
 
 pub use cgconfig::parse_cgconfig;
 pub use error::ConfigError;
@@ -36,7 +37,8 @@ pub use model::{
     IpNet, Metric, MetricUnit, NetRule, NetworkSpec, OnExit, Owner, Perm, Policy, Priority, Proto,
     Setting, Span, Spanned, SyscallAction, SyscallSpec, WhenRule,
 };
-pub use toml_policy::parse_toml;
+pub use toml_policy::schema::{policy_reference, policy_schema, policy_schema_text};
+pub use toml_policy::{parse_toml, to_toml};
 
 /// Runs every value parser of the policy formats on `text` (for the fuzz targets
 /// and property tests): none may panic, and each error must say something.
@@ -46,11 +48,7 @@ pub(crate) fn run_value_parsers(text: &str) {
             assert!(!message.is_empty(), "an empty message for {text:?}");
         }
     };
-    said(units::parse_duration(text).map(drop));
-    said(units::parse_size(text).map(drop));
-    said(units::parse_rate(text).map(drop));
-    said(units::parse_budget(text).map(drop));
-    said(units::parse_plain(text).map(drop));
+    crate::units::run_all(text);
     for unit in [
         MetricUnit::Bytes,
         MetricUnit::BytesPerSec,
@@ -58,9 +56,9 @@ pub(crate) fn run_value_parsers(text: &str) {
         MetricUnit::PerSec,
         MetricUnit::Percent,
     ] {
-        said(units::parse_threshold(unit, text).map(drop));
+        said(threshold::parse_threshold(unit, text).map(drop));
     }
     said(netrule::parse_net_rule(text).map(drop));
     said(perm::parse_mode(text).map(drop));
-    said(toml_enforce::parse_action(text).map(drop));
+    said(toml_policy::parse_action(text).map(drop));
 }

@@ -88,7 +88,14 @@ fn split_proto(text: &str) -> Result<(&str, Proto), String> {
 }
 
 fn not_an_address(addr: &str, text: &str) -> String {
-    format!("`{addr}` in `{text}` is not an IP address (host names are not resolved): {FORMS}")
+    // Say where the address is only when it is not the whole rule: a message
+    // names each thing once.
+    let what = if addr == text.trim() {
+        format!("`{addr}`")
+    } else {
+        format!("`{addr}` in `{text}`")
+    };
+    format!("{what} is not an IP address (host names are not resolved): {FORMS}")
 }
 
 /// `addr` with an optional prefix length; checks the length and the host bits.
@@ -134,7 +141,7 @@ fn network(addr: &str, prefix: Option<&str>, text: &str) -> Result<IpNet, String
              or `{addr}/{bits}` for the single address"
         ));
     }
-    Ok(IpNet { addr, prefix })
+    IpNet::new(addr, prefix).map_err(|_| format!("`{text}`: prefix `/{prefix}` is too long"))
 }
 
 fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
@@ -189,17 +196,11 @@ mod tests {
     use super::*;
 
     fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> IpNet {
-        IpNet {
-            addr: IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
-            prefix,
-        }
+        IpNet::new(IpAddr::V4(Ipv4Addr::new(a, b, c, d)), prefix).unwrap()
     }
 
     fn v6(text: &str, prefix: u8) -> IpNet {
-        IpNet {
-            addr: IpAddr::V6(text.parse::<Ipv6Addr>().unwrap()),
-            prefix,
-        }
+        IpNet::new(IpAddr::V6(text.parse::<Ipv6Addr>().unwrap()), prefix).unwrap()
     }
 
     #[test]
@@ -249,7 +250,7 @@ mod tests {
             ("10.0.0.1:http", "`http` is not a port"),
             ("10.0.0.1:80-", "`` is not a port"),
             ("10.0.0.1:80/icmp", "unknown protocol `icmp`: write `/tcp` or `/udp`"),
-            ("example.com", "`example.com` in `example.com` is not an IP address (host names are not resolved)"),
+            ("example.com", "`example.com` is not an IP address (host names are not resolved)"),
             ("example.com:80", "`example.com` in `example.com:80` is not an IP address"),
             ("10.0.0.256", "is not an IP address"),
             ("::1:80:x", "for an IPv6 address with a port, write it in brackets"),

@@ -45,15 +45,7 @@ impl OwnerKind {
         }
     }
 
-    /// The field names this block accepts, for "expected ..." messages.
-    pub(crate) fn expected_fields(self) -> &'static str {
-        match self {
-            Self::Task => "`uid`, `gid` or `fperm`",
-            Self::Admin => "`uid`, `gid`, `dperm` or `fperm`",
-        }
-    }
-
-    /// Like [`Self::expected_fields`], where the block could also end instead.
+    /// The field names this block accepts, or the block could end instead.
     pub(crate) fn expected_fields_or_close(self) -> &'static str {
         match self {
             Self::Task => "`uid`, `gid`, `fperm` or `}`",

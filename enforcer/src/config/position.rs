@@ -46,6 +46,11 @@ impl<'a> SourceMap<'a> {
         self.text.get(range).unwrap_or_default()
     }
 
+    /// The source text from `offset` to the end (empty if out of bounds).
+    pub(crate) fn rest(&self, offset: usize) -> &'a str {
+        self.text.get(offset..).unwrap_or_default()
+    }
+
     /// How to name what is at `offset` in a "found ..." message.
     pub(crate) fn describe(&self, offset: usize) -> String {
         let offset = self.floor_char_boundary(offset.min(self.text.len()));

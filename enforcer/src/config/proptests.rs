@@ -8,8 +8,8 @@ use std::sync::LazyLock;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 
-use super::model::MetricUnit;
-use super::{netrule, parse_policy, perm, units};
+use super::model::{Metric, MetricUnit};
+use super::{netrule, parse_policy, perm, threshold};
 use crate::fuzzing::check_located;
 
 /// The seed tutorial's cgconfig.conf.
@@ -322,21 +322,21 @@ proptest! {
     fn value_parsers_take_unit_like_text(
         text in "[-+ ]?[0-9]{0,25}(\\.[0-9]{0,25})?[ ]?(|[kKmMgGtTpPeE]i?[bB]?|bit|[kKmMgG]i?bit|[kKmMgG]i?B/s|bps|ms|s|m|h|d|us|%)(/[0-9]{0,3}[smhd]?)?"
     ) {
-        let _ = units::parse_duration(&text);
-        let _ = units::parse_size(&text);
-        let _ = units::parse_rate(&text);
-        let _ = units::parse_budget(&text);
-        let _ = units::parse_plain(&text);
-        let _ = units::parse_threshold(MetricUnit::BytesPerSec, &text);
-        let _ = units::parse_threshold(MetricUnit::Percent, &text);
+        let _ = crate::units::parse_duration(&text);
+        let _ = crate::units::parse_size(&text);
+        let _ = crate::units::parse_rate(&text);
+        let _ = crate::units::parse_budget(&text);
+        let _ = crate::units::parse_plain(&text);
+        let _ = threshold::parse_threshold(MetricUnit::BytesPerSec, &text);
+        let _ = threshold::parse_threshold(MetricUnit::Percent, &text);
     }
 
     #[test]
     fn sizes_scale_by_their_unit(n in 0u64..(1 << 20), unit in 0usize..6) {
         let (suffix, shift) = [("", 0), ("K", 10), ("M", 20), ("G", 30), ("T", 40), ("P", 50)][unit];
         let want = n.checked_mul(1 << shift);
-        prop_assert_eq!(units::parse_size(&format!("{n}{suffix}")).ok(), want);
-        let binary = units::parse_size(&format!("{n}{suffix}iB")).ok();
+        prop_assert_eq!(crate::units::parse_size(&format!("{n}{suffix}")).ok(), want);
+        let binary = crate::units::parse_size(&format!("{n}{suffix}iB")).ok();
         prop_assert_eq!(binary, want.filter(|_| unit > 0));
     }
 
@@ -344,18 +344,18 @@ proptest! {
     fn durations_add_up(h in 0u64..48, m in 0u64..60, s in 0u64..60, ms in 0u64..1000) {
         let text = format!("{h}h{m}m {s}s{ms}ms");
         let want = std::time::Duration::from_millis(((h * 60 + m) * 60 + s) * 1000 + ms);
-        prop_assert_eq!(units::parse_duration(&text), Ok(want));
+        prop_assert_eq!(crate::units::parse_duration(&text), Ok(want));
     }
 
     #[test]
     fn rates_in_bits_are_an_eighth_in_bytes(n in 1u64..1_000_000) {
-        prop_assert_eq!(units::parse_rate(&format!("{}Kbit", n * 8)), Ok(n * 1000));
-        prop_assert_eq!(units::parse_rate(&format!("{n}KB/s")), Ok(n * 1000));
+        prop_assert_eq!(crate::units::parse_rate(&format!("{}Kbit", n * 8)), Ok(n * 1000));
+        prop_assert_eq!(crate::units::parse_rate(&format!("{n}KB/s")), Ok(n * 1000));
     }
 
     #[test]
     fn budgets_split_size_and_window(n in 1u64..100_000, secs in 1u64..100_000) {
-        let (bytes, window) = units::parse_budget(&format!("{n}M/{secs}s")).unwrap();
+        let (bytes, window) = crate::units::parse_budget(&format!("{n}M/{secs}s")).unwrap();
         prop_assert_eq!(bytes, n << 20);
         prop_assert_eq!(window.as_secs(), secs);
     }
@@ -387,8 +387,8 @@ proptest! {
         text.push_str(["", "/tcp", "/udp"][proto]);
         let (net, got_ports, _) = netrule::parse_net_rule(&text)
             .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
-        prop_assert_eq!(net.prefix, prefix, "{}", text);
-        prop_assert!(net.contains(addr), "{} does not contain {}", text, addr);
+        prop_assert_eq!(net.prefix_len(), prefix, "{}", text);
+        prop_assert!(net.contains(&addr), "{} does not contain {}", text, addr);
         prop_assert_eq!(got_ports, ports, "{}", text);
     }
 
@@ -398,5 +398,182 @@ proptest! {
         prop_assert_eq!(perm::parse_mode(&text), Ok(mode));
         let too_big = format!("{:o}", mode + 0o10000);
         prop_assert!(perm::parse_mode(&too_big).is_err(), "{}", too_big);
+    }
+}
+
+// ----- a policy printed from the model reads back equal ------------------------
+
+/// One valid `[group."NAME"]` with every kind of section, as TOML text.
+fn arb_group(index: usize) -> impl Strategy<Value = String> {
+    let settings = prop::collection::vec(
+        prop_oneof![
+            (1u64..4096).prop_map(|n| format!("\"memory.max\" = \"{n}M\"")),
+            (1u32..10_000).prop_map(|n| format!("\"cpu.weight\" = {n}")),
+            (1u32..100_000).prop_map(|n| format!("\"pids.max\" = \"{n}\"")),
+        ],
+        0..3,
+    );
+    let priority = prop::option::of(select(vec!["high", "normal", "low"]));
+    let rule = (
+        any::<u32>(),
+        0u8..=32,
+        prop::option::of((1u16..1000, 0u16..1000)),
+        0usize..3,
+    )
+        .prop_map(|(addr, prefix, ports, proto)| {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            let net = std::net::Ipv4Addr::from(addr & mask);
+            let ports = ports.map_or(String::new(), |(lo, span)| format!(":{lo}-{}", lo + span));
+            let proto = ["", "/tcp", "/udp"][proto];
+            format!("\"{net}/{prefix}{ports}{proto}\"")
+        });
+    let network = prop::option::of((
+        prop::collection::vec(rule, 1..4),
+        any::<bool>(),
+        prop::option::of(1u64..1_000_000),
+        prop::option::of((1u64..1000, 1u64..48)),
+    ));
+    let syscalls = prop::option::of((
+        prop::sample::subsequence(vec!["ptrace", "personality", "mount", "kexec_load"], 1..4),
+        select(vec!["log", "kill"]),
+    ));
+    let when = prop::collection::vec(
+        (
+            select(Metric::ALL.to_vec()),
+            any::<bool>(),
+            1u32..1000,
+            0u64..60,
+            prop::sample::subsequence(
+                vec![
+                    "log",
+                    "kill",
+                    "freeze",
+                    "set cpu.weight=50",
+                    "throttle egress 5Mbit",
+                ],
+                1..3,
+            ),
+            prop::option::of(1u64..600),
+        ),
+        0..3,
+    );
+    (settings, priority, network, syscalls, when).prop_map(
+        move |(settings, priority, network, syscalls, when)| {
+            let name = format!("\"g{index}\"");
+            let mut text = format!("[group.{name}]\n");
+            let mut seen = Vec::new();
+            for s in settings {
+                let key = s.split(" = ").next().unwrap_or_default().to_owned();
+                if !seen.contains(&key) {
+                    text.push_str(&s);
+                    text.push('\n');
+                    seen.push(key);
+                }
+            }
+            if let Some(p) = priority {
+                text.push_str(&format!("priority = \"{p}\"\n"));
+            }
+            if let Some((mut rules, allow, rate, budget)) = network {
+                rules.sort();
+                rules.dedup();
+                let mode = if allow { "allow" } else { "deny" };
+                text.push_str(&format!(
+                    "[group.{name}.network]\nconnect_{mode} = [{}]\n",
+                    rules.join(", ")
+                ));
+                if let Some(r) = rate {
+                    text.push_str(&format!("egress_rate = \"{r}Kbit\"\n"));
+                }
+                if let Some((m, h)) = budget {
+                    text.push_str(&format!("ingress_budget = \"{m}M/{h}h\"\n"));
+                }
+            }
+            if let Some((deny, action)) = syscalls {
+                let deny: Vec<String> = deny.iter().map(|d| format!("\"{d}\"")).collect();
+                text.push_str(&format!(
+                    "[group.{name}.syscalls]\ndeny = [{}]\naction = \"{action}\"\n",
+                    deny.join(", ")
+                ));
+            }
+            for (metric, above, n, hold, then, until) in when {
+                let threshold = match metric.unit() {
+                    MetricUnit::Bytes | MetricUnit::BytesPerSec => format!("\"{n}M\""),
+                    _ => format!("{n}.5"),
+                };
+                let cmp = if above { "above" } else { "below" };
+                let then: Vec<String> = then.iter().map(|a| format!("\"{a}\"")).collect();
+                text.push_str(&format!(
+                    "[[group.{name}.when]]\nmetric = \"{metric}\"\n{cmp} = {threshold}\n\
+                     for = \"{hold}s\"\nthen = [{}]\n",
+                    then.join(", ")
+                ));
+                if let Some(u) = until {
+                    text.push_str(&format!("until = \"{u}s\"\n"));
+                }
+            }
+            text
+        },
+    )
+}
+
+fn arb_policy_text() -> impl Strategy<Value = String> {
+    let agent = prop::option::of((10u64..5000, any::<bool>(), select(vec!["keep", "detach"])));
+    let groups = (0usize..4).prop_flat_map(|n| (0..n).map(arb_group).collect::<Vec<_>>());
+    (agent, groups).prop_map(|(agent, groups)| {
+        let mut text = String::new();
+        if let Some((ms, observe, on_exit)) = agent {
+            text.push_str(&format!(
+                "[agent]\ninterval = \"{ms}ms\"\nobserve = {observe}\non_exit = \"{on_exit}\"\n\
+                 metrics = \"127.0.0.1:9750\"\nparent = \"system.slice/x\"\n\n"
+            ));
+        }
+        text.push_str(&groups.concat());
+        text
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Reading a policy, printing the model and reading the print gives the
+    /// same model: the print is a fixed point and every value survives it.
+    #[test]
+    fn a_printed_policy_reads_back_equal(text in arb_policy_text()) {
+        let first = super::parse_toml(&text, Path::new("p.toml"))
+            .map_err(|e| TestCaseError::fail(format!("{text}\n{e}")))?;
+        let printed = super::to_toml(&first);
+        let second = super::parse_toml(&printed, Path::new("printed.toml"))
+            .map_err(|e| TestCaseError::fail(format!("{printed}\n{e}")))?;
+        prop_assert_eq!(super::to_toml(&second), printed.clone());
+        prop_assert_eq!(first.groups.len(), second.groups.len());
+        for (a, b) in first.groups.iter().zip(&second.groups) {
+            prop_assert_eq!(&a.name, &b.name);
+            prop_assert_eq!(a.network.as_ref().map(|n| (n.egress_rate.as_ref().map(|r| r.value), n.ingress_budget.as_ref().map(|b| (b.bytes, b.window)))),
+                b.network.as_ref().map(|n| (n.egress_rate.as_ref().map(|r| r.value), n.ingress_budget.as_ref().map(|b| (b.bytes, b.window)))));
+            let rules = |g: &super::GroupSpec| g.network.as_ref().and_then(|n| n.connect.as_ref()).map(|l| (l.mode, l.rules.iter().map(|r| (r.net, r.ports, r.proto)).collect::<Vec<_>>()));
+            prop_assert_eq!(rules(a), rules(b));
+            let whens = |g: &super::GroupSpec| g.when.iter().map(|w| (w.metric.value, w.compare, w.threshold.value, w.hold.value, w.then.iter().map(|t| t.value.clone()).collect::<Vec<_>>(), w.until.as_ref().map(|u| u.value))).collect::<Vec<_>>();
+            prop_assert_eq!(whens(a), whens(b));
+            let sys = |g: &super::GroupSpec| g.syscalls.as_ref().map(|s| (s.action.value, s.deny.iter().map(|d| d.value).collect::<Vec<_>>()));
+            prop_assert_eq!(sys(a), sys(b));
+            prop_assert_eq!(a.priority.as_ref().map(|p| p.value), b.priority.as_ref().map(|p| p.value));
+        }
+        prop_assert_eq!(first.agent.map(|a| (a.interval.map(|i| i.value), a.observe.map(|o| o.value), a.on_exit.map(|o| o.value))),
+            second.agent.map(|a| (a.interval.map(|i| i.value), a.observe.map(|o| o.value), a.on_exit.map(|o| o.value))));
+    }
+}
+
+/// Every shipped example, cgconfig.conf ones too, prints to TOML that reads
+/// back to the same print.
+#[test]
+fn examples_print_and_read_back() {
+    for (name, text) in EXAMPLES.iter() {
+        let Ok(policy) = parse_policy(text.as_bytes(), Path::new(name)) else {
+            continue;
+        };
+        let printed = super::to_toml(&policy);
+        let again = super::parse_toml(&printed, Path::new("printed.toml"))
+            .unwrap_or_else(|e| panic!("{name}: {e}\n{printed}"));
+        assert_eq!(super::to_toml(&again), printed, "{name}");
     }
 }

@@ -1,30 +1,9 @@
 //! "Did you mean ...?" for misspelt names (keys, metrics, syscalls).
 
-/// Edit distance (insertions, deletions, substitutions, and swaps of two
-/// neighbouring characters each count 1).
+/// Edit distance: insertions, deletions, substitutions, and swaps of two
+/// neighbouring characters each count 1 (Damerau-Levenshtein, from strsim).
 fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    // rows[i][j]: distance between a[..i] and b[..j]; three rows suffice.
-    let mut before = vec![0; b.len() + 1];
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        current[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (previous[j] + 1)
-                .min(current[j - 1] + 1)
-                .min(previous[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(before[j - 2] + 1);
-            }
-            current[j] = best;
-        }
-        std::mem::swap(&mut before, &mut previous);
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
+    strsim::damerau_levenshtein(a, b)
 }
 
 /// The candidate closest to `input` (ignoring case, `-` vs `_`, and a `sys_` or

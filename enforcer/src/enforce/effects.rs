@@ -5,7 +5,7 @@ use nix::sys::signal::Signal;
 
 use super::engine::{Effects, Undo};
 use crate::cgroup::{Cgroups, GroupPath};
-use crate::config::Direction;
+use crate::plan::Direction;
 
 /// Throttling a group in the kernel (the agent's `Kernel` does it). `None`
 /// lifts the throttle; a rate the policy configures stays in force either way.

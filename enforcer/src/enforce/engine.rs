@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use crate::collect::GroupReport;
-use crate::config::{Action, Compare, Direction, Metric, WhenRule};
+use crate::plan::{Action, Compare, ControlRule, Direction, Metric};
 
 /// What the engine needs the host to do. Each call returns how to undo it, or
 /// None when there is nothing to undo.
@@ -79,20 +79,9 @@ fn is_cumulative(metric: Metric) -> bool {
     )
 }
 
-/// Two rules are the same rule if everything but their place in the file is.
-fn same_rule(a: &WhenRule, b: &WhenRule) -> bool {
-    a.metric.value == b.metric.value
-        && a.compare == b.compare
-        && a.threshold.value == b.threshold.value
-        && a.hold.value == b.hold.value
-        && a.until.as_ref().map(|u| u.value) == b.until.as_ref().map(|u| u.value)
-        && a.then.len() == b.then.len()
-        && a.then.iter().zip(&b.then).all(|(x, y)| x.value == y.value)
-}
-
 struct Armed {
     group: String,
-    rule: WhenRule,
+    rule: ControlRule,
     state: RuleState,
 }
 
@@ -139,17 +128,12 @@ fn describe_undo(u: &Undo) -> String {
     }
 }
 
-fn rule_name(r: &WhenRule) -> String {
+fn rule_name(r: &ControlRule) -> String {
     let cmp = match r.compare {
         Compare::Above => ">",
         Compare::Below => "<",
     };
-    format!(
-        "{} {cmp} {} for {:?}",
-        r.metric.value.name(),
-        r.threshold.value,
-        r.hold.value
-    )
+    format!("{} {cmp} {} for {:?}", r.metric.name(), r.threshold, r.hold)
 }
 
 /// All rules of a policy and their state.
@@ -160,7 +144,7 @@ pub struct Engine {
 
 impl Engine {
     /// Rules per group label (as in reports: `web/api`).
-    pub fn new(rules: impl IntoIterator<Item = (String, WhenRule)>) -> Self {
+    pub fn new(rules: impl IntoIterator<Item = (String, ControlRule)>) -> Self {
         Engine {
             rules: rules
                 .into_iter()
@@ -186,7 +170,7 @@ impl Engine {
     /// first report).
     pub fn reload(
         &mut self,
-        rules: impl IntoIterator<Item = (String, WhenRule)>,
+        rules: impl IntoIterator<Item = (String, ControlRule)>,
         now: &[GroupReport],
         fx: &mut dyn Effects,
     ) -> Vec<Decision> {
@@ -197,13 +181,13 @@ impl Engine {
         for (group, rule) in rules {
             let kept = old
                 .iter_mut()
-                .find_map(|slot| slot.take_if(|a| a.group == group && same_rule(&a.rule, &rule)));
+                .find_map(|slot| slot.take_if(|a| a.group == group && a.rule.same_as(&rule)));
             let state = kept.map(|a| a.state).unwrap_or_else(|| RuleState {
                 baseline: now
                     .iter()
                     .find(|r| r.group == group)
-                    .filter(|_| is_cumulative(rule.metric.value))
-                    .and_then(|r| metric_value(rule.metric.value, r)),
+                    .filter(|_| is_cumulative(rule.metric))
+                    .and_then(|r| metric_value(rule.metric, r)),
                 ..RuleState::default()
             });
             self.rules.push(Armed { group, rule, state });
@@ -237,11 +221,11 @@ impl Engine {
             let Some(report) = reports.iter().find(|r| r.group == armed.group) else {
                 continue;
             };
-            let Some(value) = metric_value(armed.rule.metric.value, report) else {
+            let Some(value) = metric_value(armed.rule.metric, report) else {
                 continue;
             };
             let st = &mut armed.state;
-            let grew = if is_cumulative(armed.rule.metric.value) {
+            let grew = if is_cumulative(armed.rule.metric) {
                 let baseline = *st.baseline.get_or_insert(value);
                 value > baseline
             } else {
@@ -249,17 +233,17 @@ impl Engine {
             };
             let holds = grew
                 && match armed.rule.compare {
-                    Compare::Above => value > armed.rule.threshold.value,
-                    Compare::Below => value < armed.rule.threshold.value,
+                    Compare::Above => value > armed.rule.threshold,
+                    Compare::Below => value < armed.rule.threshold,
                 };
             let name = rule_name(&armed.rule);
             if holds {
                 st.false_since = None;
                 let since = *st.true_since.get_or_insert(now);
-                if !st.fired && now.duration_since(since) >= armed.rule.hold.value {
+                if !st.fired && now.duration_since(since) >= armed.rule.hold {
                     st.fired = true;
                     for a in &armed.rule.then {
-                        let result = match &a.value {
+                        let result = match a {
                             Action::Log => Ok(None),
                             Action::SetKey { key, value } => fx.set_key(&armed.group, key, value),
                             Action::Throttle { dir, bytes_per_sec } => {
@@ -277,7 +261,7 @@ impl Engine {
                             group: armed.group.clone(),
                             rule: name.clone(),
                             phase: "fired",
-                            action: describe(&a.value),
+                            action: describe(a),
                             value,
                             result,
                         });
@@ -287,12 +271,7 @@ impl Engine {
                 st.true_since = None;
                 if st.fired {
                     let since = *st.false_since.get_or_insert(now);
-                    let cool = armed
-                        .rule
-                        .until
-                        .as_ref()
-                        .map(|u| u.value)
-                        .unwrap_or(Duration::ZERO);
+                    let cool = armed.rule.until.unwrap_or(Duration::ZERO);
                     if now.duration_since(since) >= cool {
                         // Without `until` the actions stay; the rule re-arms.
                         if armed.rule.until.is_some() {
@@ -322,30 +301,16 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::collect::{NetReport, Rates};
-    use crate::config::{Span, Spanned};
-    use std::path::PathBuf;
-    use std::sync::Arc;
 
-    fn sp<T>(value: T) -> Spanned<T> {
-        Spanned {
-            value,
-            span: Span {
-                file: Arc::new(PathBuf::from("p.toml")),
-                line: 1,
-                column: 1,
-            },
-        }
-    }
-
-    fn rule(threshold: f64, hold: u64, then: Vec<Action>, until: Option<u64>) -> WhenRule {
-        WhenRule {
-            span: sp(()).span,
-            metric: sp(Metric::EgressBytesPerSec),
+    fn rule(threshold: f64, hold: u64, then: Vec<Action>, until: Option<u64>) -> ControlRule {
+        ControlRule {
+            origin: "p.toml:1:1".into(),
+            metric: Metric::EgressBytesPerSec,
             compare: Compare::Above,
-            threshold: sp(threshold),
-            hold: sp(Duration::from_secs(hold)),
-            then: then.into_iter().map(sp).collect(),
-            until: until.map(|u| sp(Duration::from_secs(u))),
+            threshold,
+            hold: Duration::from_secs(hold),
+            then,
+            until: until.map(Duration::from_secs),
         }
     }
 
@@ -477,9 +442,9 @@ mod tests {
         r
     }
 
-    fn oom_rule() -> WhenRule {
-        WhenRule {
-            metric: sp(Metric::OomKills),
+    fn oom_rule() -> ControlRule {
+        ControlRule {
+            metric: Metric::OomKills,
             ..rule(0.0, 0, vec![Action::Kill], None)
         }
     }
@@ -514,7 +479,7 @@ mod tests {
         // Reloaded with the OOM rule only (moved to another line): it keeps its
         // baseline, and the removed throttle is lifted.
         let mut moved = oom_rule();
-        moved.span.line = 40;
+        moved.origin = "p.toml:40:1".into();
         let undone = e.reload([("web".to_string(), moved)], &[], &mut fx);
         assert_eq!(undone.len(), 1);
         assert_eq!(undone[0].phase, "undone");

@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::cgroup::units::human_bytes;
 use crate::collect::GroupReport;
+use crate::units::human_bytes;
 
 fn rate(bytes_per_sec: f64) -> String {
     if bytes_per_sec < 1.0 {

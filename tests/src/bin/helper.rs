@@ -614,10 +614,7 @@ fn run(args: &[String]) -> Result<(), String> {
             let policy = enforcer::config::parse_toml(&text, Path::new("helper.toml"))
                 .map_err(|e| e.to_string())?;
             let group = policy.groups.first().ok_or("no group")?;
-            let rules = enforcer::bpf::GroupRules::from_spec(
-                group.network.as_ref(),
-                group.syscalls.as_ref(),
-            );
+            let rules = enforcer::plan::group_rules(group).map_err(|e| e.to_string())?;
             let mut kernel =
                 enforcer::bpf::Kernel::open(Path::new(&pin_dir)).map_err(|e| format!("{e:?}"))?;
             let id = enforcer::bpf::cgroup_id(cgroup).map_err(|e| e.to_string())?;

@@ -4,12 +4,13 @@
 mod accounting;
 mod control_plane;
 mod enforcement;
+mod parse;
 mod support;
 
 use anyhow::Result;
 use clap::Subcommand;
 
-#[derive(Subcommand, Clone, Copy)]
+#[derive(Subcommand, Clone)]
 pub(crate) enum Which {
     /// Create, configure and delete N groups (memory + cpu limits):
     /// `enforcer apply` + `enforcer delete` vs a cgcreate + cgset + cgdelete loop.
@@ -42,12 +43,34 @@ pub(crate) enum Which {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// How reading and validating a policy scales: `enforcer apply --dry-run` of
+    /// N groups as cgconfig.conf and as TOML, optionally against an older build.
+    Parse {
+        /// Group counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        groups: Vec<usize>,
+        /// Interleaved runs per variant.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Another enforcer binary to compare with (such as a build of main).
+        #[arg(long)]
+        baseline: Option<std::path::PathBuf>,
+    },
 }
 
 pub(crate) fn run(which: Which) -> Result<()> {
     match which {
         Which::ControlPlane { groups, runs } => control_plane::run(groups, runs),
         Which::Enforcement { runs } => enforcement::run(runs),
+        Which::Parse {
+            groups,
+            runs,
+            baseline,
+        } => parse::run(parse::Options {
+            sizes: groups,
+            runs,
+            baseline,
+        }),
         Which::Accounting {
             runs,
             calls,

@@ -1,0 +1,335 @@
+//! The TOML policy file as typed tables: serde reads it (with `toml`, keeping
+//! the span of every key and value), unknown keys are refused by the types
+//! themselves (`deny_unknown_fields`), and the JSON Schema and
+//! `docs/policy.md` are generated from these same types and doc comments (see
+//! `schema.rs`). Leaves whose meaning depends on the key are [`Raw`] values,
+//! judged by the conversions in `convert/` with one grammar per kind of value.
+//!
+//! The doc comments here are the reference documentation: they say what each
+//! key means, how it is written, and its default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use toml::Spanned;
+
+use super::raw::Raw;
+use super::schema;
+
+/// A value with its place in the file.
+pub(crate) type Sp<T> = Spanned<T>;
+/// An optional key with a value of any TOML type, judged by its conversion.
+pub(crate) type Leaf = Option<Sp<Raw>>;
+
+/// An enforcer policy: per group, its limits, where it may connect, how much
+/// it may send, which syscalls it must never make and what to do when it
+/// misbehaves; and how the agent runs.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(default)]
+#[schemars(title = "enforcer policy")]
+pub(crate) struct PolicyFile {
+    /// How `enforcer run` behaves. Every key is optional; command-line flags
+    /// override the file.
+    #[schemars(with = "Option<AgentTable>")]
+    pub(crate) agent: Option<Sp<AgentTable>>,
+    /// The groups, one `[group."NAME"]` table each; NAME is the group's path
+    /// (`web`, `web/api`), below `[agent] parent` if that is set.
+    #[schemars(with = "Option<BTreeMap<String, GroupTable>>")]
+    pub(crate) group: Option<Sp<Groups>>,
+}
+
+/// `[agent]`: how `enforcer run` behaves.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(default)]
+pub(crate) struct AgentTable {
+    /// Where to serve Prometheus metrics (`http://ADDR:PORT/metrics`), such as
+    /// `"127.0.0.1:9750"` (the default) or `"[::1]:9750"`. Port 0 is refused.
+    #[schemars(with = "Option<String>")]
+    pub(crate) metrics: Leaf,
+    /// How often counters are read, rules evaluated and the summary printed: a
+    /// duration of at least `"10ms"` (default `"1s"`).
+    #[schemars(schema_with = "schema::duration")]
+    pub(crate) interval: Leaf,
+    /// What happens to programs and counters when the agent stops: `"keep"`
+    /// (the default: enforcement and counting go on, the next start adopts
+    /// them) or `"detach"` (a clean stop removes everything it attached).
+    #[schemars(schema_with = "schema::on_exit")]
+    pub(crate) on_exit: Leaf,
+    /// The audit log, one JSON line per event: an absolute path (default
+    /// `"/var/log/enforcer/audit.jsonl"`).
+    #[schemars(with = "Option<String>")]
+    pub(crate) audit_log: Leaf,
+    /// A group (from /etc/group) that may read the audit log: it is then mode
+    /// 0640 with that group; without it 0600, root's alone.
+    #[schemars(with = "Option<String>")]
+    pub(crate) audit_group: Leaf,
+    /// Also account every other group on the host (attach at the cgroup2 root
+    /// as well). Observing never denies anything. Default `false`.
+    #[schemars(with = "Option<bool>")]
+    pub(crate) observe: Leaf,
+    /// Create the policy's groups below this group (a subtree delegated to
+    /// enforcer, such as systemd's `Delegate=yes` gives:
+    /// `"system.slice/enforcer.service"`) instead of at the top of each
+    /// hierarchy.
+    #[schemars(with = "Option<String>")]
+    pub(crate) parent: Leaf,
+}
+
+/// The `group` table: groups in file order, each name with its span.
+#[derive(Debug, Default)]
+pub(crate) struct Groups(pub(crate) Vec<(Sp<String>, Sp<GroupTable>)>);
+
+impl<'de> Deserialize<'de> for Groups {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Groups;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of groups: a `[group.\"NAME\"]` header per group")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Groups, A::Error> {
+                let mut groups = Vec::new();
+                while let Some(name) = map.next_key::<Sp<String>>()? {
+                    groups.push((name, map.next_value()?));
+                }
+                Ok(Groups(groups))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// `[group."NAME"]`: a group's controller settings (`"CONTROLLER.FILE" =
+/// VALUE`, as for `apply`; `memory.max = "1G"` and a `[group."NAME".memory]`
+/// table with `max = "1G"` mean the same) and its enforcement.
+#[derive(Debug, Default, JsonSchema)]
+pub(crate) struct GroupTable {
+    /// Controllers to create the group in even without settings, such as
+    /// `["cpuset"]`.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(crate) controllers: Leaf,
+    /// Owners and modes, as cgconfig.conf's `perm` block.
+    #[schemars(with = "Option<PermTable>")]
+    pub(crate) perm: Option<Sp<PermTable>>,
+    /// One knob for CPU and packets: `"high"`, `"normal"` or `"low"` set the
+    /// cpu weight to 200, 100 or 50 (unless the group sets one itself); `high`
+    /// and `low` also give the group's outgoing packets `skb->priority` 6
+    /// (TC_PRIO_INTERACTIVE) or 1 (TC_PRIO_BULK).
+    #[schemars(schema_with = "schema::priority")]
+    pub(crate) priority: Leaf,
+    /// Where the group may connect and bind, how fast and how much it may send
+    /// and receive.
+    #[schemars(with = "Option<NetworkTable>")]
+    pub(crate) network: Option<Sp<NetworkTable>>,
+    /// Syscalls the group must not make.
+    #[schemars(with = "Option<SyscallsTable>")]
+    pub(crate) syscalls: Option<Sp<SyscallsTable>>,
+    /// Closed-loop rules, one `[[group."NAME".when]]` table each.
+    #[schemars(with = "Option<Vec<WhenTable>>")]
+    pub(crate) when: Option<Sp<WhenRules>>,
+    /// Controller settings in file order (every key not named above).
+    #[schemars(skip)]
+    pub(crate) settings: Vec<(Sp<String>, Sp<Raw>)>,
+}
+
+impl GroupTable {
+    /// The keys above, which are never controller settings. A unit test checks
+    /// that this is what the schema lists.
+    pub(crate) const KEYS: [&'static str; 6] = [
+        "controllers",
+        "perm",
+        "priority",
+        "network",
+        "syscalls",
+        "when",
+    ];
+}
+
+impl<'de> Deserialize<'de> for GroupTable {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = GroupTable;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a group table: a `[group.\"NAME\"]` header followed by its settings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GroupTable, A::Error> {
+                let mut g = GroupTable::default();
+                while let Some(key) = map.next_key::<Sp<String>>()? {
+                    // One arm per entry of `GroupTable::KEYS`.
+                    match key.get_ref().as_str() {
+                        "controllers" => g.controllers = Some(map.next_value()?),
+                        "perm" => g.perm = Some(map.next_value()?),
+                        "priority" => g.priority = Some(map.next_value()?),
+                        "network" => g.network = Some(map.next_value()?),
+                        "syscalls" => g.syscalls = Some(map.next_value()?),
+                        "when" => g.when = Some(map.next_value()?),
+                        _ => g.settings.push((key, map.next_value()?)),
+                    }
+                }
+                Ok(g)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// `[group."NAME".perm]`: who owns the group's files, as cgconfig.conf's `perm`.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(default)]
+pub(crate) struct PermTable {
+    /// Owner and mode of the `tasks`/`cgroup.procs` files (who may move
+    /// processes in): `{ uid = "root", gid = "root", fperm = "660" }`.
+    #[schemars(with = "Option<OwnerTable>")]
+    pub(crate) task: Option<Sp<OwnerTable>>,
+    /// Owner and modes of the group's directory (`dperm`) and other files
+    /// (`fperm`).
+    #[schemars(with = "Option<OwnerTable>")]
+    pub(crate) admin: Option<Sp<OwnerTable>>,
+}
+
+/// A user and group (names or numeric ids) and octal modes.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(default)]
+pub(crate) struct OwnerTable {
+    /// A user name or numeric id.
+    #[schemars(schema_with = "schema::name_or_id")]
+    pub(crate) uid: Leaf,
+    /// A group name or numeric id.
+    #[schemars(schema_with = "schema::name_or_id")]
+    pub(crate) gid: Leaf,
+    /// Mode of the directory, octal (`admin` only).
+    #[schemars(schema_with = "schema::mode")]
+    pub(crate) dperm: Leaf,
+    /// Mode of the files, octal: `"660"` (or `660`, or TOML's `0o660`).
+    #[schemars(schema_with = "schema::mode")]
+    pub(crate) fperm: Leaf,
+}
+
+/// `[group."NAME".network]`: which addresses the group may connect to or
+/// bind, and how fast and how much it may send and receive.
+///
+/// An address rule is `CIDR[:PORT|:LO-HI][/tcp|/udp]`: `"10.0.0.0/8"`,
+/// `"127.0.0.1:8080/udp"`, `"::1/128:9000-9100"` or `"[::1]:80"` (IPv6 ports
+/// after a prefix or in brackets). An allow list denies everything it does
+/// not list; a hook has an allow list or a deny list, not both.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(default)]
+pub(crate) struct NetworkTable {
+    /// Destinations `connect(2)` (and UDP `sendmsg`) may reach; all others
+    /// are refused with EPERM.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(crate) connect_allow: Leaf,
+    /// Destinations `connect(2)` (and UDP `sendmsg`) may not reach.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(crate) connect_deny: Leaf,
+    /// Local addresses and ports `bind(2)` may use; all others are refused.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(crate) bind_allow: Leaf,
+    /// Local addresses and ports `bind(2)` may not use.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(crate) bind_deny: Leaf,
+    /// Sending rate limit: bits per second in tc's decimal units (`"10Mbit"`;
+    /// `Kibit`... binary) or bytes per second (`"12.5MB/s"` decimal,
+    /// `"10MiB/s"` binary). Packets over it are dropped.
+    #[schemars(schema_with = "schema::rate")]
+    pub(crate) egress_rate: Leaf,
+    /// Receiving rate limit, written as `egress_rate`.
+    #[schemars(schema_with = "schema::rate")]
+    pub(crate) ingress_rate: Leaf,
+    /// At most this many bytes sent per window: `"SIZE/WINDOW"` such as
+    /// `"10G/1d"` (sizes binary as memory limits; a window of at least `1s`).
+    #[schemars(schema_with = "schema::budget")]
+    pub(crate) egress_budget: Leaf,
+    /// At most this many bytes received per window, written as `egress_budget`.
+    #[schemars(schema_with = "schema::budget")]
+    pub(crate) ingress_budget: Leaf,
+}
+
+/// `[group."NAME".syscalls]`: system calls the group must not make.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(default)]
+pub(crate) struct SyscallsTable {
+    /// Syscall names from this architecture's table (`ptrace`, `accept4`, ...;
+    /// lower case, no `sys_` prefix), each once.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(crate) deny: Leaf,
+    /// What happens when a listed syscall is made: `"log"` (allow it, record
+    /// it), `"kill"` (SIGKILL the caller before the call runs) or `"deny"`
+    /// (the call fails with EPERM; only socket, connect, bind, listen, accept,
+    /// accept4, execve, execveat and setsockopt, some of which need BPF-LSM).
+    /// Required when `deny` lists anything.
+    #[schemars(schema_with = "schema::syscall_action")]
+    pub(crate) action: Leaf,
+}
+
+/// The `when` rules of a group, each with its span.
+#[derive(Debug, Default)]
+pub(crate) struct WhenRules(pub(crate) Vec<Sp<WhenTable>>);
+
+impl<'de> Deserialize<'de> for WhenRules {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = WhenRules;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "an array of rules: write each rule under its own `[[group.\"NAME\".when]]` \
+                     header (double brackets)",
+                )
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<WhenRules, A::Error> {
+                let mut rules = Vec::new();
+                while let Some(rule) = seq.next_element()? {
+                    rules.push(rule);
+                }
+                Ok(WhenRules(rules))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// `[[group."NAME".when]]`: when `metric` is above (or below) a threshold for
+/// `for`, run `then`; with `until`, undo what can be undone once the condition
+/// has been false that long. Every firing and undo goes to the audit log.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(default)]
+pub(crate) struct WhenTable {
+    /// What the rule watches (required).
+    #[schemars(schema_with = "schema::metric")]
+    pub(crate) metric: Leaf,
+    /// Fire while the metric is above this (a size such as `"1G"` for bytes, a
+    /// rate such as `"50M"` or `"400Mbit"` for bytes per second, a number for
+    /// counts and per-second metrics, `80` or `"80%"` for percent). One of
+    /// `above` and `below` is required.
+    #[schemars(schema_with = "schema::threshold")]
+    pub(crate) above: Leaf,
+    /// Fire while the metric is below this, written as `above`.
+    #[schemars(schema_with = "schema::threshold")]
+    pub(crate) below: Leaf,
+    /// How long the condition must hold first, such as `"5s"` (default: the
+    /// first evaluation that sees it).
+    #[serde(rename = "for")]
+    #[schemars(rename = "for", schema_with = "schema::duration")]
+    pub(crate) hold: Leaf,
+    /// What to do, in order (required; a single action may be written without
+    /// brackets): `"log"`, `"kill"` (every process of the group), `"freeze"`,
+    /// `"set KEY=VALUE"` (a controller file, checked as a `[group]` setting),
+    /// `"throttle egress RATE"` or `"throttle ingress RATE"`.
+    #[schemars(schema_with = "schema::actions")]
+    pub(crate) then: Leaf,
+    /// Once the condition has been false this long, undo `set` (the old value
+    /// is written back), `throttle` (lifted) and `freeze` (thawed).
+    #[schemars(schema_with = "schema::duration")]
+    pub(crate) until: Leaf,
+}

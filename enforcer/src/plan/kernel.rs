@@ -1,0 +1,180 @@
+//! The kernel part of the plan: a group's `network`, `syscalls` and `priority`
+//! become its rule tables ([`GroupRules`]). What `priority` means is decided
+//! here, for the CPU ([`cpu_weight`]) and for packets ([`packet_priority`]) at
+//! once, and `action = "deny"` is checked against the one hook table
+//! ([`DENY_HOOKS`]) that the rule compiler uses too.
+
+use enforcer_common::enforce::skb_priority;
+
+use crate::bpf::{DENY_HOOKS, GroupRules, Limits, SyscallRules, deny_hook};
+use crate::config::GroupSpec;
+
+use super::error::PlanError;
+use super::vocab::{Priority, SyscallAction};
+
+/// cgroup v2 weights (v1 shares by the runc conversion): twice and half the
+/// default of 100.
+pub(super) fn cpu_weight(p: Priority) -> &'static str {
+    match p {
+        Priority::High => "200",
+        Priority::Normal => "100",
+        Priority::Low => "50",
+    }
+}
+
+/// The `skb->priority` of the group's outgoing packets: `high` is
+/// `TC_PRIO_INTERACTIVE` (6), `low` `TC_PRIO_BULK` (1), `normal` leaves packets
+/// unchanged (`None`).
+pub fn packet_priority(p: Priority) -> Option<u32> {
+    match p {
+        Priority::High => Some(skb_priority::HIGH),
+        Priority::Low => Some(skb_priority::LOW),
+        Priority::Normal => None,
+    }
+}
+
+/// The rule tables of one policy group, checked as the kernel will take them.
+pub fn group_rules(g: &GroupSpec) -> Result<GroupRules, PlanError> {
+    let mut rules = GroupRules::default();
+    if let Some(n) = &g.network {
+        rules.connect = n.connect.clone();
+        rules.bind = n.bind.clone();
+        rules.egress = Limits {
+            rate: n.egress_rate.as_ref().map(|r| r.value),
+            budget: n.egress_budget.as_ref().map(|b| (b.bytes, b.window)),
+        };
+        rules.ingress = Limits {
+            rate: n.ingress_rate.as_ref().map(|r| r.value),
+            budget: n.ingress_budget.as_ref().map(|b| (b.bytes, b.window)),
+        };
+    }
+    if let Some(s) = &g.syscalls
+        && !s.deny.is_empty()
+    {
+        if s.action.value == SyscallAction::Deny
+            && let Some(sysno) = s.deny.iter().find(|d| deny_hook(d.value.name()).is_none())
+        {
+            let name = sysno.value.name();
+            let names: Vec<&str> = DENY_HOOKS.iter().map(|(n, _)| *n).collect();
+            return Err(PlanError::Rule {
+                span: sysno.span.clone(),
+                message: format!(
+                    "`{name}` cannot be denied: no BPF-LSM cgroup hook covers it (`action = \
+                     \"deny\"` works only for {}); write `action = \"log\"` or `action = \
+                     \"kill\"` for it",
+                    crate::config::one_of(&names)
+                ),
+            });
+        }
+        rules.syscalls = Some(SyscallRules {
+            action: s.action.value,
+            syscalls: s.deny.iter().map(|d| d.value).collect(),
+        });
+    }
+    rules.priority = g.priority.as_ref().and_then(|p| packet_priority(p.value));
+    if let Err(message) = rules.check() {
+        let span = g
+            .network
+            .as_ref()
+            .map(|n| n.span.clone())
+            .or_else(|| g.syscalls.as_ref().map(|s| s.span.clone()))
+            .unwrap_or_else(|| g.span.clone());
+        return Err(PlanError::Rule { span, message });
+    }
+    Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn rules_of(text: &str) -> Vec<Result<GroupRules, PlanError>> {
+        let policy = crate::config::parse_toml(text, Path::new("p.toml")).expect("parses");
+        policy.groups.iter().map(group_rules).collect()
+    }
+
+    #[test]
+    fn from_a_parsed_policy() {
+        let text = r#"
+[group."web".network]
+connect_deny = ["127.0.0.2", "[::1]:80/tcp"]
+bind_allow = ["0.0.0.0/0:8080"]
+egress_rate = "10Mbit"
+egress_budget = "100K/1m"
+
+[group."web".syscalls]
+deny = ["personality"]
+action = "kill"
+
+[group."empty"]
+"#;
+        let mut all = rules_of(text).into_iter();
+        let rules = all.next().unwrap().unwrap();
+        assert!(!rules.is_empty());
+        assert_eq!(rules.egress.rate, Some(1_250_000));
+        assert_eq!(
+            rules.egress.budget,
+            Some((102_400, Duration::from_secs(60)))
+        );
+        let second = rules.connect.as_ref().unwrap().rules[1].to_string();
+        assert_eq!(second, "[::1/128]:80/tcp");
+        assert!(all.next().unwrap().unwrap().is_empty());
+    }
+
+    #[test]
+    fn priority_is_decided_once_for_cpu_and_packets() {
+        let got: Vec<Option<u32>> = rules_of(
+            "[group.\"a\"]\npriority = \"high\"\n[group.\"b\"]\npriority = \"low\"\n\
+             [group.\"c\"]\npriority = \"normal\"\n[group.\"d\"]\n",
+        )
+        .into_iter()
+        .map(|r| r.unwrap().priority)
+        .collect();
+        assert_eq!(got, [Some(6), Some(1), None, None]);
+        assert_eq!(
+            [Priority::High, Priority::Normal, Priority::Low].map(cpu_weight),
+            ["200", "100", "50"]
+        );
+    }
+
+    #[test]
+    fn deny_only_what_a_hook_covers() {
+        let err =
+            rules_of("[group.a.syscalls]\ndeny = [\"socket\", \"ptrace\"]\naction = \"deny\"\n")
+                .remove(0)
+                .unwrap_err();
+        assert!(err.is_user_error());
+        let message = err.to_string();
+        assert!(
+            message.starts_with("p.toml:2:19: `ptrace` cannot be denied"),
+            "{message}"
+        );
+        assert!(message.contains("`socket`, `connect`"), "{message}");
+        // Moved here from the reader's tests: the hook table is the plan's now.
+        let err =
+            rules_of("[group.a.syscalls]\naction = \"deny\"\ndeny = [\"connect\", \"ptrace\"]\n")
+                .remove(0)
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("p.toml:3:20: `ptrace` cannot be denied"),
+            "{err}"
+        );
+        let err = rules_of("[group.a.syscalls]\ndeny = [\"openat\"]\naction = \"deny\"\n")
+            .remove(0)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("p.toml:2:9: `openat` cannot be denied"),
+            "{err}"
+        );
+        let ok =
+            rules_of("[group.a.syscalls]\ndeny = [\"execve\", \"accept4\"]\naction = \"deny\"\n")
+                .remove(0)
+                .unwrap();
+        assert_eq!(ok.syscalls.unwrap().action, SyscallAction::Deny);
+    }
+}

@@ -1,0 +1,270 @@
+//! The plan against a fake host: one `validate` judges everything, at load.
+
+use std::fs;
+use std::path::Path;
+
+use crate::bpf::{Feature, FeatureReport, FeatureStatus, Refusal};
+use crate::cgroup::Cgroups;
+
+use super::*;
+
+/// A pure v2 host with cpu, memory and pids, CPUs 0-1.
+fn fake_v2() -> (tempfile::TempDir, Cgroups) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("cg");
+    fs::create_dir_all(&root).unwrap();
+    for (file, content) in [
+        ("cgroup.controllers", "cpuset cpu io memory pids\n"),
+        ("cgroup.subtree_control", "\n"),
+        ("cgroup.procs", ""),
+        ("cpuset.cpus.effective", "0-1\n"),
+        ("cpuset.mems.effective", "0\n"),
+    ] {
+        fs::write(root.join(file), content).unwrap();
+    }
+    let mi = format!(
+        "29 1 0:26 / {} rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n",
+        root.display()
+    );
+    (tmp, Cgroups::from_mountinfo(&mi).unwrap())
+}
+
+fn policy(text: &str) -> crate::config::Policy {
+    crate::config::parse_toml(text, Path::new("p.toml")).unwrap()
+}
+
+fn refused(text: &str, kernel: Kernel<'_>) -> PlanError {
+    let (_t, cg) = fake_v2();
+    validate(&cg, policy(text), None, kernel).unwrap_err()
+}
+
+/// Issue 11: `when` actions were checked only when the rule fired. A `set`
+/// in `then` is now judged at load exactly as the same `[group]` setting.
+#[test]
+fn when_set_actions_are_checked_at_load() {
+    let rule = |then: &str| {
+        format!(
+            "[group.web]\n\"memory.max\" = \"1G\"\n\n[[group.web.when]]\nmetric = \"oom_kills\"\n\
+             above = 0\nthen = [\"log\", {then}]\n"
+        )
+    };
+    let err = refused(&rule("\"set memory.max=10XB\""), Kernel::Unchecked);
+    assert!(err.is_user_error(), "{err}");
+    let message = err.to_string();
+    assert!(message.starts_with("p.toml:7:16: "), "{message}");
+    assert!(
+        message.contains("10XB") && message.contains("unknown unit `XB`"),
+        "{message}"
+    );
+
+    let err = refused(&rule("\"set nosuch.key=5\""), Kernel::Unchecked);
+    let message = err.to_string();
+    assert!(message.starts_with("p.toml:7:16: "), "{message}");
+    assert!(message.contains("nosuch"), "{message}");
+
+    let (_t, cg) = fake_v2();
+    let (_, plan) = validate(
+        &cg,
+        policy(&rule("\"set memory.max=512M\"")),
+        None,
+        Kernel::Unchecked,
+    )
+    .unwrap();
+    assert_eq!(plan.groups[0].control.len(), 1);
+    assert_eq!(plan.groups[0].control[0].origin, "p.toml:4:1");
+}
+
+fn report_refusing(feature: Feature) -> FeatureReport {
+    FeatureReport {
+        kernel: "6.18-test".into(),
+        features: Feature::ALL
+            .into_iter()
+            .map(|f| FeatureStatus {
+                feature: f,
+                what: "",
+                refused: (f == feature).then(|| Refusal {
+                    program: "lsm_bprm",
+                    reason: "EPERM".into(),
+                    verifier: Vec::new(),
+                    inert: false,
+                }),
+            })
+            .collect(),
+    }
+}
+
+/// Issue 11: `reload --config` accepted what `run` refused, and `run` named
+/// a cgroup id. Every caller now goes through this one check, which names the
+/// group and the line, and is not the policy's fault (exit 1).
+#[test]
+fn kernel_refusals_name_the_group_and_the_line() {
+    let text = "[group.web]\n\"pids.max\" = 10\n\n[group.web.syscalls]\ndeny = [\"ptrace\", \"execve\"]\naction = \"deny\"\n";
+    let ptrace_denied = refused(text, Kernel::Unchecked);
+    assert!(
+        ptrace_denied
+            .to_string()
+            .contains("`ptrace` cannot be denied")
+    );
+
+    let text = text.replace("\"ptrace\", ", "");
+    let report = report_refusing(Feature::LsmDeny);
+    let err = refused(&text, Kernel::Report(&report));
+    assert!(!err.is_user_error(), "a kernel's refusal exits 1: {err}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("p.toml:5:9: group \"web\": "),
+        "{message}"
+    );
+    assert!(message.contains("execve"), "{message}");
+    assert!(!message.contains("cgroup "), "{message}");
+
+    // The same policy on a kernel that loads BPF-LSM programs.
+    let (_t, cg) = fake_v2();
+    let fine = report_refusing(Feature::OomEvents);
+    let (_, plan) = validate(&cg, policy(&text), None, Kernel::Report(&fine)).unwrap();
+    assert!(plan.kernel_checked);
+}
+
+/// The diff of a dry run covers every section, not only target values.
+#[test]
+fn dry_run_diff_covers_every_section() {
+    let text = "[group.web]\n\"memory.max\" = \"1G\"\n\n[group.web.network]\n\
+                connect_deny = [\"10.0.0.0/8\"]\negress_rate = \"10Mbit\"\n\n\
+                [group.web.syscalls]\ndeny = [\"ptrace\"]\naction = \"kill\"\n\n\
+                [[group.web.when]]\nmetric = \"egress_bytes_per_sec\"\nabove = \"50M\"\n\
+                then = [\"throttle egress 5Mbit\"]\nuntil = \"30s\"\n";
+    let (_t, cg) = fake_v2();
+    let (_, plan) = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
+    let diff = Diff::new(&cg, &plan, &InForce::default());
+    let web = &diff.groups[0];
+    assert_eq!(web.action, "create");
+    assert_eq!(web.settings[0].new.as_deref(), Some("1073741824"));
+    assert_eq!(web.settings[0].current, None);
+    let added = |c: &Vec<diff::Change>| c.iter().map(|c| c.item.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        added(&web.network),
+        ["connect_deny 10.0.0.0/8", "egress_rate 1250000 B/s"]
+    );
+    assert_eq!(added(&web.syscalls), ["ptrace -> kill"]);
+    assert_eq!(
+        added(&web.when),
+        ["egress_bytes_per_sec > 52428800 for 0s: throttle egress 625000 B/s, until 30s"]
+    );
+    let text_out = diff.render();
+    assert!(
+        text_out.contains("  network: + connect_deny 10.0.0.0/8"),
+        "{text_out}"
+    );
+    assert!(
+        text_out.contains("kernel features not checked"),
+        "{text_out}"
+    );
+    let json = serde_json::to_value(&diff).unwrap();
+    assert_eq!(
+        json["groups"][0]["when"][0]["current"],
+        serde_json::Value::Null
+    );
+
+    // Against what is in force: unchanged rules are not listed, removed ones are.
+    let mut now = InForce::of(&plan, None);
+    let web_now = now.groups.get_mut("web").unwrap();
+    web_now.network.push("bind_deny 0.0.0.0/0".into());
+    now.groups.insert("old".into(), Default::default());
+    now.groups
+        .get_mut("old")
+        .unwrap()
+        .syscalls
+        .push("ptrace -> log".into());
+    let diff = Diff::new(&cg, &plan, &now);
+    assert_eq!(diff.groups[0].network.len(), 1);
+    assert_eq!(
+        diff.groups[0].network[0].current.as_deref(),
+        Some("bind_deny 0.0.0.0/0")
+    );
+    assert!(diff.groups[0].when.is_empty() && diff.groups[0].syscalls.is_empty());
+    assert_eq!(diff.groups[1].action, "drop");
+    assert!(diff.render().contains("drop old: no longer in the policy"));
+}
+
+/// Issue 11: `group ../relesc {` in a cgconfig.conf was read as broken TOML
+/// ("expected `.` or `=`, found `.`"). It is a cgconfig.conf group whose path
+/// is refused as a path.
+#[test]
+fn a_dotted_group_name_is_a_bad_path_not_bad_toml() {
+    let (_t, cg) = fake_v2();
+    let policy = crate::config::parse_policy(
+        b"group ../relesc {\n  pids { pids.max = 5; }\n}\n",
+        Path::new("x.conf"),
+    )
+    .unwrap();
+    let err = validate(&cg, policy, None, Kernel::Unchecked).unwrap_err();
+    assert!(err.is_user_error());
+    assert_eq!(
+        err.to_string(),
+        "x.conf:1:7: invalid group path \"../relesc\": `.` and `..` components are not \
+         allowed; name the group from the hierarchy root"
+    );
+}
+
+/// The `` `x` `` and `"x"` tokens of a message.
+fn quoted(message: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for quote in ['`', '"'] {
+        let parts: Vec<&str> = message.split(quote).collect();
+        out.extend(
+            parts
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .filter(|t| t.len() > 1)
+                .map(|t| (*t).to_owned()),
+        );
+    }
+    out
+}
+
+/// Issue 11: many messages said their reason twice (`invalid value "10XB" for
+/// memory.max: unknown unit ... in `10XB``). Over a corpus of mistakes in
+/// every section, no message quotes the same thing twice.
+#[test]
+fn messages_say_each_thing_once() {
+    let corpus = [
+        "[group.a]\n\"memory.max\" = \"10XB\"\n",
+        "[group.a]\n\"memory.max\" = \"-5\"\n",
+        "[group.a]\n\"memory.max\" = \"512MB\"\n",
+        "[group.a]\n\"cpu.weight\" = \"0\"\n",
+        "[group.a]\n\"pids.max\" = \"abc\"\n",
+        "[group.a]\n\"cpu.max\" = \"abc\"\n",
+        "[group.a]\n\"cpuset.cpus\" = \"0-5\"\n",
+        "[group.a]\n\"memory.nosuch\" = \"1\"\n",
+        "[group.\"../x\"]\n\"pids.max\" = 1\n",
+        "[group.a.network]\nconnect_deny = [\"300.0.0.1\"]\n",
+        "[group.a.network]\nconnect_deny = [\"10.0.0.1/8\"]\n",
+        "[group.a.network]\negress_rate = \"10Mbps\"\n",
+        "[group.a.network]\negress_budget = \"10G\"\n",
+        "[group.a.syscalls]\ndeny = [\"ptrace\"]\naction = \"deny\"\n",
+        "[group.a.syscalls]\ndeny = [\"ptrce\"]\naction = \"kill\"\n",
+        "[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = \"set cpu.weight=abc\"\n",
+        "[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = \"set memory.max=10XB\"\n",
+        "[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = \"throttle egress 10\"\n",
+        "[agent]\ninterval = \"5x\"\n",
+        "[agent]\nparent = \"../x\"\n",
+    ];
+    let (_t, cg) = fake_v2();
+    for text in corpus {
+        let err = match crate::config::parse_toml(text, Path::new("p.toml")) {
+            Ok(policy) => validate(&cg, policy, None, Kernel::Unchecked)
+                .map(drop)
+                .expect_err(text)
+                .to_string(),
+            Err(e) => e.to_string(),
+        };
+        let tokens = quoted(&err);
+        for (i, t) in tokens.iter().enumerate() {
+            assert!(
+                !tokens[i + 1..].contains(t),
+                "{text:?}: `{t}` twice in {err}"
+            );
+        }
+    }
+}

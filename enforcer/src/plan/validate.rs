@@ -1,0 +1,125 @@
+//! [`validate`]: the one judgement of a policy, shared by `run`, `reload`,
+//! `reload --config` and `apply --dry-run`.
+
+use std::path::Path;
+
+use crate::bpf::{FeatureReport, GroupRules};
+use crate::cgroup::{Cgroups, GroupPath};
+use crate::config::Policy;
+
+use super::control::{ControlRule, control_rules};
+use super::error::PlanError;
+use super::features::check_features;
+use super::kernel::group_rules;
+use super::span::Span;
+
+/// Whether (and how) to check that this kernel runs what the policy needs.
+/// Probing loads every program through the verifier, which needs root and
+/// BPF; a dry run without them says that it skipped this step.
+#[derive(Clone, Copy)]
+pub enum Kernel<'a> {
+    /// Probe this kernel (once per process).
+    Probe,
+    /// Judge against a report already made (tests, a fake kernel).
+    Report(&'a FeatureReport),
+    /// Do not check kernel features.
+    Unchecked,
+}
+
+/// One policy group as the mechanisms will carry it out.
+#[derive(Debug, Clone)]
+pub struct PlannedGroup {
+    /// Below the parent, if there is one.
+    pub path: GroupPath,
+    /// Where the group is written in the policy.
+    pub span: Span,
+    /// Its kernel rule tables.
+    pub rules: GroupRules,
+    /// Its closed-loop rules.
+    pub control: Vec<ControlRule>,
+    /// A closed-loop rule can throttle it: the enforcing programs are needed
+    /// even without rules of its own.
+    pub throttles: bool,
+}
+
+/// The desired state of the host for one policy.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Groups to create and the files to write (same order as `groups`).
+    pub cgroups: crate::cgroup::Plan,
+    pub groups: Vec<PlannedGroup>,
+    /// Accepted but worth saying (`file:line:column: ...`).
+    pub warnings: Vec<String>,
+    /// Whether kernel features were checked ([`Kernel::Unchecked`] skips it).
+    pub kernel_checked: bool,
+}
+
+/// The delegated subtree the policy's groups go below: `cli` (`--parent`),
+/// else the policy's `[agent] parent`. None for the top of each hierarchy.
+pub fn parent_of(cli: Option<&str>, policy: &Policy) -> Result<Option<GroupPath>, PlanError> {
+    let spanned = policy.agent.as_ref().and_then(|a| a.parent.as_ref());
+    let Some(text) = cli.or(spanned.map(|p| p.value.as_str())) else {
+        return Ok(None);
+    };
+    let path = match (GroupPath::parse(text), spanned) {
+        (Ok(p), _) => p,
+        (Err(e), Some(sp)) if cli.is_none() => return Err(PlanError::host(&sp.span, e)),
+        (Err(e), _) => return Err(PlanError::Parent(Box::new(e))),
+    };
+    Ok((!path.is_root()).then_some(path))
+}
+
+/// Reads `file` and [`validate`]s it.
+pub fn validate_file(
+    cg: &Cgroups,
+    file: &Path,
+    parent: Option<&str>,
+    kernel: Kernel<'_>,
+) -> Result<(Policy, Plan), PlanError> {
+    validate(cg, crate::config::load(file)?, parent, kernel)
+}
+
+/// Judges a policy completely, against this host's hierarchies and (unless
+/// [`Kernel::Unchecked`]) its kernel, and returns what carrying it out means.
+/// Changes nothing. Group names are placed below the parent, if there is one.
+pub fn validate(
+    cg: &Cgroups,
+    mut policy: Policy,
+    parent: Option<&str>,
+    kernel: Kernel<'_>,
+) -> Result<(Policy, Plan), PlanError> {
+    if let Some(parent) = parent_of(parent, &policy)? {
+        for g in &mut policy.groups {
+            g.name = format!("{}/{}", parent.as_str(), g.name.trim_start_matches('/'));
+        }
+    }
+    let cgroups = super::cgroups::plan(cg, &policy)?;
+    let mut warnings = cgroups.warnings.clone();
+    let mut groups = Vec::with_capacity(policy.groups.len());
+    for (spec, cgroup) in policy.groups.iter().zip(&cgroups.groups) {
+        let control = control_rules(cg, &cgroup.path, spec, &mut warnings)?;
+        groups.push(PlannedGroup {
+            path: cgroup.path.clone(),
+            span: spec.span.clone(),
+            rules: group_rules(spec)?,
+            throttles: control.iter().any(ControlRule::throttles),
+            control,
+        });
+    }
+    let report = match kernel {
+        Kernel::Probe => Some(crate::bpf::features().map_err(|e| PlanError::Probe(Box::new(e)))?),
+        Kernel::Report(report) => Some(report),
+        Kernel::Unchecked => None,
+    };
+    if let Some(report) = report {
+        let pairs: Vec<_> = policy.groups.iter().zip(&groups).collect();
+        check_features(&pairs, report)?;
+    }
+    let plan = Plan {
+        cgroups,
+        groups,
+        warnings,
+        kernel_checked: report.is_some(),
+    };
+    Ok((policy, plan))
+}
