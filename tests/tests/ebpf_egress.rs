@@ -88,6 +88,8 @@ fn probe_reports_every_program_and_map() {
         "enforce_socket_listen_1",
     ];
     let mut expected = vec![
+        "cgroup_migrated",
+        "cgroup_removed",
         "count_bind4",
         "count_bind6",
         "count_connect4",
@@ -123,10 +125,12 @@ fn probe_reports_every_program_and_map() {
     assert_eq!(
         report.maps,
         [
+            "CGROUP_MIGRATIONS",
             "ENFORCE_COUNTS",
             "ENFORCE_SCOPE",
             "EVENTS",
             "GROUP_RULES",
+            "MAP_FULL",
             "NET_EGRESS",
             "NET_INGRESS",
             "NET_LIMIT_STATE",
