@@ -8,6 +8,7 @@
 //! | `count_connect4`, `count_connect6`, `count_bind4`, `count_bind6` | `cgroup/connect4` ... `cgroup/bind6` | `SOCK_ATTEMPTS` |
 //! | `count_syscalls` | raw tracepoint `sys_enter` | `SYSCALLS` (scope: `SYSCALL_SCOPE`, `SYSCALL_GROUPS`) |
 //! | `oom_kill` | tracepoint `oom/mark_victim` | ring buffer `EVENTS` |
+//! | `classify_exec`, `classify_fork` | tracepoints `sched/sched_process_exec`, `task/task_newtask` | ring buffer `EXEC_EVENTS` (`exec.rs`) |
 //!
 //! The counting programs only observe: they always allow.
 //!
@@ -39,6 +40,7 @@ mod bench;
 mod counters;
 mod deny;
 mod events;
+mod exec;
 mod levels;
 mod limits;
 mod net;

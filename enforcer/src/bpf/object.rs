@@ -14,7 +14,8 @@ use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, fstatfs};
 
 use super::BpfError;
 use super::layout::{
-    ENFORCE_SYSCALLS, Hook, PINNED_MAPS, ProgramSpec, counting_programs, enforce_programs, map_pin,
+    ENFORCE_SYSCALLS, EXEC_PROGRAMS, Hook, PINNED_MAPS, ProgramSpec, counting_programs,
+    enforce_programs, map_pin,
 };
 
 /// The object built from `enforcer-ebpf` by build.rs (aya-build names it after the
@@ -182,6 +183,7 @@ pub fn probe() -> Result<ProbeReport, BpfError> {
     for spec in counting_programs()
         .chain([ENFORCE_SYSCALLS])
         .chain(enforce_programs(1))
+        .chain(EXEC_PROGRAMS)
     {
         match ensure_loaded(&mut ebpf, spec, &mut btf) {
             Ok(()) => programs.push(spec.name.to_owned()),

@@ -46,7 +46,9 @@ fn comm_matches(comm: &str, name: &str) -> bool {
 /// `cgroup_get_procname_from_procfs`.
 pub fn procname(pid: i32) -> Option<String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let name = status_field(&status, "Name:")?.trim_end_matches('\n').to_string();
+    let name = status_field(&status, "Name:")?
+        .trim_end_matches('\n')
+        .to_string();
     let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
         // A kernel thread has no executable.
         return Some(name);
@@ -104,7 +106,10 @@ pub fn children(pid: i32) -> Vec<i32> {
     };
     for t in tasks.flatten() {
         if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
-            out.extend(text.split_whitespace().filter_map(|s| s.parse::<i32>().ok()));
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|s| s.parse::<i32>().ok()),
+            );
         }
     }
     out
@@ -121,7 +126,10 @@ mod tests {
         assert_eq!(effective(status, "Gid:"), Some(5));
         assert!(comm_matches("sleep", "/usr/bin/sleep"));
         assert!(!comm_matches("sleep", "/usr/bin/sleepy"));
-        assert!(comm_matches("a-very-long-nam", "/x/a-very-long-name-indeed"));
+        assert!(comm_matches(
+            "a-very-long-nam",
+            "/x/a-very-long-name-indeed"
+        ));
         assert!(!comm_matches("bash", "/usr/bin/dash"));
         let (me, _) = euid_egid(std::process::id() as i32).unwrap();
         assert_eq!(me, nix::unistd::geteuid().as_raw());

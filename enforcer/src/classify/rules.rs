@@ -35,8 +35,10 @@ pub const RULES_DIR: &str = "/etc/cgrules.d";
 /// `ENFORCER_CGRULES_CONF` / `ENFORCER_CGRULES_DIR` (for tests and for a
 /// second rules set beside a running libcgroup).
 pub fn rules_paths() -> (PathBuf, PathBuf) {
-    let file = std::env::var_os("ENFORCER_CGRULES_CONF").map_or_else(|| PathBuf::from(RULES_FILE), PathBuf::from);
-    let dir = std::env::var_os("ENFORCER_CGRULES_DIR").map_or_else(|| PathBuf::from(RULES_DIR), PathBuf::from);
+    let file = std::env::var_os("ENFORCER_CGRULES_CONF")
+        .map_or_else(|| PathBuf::from(RULES_FILE), PathBuf::from);
+    let dir = std::env::var_os("ENFORCER_CGRULES_DIR")
+        .map_or_else(|| PathBuf::from(RULES_DIR), PathBuf::from);
     (file, dir)
 }
 
@@ -45,7 +47,10 @@ pub fn rules_paths() -> (PathBuf, PathBuf) {
 pub enum Who {
     User(u32),
     /// `@group`: its gid and, for membership, its name.
-    Group { gid: u32, name: String },
+    Group {
+        gid: u32,
+        name: String,
+    },
     /// `*`
     Any,
     /// `%`: more groups for the rule above.
@@ -59,6 +64,8 @@ pub const IGNORE_RT: u8 = 2;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub who: Who,
+    /// The user field as written (`alice`, `@staff`, `*`, `%`).
+    pub user: String,
     /// The process name to match: a full path or a base name, optionally
     /// ending in `*` (a prefix).
     pub procname: Option<String>,
@@ -72,12 +79,20 @@ pub struct Rule {
 /// Why a rules file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
-    #[error("{origin}: expected `<user>[:<process>] <controllers> <destination> [options]`; fix or remove the line")]
+    #[error(
+        "{origin}: expected `<user>[:<process>] <controllers> <destination> [options]`; fix or remove the line"
+    )]
     Syntax { origin: String },
     #[error("{origin}: unsupported option {option:?}; the options are `ignore` and `ignore_rt`")]
     Option { origin: String, option: String },
     #[error("{origin}: too many controllers (at most 16); list fewer or use `*`")]
     TooManyControllers { origin: String },
+    #[error("{origin}: no {what} named {name:?} on this host: create it or correct the name")]
+    Unknown {
+        origin: String,
+        what: &'static str,
+        name: String,
+    },
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -95,7 +110,7 @@ impl RulesError {
                 Some(format!("failed to parse configuration file on line {line}"))
             }
             RulesError::Option { option, .. } => Some(format!("Unsupported option: {option}")),
-            RulesError::Read { .. } => None,
+            RulesError::Read { .. } | RulesError::Unknown { .. } => None,
         }
     }
 }
@@ -176,7 +191,8 @@ pub fn parse(text: &str, name: &str, out: &mut RuleSet) -> Result<(), RulesError
             continue;
         }
         if skipped && itr.starts_with('%') {
-            out.warnings.push(format!("skipped child of invalid rule, line {line}."));
+            out.warnings
+                .push(format!("skipped child of invalid rule, line {line}."));
             continue;
         }
         skipped = false;
@@ -213,7 +229,9 @@ pub fn parse(text: &str, name: &str, out: &mut RuleSet) -> Result<(), RulesError
                     name: g.to_string(),
                 },
                 None => {
-                    out.warnings.push(format!("Entry for {g} not found. Skipping rule on line {line}."));
+                    out.warnings.push(format!(
+                        "Entry for {g} not found. Skipping rule on line {line}."
+                    ));
                     skipped = true;
                     continue;
                 }
@@ -226,7 +244,9 @@ pub fn parse(text: &str, name: &str, out: &mut RuleSet) -> Result<(), RulesError
             match nix::unistd::User::from_name(&user).ok().flatten() {
                 Some(pw) => Who::User(pw.uid.as_raw()),
                 None => {
-                    out.warnings.push(format!("Entry for {user} not found. Skipping rule on line {line}."));
+                    out.warnings.push(format!(
+                        "Entry for {user} not found. Skipping rule on line {line}."
+                    ));
                     skipped = true;
                     continue;
                 }
@@ -249,6 +269,7 @@ pub fn parse(text: &str, name: &str, out: &mut RuleSet) -> Result<(), RulesError
         }
         out.rules.push(Rule {
             who,
+            user: user.clone(),
             procname,
             controllers: ctrls,
             destination,
@@ -285,6 +306,68 @@ pub fn load(file: &Path, dir: &Path) -> Result<RuleSet, RulesError> {
     Ok(set)
 }
 
+/// The policy's `[[classify]]` rules as cgrules.conf rules. Unknown users
+/// and groups are errors here (a policy is checked before it is used),
+/// where cgrules.conf merely skips such a line.
+pub fn from_policy(rules: &[crate::config::ClassifyRule]) -> Result<RuleSet, RulesError> {
+    let mut set = RuleSet::default();
+    for r in rules {
+        let origin = r.span.to_string();
+        let who = if let Some(u) = &r.user {
+            match nix::unistd::User::from_name(&u.value).ok().flatten() {
+                Some(pw) => Who::User(pw.uid.as_raw()),
+                None => {
+                    return Err(RulesError::Unknown {
+                        origin: u.span.to_string(),
+                        what: "user",
+                        name: u.value.clone(),
+                    });
+                }
+            }
+        } else if let Some(g) = &r.group {
+            match nix::unistd::Group::from_name(&g.value).ok().flatten() {
+                Some(gr) => Who::Group {
+                    gid: gr.gid.as_raw(),
+                    name: g.value.clone(),
+                },
+                None => {
+                    return Err(RulesError::Unknown {
+                        origin: g.span.to_string(),
+                        what: "group",
+                        name: g.value.clone(),
+                    });
+                }
+            }
+        } else {
+            Who::Any
+        };
+        let procname = r.exe.as_ref().or(r.comm.as_ref()).map(|p| p.value.clone());
+        let user = match (&r.user, &r.group) {
+            (Some(u), _) => u.value.clone(),
+            (None, Some(g)) => format!("@{}", g.value),
+            (None, None) => "*".to_string(),
+        };
+        set.rules.push(Rule {
+            who,
+            user,
+            procname,
+            controllers: if r.controllers.is_empty() {
+                vec!["*".to_string()]
+            } else {
+                r.controllers.clone()
+            },
+            destination: if r.ignore && r.destination.value.is_empty() {
+                "*".to_string()
+            } else {
+                r.destination.value.clone()
+            },
+            ignore: if r.ignore { IGNORE | IGNORE_RT } else { 0 },
+            origin,
+        });
+    }
+    Ok(set)
+}
+
 /// What a process is matched by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
@@ -301,7 +384,8 @@ fn basename(p: &str) -> &str {
 
 /// `cgroup_compare_wildcard_procname`: `prefix*` matches names starting so.
 fn wildcard(rule: &str, name: &str) -> bool {
-    rule.strip_suffix('*').is_some_and(|pre| name.starts_with(pre))
+    rule.strip_suffix('*')
+        .is_some_and(|pre| name.starts_with(pre))
 }
 
 /// Whether the user part of `r` covers this uid/gid.
@@ -348,16 +432,19 @@ fn ignore_matches(r: &Rule, f: &Facts) -> bool {
     if r.destination != "*" {
         let text = std::fs::read_to_string(format!("/proc/{}/cgroup", f.pid)).unwrap_or_default();
         let dest = r.destination.as_str();
-        let found = text.lines().filter_map(|l| l.splitn(3, ':').nth(2)).any(|path| {
-            let path = path.trim_start_matches('/');
-            match dest.strip_suffix('/') {
-                Some(pre) => {
-                    (path.len() < dest.len() || path.as_bytes()[dest.len() - 1] == b'/')
-                        && path.starts_with(pre)
+        let found = text
+            .lines()
+            .filter_map(|l| l.splitn(3, ':').nth(2))
+            .any(|path| {
+                let path = path.trim_start_matches('/');
+                match dest.strip_suffix('/') {
+                    Some(pre) => {
+                        (path.len() < dest.len() || path.as_bytes()[dest.len() - 1] == b'/')
+                            && path.starts_with(pre)
+                    }
+                    None => path.starts_with(dest),
                 }
-                None => path.starts_with(dest),
-            }
-        });
+            });
         if !found {
             return false;
         }
@@ -370,6 +457,44 @@ fn ignore_matches(r: &Rule, f: &Facts) -> bool {
 }
 
 impl RuleSet {
+    /// `cgroup_print_rules_config`: the rules as cgrulesengd logs them.
+    pub fn describe(&self) -> String {
+        if self.rules.is_empty() {
+            return "The rules table is empty.\n\n".to_string();
+        }
+        let mut out = String::new();
+        let mut last = (None, None);
+        for r in &self.rules {
+            out.push_str(&format!("Rule: {}", r.user));
+            if let Some(p) = &r.procname {
+                out.push_str(&format!(":{p}"));
+            }
+            out.push('\n');
+            let (uid, gid) = match &r.who {
+                Who::User(u) => (Some(u.to_string()), None),
+                Who::Group { gid, .. } => (None, Some(gid.to_string())),
+                Who::Any => (Some("any".to_string()), Some("any".to_string())),
+                Who::Continuation => last.clone(),
+            };
+            last = (uid.clone(), gid.clone());
+            out.push_str(&format!("  UID: {}\n", uid.as_deref().unwrap_or("N/A")));
+            out.push_str(&format!("  GID: {}\n", gid.as_deref().unwrap_or("N/A")));
+            out.push_str(&format!("  DEST: {}\n", r.destination));
+            out.push_str("  CONTROLLERS:\n");
+            for c in &r.controllers {
+                out.push_str(&format!("    {c}\n"));
+            }
+            out.push_str("  OPTIONS:\n");
+            out.push_str(if r.ignore != 0 {
+                "    IS_IGNORE: True\n"
+            } else {
+                "    IS_IGNORE: False\n"
+            });
+            out.push('\n');
+        }
+        out
+    }
+
     /// The first rule for this process, as the rules daemon finds it
     /// (`cgroup_find_matching_rule`): user first, then name (full, base name
     /// or `prefix*`). An `ignore` rule that matches is returned too: the
@@ -440,7 +565,9 @@ pub fn expand(dest: &str, f: &Facts) -> String {
                 };
                 let sub = match k {
                     'U' => Some(f.uid.to_string()),
-                    'u' => Some(super::procfs::user_name(f.uid).unwrap_or_else(|| f.uid.to_string())),
+                    'u' => {
+                        Some(super::procfs::user_name(f.uid).unwrap_or_else(|| f.uid.to_string()))
+                    }
                     'G' => Some(f.gid.to_string()),
                     'g' => Some(
                         nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(f.gid))
@@ -597,7 +724,7 @@ mod tests {
     fn fields_comments_quotes_and_continuations() {
         let s = rules(
             "# comment\n\n  root:sleep  cpu,memory  a/b # trailing\n%\tmemory\t\"with space\"\n\
-             *  *  all\n\"root\":/bin/x cpu dst ignore,ignore_rt\n",
+             *  *  all\n\"root:/bin/my x\" cpu dst ignore,ignore_rt\n",
         );
         assert_eq!(s.rules.len(), 4);
         assert_eq!(s.rules[0].who, Who::User(0));
@@ -607,6 +734,7 @@ mod tests {
         assert_eq!(s.rules[1].destination, "with space");
         assert_eq!(s.rules[2].who, Who::Any);
         assert_eq!(s.rules[3].ignore, IGNORE | IGNORE_RT);
+        assert_eq!(s.rules[3].procname.as_deref(), Some("/bin/my x"));
         assert_eq!(s.with_continuations(0).count(), 2);
         assert_eq!(s.with_continuations(2).count(), 1);
     }
@@ -621,13 +749,22 @@ mod tests {
 
     #[test]
     fn malformed_lines_fail_the_file() {
-        for bad in ["root cpu\n", "root\n", "root cpu dest bogus\n", "root \"cpu\" d\n", "root cpu \"open\n"] {
+        for bad in [
+            "root cpu\n",
+            "root\n",
+            "root cpu dest bogus\n",
+            "root \"cpu\" d\n",
+            "root cpu \"open\n",
+        ] {
             let mut s = RuleSet::default();
             assert!(parse(bad, "f", &mut s).is_err(), "{bad:?}");
         }
         let mut s = RuleSet::default();
         let e = parse("\n\nroot cpu\n", "/etc/cgrules.conf", &mut s).unwrap_err();
-        assert!(e.to_string().starts_with("/etc/cgrules.conf:3: expected"), "{e}");
+        assert!(
+            e.to_string().starts_with("/etc/cgrules.conf:3: expected"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -640,7 +777,10 @@ mod tests {
         assert_eq!(s.find(&facts(7, 7, Some("/bin/true"))), None);
         // Without the cache, `prefix*` is not a wildcard.
         assert_eq!(s.find_uncached(&facts(7, 7, Some("python3"))), None);
-        assert_eq!(s.find_uncached(&facts(0, 0, Some("/usr/bin/sleep"))), Some(0));
+        assert_eq!(
+            s.find_uncached(&facts(0, 0, Some("/usr/bin/sleep"))),
+            Some(0)
+        );
     }
 
     #[test]

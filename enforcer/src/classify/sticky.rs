@@ -96,7 +96,11 @@ mod tests {
     fn client_and_server_speak_libcgroups_protocol() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cgred.socket");
-        assert_eq!(register_at(&path, 1, UNCHANGE_CHILDREN), 0, "no daemon: success");
+        assert_eq!(
+            register_at(&path, 1, UNCHANGE_CHILDREN),
+            0,
+            "no daemon: success"
+        );
         let l = listen(&path, (None, None)).unwrap();
         let me = std::process::id() as i32;
         let server = std::thread::spawn(move || {

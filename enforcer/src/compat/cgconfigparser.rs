@@ -60,7 +60,11 @@ fn conf_files(dir: &str) -> std::io::Result<Vec<String>> {
         let name = e.file_name().to_string_lossy().into_owned();
         let kind = e.file_type()?;
         let regular = kind.is_file() || kind.is_symlink();
-        if regular && name.len() > 5 && name.ends_with(".conf") && name.find(".conf") == Some(name.len() - 5) {
+        if regular
+            && name.len() > 5
+            && name.ends_with(".conf")
+            && name.find(".conf") == Some(name.len() - 5)
+        {
             out.push(format!("{dir}/{name}"));
         }
     }
@@ -75,9 +79,15 @@ fn resolve(value: &str, user: bool) -> Option<u32> {
         return Some(n as u32);
     }
     if user {
-        nix::unistd::User::from_name(value).ok().flatten().map(|u| u.uid.as_raw())
+        nix::unistd::User::from_name(value)
+            .ok()
+            .flatten()
+            .map(|u| u.uid.as_raw())
     } else {
-        nix::unistd::Group::from_name(value).ok().flatten().map(|g| g.gid.as_raw())
+        nix::unistd::Group::from_name(value)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw())
     }
 }
 
@@ -126,12 +136,19 @@ enum LoadError {
 fn report_parse(io: &mut Io, path: &str, text: &str, err: &crate::config::ConfigError) {
     let (line_no, token) = match err.span() {
         Some(span) => {
-            let l = text.lines().nth(span.line.saturating_sub(1) as usize).unwrap_or("");
-            let rest: String = l.chars().skip(span.column.saturating_sub(1) as usize).collect();
+            let l = text
+                .lines()
+                .nth(span.line.saturating_sub(1) as usize)
+                .unwrap_or("");
+            let rest: String = l
+                .chars()
+                .skip(span.column.saturating_sub(1) as usize)
+                .collect();
             let tok: String = match rest.chars().next() {
-                Some(c) if c.is_alphanumeric() || c == '_' || c == '"' => {
-                    rest.chars().take_while(|c| !c.is_whitespace() && !"{};=".contains(*c)).collect()
-                }
+                Some(c) if c.is_alphanumeric() || c == '_' || c == '"' => rest
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && !"{};=".contains(*c))
+                    .collect(),
                 Some(c) => c.to_string(),
                 None => String::new(),
             };
@@ -139,7 +156,9 @@ fn report_parse(io: &mut Io, path: &str, text: &str, err: &crate::config::Config
         }
         None => (0, String::new()),
     };
-    io.err(&format!("error at line number {line_no} at {token}:syntax error\n"));
+    io.err(&format!(
+        "error at line number {line_no} at {token}:syntax error\n"
+    ));
     if let Some(m) = line(Level::Error, &format!("failed to parse file {path}")) {
         io.out(&m);
     }
@@ -194,7 +213,8 @@ fn load(io: &mut Io, table: &Table, path: &str, defaults: &Perms) -> Result<(), 
                 CgVersion::V1 => CgVersion::V2,
                 CgVersion::V2 => CgVersion::V1,
             };
-            let (mut conv, cr) = super::convert::to_disk(table, std::slice::from_ref(g), Some(other));
+            let (mut conv, cr) =
+                super::convert::to_disk(table, std::slice::from_ref(g), Some(other));
             r = match (cr, conv.pop()) {
                 (Ok(()), Some(mut c)) => {
                     for ctl in &mut c.controllers {
@@ -204,7 +224,8 @@ fn load(io: &mut Io, table: &Table, path: &str, defaults: &Perms) -> Result<(), 
                     }
                     let made_it = create(table, &mut c, p);
                     if made_it.is_err()
-                        && let Some(m) = line(Level::Error, &format!("Failed to create cgroup {}", g.name))
+                        && let Some(m) =
+                            line(Level::Error, &format!("Failed to create cgroup {}", g.name))
                     {
                         io.out(&m);
                     }
@@ -221,7 +242,11 @@ fn load(io: &mut Io, table: &Table, path: &str, defaults: &Perms) -> Result<(), 
         }
         if let Err(e) = r {
             for m in made.iter().chain(std::iter::once(g)) {
-                let _ = delete(table, m, DeleteFlags::RECURSIVE.with(DeleteFlags::IGNORE_MIGRATION));
+                let _ = delete(
+                    table,
+                    m,
+                    DeleteFlags::RECURSIVE.with(DeleteFlags::IGNORE_MIGRATION),
+                );
             }
             return Err(LoadError::Lcg(e));
         }

@@ -60,7 +60,8 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
     }
     let mut specs: Vec<Spec> = Vec::new();
     let mut perms = Perms::default();
-    let (mut scope, mut set_default, mut scope_pid, mut ignore_default) = (false, false, None, false);
+    let (mut scope, mut set_default, mut scope_pid, mut ignore_default) =
+        (false, false, None, false);
     let mut g = Getopt::new(&p, args, "a:t:g:hd:f:s:bcp:S", LONG);
     while let Some(item) = g.next() {
         match item {

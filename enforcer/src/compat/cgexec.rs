@@ -18,7 +18,10 @@ use super::lcg::{EXIT_BADARGS, Ecg, LcgError, Table};
 use super::mirror;
 use crate::classify::{self, sticky};
 
-const EXEC_LONG: &[LongOpt] = &[long("sticky", HasArg::No, 's'), long("help", HasArg::No, 'h')];
+const EXEC_LONG: &[LongOpt] = &[
+    long("sticky", HasArg::No, 's'),
+    long("help", HasArg::No, 'h'),
+];
 
 const CLASSIFY_LONG: &[LongOpt] = &[
     long("sticky", HasArg::No, 's'),
@@ -34,7 +37,9 @@ fn exec_usage(io: &mut Io, ok: bool) {
         ));
         return;
     }
-    io.out(&format!("Usage: {p} [-h] [-g <controllers>:<path>] [--sticky] "));
+    io.out(&format!(
+        "Usage: {p} [-h] [-g <controllers>:<path>] [--sticky] "
+    ));
     io.out("command [arguments] ...\n");
     io.out("Run the task in given control group(s)\n");
     io.out("  -g <controllers>:<path>\tControl group which should be added\n");
@@ -109,7 +114,10 @@ fn find_scope_idle(pid: i32) -> Option<i32> {
             table.group_dir(path, first)?
         };
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-        for p in procs.split_whitespace().filter_map(|s| s.parse::<i32>().ok()) {
+        for p in procs
+            .split_whitespace()
+            .filter_map(|s| s.parse::<i32>().ok())
+        {
             let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
             let first = cmd.split(|&b| b == 0).next().unwrap_or(&[]);
             if first == IDLE_THREAD.as_bytes() {
@@ -175,7 +183,15 @@ pub(crate) fn exec_main(io: &mut Io, args: &[String]) -> i32 {
         return -1;
     }
     let moved = if specs.is_empty() {
-        classify::rules::change_by_rules(&table, uid.as_raw(), gid.as_raw(), Some(prog), pid, None, &mut |l| io.out(&l))
+        classify::rules::change_by_rules(
+            &table,
+            uid.as_raw(),
+            gid.as_raw(),
+            Some(prog),
+            pid,
+            None,
+            &mut |l| io.out(&l),
+        )
     } else {
         place(&table, &specs, pid)
     };
@@ -188,7 +204,10 @@ pub(crate) fn exec_main(io: &mut Io, args: &[String]) -> i32 {
             io.err("Failed to find idle_thread task\n");
             return -1;
         };
-        if let Err(e) = nix::sys::signal::kill(nix::unistd::Pid::from_raw(idle), nix::sys::signal::Signal::SIGTERM) {
+        if let Err(e) = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(idle),
+            nix::sys::signal::Signal::SIGTERM,
+        ) {
             io.err(&format!(
                 "Failed to kill pid {idle}:{}\n",
                 super::lcg::error::strerror(e as i32)
@@ -277,7 +296,10 @@ pub(crate) fn classify_main(io: &mut Io, args: &[String]) -> i32 {
                 return -1;
             };
             replaced = true;
-            if let Err(e) = nix::sys::signal::kill(nix::unistd::Pid::from_raw(idle), nix::sys::signal::Signal::SIGTERM) {
+            if let Err(e) = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(idle),
+                nix::sys::signal::Signal::SIGTERM,
+            ) {
                 io.err(&format!(
                     "Failed to kill pid {idle}:{}\n",
                     super::lcg::error::strerror(e as i32)
@@ -300,7 +322,9 @@ fn by_rule(io: &mut Io, table: &Table, pid: i32) -> Result<(), ()> {
         return Err(());
     };
     let mut lines = Vec::new();
-    let r = classify::rules::change_by_rules(table, euid, egid, Some(&name), pid, None, &mut |l| lines.push(l));
+    let r = classify::rules::change_by_rules(table, euid, egid, Some(&name), pid, None, &mut |l| {
+        lines.push(l)
+    });
     for l in lines {
         io.out(&l);
     }

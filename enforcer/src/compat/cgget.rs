@@ -186,7 +186,8 @@ fn parse(io: &mut Io, table: &Table, args: &[String], x: bool, st: &mut State) -
     };
     let prog = io.prog.clone();
     let mut g = Getopt::new(&prog, args, optstring, longs);
-    let (mut fill, mut no_fill, mut dummy, mut mount, mut ver) = (false, false, false, false, false);
+    let (mut fill, mut no_fill, mut dummy, mut mount, mut ver) =
+        (false, false, false, false, false);
     for item in g.by_ref() {
         let r = match item {
             Item::Error(m) => {

@@ -51,7 +51,9 @@ fn xusage(io: &mut Io) {
     io.out("  -2, --v2                                Provided parameters are in v2 format\n");
     io.out("  -i, --ignore-unmappable                 Do not return an error for settings that cannot be converted\n");
     io.out("  -r, --variable <name>                   Define parameter to set\n");
-    io.out("  --copy-from <source_cgroup_path>        Control group whose parameters will be copied\n");
+    io.out(
+        "  --copy-from <source_cgroup_path>        Control group whose parameters will be copied\n",
+    );
     io.out("  -b                                      Ignore default systemd delegate hierarchy\n");
     io.out("  -R                                      Recursively set variable(s) for cgroups under <cgroup_path>\n");
 }
@@ -95,7 +97,12 @@ pub(crate) fn parse_r(io: &mut Io, arg: &str) -> Result<(String, String), i32> {
 }
 
 /// `create_cgroup_from_name_value_pairs`: None after printing why.
-pub(crate) fn group_from_pairs(io: &mut Io, table: &Table, name: &str, pairs: &[(String, String)]) -> Option<Group> {
+pub(crate) fn group_from_pairs(
+    io: &mut Io,
+    table: &Table,
+    name: &str,
+    pairs: &[(String, String)],
+) -> Option<Group> {
     let mut g = Group::new(name);
     for (k, v) in pairs {
         let Some((ctl, _)) = k.split_once('.') else {
@@ -118,11 +125,18 @@ pub(crate) fn group_from_pairs(io: &mut Io, table: &Table, name: &str, pairs: &[
 /// `cgroup_set_cgroup_values`: the values of `src` written into group
 /// `name` (cgxset: converted to the host's versions first; a conversion
 /// failure is the exit status, with no message, as in libcgroup).
-fn set_values(io: &mut Io, table: &Table, src: &Group, name: &str, conv: Option<Convert>) -> Result<(), i32> {
+fn set_values(
+    io: &mut Io,
+    table: &Table,
+    src: &Group,
+    name: &str,
+    conv: Option<Convert>,
+) -> Result<(), i32> {
     let mut g = Group::new(name);
     g.copy_from(src);
     if let Some(c) = conv {
-        let (mut converted, r) = super::convert::to_disk(table, std::slice::from_ref(&g), c.version);
+        let (mut converted, r) =
+            super::convert::to_disk(table, std::slice::from_ref(&g), c.version);
         if let Err(e) = r
             && (e.code != Ecg::NoVersionConvert || !c.ignore_unmappable)
         {
@@ -161,7 +175,14 @@ fn subtree(mount: &std::path::Path, name: &str) -> Vec<String> {
 
 /// `-R`: per controller (each hierarchy may differ below the group), the
 /// group first and then every group below it.
-fn set_recursive(io: &mut Io, table: &Table, src: &Group, subtree_ctl: Option<&str>, name: &str, conv: Option<Convert>) -> Result<(), i32> {
+fn set_recursive(
+    io: &mut Io,
+    table: &Table,
+    src: &Group,
+    subtree_ctl: Option<&str>,
+    name: &str,
+    conv: Option<Convert>,
+) -> Result<(), i32> {
     if let Some(list) = subtree_ctl {
         subtree_control(io, table, list, name)?;
     }
@@ -350,7 +371,12 @@ pub(crate) fn main(io: &mut Io, args: &[String], x: bool) -> i32 {
         if let Some(v) = &subtree_val
             && !recursive
         {
-            let Some(t) = group_from_pairs(io, &table, "tmp1", &[("cgroup.subtree_control".into(), v.clone())]) else {
+            let Some(t) = group_from_pairs(
+                io,
+                &table,
+                "tmp1",
+                &[("cgroup.subtree_control".into(), v.clone())],
+            ) else {
                 return 0;
             };
             subtree_group = Some(t);
@@ -382,7 +408,10 @@ mod tests {
     fn r_flag_as_libcgroup_reads_it() {
         let mut io = Io::new("cgset");
         assert_eq!(parse_r(&mut io, "a.b=1"), Ok(("a.b".into(), "1".into())));
-        assert_eq!(parse_r(&mut io, "a.b=x=y"), Ok(("a.b".into(), "x=y".into())));
+        assert_eq!(
+            parse_r(&mut io, "a.b=x=y"),
+            Ok(("a.b".into(), "x=y".into()))
+        );
         assert_eq!(parse_r(&mut io, "=x"), Ok(("x".into(), "x".into())));
         assert_eq!(parse_r(&mut io, "a.b="), Err(EXIT_BADARGS));
         assert_eq!(parse_r(&mut io, "a.b"), Err(EXIT_BADARGS));

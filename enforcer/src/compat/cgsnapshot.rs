@@ -47,7 +47,9 @@ fn usage(io: &mut Io, ok: bool) {
     io.out("  -h, --help\t\t\tDisplay this help\n");
     io.out("  -s, --silent\t\t\tIgnore all warnings\n");
     io.out("  -t, --strict\t\t\tDon't show variables which are not on the allowlist\n");
-    io.out("  -w, --allowlist=FILE\t\tSet the allowlist configuration file (don't used by default)\n");
+    io.out(
+        "  -w, --allowlist=FILE\t\tSet the allowlist configuration file (don't used by default)\n",
+    );
 }
 
 /// `load_list`: the first word of each line not starting with `#`.
@@ -78,22 +80,34 @@ struct Opts {
 }
 
 fn user(uid: u32) -> Option<String> {
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten().map(|u| u.name)
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
 fn group(gid: u32) -> Option<String> {
-    nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid)).ok().flatten().map(|g| g.name)
+    nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
 }
 
 /// `display_permissions`: a perm block when the directory or its tasks file
 /// is not root's.
 fn permissions(out: &mut String, io: &mut Io, dir: &Path, tasks: &Path) -> Result<(), ()> {
     let Ok(a) = std::fs::metadata(dir) else {
-        io.err(&format!("ERROR: can't read statistics about {}\n", dir.display()));
+        io.err(&format!(
+            "ERROR: can't read statistics about {}\n",
+            dir.display()
+        ));
         return Err(());
     };
     let Ok(t) = std::fs::metadata(tasks) else {
-        io.err(&format!("ERROR: can't read statistics about {}\n", tasks.display()));
+        io.err(&format!(
+            "ERROR: can't read statistics about {}\n",
+            tasks.display()
+        ));
         return Err(());
     };
     if a.uid() == 0 && a.gid() == 0 && t.uid() == 0 && t.gid() == 0 {
@@ -114,20 +128,35 @@ fn permissions(out: &mut String, io: &mut Io, dir: &Path, tasks: &Path) -> Resul
         Ok((un, gn))
     };
     let (au, ag) = names(a.uid(), a.gid(), io, out)?;
-    out.push_str(&format!("\t\tadmin {{\n\t\t\tuid = {au};\n\t\t\tgid = {ag};\n\t\t}}\n"));
+    out.push_str(&format!(
+        "\t\tadmin {{\n\t\t\tuid = {au};\n\t\t\tgid = {ag};\n\t\t}}\n"
+    ));
     let (tu, tg) = names(t.uid(), t.gid(), io, out)?;
-    out.push_str(&format!("\t\ttask {{\n\t\t\ttuid = {tu};\n\t\t\ttgid = {tg};\n\t\t}}\n"));
+    out.push_str(&format!(
+        "\t\ttask {{\n\t\t\ttuid = {tu};\n\t\t\ttgid = {tg};\n\t\t}}\n"
+    ));
     out.push_str("\t}\n");
     Ok(())
 }
 
 /// `display_cgroup_data`: one `group NAME { … }` for the controllers of one
 /// hierarchy.
-fn group_block(out: &mut String, io: &mut Io, table: &Table, g: &Group, ctrls: &[String], root: &Path, first: bool, o: &Opts) -> i32 {
+fn group_block(
+    out: &mut String,
+    io: &mut Io,
+    table: &Table,
+    g: &Group,
+    ctrls: &[String],
+    root: &Path,
+    first: bool,
+    o: &Opts,
+) -> i32 {
     out.push_str(&format!("group {} {{\n", g.name));
     let mut ret = 0;
     for c in ctrls {
-        let Some(e) = table.entry_for(c) else { continue };
+        let Some(e) = table.entry_for(c) else {
+            continue;
+        };
         let dir = super::lcg::table::join_group(&e.path, &g.name);
         let tasks = dir.join(match e.version {
             super::lcg::CgVersion::V1 => "tasks",
@@ -137,7 +166,10 @@ fn group_block(out: &mut String, io: &mut Io, table: &Table, g: &Group, ctrls: &
             return -1;
         }
         let Some(ctl) = g.controller(c) else {
-            io.out(&format!("cannot find controller '{c}' in group '{}'\n", g.name));
+            io.out(&format!(
+                "cannot find controller '{c}' in group '{}'\n",
+                g.name
+            ));
             ret = -1;
             continue;
         };
@@ -159,7 +191,9 @@ fn group_block(out: &mut String, io: &mut Io, table: &Table, g: &Group, ctrls: &
                 continue;
             }
             if !allowed && !o.silent && first {
-                io.err(&format!("WARNING: variable {name} is neither deny nor allow list\n"));
+                io.err(&format!(
+                    "WARNING: variable {name} is neither deny nor allow list\n"
+                ));
             }
             if name == "devices.deny" || name == "devices.allow" {
                 continue;
@@ -255,7 +289,11 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
                 mounted(&mut out, io, &c.name);
             }
         }
-        let named: Vec<String> = table.controllers().filter(|e| e.name.starts_with("name=")).map(|e| e.name.clone()).collect();
+        let named: Vec<String> = table
+            .controllers()
+            .filter(|e| e.name.starts_with("name="))
+            .map(|e| e.name.clone())
+            .collect();
         for n in named {
             mounted(&mut out, io, &n);
         }
@@ -270,7 +308,11 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
         }
         for (mount, names) in hiers {
             let ctrls: Vec<String> = if listed {
-                names.iter().filter(|n| o.wanted.contains(n)).cloned().collect()
+                names
+                    .iter()
+                    .filter(|n| o.wanted.contains(n))
+                    .cloned()
+                    .collect()
             } else {
                 names
             };

@@ -25,7 +25,10 @@ struct Row {
 #[derive(Clone, Copy)]
 enum How {
     /// Scale an integer from the input default to the output default.
-    Int { from_default: i64, to_default: i64 },
+    Int {
+        from_default: i64,
+        to_default: i64,
+    },
     QuotaToMax,
     PeriodToMax,
     MaxToQuota,
@@ -42,7 +45,14 @@ const fn row(from: &'static str, to: &'static str, how: How) -> Row {
 }
 
 const V1_TO_V2: &[Row] = &[
-    row("cpu.shares", "cpu.weight", How::Int { from_default: 1024, to_default: 100 }),
+    row(
+        "cpu.shares",
+        "cpu.weight",
+        How::Int {
+            from_default: 1024,
+            to_default: 100,
+        },
+    ),
     row("cpu.cfs_quota_us", "cpu.max", How::QuotaToMax),
     row("cpu.cfs_period_us", "cpu.max", How::PeriodToMax),
     row("cpu.stat", "cpu.stat", How::Unmappable),
@@ -50,7 +60,11 @@ const V1_TO_V2: &[Row] = &[
     row("cpuset.effective_mems", "cpuset.mems.effective", How::Name),
     row("cpuset.cpus", "cpuset.cpus", How::Name),
     row("cpuset.mems", "cpuset.mems", How::Name),
-    row("cpuset.cpu_exclusive", "cpuset.cpus.partition", How::CpusetToPartition),
+    row(
+        "cpuset.cpu_exclusive",
+        "cpuset.cpus.partition",
+        How::CpusetToPartition,
+    ),
     row("cpuset.mem_exclusive", "", How::Unmappable),
     row("cpuset.mem_hardwall", "", How::Unmappable),
     row("cpuset.memory_migrate", "", How::Unmappable),
@@ -63,7 +77,14 @@ const V1_TO_V2: &[Row] = &[
 ];
 
 const V2_TO_V1: &[Row] = &[
-    row("cpu.weight", "cpu.shares", How::Int { from_default: 100, to_default: 1024 }),
+    row(
+        "cpu.weight",
+        "cpu.shares",
+        How::Int {
+            from_default: 100,
+            to_default: 1024,
+        },
+    ),
     row("cpu.max", "cpu.cfs_quota_us", How::MaxToQuota),
     row("cpu.max", "cpu.cfs_period_us", How::MaxToPeriod),
     row("cpu.stat", "cpu.stat", How::Unmappable),
@@ -71,7 +92,11 @@ const V2_TO_V1: &[Row] = &[
     row("cpuset.mems.effective", "cpuset.effective_mems", How::Name),
     row("cpuset.cpus", "cpuset.cpus", How::Name),
     row("cpuset.mems", "cpuset.mems", How::Name),
-    row("cpuset.cpus.partition", "cpuset.cpu_exclusive", How::PartitionToExclusive),
+    row(
+        "cpuset.cpus.partition",
+        "cpuset.cpu_exclusive",
+        How::PartitionToExclusive,
+    ),
 ];
 
 /// libcgroup's `cpu.shares` -> `cpu.weight` (and back): scaled around the
@@ -98,7 +123,12 @@ fn cpu_max(table: &Table, group: &str) -> Result<(String, Option<String>), LcgEr
     Ok((quota, it.next().map(str::to_string)))
 }
 
-fn add(out: &mut Controller, name: &str, value: Option<&str>, prev: Option<&str>) -> Result<(), LcgError> {
+fn add(
+    out: &mut Controller,
+    name: &str,
+    value: Option<&str>,
+    prev: Option<&str>,
+) -> Result<(), LcgError> {
     out.add_value(name, value)?;
     if let (Some(p), Some(v)) = (prev, out.values.last_mut()) {
         v.prev_name = Some(p.to_string());
@@ -106,7 +136,14 @@ fn add(out: &mut Controller, name: &str, value: Option<&str>, prev: Option<&str>
     Ok(())
 }
 
-fn apply(how: How, table: &Table, group: &str, out: &mut Controller, input: &Value, to: &str) -> Result<(), LcgError> {
+fn apply(
+    how: How,
+    table: &Table,
+    group: &str,
+    out: &mut Controller,
+    input: &Value,
+    to: &str,
+) -> Result<(), LcgError> {
     let v = input.value.as_str();
     match how {
         How::Unmappable => Err(LcgError::new(Ecg::NoVersionConvert)),
@@ -145,7 +182,12 @@ fn apply(how: How, table: &Table, group: &str, out: &mut Controller, input: &Val
                 return add(out, to, None, None);
             }
             let first = v.split(' ').find(|t| !t.is_empty()).unwrap_or("");
-            add(out, to, Some(if first == "max" { "-1" } else { first }), None)
+            add(
+                out,
+                to,
+                Some(if first == "max" { "-1" } else { first }),
+                None,
+            )
         }
         How::MaxToPeriod => {
             if v.is_empty() {
@@ -154,7 +196,12 @@ fn apply(how: How, table: &Table, group: &str, out: &mut Controller, input: &Val
             let second = v.split(' ').filter(|t| !t.is_empty()).nth(1);
             add(out, to, second, None)
         }
-        How::CpusetToPartition => add(out, to, Some(if v == "1" { "root" } else { "member" }), None),
+        How::CpusetToPartition => add(
+            out,
+            to,
+            Some(if v == "1" { "root" } else { "member" }),
+            None,
+        ),
         How::PartitionToExclusive => add(out, to, Some(if v == "root" { "1" } else { "0" }), None),
     }
 }
@@ -174,7 +221,12 @@ fn cpu_nto1(out: &mut Controller, input: &mut Controller) -> Result<(), LcgError
 }
 
 /// `convert_controller`: Ok(true) when some setting was unmappable.
-fn convert_controller(table: &Table, group: &str, out: &mut Controller, input: &Controller) -> Result<bool, LcgError> {
+fn convert_controller(
+    table: &Table,
+    group: &str,
+    out: &mut Controller,
+    input: &Controller,
+) -> Result<bool, LcgError> {
     if input.version == out.version {
         for v in &input.values {
             let mut c = v.clone();
@@ -213,7 +265,12 @@ fn convert_controller(table: &Table, group: &str, out: &mut Controller, input: &
 
 /// `cgroup_convert_cgroup`: `out_version` None means each controller's
 /// version on this host; `in_version` overrides the input's versions.
-fn convert_group(table: &Table, input: &Group, in_version: Option<CgVersion>, out_version: Option<CgVersion>) -> (Group, Result<(), LcgError>) {
+fn convert_group(
+    table: &Table,
+    input: &Group,
+    in_version: Option<CgVersion>,
+    out_version: Option<CgVersion>,
+) -> (Group, Result<(), LcgError>) {
     let mut out = Group::new(&input.name);
     let mut unmappable = false;
     for c in &input.controllers {
@@ -263,7 +320,11 @@ fn convert_group(table: &Table, input: &Group, in_version: Option<CgVersion>, ou
 /// The request in `version` (None: as the host has it) turned into the
 /// host's settings. The groups come back even when some setting was
 /// unmappable (ECGNOVERSIONCONVERT), without that setting.
-pub(crate) fn to_disk(table: &Table, list: &[Group], version: Option<CgVersion>) -> (Vec<Group>, Result<(), LcgError>) {
+pub(crate) fn to_disk(
+    table: &Table,
+    list: &[Group],
+    version: Option<CgVersion>,
+) -> (Vec<Group>, Result<(), LcgError>) {
     let mut out = Vec::new();
     for g in list {
         let (c, r) = convert_group(table, g, version, None);
@@ -277,7 +338,11 @@ pub(crate) fn to_disk(table: &Table, list: &[Group], version: Option<CgVersion>)
 }
 
 /// Values read from the host turned back into `version`.
-pub(crate) fn from_disk(table: &Table, list: &[Group], version: Option<CgVersion>) -> Result<Vec<Group>, LcgError> {
+pub(crate) fn from_disk(
+    table: &Table,
+    list: &[Group],
+    version: Option<CgVersion>,
+) -> Result<Vec<Group>, LcgError> {
     let mut out = Vec::new();
     for g in list {
         let (c, r) = convert_group(table, g, None, version);
@@ -322,15 +387,31 @@ mod tests {
     #[test]
     fn cpu_max_splits_and_joins() {
         let table = Table::default();
-        let input = ctl("cpu", CgVersion::V2, &[("cpu.max", "max 100000"), ("cpu.weight", "50")]);
+        let input = ctl(
+            "cpu",
+            CgVersion::V2,
+            &[("cpu.max", "max 100000"), ("cpu.weight", "50")],
+        );
         let mut out = ctl("cpu", CgVersion::V1, &[]);
         assert!(!convert_controller(&table, "g", &mut out, &input).unwrap());
-        let got: Vec<(&str, &str)> = out.values.iter().map(|v| (v.name.as_str(), v.value.as_str())).collect();
+        let got: Vec<(&str, &str)> = out
+            .values
+            .iter()
+            .map(|v| (v.name.as_str(), v.value.as_str()))
+            .collect();
         assert_eq!(
             got,
-            vec![("cpu.cfs_quota_us", "-1"), ("cpu.cfs_period_us", "100000"), ("cpu.shares", "512")]
+            vec![
+                ("cpu.cfs_quota_us", "-1"),
+                ("cpu.cfs_period_us", "100000"),
+                ("cpu.shares", "512")
+            ]
         );
-        let input = ctl("cpu", CgVersion::V1, &[("cpu.cfs_quota_us", "-1"), ("cpu.cfs_period_us", "50000")]);
+        let input = ctl(
+            "cpu",
+            CgVersion::V1,
+            &[("cpu.cfs_quota_us", "-1"), ("cpu.cfs_period_us", "50000")],
+        );
         let mut out = ctl("cpu", CgVersion::V2, &[]);
         convert_controller(&table, "g", &mut out, &input).unwrap();
         assert_eq!(out.values[0].value, "max 50000");
@@ -342,10 +423,16 @@ mod tests {
         let input = ctl("memory", CgVersion::V1, &[("memory.limit_in_bytes", "1")]);
         let mut out = ctl("memory", CgVersion::V2, &[]);
         assert_eq!(
-            convert_controller(&table, "g", &mut out, &input).unwrap_err().code,
+            convert_controller(&table, "g", &mut out, &input)
+                .unwrap_err()
+                .code,
             Ecg::Inval
         );
-        let input = ctl("cpuset", CgVersion::V1, &[("cpuset.mem_hardwall", "1"), ("cpuset.cpus", "0")]);
+        let input = ctl(
+            "cpuset",
+            CgVersion::V1,
+            &[("cpuset.mem_hardwall", "1"), ("cpuset.cpus", "0")],
+        );
         let mut out = ctl("cpuset", CgVersion::V2, &[]);
         assert!(convert_controller(&table, "g", &mut out, &input).unwrap());
         assert_eq!(out.values.len(), 1);

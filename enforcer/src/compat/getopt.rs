@@ -78,7 +78,12 @@ fn parse_optstring(optstring: &str) -> (bool, Vec<(char, HasArg)>) {
 }
 
 impl<'a> Getopt<'a> {
-    pub(crate) fn new(prog: &str, args: &[String], optstring: &str, longopts: &'a [LongOpt]) -> Self {
+    pub(crate) fn new(
+        prog: &str,
+        args: &[String],
+        optstring: &str,
+        longopts: &'a [LongOpt],
+    ) -> Self {
         let (stop_at_operand, short) = parse_optstring(optstring);
         Getopt {
             prog: prog.to_string(),
@@ -155,9 +160,9 @@ impl<'a> Getopt<'a> {
                     .filter(|o| !name.is_empty() && o.name.starts_with(name))
                     .collect();
                 // Several prefixes naming the same option are not ambiguous.
-                let distinct = matches.iter().any(|o| {
-                    o.code != matches[0].code || o.has_arg != matches[0].has_arg
-                });
+                let distinct = matches
+                    .iter()
+                    .any(|o| o.code != matches[0].code || o.has_arg != matches[0].has_arg);
                 match matches.first() {
                     None => {
                         return Item::Error(format!(
@@ -265,7 +270,10 @@ mod tests {
 
     #[test]
     fn permutes_clusters_and_attached_arguments() {
-        let (items, ops) = all("r:nvs::", &["G", "-nv", "-rcpu.shares", "H", "-r", "x", "-sD"]);
+        let (items, ops) = all(
+            "r:nvs::",
+            &["G", "-nv", "-rcpu.shares", "H", "-r", "x", "-sD"],
+        );
         assert_eq!(
             items,
             vec![
@@ -290,7 +298,17 @@ mod tests {
 
     #[test]
     fn long_options_with_prefixes_and_glibc_messages() {
-        let (items, _) = all("r:v", &["--variable=a", "--var", "b", "--values", "--sys", "--syslog=1"]);
+        let (items, _) = all(
+            "r:v",
+            &[
+                "--variable=a",
+                "--var",
+                "b",
+                "--values",
+                "--sys",
+                "--syslog=1",
+            ],
+        );
         assert_eq!(
             items,
             vec![
@@ -322,12 +340,16 @@ mod tests {
         let (items, _) = all("r:", &["-r"]);
         assert_eq!(
             items,
-            vec![Item::Error("cgget: option requires an argument -- 'r'".into())]
+            vec![Item::Error(
+                "cgget: option requires an argument -- 'r'".into()
+            )]
         );
         let (items, _) = all("r:", &["--variable"]);
         assert_eq!(
             items,
-            vec![Item::Error("cgget: option '--variable' requires an argument".into())]
+            vec![Item::Error(
+                "cgget: option '--variable' requires an argument".into()
+            )]
         );
     }
 

@@ -22,7 +22,10 @@ use super::io::Io;
 use super::lcg::spec::{Spec, parse_spec};
 use super::lcg::{CgVersion, EXIT_BADARGS, Ecg, LcgError, Table};
 
-const LS_LONG: &[LongOpt] = &[long("help", HasArg::No, 'h'), long("group", HasArg::Required, 'g')];
+const LS_LONG: &[LongOpt] = &[
+    long("help", HasArg::No, 'h'),
+    long("group", HasArg::Required, 'g'),
+];
 
 fn ls_usage(io: &mut Io, ok: bool) {
     let p = io.prog.clone();
@@ -32,7 +35,9 @@ fn ls_usage(io: &mut Io, ok: bool) {
         ));
         return;
     }
-    io.out(&format!("Usage: {p} [-h] [[-g] <controllers>:<path>] [...]\n"));
+    io.out(&format!(
+        "Usage: {p} [-h] [[-g] <controllers>:<path>] [...]\n"
+    ));
     io.out("List all cgroups\n");
     io.out("  -g <controllers>:<path>\tControl group to be displayed (-g is optional)\n");
     io.out("  -h, --help\t\t\tDisplay this help\n");
@@ -205,7 +210,9 @@ fn subsys_usage(io: &mut Io, ok: bool) {
     io.out(&format!("Usage: {p} [-i] [-m] [-M] [controller] [...]\n"));
     io.out(&format!("   or: {p} [-a] [-i] [-m] [-M]\n"));
     io.out("List information about given controller(s) If no controller is set list information about all mounted controllers.\n");
-    io.out("  -a, --all\t\t\tDisplay information about all controllers (including not mounted ones)\n");
+    io.out(
+        "  -a, --all\t\t\tDisplay information about all controllers (including not mounted ones)\n",
+    );
     io.out("  -h, --help\t\t\tDisplay this help\n");
     io.out("  -i, --hierarchies\t\tDisplay information about hierarchies\n");
     io.out("  -m, --mount-points\t\tDisplay mount points\n");

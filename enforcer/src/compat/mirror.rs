@@ -68,9 +68,10 @@ pub(crate) fn remove_unused(name: &str, recursive: bool) {
     let Some(dir) = mirror_dir(name) else { return };
     let Ok(cg) = Cgroups::discover() else { return };
     let rel = name.trim_matches('/');
-    let still = cg.hierarchies().iter().any(|h| {
-        h.version == crate::cgroup::Version::V1 && h.mount_point.join(rel).is_dir()
-    });
+    let still = cg
+        .hierarchies()
+        .iter()
+        .any(|h| h.version == crate::cgroup::Version::V1 && h.mount_point.join(rel).is_dir());
     if still || !dir.is_dir() {
         return;
     }
@@ -87,6 +88,9 @@ pub(crate) fn remove_unused(name: &str, recursive: bool) {
         }
         let _ = std::fs::remove_dir(dir);
     }
-    let parent = dir.parent().map(PathBuf::from).unwrap_or_else(|| dir.clone());
+    let parent = dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.clone());
     rm(&dir, &parent, recursive);
 }

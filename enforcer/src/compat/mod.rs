@@ -17,6 +17,7 @@ mod cgcreate;
 mod cgdelete;
 mod cgexec;
 mod cgget;
+mod cgrulesengd;
 mod cgset;
 mod cgsnapshot;
 mod convert;
@@ -78,12 +79,10 @@ pub fn main(tool: &str, prog: &str, args: &[String]) -> u8 {
         "cgclassify" => cgexec::classify_main(&mut io, args),
         "cgsnapshot" => cgsnapshot::main(&mut io, args),
         "cgconfigparser" => cgconfigparser::main(&mut io, args),
+        "cgrulesengd" => cgrulesengd::main(&mut io, args),
         "lscgroup" => lscgroup::lscgroup_main(&mut io, args),
         "lssubsys" => lscgroup::lssubsys_main(&mut io, args),
-        _ => {
-            io.err(&format!("{prog}: not implemented yet\n"));
-            1
-        }
+        _ => 1,
     };
     io.flush();
     lcg::error::exit_status(ret)

@@ -12,6 +12,7 @@
 pub mod model;
 
 mod cgconfig;
+mod classify;
 mod error;
 mod lexer;
 mod load;
@@ -29,6 +30,7 @@ pub(crate) use perm::parse_mode;
 pub(crate) use units::parse_duration;
 
 pub use cgconfig::parse_cgconfig;
+pub use classify::ClassifyRule;
 pub use error::ConfigError;
 pub use load::{load, parse_policy};
 pub use model::{

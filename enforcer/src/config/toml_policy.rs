@@ -83,6 +83,7 @@ pub fn parse_toml(text: &str, file: &Path) -> Result<Policy, ConfigError> {
         match key.get() {
             "group" => reader.groups(key, value, &mut policy)?,
             "agent" => policy.agent = Some(reader.agent(key, value)?),
+            "classify" => policy.classify = reader.classify(key, value)?,
             _ => return Err(reader.unknown_top_level(key, value)),
         }
     }
@@ -186,12 +187,12 @@ impl Reader<'_, '_> {
         } else {
             format!("unknown top-level key `{name}`")
         };
-        if let Some(known) = closest(name, ["group", "agent"]) {
+        if let Some(known) = closest(name, ["group", "agent", "classify"]) {
             return ConfigError::invalid(
                 self.key_span(key),
                 format!(
-                    "{what}: did you mean `[{known}]`? (the known tables are `[agent]` and \
-                     `[group.\"NAME\"]`)"
+                    "{what}: did you mean `[{known}]`? (the known tables are `[agent]`, \
+                     `[group.\"NAME\"]` and `[[classify]]`)"
                 ),
             );
         }

@@ -25,7 +25,10 @@ fn fgets_pieces(text: &[u8]) -> Vec<String> {
             .position(|&b| b == b'\n')
             .map_or(limit, |i| i + 1);
         let piece = &rest[..end];
-        let cut = piece.iter().position(|&b| b == b'\n').unwrap_or(piece.len());
+        let cut = piece
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(piece.len());
         out.push(String::from_utf8_lossy(&piece[..cut]).into_owned());
         rest = &rest[end..];
     }
@@ -144,7 +147,11 @@ fn fill_one(dir: &Path, file: &str, controller: &str) -> Result<Option<String>, 
 /// `cgroup_get_cgroup` and cgget's `fill_empty_controller` do. `indent`:
 /// cgget's display form for multi-line values. Returns the result of the
 /// last file, as the C does (`Fail` stops at once).
-pub(crate) fn fill_controller(dir: &Path, ctl: &mut Controller, indent: bool) -> Result<(), LcgError> {
+pub(crate) fn fill_controller(
+    dir: &Path,
+    ctl: &mut Controller,
+    indent: bool,
+) -> Result<(), LcgError> {
     let files = dir_files(dir).map_err(|e| LcgError::os(&e))?;
     let mut last: Result<(), LcgError> = Ok(());
     for f in files {
@@ -172,7 +179,11 @@ pub(crate) fn fill_controller(dir: &Path, ctl: &mut Controller, indent: bool) ->
 /// `indent_multiline_value`: lines (empty ones dropped, as strtok does)
 /// joined by `"\n\t"`.
 pub(crate) fn indent_lines(v: &str) -> String {
-    let mut s: String = v.split('\n').filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n\t");
+    let mut s: String = v
+        .split('\n')
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\t");
     s.truncate(VALUE_MAX);
     s
 }
@@ -225,8 +236,14 @@ pub(crate) fn get_cgroup(table: &Table, g: &mut Group) -> Result<(), LcgError> {
             v.dirty = false;
         }
         if ctl.name == "memory" {
-            let memsw = ctl.values.iter().position(|v| v.name == "memory.memsw.limit_in_bytes");
-            let mem = ctl.values.iter().position(|v| v.name == "memory.limit_in_bytes");
+            let memsw = ctl
+                .values
+                .iter()
+                .position(|v| v.name == "memory.memsw.limit_in_bytes");
+            let mem = ctl
+                .values
+                .iter()
+                .position(|v| v.name == "memory.limit_in_bytes");
             if let (Some(a), Some(b)) = (memsw, mem)
                 && a < b
             {
@@ -283,7 +300,11 @@ pub(crate) fn set_control_value(path: &Path, value: &str) -> Result<(), LcgError
 /// `cgroup_set_values_recursive`: write the controller's (dirty) values
 /// into `dir`, skipping multi-line and read-only ones and ignoring
 /// EOPNOTSUPP (deprecated files).
-pub(crate) fn set_values(dir: &Path, ctl: &mut Controller, only_dirty: bool) -> Result<(), LcgError> {
+pub(crate) fn set_values(
+    dir: &Path,
+    ctl: &mut Controller,
+    only_dirty: bool,
+) -> Result<(), LcgError> {
     for v in &mut ctl.values {
         if only_dirty && !v.dirty {
             continue;

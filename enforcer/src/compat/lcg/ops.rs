@@ -125,7 +125,10 @@ fn listed(dir: &Path, file: &str, controller: &str) -> Result<bool, LcgError> {
 }
 
 fn enable(dir: &Path, controller: &str) -> Result<(), LcgError> {
-    super::fs::set_control_value(&dir.join("cgroup.subtree_control"), &format!("+{controller}"))
+    super::fs::set_control_value(
+        &dir.join("cgroup.subtree_control"),
+        &format!("+{controller}"),
+    )
 }
 
 /// `cgroupv2_subtree_control_recursive`: the controller enabled in the
@@ -177,10 +180,18 @@ pub(crate) fn create(table: &Table, g: &mut Group, p: &Perms) -> Result<(), LcgE
     Ok(())
 }
 
-fn create_one(table: &Table, name: &str, g: &mut Group, i: usize, p: &Perms) -> Result<(), LcgError> {
+fn create_one(
+    table: &Table,
+    name: &str,
+    g: &mut Group,
+    i: usize,
+    p: &Perms,
+) -> Result<(), LcgError> {
     let cname = g.controllers[i].name.clone();
     let dir = table.group_dir(name, &cname).ok_or(LcgError::errno(0))?;
-    let e = table.entry_for(&cname).ok_or(LcgError::new(Ecg::NotExist))?;
+    let e = table
+        .entry_for(&cname)
+        .ok_or(LcgError::new(Ecg::NotExist))?;
     if e.version == CgVersion::V2 {
         let parent = dir.parent().unwrap_or(&e.path).to_path_buf();
         enable_v2(&e.path, &parent, &cname)?;
@@ -236,7 +247,12 @@ fn move_tasks(from: &Path, to: &Path) -> Result<(), LcgError> {
 }
 
 /// `cg_delete_cgrp_controller`: move the tasks out, then rmdir.
-fn delete_dir(dir: &Path, version: CgVersion, target: &Path, flags: DeleteFlags) -> Result<(), LcgError> {
+fn delete_dir(
+    dir: &Path,
+    version: CgVersion,
+    target: &Path,
+    flags: DeleteFlags,
+) -> Result<(), LcgError> {
     if let Err(e) = move_tasks(&procs_file(dir, version), target)
         && !flags.has(DeleteFlags::IGNORE_MIGRATION)
     {
@@ -279,7 +295,10 @@ pub(crate) fn delete(table: &Table, g: &Group, flags: DeleteFlags) -> Result<(),
             .iter()
             .filter_map(|c| {
                 let e = table.entry_for(&c.name)?;
-                let shared = table.entries.iter().any(|o| o.name != e.name && o.path == e.path);
+                let shared = table
+                    .entries
+                    .iter()
+                    .any(|o| o.name != e.name && o.path == e.path);
                 Some((table.group_dir(&g.name, &c.name)?, e.version, shared))
             })
             .collect()
@@ -297,7 +316,10 @@ pub(crate) fn delete(table: &Table, g: &Group, flags: DeleteFlags) -> Result<(),
         if shared {
             deleted_shared = true;
         }
-        let parent_dir = dir.parent().map(Path::to_path_buf).unwrap_or_else(|| dir.clone());
+        let parent_dir = dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.clone());
         let is_root = std::fs::metadata(&parent_dir).map_or(true, |m| m.dev() != child.dev())
             || g.name.trim_matches('/').is_empty();
         let (target_dir, delete_root) = if is_root {
@@ -341,7 +363,12 @@ pub(crate) fn delete(table: &Table, g: &Group, flags: DeleteFlags) -> Result<(),
 
 /// `cgroup_change_cgroup_path`: `pid` and each of its threads into `dest` in
 /// the given controllers (`*`: all; none: the cgroup2 tree).
-pub(crate) fn change_path(table: &Table, dest: &str, pid: i32, controllers: &[String]) -> Result<(), LcgError> {
+pub(crate) fn change_path(
+    table: &Table,
+    dest: &str,
+    pid: i32,
+    controllers: &[String],
+) -> Result<(), LcgError> {
     let mut g = Group::new(dest);
     for c in controllers {
         if c == "*" {
@@ -374,13 +401,22 @@ pub(crate) fn change_path(table: &Table, dest: &str, pid: i32, controllers: &[St
 fn attach(table: &Table, g: &Group, tid: i32) -> Result<(), LcgError> {
     let mut files = Vec::new();
     if g.controllers.is_empty() {
-        let dir = table.v2_group_dir(&g.name).ok_or(LcgError::new(Ecg::NotExist))?;
+        let dir = table
+            .v2_group_dir(&g.name)
+            .ok_or(LcgError::new(Ecg::NotExist))?;
         files.push(dir.join("cgroup.procs"));
     }
     for c in &g.controllers {
-        let e = table.entry_for(&c.name).ok_or(LcgError::new(Ecg::SubsysNotMounted))?;
-        let dir = table.group_dir(&g.name, &c.name).ok_or(LcgError::errno(0))?;
-        if e.version == CgVersion::V2 && c.name != super::table::CGRP_PSEUDO && !g.name.trim_matches('/').is_empty() {
+        let e = table
+            .entry_for(&c.name)
+            .ok_or(LcgError::new(Ecg::SubsysNotMounted))?;
+        let dir = table
+            .group_dir(&g.name, &c.name)
+            .ok_or(LcgError::errno(0))?;
+        if e.version == CgVersion::V2
+            && c.name != super::table::CGRP_PSEUDO
+            && !g.name.trim_matches('/').is_empty()
+        {
             let parent = dir.parent().unwrap_or(&e.path);
             match listed(parent, "cgroup.subtree_control", &c.name) {
                 Ok(true) => {}
@@ -394,13 +430,16 @@ fn attach(table: &Table, g: &Group, tid: i32) -> Result<(), LcgError> {
         files.push(procs_file(&dir, e.version));
     }
     for f in files {
-        let mut file = std::fs::OpenOptions::new().write(true).open(&f).map_err(|e| {
-            LcgError::new(match e.raw_os_error() {
-                Some(libc::EPERM) => Ecg::NotOwner,
-                Some(libc::ENOENT) => Ecg::NotExist,
-                _ => Ecg::NotAllowed,
-            })
-        })?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&f)
+            .map_err(|e| {
+                LcgError::new(match e.raw_os_error() {
+                    Some(libc::EPERM) => Ecg::NotOwner,
+                    Some(libc::ENOENT) => Ecg::NotExist,
+                    _ => Ecg::NotAllowed,
+                })
+            })?;
         file.write_all(tid.to_string().as_bytes())
             .map_err(|e| LcgError::os(&e))?;
     }

@@ -104,7 +104,10 @@ mod tests {
 
     #[test]
     fn specs_as_strtok_reads_them() {
-        assert_eq!(parse_spec("cpu,memory:/a/b"), spec(&["cpu", "memory"], "/a/b"));
+        assert_eq!(
+            parse_spec("cpu,memory:/a/b"),
+            spec(&["cpu", "memory"], "/a/b")
+        );
         assert_eq!(parse_spec(":/x"), spec(&[], "/x"));
         assert_eq!(parse_spec("cpu::x:y"), spec(&["cpu"], "x"));
         assert_eq!(parse_spec(",,cpu,:x"), spec(&["cpu"], "x"));
@@ -127,9 +130,18 @@ mod tests {
 
     #[test]
     fn owners_by_name() {
-        assert_eq!(parse_uid_gid("root:root", "t"), Ok((Some(Uid::from_raw(0)), Some(Gid::from_raw(0)))));
-        assert_eq!(parse_uid_gid(":root", "t"), Ok((None, Some(Gid::from_raw(0)))));
-        assert_eq!(parse_uid_gid("root", "t"), Ok((Some(Uid::from_raw(0)), None)));
+        assert_eq!(
+            parse_uid_gid("root:root", "t"),
+            Ok((Some(Uid::from_raw(0)), Some(Gid::from_raw(0))))
+        );
+        assert_eq!(
+            parse_uid_gid(":root", "t"),
+            Ok((None, Some(Gid::from_raw(0))))
+        );
+        assert_eq!(
+            parse_uid_gid("root", "t"),
+            Ok((Some(Uid::from_raw(0)), None))
+        );
         assert_eq!(
             parse_uid_gid("no-such-user-x:root", "t"),
             Err("t: can't find uid of user no-such-user-x.".to_string())

@@ -215,7 +215,8 @@ impl Table {
 
     /// `cgroup_setup_mode()`.
     pub(crate) fn setup_mode(&self) -> SetupMode {
-        let v2 = self.entries.iter().any(|e| e.version == CgVersion::V2) || !self.v2_empty.is_empty();
+        let v2 =
+            self.entries.iter().any(|e| e.version == CgVersion::V2) || !self.v2_empty.is_empty();
         let v1 = self.entries.iter().any(|e| e.version == CgVersion::V1);
         match (v1, v2) {
             (true, true) => SetupMode::Hybrid,
@@ -259,7 +260,8 @@ impl Table {
 
     /// [`Table::group_dir`] unless that is a hidden mirror.
     pub(crate) fn visible_dir(&self, name: &str, controller: &str) -> Option<PathBuf> {
-        self.group_dir(name, controller).filter(|d| !self.is_mirror(d))
+        self.group_dir(name, controller)
+            .filter(|d| !self.is_mirror(d))
     }
 
     /// The group's directory in the cgroup2 mount (`cg_build_path` with no
@@ -318,7 +320,10 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
         let t = Table::build(PROC_CGROUPS, HYBRID, |_| Some("\n".into()));
         let names: Vec<&str> = t.entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, vec!["cpu", "cpuacct", "cpuset", "memory"]);
-        assert_eq!(t.get("memory").unwrap().more, vec![PathBuf::from("/sys/fs/cgroup/mem2")]);
+        assert_eq!(
+            t.get("memory").unwrap().more,
+            vec![PathBuf::from("/sys/fs/cgroup/mem2")]
+        );
         assert_eq!(t.setup_mode(), SetupMode::Hybrid);
         assert_eq!(t.v2_empty, vec![PathBuf::from("/sys/fs/cgroup/unified")]);
         assert_eq!(
@@ -331,9 +336,14 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
     #[test]
     fn unified_table_ends_with_the_pseudo_controller() {
         let mounts = "cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n";
-        let t = Table::build("#x\n", mounts, |_| Some("cpuset cpu io memory pids\n".into()));
+        let t = Table::build("#x\n", mounts, |_| {
+            Some("cpuset cpu io memory pids\n".into())
+        });
         let names: Vec<&str> = t.entries.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, vec!["cpuset", "cpu", "io", "memory", "pids", "cgroup"]);
+        assert_eq!(
+            names,
+            vec!["cpuset", "cpu", "io", "memory", "pids", "cgroup"]
+        );
         assert_eq!(t.setup_mode(), SetupMode::Unified);
         assert_eq!(t.controllers().count(), 5);
         assert!(t.subsys_mounted("cgroup.procs"));
