@@ -10,6 +10,7 @@
 //!   (`bpf::exec`), matches and moves; run by the agent and by
 //!   `cgrulesengd`.
 
+pub mod agent;
 pub mod engine;
 pub mod procfs;
 pub mod rules;

@@ -7,9 +7,13 @@
 //! reader; groups are created and their values written as libcgroup does
 //! (a group whose values fail is retried with its values converted between
 //! cgroup v1 and v2, and if a group still fails, every group of that file is
-//! removed again). `mount` blocks describe what is already mounted and are
-//! not acted on (hierarchies come from mountinfo); `template` blocks are for
-//! the rules daemon.
+//! removed again). A group may have several blocks (cgsnapshot writes one
+//! per hierarchy). `mount` blocks are checked against what is mounted:
+//! where the controller is mounted at that path already they are
+//! satisfied (libcgroup tries to mount it again and fails with EBUSY, so it
+//! cannot load its own snapshots on a running host); enforcer mounts no
+//! hierarchies, so any other mount is refused as libcgroup's failed mount
+//! is. `template` blocks are for the rules daemon.
 
 use super::getopt::{Getopt, HasArg, Item, LongOpt, long};
 use super::io::Io;
@@ -164,6 +168,173 @@ fn report_parse(io: &mut Io, path: &str, text: &str, err: &crate::config::Config
     }
 }
 
+/// A top-level block of a cgconfig.conf: its keyword and byte range.
+struct Block {
+    keyword: String,
+    range: std::ops::Range<usize>,
+}
+
+/// The top-level blocks (`keyword [name] { ... }`), or None when the braces
+/// do not balance (the reader then reports the error).
+fn blocks(text: &str) -> Option<Vec<Block>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut depth = 0usize;
+    let mut start = None;
+    let mut keyword = String::new();
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += 1;
+                }
+            }
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    out.push(Block {
+                        keyword: std::mem::take(&mut keyword),
+                        range: start.take()?..i + 1,
+                    });
+                }
+            }
+            c if depth == 0 && start.is_none() && c.is_ascii_alphabetic() => {
+                start = Some(i);
+                let end = text[i..].find(|c: char| !c.is_ascii_alphanumeric() && c != '_').map_or(b.len(), |e| i + e);
+                keyword = text[i..end].to_string();
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (depth == 0 && start.is_none()).then_some(out)
+}
+
+/// `text` with everything outside `keep` blanked (newlines kept), so the
+/// reader's line and column numbers stay those of the file.
+fn masked(text: &str, keep: &[&std::ops::Range<usize>]) -> String {
+    text.char_indices()
+        .map(|(i, c)| {
+            if c == '\n' || keep.iter().any(|r| r.contains(&i)) {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect()
+}
+
+/// Settings whose quoted value spans lines (cgsnapshot writes
+/// `memory.oom_control` so) blanked out: libcgroup reads them but never
+/// writes a multi-line value, and enforcer's reader takes one-line strings.
+fn without_multiline_values(text: &str) -> String {
+    let mut out: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let mut stmt_start = 0;
+    while i < out.len() {
+        match out[i] {
+            '#' => {
+                while i < out.len() && out[i] != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            ';' | '{' | '}' => stmt_start = i + 1,
+            '"' => {
+                let open = i;
+                i += 1;
+                while i < out.len() && out[i] != '"' {
+                    i += 1;
+                }
+                if out[open..i.min(out.len())].contains(&'\n') {
+                    let mut end = i;
+                    while end < out.len() && out[end] != ';' && out[end] != '}' {
+                        end += 1;
+                    }
+                    if end < out.len() && out[end] == ';' {
+                        end += 1;
+                    }
+                    for c in &mut out[stmt_start..end] {
+                        if *c != '\n' {
+                            *c = ' ';
+                        }
+                    }
+                    i = end;
+                    stmt_start = end;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.into_iter().collect()
+}
+
+/// `mount { CONTROLLER = PATH; ... }` pairs.
+fn mount_pairs(block: &str) -> Vec<(String, String)> {
+    let inner = block
+        .split_once('{')
+        .map_or("", |(_, r)| r.rsplit_once('}').map_or(r, |(l, _)| l));
+    inner
+        .split(';')
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            let k = k.trim().trim_matches('"').to_string();
+            let v = v.trim().trim_matches('"').to_string();
+            (!k.is_empty()).then_some((k, v))
+        })
+        .collect()
+}
+
+/// The file's groups, in file order, read block by block.
+fn read_groups(io: &mut Io, path: &str, text: &str) -> Result<(Policy, Vec<(String, String)>), LoadError> {
+    let p = std::path::Path::new(path);
+    let report = |io: &mut Io, e: &crate::config::ConfigError| {
+        report_parse(io, path, text, e);
+        LoadError::Parse
+    };
+    let Some(blocks) = blocks(text) else {
+        return match crate::config::parse_cgconfig(text, p) {
+            Err(e) => Err(report(io, &e)),
+            Ok(pol) => Ok((pol, Vec::new())),
+        };
+    };
+    let default = blocks.iter().find(|b| b.keyword == "default").map(|b| &b.range);
+    let mut policy = Policy::default();
+    let mut mounts = Vec::new();
+    for b in &blocks {
+        match b.keyword.as_str() {
+            "group" => {
+                let mut keep = vec![&b.range];
+                keep.extend(default);
+                match crate::config::parse_cgconfig(&masked(text, &keep), p) {
+                    Ok(pol) => policy.groups.extend(pol.groups),
+                    Err(e) => return Err(report(io, &e)),
+                }
+            }
+            "mount" => mounts.extend(mount_pairs(&text[b.range.clone()])),
+            _ => {
+                if let Err(e) = crate::config::parse_cgconfig(&masked(text, &[&b.range]), p) {
+                    return Err(report(io, &e));
+                }
+            }
+        }
+    }
+    Ok((policy, mounts))
+}
+
 fn load(io: &mut Io, table: &Table, path: &str, defaults: &Perms) -> Result<(), LoadError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -174,13 +345,21 @@ fn load(io: &mut Io, table: &Table, path: &str, defaults: &Perms) -> Result<(), 
             return Err(LoadError::Lcg(LcgError::os(&e)));
         }
     };
-    let policy: Policy = match crate::config::parse_cgconfig(&text, std::path::Path::new(path)) {
-        Ok(p) => p,
-        Err(e) => {
-            report_parse(io, path, &text, &e);
-            return Err(LoadError::Parse);
+    let (policy, mounts) = read_groups(io, path, &without_multiline_values(&text))?;
+    for (controller, at) in &mounts {
+        let here = table.get(controller).is_some_and(|e| {
+            std::path::Path::new(at) == e.path || e.more.iter().any(|m| m == std::path::Path::new(at))
+        });
+        if !here {
+            if let Some(m) = line(
+                Level::Error,
+                &format!("cannot mount {controller} to {at}: enforcer does not mount hierarchies; mount it first"),
+            ) {
+                io.out(&m);
+            }
+            return Err(LoadError::Lcg(LcgError::new(Ecg::MountFail)));
         }
-    };
+    }
     let mut groups = Vec::new();
     for gs in &policy.groups {
         let mut g = Group::new(&gs.name);
@@ -344,4 +523,22 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
         }
     }
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_and_multiline_values() {
+        let t = "# c\nmount {\n cpu = /x;\n}\ngroup a { cpu { cpu.shares = \"1\"; } }\ngroup a { memory { memory.oom_control=\"a 0\nb 1\"; memory.x=\"2\"; } }\n";
+        let b = blocks(t).unwrap();
+        let kinds: Vec<&str> = b.iter().map(|x| x.keyword.as_str()).collect();
+        assert_eq!(kinds, vec!["mount", "group", "group"]);
+        assert_eq!(mount_pairs(&t[b[0].range.clone()]), vec![("cpu".to_string(), "/x".to_string())]);
+        let w = without_multiline_values(t);
+        assert_eq!(w.lines().count(), t.lines().count());
+        assert!(!w.contains("oom_control") && w.contains("memory.x=\"2\";"), "{w}");
+        assert!(blocks("group a {").is_none());
+    }
 }

@@ -164,9 +164,10 @@ impl<'a> Getopt<'a> {
                     .iter()
                     .any(|o| o.code != matches[0].code || o.has_arg != matches[0].has_arg);
                 match matches.first() {
+                    // glibc repeats the whole argument, `=value` included.
                     None => {
                         return Item::Error(format!(
-                            "{}: unrecognized option '--{name}'",
+                            "{}: unrecognized option '--{body}'",
                             self.prog
                         ));
                     }
@@ -319,6 +320,8 @@ mod tests {
                 opt('s', Some("1")),
             ]
         );
+        let (items, _) = all("r:", &["--nope=3"]);
+        assert_eq!(items, vec![Item::Error("cgget: unrecognized option '--nope=3'".into())]);
         let (items, _) = all("r:", &["-x", "-r", "--nope", "--values-only=1", "--v"]);
         let msgs: Vec<String> = items
             .into_iter()

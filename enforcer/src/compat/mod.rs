@@ -22,6 +22,7 @@ mod cgset;
 mod cgsnapshot;
 mod convert;
 mod getopt;
+pub mod install;
 mod io;
 pub(crate) mod lcg;
 mod lscgroup;

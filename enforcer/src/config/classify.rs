@@ -13,6 +13,9 @@
 //! its base name; either may end in `*` to match a prefix. `ignore = true`
 //! makes a rule that leaves matching processes where they are. The rules are
 //! tried in file order after `/etc/cgrules.conf`'s; the first match wins.
+//! `hold = true` (on any rule) stops each process a rule may concern at exec
+//! until it is placed, so it runs nothing in its old group; see README for
+//! what that costs (a parent watching its children sees the stop).
 
 use toml_edit::{Item, Key, TableLike, Value};
 
@@ -34,9 +37,10 @@ pub struct ClassifyRule {
     pub controllers: Vec<String>,
     pub destination: Spanned<String>,
     pub ignore: bool,
+    pub hold: bool,
 }
 
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 8] = [
     "user",
     "group",
     "exe",
@@ -44,6 +48,7 @@ const KEYS: [&str; 7] = [
     "controllers",
     "destination",
     "ignore",
+    "hold",
 ];
 
 fn invalid(span: Span, message: impl Into<String>) -> ConfigError {
@@ -137,6 +142,7 @@ impl Reader<'_, '_> {
                 span: span.clone(),
             },
             ignore: false,
+            hold: false,
         };
         let mut has_destination = false;
         for (key, value) in entries(table) {

@@ -22,6 +22,7 @@ pub(crate) enum Ecg {
     /// The OS failed; the text is `strerror(errno)` of the errno kept with it.
     Other = 50016,
     ParseFail = 50019,
+    MountFail = 50021,
     Eof = 50023,
     ConfigParseFail = 50024,
     CantSetValue = 50029,
