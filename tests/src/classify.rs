@@ -46,9 +46,14 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = Command::new("pkill").args(["-KILL", "-U", &self.uid.to_string()]).status();
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-U", &self.uid.to_string()])
+            .status();
         let _ = Command::new("userdel").arg(&self.name).status();
-        let _ = Command::new("groupdel").arg(&self.name).stderr(Stdio::null()).status();
+        let _ = Command::new("groupdel")
+            .arg(&self.name)
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -61,7 +66,10 @@ pub struct TestGroup {
 impl TestGroup {
     pub fn new() -> TestGroup {
         let name = short_name("enfg");
-        let st = Command::new("groupadd").arg(&name).status().expect("groupadd");
+        let st = Command::new("groupadd")
+            .arg(&name)
+            .status()
+            .expect("groupadd");
         assert!(st.success(), "groupadd {name} failed");
         let g = nix::unistd::Group::from_name(&name).unwrap().unwrap();
         TestGroup {
@@ -144,11 +152,18 @@ impl Daemon {
             .expect("starting cgrulesengd");
         let mut d = Daemon { child, log };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !d.log_text().contains("Started the CGroup Rules Engine Daemon.") {
+        while !d
+            .log_text()
+            .contains("Started the CGroup Rules Engine Daemon.")
+        {
             if let Ok(Some(st)) = d.child.try_wait() {
                 panic!("cgrulesengd exited with {st}: {}", d.log_text());
             }
-            assert!(Instant::now() < deadline, "cgrulesengd did not start: {}", d.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "cgrulesengd did not start: {}",
+                d.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         d

@@ -23,7 +23,7 @@ use super::tracefs::ensure_tracefs;
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("loading the eBPF object for exec classification: {0}")]
-    Load(#[source] super::BpfError),
+    Load(#[source] Box<super::BpfError>),
     #[error(
         "the eBPF object has no {0}: the binary was built without exec classification; rebuild it"
     )]
@@ -32,13 +32,13 @@ pub enum ExecError {
     Program {
         name: &'static str,
         #[source]
-        source: aya::programs::ProgramError,
+        source: Box<aya::programs::ProgramError>,
     },
     #[error("updating {map}: {source}")]
     Map {
         map: &'static str,
         #[source]
-        source: aya::maps::MapError,
+        source: Box<aya::maps::MapError>,
     },
     #[error(
         "tracepoint task/task_newtask has an unexpected layout on this kernel ({0}); \
@@ -140,14 +140,25 @@ fn btf_offsets() -> Vec<(u32, u64)> {
 }
 
 fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> ExecError {
-    move |source| ExecError::Map { map, source }
+    move |source| ExecError::Map {
+        map,
+        source: Box::new(source),
+    }
+}
+
+fn prog_err(name: &'static str) -> impl Fn(aya::programs::ProgramError) -> ExecError {
+    move |source| ExecError::Program {
+        name,
+        source: Box::new(source),
+    }
 }
 
 impl ExecWatch {
     /// Load and attach the programs, reporting nothing until [`Self::set_filter`].
     pub fn open(hold: bool) -> Result<Self, ExecError> {
-        let (mut ebpf, logs) = load(None).map_err(ExecError::Load)?;
-        let tracefs = ensure_tracefs("sched/sched_process_exec").map_err(ExecError::Load)?;
+        let (mut ebpf, logs) = load(None).map_err(|e| ExecError::Load(Box::new(e)))?;
+        let tracefs =
+            ensure_tracefs("sched/sched_process_exec").map_err(|e| ExecError::Load(Box::new(e)))?;
         check_newtask(&tracefs)?;
         {
             let mut conf: Array<&mut MapData, u64> = Array::try_from(
@@ -169,19 +180,9 @@ impl ExecWatch {
                 .program_mut(spec.name)
                 .ok_or(ExecError::Missing(spec.name))?
                 .try_into()
-                .map_err(|source| ExecError::Program {
-                    name: spec.name,
-                    source,
-                })?;
-            p.load().map_err(|source| ExecError::Program {
-                name: spec.name,
-                source,
-            })?;
-            p.attach(category, name)
-                .map_err(|source| ExecError::Program {
-                    name: spec.name,
-                    source,
-                })?;
+                .map_err(prog_err(spec.name))?;
+            p.load().map_err(prog_err(spec.name))?;
+            p.attach(category, name).map_err(prog_err(spec.name))?;
         }
         let events = RingBuf::try_from(
             ebpf.take_map("EXEC_EVENTS")

@@ -76,27 +76,36 @@ fn run(policy: Option<PathBuf>, stop: &AtomicBool) {
             if now != seen {
                 seen = now;
                 match read_rules(policy.as_deref()) {
-                    Err(e) => tracing::warn!("classification rules not reloaded, the current ones stay: {e}"),
+                    Err(e) => tracing::warn!(
+                        "classification rules not reloaded, the current ones stay: {e}"
+                    ),
                     Ok((rules, hold)) => {
                         for w in &rules.warnings {
                             tracing::warn!("classification rules: {w}");
                         }
                         if rules.rules.is_empty() {
                             if engine.take().is_some() {
-                                tracing::info!("no classification rules any more: exec classification stopped");
+                                tracing::info!(
+                                    "no classification rules any more: exec classification stopped"
+                                );
                             }
                         } else if let Some(e) = engine.as_mut().filter(|_| hold == hold_now) {
                             let n = rules.rules.len();
                             match e.set_rules(rules) {
-                                Ok(()) => tracing::info!(rules = n, "classification rules reloaded"),
-                                Err(err) => tracing::warn!("classification rules not reloaded: {err}"),
+                                Ok(()) => {
+                                    tracing::info!(rules = n, "classification rules reloaded")
+                                }
+                                Err(err) => {
+                                    tracing::warn!("classification rules not reloaded: {err}")
+                                }
                             }
                         } else {
                             engine = None;
                             let n = rules.rules.len();
                             let opts = EngineOptions {
                                 hold,
-                                socket: socket_free().then(|| (PathBuf::from(sticky::SOCKET), (None, None))),
+                                socket: socket_free()
+                                    .then(|| (PathBuf::from(sticky::SOCKET), (None, None))),
                             };
                             let log = Box::new(|l: Level, m: &str| match l {
                                 Level::Error => tracing::error!("{}", m.trim_end()),
@@ -111,7 +120,9 @@ fn run(policy: Option<PathBuf>, stop: &AtomicBool) {
                                     hold_now = hold;
                                     engine = Some(e);
                                 }
-                                Err(err) => tracing::error!("exec classification could not start: {err}"),
+                                Err(err) => {
+                                    tracing::error!("exec classification could not start: {err}")
+                                }
                             }
                         }
                     }

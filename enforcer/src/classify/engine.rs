@@ -66,11 +66,15 @@ pub struct EngineStats {
     pub kernel: ExecStats,
 }
 
+/// Where to serve libcgroup's sticky socket and who owns it (uid, gid;
+/// None keeps root).
+pub type SocketSpec = (PathBuf, (Option<u32>, Option<u32>));
+
 pub struct EngineOptions {
     /// Stop each reported process at exec until it is placed.
     pub hold: bool,
-    /// Serve libcgroup's sticky socket here, owned by (uid, gid).
-    pub socket: Option<(PathBuf, (Option<u32>, Option<u32>))>,
+    /// Serve libcgroup's sticky socket.
+    pub socket: Option<SocketSpec>,
 }
 
 pub struct Engine {

@@ -403,7 +403,7 @@ fn user_matches(r: &Rule, uid: u32, gid: u32) -> bool {
             nix::unistd::Group::from_name(name)
                 .ok()
                 .flatten()
-                .is_some_and(|gr| gr.mem.iter().any(|m| *m == user))
+                .is_some_and(|gr| gr.mem.contains(&user))
         }
         Who::Continuation => false,
     }
@@ -638,7 +638,7 @@ pub(crate) fn apply(table: &Table, set: &RuleSet, i: usize, f: &Facts) -> Result
             create_template(table, &dest, &r.controllers)?;
         }
         change_path(table, &dest, f.pid, &r.controllers)?;
-        crate::compat::mirror_place(&dest, f.pid);
+        crate::compat::mirror_place(table, &dest, f.pid);
     }
     Ok(())
 }

@@ -209,7 +209,9 @@ fn blocks(text: &str) -> Option<Vec<Block>> {
             }
             c if depth == 0 && start.is_none() && c.is_ascii_alphabetic() => {
                 start = Some(i);
-                let end = text[i..].find(|c: char| !c.is_ascii_alphanumeric() && c != '_').map_or(b.len(), |e| i + e);
+                let end = text[i..]
+                    .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                    .map_or(b.len(), |e| i + e);
                 keyword = text[i..end].to_string();
                 i = end;
                 continue;
@@ -299,7 +301,11 @@ fn mount_pairs(block: &str) -> Vec<(String, String)> {
 }
 
 /// The file's groups, in file order, read block by block.
-fn read_groups(io: &mut Io, path: &str, text: &str) -> Result<(Policy, Vec<(String, String)>), LoadError> {
+fn read_groups(
+    io: &mut Io,
+    path: &str,
+    text: &str,
+) -> Result<(Policy, Vec<(String, String)>), LoadError> {
     let p = std::path::Path::new(path);
     let report = |io: &mut Io, e: &crate::config::ConfigError| {
         report_parse(io, path, text, e);
@@ -311,7 +317,10 @@ fn read_groups(io: &mut Io, path: &str, text: &str) -> Result<(Policy, Vec<(Stri
             Ok(pol) => Ok((pol, Vec::new())),
         };
     };
-    let default = blocks.iter().find(|b| b.keyword == "default").map(|b| &b.range);
+    let default = blocks
+        .iter()
+        .find(|b| b.keyword == "default")
+        .map(|b| &b.range);
     let mut policy = Policy::default();
     let mut mounts = Vec::new();
     for b in &blocks {
@@ -348,12 +357,15 @@ fn load(io: &mut Io, table: &Table, path: &str, defaults: &Perms) -> Result<(), 
     let (policy, mounts) = read_groups(io, path, &without_multiline_values(&text))?;
     for (controller, at) in &mounts {
         let here = table.get(controller).is_some_and(|e| {
-            std::path::Path::new(at) == e.path || e.more.iter().any(|m| m == std::path::Path::new(at))
+            std::path::Path::new(at) == e.path
+                || e.more.iter().any(|m| m == std::path::Path::new(at))
         });
         if !here {
             if let Some(m) = line(
                 Level::Error,
-                &format!("cannot mount {controller} to {at}: enforcer does not mount hierarchies; mount it first"),
+                &format!(
+                    "cannot mount {controller} to {at}: enforcer does not mount hierarchies; mount it first"
+                ),
             ) {
                 io.out(&m);
             }
@@ -430,7 +442,7 @@ fn load(io: &mut Io, table: &Table, path: &str, defaults: &Perms) -> Result<(), 
             return Err(LoadError::Lcg(e));
         }
         if !g.controllers.is_empty() {
-            mirror::create(&g.name, p);
+            mirror::create(table, &g.name, p);
         }
         made.push(g.clone());
     }
@@ -535,10 +547,16 @@ mod tests {
         let b = blocks(t).unwrap();
         let kinds: Vec<&str> = b.iter().map(|x| x.keyword.as_str()).collect();
         assert_eq!(kinds, vec!["mount", "group", "group"]);
-        assert_eq!(mount_pairs(&t[b[0].range.clone()]), vec![("cpu".to_string(), "/x".to_string())]);
+        assert_eq!(
+            mount_pairs(&t[b[0].range.clone()]),
+            vec![("cpu".to_string(), "/x".to_string())]
+        );
         let w = without_multiline_values(t);
         assert_eq!(w.lines().count(), t.lines().count());
-        assert!(!w.contains("oom_control") && w.contains("memory.x=\"2\";"), "{w}");
+        assert!(
+            !w.contains("oom_control") && w.contains("memory.x=\"2\";"),
+            "{w}"
+        );
         assert!(blocks("group a {").is_none());
     }
 }

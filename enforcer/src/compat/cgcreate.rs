@@ -201,7 +201,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
             return e.ret();
         }
         if !grp.controllers.is_empty() {
-            mirror::create(&s.path, &perms);
+            mirror::create(&table, &s.path, &perms);
         }
     }
     0

@@ -105,7 +105,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
             delete(&table, &grp, flags)
         };
         match r {
-            Ok(()) => mirror::remove_unused(&s.path, flags == DeleteFlags::RECURSIVE),
+            Ok(()) => mirror::remove_unused(&table, &s.path, flags == DeleteFlags::RECURSIVE),
             Err(e) => {
                 io.err(&format!("{p}: cannot remove group '{}': {e}\n", s.path));
                 final_ret = e.ret();

@@ -88,7 +88,7 @@ fn place(table: &Table, specs: &[Spec], pid: i32) -> Result<(), LcgError> {
     for s in specs {
         change_path(table, &s.path, pid, &s.controllers)?;
         if !s.controllers.is_empty() {
-            mirror::place(&s.path, pid);
+            mirror::place(table, &s.path, pid);
         }
     }
     Ok(())

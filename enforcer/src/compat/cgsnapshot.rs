@@ -15,7 +15,7 @@ use std::path::Path;
 use super::getopt::{Getopt, HasArg, Item, LongOpt, long};
 use super::io::Io;
 use super::lcg::fs::{get_cgroup, walk_preorder};
-use super::lcg::{EXIT_BADARGS, Ecg, Group, LcgError, Table};
+use super::lcg::{EXIT_BADARGS, Ecg, Group, Table};
 
 const DENYLIST: &str = "/etc/cgsnapshot_denylist.conf";
 
@@ -139,6 +139,14 @@ fn permissions(out: &mut String, io: &mut Io, dir: &Path, tasks: &Path) -> Resul
     Ok(())
 }
 
+/// One hierarchy being written: its controllers and root directory, and
+/// whether the group is its first (only that one's variables are warned of).
+struct Hier<'a> {
+    ctrls: &'a [String],
+    root: &'a Path,
+    first: bool,
+}
+
 /// `display_cgroup_data`: one `group NAME { … }` for the controllers of one
 /// hierarchy.
 fn group_block(
@@ -146,11 +154,10 @@ fn group_block(
     io: &mut Io,
     table: &Table,
     g: &Group,
-    ctrls: &[String],
-    root: &Path,
-    first: bool,
+    h: &Hier<'_>,
     o: &Opts,
 ) -> i32 {
+    let (ctrls, root, first) = (h.ctrls, h.root, h.first);
     out.push_str(&format!("group {} {{\n", g.name));
     let mut ret = 0;
     for c in ctrls {
@@ -266,7 +273,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
     if !table.is_empty() {
         // The mount section: attached controllers, then named hierarchies.
         out.push_str("mount {\n");
-        let mut mounted = |out: &mut String, io: &mut Io, name: &str| {
+        let mounted = |out: &mut String, io: &mut Io, name: &str| {
             if listed && !o.wanted.iter().any(|w| w == name) {
                 return;
             }
@@ -327,7 +334,12 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
                 let mut grp = Group::new(&rel);
                 match get_cgroup(&table, &mut grp) {
                     Ok(()) => {
-                        let r = group_block(&mut out, io, &table, &grp, &ctrls, &mount, first, &o);
+                        let h = Hier {
+                            ctrls: &ctrls,
+                            root: &mount,
+                            first,
+                        };
+                        let r = group_block(&mut out, io, &table, &grp, &h, &o);
                         if r != 0 {
                             ret = r;
                         }
@@ -342,7 +354,6 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
                 first = false;
             }
         }
-        let _ = LcgError::new(Ecg::Eof);
     }
     match out_file {
         Some(mut f) => {

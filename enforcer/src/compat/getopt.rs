@@ -321,7 +321,10 @@ mod tests {
             ]
         );
         let (items, _) = all("r:", &["--nope=3"]);
-        assert_eq!(items, vec![Item::Error("cgget: unrecognized option '--nope=3'".into())]);
+        assert_eq!(
+            items,
+            vec![Item::Error("cgget: unrecognized option '--nope=3'".into())]
+        );
         let (items, _) = all("r:", &["-x", "-r", "--nope", "--values-only=1", "--v"]);
         let msgs: Vec<String> = items
             .into_iter()

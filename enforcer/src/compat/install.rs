@@ -62,7 +62,8 @@ fn points_at_enforcer(link: &Path, me: &Path) -> bool {
     } else {
         link.parent().unwrap_or(Path::new("/")).join(target)
     };
-    std::fs::canonicalize(&resolved).is_ok_and(|t| t == me) || resolved.file_name().is_some_and(|n| n == "enforcer")
+    std::fs::canonicalize(&resolved).is_ok_and(|t| t == me)
+        || resolved.file_name().is_some_and(|n| n == "enforcer")
 }
 
 fn me() -> Result<PathBuf, InstallError> {
@@ -133,7 +134,10 @@ mod tests {
         std::fs::remove_file(d.path().join("bin/cgget")).unwrap();
         std::fs::write(d.path().join("bin/cgget"), "#!/bin/sh\n").unwrap();
         let e = install(d.path()).unwrap_err();
-        assert!(e.is_user_error() && e.to_string().contains("bin/cgget"), "{e}");
+        assert!(
+            e.is_user_error() && e.to_string().contains("bin/cgget"),
+            "{e}"
+        );
         let removed = uninstall(d.path()).unwrap();
         assert_eq!(removed.len(), TOOLS.len() - 1);
         assert!(d.path().join("bin/cgget").exists(), "a foreign file stays");

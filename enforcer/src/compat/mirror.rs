@@ -7,43 +7,43 @@
 //! Failing to keep it never fails the command, whose libcgroup part already
 //! succeeded; the group is then simply not accounted on its own.
 
-use std::path::PathBuf;
-
-use crate::cgroup::Cgroups;
+use std::path::{Path, PathBuf};
 
 use super::lcg::ops::Perms;
+use super::lcg::{CgVersion, SetupMode, Table};
 
-/// The group's mirror directory, if this host mirrors and the name stays
-/// inside the tree.
-fn mirror_dir(name: &str) -> Option<PathBuf> {
-    if super::lcg::table::escapes(name) || name.split('/').any(|c| c == ".") {
+/// The group's mirror directory, if this host mirrors (hybrid, with a
+/// cgroup2 mount) and the name stays inside the tree.
+fn mirror_dir(table: &Table, name: &str) -> Option<PathBuf> {
+    if table.setup_mode() != SetupMode::Hybrid || name.split('/').any(|c| c == ".." || c == ".") {
         return None;
     }
-    let cg = Cgroups::discover().ok()?;
-    let m = cg.mirror()?;
     let rel = name.trim_matches('/');
     if rel.is_empty() {
         return None;
     }
-    Some(cg.hierarchy(m).mount_point.join(rel))
+    Some(table.v2_mount.as_ref()?.join(rel))
+}
+
+fn own(path: &Path, u: Option<nix::unistd::Uid>, g: Option<nix::unistd::Gid>) {
+    if u.is_some() || g.is_some() {
+        let _ = nix::unistd::chown(path, u, g);
+    }
 }
 
 /// Create the mirror of `name` (and its ancestors), owned as the group is.
-pub(crate) fn create(name: &str, p: &Perms) {
-    let Some(dir) = mirror_dir(name) else { return };
+pub(crate) fn create(table: &Table, name: &str, p: &Perms) {
+    let Some(dir) = mirror_dir(table, name) else {
+        return;
+    };
     if std::fs::create_dir_all(&dir).is_err() {
         return;
     }
-    let own = |path: &std::path::Path, u: Option<nix::unistd::Uid>, g: Option<nix::unistd::Gid>| {
-        if u.is_some() || g.is_some() {
-            let _ = nix::unistd::chown(path, u, g);
-        }
-    };
     own(&dir, p.control_uid, p.control_gid);
     if let Ok(rd) = std::fs::read_dir(&dir) {
         for e in rd.flatten() {
-            let is_procs = e.file_name() == "cgroup.procs" || e.file_name() == "cgroup.threads";
-            if is_procs {
+            let procs = e.file_name() == "cgroup.procs" || e.file_name() == "cgroup.threads";
+            if procs {
                 own(&e.path(), p.tasks_uid, p.tasks_gid);
             } else {
                 own(&e.path(), p.control_uid, p.control_gid);
@@ -53,8 +53,10 @@ pub(crate) fn create(name: &str, p: &Perms) {
 }
 
 /// Put `pid` into the mirror of `name`, creating it if needed.
-pub(crate) fn place(name: &str, pid: i32) {
-    let Some(dir) = mirror_dir(name) else { return };
+pub(crate) fn place(table: &Table, name: &str, pid: i32) {
+    let Some(dir) = mirror_dir(table, name) else {
+        return;
+    };
     if !dir.is_dir() && std::fs::create_dir_all(&dir).is_err() {
         return;
     }
@@ -64,18 +66,20 @@ pub(crate) fn place(name: &str, pid: i32) {
 /// Remove the mirror of `name` once no v1 hierarchy holds the group,
 /// moving what is still inside to the parent (and subgroups first when
 /// `recursive`).
-pub(crate) fn remove_unused(name: &str, recursive: bool) {
-    let Some(dir) = mirror_dir(name) else { return };
-    let Ok(cg) = Cgroups::discover() else { return };
+pub(crate) fn remove_unused(table: &Table, name: &str, recursive: bool) {
+    let Some(dir) = mirror_dir(table, name) else {
+        return;
+    };
     let rel = name.trim_matches('/');
-    let still = cg
-        .hierarchies()
+    let still = table
+        .entries
         .iter()
-        .any(|h| h.version == crate::cgroup::Version::V1 && h.mount_point.join(rel).is_dir());
+        .filter(|e| e.version == CgVersion::V1)
+        .any(|e| e.path.join(rel).is_dir());
     if still || !dir.is_dir() {
         return;
     }
-    fn rm(dir: &std::path::Path, parent: &std::path::Path, recursive: bool) {
+    fn rm(dir: &Path, parent: &Path, recursive: bool) {
         if recursive {
             for d in super::lcg::fs::dir_subdirs(dir) {
                 rm(&dir.join(d), parent, recursive);

@@ -61,8 +61,8 @@ pub fn tool_name(argv0: &std::ffi::OsStr) -> Option<&'static str> {
 }
 
 /// Put `pid` into the cgroup2 mirror of group `name` (hybrid hosts only).
-pub(crate) fn mirror_place(name: &str, pid: i32) {
-    mirror::place(name, pid);
+pub(crate) fn mirror_place(table: &lcg::Table, name: &str, pid: i32) {
+    mirror::place(table, name, pid);
 }
 
 /// Run `tool` with `args` (after the program name); `prog` is argv[0] as

@@ -25,8 +25,6 @@ pub(crate) enum Ecg {
     MountFail = 50021,
     Eof = 50023,
     ConfigParseFail = 50024,
-    CantSetValue = 50029,
-    NonEmpty = 50030,
     NoVersionConvert = 50031,
 }
 

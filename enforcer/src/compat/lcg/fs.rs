@@ -7,7 +7,7 @@
 
 use std::io::Read as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::error::{Ecg, LcgError};
 use super::model::{Controller, Group, VALUE_MAX};
@@ -205,11 +205,13 @@ pub(crate) fn get_cgroup(table: &Table, g: &mut Group) -> Result<(), LcgError> {
         }
         if e.version == CgVersion::V1 {
             std::fs::metadata(dir.join("tasks")).map_err(|err| LcgError::os(&err))?;
-        } else if e.name != super::table::CGRP_PSEUDO && !v2_listed(&dir, &e.name) {
-            if wanted.is_empty() {
-                count += 1;
-                continue;
-            }
+        } else if e.name != super::table::CGRP_PSEUDO
+            && !v2_listed(&dir, &e.name)
+            && wanted.is_empty()
+        {
+            // Not enabled for this group: hidden unless asked for by name.
+            count += 1;
+            continue;
         }
         let mut ctl = match g.controller(&e.name) {
             Some(c) => c.clone(),
@@ -223,10 +225,8 @@ pub(crate) fn get_cgroup(table: &Table, g: &mut Group) -> Result<(), LcgError> {
         let files = dir_files(&dir).map_err(|err| LcgError::os(&err))?;
         for f in files {
             match fill_one(&dir, &f, &ctl.name) {
-                Ok(Some(v)) => {
-                    if ctl.add_value(&f, Some(&v)).is_err() {
-                        return Err(LcgError::new(Ecg::Fail));
-                    }
+                Ok(Some(v)) if ctl.add_value(&f, Some(&v)).is_err() => {
+                    return Err(LcgError::new(Ecg::Fail));
                 }
                 Err(Ecg::Fail) => return Err(LcgError::new(Ecg::Fail)),
                 _ => {}
@@ -346,15 +346,6 @@ pub(crate) fn modify_cgroup(table: &Table, g: &mut Group) -> Result<(), LcgError
         set_values(&dir, c, true)?;
     }
     Ok(())
-}
-
-/// The file a process id is written to: `tasks` on v1, `cgroup.procs` on v2
-/// (`cgroup.threads` for a threaded group).
-pub(crate) fn procs_file(dir: &Path, version: CgVersion) -> PathBuf {
-    match version {
-        CgVersion::V1 => dir.join("tasks"),
-        CgVersion::V2 => dir.join("cgroup.procs"),
-    }
 }
 
 #[cfg(test)]

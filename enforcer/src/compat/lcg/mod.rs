@@ -11,5 +11,5 @@ pub(crate) mod spec;
 pub(crate) mod table;
 
 pub(crate) use error::{EXIT_BADARGS, Ecg, LcgError};
-pub(crate) use model::{Controller, Group};
+pub(crate) use model::Group;
 pub(crate) use table::{CgVersion, SetupMode, Table};

@@ -161,10 +161,10 @@ impl Table {
                 self.add(&c, dir, CgVersion::V1);
             }
         }
-        if let Some(named) = options.iter().find(|o| o.starts_with("name=")) {
-            if *named != OPAQUE_HIERARCHY {
-                self.add(named, dir, CgVersion::V1);
-            }
+        if let Some(named) = options.iter().find(|o| o.starts_with("name="))
+            && *named != OPAQUE_HIERARCHY
+        {
+            self.add(named, dir, CgVersion::V1);
         }
     }
 
@@ -258,24 +258,10 @@ impl Table {
             .any(|e| e.path.join(rel).is_dir())
     }
 
-    /// [`Table::group_dir`] unless that is a hidden mirror.
-    pub(crate) fn visible_dir(&self, name: &str, controller: &str) -> Option<PathBuf> {
-        self.group_dir(name, controller)
-            .filter(|d| !self.is_mirror(d))
-    }
-
     /// The group's directory in the cgroup2 mount (`cg_build_path` with no
     /// controller), if one is mounted.
     pub(crate) fn v2_group_dir(&self, name: &str) -> Option<PathBuf> {
         self.v2_mount.as_ref().map(|m| join_group(m, name))
-    }
-
-    /// Hierarchy number of a controller from `/proc/cgroups` (0 if none).
-    pub(crate) fn hierarchy_of(&self, name: &str) -> i32 {
-        self.proc_cgroups
-            .iter()
-            .find(|c| c.name == name)
-            .map_or(0, |c| c.hierarchy)
     }
 }
 
@@ -288,6 +274,12 @@ pub(crate) fn join_group(mount: &Path, name: &str) -> PathBuf {
     } else {
         mount.join(trimmed)
     }
+}
+
+/// Whether a group name leaves its hierarchy (`..` components). libcgroup
+/// would create `/sys/fs/cgroup/x` for `cpu:../x`; the compat tools refuse.
+pub(crate) fn escapes(name: &str) -> bool {
+    name.split('/').any(|c| c == "..")
 }
 
 #[cfg(test)]
@@ -330,7 +322,6 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
             t.group_dir("/a/b/", "cpu"),
             Some(PathBuf::from("/sys/fs/cgroup/cpu/a/b"))
         );
-        assert_eq!(t.hierarchy_of("memory"), 4);
     }
 
     #[test]
@@ -361,10 +352,4 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
         assert_eq!(t.entries[0].path, t.entries[1].path);
         assert_eq!(t.setup_mode(), SetupMode::Legacy);
     }
-}
-
-/// Whether a group name leaves its hierarchy (`..` components). libcgroup
-/// would create `/sys/fs/cgroup/x` for `cpu:../x`; the compat tools refuse.
-pub(crate) fn escapes(name: &str) -> bool {
-    name.split('/').any(|c| c == "..")
 }
