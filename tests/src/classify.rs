@@ -17,6 +17,19 @@ fn short_name(prefix: &str) -> String {
     format!("{prefix}{tail}")
 }
 
+/// Whether users and groups can be made here (`useradd`, `groupadd`): a
+/// `cargo xtask vmtest` guest has busybox only, and the test says so.
+pub fn can_add_users(test: &str) -> bool {
+    let found = |tool: &str| {
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
+    };
+    if found("useradd") && found("groupadd") {
+        return true;
+    }
+    eprintln!("SKIPPED {test}: no useradd/groupadd to create test users on this host");
+    false
+}
+
 /// A user created for the test (no home, no login shell).
 pub struct TestUser {
     pub name: String,

@@ -27,9 +27,16 @@ fn mtime(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-/// The latest modification among the sources (the rules directory's files too).
+/// The modification times of the sources (the rules directory's files too,
+/// and the user and group databases, which rules resolve when loaded).
 fn stamp(policy: Option<&Path>, file: &Path, dir: &Path) -> Vec<Option<SystemTime>> {
-    let mut v = vec![policy.and_then(mtime), mtime(file), mtime(dir)];
+    let mut v = vec![
+        policy.and_then(mtime),
+        mtime(file),
+        mtime(dir),
+        mtime(Path::new("/etc/passwd")),
+        mtime(Path::new("/etc/group")),
+    ];
     if let Ok(rd) = std::fs::read_dir(dir) {
         v.extend(rd.flatten().map(|e| mtime(&e.path())));
     }

@@ -101,15 +101,9 @@ pub fn filter_for(rules: &RuleSet) -> ExecFilter {
             Who::User(u) => {
                 f.uids.insert(*u);
             }
-            Who::Group { gid, name } => {
+            Who::Group { gid, members, .. } => {
                 f.gids.insert(*gid);
-                if let Ok(Some(g)) = nix::unistd::Group::from_name(name) {
-                    for m in g.mem {
-                        if let Ok(Some(u)) = nix::unistd::User::from_name(&m) {
-                            f.uids.insert(u.uid.as_raw());
-                        }
-                    }
-                }
+                f.uids.extend(members.iter().copied());
             }
             Who::Any => match &r.procname {
                 None => f.match_all = true,

@@ -46,10 +46,13 @@ pub fn rules_paths() -> (PathBuf, PathBuf) {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Who {
     User(u32),
-    /// `@group`: its gid and, for membership, its name.
+    /// `@group`: its gid, its name, and the uids of its listed members
+    /// (read when the rules are loaded: libcgroup looks them up at every
+    /// match, which costs an /etc/group and /etc/passwd read per exec).
     Group {
         gid: u32,
         name: String,
+        members: Vec<u32>,
     },
     /// `*`
     Any,
@@ -227,6 +230,7 @@ pub fn parse(text: &str, name: &str, out: &mut RuleSet) -> Result<(), RulesError
                 Some(gr) => Who::Group {
                     gid: gr.gid.as_raw(),
                     name: g.to_string(),
+                    members: member_uids(&gr),
                 },
                 None => {
                     out.warnings.push(format!(
@@ -329,6 +333,7 @@ pub fn from_policy(rules: &[crate::config::ClassifyRule]) -> Result<RuleSet, Rul
                 Some(gr) => Who::Group {
                     gid: gr.gid.as_raw(),
                     name: g.value.clone(),
+                    members: member_uids(&gr),
                 },
                 None => {
                     return Err(RulesError::Unknown {
@@ -388,23 +393,22 @@ fn wildcard(rule: &str, name: &str) -> bool {
         .is_some_and(|pre| name.starts_with(pre))
 }
 
-/// Whether the user part of `r` covers this uid/gid.
+/// The uids of a group's listed members (names that are no user are skipped).
+fn member_uids(g: &nix::unistd::Group) -> Vec<u32> {
+    g.mem
+        .iter()
+        .filter_map(|m| nix::unistd::User::from_name(m).ok().flatten())
+        .map(|u| u.uid.as_raw())
+        .collect()
+}
+
+/// Whether the user part of `r` covers this uid/gid: the user, the group
+/// as effective gid, or a member of the group.
 fn user_matches(r: &Rule, uid: u32, gid: u32) -> bool {
     match &r.who {
         Who::Any => true,
         Who::User(u) => *u == uid,
-        Who::Group { gid: g, name } => {
-            if *g == gid {
-                return true;
-            }
-            let Some(user) = super::procfs::user_name(uid) else {
-                return false;
-            };
-            nix::unistd::Group::from_name(name)
-                .ok()
-                .flatten()
-                .is_some_and(|gr| gr.mem.contains(&user))
-        }
+        Who::Group { gid: g, members, .. } => *g == gid || members.contains(&uid),
         Who::Continuation => false,
     }
 }
