@@ -21,7 +21,8 @@ fn short_name(prefix: &str) -> String {
 /// `cargo xtask vmtest` guest has busybox only, and the test says so.
 pub fn can_add_users(test: &str) -> bool {
     let found = |tool: &str| {
-        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
     };
     if found("useradd") && found("groupadd") {
         return true;

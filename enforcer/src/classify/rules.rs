@@ -408,7 +408,9 @@ fn user_matches(r: &Rule, uid: u32, gid: u32) -> bool {
     match &r.who {
         Who::Any => true,
         Who::User(u) => *u == uid,
-        Who::Group { gid: g, members, .. } => *g == gid || members.contains(&uid),
+        Who::Group {
+            gid: g, members, ..
+        } => *g == gid || members.contains(&uid),
         Who::Continuation => false,
     }
 }
