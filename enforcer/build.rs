@@ -84,10 +84,17 @@ fn main() -> Result<()> {
     let root_dir = ebpf_dir
         .to_str()
         .ok_or_else(|| anyhow!("{} is not valid UTF-8", ebpf_dir.display()))?;
+    // The benchmark-only programs go into the object only for `--features bench`.
+    let features: &[&str] = if env::var_os("CARGO_FEATURE_BENCH").is_some() {
+        &["bench"]
+    } else {
+        &[]
+    };
     aya_build::build_ebpf(
         [Package {
             name: EBPF_PACKAGE,
             root_dir,
+            features,
             ..Default::default()
         }],
         Toolchain::Nightly,

@@ -36,6 +36,7 @@
 #![feature(asm_experimental_arch)]
 
 mod atomic;
+#[cfg(feature = "bench")]
 mod bench;
 mod counters;
 mod deny;

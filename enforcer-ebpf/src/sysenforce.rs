@@ -24,6 +24,8 @@
 //! its work first (an `unlink` unlinks). Use `deny` where a BPF-LSM hook exists
 //! to make sure a call has no effect.
 
+use core::arch::asm;
+
 use aya_ebpf::{
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_task,
@@ -36,8 +38,8 @@ use aya_ebpf::{
 use enforcer_common::{
     EVENT_SYSCALL, EnforceCounter, GroupPolicy, SyscallOwnerCache, SyscallOwners,
     enforce::{
-        SYSCALL_BITMAP_BITS, SYSCALL_OWNER_SLOTS, SYSCALL_OWNERS as OWNERS, action, compat,
-        enforce_scope, policy_flags,
+        SYSCALL_BITMAP_BITS, SYSCALL_BITMAP_WORDS, SYSCALL_OWNER_SLOTS, SYSCALL_OWNERS as OWNERS,
+        action, compat, enforce_scope, policy_flags,
     },
 };
 
@@ -88,18 +90,21 @@ pub fn enforce_syscalls(ctx: RawTracePointContext) -> u32 {
     if nr >= u64::from(SYSCALL_BITMAP_BITS) {
         return 0;
     }
-    let word = (nr / 64) as usize;
-    let bit = 1u64 << (nr % 64);
+    let slot = Slot::of(nr);
     // Whether any owner has a rule for this number in either table; only then
-    // is it worth finding out which ABI the call came through.
-    let mut any = false;
+    // is it worth finding out which ABI the call came through. The words are
+    // or-ed without branching: most calls match no rule, and this is the
+    // work every call of a task in such a group pays.
+    let mut words = 0u64;
     for owner in owners {
         if let Some(p) = rules(owner) {
-            let hit = |m: &[u64]| m.get(word).is_some_and(|w| w & bit != 0);
-            any |= hit(&p.kill) || hit(&p.log) || hit(&p.kill_compat) || hit(&p.log_compat);
+            words |= slot.word(&p.kill)
+                | slot.word(&p.log)
+                | slot.word(&p.kill_compat)
+                | slot.word(&p.log_compat);
         }
     }
-    if !any {
+    if words & slot.bit == 0 {
         return 0;
     }
     let is_compat = in_compat_syscall();
@@ -109,11 +114,11 @@ pub fn enforce_syscalls(ctx: RawTracePointContext) -> u32 {
             continue;
         };
         let (kill, log) = bitmaps(policy, is_compat);
-        if kill.get(word).is_some_and(|w| w & bit != 0) {
+        if slot.hit(kill) {
             killer = owner;
             break;
         }
-        if logger == 0 && log.get(word).is_some_and(|w| w & bit != 0) {
+        if logger == 0 && slot.hit(log) {
             logger = owner;
         }
     }
@@ -142,8 +147,65 @@ pub fn enforce_syscalls(ctx: RawTracePointContext) -> u32 {
     0
 }
 
+/// Where a syscall number sits in a syscall bitmap of [`GroupPolicy`]: a word
+/// index that the verifier can see is below [`SYSCALL_BITMAP_WORDS`], and the
+/// number's bit in that word.
+#[derive(Clone, Copy)]
+struct Slot {
+    word: usize,
+    bit: u64,
+}
+
+impl Slot {
+    /// The slot of `nr`, which the caller has checked is below
+    /// [`SYSCALL_BITMAP_BITS`].
+    ///
+    /// The word index is masked although it is in range: the compiler may
+    /// copy `nr` to the stack before the caller's range check and compute the
+    /// index from that copy, and Linux 6.1's verifier does not carry a bound
+    /// checked on a register over to a stack copy of it made earlier (6.12
+    /// does), so it would see an unbounded offset into the 408-byte
+    /// `GROUP_RULES` value and refuse the program ("unbounded memory access").
+    /// A mask bounds the index itself, wherever it is kept. [`opaque`] hides
+    /// the caller's check from LLVM, which would otherwise drop the mask as
+    /// redundant; the mask in turn lets LLVM drop `get`'s bounds check.
+    #[inline(always)]
+    fn of(nr: u64) -> Self {
+        let nr = opaque(nr);
+        Self {
+            word: (nr / 64) as usize & (SYSCALL_BITMAP_WORDS - 1),
+            bit: 1u64 << (nr % 64),
+        }
+    }
+
+    /// The word of `map` that holds the number's bit.
+    #[inline(always)]
+    fn word(self, map: &[u64; SYSCALL_BITMAP_WORDS]) -> u64 {
+        map.get(self.word).copied().unwrap_or(0)
+    }
+
+    /// Whether the number's bit is set in `map`.
+    #[inline(always)]
+    fn hit(self, map: &[u64; SYSCALL_BITMAP_WORDS]) -> bool {
+        self.word(map) & self.bit != 0
+    }
+}
+
+/// `v`, unchanged, as a value the compiler knows nothing about (no
+/// instruction is emitted for it).
 #[inline(always)]
-fn bitmaps(policy: &GroupPolicy, is_compat: bool) -> (&[u64], &[u64]) {
+fn opaque(v: u64) -> u64 {
+    let mut v = v;
+    // SAFETY: an empty template: no instruction, no memory or stack access.
+    unsafe { asm!("/* {v} */", v = inout(reg) v, options(pure, nomem, nostack, preserves_flags)) };
+    v
+}
+
+#[inline(always)]
+fn bitmaps(
+    policy: &GroupPolicy,
+    is_compat: bool,
+) -> (&[u64; SYSCALL_BITMAP_WORDS], &[u64; SYSCALL_BITMAP_WORDS]) {
     if is_compat {
         (&policy.kill_compat, &policy.log_compat)
     } else {

@@ -59,6 +59,9 @@ enum Cmd {
     NoopSysEnter {
         #[arg(long)]
         secs: f64,
+        /// The group the syscall levers count (slot 0).
+        #[arg(long)]
+        cgroup: Option<PathBuf>,
     },
     /// Attach the empty cgroup_skb egress and ingress programs to a cgroup2
     /// directory, as `noop-sys-enter`.
@@ -102,8 +105,8 @@ fn main() -> Result<()> {
             size,
             batch,
         } => send(secs, to, size, batch),
-        Cmd::NoopSysEnter { secs } => {
-            let attached = bench::attach_noop_sys_enter()?;
+        Cmd::NoopSysEnter { secs, cgroup } => {
+            let attached = bench::attach_noop_sys_enter(cgroup.as_deref())?;
             hold(&attached, secs)
         }
         Cmd::NoopSkb { cgroup, secs } => {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{enforcer, enforcer_bin, enforcer_ok, unique_name, wait_until};
+use crate::{enforcer, enforcer_bin, enforcer_ok, unique_name, wait_for};
 
 pub struct AgentRun {
     pub pin_dir: PathBuf,
@@ -121,17 +121,21 @@ impl AgentRun {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        wait_until("the agent to serve metrics", || {
-            if let Some(c) = self.child.as_mut()
-                && let Ok(Some(st)) = c.try_wait()
-            {
-                panic!(
-                    "the agent exited with {st}:\n{}",
-                    std::fs::read_to_string(self.file("agent.log")).unwrap_or_default()
-                );
-            }
-            self.metrics().is_some()
-        });
+        wait_for(
+            "the agent to serve metrics",
+            Duration::from_secs(60),
+            || {
+                if let Some(c) = self.child.as_mut()
+                    && let Ok(Some(st)) = c.try_wait()
+                {
+                    panic!(
+                        "the agent exited with {st}:\n{}",
+                        std::fs::read_to_string(self.file("agent.log")).unwrap_or_default()
+                    );
+                }
+                self.metrics().is_some()
+            },
+        );
     }
 
     /// Runs an agent expected to refuse to start: its output, once it exits

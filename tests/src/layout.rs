@@ -31,6 +31,17 @@ pub fn skip_without_cgroup2(test: &str) -> bool {
     true
 }
 
+/// Where the cgroup2 hierarchy is mounted (`/sys/fs/cgroup` on pure v2,
+/// `/sys/fs/cgroup/unified` on this hybrid host). Tests of eBPF features call
+/// [`skip_without_cgroup2`] first.
+pub fn v2_mount() -> PathBuf {
+    let cg = host();
+    let v2 = cg
+        .v2()
+        .expect("no cgroup2 hierarchy is mounted (skip_without_cgroup2 first)");
+    cg.hierarchy(v2).mount_point.clone()
+}
+
 /// The group's directory in the cgroup2 hierarchy (the mirror on a hybrid
 /// host): what eBPF identifies it by.
 pub fn v2_dir(name: &str) -> PathBuf {
@@ -50,6 +61,15 @@ pub fn dir_of(controller: &str, name: &str) -> PathBuf {
         .locate(controller)
         .unwrap_or_else(|e| panic!("no {controller} controller here: {e}"));
     cg.dir(h, &path(name))
+}
+
+/// The mount point of the hierarchy that holds `controller`.
+pub fn mount_of(controller: &str) -> PathBuf {
+    let cg = host();
+    let (h, _) = cg
+        .locate(controller)
+        .unwrap_or_else(|e| panic!("no {controller} controller here: {e}"));
+    cg.hierarchy(h).mount_point.clone()
 }
 
 /// Whether `controller` is a cgroup v1 controller here.
@@ -85,4 +105,109 @@ pub fn spec(name: &str) -> String {
     } else {
         format!("cpu:{name}")
     }
+}
+
+/// Indices of the hierarchies a group made with `controllers` lives in:
+/// each controller's own, plus the cgroup2 tree wherever there is one (the
+/// mirror on a hybrid host, the one tree on pure v2). In mount order, once each.
+fn hierarchies_for(controllers: &[&str]) -> Vec<usize> {
+    let cg = host();
+    let mut out: Vec<usize> = controllers
+        .iter()
+        .map(|c| {
+            cg.locate(c)
+                .unwrap_or_else(|e| panic!("no {c} controller here: {e}"))
+                .0
+        })
+        .chain(cg.v2())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Every directory a group made with `-g CONTROLLERS:name` has here (see
+/// [`hierarchies_for`]): memory and the mirror on a hybrid host, memory
+/// alone on pure v1, the one cgroup2 directory on pure v2.
+pub fn dirs_for(controllers: &[&str], name: &str) -> Vec<PathBuf> {
+    let cg = host();
+    hierarchies_for(controllers)
+        .into_iter()
+        .map(|h| cg.dir(h, &path(name)))
+        .collect()
+}
+
+/// How `enforcer list` labels each hierarchy of [`dirs_for`], same order:
+/// the v1 controllers (`memory`), `cgroup2` for the cgroup2 tree.
+pub fn labels_for(controllers: &[&str]) -> Vec<String> {
+    let cg = host();
+    hierarchies_for(controllers)
+        .into_iter()
+        .map(|h| cg.hierarchy(h).label())
+        .collect()
+}
+
+/// The label `enforcer list` gives the hierarchy holding `controller`.
+pub fn label_of(controller: &str) -> String {
+    let cg = host();
+    let (h, _) = cg
+        .locate(controller)
+        .unwrap_or_else(|e| panic!("no {controller} controller here: {e}"));
+    cg.hierarchy(h).label()
+}
+
+/// A control file as this host spells it: `v1` where its controller (the
+/// prefix of `v1`) is a cgroup v1 controller, `v2` where it is on cgroup2
+/// (`spelled("memory.limit_in_bytes", "memory.max")`).
+pub fn spelled<'a>(v1: &'a str, v2: &'a str) -> &'a str {
+    let controller = v1.split('.').next().unwrap_or(v1);
+    if is_v1(controller) { v1 } else { v2 }
+}
+
+/// Whether `which` output (`ID:CONTROLLERS:PATH,...`, as in /proc/PID/cgroup)
+/// has the process in group `name` of the hierarchy holding `controller`:
+/// `N:memory:/name` on a v1 hierarchy, `0::/name` on cgroup2.
+pub fn which_shows(which: &str, controller: &str, name: &str) -> bool {
+    let want = if is_v1(controller) {
+        format!("{}:/{name}", label_of(controller))
+    } else {
+        format!(":/{name}")
+    };
+    which.trim().split(',').any(|entry| {
+        entry
+            .split_once(':')
+            .is_some_and(|(id, rest)| rest == want && (is_v1(controller) || id == "0"))
+    })
+}
+
+/// A `(key, value)` enforcer's checks let through but this host's kernel
+/// refuses when it is written: what makes `apply` fail midway and roll back.
+/// v1: swappiness is at most 100; cgroup2 (which has no swappiness):
+/// `memory.oom.group` takes only 0 or 1.
+pub fn refused_memory_setting() -> (&'static str, &'static str) {
+    if is_v1("memory") {
+        ("memory.swappiness", "1000")
+    } else {
+        ("memory.oom.group", "2")
+    }
+}
+
+/// For tests that need controllers some hosts lack (6.12 without
+/// CONFIG_MEMCG_V1 has no v1 memory or cpuset): true, after saying which on
+/// stderr, when one of `controllers` is missing here.
+pub fn skip_without(test: &str, controllers: &[&str]) -> bool {
+    let missing: Vec<&str> = controllers
+        .iter()
+        .copied()
+        .filter(|c| !has_controller(c))
+        .collect();
+    if missing.is_empty() {
+        return false;
+    }
+    eprintln!(
+        "SKIPPED {test}: no {} controller on this host ({})",
+        missing.join(", "),
+        host().layout()
+    );
+    true
 }

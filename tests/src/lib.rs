@@ -165,6 +165,19 @@ pub fn as_nobody(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output 
     let mut cmd = Command::new(program);
     // std drops the supplementary groups (setgroups(0)) when root sets a uid.
     cmd.args(args).uid(NOBODY).gid(NOBODY).env_clear();
-    cmd.output()
-        .unwrap_or_else(|e| panic!("running {:?} as nobody: {e}", cmd.get_program()))
+    // A binary just copied (see `public_enforcer` in the tests) may still be
+    // open for writing in a child another test thread is forking: ETXTBSY
+    // for a moment.
+    for _ in 0..50 {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => {
+                return other
+                    .unwrap_or_else(|e| panic!("running {:?} as nobody: {e}", cmd.get_program()));
+            }
+        }
+    }
+    panic!("{:?} stayed busy (ETXTBSY)", cmd.get_program())
 }

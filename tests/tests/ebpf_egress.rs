@@ -13,6 +13,7 @@ use std::path::Path;
 
 use accounting_support::{PinDir, TestCgroup, group};
 use enforcer::bpf::{Kernel, cgroup_id};
+use enforcer_tests::layout::skip_without_cgroup2;
 
 const DATAGRAMS: u64 = 1000;
 const PAYLOAD: u64 = 100;
@@ -21,6 +22,9 @@ const HEADERS: u64 = 28;
 
 #[test]
 fn counts_udp_egress_of_a_cgroup_exactly() {
+    if skip_without_cgroup2("counts_udp_egress_of_a_cgroup_exactly") {
+        return;
+    }
     // Declared before the kernel so they are dropped after it.
     let cgroup = TestCgroup::create("egress");
     let pins = PinDir::new();

@@ -417,7 +417,7 @@ fn pid_file_and_audit_log_are_never_followed_through_symlinks() {
     let audit = run.file("audit.jsonl");
     assert_eq!(std::fs::metadata(&audit).unwrap().mode() & 0o777, 0o600);
     run.sigkill();
-    run.start_with(&policy, &["--audit-group", "nogroup"]);
+    run.start_with(&policy, &["--audit-group", "65534"]);
     let meta = std::fs::metadata(&audit).unwrap();
     assert_eq!((meta.mode() & 0o777, meta.gid()), (0o640, 65534));
 }

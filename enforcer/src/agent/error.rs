@@ -44,6 +44,11 @@ pub enum AgentError {
          its own when the file changes), or restart the agent with --config {given}"
     )]
     OtherPolicy { given: PathBuf, running: PathBuf },
+    #[error(
+        "this kernel cannot run enforcer's counting programs ({0}); enforcer needs \
+         CONFIG_CGROUP_BPF and cgroup_skb/sock_addr programs (`enforcer status` shows what loads)"
+    )]
+    NoAccounting(String),
     #[error("group {group:?}: {source}")]
     InGroup {
         group: String,

@@ -137,6 +137,7 @@ fn validate(
     cg: &Cgroups,
     file: &Path,
     parent: Option<&str>,
+    features: Option<&crate::bpf::FeatureReport>,
 ) -> Result<(Policy, crate::cgroup::Plan), AgentError> {
     let mut policy = crate::config::load(file)?;
     if let Some(parent) = parent_of(parent, &policy)? {
@@ -157,7 +158,9 @@ fn validate(
             return Err(crate::config::ConfigError::Invalid { span, message }.into());
         }
     }
-    check_features(&policy, crate::bpf::features()?)?;
+    if let Some(f) = features {
+        check_features(&policy, f)?;
+    }
     Ok((policy, plan))
 }
 
@@ -274,7 +277,12 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 
 impl Agent {
     fn validate(&self, file: &Path) -> Result<(Policy, crate::cgroup::Plan), AgentError> {
-        validate(&self.cg, file, self.opts.parent.as_deref())
+        validate(
+            &self.cg,
+            file,
+            self.opts.parent.as_deref(),
+            self.kernel.feature_report(),
+        )
     }
 
     /// Make the host match a validated policy (or observe mode when None):
@@ -618,22 +626,58 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     }
     let cg = Cgroups::discover()?;
     let v2 = cg.v2().ok_or(AgentError::NoCgroup2)?;
-    // Everything is validated before anything is loaded or changed.
+    // The policy is checked against the host before anything is loaded or
+    // changed, and against the kernel's features once the object is loaded
+    // (each program goes through the verifier once).
     let validated = opts
         .policy
         .as_deref()
-        .map(|f| validate(&cg, f, opts.parent.as_deref()))
+        .map(|f| validate(&cg, f, opts.parent.as_deref(), None))
         .transpose()?;
     // Before anything changes: one agent per pid file and per pin directory.
     let pid_file = lock::PidFile::acquire(&opts.pid_file, opts.policy.as_deref())?;
+    let settings = settings::resolve(&opts, validated.as_ref().map(|(p, _)| p));
+    let fresh = crate::bpf::snapshot_pinned(&opts.pin_dir).is_err();
+    let mut kernel = Kernel::open(&opts.pin_dir)?;
+    let pin_lock = lock::PinDirLock::acquire(&opts.pin_dir)?;
+    let features = kernel.probe_and_degrade();
+    let refused = match &validated {
+        _ if features.refusal(crate::bpf::Feature::Accounting).is_some() => {
+            Err(AgentError::NoAccounting(
+                features
+                    .refusal(crate::bpf::Feature::Accounting)
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            ))
+        }
+        Some((policy, _)) => check_features(policy, &features),
+        None => Ok(()),
+    };
+    if let Err(e) = refused {
+        // Refused as a whole: the maps this start pinned go again.
+        drop(kernel);
+        if fresh {
+            let _ = crate::bpf::unpin_all(&opts.pin_dir);
+        }
+        return Err(e);
+    }
+    // What this kernel refuses is left out, and said once: the policy does
+    // not need it; observe mode runs with what loads.
+    for f in features.features.iter() {
+        if let Some(r) = &f.refused {
+            tracing::warn!(
+                feature = %f.feature,
+                "{} unavailable on this kernel ({}): {r}",
+                f.what,
+                features.kernel
+            );
+        }
+    }
     if let Some((policy, _)) = &validated
         && let Some(parent) = parent_of(opts.parent.as_deref(), policy)?
     {
         leave_parent(&cg, v2, &parent)?;
     }
-    let settings = settings::resolve(&opts, validated.as_ref().map(|(p, _)| p));
-    let kernel = Kernel::open(&opts.pin_dir)?;
-    let pin_lock = lock::PinDirLock::acquire(&opts.pin_dir)?;
     let collector = Collector::new(CgroupIndex::new(&cg.hierarchy(v2).mount_point));
     let mut agent = Agent {
         _pid_file: pid_file,
@@ -737,7 +781,8 @@ pub fn require_root(action: &'static str) -> Result<(), AgentError> {
 pub fn check_policy(file: &Path, pid_file: &Path) -> Result<Vec<String>, AgentError> {
     require_root("validating a policy against the kernel")?;
     let cg = Cgroups::discover()?;
-    let warnings = validate(&cg, file, None).map(|(_, plan)| plan.warnings)?;
+    let warnings =
+        validate(&cg, file, None, Some(crate::bpf::features()?)).map(|(_, plan)| plan.warnings)?;
     if let Some(running) = lock::agent_policy(pid_file) {
         let given = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
         if given != running {

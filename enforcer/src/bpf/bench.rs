@@ -66,38 +66,72 @@ fn object() -> Result<Ebpf, BpfError> {
     EbpfLoader::new().load(OBJECT).map_err(BpfError::Load)
 }
 
-/// Attaches `noop_sys_enter` to the raw tracepoint `sys_enter`, host-wide.
-pub fn attach_noop_sys_enter() -> Result<Attached, BpfError> {
+/// Levers of `enforcer-ebpf/src/bench.rs` attached next to each baseline.
+pub const LEVERS_SYS: [&str; 2] = ["lever_sys_pid_hash", "lever_sys_pid_array"];
+pub const LEVERS_SKB: [(&str, CgroupSkbAttachType); 4] = [
+    ("lever_skb_cache_array_egress", CgroupSkbAttachType::Egress),
+    (
+        "lever_skb_cache_array_ingress",
+        CgroupSkbAttachType::Ingress,
+    ),
+    ("lever_skb_local_egress", CgroupSkbAttachType::Egress),
+    ("lever_skb_local_ingress", CgroupSkbAttachType::Ingress),
+];
+
+/// Gives the group of `cgroup2_dir` slot 0 in the levers' slot map.
+fn give_slot(ebpf: &mut Ebpf, cgroup2_dir: &Path) -> Result<(), BpfError> {
+    let (_, id) = open_cgroup2_dir(cgroup2_dir)?;
+    let name = "LEVER_SLOT_OF";
+    let map = ebpf.map_mut(name).ok_or(BpfError::MapMissing(name))?;
+    let mut slots: aya::maps::HashMap<_, u64, u32> =
+        aya::maps::HashMap::try_from(map).map_err(|source| BpfError::Map { map: name, source })?;
+    slots
+        .insert(id, 0, 0)
+        .map_err(|source| BpfError::Map { map: name, source })
+}
+
+/// Attaches `noop_sys_enter` and the syscall levers to the raw tracepoint
+/// `sys_enter`, host-wide; the levers count the group of `cgroup2_dir`.
+pub fn attach_noop_sys_enter(cgroup2_dir: Option<&Path>) -> Result<Attached, BpfError> {
     let mut ebpf = object()?;
-    let name = NOOP_SYS_ENTER;
-    let program = ebpf
-        .program_mut(name)
-        .ok_or(BpfError::ProgramMissing(name))?;
-    let load_err = |source| BpfError::ProgramLoad { name, source };
-    let p: &mut RawTracePoint = program.try_into().map_err(load_err)?;
-    p.load().map_err(load_err)?;
-    p.attach("sys_enter").map_err(|source| BpfError::Attach {
-        program: name,
-        target: "raw tracepoint sys_enter".into(),
-        source,
-    })?;
-    let id = p.info().map_err(load_err)?.id();
+    if let Some(dir) = cgroup2_dir {
+        give_slot(&mut ebpf, dir)?;
+    }
+    let mut programs = Vec::new();
+    for name in std::iter::once(NOOP_SYS_ENTER).chain(LEVERS_SYS) {
+        let program = ebpf
+            .program_mut(name)
+            .ok_or(BpfError::ProgramMissing(name))?;
+        let load_err = |source| BpfError::ProgramLoad { name, source };
+        let p: &mut RawTracePoint = program.try_into().map_err(load_err)?;
+        p.load().map_err(load_err)?;
+        p.attach("sys_enter").map_err(|source| BpfError::Attach {
+            program: name,
+            target: "raw tracepoint sys_enter".into(),
+            source,
+        })?;
+        programs.push((name, p.info().map_err(load_err)?.id()));
+    }
     Ok(Attached {
-        programs: vec![(name, id)],
+        programs,
         _ebpf: ebpf,
     })
 }
 
-/// Attaches `noop_skb_egress` and `noop_skb_ingress` to the cgroup2 directory
-/// `cgroup2_dir` (next to whatever else is attached there).
+/// Attaches `noop_skb_egress`, `noop_skb_ingress` and the packet levers to
+/// the cgroup2 directory `cgroup2_dir` (next to whatever else is attached there).
 pub fn attach_noop_skb(cgroup2_dir: &Path) -> Result<Attached, BpfError> {
     let (cgroup, _) = open_cgroup2_dir(cgroup2_dir)?;
     let mut ebpf = object()?;
+    give_slot(&mut ebpf, cgroup2_dir)?;
     let mut programs = Vec::new();
     for (name, attach_type) in [
         (NOOP_SKB_EGRESS, CgroupSkbAttachType::Egress),
         (NOOP_SKB_INGRESS, CgroupSkbAttachType::Ingress),
-    ] {
+    ]
+    .into_iter()
+    .chain(LEVERS_SKB)
+    {
         let program = ebpf
             .program_mut(name)
             .ok_or(BpfError::ProgramMissing(name))?;

@@ -26,6 +26,7 @@ use aya::programs::{LsmCgroup, RawTracePoint};
 use enforcer_common::enforce::{compat, enforce_scope, hook, policy_flags};
 use enforcer_common::{ENFORCE_MAX_LEVEL, GroupPolicy, LimitKey, LimitState, NetKey, NetRuleSet};
 
+use super::features::bpf_lsm_inactive;
 use super::kernel::{Kernel, is_absent, remove_absent_ok};
 use super::layout::{
     ENFORCE_SCOPE, ENFORCE_SYSCALLS, GROUP_RULES, Hook, NET_LIMIT_STATE, NET_RULES,
@@ -79,6 +80,11 @@ impl Kernel {
         let target = cgroup2_dir.display().to_string();
         let mut attached = 0;
         for spec in enforce_programs(level) {
+            // A feature this kernel refuses: the policy was checked not to
+            // need it (see `Kernel::degrade_to`).
+            if !self.wanted(spec.name) {
+                continue;
+            }
             let path = dir.join(spec.name);
             if adopt_link(&path, &spec)? {
                 self.held.hold(&path)?;
@@ -329,7 +335,10 @@ impl Kernel {
     }
 
     /// Why BPF-LSM programs cannot be used on this host (`None` if they can):
-    /// found out once by loading one (not attaching it). Without them, syscall
+    /// found out once by loading one (not attaching it), and then by checking
+    /// that `bpf` is among the active LSMs, as the feature probe does
+    /// (`features::bpf_lsm_inactive`): a kernel loads and attaches BPF-LSM
+    /// programs without it, but never runs them. Without them, syscall
     /// `deny` rules for `listen`, `accept`/`accept4` and `execve`/`execveat`
     /// are refused by [`set_group_rules`](Self::set_group_rules).
     pub fn lsm_unavailable(&mut self) -> Option<String> {
@@ -339,7 +348,8 @@ impl Kernel {
                 .ok_or_else(|| "the object has no BPF-LSM program".to_string())
                 .and_then(|spec| {
                     ensure_loaded(&mut self.ebpf, spec, &mut self.btf).map_err(|e| lsm_refusal(&e))
-                });
+                })
+                .and_then(|()| bpf_lsm_inactive().map_or(Ok(()), Err));
             if let Err(why) = &probe {
                 tracing::warn!(
                     "{why}; syscall deny rules for listen, accept and execve are unavailable"

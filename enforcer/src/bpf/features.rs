@@ -8,6 +8,8 @@
 //! as a whole, naming the group, the rule and the kernel's reason.
 
 use std::fmt;
+use std::io;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -107,6 +109,19 @@ impl Feature {
         }
     }
 
+    /// The feature a program serves, if any.
+    pub fn of_program(name: &str) -> Option<Feature> {
+        let level1 = name
+            .rsplit_once('_')
+            .filter(|(_, l)| l.parse::<u32>().is_ok())
+            .map_or_else(|| name.to_string(), |(base, _)| format!("{base}_1"));
+        Feature::ALL.into_iter().find(|f| {
+            f.programs()
+                .iter()
+                .any(|p| p.name == level1 || p.name == name)
+        })
+    }
+
     /// The features `rules` need (beyond accounting, which every managed
     /// group gets), with the rule that needs each, as written in a policy.
     pub fn needed_by(rules: &GroupRules, throttles: bool) -> Vec<(Feature, String)> {
@@ -179,19 +194,26 @@ impl fmt::Display for Feature {
     }
 }
 
-/// Why the kernel refused a program.
+/// Why the kernel refused a program, or would never run it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refusal {
-    /// The program that did not load.
+    /// The program that did not load (or, if `inert`, the first of the
+    /// feature's programs).
     pub program: &'static str,
     /// The kernel's error, in a few words.
     pub reason: String,
     /// The verifier's last lines, if it said anything.
     pub verifier: Vec<String>,
+    /// The kernel loads the programs, but would never run them (BPF-LSM
+    /// programs while `bpf` is not an active LSM); `reason` says why.
+    pub inert: bool,
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.inert {
+            return f.write_str(&self.reason);
+        }
         write!(f, "the kernel refused {}: {}", self.program, self.reason)?;
         if !self.verifier.is_empty() {
             write!(f, " (verifier: {})", self.verifier.join(" / "))?;
@@ -228,6 +250,12 @@ impl FeatureReport {
 
     pub fn all_available(&self) -> bool {
         self.features.iter().all(|s| s.refused.is_none())
+    }
+
+    /// Whether the program `name` can be used here (its feature loads, or it
+    /// belongs to none).
+    pub fn program_available(&self, name: &str) -> bool {
+        Feature::of_program(name).is_none_or(|f| self.refusal(f).is_none())
     }
 }
 
@@ -273,7 +301,93 @@ fn refusal(program: &'static str, error: &BpfError) -> Refusal {
         program,
         reason,
         verifier,
+        inert: false,
     }
+}
+
+/// Where securityfs is mounted (the kernel's documented place, and where
+/// systemd mounts it).
+const SECURITYFS: &str = "/sys/kernel/security";
+
+/// securityfs' list of the active LSMs, comma-separated, in the kernel's order.
+const LSM_LIST: &str = "/sys/kernel/security/lsm";
+
+/// `SECURITYFS_MAGIC` of `include/uapi/linux/magic.h`.
+const SECURITYFS_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::FsType(0x7363_6673);
+
+/// Why BPF-LSM programs would never run on this host (`None` if they would):
+/// `bpf` is not among the active LSMs. A kernel built with `CONFIG_BPF_LSM`
+/// loads and attaches BPF-LSM programs either way, but calls them only if
+/// `bpf` was enabled at boot (`CONFIG_LSM` or `lsm=`), so a successful load
+/// does not tell. Also `Some` if the list cannot be read: a `deny` rule that
+/// silently does nothing is worse than one refused.
+///
+/// The active LSMs are fixed at boot, so this is found out once per process.
+/// Used by [`probe_features`] ([`Feature::LsmDeny`]) and by
+/// `Kernel::lsm_unavailable`.
+pub(super) fn bpf_lsm_inactive() -> Option<String> {
+    static INACTIVE: OnceLock<Option<String>> = OnceLock::new();
+    INACTIVE
+        .get_or_init(|| match active_lsms() {
+            Ok(list) => bpf_missing_from(&list),
+            Err(e) => Some(format!(
+                "cannot tell whether BPF-LSM is active: reading {LSM_LIST}: {e}"
+            )),
+        })
+        .clone()
+}
+
+/// The contents of [`LSM_LIST`], mounting securityfs first if it is not
+/// mounted (it is not at boot on some hosts).
+fn active_lsms() -> io::Result<String> {
+    let dir = Path::new(SECURITYFS);
+    let mounted =
+        nix::sys::statfs::statfs(dir).is_ok_and(|fs| fs.filesystem_type() == SECURITYFS_MAGIC);
+    if !mounted {
+        // Mount securityfs only when it is not mounted there yet, so that we
+        // never stack a second mount; it stays mounted, as systemd would have
+        // it. It shows the security modules' files and changes nothing.
+        nix::mount::mount(
+            Some("securityfs"),
+            dir,
+            Some("securityfs"),
+            nix::mount::MsFlags::MS_NOSUID
+                | nix::mount::MsFlags::MS_NODEV
+                | nix::mount::MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+        .map_err(|errno| {
+            io::Error::new(
+                io::Error::from(errno).kind(),
+                format!(
+                    "securityfs is not mounted and mounting it at {SECURITYFS} failed: {errno}"
+                ),
+            )
+        })?;
+        tracing::info!(
+            path = SECURITYFS,
+            "mounted securityfs to read the active LSMs"
+        );
+    }
+    std::fs::read_to_string(LSM_LIST)
+}
+
+/// Why BPF-LSM is not active according to `list`, the contents of
+/// [`LSM_LIST`] (`None` if `bpf` is in it).
+fn bpf_missing_from(list: &str) -> Option<String> {
+    let list = list.trim();
+    if list.split(',').any(|lsm| lsm.trim() == "bpf") {
+        return None;
+    }
+    let (shown, boot) = if list.is_empty() {
+        ("none", "bpf".to_string())
+    } else {
+        (list, format!("{list},bpf"))
+    };
+    Some(format!(
+        "BPF-LSM is not active: `bpf` is missing from the active LSMs ({LSM_LIST}: {shown}); \
+         boot with lsm={boot}"
+    ))
 }
 
 fn kernel_release() -> String {
@@ -288,14 +402,32 @@ fn kernel_release() -> String {
 pub fn probe_features() -> Result<FeatureReport, BpfError> {
     let (mut ebpf, _logs) = load(None)?;
     let mut btf = None;
+    Ok(probe_in(&mut ebpf, &mut btf))
+}
+
+/// Loads (through the verifier) the programs of every feature into `ebpf`,
+/// noting what the kernel refuses. Programs stay loaded, ready to attach.
+pub(super) fn probe_in(ebpf: &mut aya::Ebpf, btf: &mut Option<aya::Btf>) -> FeatureReport {
     let mut features = Vec::new();
     for feature in Feature::ALL {
+        let programs = feature.programs();
         let mut refused = None;
-        for spec in feature.programs() {
-            if let Err(e) = ensure_loaded(&mut ebpf, spec, &mut btf) {
+        for &spec in &programs {
+            if let Err(e) = ensure_loaded(ebpf, spec, btf) {
                 refused = Some(refusal(spec.name, &e));
                 break;
             }
+        }
+        if refused.is_none()
+            && feature == Feature::LsmDeny
+            && let Some(reason) = bpf_lsm_inactive()
+        {
+            refused = Some(Refusal {
+                program: programs.first().map_or("", |p| p.name),
+                reason,
+                verifier: Vec::new(),
+                inert: true,
+            });
         }
         features.push(FeatureStatus {
             feature,
@@ -303,10 +435,10 @@ pub fn probe_features() -> Result<FeatureReport, BpfError> {
             refused,
         });
     }
-    Ok(FeatureReport {
+    FeatureReport {
         kernel: kernel_release(),
         features,
-    })
+    }
 }
 
 /// [`probe_features`], once per process.
@@ -317,4 +449,92 @@ pub fn features() -> Result<&'static FeatureReport, BpfError> {
     }
     let report = probe_features()?;
     Ok(REPORT.get_or_init(|| report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_map_to_their_feature_at_every_level() {
+        assert_eq!(
+            Feature::of_program("count_egress"),
+            Some(Feature::Accounting)
+        );
+        assert_eq!(
+            Feature::of_program("count_syscalls"),
+            Some(Feature::SyscallCounting)
+        );
+        assert_eq!(Feature::of_program("oom_kill"), Some(Feature::OomEvents));
+        assert_eq!(
+            Feature::of_program("enforce_connect4_3"),
+            Some(Feature::NetworkRules)
+        );
+        assert_eq!(
+            Feature::of_program("enforce_egress_8"),
+            Some(Feature::RateLimits)
+        );
+        assert_eq!(
+            Feature::of_program("enforce_setsockopt_2"),
+            Some(Feature::SocketDeny)
+        );
+        assert_eq!(
+            Feature::of_program("enforce_syscalls"),
+            Some(Feature::SyscallKill)
+        );
+        assert_eq!(
+            Feature::of_program("enforce_bprm_check_5"),
+            Some(Feature::LsmDeny)
+        );
+        assert_eq!(Feature::of_program("nothing"), None);
+    }
+
+    #[test]
+    fn bpf_among_the_active_lsms() {
+        for list in [
+            "lockdown,capability,landlock,bpf",
+            "bpf",
+            "capability,bpf,landlock\n",
+            " lockdown, capability, bpf ",
+            "lockdown,capability,yama,apparmor,bpf",
+        ] {
+            assert_eq!(bpf_missing_from(list), None, "{list:?}");
+        }
+    }
+
+    #[test]
+    fn bpf_missing_from_the_active_lsms() {
+        let why = bpf_missing_from("lockdown,capability\n").expect("bpf is not active");
+        assert_eq!(
+            why,
+            "BPF-LSM is not active: `bpf` is missing from the active LSMs \
+             (/sys/kernel/security/lsm: lockdown,capability); \
+             boot with lsm=lockdown,capability,bpf"
+        );
+        // Names that merely contain "bpf" are other LSMs.
+        for list in ["capability,bpfx", "xbpf", "lockdown,bpf_lsm"] {
+            assert!(bpf_missing_from(list).is_some(), "{list:?}");
+        }
+        let empty = bpf_missing_from("").expect("no LSM at all");
+        assert!(
+            empty.ends_with("(/sys/kernel/security/lsm: none); boot with lsm=bpf"),
+            "{empty}"
+        );
+    }
+
+    #[test]
+    fn an_inert_refusal_shows_its_reason_only() {
+        let r = Refusal {
+            program: "enforce_socket_listen_1",
+            reason: "BPF-LSM is not active".into(),
+            verifier: Vec::new(),
+            inert: true,
+        };
+        assert_eq!(r.to_string(), "BPF-LSM is not active");
+        let loaded = Refusal { inert: false, ..r };
+        assert_eq!(
+            loaded.to_string(),
+            "the kernel refused enforce_socket_listen_1: BPF-LSM is not active"
+        );
+    }
 }

@@ -73,6 +73,9 @@ pub struct Kernel {
     pub(super) held: Held,
     /// Links attached since [`Kernel::begin_journal`], if journaling.
     pub(super) journal: Option<Vec<PathBuf>>,
+    /// What this kernel refuses ([`Kernel::degrade_to`]): programs of refused
+    /// features are left out instead of failing the whole attach.
+    pub(super) features: Option<super::FeatureReport>,
 }
 
 // The agent moves the kernel into async tasks.
@@ -120,6 +123,7 @@ impl Kernel {
             lsm: None,
             held,
             journal: None,
+            features: None,
         })
     }
 
@@ -128,6 +132,30 @@ impl Kernel {
     /// was restored; the agent calls it every interval and audits each one.
     pub fn restore_pins(&mut self) -> Vec<Restored> {
         self.held.restore_missing()
+    }
+
+    /// Loads every program of this object through the verifier (once; they
+    /// stay loaded for attaching) and reports, per feature, what this kernel
+    /// refuses. From then on, programs of refused features are not attached
+    /// (a syscall counter the verifier rejects costs syscall counts, not the
+    /// agent): a policy must have been checked not to need them. Without it
+    /// every attach needs every program.
+    pub fn probe_and_degrade(&mut self) -> super::FeatureReport {
+        let report = super::features::probe_in(&mut self.ebpf, &mut self.btf);
+        self.features = Some(report.clone());
+        report
+    }
+
+    /// The report of [`probe_and_degrade`](Self::probe_and_degrade), if run.
+    pub fn feature_report(&self) -> Option<&super::FeatureReport> {
+        self.features.as_ref()
+    }
+
+    /// Whether `program` is to be attached (see [`degrade_to`](Self::degrade_to)).
+    pub(super) fn wanted(&self, program: &str) -> bool {
+        self.features
+            .as_ref()
+            .is_none_or(|f| f.program_available(program))
     }
 
     /// Holds a pin this process just made, noting it in the journal if one
@@ -243,6 +271,9 @@ impl Kernel {
         create_private_dir(&dir)?;
         let mut attached = 0;
         for spec in &TRACING_PROGRAMS {
+            if !self.wanted(spec.name) {
+                continue;
+            }
             let path = dir.join(spec.name);
             if adopt_link(&path, spec)? {
                 self.held.hold(&path)?;

@@ -25,6 +25,7 @@
 //! shared key/value types in `enforcer-common` (re-exported here).
 
 mod batch;
+#[cfg(feature = "bench")]
 pub mod bench;
 mod btf;
 mod enforcement;

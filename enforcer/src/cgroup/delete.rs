@@ -26,7 +26,7 @@ impl Cgroups {
             }
             let targets = self.targets(&spec.controllers)?;
             for &h in &targets.hiers {
-                if Some(h) == self.mirror() {
+                if self.only_mirror(h, &spec.controllers) {
                     continue;
                 }
                 if !self.exists(h, &spec.path) {

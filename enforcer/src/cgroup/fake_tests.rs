@@ -403,3 +403,95 @@ fn v2_io_weight_falls_back_to_io_bfq_weight() {
         ("io.weight".into(), "default 500".into())
     );
 }
+
+#[test]
+fn v2_copy_from_leaves_out_cpu_weight_nice() {
+    let (t, cg) = fake_v2();
+    let src = t.path().join("cg/src");
+    touch(&src.join("cpu.weight"), "50\n");
+    // The kernel's nearest nice level to weight 50; written back it would
+    // make the weight 51.
+    touch(&src.join("cpu.weight.nice"), "3\n");
+    touch(&src.join("cpu.max"), "25000 100000\n");
+    touch(&src.join("memory.max"), "50331648\n");
+    let copied = cg.settings_of(&g("src")).unwrap();
+    let files: Vec<&str> = copied.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(files, ["cpu.max", "cpu.weight", "memory.max"]);
+    assert!(copied.contains(&("cpu.weight".to_string(), "50".to_string())));
+}
+
+/// A hybrid host whose kernel has no v1 memory controller (6.12 without
+/// CONFIG_MEMCG_V1): cpu on v1, memory only in the cgroup2 tree, which is
+/// also the mirror of every group.
+fn fake_hybrid_memory_on_v2() -> (tempfile::TempDir, Cgroups) {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    touch(&t.join("cpu/cpu.shares"), "1024\n");
+    touch(&t.join("unified/cgroup.controllers"), "memory\n");
+    touch(&t.join("unified/cgroup.subtree_control"), "\n");
+    let mi = format!(
+        "1 0 0:1 / {} rw - cgroup cgroup rw,cpu\n2 0 0:2 / {} rw - cgroup2 cgroup2 rw\n",
+        t.join("cpu").display(),
+        t.join("unified").display()
+    );
+    let cg = Cgroups::from_mountinfo(&mi).unwrap();
+    assert_eq!(cg.layout(), Layout::Hybrid);
+    assert_eq!(cg.locate("memory").unwrap(), (1, Some("memory".into())));
+    (tmp, cg)
+}
+
+#[test]
+fn hybrid_with_memory_on_cgroup2_deletes_and_copies_there() {
+    let (t, cg) = fake_hybrid_memory_on_v2();
+    let v2 = t.path().join("unified");
+    let targets = cg.targets(&["memory".into(), "cpu".into()]).unwrap();
+    for p in ["foo", "foo/child"] {
+        cg.create_in(
+            &targets,
+            &g(p),
+            &Ownership::default(),
+            &mut Created::default(),
+        )
+        .unwrap();
+    }
+    let memory = vec!["memory".to_string()];
+    assert!(!cg.only_mirror(1, &memory));
+    assert!(cg.only_mirror(1, &["cpu".to_string()]));
+    assert!(cg.only_mirror(1, &["*".to_string()]));
+
+    // memory's hierarchy is cgroup2: a group with subgroups is refused there...
+    let spec = |p: &str| GroupSpec {
+        controllers: memory.clone(),
+        path: g(p),
+    };
+    assert!(matches!(
+        cg.delete(&[spec("foo")], false),
+        Err(CgroupError::HasChildren { .. })
+    ));
+    // ...and a leaf is removed from it, staying in cpu's.
+    let removed = cg.delete(&[spec("foo/child")], false).unwrap();
+    assert_eq!(removed, vec![v2.join("foo/child")]);
+    assert!(t.path().join("cpu/foo/child").is_dir());
+    // Processes cannot go to a memory group that does not exist.
+    assert!(matches!(
+        cg.classify(&[spec("foo/none")], &[std::process::id() as i32]),
+        Err(CgroupError::NotFound { .. })
+    ));
+
+    // apply --dry-run does not call memory's hierarchy a mere mirror.
+    let policy =
+        crate::config::parse_cgconfig("group bar { memory { } }\n", Path::new("x.conf")).unwrap();
+    let plan = cg.describe(&cg.plan(&policy).unwrap());
+    assert!(
+        plan.contains("create /bar in cgroup2  [") && !plan.contains("mirror"),
+        "{plan}"
+    );
+
+    // copy-from copies memory's files from the cgroup2 tree.
+    touch(&v2.join("foo/memory.max"), "50331648\n");
+    let copied = cg.settings_of(&g("foo")).unwrap();
+    assert!(
+        copied.contains(&("memory.max".to_string(), "50331648".to_string())),
+        "{copied:?}"
+    );
+}

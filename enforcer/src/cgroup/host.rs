@@ -73,6 +73,18 @@ impl Cgroups {
             .flatten()
     }
 
+    /// Whether hierarchy `h` is among the targets of `controllers` only as the
+    /// cgroup2 mirror, holding none of them. Not so where cgroup2 itself holds
+    /// a named controller: on a hybrid host whose kernel lacks that v1
+    /// controller (6.12 without v1 memory), or for `cgroup2` and a `freezer`
+    /// with no v1 hierarchy. `*` names every hierarchy, the mirror as a mirror.
+    pub fn only_mirror(&self, h: usize, controllers: &[String]) -> bool {
+        Some(h) == self.mirror()
+            && !controllers
+                .iter()
+                .any(|c| c != "*" && self.locate(c).is_ok_and(|(i, _)| i == h))
+    }
+
     /// `/sys/fs/cgroup/<h>/<path>` for hierarchy `idx`.
     pub fn dir(&self, idx: usize, path: &GroupPath) -> PathBuf {
         path.dir_in(&self.hiers[idx].mount_point)

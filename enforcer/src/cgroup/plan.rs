@@ -230,7 +230,8 @@ impl Cgroups {
                 .iter()
                 .map(|&h| {
                     let label = self.hierarchy(h).label();
-                    if Some(h) == self.mirror() {
+                    // Not merely a mirror where it holds a controller to enable.
+                    if Some(h) == self.mirror() && g.targets.v2_enable.is_empty() {
                         format!("{label} (mirror for eBPF)")
                     } else {
                         label

@@ -27,7 +27,7 @@ impl Cgroups {
         for spec in specs {
             let t = self.targets(&spec.controllers)?;
             for &h in &t.hiers {
-                if Some(h) == self.mirror() {
+                if self.only_mirror(h, &spec.controllers) {
                     mirrors.push((h, spec.path.clone()));
                     continue;
                 }

@@ -245,9 +245,8 @@ impl Cgroups {
         }
         let mut out = Vec::new();
         for h in present {
-            if Some(h) == self.mirror() {
-                continue;
-            }
+            // Only controllers' files are copied: none from a mirror without
+            // controllers, memory's where cgroup2 holds memory on a hybrid host.
             let hier = self.hierarchy(h);
             for (file, value) in controller_files(&self.dir(h, src), &hier.controllers)? {
                 if is_copyable(&self.dir(h, src).join(&file), &file) && !value.contains('\n') {
@@ -260,10 +259,15 @@ impl Cgroups {
 }
 
 /// Files whose value is a setting worth copying: writable, not a trigger
-/// (`memory.force_empty`), not a process list, not a per-device table.
+/// (`memory.force_empty`), not a process list, not a per-device table, not
+/// another view of a setting copied already.
 fn is_copyable(path: &Path, file: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
     const SKIP: &[&str] = &[
+        // cgroup2's cpu.weight as the nearest nice level: written after
+        // cpu.weight, it would replace the copied weight with the nice
+        // level's (weight 50 reads back as nice 3, which is weight 51).
+        "cpu.weight.nice",
         "memory.force_empty",
         "memory.reclaim",
         "memory.max_usage_in_bytes",

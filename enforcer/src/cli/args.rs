@@ -51,8 +51,13 @@ pub enum Command {
         #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
         pin_dir: PathBuf,
     },
-    /// Show the host's cgroup layout and check that the eBPF programs load.
-    Status,
+    /// Show the host's cgroup layout and which eBPF features this kernel
+    /// allows (each program loaded through the verifier; refusals with the
+    /// verifier's last lines). Exits 1 if enforcer cannot count at all here.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Create groups (cgcreate).
     Create {
         /// CONTROLLERS:PATH, e.g. memory,cpu:foo; `*` for every controller.
@@ -223,13 +228,12 @@ pub struct RunArgs {
     pub parent: Option<String>,
 }
 
-/// A group name or number that exists on this host, as its gid.
+/// A group number, or a name that exists on this host, as its gid.
 fn parse_group(s: &str) -> Result<u32, String> {
-    let found = match s.parse::<u32>() {
-        Ok(gid) => nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid)),
-        Err(_) => nix::unistd::Group::from_name(s),
-    };
-    match found {
+    if let Ok(gid) = s.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(s) {
         Ok(Some(g)) => Ok(g.gid.as_raw()),
         _ => Err(format!(
             "{s:?} is not a group on this host: name one from /etc/group, such as adm"

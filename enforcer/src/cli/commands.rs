@@ -110,7 +110,7 @@ pub fn run(cli: Cli) -> Result<()> {
 fn dispatch(cli: Cli) -> Result<()> {
     let command = cli.command.unwrap_or_else(|| Command::Run(default_run()));
     match command {
-        Command::Status => status(),
+        Command::Status { json } => status(json),
         Command::Run(args) => agent(args),
         Command::Reload { config, pid_file } => {
             if let Some(file) = config {
@@ -296,40 +296,80 @@ fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-fn status() -> Result<()> {
+fn status(json: bool) -> Result<()> {
     let cg = Cgroups::discover()?;
-    outln!("cgroup layout: {}", cg.layout())?;
-    for h in cg.hierarchies() {
-        outln!(
-            "  {:<8} {:<28} {}",
-            match h.version {
-                crate::cgroup::Version::V1 => "v1",
-                crate::cgroup::Version::V2 => "v2",
+    let features = crate::bpf::probe_features();
+    if json {
+        let hierarchies: Vec<serde_json::Value> = cg
+            .hierarchies()
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "version": match h.version {
+                        crate::cgroup::Version::V1 => "v1",
+                        crate::cgroup::Version::V2 => "v2",
+                    },
+                    "mount_point": h.mount_point,
+                    "controllers": h.controllers,
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "layout": cg.layout().to_string(),
+            "hierarchies": hierarchies,
+            "mirror": cg.mirror().map(|m| cg.hierarchy(m).mount_point.clone()),
+            "ebpf": match &features {
+                Ok(r) => serde_json::to_value(r)?,
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
             },
-            h.mount_point.display(),
-            if h.controllers.is_empty() {
-                "(no controllers enabled)".to_string()
-            } else {
-                h.controllers.join(",")
-            }
-        )?;
-    }
-    if let Some(m) = cg.mirror() {
+        });
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
+    } else {
+        outln!("cgroup layout: {}", cg.layout())?;
+        for h in cg.hierarchies() {
+            outln!(
+                "  {:<8} {:<28} {}",
+                match h.version {
+                    crate::cgroup::Version::V1 => "v1",
+                    crate::cgroup::Version::V2 => "v2",
+                },
+                h.mount_point.display(),
+                if h.controllers.is_empty() {
+                    "(no controllers enabled)".to_string()
+                } else {
+                    h.controllers.join(",")
+                }
+            )?;
+        }
+        if let Some(m) = cg.mirror() {
+            outln!(
+                "  groups are mirrored into {} so eBPF programs can see them",
+                cg.hierarchy(m).mount_point.display()
+            )?;
+        }
+        let f = cg.facts();
         outln!(
-            "  groups are mirrored into {} so eBPF programs can see them",
-            cg.hierarchy(m).mount_point.display()
+            "  online CPUs {}, memory nodes {}, page size {}",
+            crate::cgroup::units::format_list(&f.online_cpus),
+            crate::cgroup::units::format_list(&f.online_mems),
+            f.page_size
         )?;
+        match &features {
+            Ok(r) => print::out(format_args!("eBPF features on {r}"))?,
+            Err(e) => outln!("eBPF: not available: {e}")?,
+        }
     }
-    let f = cg.facts();
-    outln!(
-        "  online CPUs {}, memory nodes {}, page size {}",
-        crate::cgroup::units::format_list(&f.online_cpus),
-        crate::cgroup::units::format_list(&f.online_mems),
-        f.page_size
-    )?;
-    match crate::bpf::probe() {
-        Ok(r) => outln!("eBPF: loaded and verified: {r}"),
-        Err(e) => outln!("eBPF: not available: {e}"),
+    // Without the counting programs (or without eBPF at all) enforcer can
+    // only do cgroupfs work here: that is a failing status.
+    match &features {
+        Ok(r) if r.refusal(crate::bpf::Feature::Accounting).is_none() => Ok(()),
+        Ok(r) => Err(anyhow::anyhow!(
+            "enforcer cannot count here: {}",
+            r.refusal(crate::bpf::Feature::Accounting)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        )),
+        Err(e) => Err(anyhow::anyhow!("eBPF is not available here: {e}")),
     }
 }
 

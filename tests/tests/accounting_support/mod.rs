@@ -20,7 +20,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use enforcer::bpf::{Event, GroupCounters, Kernel, Snapshot};
-use enforcer::cgroup::Cgroups;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -32,13 +31,11 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// The cgroup2 mount point (`/sys/fs/cgroup/unified` on this hybrid host).
+/// The cgroup2 mount point (`/sys/fs/cgroup/unified` on this hybrid host,
+/// `/sys/fs/cgroup` on pure v2). A pure v1 host has none: tests call
+/// `enforcer_tests::layout::skip_without_cgroup2` before making groups.
 pub fn cgroup2_mount() -> PathBuf {
-    let cg = Cgroups::discover().expect("discover cgroup hierarchies");
-    let v2 = cg
-        .v2()
-        .expect("no cgroup2 hierarchy is mounted; eBPF accounting needs one");
-    cg.hierarchy(v2).mount_point.clone()
+    enforcer_tests::layout::v2_mount()
 }
 
 /// A cgroup2 directory this test created. Dropping it kills whatever is still in

@@ -75,6 +75,8 @@ pub(crate) fn run(opts: Options) -> Result<()> {
         "--release",
         "--package",
         "enforcer",
+        "--features",
+        "bench",
         "--examples",
     ]);
     status(&mut build).context("building enforcer's examples (bench_accounting) failed")?;
@@ -251,8 +253,11 @@ impl Bench {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let pid = agent.child.as_ref().map_or(0, Child::id);
+            // Ready: its pid file names it (first line) and the host-wide
+            // tracing links are pinned (attached last, after the groups').
             let written = std::fs::read_to_string(&self.pid_file).unwrap_or_default();
-            if written.trim() == pid.to_string() {
+            let tracing = self.pin_dir.join("links/global/count_syscalls");
+            if written.lines().next() == Some(pid.to_string().as_str()) && tracing.exists() {
                 // Let its start-up work (first collection tick) finish.
                 std::thread::sleep(SETTLE_AGENT);
                 return Ok(agent);
@@ -470,8 +475,8 @@ impl Bench {
     fn program_cost(&self, opts: Options) -> Result<String> {
         eprintln!("[bench] program cost (kernel.bpf_stats_enabled=1)");
         let _agent = self.start_agent()?;
-        let noop_sys = self.hold_noop(&["noop-sys-enter"])?;
         let group_dir = self.group_dir.display().to_string();
+        let noop_sys = self.hold_noop(&["noop-sys-enter", "--cgroup", &group_dir])?;
         let noop_skb = self.hold_noop(&["noop-skb", "--cgroup", &group_dir])?;
         let link = |rel: String| -> Result<u64> {
             let path = self.pin_dir.join("links").join(rel);
@@ -492,6 +497,12 @@ impl Bench {
         let noop_sys_enter = id(&noop_sys, "noop_sys_enter")?;
         let noop_egress = id(&noop_skb, "noop_skb_egress")?;
         let noop_ingress = id(&noop_skb, "noop_skb_ingress")?;
+        let lever_pid_hash = id(&noop_sys, "lever_sys_pid_hash")?;
+        let lever_pid_array = id(&noop_sys, "lever_sys_pid_array")?;
+        let lever_cache_egress = id(&noop_skb, "lever_skb_cache_array_egress")?;
+        let lever_cache_ingress = id(&noop_skb, "lever_skb_cache_array_ingress")?;
+        let lever_local_egress = id(&noop_skb, "lever_skb_local_egress")?;
+        let lever_local_ingress = id(&noop_skb, "lever_skb_local_ingress")?;
 
         let _stats = BpfStats::enable()?;
         let mut s = Samples::default();
@@ -501,6 +512,8 @@ impl Bench {
             let progs = [
                 ("noop sys_enter in", noop_sys_enter),
                 ("count_syscalls in", count_syscalls),
+                ("lever pid+hash in", lever_pid_hash),
+                ("lever pid+array in", lever_pid_array),
             ];
             window(&mut s, &progs, || {
                 self.getppid(self.managed(), calls, None).map(drop)
@@ -508,6 +521,8 @@ impl Bench {
             let progs = [
                 ("noop sys_enter out", noop_sys_enter),
                 ("count_syscalls out", count_syscalls),
+                ("lever pid+hash out", lever_pid_hash),
+                ("lever pid+array out", lever_pid_array),
             ];
             window(&mut s, &progs, || {
                 self.getppid(self.other(), calls, None).map(drop)
@@ -517,6 +532,10 @@ impl Bench {
                 ("count_egress", count_egress),
                 ("noop ingress", noop_ingress),
                 ("count_ingress", count_ingress),
+                ("lever cache+array egress", lever_cache_egress),
+                ("lever cache+array ingress", lever_cache_ingress),
+                ("lever local egress", lever_local_egress),
+                ("lever local ingress", lever_local_ingress),
             ];
             window(&mut s, &progs, || self.sendmmsg(1.0).map(drop))?;
         }
@@ -553,6 +572,49 @@ impl Bench {
                 "cgroup_skb ingress, 64-byte UDP",
                 "noop ingress",
                 "count_ingress",
+                Some(20.0),
+            ),
+            // The data-path levers (benchmark-only programs), same events.
+            (
+                "lever: pid_tgid cache + (cgroup, nr) hash, in the group",
+                "noop sys_enter in",
+                "lever pid+hash in",
+                Some(45.0),
+            ),
+            (
+                "lever: pid_tgid cache + per-CPU array by slot, in the group",
+                "noop sys_enter in",
+                "lever pid+array in",
+                Some(45.0),
+            ),
+            (
+                "lever: pid_tgid cache, outside managed groups",
+                "noop sys_enter out",
+                "lever pid+hash out",
+                None,
+            ),
+            (
+                "lever: egress, slot cache + per-CPU array",
+                "noop egress",
+                "lever cache+array egress",
+                Some(20.0),
+            ),
+            (
+                "lever: ingress, slot cache + per-CPU array",
+                "noop ingress",
+                "lever cache+array ingress",
+                Some(20.0),
+            ),
+            (
+                "lever: egress, per-CPU cgroup local storage",
+                "noop egress",
+                "lever local egress",
+                Some(20.0),
+            ),
+            (
+                "lever: ingress, per-CPU cgroup local storage",
+                "noop ingress",
+                "lever local ingress",
                 Some(20.0),
             ),
         ];
@@ -852,6 +914,9 @@ impl Drop for Agent {
             .arg(&self.pid_file)
             .stdout(Stdio::null())
             .status();
+        // `stop` leaves the (empty) pin directory; the benchmark's own goes
+        // with the rest of its scratch state.
+        let _ = std::fs::remove_dir(&self.pin_dir);
         if !stopped.is_ok_and(|s| s.success()) || self.pin_dir.exists() {
             eprintln!(
                 "[bench] warning: `enforcer stop --pin-dir {}` did not remove everything",

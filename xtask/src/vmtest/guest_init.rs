@@ -101,6 +101,8 @@ grep -E ' - cgroup2? ' /proc/self/mountinfo | while read -r l; do say "INFO moun
 run_test() {{
     name=$1
     shift
+    # `cargo xtask vmtest -- NAME` runs only the executables it names.
+    case " ${{VMTEST_ONLY:-$name}} " in *" $name "*) ;; *) return ;; esac
     say "BEGIN $name"
     cd /tmp
     vmtest_exec "$@"
@@ -123,17 +125,24 @@ poweroff -f
 
 /// /vmtest/config.sh for one run. `vmtest_exec TEST` runs one test executable
 /// with the libtest arguments, killed after `timeout_secs` so one hung test
-/// cannot cost the other executables their turn.
+/// cannot cost the other executables their turn. `only` names the executables
+/// to run (all when empty).
 pub(crate) fn config_script(
     layout: Layout,
     probe_only: bool,
     threads: u32,
     timeout_secs: u64,
+    only: &[String],
     args: &[String],
 ) -> String {
     let args: Vec<String> = args.iter().map(|a| sh_quote(a)).collect();
+    let only = if only.is_empty() {
+        String::new()
+    } else {
+        format!("VMTEST_ONLY={}\n", sh_quote(&only.join(" ")))
+    };
     format!(
-        "VMTEST_LAYOUT={}\nVMTEST_MODE={}\n\
+        "VMTEST_LAYOUT={}\nVMTEST_MODE={}\n{only}\
          vmtest_exec() {{ timeout -s KILL {timeout_secs} \"$@\" --test-threads={threads} {}; }}\n",
         layout.name(),
         if probe_only { "probe" } else { "run" },
@@ -157,9 +166,11 @@ mod tests {
             false,
             2,
             60,
+            &["control_plane".into()],
             &["it's".into(), "--exact".into()],
         );
         assert!(s.contains("VMTEST_LAYOUT=hybrid\n"), "{s}");
+        assert!(s.contains("VMTEST_ONLY='control_plane'\n"), "{s}");
         assert!(
             s.contains(r#""$@" --test-threads=2 'it'\''s' '--exact'; }"#),
             "{s}"

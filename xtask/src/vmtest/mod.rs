@@ -48,7 +48,9 @@ pub(crate) struct Args {
     /// libtest threads in the guest (it has 2 CPUs).
     #[arg(long, default_value_t = 2)]
     test_threads: u32,
-    /// Test filter and libtest arguments, passed to every test executable.
+    /// Test filter and libtest arguments, passed to every test executable. A
+    /// word naming a test executable (`control_plane`) instead runs only
+    /// that executable (several may be named).
     #[arg(last = true)]
     args: Vec<String>,
 }
@@ -139,10 +141,17 @@ pub(crate) fn run(args: Args) -> Result<()> {
         eprintln!("[vmtest] wrote {}", base.display());
     }
 
+    let (only, libtest) = split_args(&args.args, &tests);
     let suite = Suite {
         dir,
         base,
-        names: tests.iter().map(|t| t.name.clone()).collect(),
+        names: if only.is_empty() {
+            tests.iter().map(|t| t.name.clone()).collect()
+        } else {
+            only.clone()
+        },
+        only,
+        libtest,
         timeout: Duration::from_secs(args.timeout) * u32::try_from(tests.len())? + BOOT_SLACK,
     };
     let mut accel = None;
@@ -187,6 +196,10 @@ struct Suite {
     base: PathBuf,
     /// Test executables' names, to notice one that never ran.
     names: Vec<String>,
+    /// The executables named on the command line (all run when empty).
+    only: Vec<String>,
+    /// What is passed to each test executable.
+    libtest: Vec<String>,
     /// For the whole boot: every executable's own timeout plus the boot.
     timeout: Duration,
 }
@@ -202,8 +215,14 @@ impl Suite {
     ) -> Result<(report::ConfigResult, Vec<String>)> {
         let lsm = if c.lsm { "on" } else { "off" };
         let label = format!("{}-{}-lsm-{lsm}", kernel.label, c.layout.name());
-        let script =
-            guest_init::config_script(c.layout, false, args.test_threads, args.timeout, &args.args);
+        let script = guest_init::config_script(
+            c.layout,
+            false,
+            args.test_threads,
+            args.timeout,
+            &self.only,
+            &self.libtest,
+        );
         let initrd = guest_initrd(&self.dir, &self.base, kernel, &label, script)?;
         let boot = qemu::Boot {
             kernel: &kernel.image,
@@ -229,6 +248,14 @@ impl Suite {
         let lines = report::config_lines(&head, &r, outcome.elapsed);
         Ok((r, lines))
     }
+}
+
+/// The trailing arguments split into test executables to run (words that
+/// name one) and the rest, for libtest.
+fn split_args(args: &[String], tests: &[TestExe]) -> (Vec<String>, Vec<String>) {
+    args.iter()
+        .cloned()
+        .partition(|a| tests.iter().any(|t| &t.name == a))
 }
 
 fn cmdline(c: &Config) -> String {
@@ -321,7 +348,7 @@ fn guest_initrd(
 
 /// Whether a KVM guest boots to /init and powers off within a short time here.
 fn probe_kvm(dir: &Path, base: &Path, kernel: &Kernel) -> Result<bool> {
-    let script = guest_init::config_script(Layout::V2, true, 1, 1, &[]);
+    let script = guest_init::config_script(Layout::V2, true, 1, 1, &[], &[]);
     let initrd = guest_initrd(dir, base, kernel, "kvm-probe", script)?;
     let boot = qemu::Boot {
         kernel: &kernel.image,
