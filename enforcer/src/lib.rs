@@ -6,8 +6,10 @@
 pub mod agent;
 pub mod bpf;
 pub mod cgroup;
+pub mod classify;
 pub mod cli;
 pub mod collect;
+pub mod compat;
 pub mod config;
 pub mod enforce;
 #[doc(hidden)]

@@ -1,4 +1,6 @@
-//! The `enforcer` binary: clap parsing and nothing else (see `cli`).
+//! The `enforcer` binary: clap parsing and nothing else (see `cli`). Invoked
+//! under a libcgroup tool's name (a symlink such as `cgget`), it is that tool
+//! (see `compat`).
 
 use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
@@ -6,6 +8,18 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    let mut argv = std::env::args_os();
+    let argv0 = argv.next().unwrap_or_default();
+    if let Some(tool) = enforcer::compat::tool_name(&argv0) {
+        // libcgroup's tools take bytes; a name that is not UTF-8 is passed
+        // on lossily rather than refused, as the C would have used it.
+        let args: Vec<String> = argv.map(|a| a.to_string_lossy().into_owned()).collect();
+        return ExitCode::from(enforcer::compat::main(
+            tool,
+            &argv0.to_string_lossy(),
+            &args,
+        ));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ENFORCER_LOG")

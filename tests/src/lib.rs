@@ -5,6 +5,8 @@
 //! cgroup the test did not create.
 
 pub mod agent_run;
+pub mod classify;
+pub mod compat;
 pub mod layout;
 
 use std::path::PathBuf;

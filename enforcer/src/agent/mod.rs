@@ -672,6 +672,8 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         map_full: BTreeMap::new(),
     };
     agent.install(validated)?;
+    // cgrules.conf and [[classify]]: new processes placed at exec.
+    let classifier = crate::classify::agent::Classifier::start(agent.opts.policy.clone());
 
     let state = Arc::new(RwLock::new(MetricsState {
         top_syscalls: agent.opts.top_syscalls,
@@ -722,6 +724,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         }
     };
     drop(events);
+    drop(classifier);
     if agent.settings.on_exit == OnExit::Detach {
         let n = crate::bpf::unpin_all(&agent.opts.pin_dir)?;
         tracing::info!(

@@ -31,6 +31,7 @@ mod btf;
 mod enforcement;
 mod error;
 mod events;
+pub mod exec;
 mod features;
 mod held;
 mod kernel;

@@ -158,6 +158,12 @@ pub enum Command {
         signal: String,
         path: String,
     },
+    /// Make this binary answer as libcgroup's tools (cgget, cgset, cgexec,
+    /// cgrulesengd, ...) through symlinks, or remove those links.
+    Compat {
+        #[command(subcommand)]
+        action: CompatAction,
+    },
     /// Create and configure groups from a cgconfig.conf or enforcer TOML file
     /// (cgconfigparser). Validates everything first; rolls back on failure.
     Apply {
@@ -167,6 +173,20 @@ pub enum Command {
         dry_run: bool,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CompatAction {
+    /// Link each libcgroup tool name to this binary (PREFIX/bin, PREFIX/sbin).
+    Install {
+        #[arg(long, default_value = "/usr/local", value_name = "DIR")]
+        prefix: PathBuf,
+    },
+    /// Remove the links that point at enforcer (nothing else).
+    Uninstall {
+        #[arg(long, default_value = "/usr/local", value_name = "DIR")]
+        prefix: PathBuf,
     },
 }
 

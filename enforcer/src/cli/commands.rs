@@ -7,7 +7,7 @@ use std::str::FromStr;
 use anyhow::{Context, Result};
 use nix::sys::signal::Signal;
 
-use super::args::{Cli, Command, RunArgs};
+use super::args::{Cli, Command, CompatAction, RunArgs};
 use super::print::{self, outln};
 use crate::cgroup::{CgroupError, Cgroups, GroupPath, GroupSpec, Ownership, parse_owner};
 use crate::config::{self, ConfigError};
@@ -23,6 +23,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         return if e.is_user_error() { 2 } else { 1 };
     }
     if let Some(e) = err.downcast_ref::<crate::agent::AgentError>() {
+        return if e.is_user_error() { 2 } else { 1 };
+    }
+    if let Some(e) = err.downcast_ref::<crate::compat::install::InstallError>() {
         return if e.is_user_error() { 2 } else { 1 };
     }
     if let Some(e) = err.downcast_ref::<ConfigError>() {
@@ -310,6 +313,20 @@ fn dispatch(cli: Cli) -> Result<()> {
                 if n == 1 { "" } else { "es" }
             )
         }
+        Command::Compat { action } => match action {
+            CompatAction::Install { prefix } => {
+                for l in crate::compat::install::install(&prefix)? {
+                    outln!("linked {}", l.display())?;
+                }
+                Ok(())
+            }
+            CompatAction::Uninstall { prefix } => {
+                for l in crate::compat::install::uninstall(&prefix)? {
+                    outln!("removed {}", l.display())?;
+                }
+                Ok(())
+            }
+        },
         Command::Apply {
             file,
             dry_run,

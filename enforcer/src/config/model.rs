@@ -27,6 +27,8 @@ pub struct Policy {
     pub warnings: Vec<(Span, String)>,
     /// The TOML `[agent]` table; `None` if absent (always for cgconfig.conf).
     pub agent: Option<AgentSpec>,
+    /// The TOML `[[classify]]` rules, in file order (see `config/classify.rs`).
+    pub classify: Vec<super::ClassifyRule>,
 }
 
 #[derive(Debug, Clone)]

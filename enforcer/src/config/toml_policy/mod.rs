@@ -15,6 +15,7 @@
 //! errors; `group.rs` and `enforce.rs` turn the typed tables into the model,
 //! judging each value with its grammar.
 
+mod classify;
 mod enforce;
 mod file;
 mod group;

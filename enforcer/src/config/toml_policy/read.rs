@@ -29,6 +29,9 @@ pub fn parse_toml(text: &str, file: &Path) -> Result<Policy, ConfigError> {
             policy.groups.push(group);
         }
     }
+    for rule in parsed.classify.iter().flatten() {
+        policy.classify.push(reader.classify(rule)?);
+    }
     Ok(policy)
 }
 
@@ -233,7 +236,7 @@ fn unknown_key(
         .filter(|t| !t.is_empty())
         .map(|t| format!(" in {t}"))
         .unwrap_or_default();
-    if known == ["agent", "group"] {
+    if known == ["agent", "group", "classify"] {
         let offset = range.map_or(0, |r| r.start);
         let is_table = source.text(0..offset).trim_end().ends_with('[');
         let what = if is_table {
@@ -245,11 +248,12 @@ fn unknown_key(
             span,
             match closest(name, known.iter().copied()) {
                 Some(k) => format!(
-                    "{what}: did you mean `[{k}]`? (the known tables are `[agent]` and \
-                     `[group.\"NAME\"]`)"
+                    "{what}: did you mean `[{k}]`? (the known tables are `[agent]`, \
+                     `[group.\"NAME\"]` and `[[classify]]`)"
                 ),
                 None => format!(
-                    "{what}: this version supports only `[agent]` and `[group.\"NAME\"]` \
+                    "{what}: this version supports only `[agent]`, `[group.\"NAME\"]` and \
+                     `[[classify]]` \
                      tables; remove it or move its settings into a group"
                 ),
             },

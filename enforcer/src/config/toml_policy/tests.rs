@@ -191,8 +191,9 @@ admin = { uid = "root", gid = "root", dperm = "775", fperm = "644" }
         assert!(matches!(err, ConfigError::Invalid { .. }), "{err:?}");
         assert_eq!(
             err.to_string(),
-            "p.toml:4:2: unknown table `[limits]`: this version supports only `[agent]` and \
-             `[group.\"NAME\"]` tables; remove it or move its settings into a group"
+            "p.toml:4:2: unknown table `[limits]`: this version supports only `[agent]`, \
+             `[group.\"NAME\"]` and `[[classify]]` tables; remove it or move its settings into \
+             a group"
         );
         let err = error("version = 2\n");
         assert!(
