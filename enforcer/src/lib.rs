@@ -9,7 +9,11 @@ pub mod cgroup;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod doctor;
 pub mod enforce;
+pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod logging;
 pub mod report;
+pub mod top;

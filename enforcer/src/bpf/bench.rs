@@ -237,7 +237,10 @@ pub fn snapshot_pinned_batch(pin_dir: &Path) -> Result<Snapshot, BpfError> {
             .syscalls
             .insert(key.nr, calls);
     })?;
-    Ok(Snapshot { groups })
+    Ok(Snapshot {
+        groups,
+        ..Default::default()
+    })
 }
 
 /// Calls `f(key, per-CPU values)` for every entry of the pinned per-CPU hash
