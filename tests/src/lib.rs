@@ -6,6 +6,7 @@
 
 pub mod agent_run;
 pub mod layout;
+pub mod tmux;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
