@@ -104,9 +104,15 @@ fn every_metric_readme_lists_is_served_with_the_group_label() {
         "enforcer_dropped_packets_total",
     ] {
         let agent_wide = !name.contains("attempts")
-            && ["build_info", "collection", "map_", "reloads", "rules_loaded"]
-                .iter()
-                .any(|n| name.contains(n));
+            && [
+                "build_info",
+                "collection",
+                "map_",
+                "reloads",
+                "rules_loaded",
+            ]
+            .iter()
+            .any(|n| name.contains(n));
         let present = if agent_wide {
             all.iter().any(|(n, _, _)| n == name)
         } else {
@@ -135,7 +141,11 @@ fn every_metric_readme_lists_is_served_with_the_group_label() {
         .into_iter()
         .map(|(l, _)| l)
         .collect();
-    assert_eq!(syscalls.len(), enforcer::report::FIXED_SYSCALLS.len() + 1, "{syscalls:?}");
+    assert_eq!(
+        syscalls.len(),
+        enforcer::report::FIXED_SYSCALLS.len() + 1,
+        "{syscalls:?}"
+    );
     assert!(syscalls.iter().any(|l| l.contains("syscall=\"other\"")));
     assert!(
         all.iter()

@@ -276,22 +276,31 @@ fn every_metric_the_dashboard_and_alerts_name_is_served() {
     )
     .unwrap();
     run.start_with(&p, &["--observe"]);
+    // A systemd unit's group (enforcer_group_info names its unit).
+    let unit = format!("{}/fleet-test.service", g.name);
+    enforcer_tests::enforcer_ok(&["create", "-g", &spec(&unit)]);
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    for args in [
-        vec![
-            "try-connect".to_string(),
-            "tcp".into(),
-            "127.0.0.2:9".into(),
-        ],
-        vec![
-            "udp-send".into(),
-            rx.local_addr().unwrap().to_string(),
-            "10".into(),
-            "100".into(),
-        ],
+    for (group, args) in [
+        (
+            &g.name,
+            vec![
+                "try-connect".to_string(),
+                "tcp".into(),
+                "127.0.0.2:9".into(),
+            ],
+        ),
+        (
+            &unit,
+            vec![
+                "udp-send".into(),
+                rx.local_addr().unwrap().to_string(),
+                "10".into(),
+                "100".into(),
+            ],
+        ),
     ] {
         let st = Command::new(enforcer_bin())
-            .args(["exec", "-g", &spec(&g.name), "--"])
+            .args(["exec", "-g", &spec(group), "--"])
             .arg(helper_bin())
             .args(&args)
             .status()
@@ -299,9 +308,11 @@ fn every_metric_the_dashboard_and_alerts_name_is_served() {
         assert!(st.success());
     }
     let mut missing = names.clone();
-    wait_until("every named metric on the endpoint", || {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
         let Some(body) = run.metrics() else {
-            return false;
+            continue;
         };
         let served: BTreeSet<String> = body
             .lines()
@@ -309,8 +320,10 @@ fn every_metric_the_dashboard_and_alerts_name_is_served() {
             .map(|l| l.split(['{', ' ']).next().unwrap().to_string())
             .collect();
         missing = names.difference(&served).cloned().collect();
-        missing.is_empty()
-    });
+        if missing.is_empty() {
+            break;
+        }
+    }
     assert!(missing.is_empty(), "named but not served: {missing:?}");
 }
 

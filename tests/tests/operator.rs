@@ -12,12 +12,14 @@ use enforcer_tests::{
 };
 
 fn helper_in(name: &str, args: &[&str]) -> std::process::Output {
-    Command::new(enforcer_bin())
+    let out = Command::new(enforcer_bin())
         .args(["exec", "-g", &spec(name), "--"])
         .arg(helper_bin())
         .args(args)
         .output()
-        .unwrap()
+        .unwrap();
+    assert!(out.status.success(), "{args:?} in {name}: {out:?}");
+    out
 }
 
 #[test]
@@ -102,7 +104,7 @@ fn every_verb_into_head_exits_without_a_panic() {
     std::fs::write(
         &p,
         format!(
-            "[group.\"{}\"]\n[group.\"{}\".network]\nconnect_deny = [\"127.0.0.2/32\"]\n",
+            "[group.\"{}\"]\n\"memory.max\" = \"256M\"\n[group.\"{}\".network]\nconnect_deny = [\"127.0.0.2/32\"]\n",
             g.name, g.name
         ),
     )
@@ -257,7 +259,7 @@ fn events_print_filter_follow_and_survive_a_sighup_reopen() {
     let mut policy = String::new();
     for n in [&g.name, &other.name] {
         policy.push_str(&format!(
-            "[group.\"{n}\"]\n[group.\"{n}\".network]\nconnect_deny = [\"127.0.0.2/32\"]\n"
+            "[group.\"{n}\"]\n\"memory.max\" = \"256M\"\n[group.\"{n}\".network]\nconnect_deny = [\"127.0.0.2/32\"]\n"
         ));
     }
     std::fs::write(&p, policy).unwrap();

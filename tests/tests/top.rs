@@ -34,7 +34,10 @@ fn two_groups() -> (GroupGuard, GroupGuard, AgentRun) {
     let p = run.file("policy.toml");
     std::fs::write(
         &p,
-        format!("[group.\"{}\"]\n[group.\"{}\"]\n", a.name, b.name),
+        format!(
+            "[group.\"{}\"]\n\"memory.max\" = \"256M\"\n[group.\"{}\"]\n\"memory.max\" = \"256M\"\n",
+            a.name, b.name
+        ),
     )
     .unwrap();
     run.start(&p);
@@ -93,8 +96,10 @@ fn top_in_tmux_sorts_filters_details_and_quits_cleanly() {
     t.keys(&["/"]);
     t.type_text(&a.name);
     t.keys(&["Enter"]);
-    let s = t.wait_screen("filtered", |s| s.contains(&a.name) && !s.contains(&b.name));
-    assert!(s.contains(&format!("filter \"{}\"", a.name)), "{s}");
+    let filter = format!("filter \"{}\"", a.name);
+    t.wait_screen("filtered", |s| {
+        s.contains(&filter) && s.contains(&a.name) && !s.contains(&b.name)
+    });
     // Enter: the group's detail.
     t.keys(&["Enter"]);
     let s = t.wait_screen("detail", |s| s.contains("detail (Esc"));
@@ -184,4 +189,54 @@ fn no_color_turns_colours_off_and_a_pipe_gets_one_plain_table() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1, "{json}");
     assert_eq!(v[0]["group"], a.name.as_str());
+}
+
+/// `enforcer` with no arguments (what `cargo xtask build-and-run` runs): the
+/// observe agent shown by `top`; `q` ends both, and observe mode takes its
+/// programs off again. It uses the default pin directory, pid file and
+/// metrics port, so it runs only where no other agent uses them.
+#[test]
+fn the_embedded_default_shows_top_and_cleans_up_on_q() {
+    if skip_without_cgroup2("the_embedded_default_shows_top_and_cleans_up_on_q") {
+        return;
+    }
+    let pins = std::path::Path::new("/sys/fs/bpf/enforcer");
+    if pins.join("maps").exists() || std::net::TcpListener::bind("127.0.0.1:9750").is_err() {
+        eprintln!("SKIPPED: an agent uses the default pin directory or metrics port here");
+        return;
+    }
+    let g = GroupGuard::new("embedded");
+    enforcer_ok(&["create", "-g", &spec(&g.name)]);
+    let dir = std::env::temp_dir().join(enforcer_tests::unique_name("embedded"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exit = dir.join("exit");
+    let cmd = format!(
+        "{}; echo EXIT=$? > {}",
+        enforcer_bin().display(),
+        exit.display()
+    );
+    let t = Tmux::start(&cmd, &[]);
+    t.wait_screen("the live view", |s| {
+        s.contains("enforcer top:") && s.contains("GROUP")
+    });
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    send(&g, &rx, 20);
+    t.keys(&["/"]);
+    t.type_text(&g.name);
+    t.keys(&["Enter"]);
+    t.wait_screen("the group's row", |s| s.contains(&g.name));
+    t.keys(&["q"]);
+    wait_until("enforcer to exit", || {
+        std::fs::read_to_string(&exit).is_ok()
+    });
+    assert_eq!(std::fs::read_to_string(&exit).unwrap().trim(), "EXIT=0");
+    assert!(
+        !pins.join("maps").exists()
+            || std::fs::read_dir(pins.join("maps"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "observe mode removed its pins"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -158,6 +158,11 @@ impl Row {
     /// Adds a descendant's kernel counts (memory and CPU are hierarchical in
     /// cgroupfs already).
     fn fold(&mut self, d: &Row) {
+        self.add_counts(d);
+        self.folded += 1;
+    }
+
+    fn add_counts(&mut self, d: &Row) {
         self.egress_bytes += d.egress_bytes;
         self.ingress_bytes += d.ingress_bytes;
         self.egress_rate = add(self.egress_rate, d.egress_rate);
@@ -166,7 +171,6 @@ impl Row {
         self.syscall_rate = add(self.syscall_rate, d.syscall_rate);
         self.denied += d.denied;
         self.dropped += d.dropped;
-        self.folded += 1;
     }
 
     fn matches(&self, filter: &str) -> bool {
@@ -272,6 +276,18 @@ pub fn rows(groups: &[GroupReport], view: &View) -> Vec<Row> {
             });
         }
     }
+    // Each row counts its whole subtree, as systemd-cgtop shows it: the
+    // kernel counts per cgroup, so children are added to their parents,
+    // deepest first.
+    let mut by_depth: Vec<String> = nodes.keys().cloned().collect();
+    by_depth.sort_by_key(|l| std::cmp::Reverse(depth(l)));
+    for l in by_depth {
+        if let (Some(p), Some(child)) = (parent(&l), nodes.get(&l).cloned())
+            && let Some(up) = nodes.get_mut(&p)
+        {
+            up.add_counts(&child);
+        }
+    }
     // A row is shown if it, an ancestor or a descendant matches the filter.
     let shown = |g: &str| {
         filter.is_empty()
@@ -361,6 +377,9 @@ mod tests {
         );
         let sa = r.iter().find(|r| r.group == "s/a").unwrap();
         assert_eq!((sa.egress_bytes, sa.folded), (70, 2));
+        // Subtree totals: s has its own 2 and s/a's 70; the root everything.
+        let total = |g: &str| r.iter().find(|r| r.group == g).unwrap().egress_bytes;
+        assert_eq!((total("s"), total("/")), (72, 173));
         let only = View {
             filter: "deep".into(),
             ..v
