@@ -205,6 +205,7 @@ fn the_embedded_default_shows_top_and_cleans_up_on_q() {
         eprintln!("SKIPPED: an agent uses the default pin directory or metrics port here");
         return;
     }
+    let pins_existed = pins.exists();
     let g = GroupGuard::new("embedded");
     enforcer_ok(&["create", "-g", &spec(&g.name)]);
     let dir = std::env::temp_dir().join(enforcer_tests::unique_name("embedded"));
@@ -238,5 +239,11 @@ fn the_embedded_default_shows_top_and_cleans_up_on_q() {
                 .is_none(),
         "observe mode removed its pins"
     );
+    if !pins_existed {
+        // The empty, private directory the agent keeps: this test made it.
+        let _ = std::fs::remove_dir(pins.join("maps"));
+        let _ = std::fs::remove_dir(pins.join("links"));
+        let _ = std::fs::remove_dir(pins);
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
