@@ -458,3 +458,46 @@ fn units_containers_and_pods_are_labelled_in_stats_top_and_metrics() {
         })
     });
 }
+
+/// The agent speaks systemd's readiness protocol to `$NOTIFY_SOCKET`
+/// (`Type=notify`): READY once running, RELOADING then READY around a
+/// reload, STOPPING on the way out.
+#[test]
+fn the_agent_notifies_readiness_reload_and_stop() {
+    if skip_without_cgroup2("the_agent_notifies_readiness_reload_and_stop") {
+        return;
+    }
+    let g = GroupGuard::new("notify");
+    let mut run = AgentRun::new();
+    let p = run.file("policy.toml");
+    std::fs::write(&p, format!("[group.\"{}\"]\n", g.name)).unwrap();
+    let sock_path = run.file("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let child = run
+        .command(None, Some(&p), &[])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    run.child = Some(child);
+    let mut next = || {
+        let mut buf = [0u8; 512];
+        let n = sock.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ready = next();
+    assert!(ready.contains("READY=1"), "{ready}");
+    assert!(run.metrics().is_some(), "ready means metrics are served");
+    enforcer_ok(&["reload", "--pid-file", run.pid_file().to_str().unwrap()]);
+    let reloading = next();
+    assert!(
+        reloading.contains("RELOADING=1") && reloading.contains("MONOTONIC_USEC="),
+        "{reloading}"
+    );
+    assert!(next().contains("READY=1"));
+    sigterm_and_wait(&mut run);
+    assert!(next().contains("STOPPING=1"));
+}

@@ -120,6 +120,9 @@ pub struct Row {
     pub dropped: u64,
     /// Groups folded into this row in the tree view (besides itself).
     pub folded: usize,
+    /// False for a tree row made for an ancestor nothing counted: its
+    /// memory and CPU were not read.
+    pub measured: bool,
 }
 
 fn denied(g: &GroupReport) -> u64 {
@@ -152,6 +155,7 @@ impl Row {
             denied: denied(g),
             dropped: g.enforcement.egress_dropped_packets + g.enforcement.ingress_dropped_packets,
             folded: 0,
+            measured: true,
         }
     }
 

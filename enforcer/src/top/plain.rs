@@ -67,7 +67,11 @@ pub(super) fn cells(r: &Row, tree: bool) -> [String; 11] {
         human_bytes(r.egress_bytes),
         human_bytes(r.ingress_bytes),
         count_rate(r.syscall_rate),
-        human_bytes(r.memory_bytes),
+        if r.measured {
+            human_bytes(r.memory_bytes)
+        } else {
+            "-".into()
+        },
         percent(r.cpu_percent),
         r.denied.to_string(),
         r.dropped.to_string(),

@@ -92,7 +92,8 @@ pub(super) fn draw(f: &mut Frame<'_>, s: Screen<'_>) {
         Cell::from(text)
     }))
     .style(header_style(s.colour));
-    let group_width = body.width.saturating_sub(100).clamp(20, 60) as usize;
+    // The fixed columns take 93 cells; the workload keeps about 24.
+    let group_width = body.width.saturating_sub(93 + 24).clamp(16, 60) as usize;
     let rows = s.rows.iter().map(|r| {
         let mut c = plain::cells(r, tree);
         c[0] = plain::group_cell(r, tree, group_width);
