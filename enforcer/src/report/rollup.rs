@@ -128,7 +128,10 @@ impl Rollup {
                 return up;
             }
         }
-        parts[..sel.depth.max(1)].join("/")
+        if sel.depth == 0 {
+            return "/".to_string();
+        }
+        parts[..sel.depth].join("/")
     }
 
     /// The exported reports and how many groups were left out.
