@@ -124,6 +124,16 @@ fn every_manifest_parses_and_has_what_its_kind_requires() {
                 for (name, _) in &mounts {
                     assert!(volumes.contains(name.as_str()), "{file}: volume {name}");
                 }
+                // Kubernetes allows Bidirectional propagation only in
+                // privileged containers.
+                assert!(
+                    c["volumeMounts"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|m| m["mountPropagation"] != "Bidirectional"),
+                    "{file}: no Bidirectional mount without privileged"
+                );
                 for path in [
                     "/sys/fs/cgroup",
                     "/sys/fs/bpf",
