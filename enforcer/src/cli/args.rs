@@ -51,8 +51,10 @@ pub enum Command {
         #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
         pin_dir: PathBuf,
     },
-    /// Show the host's cgroup layout, which eBPF features this kernel allows
-    /// (each program loaded through the verifier; refusals with the
+    /// Show the cgroup layout, the kernel's eBPF features and what is missing.
+    ///
+    /// Lists the host's cgroup hierarchies, which eBPF features this kernel
+    /// allows (each program loaded through the verifier; refusals with the
     /// verifier's last lines) and a check of what enforcer needs (bpffs, BTF,
     /// BPF-LSM, cgroup2, delegation, capabilities) with a fix per problem.
     /// Exits 1 if something needed (by --config's policy, or for counting at
@@ -66,13 +68,22 @@ pub enum Command {
         #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
         pin_dir: PathBuf,
     },
-    /// A live, sortable table of groups (traffic, syscalls, memory, CPU,
-    /// denials) read from the pinned maps, with or without a running agent.
-    /// Keys: arrows/j/k move, s/S or the column's number sorts, / filters, t
-    /// toggles the tree (+/- its depth), Enter shows a group's detail, q quits.
-    /// Not on a terminal, or with --once: one plain table.
+    /// A live, sortable table of groups (as systemd-cgtop).
+    ///
+    /// Traffic, syscalls, memory, CPU, denials and drops per group, rates and
+    /// totals, read from the pinned maps, with or without a running agent.
+    /// Keys: arrows or j/k move; n e i y m c d p (or 1-8) sort by a column,
+    /// the same key again reverses (r too, s cycles); / filters by path, unit,
+    /// container or pod; t toggles the tree, + and - change its depth; Enter
+    /// shows a group's detail (top syscalls, denials, drops, limits, budget
+    /// left); q quits. Colour follows NO_COLOR. Not on a terminal, or with
+    /// --once, one plain table without escape codes.
     Top(TopArgs),
     /// Print decision and OOM events from the audit log; -f follows it.
+    ///
+    /// Lines for people (UTC time, kind, group, pid, details) or, with
+    /// --json, the log's own JSON lines. Following survives the log's
+    /// rotation.
     Events {
         /// Only these groups (and their subgroups).
         groups: Vec<String>,
@@ -88,14 +99,18 @@ pub enum Command {
         #[arg(long, default_value = crate::agent::DEFAULT_AUDIT_LOG)]
         audit_log: PathBuf,
     },
-    /// Print a shell completion script: `enforcer completions bash >
+    /// Print a shell completion script.
+    ///
+    /// For example `enforcer completions bash >
     /// /etc/bash_completion.d/enforcer`.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Show the manual page of enforcer or of one verb (roff; shown with
-    /// man(1) on a terminal). --out-dir writes every page there.
+    /// Show the manual page of enforcer or of one verb.
+    ///
+    /// Shown with man(1) on a terminal, roff into a pipe; --out-dir writes
+    /// every page there (section 8).
     Man {
         verb: Option<String>,
         #[arg(long, value_name = "DIR")]
