@@ -483,7 +483,7 @@ fn the_agent_notifies_readiness_reload_and_stop() {
         .spawn()
         .unwrap();
     run.child = Some(child);
-    let mut next = || {
+    let next = || {
         let mut buf = [0u8; 512];
         let n = sock.recv(&mut buf).expect("a notification");
         String::from_utf8_lossy(&buf[..n]).into_owned()
