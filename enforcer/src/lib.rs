@@ -11,9 +11,13 @@ pub mod cli;
 pub mod collect;
 pub mod compat;
 pub mod config;
+pub mod doctor;
 pub mod enforce;
+pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod logging;
 pub mod plan;
 pub mod report;
+pub mod top;
 pub mod units;

@@ -2,7 +2,7 @@
 //! under a libcgroup tool's name (a symlink such as `cgget`), it is that tool
 //! (see `compat`).
 
-use std::io::{IsTerminal, Write as _};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -20,18 +20,9 @@ fn main() -> ExitCode {
             &args,
         ));
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ENFORCER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        // No escape codes into pipes and files, nor where NO_COLOR is set.
-        .with_ansi(
-            std::io::stderr().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        )
-        .init();
+    // journald's fields under systemd; stderr, coloured only on a terminal
+    // without NO_COLOR, otherwise.
+    enforcer::logging::init();
     let cli = enforcer::cli::Cli::parse();
     match enforcer::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,8 +19,9 @@ pub(crate) fn run() -> Result<()> {
     ensure_bpf_linker(major)?;
     ensure_bpffs()?;
     // The kernel tests (enforce_kernel) observe packet priorities with nft;
-    // the compat tests compare against libcgroup's own tools.
-    apt_install(&["nftables", "cgroup-tools"])?;
+    // the compat tests compare against libcgroup's own tools; the `top`
+    // tests drive it in tmux.
+    apt_install(&["nftables", "cgroup-tools", "tmux"])?;
     Ok(())
 }
 

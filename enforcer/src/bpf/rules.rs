@@ -177,7 +177,7 @@ pub(super) fn dir_name(dir: Direction) -> &'static str {
 
 /// The kernel's view of one direction's limits: the lower of the rules' rate
 /// and the throttle (either may be absent), and the budget.
-pub(super) fn limit_conf(
+pub(crate) fn limit_conf(
     rule_rate: Option<u64>,
     throttle: Option<u64>,
     budget: Option<(u64, Duration)>,

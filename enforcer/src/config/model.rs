@@ -123,6 +123,16 @@ pub struct AgentSpec {
     pub audit_group: Option<Spanned<u32>>,
     pub observe: Option<Spanned<bool>>,
     pub parent: Option<Spanned<String>>,
+    /// `metrics_depth = 3`: groups deeper than this are summed into their
+    /// ancestor at this depth in the metrics (the policy's groups always
+    /// have their own series).
+    pub metrics_depth: Option<Spanned<u64>>,
+    /// `metrics_max_groups = 500`: at most this many groups besides the
+    /// policy's get series.
+    pub metrics_max_groups: Option<Spanned<u64>>,
+    /// `audit_max_size = "100M"`: the audit log is rotated (`.1` ... `.5`)
+    /// when it grows past this size.
+    pub audit_max_size: Option<Spanned<u64>>,
 }
 
 /// `[group."NAME".network]`.

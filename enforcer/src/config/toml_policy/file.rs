@@ -121,6 +121,20 @@ pub(crate) struct AgentTable {
     /// hierarchy.
     #[schemars(with = "Option<String>")]
     pub(crate) parent: Leaf,
+    /// Groups deeper than this are summed into their ancestor at this depth
+    /// in the metrics (the policy's groups always keep their own series), so
+    /// a host with thousands of containers does not flood Prometheus. A
+    /// whole number; default 3.
+    #[schemars(with = "Option<u64>")]
+    pub(crate) metrics_depth: Leaf,
+    /// At most this many groups besides the policy's get metric series (the
+    /// busiest first); at least 1, default 500.
+    #[schemars(with = "Option<u64>")]
+    pub(crate) metrics_max_groups: Leaf,
+    /// Rotate the audit log (to `.1` ... `.5`) when it grows past this size:
+    /// a size of at least `"4K"`, such as `"100M"` (the default).
+    #[schemars(schema_with = "schema::size")]
+    pub(crate) audit_max_size: Leaf,
 }
 
 /// The `group` table: groups in file order, each name with its span.
