@@ -1,12 +1,17 @@
 //! Builds the kernel-side programs (`enforcer-ebpf`) and leaves the object at
-//! `$OUT_DIR/enforcer`, which `src/bpf` embeds with `include_bytes_aligned!`.
+//! `$OUT_DIR/enforcer-ebpf`, which `src/bpf` embeds with `include_bytes_aligned!`.
 //!
 //! `aya_build::build_ebpf` runs `rustup run nightly cargo build --package
 //! enforcer-ebpf --release --target bpfel-unknown-none -Z build-std=core` with its
 //! own `--target-dir` under `$OUT_DIR`. aya-build 0.2.0 does not pass a
-//! `--manifest-path`, so that cargo finds the package from its working directory.
-//! `enforcer-ebpf` is excluded from the host workspace and has its own
-//! `[workspace]`, so we run aya-build from inside `enforcer-ebpf/`.
+//! `--manifest-path`, so that cargo finds the package from its working directory
+//! (this package's, where cargo runs build scripts): `enforcer-ebpf` is a member
+//! of the same workspace, so it is found by name.
+//!
+//! The release profile of that build is set here, through cargo's
+//! `CARGO_PROFILE_RELEASE_*` variables, for the inner cargo only: in a workspace
+//! only the root manifest's profiles count, and `panic` cannot be set per package
+//! there without also changing the userspace binary.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -16,7 +21,17 @@ use aya_build::{Package, Toolchain};
 
 const EBPF_PACKAGE: &str = "enforcer-ebpf";
 /// The `[[bin]]` name in enforcer-ebpf/Cargo.toml; aya-build copies it to `$OUT_DIR`.
-const OBJECT_NAME: &str = "enforcer";
+const OBJECT_NAME: &str = "enforcer-ebpf";
+/// The release profile of the eBPF build (see the module docs): what
+/// enforcer-ebpf/Cargo.toml held while it was a workspace of its own. BTF for the
+/// loader comes from DWARF (bpf-linker --btf), hence full debug info and no strip.
+const EBPF_PROFILE: [(&str, &str); 5] = [
+    ("CARGO_PROFILE_RELEASE_PANIC", "abort"),
+    ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3"),
+    ("CARGO_PROFILE_RELEASE_DEBUG", "2"),
+    ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1"),
+    ("CARGO_PROFILE_RELEASE_STRIP", "false"),
+];
 const SETUP_HINT: &str = "run `cargo xtask setup` (installs nightly + rust-src, \
     llvm-dev and bpf-linker; see shared/HOST.md)";
 
@@ -30,11 +45,13 @@ fn main() -> Result<()> {
     let ebpf_dir = root.join(EBPF_PACKAGE);
     let common_dir = root.join("enforcer-common");
 
-    // Rebuild the object when the kernel sources, the shared types or the
-    // toolchain-relevant environment change.
+    // Rebuild the object when the kernel sources, the shared types, the
+    // workspace's dependency versions and lints, or the toolchain-relevant
+    // environment change.
     for path in [
+        root.join("Cargo.toml"),
+        root.join("Cargo.lock"),
         ebpf_dir.join("Cargo.toml"),
-        ebpf_dir.join("Cargo.lock"),
         ebpf_dir.join("src"),
         common_dir.join("Cargo.toml"),
         common_dir.join("src"),
@@ -71,8 +88,6 @@ fn main() -> Result<()> {
             ebpf_dir.display()
         );
     }
-    env::set_current_dir(&ebpf_dir)
-        .with_context(|| format!("cannot enter {}", ebpf_dir.display()))?;
     // aya-build relays the inner cargo's stderr as `cargo:warning` lines, so its
     // "Compiling ..." progress would show up as warnings on every rebuild. Quiet
     // only drops progress; errors still go to stderr and compiler diagnostics
@@ -80,6 +95,10 @@ fn main() -> Result<()> {
     // SAFETY: build scripts are single-threaded at this point; nothing else reads
     // or writes the environment concurrently.
     unsafe { env::set_var("CARGO_TERM_QUIET", "true") };
+    for (key, value) in EBPF_PROFILE {
+        // SAFETY: as above.
+        unsafe { env::set_var(key, value) };
+    }
 
     let root_dir = ebpf_dir
         .to_str()

@@ -7,8 +7,14 @@
 //! 5.12+) assemble fine from inline assembly, so these wrappers emit them
 //! directly. Plain aligned 8-byte loads and stores are single instructions and
 //! atomic on their own.
+//!
+//! The host stub build (see `main.rs`) gets the same operations from
+//! `core::sync::atomic` instead; it never runs them.
 
+#[cfg(target_arch = "bpf")]
 use core::arch::asm;
+#[cfg(not(target_arch = "bpf"))]
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Atomically adds `val` to `*ptr` and returns the previous value.
 ///
@@ -16,6 +22,7 @@ use core::arch::asm;
 ///
 /// `ptr` must be an 8-byte aligned pointer into a map value (the verifier
 /// refuses anything else).
+#[cfg(target_arch = "bpf")]
 #[inline(always)]
 pub(crate) unsafe fn fetch_add(ptr: *mut u64, val: u64) -> u64 {
     let mut v = val;
@@ -31,12 +38,25 @@ pub(crate) unsafe fn fetch_add(ptr: *mut u64, val: u64) -> u64 {
     v
 }
 
+/// Host stub of [`fetch_add`].
+///
+/// # Safety
+///
+/// `ptr` must be valid and 8-byte aligned.
+#[cfg(not(target_arch = "bpf"))]
+#[inline(always)]
+pub(crate) unsafe fn fetch_add(ptr: *mut u64, val: u64) -> u64 {
+    // SAFETY: the caller passes a valid, aligned pointer.
+    unsafe { AtomicU64::from_ptr(ptr) }.fetch_add(val, Ordering::SeqCst)
+}
+
 /// Atomically replaces `*ptr` with `new` if it equals `expected`; returns the
 /// value found (equal to `expected` exactly when the swap happened).
 ///
 /// # Safety
 ///
 /// As for [`fetch_add`].
+#[cfg(target_arch = "bpf")]
 #[inline(always)]
 pub(crate) unsafe fn cmpxchg(ptr: *mut u64, expected: u64, new: u64) -> u64 {
     let mut r0 = expected;
@@ -51,6 +71,25 @@ pub(crate) unsafe fn cmpxchg(ptr: *mut u64, expected: u64, new: u64) -> u64 {
         );
     }
     r0
+}
+
+/// Host stub of [`cmpxchg`].
+///
+/// # Safety
+///
+/// As for the host [`fetch_add`].
+#[cfg(not(target_arch = "bpf"))]
+#[inline(always)]
+pub(crate) unsafe fn cmpxchg(ptr: *mut u64, expected: u64, new: u64) -> u64 {
+    // SAFETY: the caller passes a valid, aligned pointer.
+    match unsafe { AtomicU64::from_ptr(ptr) }.compare_exchange(
+        expected,
+        new,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    ) {
+        Ok(found) | Err(found) => found,
+    }
 }
 
 /// One 8-byte load that the compiler may neither split, merge nor cache.

@@ -33,19 +33,19 @@ use enforcer_common::{NetCounter, SyscallKey};
 
 /// Baseline for `count_syscalls`: raw tracepoint `sys_enter`, returns at once.
 #[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn noop_sys_enter(_ctx: RawTracePointContext) -> u32 {
+fn noop_sys_enter(_ctx: RawTracePointContext) -> u32 {
     0
 }
 
 /// Baseline for `count_egress`: cgroup_skb egress, lets every packet through.
 #[cgroup_skb(egress)]
-pub fn noop_skb_egress(_ctx: SkBuffContext) -> i32 {
+fn noop_skb_egress(_ctx: SkBuffContext) -> i32 {
     1
 }
 
 /// Baseline for `count_ingress`: cgroup_skb ingress, lets every packet through.
 #[cgroup_skb(ingress)]
-pub fn noop_skb_ingress(_ctx: SkBuffContext) -> i32 {
+fn noop_skb_ingress(_ctx: SkBuffContext) -> i32 {
     1
 }
 
@@ -93,7 +93,7 @@ fn task_slot() -> (u64, u32) {
         }
         let cgroup_id = bpf_get_current_cgroup_id();
         let slot = LEVER_SLOT_OF
-            .get(&cgroup_id)
+            .get(cgroup_id)
             .map_or(0, |s| s.wrapping_add(1));
         *cache = TaskCache {
             pid_tgid,
@@ -106,7 +106,7 @@ fn task_slot() -> (u64, u32) {
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn lever_sys_pid_hash(ctx: RawTracePointContext) -> u32 {
+fn lever_sys_pid_hash(ctx: RawTracePointContext) -> u32 {
     let (cgroup_id, slot) = task_slot();
     if slot == 0 {
         return 0;
@@ -116,17 +116,17 @@ pub fn lever_sys_pid_hash(ctx: RawTracePointContext) -> u32 {
         return 0;
     };
     let key = SyscallKey::new(cgroup_id, nr);
-    if let Some(v) = LEVER_SYS_HASH.get_ptr_mut(&key) {
+    if let Some(v) = LEVER_SYS_HASH.get_ptr_mut(key) {
         // SAFETY: this CPU's value, valid for this run.
         unsafe { *v = (*v).wrapping_add(1) };
     } else {
-        let _ = LEVER_SYS_HASH.insert(&key, &1, u64::from(BPF_NOEXIST));
+        let _ = LEVER_SYS_HASH.insert(key, 1, u64::from(BPF_NOEXIST));
     }
     0
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn lever_sys_pid_array(ctx: RawTracePointContext) -> u32 {
+fn lever_sys_pid_array(ctx: RawTracePointContext) -> u32 {
     let (_, slot) = task_slot();
     if slot == 0 {
         return 0;
@@ -170,7 +170,7 @@ fn cache_array(ctx: &SkBuffContext, dir: u32) {
     let slot = unsafe {
         if (*cache).cgroup_id != cgroup_id {
             let slot = LEVER_SLOT_OF
-                .get(&cgroup_id)
+                .get(cgroup_id)
                 .map_or(0, |s| s.wrapping_add(1));
             *cache = SkbCache {
                 cgroup_id,
@@ -195,13 +195,13 @@ fn cache_array(ctx: &SkBuffContext, dir: u32) {
 }
 
 #[cgroup_skb(egress)]
-pub fn lever_skb_cache_array_egress(ctx: SkBuffContext) -> i32 {
+fn lever_skb_cache_array_egress(ctx: SkBuffContext) -> i32 {
     cache_array(&ctx, 0);
     1
 }
 
 #[cgroup_skb(ingress)]
-pub fn lever_skb_cache_array_ingress(ctx: SkBuffContext) -> i32 {
+fn lever_skb_cache_array_ingress(ctx: SkBuffContext) -> i32 {
     cache_array(&ctx, 1);
     1
 }
@@ -222,13 +222,13 @@ fn local(ctx: &SkBuffContext) {
 }
 
 #[cgroup_skb(egress)]
-pub fn lever_skb_local_egress(ctx: SkBuffContext) -> i32 {
+fn lever_skb_local_egress(ctx: SkBuffContext) -> i32 {
     local(&ctx);
     1
 }
 
 #[cgroup_skb(ingress)]
-pub fn lever_skb_local_ingress(ctx: SkBuffContext) -> i32 {
+fn lever_skb_local_ingress(ctx: SkBuffContext) -> i32 {
     local(&ctx);
     1
 }

@@ -25,7 +25,7 @@ use crate::events::EVENTS;
 pub(crate) static CGROUP_MIGRATIONS: Array<u64> = Array::with_max_entries(1, 0);
 
 #[tracepoint(category = "cgroup", name = "cgroup_attach_task")]
-pub fn cgroup_migrated(_ctx: TracePointContext) -> u32 {
+fn cgroup_migrated(_ctx: TracePointContext) -> u32 {
     if let Some(n) = CGROUP_MIGRATIONS.get_ptr_mut(0) {
         // SAFETY: an aligned u64 map value of this array, valid for this run.
         unsafe { fetch_add(n, 1) };
@@ -34,7 +34,7 @@ pub fn cgroup_migrated(_ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint(category = "cgroup", name = "cgroup_rmdir")]
-pub fn cgroup_removed(ctx: TracePointContext) -> u32 {
+fn cgroup_removed(ctx: TracePointContext) -> u32 {
     // SAFETY: the offsets are inside the cgroup_rmdir record (checked against
     // the tracefs format by userspace before attaching); read_at uses
     // bpf_probe_read_kernel, which fails instead of faulting.

@@ -142,7 +142,7 @@ fn wanted(uid: u32, gid: u32, comm: &[u8; TASK_COMM_LEN], task: u64) -> bool {
 }
 
 #[tracepoint(category = "sched", name = "sched_process_exec")]
-pub fn classify_exec(_ctx: TracePointContext) -> u32 {
+fn classify_exec(_ctx: TracePointContext) -> u32 {
     if conf(exec_conf::ENABLED) == 0 {
         return 0;
     }
@@ -190,7 +190,7 @@ pub fn classify_exec(_ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint(category = "task", name = "task_newtask")]
-pub fn classify_fork(ctx: TracePointContext) -> u32 {
+fn classify_fork(ctx: TracePointContext) -> u32 {
     let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
     // SAFETY: only the value's flags are copied.
     let Some(flags) = (unsafe { EXEC_STICKY.get(parent) }).copied() else {

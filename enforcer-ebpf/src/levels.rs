@@ -40,67 +40,67 @@ use crate::{deny, limits, netrules};
 macro_rules! level {
     ($level:literal, $enforce_egress:ident, $enforce_ingress:ident, $enforce_connect4:ident, $enforce_connect6:ident, $enforce_bind4:ident, $enforce_bind6:ident, $enforce_sendmsg4:ident, $enforce_sendmsg6:ident, $enforce_sock_create:ident, $enforce_setsockopt:ident, $enforce_socket_listen:ident, $enforce_socket_accept:ident, $enforce_bprm_check:ident $(,)?) => {
         #[cgroup_skb(egress)]
-        pub fn $enforce_egress(ctx: SkBuffContext) -> i32 {
+        fn $enforce_egress(ctx: SkBuffContext) -> i32 {
             limits::skb(&ctx, $level, direction::EGRESS)
         }
 
         #[cgroup_skb(ingress)]
-        pub fn $enforce_ingress(ctx: SkBuffContext) -> i32 {
+        fn $enforce_ingress(ctx: SkBuffContext) -> i32 {
             limits::skb(&ctx, $level, direction::INGRESS)
         }
 
         #[cgroup_sock_addr(connect4)]
-        pub fn $enforce_connect4(ctx: SockAddrContext) -> i32 {
+        fn $enforce_connect4(ctx: SockAddrContext) -> i32 {
             netrules::sock_addr(&ctx, $level, op::CONNECT4)
         }
 
         #[cgroup_sock_addr(connect6)]
-        pub fn $enforce_connect6(ctx: SockAddrContext) -> i32 {
+        fn $enforce_connect6(ctx: SockAddrContext) -> i32 {
             netrules::sock_addr(&ctx, $level, op::CONNECT6)
         }
 
         #[cgroup_sock_addr(bind4)]
-        pub fn $enforce_bind4(ctx: SockAddrContext) -> i32 {
+        fn $enforce_bind4(ctx: SockAddrContext) -> i32 {
             netrules::sock_addr(&ctx, $level, op::BIND4)
         }
 
         #[cgroup_sock_addr(bind6)]
-        pub fn $enforce_bind6(ctx: SockAddrContext) -> i32 {
+        fn $enforce_bind6(ctx: SockAddrContext) -> i32 {
             netrules::sock_addr(&ctx, $level, op::BIND6)
         }
 
         #[cgroup_sock_addr(sendmsg4)]
-        pub fn $enforce_sendmsg4(ctx: SockAddrContext) -> i32 {
+        fn $enforce_sendmsg4(ctx: SockAddrContext) -> i32 {
             netrules::sock_addr(&ctx, $level, op::SENDMSG4)
         }
 
         #[cgroup_sock_addr(sendmsg6)]
-        pub fn $enforce_sendmsg6(ctx: SockAddrContext) -> i32 {
+        fn $enforce_sendmsg6(ctx: SockAddrContext) -> i32 {
             netrules::sock_addr(&ctx, $level, op::SENDMSG6)
         }
 
         #[cgroup_sock(sock_create)]
-        pub fn $enforce_sock_create(ctx: SockContext) -> i32 {
+        fn $enforce_sock_create(ctx: SockContext) -> i32 {
             deny::sock_create(&ctx, $level, hook::SOCKET_CREATE)
         }
 
         #[cgroup_sockopt(setsockopt)]
-        pub fn $enforce_setsockopt(ctx: SockoptContext) -> i32 {
+        fn $enforce_setsockopt(ctx: SockoptContext) -> i32 {
             deny::setsockopt(&ctx, $level, hook::SOCKET_SETSOCKOPT)
         }
 
         #[lsm_cgroup(hook = "socket_listen")]
-        pub fn $enforce_socket_listen(ctx: LsmContext) -> i32 {
+        fn $enforce_socket_listen(ctx: LsmContext) -> i32 {
             deny::lsm(&ctx, $level, hook::SOCKET_LISTEN)
         }
 
         #[lsm_cgroup(hook = "socket_accept")]
-        pub fn $enforce_socket_accept(ctx: LsmContext) -> i32 {
+        fn $enforce_socket_accept(ctx: LsmContext) -> i32 {
             deny::lsm(&ctx, $level, hook::SOCKET_ACCEPT)
         }
 
         #[lsm_cgroup(hook = "bprm_check_security")]
-        pub fn $enforce_bprm_check(ctx: LsmContext) -> i32 {
+        fn $enforce_bprm_check(ctx: LsmContext) -> i32 {
             deny::lsm(&ctx, $level, hook::BPRM_CHECK)
         }
     };

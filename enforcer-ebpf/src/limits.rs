@@ -35,7 +35,10 @@ use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::bpf_ktime_get_ns,
     helpers::bpf_skb_ancestor_cgroup_id,
-    helpers::bpf_skb_cgroup_id, macros::map, maps::HashMap, programs::SkBuffContext,
+    helpers::bpf_skb_cgroup_id,
+    macros::map,
+    maps::HashMap,
+    programs::SkBuffContext,
 };
 use enforcer_common::{
     EVENT_BUDGET_EXHAUSTED, EVENT_RATE_LIMITED, EnforceCounter, EnforceEvent, LimitKey, LimitState,

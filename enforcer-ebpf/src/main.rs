@@ -29,13 +29,32 @@
 //! values and records are in `enforcer-common`.
 //!
 //! Rules for this crate: nothing may panic (no indexing, no unwrap, wrapping
-//! arithmetic only) and nothing logs (aya-log would add a ring buffer write per
-//! packet or syscall). Maps are declared unpinned; userspace decides where (and
-//! whether) to pin them, so loading the object for a probe pins nothing.
-#![no_std]
-#![no_main]
+//! arithmetic only; clippy enforces these, below) and nothing logs (aya-log
+//! would add a ring buffer write per packet or syscall). Maps are declared
+//! unpinned; userspace decides where (and whether) to pin them, so loading the
+//! object for a probe pins nothing.
+//!
+//! Program entry points are private `fn`s: the aya macros make them
+//! `#[no_mangle]`, which exports them whatever their Rust visibility.
+//!
+//! The real build is for `bpfel-unknown-none` (`enforcer/build.rs`). For the
+//! host (`cargo build --workspace`, `cargo clippy --workspace` on stable) the
+//! crate compiles as an ordinary std binary whose `main` does nothing: the
+//! workspace builds `enforcer-common` with its `user` feature, which brings in
+//! aya and so std, and std's panic handler would clash with ours.
+#![cfg_attr(target_arch = "bpf", no_std, no_main)]
 // BPF atomic instructions with fetch and compare-and-swap (`atomic.rs`).
-#![feature(asm_experimental_arch)]
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
+// The no-panic rules above, checked on the host by `cargo clippy --workspace` and
+// `cargo clippy -p enforcer-ebpf --features bench --all-targets -- -D warnings`
+// (the host build sees the same code, but for `atomic.rs`'s inline assembly).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 mod atomic;
 #[cfg(feature = "bench")]
@@ -57,8 +76,13 @@ mod sysenforce;
 
 /// Never reached: nothing in this crate can panic, and the verifier rejects
 /// programs whose code could loop forever, so a reachable panic would fail to load.
-#[cfg(not(test))]
+#[cfg(target_arch = "bpf")]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
     loop {}
 }
+
+/// The host stub (see the crate docs): the programs are only ever run by the
+/// kernel, from the bpfel object.
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

@@ -9,9 +9,8 @@
 //! descendants; each packet goes to its socket's own cgroup.
 
 use aya_ebpf::{
-    bindings::BPF_F_NO_PREALLOC,
-    helpers::bpf_skb_cgroup_id, macros::cgroup_skb, macros::map, maps::PerCpuHashMap,
-    programs::SkBuffContext,
+    bindings::BPF_F_NO_PREALLOC, helpers::bpf_skb_cgroup_id, macros::cgroup_skb, macros::map,
+    maps::PerCpuHashMap, programs::SkBuffContext,
 };
 use enforcer_common::{MAX_CGROUPS, NetCounter, full};
 
@@ -19,7 +18,8 @@ use crate::counters::upsert;
 
 /// cgroup2 id -> egress bytes and packets, one copy per CPU.
 #[map]
-static NET_EGRESS: PerCpuHashMap<u64, NetCounter> = PerCpuHashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
+static NET_EGRESS: PerCpuHashMap<u64, NetCounter> =
+    PerCpuHashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
 
 /// cgroup2 id -> ingress bytes and packets, one copy per CPU.
 #[map]
@@ -30,13 +30,13 @@ static NET_INGRESS: PerCpuHashMap<u64, NetCounter> =
 const ALLOW: i32 = 1;
 
 #[cgroup_skb(egress)]
-pub fn count_egress(ctx: SkBuffContext) -> i32 {
+fn count_egress(ctx: SkBuffContext) -> i32 {
     account(&NET_EGRESS, full::NET_EGRESS, &ctx);
     ALLOW
 }
 
 #[cgroup_skb(ingress)]
-pub fn count_ingress(ctx: SkBuffContext) -> i32 {
+fn count_ingress(ctx: SkBuffContext) -> i32 {
     account(&NET_INGRESS, full::NET_INGRESS, &ctx);
     ALLOW
 }

@@ -104,7 +104,8 @@ fn lookup(
 ) -> Option<Option<u32>> {
     let bits = if family == list::V4 { 32 } else { 128 };
     let key = Key::new(
-        NetKey::FIXED_BITS + bits,
+        // At most FIXED_BITS + 128 = 256: cannot wrap, the same value as a plain add.
+        NetKey::FIXED_BITS.wrapping_add(bits),
         NetKey::new(owner, generation, which, family, addr),
     );
     let set = NET_RULES.get(&key)?;

@@ -24,7 +24,7 @@ use crate::events::EVENTS;
 use crate::policy::count;
 
 #[tracepoint(category = "oom", name = "mark_victim")]
-pub fn oom_kill(ctx: TracePointContext) -> u32 {
+fn oom_kill(ctx: TracePointContext) -> u32 {
     // SAFETY: the offsets are inside the mark_victim record (checked against
     // the tracefs format by userspace before attaching); read_at uses
     // bpf_probe_read_kernel, which fails instead of faulting.

@@ -38,10 +38,16 @@ static ENFORCE_COUNTS: PerCpuHashMap<u64, EnforceCounter> =
 pub(crate) fn count(owner: u64, bump: impl Fn(&mut EnforceCounter)) {
     let mut first = EnforceCounter::default();
     bump(&mut first);
-    upsert(&ENFORCE_COUNTS, full::ENFORCE_COUNTS, &owner, &first, |slot| {
-        // SAFETY: `slot` is this CPU's copy of the value, valid for this run.
-        bump(unsafe { &mut *slot });
-    });
+    upsert(
+        &ENFORCE_COUNTS,
+        full::ENFORCE_COUNTS,
+        &owner,
+        &first,
+        |slot| {
+            // SAFETY: `slot` is this CPU's copy of the value, valid for this run.
+            bump(unsafe { &mut *slot });
+        },
+    );
 }
 
 /// The calling task's ancestor at `level` (0 if the task is not that deep),

@@ -6,9 +6,8 @@
 //! (return 1); a later issue adds deny decisions here.
 
 use aya_ebpf::{
-    bindings::BPF_F_NO_PREALLOC,
-    helpers::bpf_get_current_cgroup_id, macros::cgroup_sock_addr, macros::map, maps::PerCpuHashMap,
-    programs::SockAddrContext,
+    bindings::BPF_F_NO_PREALLOC, helpers::bpf_get_current_cgroup_id, macros::cgroup_sock_addr,
+    macros::map, maps::PerCpuHashMap, programs::SockAddrContext,
 };
 use enforcer_common::{MAX_CGROUPS, SockCounter, full};
 
@@ -32,25 +31,25 @@ enum Hook {
 }
 
 #[cgroup_sock_addr(connect4)]
-pub fn count_connect4(_ctx: SockAddrContext) -> i32 {
+fn count_connect4(_ctx: SockAddrContext) -> i32 {
     count(Hook::Connect4);
     ALLOW
 }
 
 #[cgroup_sock_addr(connect6)]
-pub fn count_connect6(_ctx: SockAddrContext) -> i32 {
+fn count_connect6(_ctx: SockAddrContext) -> i32 {
     count(Hook::Connect6);
     ALLOW
 }
 
 #[cgroup_sock_addr(bind4)]
-pub fn count_bind4(_ctx: SockAddrContext) -> i32 {
+fn count_bind4(_ctx: SockAddrContext) -> i32 {
     count(Hook::Bind4);
     ALLOW
 }
 
 #[cgroup_sock_addr(bind6)]
-pub fn count_bind6(_ctx: SockAddrContext) -> i32 {
+fn count_bind6(_ctx: SockAddrContext) -> i32 {
     count(Hook::Bind6);
     ALLOW
 }
@@ -61,13 +60,19 @@ fn count(hook: Hook) {
     let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
     let mut first = SockCounter::default();
     bump(&mut first, hook);
-    upsert(&SOCK_ATTEMPTS, full::SOCK_ATTEMPTS, &cgroup_id, &first, |slot| {
-        // SAFETY: `slot` is this CPU's copy of a map value, valid for this
-        // program run. These hooks run in process context for the calling task,
-        // so an update of the same slot can only be interleaved by preemption
-        // within these few instructions; a plain add is accepted for that.
-        bump(unsafe { &mut *slot }, hook);
-    });
+    upsert(
+        &SOCK_ATTEMPTS,
+        full::SOCK_ATTEMPTS,
+        &cgroup_id,
+        &first,
+        |slot| {
+            // SAFETY: `slot` is this CPU's copy of a map value, valid for this
+            // program run. These hooks run in process context for the calling task,
+            // so an update of the same slot can only be interleaved by preemption
+            // within these few instructions; a plain add is accepted for that.
+            bump(unsafe { &mut *slot }, hook);
+        },
+    );
 }
 
 #[inline(always)]

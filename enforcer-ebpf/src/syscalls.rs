@@ -45,7 +45,7 @@ static SYSCALL_SCOPE: Array<u32> = Array::with_max_entries(scope::ENTRIES, 0);
 static SYSCALL_CACHE: PerCpuArray<ScopeCache> = PerCpuArray::with_max_entries(1, 0);
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn count_syscalls(ctx: RawTracePointContext) -> u32 {
+fn count_syscalls(ctx: RawTracePointContext) -> u32 {
     let Some((cgroup_id, counted)) = decide() else {
         return 0;
     };

@@ -66,7 +66,7 @@ const MAX_WALK: i32 = 16;
 const SIGKILL: u32 = 9;
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn enforce_syscalls(ctx: RawTracePointContext) -> u32 {
+fn enforce_syscalls(ctx: RawTracePointContext) -> u32 {
     match ENFORCE_SCOPE.get(enforce_scope::SYSCALL_GROUPS) {
         Some(&n) if n != 0 => {}
         _ => return 0,

@@ -26,7 +26,7 @@ use super::object::open_cgroup2_dir;
 use super::snapshot::{GroupCounters, Snapshot};
 
 /// The object built from `enforcer-ebpf` (the same bytes `object.rs` embeds).
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/enforcer"));
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/enforcer-ebpf"));
 
 /// Empty raw tracepoint `sys_enter` program (returns 0).
 pub const NOOP_SYS_ENTER: &str = "noop_sys_enter";

@@ -21,7 +21,7 @@ use super::layout::{
 /// The object built from `enforcer-ebpf` by build.rs (aya-build names it after the
 /// crate's `[[bin]]`). `include_bytes_aligned!` because the ELF parser needs the
 /// bytes 8-byte aligned; plain `include_bytes!` gives no alignment guarantee.
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/enforcer"));
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/enforcer-ebpf"));
 
 /// aya-log's ring buffer map. Only present if a kernel program uses aya-log-ebpf.
 const AYA_LOG_MAP: &str = "AYA_LOGS";
