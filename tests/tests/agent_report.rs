@@ -47,12 +47,14 @@ fn every_metric_readme_lists_is_served_with_the_group_label() {
         &p,
         format!(
             "[group.\"{n}\"]\n\"memory.max\" = \"64M\"\n[group.\"{n}\".network]\n\
-             connect_deny = [\"127.0.0.2/32\"]\negress_rate = \"1Mbit\"\n",
+             connect_deny = [\"127.0.0.2/32\"]\negress_rate = \"1Mbit\"\n\
+             [group.\"{n}\".syscalls]\ndeny = [\"getppid\"]\naction = \"log\"\n",
             n = a.name
         ),
     )
     .unwrap();
     run.start(&p);
+    helper_in(&a, &["getppid", "5"]);
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     helper_in(&a, &["try-connect", "tcp", "127.0.0.2:9"]);
     helper_in(&a, &["sockaddr", "3"]);
@@ -75,7 +77,9 @@ fn every_metric_readme_lists_is_served_with_the_group_label() {
             all.iter()
                 .any(|(n, l, v)| n == name && l.contains(&label) && *v >= 1.0)
         };
-        has("enforcer_denied_total") && has("enforcer_dropped_packets_total")
+        has("enforcer_denied_total")
+            && has("enforcer_dropped_packets_total")
+            && has("enforcer_syscalls_logged_total")
     });
     let of = |name: &str| -> Vec<(String, f64)> {
         all.iter()
@@ -101,7 +105,10 @@ fn every_metric_readme_lists_is_served_with_the_group_label() {
         "enforcer_reloads_total",
         "enforcer_rules_loaded",
         "enforcer_denied_total",
+        "enforcer_syscalls_logged_total",
         "enforcer_dropped_packets_total",
+        "enforcer_dropped_bytes_total",
+        "enforcer_events_lost_total",
     ] {
         let agent_wide = !name.contains("attempts")
             && [
@@ -135,17 +142,42 @@ fn every_metric_readme_lists_is_served_with_the_group_label() {
         .map(|(_, v)| *v)
         .sum();
     assert!(dropped > 0.0, "the 1 Mbit/s limit dropped packets");
-    // A stable syscall label set: the fixed set and `other`, whatever the
-    // group called (README lists it).
+    let dropped_bytes: f64 = of("enforcer_dropped_bytes_total")
+        .iter()
+        .filter(|(l, _)| l.contains("direction=\"egress\""))
+        .map(|(_, v)| *v)
+        .sum();
+    assert!(
+        dropped_bytes >= dropped * 28.0,
+        "and their bytes, headers included"
+    );
+    assert!(
+        of("enforcer_syscalls_logged_total")[0].1 >= 5.0,
+        "getppid logged"
+    );
+    // The same counters in `stats --json`, under the names the table gives.
+    let s = run.stats(&a.name);
+    assert!(
+        s["enforcement"]["syscalls_logged"].as_u64() >= Some(5),
+        "{s}"
+    );
+    assert!(
+        s["enforcement"]["egress_dropped_bytes"].as_u64() > Some(0),
+        "{s}"
+    );
+    assert!(s["enforcement"]["events_lost"].is_u64(), "{s}");
+    // A stable syscall label set: the fixed set, the policy's (getppid, which
+    // it logs) and `other`, whatever the group called (README lists it).
     let syscalls: Vec<String> = of("enforcer_syscall_calls_total")
         .into_iter()
         .map(|(l, _)| l)
         .collect();
     assert_eq!(
         syscalls.len(),
-        enforcer::report::FIXED_SYSCALLS.len() + 1,
+        enforcer::report::FIXED_SYSCALLS.len() + 2,
         "{syscalls:?}"
     );
+    assert!(syscalls.iter().any(|l| l.contains("syscall=\"getppid\"")));
     assert!(syscalls.iter().any(|l| l.contains("syscall=\"other\"")));
     assert!(
         all.iter()

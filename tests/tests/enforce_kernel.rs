@@ -150,7 +150,7 @@ fn connect_deny_refuses_only_the_group_and_only_the_listed_destination() {
     );
 
     let snap = kernel.snapshot().expect("snapshot");
-    assert_eq!(group(&snap, g.id()).denied.connect, 1);
+    assert_eq!(group(&snap, g.id()).enforce.connect_denied, 1);
     let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
         !e.is_empty()
     });
@@ -245,7 +245,7 @@ fn ipv6_and_ipv4_mapped_destinations() {
         "err EPERM"
     );
     let snap = kernel.snapshot().expect("snapshot");
-    assert_eq!(group(&snap, g.id()).denied.connect, 3);
+    assert_eq!(group(&snap, g.id()).enforce.connect_denied, 3);
     let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
         e.len() >= 3
     });
@@ -292,7 +292,7 @@ fn udp_sendto_to_a_denied_destination_is_refused() {
         "err ECONNREFUSED"
     );
     let snap = kernel.snapshot().expect("snapshot");
-    assert_eq!(group(&snap, g.id()).denied.sendmsg, 2);
+    assert_eq!(group(&snap, g.id()).enforce.sendmsg_denied, 2);
     let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
         e.len() >= 2
     });
@@ -330,7 +330,7 @@ fn bind_to_a_denied_port_is_refused() {
     // Connects are a different list.
     assert_eq!(attempt(&g, &["try-connect", "udp", &v4]), "ok");
     let snap = kernel.snapshot().expect("snapshot");
-    assert_eq!(group(&snap, g.id()).denied.bind, 3);
+    assert_eq!(group(&snap, g.id()).enforce.bind_denied, 3);
     let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
         e.len() >= 3
     });
@@ -428,12 +428,12 @@ fn egress_budget_delivers_the_budget_and_drops_the_rest() {
     let snap = kernel.snapshot().expect("snapshot");
     let c = group(&snap, g.id());
     assert_eq!(
-        c.dropped.egress.packets,
+        c.enforce.egress_dropped.packets,
         COUNT - n,
         "every other datagram dropped"
     );
-    assert_eq!(c.dropped.egress.bytes, (COUNT - n) * wire(PAYLOAD));
-    assert_eq!(c.dropped.ingress.packets, 0);
+    assert_eq!(c.enforce.egress_dropped.bytes, (COUNT - n) * wire(PAYLOAD));
+    assert_eq!(c.enforce.ingress_dropped.packets, 0);
     let events = events_of(&mut kernel, g.id(), Duration::from_millis(500), |_| false);
     assert_eq!(events.len(), 1, "one event per window: {events:?}");
     assert_eq!(events[0].kind(), "budget_exhausted");
@@ -469,8 +469,8 @@ fn ingress_budget_drops_what_the_group_receives_beyond_it() {
         "received {n}, {fit} fit"
     );
     let c = group(&kernel.snapshot().expect("snapshot"), g.id());
-    assert_eq!(c.dropped.ingress.packets, COUNT - n);
-    assert_eq!(c.dropped.egress.packets, 0);
+    assert_eq!(c.enforce.ingress_dropped.packets, COUNT - n);
+    assert_eq!(c.enforce.egress_dropped.packets, 0);
 }
 
 #[test]
@@ -501,9 +501,9 @@ fn ingress_rate_limit_holds_within_ten_percent() {
         .unwrap_or_else(|| panic!("bad receiver output {last:?}"));
     assert_rate(n * wire(PAYLOAD), secs, RATE);
     let c = group(&kernel.snapshot().expect("snapshot"), g.id());
-    assert!(c.dropped.ingress.packets > 0, "{c:?}");
-    assert!(c.dropped.ingress.packets + n <= sent);
-    assert_eq!(c.dropped.egress.packets, 0);
+    assert!(c.enforce.ingress_dropped.packets > 0, "{c:?}");
+    assert!(c.enforce.ingress_dropped.packets + n <= sent);
+    assert_eq!(c.enforce.egress_dropped.packets, 0);
 }
 
 #[test]
@@ -538,8 +538,8 @@ fn an_allow_list_for_bind_refuses_everything_else() {
     assert_eq!(attempt_outside(&["try-bind", "tcp", &listed]), "ok");
     assert_eq!(
         group(&kernel.snapshot().expect("snapshot"), g.id())
-            .denied
-            .bind,
+            .enforce
+            .bind_denied,
         3
     );
 }
@@ -617,7 +617,7 @@ fn egress_rate_limit_holds_within_ten_percent() {
         "{rate:.0} B/s is not within 10% of {RATE} B/s"
     );
     let c = group(&kernel.snapshot().expect("snapshot"), g.id());
-    assert!(c.dropped.egress.packets > 0);
+    assert!(c.enforce.egress_dropped.packets > 0);
     let events = events_of(&mut kernel, g.id(), Duration::from_millis(300), |_| false);
     assert!(
         !events.is_empty() && events.len() <= 4,
@@ -673,11 +673,11 @@ fn egress_counters_count_what_left_not_what_the_limiter_dropped() {
     assert_eq!(sent, SENT, "UDP sends succeed even when dropped: {out}");
     let c = group(&kernel.snapshot().expect("snapshot"), g.id());
     assert!(
-        c.dropped.egress.packets > SENT / 2,
+        c.enforce.egress_dropped.packets > SENT / 2,
         "the limiter dropped most: {c:?}"
     );
     assert_eq!(
-        c.egress.packets + c.dropped.egress.packets,
+        c.egress.packets + c.enforce.egress_dropped.packets,
         SENT,
         "every datagram either left (egress) or was dropped: {c:?}"
     );
@@ -777,7 +777,7 @@ fn a_killed_syscall_kills_only_inside_the_group() {
     assert_eq!(attempt(&g, &["try-socket"]), "ok");
 
     let c = group(&kernel.snapshot().expect("snapshot"), g.id());
-    assert_eq!(c.syscalls_killed, 1);
+    assert_eq!(c.enforce.syscalls_killed, 1);
     let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
         !e.is_empty()
     });
@@ -819,9 +819,9 @@ fn logged_syscalls_are_counted_and_reported() {
     let _ = attempt_outside(&["getppid", &K.to_string()]);
     let c = group(&kernel.snapshot().expect("snapshot"), g.id());
     assert!(
-        (K..K + 20).contains(&c.syscalls_logged),
+        (K..K + 20).contains(&c.enforce.syscalls_logged),
         "logged {} getppid calls",
-        c.syscalls_logged
+        c.enforce.syscalls_logged
     );
     let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
         e.len() as u64 >= K
@@ -863,7 +863,7 @@ fn denied_syscalls_fail_with_eperm_where_a_hook_exists() {
     assert_eq!(attempt_outside(&["try-setsockopt"]), "ok");
 
     let c = group(&kernel.snapshot().expect("snapshot"), g.id());
-    assert_eq!(c.denied.syscalls, 4);
+    assert_eq!(c.enforce.syscalls_denied, 4);
     let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
         e.len() >= 4
     });
@@ -971,7 +971,7 @@ fn replacing_rules_under_traffic_never_lets_a_denied_connect_through() {
     // Old generations are gone from the trie: only the last one's entries stay.
     let c = group(&kernel.snapshot().expect("snapshot"), g.id());
     assert_eq!(
-        c.denied.connect,
+        c.enforce.connect_denied,
         batches * CONNECTS.parse::<u64>().expect("number")
     );
 }
@@ -1003,7 +1003,7 @@ fn rules_survive_a_killed_loader_and_are_adopted_without_duplicate_links() {
     assert_eq!(attempt(&g, &["try-connect", "tcp", &t]), "err EPERM");
     assert_eq!(attempt_outside(&["try-connect", "tcp", &t]), "ok");
     let pinned = snapshot_pinned(&pins.path).expect("pinned counters");
-    assert_eq!(group(&pinned, g.id()).denied.connect, 1);
+    assert_eq!(group(&pinned, g.id()).enforce.connect_denied, 1);
 
     // A new loader adopts everything: no link is attached twice.
     let mut kernel = Kernel::open(&pins.path).expect("reopen");
@@ -1016,7 +1016,7 @@ fn rules_survive_a_killed_loader_and_are_adopted_without_duplicate_links() {
     );
     assert_eq!(attempt(&g, &["try-connect", "tcp", &t]), "err EPERM");
     let c = group(&kernel.snapshot().expect("snapshot"), g.id());
-    assert_eq!(c.denied.connect, 2, "counted once per denial");
+    assert_eq!(c.enforce.connect_denied, 2, "counted once per denial");
 
     // unpin_all detaches: the group connects again.
     drop(kernel);
@@ -1072,10 +1072,13 @@ fn nested_groups_each_apply_their_own_rules() {
         "delivered {n}, {fit} fit"
     );
     let snap = kernel.snapshot().expect("snapshot");
-    assert_eq!(group(&snap, parent.id()).dropped.egress.packets, 100 - n);
-    assert_eq!(group(&snap, child.id()).denied.connect, 1);
-    assert_eq!(group(&snap, child.id()).dropped.egress.packets, 0);
-    assert_eq!(group(&snap, parent.id()).denied.connect, 0);
+    assert_eq!(
+        group(&snap, parent.id()).enforce.egress_dropped.packets,
+        100 - n
+    );
+    assert_eq!(group(&snap, child.id()).enforce.connect_denied, 1);
+    assert_eq!(group(&snap, child.id()).enforce.egress_dropped.packets, 0);
+    assert_eq!(group(&snap, parent.id()).enforce.connect_denied, 0);
 }
 
 #[test]

@@ -474,7 +474,7 @@ impl Agent {
     /// A warning line (log and audit) when the kernel dropped events since
     /// the last tick because the ring buffer was full.
     fn report_lost_events(&mut self, snap: &crate::bpf::Snapshot) {
-        let total: u64 = snap.groups.values().map(|g| g.events_lost).sum();
+        let total: u64 = snap.groups.values().map(|g| g.enforce.events_lost).sum();
         if total > self.events_lost {
             let new = total - self.events_lost;
             tracing::warn!(

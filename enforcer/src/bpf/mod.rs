@@ -59,7 +59,7 @@ pub use object::{ProbeReport, cgroup_id, probe};
 pub use rules::{
     DENY_HOOKS, GroupRules, Limits, RATE_BURST, RATE_BURST_BYTES, SyscallRules, deny_hook,
 };
-pub use snapshot::{DenyCounters, DropCounters, GroupCounters, MapFill, Snapshot};
+pub use snapshot::{GroupCounters, MapFill, Snapshot};
 
 /// Traffic direction of [`Kernel::set_rate`] (the policy model's type).
 pub use crate::plan::Direction;

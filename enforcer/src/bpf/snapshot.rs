@@ -62,38 +62,11 @@ pub struct GroupCounters {
     /// Syscall number -> calls, for groups in the syscall scope
     /// ([`Kernel::set_syscall_scope`](super::Kernel::set_syscall_scope)).
     pub syscalls: BTreeMap<u32, u64>,
-    /// Calls refused by the group's rules (charged to the group that owns the
-    /// rules, also for calls from its descendant cgroups).
-    pub denied: DenyCounters,
-    /// Syscalls that got their process killed (`action = "kill"`).
-    pub syscalls_killed: u64,
-    /// Syscalls logged (`action = "log"`).
-    pub syscalls_logged: u64,
-    /// Packets dropped by the group's rate limits and budgets. They are not
-    /// in `egress`/`ingress`, which count what left and what arrived.
-    pub dropped: DropCounters,
-    /// Enforcement events of the group lost because the ring buffer was full.
-    pub events_lost: u64,
-}
-
-/// Calls refused with EPERM, per kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DenyCounters {
-    /// `connect()` by the address list.
-    pub connect: u64,
-    /// `bind()` by the address list.
-    pub bind: u64,
-    /// UDP `sendto()`/`sendmsg()` with a destination, by the connect list.
-    pub sendmsg: u64,
-    /// Syscalls refused by a BPF-LSM hook (`action = "deny"`).
-    pub syscalls: u64,
-}
-
-/// Packets dropped by rate limits and budgets, per direction.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DropCounters {
-    pub egress: NetCounter,
-    pub ingress: NetCounter,
+    /// What the group's rules refused, killed, logged and dropped, and its
+    /// events lost (charged to the group that owns the rules, also for calls
+    /// from its descendant cgroups). Whole, so a new field reaches the
+    /// counter table without a change here.
+    pub enforce: EnforceCounter,
 }
 
 /// How maps are read: batch lookups where the kernel has them (falling back
@@ -194,23 +167,9 @@ pub(super) fn read(maps: &CounterMaps<'_>, mode: ReadMode) -> Result<Snapshot, B
     let enforce = per_cpu::<u64, EnforceCounter>(maps.enforce, ENFORCE_COUNTS)?;
     for_each(&enforce, ENFORCE_COUNTS, mode, |id, values| {
         *counts.entry(ENFORCE_COUNTS).or_default() += 1;
-        let c = values
+        groups.entry(id).or_default().enforce = values
             .iter()
             .fold(EnforceCounter::default(), |sum, v| sum.wrapping_add(*v));
-        let g = groups.entry(id).or_default();
-        g.denied = DenyCounters {
-            connect: c.connect_denied,
-            bind: c.bind_denied,
-            sendmsg: c.sendmsg_denied,
-            syscalls: c.syscalls_denied,
-        };
-        g.syscalls_killed = c.syscalls_killed;
-        g.syscalls_logged = c.syscalls_logged;
-        g.dropped = DropCounters {
-            egress: c.egress_dropped,
-            ingress: c.ingress_dropped,
-        };
-        g.events_lost = c.events_lost;
     })?;
     let full: aya::maps::PerCpuArray<&MapData, u64> = aya::maps::PerCpuArray::try_from(maps.full)
         .map_err(|source| BpfError::Map {

@@ -77,9 +77,10 @@ pub enum Command {
     },
     /// A live, sortable table of groups (as systemd-cgtop).
     ///
-    /// Traffic, syscalls, memory, CPU, denials and drops per group, rates and
-    /// totals, read from the pinned maps, with or without a running agent.
-    /// Keys: arrows or j/k move; n e i y m c d p (or 1-8) sort by a column,
+    /// Traffic, syscalls, memory, CPU, denials, drops and lost events per
+    /// group, rates and totals, read from the pinned maps, with or without a
+    /// running agent.
+    /// Keys: arrows or j/k move; n e i y m c d p l (or 1-9) sort by a column,
     /// the same key again reverses (r too, s cycles); / filters by path, unit,
     /// container or pod; t toggles the tree, + and - change its depth; Enter
     /// shows a group's detail (top syscalls, denials, drops, limits, budget
@@ -329,7 +330,7 @@ pub struct TopArgs {
     #[arg(long, value_name = "DEPTH", default_value_t = 0)]
     pub tree: usize,
     /// Initial sort column: group, egress, ingress, syscalls, memory, cpu,
-    /// denied, dropped.
+    /// denied, dropped, lost.
     #[arg(long, default_value = "egress")]
     pub sort: String,
     /// Initial filter (a substring of the group or its unit/container/pod).

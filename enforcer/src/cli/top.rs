@@ -15,7 +15,11 @@ fn view(args: &TopArgs) -> Result<View, CgroupError> {
         CgroupError::Usage(format!(
             "no column {:?} to sort by: choose one of {}",
             args.sort,
-            Column::ALL.map(Column::name).join(", ")
+            Column::all()
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })?;
     Ok(View {

@@ -2,13 +2,12 @@
 //! syscall names, cgroupfs usage, and rates between two snapshots.
 
 mod index;
+mod json;
 mod usage;
 mod workload;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
-
-use serde::Serialize;
 
 pub use index::{CgroupIndex, GroupLabel};
 pub use usage::{CpuUsage, MemoryUsage};
@@ -16,6 +15,7 @@ pub use workload::{Workload, classify as workload_of};
 
 use crate::bpf::{GroupCounters, Snapshot};
 use crate::cgroup::Cgroups;
+use crate::counters::{Counts, PerSec};
 
 /// x86_64 syscall name for a number, from the `syscalls` crate's table.
 pub fn syscall_name(nr: u32) -> String {
@@ -24,70 +24,32 @@ pub fn syscall_name(nr: u32) -> String {
         .unwrap_or_else(|| format!("syscall_{nr}"))
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct NetReport {
-    pub egress_bytes: u64,
-    pub egress_packets: u64,
-    pub ingress_bytes: u64,
-    pub ingress_packets: u64,
-    pub connect_attempts: u64,
-    pub bind_attempts: u64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct SyscallReport {
-    pub total: u64,
-    pub by_name: BTreeMap<String, u64>,
-}
-
-/// What the group's rules refused or dropped.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct EnforcementReport {
-    pub connect_denied: u64,
-    pub bind_denied: u64,
-    pub sendmsg_denied: u64,
-    pub syscalls_denied: u64,
-    pub syscalls_killed: u64,
-    pub syscalls_logged: u64,
-    pub egress_dropped_packets: u64,
-    pub egress_dropped_bytes: u64,
-    pub ingress_dropped_packets: u64,
-    pub ingress_dropped_bytes: u64,
-    /// Events (denials, kills, OOM kills...) the kernel could not queue
-    /// because the ring buffer was full: they are not in the audit log.
-    pub events_lost: u64,
-}
-
 /// Per-second rates over the last interval (absent on the first sample).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rates {
-    pub egress_bytes_per_sec: f64,
-    pub egress_packets_per_sec: f64,
-    pub ingress_bytes_per_sec: f64,
-    pub ingress_packets_per_sec: f64,
-    pub syscalls_per_sec: f64,
-    pub connect_attempts_per_sec: f64,
+    /// Every counter's; `stats --json` shows those with a rate name.
+    pub per_sec: PerSec,
     /// CPU time over the interval; 100 is one full CPU.
     pub cpu_percent: f64,
 }
 
-/// One group's usage: the shape of `enforcer stats --json` and of the metrics.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One group's usage: what `enforcer stats --json` prints (see `json.rs`)
+/// and the metrics export.
+#[derive(Debug, Clone, PartialEq)]
 pub struct GroupReport {
     pub group: GroupLabel,
     pub cgroup_id: u64,
-    pub net: NetReport,
-    pub syscalls: SyscallReport,
+    /// Every counter of [`crate::counters`].
+    pub counts: Counts,
+    /// Calls per syscall name (their sum is
+    /// [`Counter::Syscalls`](crate::counters::Counter::Syscalls)).
+    pub syscalls_by_name: BTreeMap<String, u64>,
     pub memory: MemoryUsage,
     pub cpu: CpuUsage,
-    pub enforcement: EnforcementReport,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rates: Option<Rates>,
     /// The systemd unit, container and pod the path names.
-    #[serde(skip_serializing_if = "Workload::is_empty")]
     pub workload: Workload,
     /// Rate limits and byte budgets in force (see [`with_limits`]).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub limits: Vec<crate::bpf::LimitReport>,
 }
 
@@ -97,11 +59,10 @@ impl GroupReport {
         GroupReport {
             group: label.to_string(),
             cgroup_id: 0,
-            net: NetReport::default(),
-            syscalls: SyscallReport::default(),
+            counts: Counts::default(),
+            syscalls_by_name: BTreeMap::new(),
             memory: MemoryUsage::default(),
             cpu: CpuUsage::default(),
-            enforcement: EnforcementReport::default(),
             rates: None,
             workload: workload::classify(label),
             limits: Vec::new(),
@@ -130,35 +91,8 @@ pub fn with_limits(
     }
 }
 
-fn net_of(c: &GroupCounters) -> NetReport {
-    NetReport {
-        egress_bytes: c.egress.bytes,
-        egress_packets: c.egress.packets,
-        ingress_bytes: c.ingress.bytes,
-        ingress_packets: c.ingress.packets,
-        connect_attempts: c.sock.connect4 + c.sock.connect6,
-        bind_attempts: c.sock.bind4 + c.sock.bind6,
-    }
-}
-
-/// Per group at the previous collection: network counters, syscall total, CPU µs.
-type Previous = BTreeMap<u64, (NetReport, u64, u64)>;
-
-fn enforcement_of(c: &GroupCounters) -> EnforcementReport {
-    EnforcementReport {
-        connect_denied: c.denied.connect,
-        bind_denied: c.denied.bind,
-        sendmsg_denied: c.denied.sendmsg,
-        syscalls_denied: c.denied.syscalls,
-        syscalls_killed: c.syscalls_killed,
-        syscalls_logged: c.syscalls_logged,
-        egress_dropped_packets: c.dropped.egress.packets,
-        egress_dropped_bytes: c.dropped.egress.bytes,
-        ingress_dropped_packets: c.dropped.ingress.packets,
-        ingress_dropped_bytes: c.dropped.ingress.bytes,
-        events_lost: c.events_lost,
-    }
-}
+/// Per group at the previous collection: its counts and CPU µs.
+type Previous = BTreeMap<u64, (Counts, u64)>;
 
 /// Keeps what rates and labels need between collections.
 pub struct Collector {
@@ -235,29 +169,17 @@ impl Collector {
             let Some(label) = self.index.label(id).map(str::to_string) else {
                 continue;
             };
-            let net = net_of(c);
+            let counts = Counts::read(c);
             let cpu = usage::cpu(cg, &label);
-            let total: u64 = c.syscalls.values().sum();
-            let by_name = c
-                .syscalls
-                .iter()
-                .map(|(&nr, &n)| (syscall_name(nr), n))
-                .collect();
             let rates = self.prev.as_ref().map(|(then, prev)| {
                 let dt = now.duration_since(*then).as_secs_f64().max(1e-6);
-                let (pn, pt, pc) = prev.get(&id).cloned().unwrap_or_default();
-                let per = |a: u64, b: u64| a.saturating_sub(b) as f64 / dt;
+                let (before, cpu_before) = prev.get(&id).copied().unwrap_or_default();
                 Rates {
-                    egress_bytes_per_sec: per(net.egress_bytes, pn.egress_bytes),
-                    egress_packets_per_sec: per(net.egress_packets, pn.egress_packets),
-                    ingress_bytes_per_sec: per(net.ingress_bytes, pn.ingress_bytes),
-                    ingress_packets_per_sec: per(net.ingress_packets, pn.ingress_packets),
-                    syscalls_per_sec: per(total, pt),
-                    connect_attempts_per_sec: per(net.connect_attempts, pn.connect_attempts),
-                    cpu_percent: per(cpu.usage_usec, pc) / 10_000.0,
+                    per_sec: counts.per_sec(&before, dt),
+                    cpu_percent: cpu.usage_usec.saturating_sub(cpu_before) as f64 / dt / 10_000.0,
                 }
             });
-            current.insert(id, (net.clone(), total, cpu.usage_usec));
+            current.insert(id, (counts, cpu.usage_usec));
             groups.push(GroupReport {
                 workload: workload::classify(&label),
                 limits: Vec::new(),
@@ -265,9 +187,12 @@ impl Collector {
                 cpu,
                 group: label,
                 cgroup_id: id,
-                net,
-                syscalls: SyscallReport { total, by_name },
-                enforcement: enforcement_of(c),
+                counts,
+                syscalls_by_name: c
+                    .syscalls
+                    .iter()
+                    .map(|(&nr, &n)| (syscall_name(nr), n))
+                    .collect(),
                 rates,
             });
         }

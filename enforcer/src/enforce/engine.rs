@@ -73,10 +73,7 @@ struct RuleState {
 /// Whether `metric` only ever grows (a total since counting began), so its
 /// past must not fire a rule.
 fn is_cumulative(metric: Metric) -> bool {
-    matches!(
-        metric,
-        Metric::EgressBytes | Metric::IngressBytes | Metric::OomKills
-    )
+    matches!(metric, Metric::Total(_) | Metric::OomKills)
 }
 
 struct Armed {
@@ -88,19 +85,12 @@ struct Armed {
 /// The value of `metric` in a group's report. Rates are absent on the first
 /// collection: a rate rule cannot fire before the second.
 pub fn metric_value(metric: Metric, r: &GroupReport) -> Option<f64> {
-    let rate = |f: fn(&crate::collect::Rates) -> f64| r.rates.as_ref().map(f);
     match metric {
-        Metric::EgressBytes => Some(r.net.egress_bytes as f64),
-        Metric::IngressBytes => Some(r.net.ingress_bytes as f64),
-        Metric::EgressBytesPerSec => rate(|x| x.egress_bytes_per_sec),
-        Metric::IngressBytesPerSec => rate(|x| x.ingress_bytes_per_sec),
-        Metric::EgressPacketsPerSec => rate(|x| x.egress_packets_per_sec),
-        Metric::IngressPacketsPerSec => rate(|x| x.ingress_packets_per_sec),
-        Metric::ConnectAttemptsPerSec => rate(|x| x.connect_attempts_per_sec),
-        Metric::SyscallsPerSec => rate(|x| x.syscalls_per_sec),
+        Metric::Total(c) => Some(r.counts[c] as f64),
+        Metric::Rate(c) => r.rates.as_ref().map(|x| x.per_sec[c]),
         Metric::MemoryUsageBytes => Some(r.memory.usage_bytes as f64),
         Metric::OomKills => Some(r.memory.oom_kills as f64),
-        Metric::CpuUsagePercent => rate(|x| x.cpu_percent),
+        Metric::CpuUsagePercent => r.rates.as_ref().map(|x| x.cpu_percent),
     }
 }
 
@@ -300,12 +290,13 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{NetReport, Rates};
+    use crate::collect::Rates;
+    use crate::counters::{Counter, PerSec};
 
     fn rule(threshold: f64, hold: u64, then: Vec<Action>, until: Option<u64>) -> ControlRule {
         ControlRule {
             origin: "p.toml:1:1".into(),
-            metric: Metric::EgressBytesPerSec,
+            metric: Metric::Rate(Counter::EgressBytes),
             compare: Compare::Above,
             threshold,
             hold: Duration::from_secs(hold),
@@ -315,21 +306,15 @@ mod tests {
     }
 
     fn report(rate: f64) -> Vec<GroupReport> {
-        vec![GroupReport {
-            group: "web".into(),
-            cgroup_id: 9,
-            net: NetReport::default(),
-            syscalls: Default::default(),
-            memory: Default::default(),
-            cpu: Default::default(),
-            enforcement: Default::default(),
-            rates: Some(Rates {
-                egress_bytes_per_sec: rate,
-                ..Default::default()
-            }),
-            workload: Default::default(),
-            limits: Vec::new(),
-        }]
+        let mut per_sec = PerSec::default();
+        per_sec[Counter::EgressBytes] = rate;
+        let mut r = GroupReport::empty("web");
+        r.cgroup_id = 9;
+        r.rates = Some(Rates {
+            per_sec,
+            cpu_percent: 0.0,
+        });
+        vec![r]
     }
 
     #[derive(Default)]
@@ -476,7 +461,7 @@ mod tests {
         let mut fx = Fake::default();
         let t = Instant::now();
         let mut r = ooms(1);
-        r[0].rates.as_mut().unwrap().egress_bytes_per_sec = 500.0;
+        r[0].rates.as_mut().unwrap().per_sec[Counter::EgressBytes] = 500.0;
         assert_eq!(e.step(t, &r, &mut fx).len(), 1, "the throttle fires");
         // Reloaded with the OOM rule only (moved to another line): it keeps its
         // baseline, and the removed throttle is lifted.

@@ -3,8 +3,6 @@
 //! mechanism layers (`cgroup/`, `bpf/`, `enforce/`) never import the policy
 //! file's model; the policy reader parses its text into these.
 
-use std::fmt;
-
 /// `[agent] on_exit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnExit {
@@ -48,33 +46,8 @@ pub enum Compare {
     Below,
 }
 
-/// What a `when` rule watches, per group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Metric {
-    /// `egress_bytes`: bytes sent since the agent started counting the group.
-    EgressBytes,
-    /// `egress_bytes_per_sec`: bytes sent per second over the last interval.
-    EgressBytesPerSec,
-    /// `ingress_bytes`: bytes received since counting started.
-    IngressBytes,
-    /// `ingress_bytes_per_sec`
-    IngressBytesPerSec,
-    /// `egress_packets_per_sec`
-    EgressPacketsPerSec,
-    /// `ingress_packets_per_sec`
-    IngressPacketsPerSec,
-    /// `connect_attempts_per_sec`: `connect(2)` calls per second, allowed or not.
-    ConnectAttemptsPerSec,
-    /// `syscalls_per_sec`: system calls per second (all of them).
-    SyscallsPerSec,
-    /// `memory_usage_bytes`: the group's current memory use.
-    MemoryUsageBytes,
-    /// `oom_kills`: OOM kills in the group since counting started.
-    OomKills,
-    /// `cpu_usage_percent`: CPU time over the last interval; 100 is one full CPU
-    /// (a group using two CPUs is at 200).
-    CpuUsagePercent,
-}
+/// What a `when` rule watches: declared with the counters it reads.
+pub use crate::counters::Metric;
 
 /// The unit of a metric's values and of thresholds for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,67 +63,6 @@ pub enum MetricUnit {
     PerSec,
     /// A plain non-negative number, `%` optional: `150` or `"150%"`.
     Percent,
-}
-
-impl Metric {
-    /// Every metric, in the order they are documented and listed in messages:
-    /// the one list of what a `when` rule can watch (the reader, the messages,
-    /// the engine and the docs all take it from here).
-    pub const ALL: [Metric; 11] = [
-        Metric::EgressBytes,
-        Metric::EgressBytesPerSec,
-        Metric::IngressBytes,
-        Metric::IngressBytesPerSec,
-        Metric::EgressPacketsPerSec,
-        Metric::IngressPacketsPerSec,
-        Metric::ConnectAttemptsPerSec,
-        Metric::SyscallsPerSec,
-        Metric::MemoryUsageBytes,
-        Metric::OomKills,
-        Metric::CpuUsagePercent,
-    ];
-
-    /// The name written in the file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::EgressBytes => "egress_bytes",
-            Metric::EgressBytesPerSec => "egress_bytes_per_sec",
-            Metric::IngressBytes => "ingress_bytes",
-            Metric::IngressBytesPerSec => "ingress_bytes_per_sec",
-            Metric::EgressPacketsPerSec => "egress_packets_per_sec",
-            Metric::IngressPacketsPerSec => "ingress_packets_per_sec",
-            Metric::ConnectAttemptsPerSec => "connect_attempts_per_sec",
-            Metric::SyscallsPerSec => "syscalls_per_sec",
-            Metric::MemoryUsageBytes => "memory_usage_bytes",
-            Metric::OomKills => "oom_kills",
-            Metric::CpuUsagePercent => "cpu_usage_percent",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Metric> {
-        Metric::ALL.into_iter().find(|m| m.name() == name)
-    }
-
-    pub fn unit(self) -> MetricUnit {
-        match self {
-            Metric::EgressBytes | Metric::IngressBytes | Metric::MemoryUsageBytes => {
-                MetricUnit::Bytes
-            }
-            Metric::EgressBytesPerSec | Metric::IngressBytesPerSec => MetricUnit::BytesPerSec,
-            Metric::OomKills => MetricUnit::Count,
-            Metric::EgressPacketsPerSec
-            | Metric::IngressPacketsPerSec
-            | Metric::ConnectAttemptsPerSec
-            | Metric::SyscallsPerSec => MetricUnit::PerSec,
-            Metric::CpuUsagePercent => MetricUnit::Percent,
-        }
-    }
-}
-
-impl fmt::Display for Metric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// Traffic direction, seen from the group.

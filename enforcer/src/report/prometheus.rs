@@ -4,9 +4,10 @@
 //! `group` label per group series, and label sets that stay the same from one
 //! scrape to the next.
 //!
-//! Every metric is declared once, in [`Export::encode`]: its name, type, unit,
-//! help and labels are next to each other (the list in README's Metrics section
-//! mirrors it).
+//! The per-group counter families come from the counter table
+//! ([`crate::counters`]); every other metric is declared once, in
+//! [`Export::encode`], its name, type, unit, help and labels next to each
+//! other (the list in README's Metrics section mirrors both).
 //!
 //! Cardinality: which groups are exported is decided by
 //! [`Rollup`](super::Rollup) (a depth and a maximum count); each exported
@@ -24,6 +25,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::bpf::MapFill;
 use crate::collect::GroupReport;
+use crate::counters::{COUNTERS, CounterDef, Unit as CounterUnit};
 
 /// Syscalls every exported group has a series for, whether it made them or
 /// not: the ones a dashboard asks about (file and network I/O, process
@@ -178,6 +180,45 @@ fn each<V>(gs: &[GroupReport], f: impl Fn(&GroupReport) -> Vec<(Labels, V)>) -> 
     gs.iter().flat_map(f).collect()
 }
 
+/// The name prometheus-client is given for a family exposed as `exposed`:
+/// without `_total` (it adds that to counters) and without the base unit
+/// (it adds the unit's).
+fn base_name(exposed: &'static str, unit: CounterUnit) -> (&'static str, Option<Unit>) {
+    let name = exposed.strip_suffix("_total").unwrap_or(exposed);
+    match (unit, name.strip_suffix("_bytes")) {
+        (CounterUnit::Bytes, Some(base)) => (base, Some(Unit::Bytes)),
+        _ => (name, None),
+    }
+}
+
+/// One family per distinct metric of the counter table, in table order:
+/// per group one series per counter in it, told apart by its labels.
+fn counter_families(enc: &mut DescriptorEncoder<'_>, gs: &[GroupReport]) -> std::fmt::Result {
+    let mut done: Vec<&str> = Vec::new();
+    for d in COUNTERS {
+        if done.contains(&d.metric.name) {
+            continue;
+        }
+        done.push(d.metric.name);
+        let members: Vec<&CounterDef> = COUNTERS
+            .iter()
+            .filter(|m| m.metric.name == d.metric.name)
+            .collect();
+        let (name, unit) = base_name(d.metric.name, d.unit);
+        family(
+            enc,
+            (name, C, unit, d.metric.help),
+            each(gs, |r| {
+                members
+                    .iter()
+                    .map(|m| (with(r, m.labels), r.counts[m.counter]))
+                    .collect()
+            }),
+        )?;
+    }
+    Ok(())
+}
+
 const C: Kind = Kind::Counter;
 const G: Kind = Kind::Gauge;
 
@@ -186,63 +227,8 @@ impl Collector for Export {
         let state = self.0.read().map_err(|_| std::fmt::Error)?;
         let gs = &state.groups;
         let e = &mut enc;
-        let dirs = |r: &GroupReport, eg: u64, ing: u64| {
-            vec![
-                (with(r, &[("direction", "egress")]), eg),
-                (with(r, &[("direction", "ingress")]), ing),
-            ]
-        };
-        // ----- per group: traffic and calls (eBPF) -----
-        family(
-            e,
-            (
-                "enforcer_net",
-                C,
-                Some(Unit::Bytes),
-                "Bytes sent or received by sockets of the group",
-            ),
-            each(gs, |r| dirs(r, r.net.egress_bytes, r.net.ingress_bytes)),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_net_packets",
-                C,
-                None,
-                "Packets sent or received by sockets of the group",
-            ),
-            each(gs, |r| dirs(r, r.net.egress_packets, r.net.ingress_packets)),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_connect_attempts",
-                C,
-                None,
-                "connect() calls made in the group",
-            ),
-            each(gs, |r| vec![(g(r), r.net.connect_attempts)]),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_bind_attempts",
-                C,
-                None,
-                "bind() calls made in the group",
-            ),
-            each(gs, |r| vec![(g(r), r.net.bind_attempts)]),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_syscalls",
-                C,
-                None,
-                "System calls entered by processes of the group",
-            ),
-            each(gs, |r| vec![(g(r), r.syscalls.total)]),
-        )?;
+        // ----- per group: the counter table (eBPF) -----
+        counter_families(e, gs)?;
         let fixed;
         let names: &[String] = if state.syscalls.is_empty() {
             fixed = syscall_labels([]);
@@ -259,12 +245,12 @@ impl Collector for Export {
                 "Calls of each syscall of a fixed set (README) plus the policy's; all others as syscall=\"other\"",
             ),
             each(gs, |r| {
-                let mut other = r.syscalls.total;
+                let mut other = r.counts[crate::counters::Counter::Syscalls];
                 let mut out: Vec<(Labels, u64)> = names
                     .iter()
                     .filter(|n| n.as_str() != "other")
                     .map(|n| {
-                        let v = r.syscalls.by_name.get(n).copied().unwrap_or(0);
+                        let v = r.syscalls_by_name.get(n).copied().unwrap_or(0);
                         other = other.saturating_sub(v);
                         (with(r, &[("syscall", n)]), v)
                     })
@@ -319,55 +305,7 @@ impl Collector for Export {
             ),
             each(gs, |r| vec![(g(r), r.cpu.usage_usec as f64 / 1e6)]),
         )?;
-        // ----- per group: enforcement -----
-        family(
-            e,
-            (
-                "enforcer_denied",
-                C,
-                None,
-                "Operations refused (action=deny) or processes killed (action=kill) by the group's rules, per kernel hook",
-            ),
-            each(gs, |r| {
-                let n = &r.enforcement;
-                [
-                    ("connect", "deny", n.connect_denied),
-                    ("bind", "deny", n.bind_denied),
-                    ("sendmsg", "deny", n.sendmsg_denied),
-                    ("lsm", "deny", n.syscalls_denied),
-                    ("sys_enter", "kill", n.syscalls_killed),
-                ]
-                .into_iter()
-                .map(|(hook, action, v)| (with(r, &[("hook", hook), ("action", action)]), v))
-                .collect()
-            }),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_dropped_packets",
-                C,
-                None,
-                "Packets dropped by the group's rate limits and budgets",
-            ),
-            each(gs, |r| {
-                dirs(
-                    r,
-                    r.enforcement.egress_dropped_packets,
-                    r.enforcement.ingress_dropped_packets,
-                )
-            }),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_events_lost",
-                C,
-                None,
-                "Events of the group the kernel could not queue (ring buffer full): missing from the audit log",
-            ),
-            each(gs, |r| vec![(g(r), r.enforcement.events_lost)]),
-        )?;
+        // ----- per group: limits and labels -----
         let budgets = |r: &GroupReport, f: fn(&crate::bpf::BudgetReport) -> u64| {
             r.limits
                 .iter()
@@ -555,21 +493,22 @@ pub fn render(state: &Arc<RwLock<MetricsState>>) -> Result<String, std::fmt::Err
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counters::Counter;
 
     fn report() -> GroupReport {
         let mut r =
             GroupReport::empty("kubepods/besteffort/pod6f1c2b3a-1d2e-4f50-8a9b-0c1d2e3f4a5b");
-        r.net.egress_bytes = 128_000;
-        r.net.egress_packets = 1000;
-        r.syscalls.total = 20;
-        r.syscalls.by_name = [
+        r.counts[Counter::EgressBytes] = 128_000;
+        r.counts[Counter::EgressPackets] = 1000;
+        r.counts[Counter::Syscalls] = 20;
+        r.syscalls_by_name = [
             ("read".to_string(), 9),
             ("ptrace".into(), 1),
             ("getppid".into(), 5),
         ]
         .into();
         r.cpu.usage_usec = 1_500_000;
-        r.enforcement.syscalls_killed = 2;
+        r.counts[Counter::SyscallsKilled] = 2;
         r
     }
 
@@ -612,5 +551,48 @@ mod tests {
         };
         assert_eq!(series(&t), FIXED_SYSCALLS.len() + 2);
         assert_eq!(series(&text(Vec::new())), FIXED_SYSCALLS.len() + 1);
+    }
+
+    /// Every counter of the table is served, under its family with its
+    /// labels and its value; among them the ones no hand-written family had.
+    #[test]
+    fn every_counter_is_a_series_of_its_family() {
+        let mut r = GroupReport::empty("web");
+        for (i, c) in Counter::all().enumerate() {
+            r.counts[c] = 1000 + i as u64;
+        }
+        let state = Arc::new(RwLock::new(MetricsState {
+            groups: vec![r],
+            ..MetricsState::default()
+        }));
+        let t = render(&state).unwrap();
+        for (i, d) in COUNTERS.iter().enumerate() {
+            let mut labels = vec!["group=\"web\"".to_string()];
+            labels.extend(d.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")));
+            let line = format!("{}{{{}}} {}\n", d.metric.name, labels.join(","), 1000 + i);
+            assert!(t.contains(&line), "{line} missing:\n{t}");
+            assert!(
+                t.contains(&format!(
+                    "# TYPE {} counter",
+                    d.metric.name.trim_end_matches("_total")
+                )),
+                "{}: one counter family:\n{t}",
+                d.metric.name
+            );
+        }
+        for name in [
+            "enforcer_events_lost_total{group=\"web\"}",
+            "enforcer_syscalls_logged_total{group=\"web\"}",
+            "enforcer_dropped_bytes_total{group=\"web\",direction=\"egress\"}",
+            "enforcer_dropped_bytes_total{group=\"web\",direction=\"ingress\"}",
+        ] {
+            assert!(t.contains(name), "{name} missing:\n{t}");
+        }
+        // One family per name: the denials' five series under one TYPE line.
+        assert_eq!(
+            t.matches("# TYPE enforcer_denied counter").count(),
+            1,
+            "{t}"
+        );
     }
 }

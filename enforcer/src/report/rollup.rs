@@ -11,7 +11,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::collect::{EnforcementReport, GroupReport, NetReport, SyscallReport};
+use crate::collect::GroupReport;
+use crate::counters::Counts;
 
 /// Which groups get series of their own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,53 +56,33 @@ fn depth(label: &str) -> usize {
 /// The counters a folded descendant adds to its ancestor.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Folded {
-    net: NetReport,
-    syscalls: SyscallReport,
-    enforcement: EnforcementReport,
+    counts: Counts,
+    syscalls_by_name: BTreeMap<String, u64>,
 }
 
 impl Folded {
     fn of(g: &GroupReport) -> Self {
         Folded {
-            net: g.net.clone(),
-            syscalls: g.syscalls.clone(),
-            enforcement: g.enforcement.clone(),
+            counts: g.counts,
+            syscalls_by_name: g.syscalls_by_name.clone(),
         }
     }
 
     fn add_to(&self, g: &mut GroupReport) {
-        let (n, m) = (&mut g.net, &self.net);
-        n.egress_bytes += m.egress_bytes;
-        n.egress_packets += m.egress_packets;
-        n.ingress_bytes += m.ingress_bytes;
-        n.ingress_packets += m.ingress_packets;
-        n.connect_attempts += m.connect_attempts;
-        n.bind_attempts += m.bind_attempts;
-        g.syscalls.total += self.syscalls.total;
-        for (name, v) in &self.syscalls.by_name {
-            *g.syscalls.by_name.entry(name.clone()).or_default() += v;
-        }
-        let (e, f) = (&mut g.enforcement, &self.enforcement);
-        e.connect_denied += f.connect_denied;
-        e.bind_denied += f.bind_denied;
-        e.sendmsg_denied += f.sendmsg_denied;
-        e.syscalls_denied += f.syscalls_denied;
-        e.syscalls_killed += f.syscalls_killed;
-        e.syscalls_logged += f.syscalls_logged;
-        e.egress_dropped_packets += f.egress_dropped_packets;
-        e.egress_dropped_bytes += f.egress_dropped_bytes;
-        e.ingress_dropped_packets += f.ingress_dropped_packets;
-        e.ingress_dropped_bytes += f.ingress_dropped_bytes;
-        e.events_lost += f.events_lost;
+        g.counts.add(&self.counts);
+        add_calls(&mut g.syscalls_by_name, &self.syscalls_by_name);
     }
 
     fn absorb(&mut self, other: &Folded) {
-        let mut g = GroupReport::empty("");
-        g.net = self.net.clone();
-        g.syscalls = self.syscalls.clone();
-        g.enforcement = self.enforcement.clone();
-        other.add_to(&mut g);
-        *self = Folded::of(&g);
+        self.counts.add(&other.counts);
+        add_calls(&mut self.syscalls_by_name, &other.syscalls_by_name);
+    }
+}
+
+fn add_calls(to: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (name, v) in from {
+        let n = to.entry(name.clone()).or_default();
+        *n = n.saturating_add(*v);
     }
 }
 
@@ -195,11 +176,12 @@ impl Rollup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counters::Counter;
 
     fn g(label: &str, id: u64, egress: u64) -> GroupReport {
         let mut r = GroupReport::empty(label);
         r.cgroup_id = id;
-        r.net.egress_bytes = egress;
+        r.counts[Counter::EgressBytes] = egress;
         r
     }
 
@@ -225,13 +207,13 @@ mod tests {
         assert_eq!(omitted, 0);
         let by: BTreeMap<&str, u64> = out
             .iter()
-            .map(|g| (g.group.as_str(), g.net.egress_bytes))
+            .map(|g| (g.group.as_str(), g.counts[Counter::EgressBytes]))
             .collect();
         assert_eq!(by, [("a", 1), ("a/b", 1110), ("a/b/c/policy", 10)].into());
         // a/b/x/y is deleted: its 1000 bytes stay in a/b.
         let (out, _) = r.apply(&[g("a/b", 2, 10), g("a/b/x", 3, 150)], &sel);
         assert_eq!(out[0].group, "a/b");
-        assert_eq!(out[0].net.egress_bytes, 1160);
+        assert_eq!(out[0].counts[Counter::EgressBytes], 1160);
         // a/b itself is deleted: its series go.
         let (out, _) = r.apply(&[g("a", 1, 1)], &sel);
         assert_eq!(out.len(), 1);
@@ -256,5 +238,28 @@ mod tests {
         let names: Vec<&str> = out.iter().map(|g| g.group.as_str()).collect();
         assert_eq!(names, ["a", "b", "z/deep"]);
         assert_eq!(omitted, 1);
+    }
+
+    #[test]
+    fn every_counter_and_syscall_folds() {
+        let sel = Selection {
+            depth: 1,
+            ..Selection::default()
+        };
+        let mut kid = g("a/b", 2, 0);
+        for (i, c) in Counter::all().enumerate() {
+            kid.counts[c] = i as u64 + 1;
+        }
+        kid.syscalls_by_name = [("read".to_string(), 4)].into();
+        let mut parent = g("a", 1, 0);
+        parent.syscalls_by_name = [("read".to_string(), 1)].into();
+        parent.counts[Counter::EventsLost] = 100;
+        let (out, _) = Rollup::default().apply(&[parent, kid], &sel);
+        assert_eq!(out.len(), 1);
+        for (i, c) in Counter::all().enumerate() {
+            let own = if c == Counter::EventsLost { 100 } else { 0 };
+            assert_eq!(out[0].counts[c], own + i as u64 + 1, "{c:?}");
+        }
+        assert_eq!(out[0].syscalls_by_name["read"], 5);
     }
 }

@@ -157,11 +157,11 @@ impl App {
             }
             KeyCode::Char('r') => self.view.reversed = !self.view.reversed,
             KeyCode::Char('s') => {
-                let i = Column::ALL
-                    .iter()
-                    .position(|c| *c == self.view.sort)
-                    .unwrap_or(0);
-                self.view.sort = Column::ALL[(i + 1) % Column::ALL.len()];
+                let all = Column::all();
+                let i = all.iter().position(|c| *c == self.view.sort).unwrap_or(0);
+                if let Some(next) = all.get((i + 1) % all.len()) {
+                    self.view.sort = *next;
+                }
             }
             KeyCode::Char(c) => {
                 if let Some(col) = Column::from_key(c) {
@@ -301,9 +301,9 @@ mod tests {
     fn keys_sort_filter_tree_and_quit() {
         let mut app = App::new(View::default());
         let mut a = GroupReport::empty("a");
-        a.net.egress_bytes = 1;
+        a.counts[crate::counters::Counter::EgressBytes] = 1;
         let mut b = GroupReport::empty("b/c");
-        b.net.egress_bytes = 9;
+        b.counts[crate::counters::Counter::EgressBytes] = 9;
         app.groups = vec![a, b];
         app.refresh_rows();
         assert_eq!(app.rows[0].group, "b/c");

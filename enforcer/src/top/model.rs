@@ -4,69 +4,63 @@
 
 use std::collections::BTreeMap;
 
-use crate::collect::GroupReport;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
-/// A column to sort by; each has a key in the view.
+use crate::collect::GroupReport;
+use crate::counters::{ColumnDef, Counts, EGRESS, PerSec, columns};
+
+/// A column to sort by: the group, a column of the counter table, memory or
+/// CPU; each has a key in the view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
     Group,
-    Egress,
-    Ingress,
-    Syscalls,
+    Counter(ColumnDef),
     Memory,
     Cpu,
-    Denied,
-    Dropped,
 }
 
 impl Column {
-    pub const ALL: [Column; 8] = [
-        Column::Group,
-        Column::Egress,
-        Column::Ingress,
-        Column::Syscalls,
-        Column::Memory,
-        Column::Cpu,
-        Column::Denied,
-        Column::Dropped,
-    ];
+    /// In the order their numbers (1-9) pick them: usage, then what was
+    /// refused or lost (as the screen shows them).
+    pub fn all() -> Vec<Column> {
+        let (alert, usage): (Vec<ColumnDef>, Vec<ColumnDef>) =
+            columns().into_iter().partition(|c| c.alert);
+        let mut out = vec![Column::Group];
+        out.extend(usage.into_iter().map(Column::Counter));
+        out.extend([Column::Memory, Column::Cpu]);
+        out.extend(alert.into_iter().map(Column::Counter));
+        out
+    }
 
     pub fn name(self) -> &'static str {
         match self {
             Column::Group => "group",
-            Column::Egress => "egress",
-            Column::Ingress => "ingress",
-            Column::Syscalls => "syscalls",
+            Column::Counter(c) => c.name,
             Column::Memory => "memory",
             Column::Cpu => "cpu",
-            Column::Denied => "denied",
-            Column::Dropped => "dropped",
         }
     }
 
-    /// The key that sorts by this column (also its number, 1-8).
+    /// The key that sorts by this column.
     pub fn key(self) -> char {
         match self {
             Column::Group => 'n',
-            Column::Egress => 'e',
-            Column::Ingress => 'i',
-            Column::Syscalls => 'y',
+            Column::Counter(c) => c.key,
             Column::Memory => 'm',
             Column::Cpu => 'c',
-            Column::Denied => 'd',
-            Column::Dropped => 'p',
         }
     }
 
     pub fn parse(s: &str) -> Option<Column> {
-        Column::ALL.into_iter().find(|c| c.name() == s)
+        Column::all().into_iter().find(|c| c.name() == s)
     }
 
     pub fn from_key(k: char) -> Option<Column> {
+        let all = Column::all();
         if let Some(d) = k.to_digit(10) {
-            return Column::ALL.get((d as usize).checked_sub(1)?).copied();
+            return all.get((d as usize).checked_sub(1)?).copied();
         }
-        Column::ALL.into_iter().find(|c| c.key() == k)
+        all.into_iter().find(|c| c.key() == k)
     }
 
     /// Names sort A-Z; numbers biggest first.
@@ -90,7 +84,7 @@ pub struct View {
 impl Default for View {
     fn default() -> Self {
         View {
-            sort: Column::Egress,
+            sort: Column::Counter(EGRESS),
             reversed: false,
             filter: String::new(),
             tree_depth: 0,
@@ -98,8 +92,9 @@ impl Default for View {
     }
 }
 
-/// One line of the table (`top --once --json` prints these).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+/// One line of the table (`top --once --json` prints these: a key per
+/// column of the counter table, its `json` and `rate_json`).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Row {
     /// The group's path (`/` for the root).
     pub group: String,
@@ -107,17 +102,12 @@ pub struct Row {
     pub indent: usize,
     /// Unit, container or pod (see [`Workload::short`](crate::collect::Workload::short)).
     pub workload: String,
-    pub egress_bytes: u64,
-    pub ingress_bytes: u64,
-    /// None before the second sample.
-    pub egress_rate: Option<f64>,
-    pub ingress_rate: Option<f64>,
-    pub syscalls: u64,
-    pub syscall_rate: Option<f64>,
+    /// Every counter, its folded descendants' included.
+    pub counts: Counts,
+    /// Every counter's rate; None before the second sample.
+    pub rates: Option<PerSec>,
     pub memory_bytes: u64,
     pub cpu_percent: Option<f64>,
-    pub denied: u64,
-    pub dropped: u64,
     /// Groups folded into this row in the tree view (besides itself).
     pub folded: usize,
     /// False for a tree row made for an ancestor nothing counted: its
@@ -125,15 +115,26 @@ pub struct Row {
     pub measured: bool,
 }
 
-fn denied(g: &GroupReport) -> u64 {
-    let e = &g.enforcement;
-    e.connect_denied + e.bind_denied + e.sendmsg_denied + e.syscalls_denied + e.syscalls_killed
-}
-
-fn add(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (None, None) => None,
-        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+impl Serialize for Row {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("group", &self.group)?;
+        m.serialize_entry("indent", &self.indent)?;
+        m.serialize_entry("workload", &self.workload)?;
+        let cols = columns();
+        for c in &cols {
+            m.serialize_entry(c.json, &self.total(*c))?;
+        }
+        for c in &cols {
+            if let Some(key) = c.rate_json {
+                m.serialize_entry(key, &self.rate(*c))?;
+            }
+        }
+        m.serialize_entry("memory_bytes", &self.memory_bytes)?;
+        m.serialize_entry("cpu_percent", &self.cpu_percent)?;
+        m.serialize_entry("folded", &self.folded)?;
+        m.serialize_entry("measured", &self.measured)?;
+        m.end()
     }
 }
 
@@ -144,19 +145,22 @@ impl Row {
             group: g.group.clone(),
             indent: 0,
             workload: g.workload.short(),
-            egress_bytes: g.net.egress_bytes,
-            ingress_bytes: g.net.ingress_bytes,
-            egress_rate: r.map(|r| r.egress_bytes_per_sec),
-            ingress_rate: r.map(|r| r.ingress_bytes_per_sec),
-            syscalls: g.syscalls.total,
-            syscall_rate: r.map(|r| r.syscalls_per_sec),
+            counts: g.counts,
+            rates: r.map(|r| r.per_sec),
             memory_bytes: g.memory.usage_bytes,
             cpu_percent: r.map(|r| r.cpu_percent),
-            denied: denied(g),
-            dropped: g.enforcement.egress_dropped_packets + g.enforcement.ingress_dropped_packets,
             folded: 0,
             measured: true,
         }
+    }
+
+    pub fn total(&self, c: ColumnDef) -> u64 {
+        c.total(&self.counts)
+    }
+
+    /// None before the second sample, or for a column without a rate.
+    pub fn rate(&self, c: ColumnDef) -> Option<f64> {
+        self.rates.as_ref().and_then(|r| c.rate(r))
     }
 
     /// Adds a descendant's kernel counts (memory and CPU are hierarchical in
@@ -167,14 +171,10 @@ impl Row {
     }
 
     fn add_counts(&mut self, d: &Row) {
-        self.egress_bytes += d.egress_bytes;
-        self.ingress_bytes += d.ingress_bytes;
-        self.egress_rate = add(self.egress_rate, d.egress_rate);
-        self.ingress_rate = add(self.ingress_rate, d.ingress_rate);
-        self.syscalls += d.syscalls;
-        self.syscall_rate = add(self.syscall_rate, d.syscall_rate);
-        self.denied += d.denied;
-        self.dropped += d.dropped;
+        self.counts.add(&d.counts);
+        if let Some(theirs) = &d.rates {
+            self.rates.get_or_insert_with(PerSec::default).add(theirs);
+        }
     }
 
     fn matches(&self, filter: &str) -> bool {
@@ -187,19 +187,11 @@ impl Row {
         let f = |v: Option<f64>| v.unwrap_or(0.0);
         let o = match col {
             Column::Group => other.group.cmp(&self.group),
-            Column::Egress => f(self.egress_rate)
-                .total_cmp(&f(other.egress_rate))
-                .then(self.egress_bytes.cmp(&other.egress_bytes)),
-            Column::Ingress => f(self.ingress_rate)
-                .total_cmp(&f(other.ingress_rate))
-                .then(self.ingress_bytes.cmp(&other.ingress_bytes)),
-            Column::Syscalls => f(self.syscall_rate)
-                .total_cmp(&f(other.syscall_rate))
-                .then(self.syscalls.cmp(&other.syscalls)),
+            Column::Counter(c) => f(self.rate(c))
+                .total_cmp(&f(other.rate(c)))
+                .then(self.total(c).cmp(&other.total(c))),
             Column::Memory => self.memory_bytes.cmp(&other.memory_bytes),
             Column::Cpu => f(self.cpu_percent).total_cmp(&f(other.cpu_percent)),
-            Column::Denied => self.denied.cmp(&other.denied),
-            Column::Dropped => self.dropped.cmp(&other.dropped),
         };
         // Biggest (or A) first; ties by name.
         o.reverse().then_with(|| self.group.cmp(&other.group))
@@ -336,10 +328,11 @@ pub fn rows(groups: &[GroupReport], view: &View) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counters::Counter;
 
     fn g(label: &str, egress: u64) -> GroupReport {
         let mut r = GroupReport::empty(label);
-        r.net.egress_bytes = egress;
+        r.counts[Counter::EgressBytes] = egress;
         r
     }
 
@@ -380,9 +373,9 @@ mod tests {
             "{r:?}"
         );
         let sa = r.iter().find(|r| r.group == "s/a").unwrap();
-        assert_eq!((sa.egress_bytes, sa.folded), (70, 2));
+        assert_eq!((sa.total(EGRESS), sa.folded), (70, 2));
         // Subtree totals: s has its own 2 and s/a's 70; the root everything.
-        let total = |g: &str| r.iter().find(|r| r.group == g).unwrap().egress_bytes;
+        let total = |g: &str| r.iter().find(|r| r.group == g).unwrap().total(EGRESS);
         assert_eq!((total("s"), total("/")), (72, 173));
         let only = View {
             filter: "deep".into(),
@@ -393,9 +386,72 @@ mod tests {
 
     #[test]
     fn keys_pick_columns() {
-        assert_eq!(Column::from_key('2'), Some(Column::Egress));
+        assert_eq!(Column::from_key('2'), Some(Column::Counter(EGRESS)));
         assert_eq!(Column::from_key('m'), Some(Column::Memory));
-        assert_eq!(Column::from_key('9'), None);
+        // The numbers `top` had before the counter table keep their columns.
+        let numbered = |d: char| Column::from_key(d).map(Column::name);
+        assert_eq!(
+            ['1', '2', '3', '4', '5', '6', '7', '8', '9'].map(numbered),
+            [
+                "group", "egress", "ingress", "syscalls", "memory", "cpu", "denied", "dropped",
+                "lost"
+            ]
+            .map(Some)
+        );
+        assert_eq!(Column::from_key('0'), None);
         assert_eq!(Column::parse("cpu"), Some(Column::Cpu));
+        let lost = Column::parse("lost").unwrap();
+        assert_eq!(Column::from_key('l'), Some(lost));
+        // Every key sorts by one column, and none is taken by another command.
+        let all = Column::all();
+        assert!(all.len() <= 9, "each column has a number: {all:?}");
+        for (i, c) in all.iter().enumerate() {
+            assert_eq!(Column::from_key(c.key()), Some(*c), "{c:?}");
+            assert!(
+                !"qjkgGtrs/+-".contains(c.key()),
+                "{c:?} takes a command key"
+            );
+            assert!(all[i + 1..].iter().all(|o| o.name() != c.name()), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn counters_fold_into_rows_and_rows_into_json_columns() {
+        let mut a = g("s/a", 1);
+        a.counts[Counter::EventsLost] = 2;
+        a.rates = Some(crate::collect::Rates::default());
+        let mut b = g("s/a/b", 10);
+        b.counts[Counter::EventsLost] = 3;
+        let v = View {
+            tree_depth: 2,
+            sort: Column::parse("lost").unwrap(),
+            ..View::default()
+        };
+        let r = rows(&[a, b], &v);
+        let sa = r.iter().find(|r| r.group == "s/a").unwrap();
+        let json = serde_json::to_value(sa).unwrap();
+        assert_eq!(json["lost"], 5, "{json}");
+        // The keys `top --json` had before the counter table.
+        assert_eq!(json["egress_bytes"], 11, "{json}");
+        assert_eq!(json["egress_rate"], 0.0, "{json}");
+        for key in [
+            "group",
+            "indent",
+            "workload",
+            "egress_bytes",
+            "ingress_bytes",
+            "egress_rate",
+            "ingress_rate",
+            "syscalls",
+            "syscall_rate",
+            "memory_bytes",
+            "cpu_percent",
+            "denied",
+            "dropped",
+            "folded",
+            "measured",
+        ] {
+            assert!(json.get(key).is_some(), "{key} missing: {json}");
+        }
     }
 }

@@ -3,22 +3,80 @@
 
 use std::fmt::Write as _;
 
-use super::model::Row;
+use super::model::{Column, Row};
+use crate::counters::{ColumnDef, Unit, columns};
 use crate::report::{fit, human_bytes};
 
-pub(super) const HEADERS: [&str; 11] = [
-    "GROUP",
-    "EGRESS/s",
-    "INGRESS/s",
-    "EGRESS",
-    "INGRESS",
-    "SYSCALLS/s",
-    "MEMORY",
-    "CPU%",
-    "DENIED",
-    "DROPPED",
-    "WORKLOAD",
-];
+/// What a cell shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shows {
+    Group,
+    Rate(ColumnDef),
+    Total(ColumnDef),
+    Memory,
+    Cpu,
+    Workload,
+}
+
+/// One column of the screen.
+#[derive(Debug, Clone)]
+pub(super) struct Spec {
+    pub header: String,
+    /// In characters (the group's is [`GROUP_WIDTH`] here; the screen fits
+    /// it to the terminal).
+    pub width: usize,
+    pub shows: Shows,
+    /// The sort column whose marker this header carries.
+    pub sorts: Option<Column>,
+}
+
+/// The columns: the group; the rates of the counter table's columns that
+/// have one, then the usage columns' totals; memory and CPU; the columns of
+/// what was refused or lost; the workload (the order `top` always had).
+pub(super) fn layout() -> Vec<Spec> {
+    let spec = |header: String, least: usize, shows, sorts| Spec {
+        // Room for the sort marker after the header.
+        width: least.max(header.chars().count() + 1),
+        header,
+        shows,
+        sorts,
+    };
+    let total = |c: ColumnDef| {
+        let least = if c.unit() == Unit::Bytes { 10 } else { 7 };
+        // A column without a rate carries its marker on its total.
+        let sorts = (!c.has_rate()).then_some(Column::Counter(c));
+        spec(c.header.to_string(), least, Shows::Total(c), sorts)
+    };
+    let (alert, usage): (Vec<ColumnDef>, Vec<ColumnDef>) =
+        columns().into_iter().partition(|c| c.alert);
+    let mut out = vec![spec(
+        "GROUP".into(),
+        GROUP_WIDTH,
+        Shows::Group,
+        Some(Column::Group),
+    )];
+    for c in columns().into_iter().filter(|c| c.has_rate()) {
+        let least = if c.unit() == Unit::Bytes { 11 } else { 10 };
+        let sorts = Some(Column::Counter(c));
+        out.push(spec(
+            format!("{}/s", c.header),
+            least,
+            Shows::Rate(c),
+            sorts,
+        ));
+    }
+    out.extend(usage.into_iter().map(total));
+    out.push(spec(
+        "MEMORY".into(),
+        10,
+        Shows::Memory,
+        Some(Column::Memory),
+    ));
+    out.push(spec("CPU%".into(), 6, Shows::Cpu, Some(Column::Cpu)));
+    out.extend(alert.into_iter().map(total));
+    out.push(spec("WORKLOAD".into(), 0, Shows::Workload, None));
+    out
+}
 
 /// Width of the GROUP column.
 pub(super) const GROUP_WIDTH: usize = 40;
@@ -58,40 +116,48 @@ pub(super) fn group_cell(r: &Row, tree: bool, width: usize) -> String {
     fit(&text, width)
 }
 
-/// The cells of one row, in [`HEADERS`] order.
-pub(super) fn cells(r: &Row, tree: bool) -> [String; 11] {
-    [
-        group_cell(r, tree, GROUP_WIDTH),
-        rate(r.egress_rate),
-        rate(r.ingress_rate),
-        human_bytes(r.egress_bytes),
-        human_bytes(r.ingress_bytes),
-        count_rate(r.syscall_rate),
-        if r.measured {
-            human_bytes(r.memory_bytes)
-        } else {
-            "-".into()
-        },
-        percent(r.cpu_percent),
-        r.denied.to_string(),
-        r.dropped.to_string(),
-        r.workload.clone(),
-    ]
+/// The cells of one row, in [`layout`] order.
+pub(super) fn cells(r: &Row, tree: bool, layout: &[Spec]) -> Vec<String> {
+    layout
+        .iter()
+        .map(|spec| match spec.shows {
+            Shows::Group => group_cell(r, tree, GROUP_WIDTH),
+            Shows::Rate(c) => match c.unit() {
+                Unit::Bytes => rate(r.rate(c)),
+                Unit::Count => count_rate(r.rate(c)),
+            },
+            Shows::Total(c) => match c.unit() {
+                Unit::Bytes => human_bytes(r.total(c)),
+                Unit::Count => r.total(c).to_string(),
+            },
+            Shows::Memory if r.measured => human_bytes(r.memory_bytes),
+            Shows::Memory => "-".into(),
+            Shows::Cpu => percent(r.cpu_percent),
+            Shows::Workload => r.workload.clone(),
+        })
+        .collect()
 }
 
 /// At most `limit` rows, then a line saying how many more there are.
 pub fn table(rows: &[Row], tree: bool, limit: usize) -> String {
+    let layout = layout();
     let mut out = String::new();
-    let line = |out: &mut String, c: &[String]| {
-        let _ = writeln!(
-            out,
-            "{:<40} {:>11} {:>11} {:>10} {:>10} {:>10} {:>10} {:>6} {:>7} {:>8} {}",
-            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]
-        );
+    let line = |out: &mut String, cells: &[String]| {
+        let mut text = String::new();
+        for (cell, spec) in cells.iter().zip(&layout) {
+            let w = spec.width;
+            match spec.shows {
+                Shows::Group => text.push_str(&format!("{cell:<w$}")),
+                Shows::Workload => text.push_str(&format!(" {cell}")),
+                _ => text.push_str(&format!(" {cell:>w$}")),
+            }
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
     };
-    line(&mut out, &HEADERS.map(String::from));
+    let headers: Vec<String> = layout.iter().map(|s| s.header.clone()).collect();
+    line(&mut out, &headers);
     for r in rows.iter().take(limit) {
-        line(&mut out, &cells(r, tree));
+        line(&mut out, &cells(r, tree, &layout));
     }
     if rows.len() > limit {
         let _ = writeln!(out, "… and {} more groups", rows.len() - limit);
@@ -102,20 +168,26 @@ pub fn table(rows: &[Row], tree: bool, limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counters::{Counter, PerSec};
 
     #[test]
     fn plain_rows_in_human_units_without_escapes() {
-        let r = Row {
+        let mut r = Row {
             group: "système/ünït".into(),
-            egress_bytes: 3 << 20,
-            egress_rate: Some(2048.0),
             workload: "nginx.service".into(),
+            rates: Some(PerSec::default()),
             ..Row::default()
         };
+        r.counts[Counter::EgressBytes] = 3 << 20;
+        r.counts[Counter::EventsLost] = 4;
+        if let Some(rates) = &mut r.rates {
+            rates[Counter::EgressBytes] = 2048.0;
+        }
         let t = table(&[r.clone(), r], false, 1);
         assert!(t.contains("système/ünït"), "{t}");
         assert!(t.contains("3.0 MiB") && t.contains("2.0 KiB/s"), "{t}");
         assert!(t.contains("… and 1 more groups"), "{t}");
         assert!(!t.contains('\x1b'));
+        assert!(t.contains("LOST") && t.contains(" 4 "), "{t}");
     }
 }

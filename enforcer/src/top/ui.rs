@@ -8,9 +8,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TRow, Table, TableState};
 
-use super::model::{Column, Row, View};
-use super::plain::{self, HEADERS};
+use super::model::{Row, View};
+use super::plain::{self, Shows};
 use crate::collect::GroupReport;
+use crate::counters::{COUNTERS, Unit, sections};
 use crate::report::human_bytes;
 
 /// Everything the screen shows.
@@ -36,20 +37,6 @@ fn header_style(colour: bool) -> Style {
             .add_modifier(Modifier::BOLD)
     } else {
         Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
-    }
-}
-
-fn column_of(i: usize) -> Option<Column> {
-    match i {
-        0 => Some(Column::Group),
-        1 | 3 => Some(Column::Egress),
-        2 | 4 => Some(Column::Ingress),
-        5 => Some(Column::Syscalls),
-        6 => Some(Column::Memory),
-        7 => Some(Column::Cpu),
-        8 => Some(Column::Denied),
-        9 => Some(Column::Dropped),
-        _ => None,
     }
 }
 
@@ -82,44 +69,46 @@ pub(super) fn draw(f: &mut Frame<'_>, s: Screen<'_>) {
         top,
     );
 
-    let header = TRow::new(HEADERS.iter().enumerate().map(|(i, h)| {
-        let sorted = column_of(i) == Some(s.view.sort) && matches!(i, 0 | 1 | 2 | 5..=9);
-        let text = if sorted {
-            format!("{h}{}", if s.view.reversed { "▲" } else { "▼" })
+    let layout = plain::layout();
+    let header = TRow::new(layout.iter().map(|spec| {
+        let text = if spec.sorts == Some(s.view.sort) {
+            format!("{}{}", spec.header, if s.view.reversed { "▲" } else { "▼" })
         } else {
-            h.to_string()
+            spec.header.clone()
         };
         Cell::from(text)
     }))
     .style(header_style(s.colour));
-    // The fixed columns take 93 cells; the workload keeps about 24.
-    let group_width = body.width.saturating_sub(93 + 24).clamp(16, 60) as usize;
+    // The group takes what the other columns leave, the workload about 24.
+    let fixed: usize = layout
+        .iter()
+        .filter(|spec| !matches!(spec.shows, Shows::Group | Shows::Workload))
+        .map(|spec| spec.width + 1)
+        .sum();
+    let group_width = (body.width as usize)
+        .saturating_sub(fixed + 24)
+        .clamp(16, 60);
     let rows = s.rows.iter().map(|r| {
-        let mut c = plain::cells(r, tree);
+        let mut c = plain::cells(r, tree, &layout);
         c[0] = plain::group_cell(r, tree, group_width);
-        let alert = s.colour && (r.denied > 0 || r.dropped > 0);
-        TRow::new(c.into_iter().enumerate().map(|(i, text)| {
+        TRow::new(c.into_iter().zip(&layout).map(|(text, spec)| {
             let cell = Cell::from(text);
-            if alert && (i == 8 || i == 9) {
-                cell.style(Style::new().fg(Color::Red))
-            } else {
-                cell
+            match spec.shows {
+                Shows::Total(col) if s.colour && col.alert && r.total(col) > 0 => {
+                    cell.style(Style::new().fg(Color::Red))
+                }
+                _ => cell,
             }
         }))
     });
-    let widths = [
-        Constraint::Length(group_width as u16),
-        Constraint::Length(11),
-        Constraint::Length(11),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(6),
-        Constraint::Length(7),
-        Constraint::Length(8),
-        Constraint::Min(10),
-    ];
+    let widths: Vec<Constraint> = layout
+        .iter()
+        .map(|spec| match spec.shows {
+            Shows::Group => Constraint::Length(group_width as u16),
+            Shows::Workload => Constraint::Min(10),
+            _ => Constraint::Length(spec.width as u16),
+        })
+        .collect();
     let table = Table::new(rows, widths)
         .header(header)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
@@ -132,7 +121,9 @@ pub(super) fn draw(f: &mut Frame<'_>, s: Screen<'_>) {
             Span::raw("▏ (Enter: keep, Esc: clear)"),
         ]),
         None => Line::from(format!(
-            "q quit  ↑↓ move  Enter detail  / filter  t tree  +/- depth  n e i y m c d p (or 1-8) sort  r reverse   {}",
+            "q quit  ↑↓ move  Enter detail  / filter  t tree  +/- depth  {} (or 1-{}) sort  r reverse   {}",
+            sort_keys(),
+            super::model::Column::all().len(),
             s.status
         )),
     };
@@ -141,6 +132,38 @@ pub(super) fn draw(f: &mut Frame<'_>, s: Screen<'_>) {
     if let Some(g) = s.detail {
         detail(f, g, body);
     }
+}
+
+/// Where the detail's lines of counters wrap.
+const DETAIL_WIDTH: usize = 80;
+
+/// `label` and `items` separated by commas, on as many lines as they need.
+fn wrap(label: &str, items: impl Iterator<Item = String>, out: &mut Vec<String>) {
+    let mut line = format!("{label:<10} ");
+    let indent = line.chars().count();
+    let mut empty = true;
+    for item in items {
+        if !empty && line.chars().count() + 2 + item.chars().count() > DETAIL_WIDTH {
+            out.push(format!("{line},"));
+            line = " ".repeat(indent);
+            empty = true;
+        }
+        if !empty {
+            line.push_str(", ");
+        }
+        line.push_str(&item);
+        empty = false;
+    }
+    out.push(line);
+}
+
+/// The sort keys, as the foot line lists them.
+fn sort_keys() -> String {
+    super::model::Column::all()
+        .iter()
+        .map(|c| c.key().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
@@ -204,32 +227,24 @@ pub fn detail_lines(g: &GroupReport) -> Vec<String> {
         }
         l.push(t);
     }
-    let e = &g.enforcement;
-    l.push(String::new());
-    l.push(format!(
-        "denied     connect {}, bind {}, sendmsg {}, syscalls (LSM) {}; killed {}; logged {}",
-        e.connect_denied,
-        e.bind_denied,
-        e.sendmsg_denied,
-        e.syscalls_denied,
-        e.syscalls_killed,
-        e.syscalls_logged
-    ));
-    l.push(format!(
-        "dropped    egress {} packets ({}), ingress {} packets ({}); events lost {}",
-        e.egress_dropped_packets,
-        human_bytes(e.egress_dropped_bytes),
-        e.ingress_dropped_packets,
-        human_bytes(e.ingress_dropped_bytes),
-        e.events_lost
-    ));
-    l.push(String::new());
-    let mut top: Vec<(&String, &u64)> = g.syscalls.by_name.iter().collect();
+    // Every counter, by section, as `stats --json` has them.
+    for section in sections() {
+        l.push(String::new());
+        let items = COUNTERS.iter().filter(|d| d.json.0 == section).map(|d| {
+            let v = g.counts[d.counter];
+            match d.unit {
+                Unit::Bytes => format!("{} {}", d.json.1, human_bytes(v)),
+                Unit::Count => format!("{} {v}", d.json.1),
+            }
+        });
+        wrap(section, items, &mut l);
+    }
+    let mut top: Vec<(&String, &u64)> = g.syscalls_by_name.iter().collect();
     top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    l.push(format!(
-        "syscalls   {} in all; most made:",
-        g.syscalls.total
-    ));
+    if !top.is_empty() {
+        l.push(String::new());
+        l.push("syscalls most made:".into());
+    }
     for (name, n) in top.into_iter().take(10) {
         l.push(format!("  {name:<18} {n:>12}"));
     }

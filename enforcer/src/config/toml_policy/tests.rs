@@ -251,6 +251,8 @@ mod enforce {
     use std::path::PathBuf;
     use std::time::Duration;
 
+    use crate::counters::Counter;
+
     fn parse(text: &str) -> Policy {
         match parse_toml(text, Path::new("p.toml")) {
             Ok(policy) => policy,
@@ -389,7 +391,7 @@ until  = "30s"
         assert_eq!(web.when.len(), 1);
         let rule = &web.when[0];
         assert_eq!(at(&rule.span), (26, 1));
-        assert_eq!(rule.metric.value, Metric::EgressBytesPerSec);
+        assert_eq!(rule.metric.value, Metric::Rate(Counter::EgressBytes));
         assert_eq!(rule.compare, Compare::Above);
         assert_eq!(rule.threshold.value, 52_428_800.0);
         assert_eq!(at(&rule.threshold.span), (28, 10));
@@ -711,16 +713,16 @@ until  = "30s"
     fn when_forms() {
         #[rustfmt::skip]
         let cases: &[WhenCase] = &[
-            ("metric = \"egress_bytes\"\nabove = \"10G\"", Metric::EgressBytes, Compare::Above, 10_737_418_240.0, 0, None),
-            ("metric = \"egress_bytes\"\nabove = 1000", Metric::EgressBytes, Compare::Above, 1000.0, 0, None),
-            ("metric = \"egress_bytes_per_sec\"\nabove = \"50M\"\nfor = \"5s\"\nuntil = \"30s\"", Metric::EgressBytesPerSec, Compare::Above, 52_428_800.0, 5_000, Some(30)),
-            ("metric = \"egress_bytes_per_sec\"\nabove = \"400Mbit\"", Metric::EgressBytesPerSec, Compare::Above, 50_000_000.0, 0, None),
-            ("metric = \"ingress_bytes\"\nabove = \"1T\"", Metric::IngressBytes, Compare::Above, 1_099_511_627_776.0, 0, None),
-            ("metric = \"ingress_bytes_per_sec\"\nbelow = \"1MB/s\"\nfor = \"1m\"", Metric::IngressBytesPerSec, Compare::Below, 1_000_000.0, 60_000, None),
-            ("metric = \"egress_packets_per_sec\"\nabove = 10000", Metric::EgressPacketsPerSec, Compare::Above, 10_000.0, 0, None),
-            ("metric = \"ingress_packets_per_sec\"\nabove = \"2500.5\"", Metric::IngressPacketsPerSec, Compare::Above, 2_500.5, 0, None),
-            ("metric = \"connect_attempts_per_sec\"\nabove = 100\nfor = \"100ms\"", Metric::ConnectAttemptsPerSec, Compare::Above, 100.0, 100, None),
-            ("metric = \"syscalls_per_sec\"\nabove = 1e5", Metric::SyscallsPerSec, Compare::Above, 100_000.0, 0, None),
+            ("metric = \"egress_bytes\"\nabove = \"10G\"", Metric::Total(Counter::EgressBytes), Compare::Above, 10_737_418_240.0, 0, None),
+            ("metric = \"egress_bytes\"\nabove = 1000", Metric::Total(Counter::EgressBytes), Compare::Above, 1000.0, 0, None),
+            ("metric = \"egress_bytes_per_sec\"\nabove = \"50M\"\nfor = \"5s\"\nuntil = \"30s\"", Metric::Rate(Counter::EgressBytes), Compare::Above, 52_428_800.0, 5_000, Some(30)),
+            ("metric = \"egress_bytes_per_sec\"\nabove = \"400Mbit\"", Metric::Rate(Counter::EgressBytes), Compare::Above, 50_000_000.0, 0, None),
+            ("metric = \"ingress_bytes\"\nabove = \"1T\"", Metric::Total(Counter::IngressBytes), Compare::Above, 1_099_511_627_776.0, 0, None),
+            ("metric = \"ingress_bytes_per_sec\"\nbelow = \"1MB/s\"\nfor = \"1m\"", Metric::Rate(Counter::IngressBytes), Compare::Below, 1_000_000.0, 60_000, None),
+            ("metric = \"egress_packets_per_sec\"\nabove = 10000", Metric::Rate(Counter::EgressPackets), Compare::Above, 10_000.0, 0, None),
+            ("metric = \"ingress_packets_per_sec\"\nabove = \"2500.5\"", Metric::Rate(Counter::IngressPackets), Compare::Above, 2_500.5, 0, None),
+            ("metric = \"connect_attempts_per_sec\"\nabove = 100\nfor = \"100ms\"", Metric::Rate(Counter::ConnectAttempts), Compare::Above, 100.0, 100, None),
+            ("metric = \"syscalls_per_sec\"\nabove = 1e5", Metric::Rate(Counter::Syscalls), Compare::Above, 100_000.0, 0, None),
             ("metric = \"memory_usage_bytes\"\nabove = \"500M\"\nuntil = \"0s\"", Metric::MemoryUsageBytes, Compare::Above, 524_288_000.0, 0, Some(0)),
             ("metric = \"oom_kills\"\nabove = 0", Metric::OomKills, Compare::Above, 0.0, 0, None),
             ("metric = \"cpu_usage_percent\"\nabove = \"150%\"\nfor = \"1m30s\"", Metric::CpuUsagePercent, Compare::Above, 150.0, 90_000, None),
@@ -764,7 +766,7 @@ until  = "30s"
         assert_eq!(at(&rules[0].then[0].span), (3, 45));
         // No `for`: zero, pointing at the rule.
         assert_eq!(at(&rules[0].hold.span), (3, 3));
-        assert_eq!(rules[1].metric.value, Metric::SyscallsPerSec);
+        assert_eq!(rules[1].metric.value, Metric::Rate(Counter::Syscalls));
         assert_eq!(rules[1].compare, Compare::Below);
     }
 
