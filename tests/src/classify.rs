@@ -165,7 +165,7 @@ impl Daemon {
             .spawn()
             .expect("starting cgrulesengd");
         let mut d = Daemon { child, log };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(20) * crate::time_scale();
         while !d
             .log_text()
             .contains("Started the CGroup Rules Engine Daemon.")
@@ -204,22 +204,42 @@ impl Drop for Daemon {
     }
 }
 
-/// The group `pid` is in in `controller`'s v1 hierarchy (`/path`), if any.
+/// The group `pid` is in in the hierarchy holding `controller` (`/path`),
+/// if any: its v1 hierarchy's line of /proc/PID/cgroup, or the cgroup2 line
+/// (`0::/path`) where the controller is on cgroup2 (pure v2).
 pub fn group_of(pid: u32, controller: &str) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    text.lines().find_map(|l| {
+    group_in(&text, controller)
+}
+
+/// The group in `controller`'s hierarchy in /proc/PID/cgroup text (lines,
+/// or joined with `;` as `enforcer-test-cgself` prints them).
+pub fn group_in(text: &str, controller: &str) -> Option<String> {
+    let v1 = crate::layout::is_v1(controller);
+    text.split(['\n', ';']).find_map(|l| {
         let mut f = l.splitn(3, ':');
-        let (_, c, p) = (f.next()?, f.next()?, f.next()?);
-        c.split(',').any(|x| x == controller).then(|| p.to_string())
+        let (id, c, p) = (f.next()?, f.next()?, f.next()?);
+        let hit = if v1 {
+            c.split(',').any(|x| x == controller)
+        } else {
+            id == "0" && c.is_empty()
+        };
+        hit.then(|| p.to_string())
     })
 }
 
-/// Waits up to 10 s for `pid` to be in `/group` of `controller`.
+/// Whether /proc/PID/cgroup text shows group `group` in `controller`'s
+/// hierarchy (`N:cpu:/group` on v1, `0::/group` on pure v2).
+pub fn shows(text: &str, controller: &str, group: &str) -> bool {
+    group_in(text, controller).is_some_and(|p| p == format!("/{group}"))
+}
+
+/// Waits up to 10 s (times [`crate::time_scale`]) for `pid` to be in `/group` of `controller`.
 pub fn reaches(pid: u32, controller: &str, group: &str) -> bool {
-    let want = format!("/{group}");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10) * crate::time_scale();
     while Instant::now() < deadline {
-        if group_of(pid, controller).as_deref() == Some(&want) {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        if shows(&text, controller, group) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(20));

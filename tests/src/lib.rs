@@ -147,9 +147,22 @@ pub fn wait_until(what: &str, f: impl FnMut() -> bool) {
     wait_for(what, Duration::from_secs(10), f);
 }
 
-/// [`wait_until`] with another limit.
+/// How much slower than the build host the machine under test runs:
+/// `ENFORCER_TEST_TIME_SCALE` (a whole number), set by `cargo xtask vmtest`
+/// for a guest under TCG emulation; 1 elsewhere. Time limits of the tests
+/// (waits, "within N seconds") are multiplied by it, so they stay exact on
+/// the host and do not fail an emulated guest for being emulated.
+pub fn time_scale() -> u32 {
+    std::env::var("ENFORCER_TEST_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n >= 1)
+        .unwrap_or(1)
+}
+
+/// [`wait_until`] with another limit (times [`time_scale`]).
 pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
+    let deadline = Instant::now() + limit * time_scale();
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));

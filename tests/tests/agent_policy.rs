@@ -57,6 +57,21 @@ fn has_rule_line(run: &AgentRun, phase: &str, action: &str, ok: bool) -> bool {
         .any(|(p, a, o)| p == phase && a.starts_with(action) && *o == ok)
 }
 
+/// Waits (bounded) for the audit line of a rule's action: the agent writes
+/// it after acting, so what the action did can be seen first.
+fn wait_rule_line(run: &AgentRun, phase: &str, action: &str, ok: bool) {
+    let limit = Duration::from_secs(10) * enforcer_tests::time_scale();
+    let deadline = std::time::Instant::now() + limit;
+    while !has_rule_line(run, phase, action, ok) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {phase} {action} (ok={ok}) line within {limit:?}: {:?}",
+            rule_lines(run)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Whether the group is frozen, as the kernel reports it.
 fn frozen(g: &GroupGuard) -> bool {
     let events = std::fs::read_to_string(v2_dir(&g.name).join("cgroup.events")).unwrap_or_default();
@@ -87,11 +102,7 @@ fn closed_loop_throttle_is_applied_in_the_kernel_and_lifted() {
     let addr = rx.local_addr().unwrap().to_string();
     let out = helper_in(&a, &["udp-flood", &addr, "2", "1000"]);
     assert!(out.status.success(), "{out:?}");
-    assert!(
-        has_rule_line(&run, "fired", "throttle egress 125000", true),
-        "{:?}",
-        rule_lines(&run)
-    );
+    wait_rule_line(&run, "fired", "throttle egress 125000", true);
     // The kernel held the group back: packets over 1 Mbit/s were dropped.
     let s = run.stats(&a.name);
     assert!(
@@ -176,11 +187,8 @@ fn closed_loop_kill_ends_every_process_of_the_group() {
         || sleeper.try_wait().unwrap().is_some(),
     );
     assert_eq!(sleeper.wait().unwrap().signal(), Some(9));
-    assert!(
-        has_rule_line(&run, "fired", "kill", true),
-        "{:?}",
-        rule_lines(&run)
-    );
+    // The agent writes the audit line after it has acted.
+    wait_rule_line(&run, "fired", "kill", true);
 }
 
 #[test]
@@ -213,8 +221,9 @@ fn a_failing_action_is_audited_with_its_error() {
             .iter()
             .any(|l| l["kind"] == "rule" && l["ok"] == false && l["error"].is_string())
     });
-    // The log action of the same firing still ran.
-    assert!(has_rule_line(&run, "fired", "log", true));
+    // The log action of the same firing still ran (audited after the
+    // failed one).
+    wait_rule_line(&run, "fired", "log", true);
     assert_eq!(
         read_key(&a.name, "memory.max").1,
         (256u64 << 20).to_string()

@@ -208,7 +208,7 @@ fn stats_watch_prints_rates_and_summary_prints_plain_tables_into_a_pipe() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(agent.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10) * enforcer_tests::time_scale();
     let mut seen = String::new();
     while Instant::now() < deadline && !seen.contains(&a.name) {
         let line = lines.next().unwrap().unwrap();

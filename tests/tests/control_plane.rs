@@ -179,9 +179,18 @@ fn seed_cgconfig_applies_and_delete_leaves_nothing() {
         ),
     )
     .unwrap();
+    // cgroup2 has cpu.weight: 100 shares are weight 1 + 98 * 9999 / 262142 = 4.
+    let (cpu_file, cpu_value) = if is_v1("cpu") {
+        ("cpu.shares", "100")
+    } else {
+        ("cpu.weight", "4")
+    };
     let plan = enforcer_ok(&["apply", "--dry-run", file.to_str().unwrap()]);
     assert!(
-        plan.contains("cpu.shares (") && plan.contains("-> 100"),
+        plan.contains(&format!(
+            "cpu.shares ({}:{cpu_file}): (none) -> {cpu_value}",
+            layout::label_of("cpu")
+        )),
         "{plan}"
     );
     assert!(dirs_of(&g.name).is_empty(), "--dry-run created something");
@@ -191,12 +200,6 @@ fn seed_cgconfig_applies_and_delete_leaves_nothing() {
         &g.name,
         &["-r", "cpu.shares", "-r", "memory.limit_in_bytes"],
     );
-    // cgroup2 has cpu.weight: 100 shares are weight 1 + 98 * 9999 / 262142 = 4.
-    let (cpu_file, cpu_value) = if is_v1("cpu") {
-        ("cpu.shares", "100")
-    } else {
-        ("cpu.weight", "4")
-    };
     assert_eq!(value_of(&v, cpu_file), cpu_value);
     assert_eq!(
         value_of(&v, spelled("memory.limit_in_bytes", "memory.max")),
@@ -1043,7 +1046,8 @@ fn every_printing_verb_survives_a_closed_stdout() {
     let g = GroupGuard::new("pipe");
     let spec = format!("memory,freezer:{}", g.name);
     enforcer_ok(&["create", "-g", &spec]);
-    let mut child = exec_in(&spec, &["sleep", "30"]);
+    // Long enough to outlive the verbs in an emulated guest too.
+    let mut child = exec_in(&spec, &["sleep", "600"]);
     let pid = child.id().to_string();
     wait_placed(&g.name, child.id());
     let dir = tempfile_dir();
@@ -1090,7 +1094,8 @@ fn every_printing_verb_survives_a_closed_stdout() {
         value_of(&v, spelled("memory.limit_in_bytes", "memory.max")),
         (48u64 << 20).to_string()
     );
-    assert!(child.try_wait().unwrap().is_none(), "CONT must not end it");
+    let ended = child.try_wait().unwrap();
+    assert!(ended.is_none(), "CONT must not end it: {ended:?}");
     // stats reads the agent's pins, which may or may not exist: whatever it
     // says, it must not panic.
     let out = enforcer_into_closed_pipe(&["stats", "--json"]);

@@ -27,6 +27,7 @@ use enforcer::bpf::{
 };
 use enforcer::plan::SyscallAction;
 use enforcer_tests::helper_bin;
+use enforcer_tests::layout::skip_without_cgroup2;
 
 /// Links `attach_enforcement` makes per group: 10 cgroup programs, plus 3
 /// BPF-LSM ones where the kernel loads them.
@@ -119,6 +120,9 @@ fn free_port() -> u16 {
 
 #[test]
 fn connect_deny_refuses_only_the_group_and_only_the_listed_destination() {
+    if skip_without_cgroup2("connect_deny_refuses_only_the_group_and_only_the_listed_destination") {
+        return;
+    }
     let g = TestCgroup::create("deny4");
     let pins = PinDir::new();
     let denied = listener("127.0.0.2:0");
@@ -171,6 +175,9 @@ fn connect_deny_refuses_only_the_group_and_only_the_listed_destination() {
 
 #[test]
 fn allow_list_denies_everything_else() {
+    if skip_without_cgroup2("allow_list_denies_everything_else") {
+        return;
+    }
     let g = TestCgroup::create("allow");
     let pins = PinDir::new();
     let ok = listener("127.0.0.1:0");
@@ -205,6 +212,9 @@ fn allow_list_denies_everything_else() {
 
 #[test]
 fn ipv6_and_ipv4_mapped_destinations() {
+    if skip_without_cgroup2("ipv6_and_ipv4_mapped_destinations") {
+        return;
+    }
     let g = TestCgroup::create("deny6");
     let pins = PinDir::new();
     let denied = listener("[::1]:0");
@@ -264,6 +274,9 @@ fn ipv6_and_ipv4_mapped_destinations() {
 
 #[test]
 fn udp_sendto_to_a_denied_destination_is_refused() {
+    if skip_without_cgroup2("udp_sendto_to_a_denied_destination_is_refused") {
+        return;
+    }
     let g = TestCgroup::create("sendto");
     let pins = PinDir::new();
     let port = free_port();
@@ -305,6 +318,9 @@ fn udp_sendto_to_a_denied_destination_is_refused() {
 
 #[test]
 fn bind_to_a_denied_port_is_refused() {
+    if skip_without_cgroup2("bind_to_a_denied_port_is_refused") {
+        return;
+    }
     let g = TestCgroup::create("bind");
     let pins = PinDir::new();
     let port = free_port();
@@ -397,6 +413,9 @@ const fn wire(payload: u64) -> u64 {
 
 #[test]
 fn egress_budget_delivers_the_budget_and_drops_the_rest() {
+    if skip_without_cgroup2("egress_budget_delivers_the_budget_and_drops_the_rest") {
+        return;
+    }
     const BUDGET: u64 = 100 * 1024;
     const COUNT: u64 = 1000;
     const PAYLOAD: u64 = 1000;
@@ -443,6 +462,9 @@ fn egress_budget_delivers_the_budget_and_drops_the_rest() {
 
 #[test]
 fn ingress_budget_drops_what_the_group_receives_beyond_it() {
+    if skip_without_cgroup2("ingress_budget_drops_what_the_group_receives_beyond_it") {
+        return;
+    }
     const COUNT: u64 = 1000;
     const PAYLOAD: u64 = 1000;
     let g = TestCgroup::create("ibudget");
@@ -475,6 +497,9 @@ fn ingress_budget_drops_what_the_group_receives_beyond_it() {
 
 #[test]
 fn ingress_rate_limit_holds_within_ten_percent() {
+    if skip_without_cgroup2("ingress_rate_limit_holds_within_ten_percent") {
+        return;
+    }
     const RATE: f64 = 10e6 / 8.0;
     const PAYLOAD: u64 = 1400;
     let g = TestCgroup::create("irate");
@@ -508,6 +533,9 @@ fn ingress_rate_limit_holds_within_ten_percent() {
 
 #[test]
 fn an_allow_list_for_bind_refuses_everything_else() {
+    if skip_without_cgroup2("an_allow_list_for_bind_refuses_everything_else") {
+        return;
+    }
     let g = TestCgroup::create("bindallow");
     let pins = PinDir::new();
     let (port, other) = (free_port(), free_port());
@@ -602,6 +630,9 @@ fn assert_rate(bytes: u64, secs: f64, rate: f64) {
 
 #[test]
 fn egress_rate_limit_holds_within_ten_percent() {
+    if skip_without_cgroup2("egress_rate_limit_holds_within_ten_percent") {
+        return;
+    }
     const RATE: f64 = 10e6 / 8.0;
     let g = TestCgroup::create("rate");
     let pins = PinDir::new();
@@ -645,6 +676,9 @@ fn egress_rate_limit_holds_within_ten_percent() {
 
 #[test]
 fn egress_counters_count_what_left_not_what_the_limiter_dropped() {
+    if skip_without_cgroup2("egress_counters_count_what_left_not_what_the_limiter_dropped") {
+        return;
+    }
     const SENT: u64 = 20_000;
     const PAYLOAD: u64 = 1400;
     let g = TestCgroup::create("rate-count");
@@ -686,6 +720,9 @@ fn egress_counters_count_what_left_not_what_the_limiter_dropped() {
 
 #[test]
 fn a_tcp_sender_is_held_near_the_rate() {
+    if skip_without_cgroup2("a_tcp_sender_is_held_near_the_rate") {
+        return;
+    }
     const BYTES: u64 = 3_750_000;
     const RATE: f64 = 10e6 / 8.0;
     let g = TestCgroup::create("tcprate");
@@ -724,6 +761,9 @@ fn a_tcp_sender_is_held_near_the_rate() {
 
 #[test]
 fn throttling_a_group_without_rules_and_clearing_rules() {
+    if skip_without_cgroup2("throttling_a_group_without_rules_and_clearing_rules") {
+        return;
+    }
     let g = TestCgroup::create("throttle");
     let pins = PinDir::new();
     let mut kernel = enforced(&pins, &g);
@@ -743,6 +783,9 @@ fn throttling_a_group_without_rules_and_clearing_rules() {
 
 #[test]
 fn a_killed_syscall_kills_only_inside_the_group() {
+    if skip_without_cgroup2("a_killed_syscall_kills_only_inside_the_group") {
+        return;
+    }
     let g = TestCgroup::create("kill");
     let pins = PinDir::new();
     let mut kernel = enforced(&pins, &g);
@@ -808,6 +851,9 @@ fn a_killed_syscall_kills_only_inside_the_group() {
 
 #[test]
 fn logged_syscalls_are_counted_and_reported() {
+    if skip_without_cgroup2("logged_syscalls_are_counted_and_reported") {
+        return;
+    }
     const K: u64 = 200;
     let g = TestCgroup::create("log");
     let pins = PinDir::new();
@@ -832,6 +878,9 @@ fn logged_syscalls_are_counted_and_reported() {
 
 #[test]
 fn denied_syscalls_fail_with_eperm_where_a_hook_exists() {
+    if skip_without_cgroup2("denied_syscalls_fail_with_eperm_where_a_hook_exists") {
+        return;
+    }
     let g = TestCgroup::create("sysdeny");
     let pins = PinDir::new();
     let mut kernel = enforced(&pins, &g);
@@ -917,6 +966,9 @@ fn denied_syscalls_fail_with_eperm_where_a_hook_exists() {
 
 #[test]
 fn replacing_rules_under_traffic_never_lets_a_denied_connect_through() {
+    if skip_without_cgroup2("replacing_rules_under_traffic_never_lets_a_denied_connect_through") {
+        return;
+    }
     const CONNECTS: &str = "20000";
     let g = TestCgroup::create("reload");
     let pins = PinDir::new();
@@ -978,6 +1030,10 @@ fn replacing_rules_under_traffic_never_lets_a_denied_connect_through() {
 
 #[test]
 fn rules_survive_a_killed_loader_and_are_adopted_without_duplicate_links() {
+    if skip_without_cgroup2("rules_survive_a_killed_loader_and_are_adopted_without_duplicate_links")
+    {
+        return;
+    }
     let g = TestCgroup::create("survive");
     let pins = PinDir::new();
     let target = listener("127.0.0.2:0");
@@ -1027,6 +1083,9 @@ fn rules_survive_a_killed_loader_and_are_adopted_without_duplicate_links() {
 
 #[test]
 fn nested_groups_each_apply_their_own_rules() {
+    if skip_without_cgroup2("nested_groups_each_apply_their_own_rules") {
+        return;
+    }
     let parent = TestCgroup::create("outer");
     let inner = parent.path.join("inner");
     std::fs::create_dir(&inner).expect("mkdir inner");
@@ -1083,6 +1142,9 @@ fn nested_groups_each_apply_their_own_rules() {
 
 #[test]
 fn every_level_attaches_and_the_root_and_deeper_groups_are_refused() {
+    if skip_without_cgroup2("every_level_attaches_and_the_root_and_deeper_groups_are_refused") {
+        return;
+    }
     let pins = PinDir::new();
     let mut kernel = Kernel::open(&pins.path).expect("open");
     let want = expected_links(&mut kernel);
@@ -1137,6 +1199,9 @@ fn every_level_attaches_and_the_root_and_deeper_groups_are_refused() {
 
 #[test]
 fn a_budget_window_starts_again_when_it_elapses() {
+    if skip_without_cgroup2("a_budget_window_starts_again_when_it_elapses") {
+        return;
+    }
     let g = TestCgroup::create("window");
     let pins = PinDir::new();
     let mut kernel = enforced(&pins, &g);
@@ -1214,6 +1279,9 @@ impl Drop for NftTable {
 
 #[test]
 fn priorities_mark_the_groups_egress_packets() {
+    if skip_without_cgroup2("priorities_mark_the_groups_egress_packets") {
+        return;
+    }
     const COUNT: u64 = 20;
     let high = TestCgroup::create("prio_hi");
     let low = TestCgroup::create("prio_lo");

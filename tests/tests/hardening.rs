@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use enforcer::cgroup::{Cgroups, GroupPath};
+use enforcer_tests::layout::skip_without_cgroup2;
 use enforcer_tests::{
     AgentRun, GroupGuard, as_nobody, enforcer, enforcer_bin, enforcer_ok, helper_bin, unique_name,
     wait_for, wait_until,
@@ -119,6 +120,9 @@ fn public_enforcer(run: &AgentRun) -> PathBuf {
 
 #[test]
 fn an_unprivileged_user_cannot_strip_enforcement() {
+    if skip_without_cgroup2("an_unprivileged_user_cannot_strip_enforcement") {
+        return;
+    }
     let g = GroupGuard::new("strip");
     let bpffs = PermissiveBpffs::new();
     let mut run = AgentRun::with_pin_dir(bpffs.dir.join("enforcer"));
@@ -249,6 +253,9 @@ impl Drop for Bystander {
 
 #[test]
 fn a_stale_pid_file_never_signals_another_process() {
+    if skip_without_cgroup2("a_stale_pid_file_never_signals_another_process") {
+        return;
+    }
     let g = GroupGuard::new("stale");
     let mut run = AgentRun::new();
     let policy = deny_policy(&run, &g);
@@ -284,6 +291,9 @@ fn a_stale_pid_file_never_signals_another_process() {
 
 #[test]
 fn a_shared_lock_by_another_user_does_not_keep_the_agent_from_starting() {
+    if skip_without_cgroup2("a_shared_lock_by_another_user_does_not_keep_the_agent_from_starting") {
+        return;
+    }
     let g = GroupGuard::new("sharedlock");
     let mut run = AgentRun::new();
     let policy = deny_policy(&run, &g);
@@ -316,6 +326,9 @@ fn a_shared_lock_by_another_user_does_not_keep_the_agent_from_starting() {
 
 #[test]
 fn a_second_agent_refuses_to_start_and_names_the_first() {
+    if skip_without_cgroup2("a_second_agent_refuses_to_start_and_names_the_first") {
+        return;
+    }
     let g = GroupGuard::new("second");
     let mut run = AgentRun::new();
     let policy = deny_policy(&run, &g);
@@ -379,6 +392,9 @@ fn a_second_agent_refuses_to_start_and_names_the_first() {
 
 #[test]
 fn pid_file_and_audit_log_are_never_followed_through_symlinks() {
+    if skip_without_cgroup2("pid_file_and_audit_log_are_never_followed_through_symlinks") {
+        return;
+    }
     let g = GroupGuard::new("links");
     let mut run = AgentRun::new();
     let policy = deny_policy(&run, &g);
@@ -424,6 +440,9 @@ fn pid_file_and_audit_log_are_never_followed_through_symlinks() {
 
 #[test]
 fn an_oom_kill_in_a_fresh_group_is_named_in_observe_mode() {
+    if skip_without_cgroup2("an_oom_kill_in_a_fresh_group_is_named_in_observe_mode") {
+        return;
+    }
     let mut run = AgentRun::new();
     run.start_observe(&[]);
     let groups: Vec<GroupGuard> = (0..3)
@@ -456,6 +475,9 @@ fn an_oom_kill_in_a_fresh_group_is_named_in_observe_mode() {
 
 #[test]
 fn agent_verbs_say_permission_denied_to_other_users() {
+    if skip_without_cgroup2("agent_verbs_say_permission_denied_to_other_users") {
+        return;
+    }
     let g = GroupGuard::new("nonroot");
     let mut run = AgentRun::new();
     let policy = deny_policy(&run, &g);
@@ -516,6 +538,11 @@ fn field(line: &str, name: &str) -> u64 {
 
 #[test]
 fn agent_crashes_lose_no_count_leak_no_denied_connect_and_tear_no_audit_line() {
+    if skip_without_cgroup2(
+        "agent_crashes_lose_no_count_leak_no_denied_connect_and_tear_no_audit_line",
+    ) {
+        return;
+    }
     const KILLS: usize = 10;
     let g = GroupGuard::new("crash");
     let mut run = AgentRun::new();

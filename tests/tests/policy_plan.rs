@@ -138,7 +138,11 @@ fn a_dry_run_shows_every_section_as_current_and_new() {
     let text = enforcer_ok(&["apply", "--dry-run", p]);
     for want in [
         format!("create {} in ", g.name),
-        "pids.max (pids:pids.max): (none) -> 50".to_owned(),
+        // `pids:` on a v1 pids hierarchy, `cgroup2:` where pids is on cgroup2.
+        format!(
+            "pids.max ({}:pids.max): (none) -> 50",
+            enforcer_tests::layout::label_of("pids")
+        ),
         "network: + connect_deny 10.0.0.0/8".to_owned(),
         "network: + egress_rate 1250000 B/s".to_owned(),
         "syscalls: + ptrace -> kill".to_owned(),

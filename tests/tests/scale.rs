@@ -61,7 +61,7 @@ fn thousands_of_groups_are_counted_exactly_and_a_bulk_delete_is_reclaimed() {
     run.start_observe(&[]);
     let agent = run.child.as_ref().unwrap().id();
     // Settle: the agent's first collections allocate what any host needs.
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(500) * enforcer_tests::time_scale());
     let rss_before = rss_kib(agent);
 
     let dirs: Vec<PathBuf> = (0..GROUPS)

@@ -88,16 +88,36 @@ fn check_newtask(tracefs: &std::path::Path) -> Result<(), ExecError> {
     let path = tracefs.join("events/task/task_newtask/format");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| ExecError::Layout(format!("{}: {e}", path.display())))?;
-    let has = |decl: &str, offset: usize| {
-        text.lines().any(|l| {
-            l.contains(&format!("field:{decl};")) && l.contains(&format!("offset:{offset};"))
+    newtask_layout_ok(&text)
+}
+
+/// Whether a `task_newtask` format has `pid` (4 bytes) at 8 and
+/// `clone_flags` (8 bytes) at 32. The field's declared type is not
+/// compared: 6.1 declares `unsigned long clone_flags`, later kernels
+/// `u64 clone_flags`, the same 8 bytes on x86-64.
+fn newtask_layout_ok(text: &str) -> Result<(), ExecError> {
+    let field = |name: &str| {
+        text.lines().find_map(|l| {
+            let mut decl = None;
+            let (mut offset, mut size) = (None, None);
+            for part in l.split(';').map(str::trim) {
+                if let Some(d) = part.strip_prefix("field:") {
+                    decl = d.rsplit(' ').next();
+                } else if let Some(o) = part.strip_prefix("offset:") {
+                    offset = o.parse::<usize>().ok();
+                } else if let Some(s) = part.strip_prefix("size:") {
+                    size = s.parse::<usize>().ok();
+                }
+            }
+            (decl == Some(name)).then_some((offset, size))
         })
     };
-    if has("pid_t pid", 8) && has("u64 clone_flags", 32) {
+    if field("pid") == Some((Some(8), Some(4))) && field("clone_flags") == Some((Some(32), Some(8)))
+    {
         Ok(())
     } else {
         Err(ExecError::Layout(
-            "expected pid at 8 and clone_flags at 32".into(),
+            "expected a 4-byte pid at 8 and an 8-byte clone_flags at 32".into(),
         ))
     }
 }
@@ -312,5 +332,39 @@ impl ExecWatch {
             lost: sum(exec_stats::LOST),
             sticky: sum(exec_stats::STICKY),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newtask_layout_ok;
+
+    const FORMAT_6_12: &str = "name: task_newtask
+format:
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:pid_t pid;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:char comm[16];\toffset:12;\tsize:16;\tsigned:0;
+\tfield:u64 clone_flags;\toffset:32;\tsize:8;\tsigned:0;
+\tfield:short oom_score_adj;\toffset:40;\tsize:2;\tsigned:1;
+";
+
+    /// Debian 12's 6.1 declares the same 8 bytes as `unsigned long`: exec
+    /// classification was refused there for the spelling.
+    #[test]
+    fn the_6_1_spelling_of_clone_flags_is_accepted() {
+        assert!(newtask_layout_ok(FORMAT_6_12).is_ok());
+        let v61 = FORMAT_6_12.replace("u64 clone_flags", "unsigned long clone_flags");
+        assert!(newtask_layout_ok(&v61).is_ok());
+    }
+
+    #[test]
+    fn another_offset_or_size_is_refused() {
+        let moved = FORMAT_6_12.replace("offset:32;\tsize:8", "offset:40;\tsize:8");
+        assert!(newtask_layout_ok(&moved).is_err());
+        let narrow = FORMAT_6_12.replace("offset:32;\tsize:8", "offset:32;\tsize:4");
+        assert!(newtask_layout_ok(&narrow).is_err());
+        let pidless = FORMAT_6_12.replace("pid_t pid;", "pid_t tid;");
+        assert!(newtask_layout_ok(&pidless).is_err());
     }
 }

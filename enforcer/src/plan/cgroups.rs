@@ -101,6 +101,12 @@ fn group(cg: &Cgroups, g: &GroupSpec, warnings: &mut Vec<String>) -> Result<Grou
             }
         }
     }
+    // eBPF knows a group by its cgroup2 id: one that names no controller
+    // (no settings, or rules only) still needs its cgroup2 directory. A
+    // hybrid host's mirror gives it one; a pure v2 host needs `cgroup2`.
+    if names.is_empty() && cg.v2().is_some() {
+        names.push("cgroup2".into());
+    }
     let targets = cg
         .targets(&names)
         .map_err(|e| PlanError::host(&g.span, e))?;

@@ -268,3 +268,28 @@ fn messages_say_each_thing_once() {
         }
     }
 }
+
+/// A policy group with no settings (`[group."x"]` alone, or rules only) was
+/// created nowhere on a pure cgroup2 host (a hybrid host's mirror hid it),
+/// and the agent then failed to open its cgroup2 directory. Every policy
+/// group lives in the cgroup2 tree wherever there is one.
+#[test]
+fn a_group_without_settings_is_created_in_the_cgroup2_tree() {
+    let (_t, cg) = fake_v2();
+    let text = "[group.bare]\n\n[group.rules.network]\nconnect_deny = [\"10.0.0.0/8\"]\n";
+    let (_, plan) = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
+    let v2 = cg.v2().unwrap();
+    for g in &plan.cgroups.groups {
+        assert!(
+            g.targets.hiers.contains(&v2),
+            "{} is not planned in the cgroup2 tree: {:?}",
+            g.path,
+            g.targets
+        );
+    }
+    let applied = cg.apply(&plan.cgroups).unwrap();
+    for g in &plan.cgroups.groups {
+        assert!(cg.exists(v2, &g.path), "{} was not created", g.path);
+    }
+    assert_eq!(applied.created.len(), 2);
+}

@@ -126,12 +126,14 @@ poweroff -f
 /// /vmtest/config.sh for one run. `vmtest_exec TEST` runs one test executable
 /// with the libtest arguments, killed after `timeout_secs` so one hung test
 /// cannot cost the other executables their turn. `only` names the executables
-/// to run (all when empty).
+/// to run (all when empty). `time_scale` is how much slower than the host the
+/// guest runs (see `enforcer_tests::time_scale`).
 pub(crate) fn config_script(
     layout: Layout,
     probe_only: bool,
     threads: u32,
     timeout_secs: u64,
+    time_scale: u32,
     only: &[String],
     args: &[String],
 ) -> String {
@@ -143,6 +145,7 @@ pub(crate) fn config_script(
     };
     format!(
         "VMTEST_LAYOUT={}\nVMTEST_MODE={}\n{only}\
+         export ENFORCER_TEST_TIME_SCALE={time_scale}\n\
          vmtest_exec() {{ timeout -s KILL {timeout_secs} \"$@\" --test-threads={threads} {}; }}\n",
         layout.name(),
         if probe_only { "probe" } else { "run" },
@@ -166,11 +169,13 @@ mod tests {
             false,
             2,
             60,
+            10,
             &["control_plane".into()],
             &["it's".into(), "--exact".into()],
         );
         assert!(s.contains("VMTEST_LAYOUT=hybrid\n"), "{s}");
         assert!(s.contains("VMTEST_ONLY='control_plane'\n"), "{s}");
+        assert!(s.contains("export ENFORCER_TEST_TIME_SCALE=10\n"), "{s}");
         assert!(
             s.contains(r#""$@" --test-threads=2 'it'\''s' '--exact'; }"#),
             "{s}"

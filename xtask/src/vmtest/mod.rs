@@ -220,6 +220,7 @@ impl Suite {
             false,
             args.test_threads,
             args.timeout,
+            accel.time_scale(),
             &self.only,
             &self.libtest,
         );
@@ -348,7 +349,7 @@ fn guest_initrd(
 
 /// Whether a KVM guest boots to /init and powers off within a short time here.
 fn probe_kvm(dir: &Path, base: &Path, kernel: &Kernel) -> Result<bool> {
-    let script = guest_init::config_script(Layout::V2, true, 1, 1, &[], &[]);
+    let script = guest_init::config_script(Layout::V2, true, 1, 1, 1, &[], &[]);
     let initrd = guest_initrd(dir, base, kernel, "kvm-probe", script)?;
     let boot = qemu::Boot {
         kernel: &kernel.image,

@@ -16,6 +16,29 @@ use super::initramfs::Tree;
 /// `/usr/bin/flock`).
 const TOOLS: &[&str] = &["nft", "flock"];
 
+/// Host tools shipped when the host has them (`cargo xtask setup` installs
+/// them); without one, the tests that need it say so: `bash` (pipelines,
+/// `bash -n`), `tmux` (full-screen `top`), the shadow tools and procps's
+/// `pkill` (the classification tests make users and groups).
+///
+/// libcgroup's own tools are not shipped, on purpose: the side-by-side
+/// comparisons (tests/tests/compat.rs) pin libcgroup's output on v1
+/// hierarchies, which is what the host suite runs on; in a guest they skip,
+/// and the tests that only need a group made use enforcer's `cgcreate`.
+const OPTIONAL_TOOLS: &[&str] = &[
+    "bash", "tmux", "useradd", "groupadd", "userdel", "groupdel", "pkill",
+];
+
+/// Host data the optional tools read, copied when present: terminal
+/// descriptions and the C.UTF-8 locale for tmux (it refuses to start
+/// without a UTF-8 locale), the shadow tools' defaults.
+const OPTIONAL_DATA: &[&str] = &[
+    "/lib/terminfo",
+    "/usr/lib/locale/C.utf8",
+    "/etc/login.defs",
+    "/etc/default/useradd",
+];
+
 /// Modules needed by those tools on kernels that build them as modules (Debian's
 /// nf_tables is `=m`); each with what it depends on, per modules.dep.
 const MODULE_PREFIXES: &[&str] = &[
@@ -44,8 +67,23 @@ pub(crate) fn base_tree(tests: &[TestExe], binaries: &[PathBuf], init: &str) -> 
     }
     // The kernel opens /dev/console for init's stdio before init can mount devtmpfs.
     tree.char_dev("/dev/console", 5, 1);
-    tree.bytes("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644);
-    tree.bytes("/etc/group", "root:x:0:\n", 0o644);
+    // Debian's /var/run is a link to /run (libcgroup's and enforcer's
+    // `/var/run/cgred.socket` is there).
+    tree.symlink(Path::new("/var/run"), Path::new("/run"));
+    // Debian's accounts the tests use: root, and `nobody` for the
+    // unprivileged side (named in enforcer's messages).
+    tree.bytes(
+        "/etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+        0o644,
+    );
+    tree.bytes("/etc/group", "root:x:0:\nnogroup:x:65534:\n", 0o644);
+    tree.bytes(
+        "/etc/shadow",
+        "root:*:20000:0:99999:7:::\nnobody:*:20000:0:99999:7:::\n",
+        0o640,
+    );
+    tree.bytes("/etc/gshadow", "root:*::\nnogroup:*::\n", 0o640);
     // nft resolves protocol and service names through these.
     for f in ["/etc/protocols", "/etc/services"] {
         if Path::new(f).exists() {
@@ -64,6 +102,18 @@ pub(crate) fn base_tree(tests: &[TestExe], binaries: &[PathBuf], init: &str) -> 
             format!("the tests run `{tool}`, which is not installed on this host")
         })?;
         add_with_libs(&mut tree, &path, false)?;
+    }
+    for tool in OPTIONAL_TOOLS {
+        match which(tool) {
+            Some(path) => add_with_libs(&mut tree, &path, false)?,
+            None => eprintln!(
+                "[vmtest] {tool} is not installed here (`cargo xtask setup` installs it): \
+                 the guest runs without it"
+            ),
+        }
+    }
+    for data in OPTIONAL_DATA {
+        add_tree(&mut tree, Path::new(data))?;
     }
     add_kmod(&mut tree)?;
     add_busybox(&mut tree)?;
@@ -104,6 +154,24 @@ fn add_busybox(tree: &mut Tree) -> Result<()> {
         if !tree.contains(&path) {
             tree.symlink(&path, &guest_busybox);
         }
+    }
+    Ok(())
+}
+
+/// The host file or directory `path` (recursively) at the same guest path;
+/// nothing if it is missing.
+fn add_tree(tree: &mut Tree, path: &Path) -> Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for e in entries {
+            add_tree(tree, &e)?;
+        }
+    } else if path.is_file() {
+        tree.file(path, path, false)?;
     }
     Ok(())
 }

@@ -28,6 +28,16 @@ impl Accel {
             Accel::Tcg => "tcg",
         }
     }
+
+    /// How much slower than the host a guest runs: the tests' time limits
+    /// are multiplied by it (`ENFORCER_TEST_TIME_SCALE`). TCG emulates every
+    /// instruction, and the CPU is shared with the host's other work.
+    pub(crate) fn time_scale(self) -> u32 {
+        match self {
+            Accel::Kvm => 1,
+            Accel::Tcg => 10,
+        }
+    }
 }
 
 pub(crate) struct Boot<'a> {
