@@ -9,6 +9,7 @@ pub mod cgroup;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod control;
 pub mod enforce;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -6,6 +6,7 @@
 //! the agent loses no count and leaves rules enforced; the next start adopts what
 //! is pinned instead of attaching twice. `enforcer stop` detaches and unpins.
 
+mod arbiter;
 mod audit;
 mod error;
 mod http;
@@ -115,6 +116,10 @@ struct Agent {
     /// Uncounted events per full map, at the last tick.
     map_full: BTreeMap<&'static str, u64>,
     policy_mtime: Option<SystemTime>,
+    /// The arbiter of the policy in force, if it has one.
+    arbiter: Option<crate::control::arbiter::Arbiter>,
+    /// When the arbiter's next interval is due.
+    arbiter_due: Option<Instant>,
 }
 
 /// Ring buffer records handled per wake-up before the loop gives the timer
@@ -206,6 +211,9 @@ impl Agent {
     /// created by this call are removed again and overwritten values
     /// restored; a reload then puts the previous policy back.
     fn install(&mut self, validated: Option<Validated>) -> Result<(), AgentError> {
+        // What the arbiter yielded goes back first: the new policy starts
+        // from the values its groups were given, not from a yield.
+        self.stop_arbiter();
         let applied = match &validated {
             Some((_, plan)) => {
                 for w in &plan.warnings {
@@ -220,7 +228,10 @@ impl Agent {
             None => None,
         };
         self.kernel.begin_journal();
-        let result = self.install_kernel(validated.as_ref().map(|(_, plan)| plan));
+        let plan = validated.as_ref().map(|(_, plan)| plan);
+        let result = self
+            .install_kernel(plan)
+            .and_then(|()| self.start_arbiter(plan));
         if result.is_ok() {
             self.record_in_force(validated.as_ref().map(|(_, plan)| plan));
         }
@@ -505,6 +516,7 @@ impl Agent {
             s.map_full = snap.map_full.clone();
             s.groups = c.groups;
             s.events = self.events;
+            s.arbiter = self.arbiter.as_ref().map(|a| a.status());
         }
         if let Some(file) = &self.opts.policy
             && mtime(file) != self.policy_mtime
@@ -560,6 +572,14 @@ impl Agent {
             tracing::debug!(count = removed.len(), "removed groups reclaimed");
         }
         taken >= EVENTS_PER_TURN
+    }
+}
+
+/// Resolves when the arbiter's next interval is due; never without one.
+async fn arbiter_due(due: Option<Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -670,7 +690,12 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         events: 0,
         events_lost: 0,
         map_full: BTreeMap::new(),
+        arbiter: None,
+        arbiter_due: None,
     };
+    // A crash may have left groups yielded: they get their values back
+    // before anything else acts on them.
+    agent.recover_arbiter();
     agent.install(validated)?;
 
     let state = Arc::new(RwLock::new(MetricsState {
@@ -716,12 +741,16 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
                     }
                 }
             }
+            _ = arbiter_due(agent.arbiter_due) => agent.arbitrate(),
             _ = hup.recv() => agent.reload("SIGHUP"),
             _ = tokio::signal::ctrl_c() => break Ok(()),
             _ = term.recv() => break Ok(()),
         }
     };
     drop(events);
+    // A clean stop gives back whatever the arbiter yielded, whatever
+    // `on_exit` keeps of the kernel side.
+    agent.stop_arbiter();
     if agent.settings.on_exit == OnExit::Detach {
         let n = crate::bpf::unpin_all(&agent.opts.pin_dir)?;
         tracing::info!(

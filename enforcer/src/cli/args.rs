@@ -57,6 +57,9 @@ pub enum Command {
         rows: usize,
         #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
         pin_dir: PathBuf,
+        /// The agent's pid file (what its arbiter yields is kept beside it).
+        #[arg(long, default_value = crate::agent::DEFAULT_PID_FILE)]
+        pid_file: PathBuf,
     },
     /// Show the host's cgroup layout and which eBPF features this kernel
     /// allows (each program loaded through the verifier; refusals with the

@@ -21,6 +21,8 @@ pub struct MetricsState {
     pub map_full: std::collections::BTreeMap<&'static str, u64>,
     pub events: u64,
     pub top_syscalls: usize,
+    /// The arbiter's yields, when it runs.
+    pub arbiter: Option<crate::control::arbiter::Status>,
 }
 
 #[derive(Debug)]
@@ -233,8 +235,54 @@ impl Collector for Export {
             None,
             &[(vec![], state.events)],
         )?;
+        if let Some(a) = &state.arbiter {
+            arbiter(&mut enc, a)?;
+        }
         Ok(())
     }
+}
+
+/// The arbiter's series: steps yielded per group, resource and the group
+/// yielded to; changes made; its own CPU time.
+fn arbiter(
+    enc: &mut DescriptorEncoder<'_>,
+    a: &crate::control::arbiter::Status,
+) -> Result<(), std::fmt::Error> {
+    let steps: Vec<(Labels, i64)> = a
+        .yields
+        .iter()
+        .map(|(group, resource, steps, to)| {
+            (
+                vec![
+                    ("group", group.clone()),
+                    ("resource", (*resource).to_string()),
+                    ("to", to.clone()),
+                ],
+                i64::from(*steps),
+            )
+        })
+        .collect();
+    gauges(
+        enc,
+        "enforcer_arbiter_yield_steps",
+        "Steps a group yields of a resource to a higher-priority group (absent: none)",
+        None,
+        &steps,
+    )?;
+    counters(
+        enc,
+        "enforcer_arbiter_changes",
+        "Yields and restores the arbiter made",
+        None,
+        &[(vec![], a.changes)],
+    )?;
+    counters(
+        enc,
+        "enforcer_arbiter_cpu_usec",
+        "CPU time the arbiter used, in microseconds",
+        None,
+        &[(vec![], (a.cpu_seconds * 1e6) as u64)],
+    )
 }
 
 /// Encode the current state as OpenMetrics text.
@@ -276,8 +324,23 @@ mod tests {
             events: 0,
             top_syscalls: 2,
             map_full: [("SYSCALLS", 7)].into_iter().collect(),
+            arbiter: Some(crate::control::arbiter::Status {
+                yields: vec![("batch".into(), "cpu", 2, "web/api".into())],
+                changes: 3,
+                cpu_seconds: 0.5,
+            }),
         }));
         let text = render(&state).unwrap();
+        assert!(
+            text.contains(
+                "enforcer_arbiter_yield_steps{group=\"batch\",resource=\"cpu\",to=\"web/api\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("enforcer_arbiter_cpu_usec_total 500000"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "enforcer_net_bytes_total{group=\"web/api\",direction=\"egress\"} 128000"
