@@ -15,13 +15,14 @@
 //!   packet larger than the burst still passes when the limiter is idle, so
 //!   GSO super-packets (up to 64 KiB) are never starved. Userspace sets the
 //!   burst to at least three such packets' worth. An outgoing TCP packet over
-//!   the burst but within a second burst passes with a congestion
-//!   notification (return 3: `tcp_enter_cwr` cuts the window without a loss
-//!   to recover from, as the kernel's HBM sample does), and only beyond that
-//!   is it dropped: a policer that only drops holds a loopback TCP flow far
-//!   below the rate (measured: 22 Mbit/s under a 200 Mbit/s limit), since
-//!   every recovery waits for a retransmission timer. Other packets (UDP
-//!   ignores the notification) are dropped over the burst, as before.
+//!   the burst but within `TCP_SOFT_NS` (200 ms) more passes with a
+//!   congestion notification (return 3: `tcp_enter_cwr` cuts the window
+//!   without a loss to recover from, as the kernel's HBM sample does), and
+//!   only beyond that is it dropped: a policer that only drops holds a
+//!   loopback TCP flow far below the rate (measured: 22 Mbit/s under a
+//!   200 Mbit/s limit, 205 with this), since every recovery waits for a
+//!   retransmission timer. Other packets (UDP ignores the notification) are
+//!   dropped over the burst, as before.
 //! * Budget: bytes charged to the current window with one atomic add; a packet
 //!   that does not fit is dropped. The window restarts at the first packet after
 //!   it elapsed (`bpf_ktime_get_ns`).
@@ -56,7 +57,7 @@ use aya_ebpf::{
 };
 use enforcer_common::{
     EVENT_BUDGET_EXHAUSTED, EVENT_RATE_LIMITED, EnforceCounter, EnforceEvent, LimitKey, LimitState,
-    MAX_CGROUPS, NetCounter, SHARE_SLOTS, ShareConf, ShareState, enforce::action,
+    MAX_CGROUPS, NetCounter, SHARE_SLOTS, ShareConf, ShareState, TCP_SOFT_NS, enforce::action,
     enforce::direction, enforce::skb_priority, share_slot,
 };
 
@@ -84,15 +85,6 @@ const DROP_INGRESS: i32 = 0;
 const DROP_EGRESS: i32 = 2;
 /// Pass with congestion notification (egress only): TCP cuts its window.
 const PASS_SLOWER: i32 = 3;
-
-/// How many bursts more an outgoing TCP packet may go over a limit, with a
-/// congestion notification, before it is dropped. At a loopback RTT no
-/// window is small enough to hold TCP to a rate, so what sets its
-/// throughput under a policer is how much passes between retransmission
-/// timeouts (200 ms at least): with a 20 ms burst, 10 more bursts let a flow
-/// reach the rate (measured: 210 Mbit/s under 200 Mbit/s, against 22 with
-/// drops alone). The long-run rate is unchanged.
-const TCP_SOFT: u64 = 10;
 
 /// `skb->protocol` of IPv4 and IPv6 (network byte order, as `__sk_buff`
 /// holds it).
@@ -216,11 +208,7 @@ pub(crate) fn skb(ctx: &SkBuffContext, level: i32, dir: u32) -> i32 {
             let tat = unsafe { core::ptr::addr_of_mut!((*st).tat) };
             if q16 != 0 {
                 let soft = || {
-                    if tcp_out.get(ctx) {
-                        burst.wrapping_mul(TCP_SOFT)
-                    } else {
-                        0
-                    }
+                    if tcp_out.get(ctx) { TCP_SOFT_NS } else { 0 }
                 };
                 match gcra(tat, now, len, q16, burst, soft) {
                     Fit::Within => {}
@@ -352,16 +340,12 @@ fn share_fit(dir: u32, level: u32, now: u64, len: u64, tcp_out: impl Fn() -> boo
     if assured != 0 {
         let burst = class.burst_ns;
         let fit = gcra(class_tat, now, len, assured, burst, || {
-            if tcp_out() {
-                burst.wrapping_mul(TCP_SOFT)
-            } else {
-                0
-            }
+            if tcp_out() { TCP_SOFT_NS } else { 0 }
         });
         if fit != Fit::Beyond {
             // Assured traffic always goes, but it fills the node (up to its
             // own soft limit, so the node's debt stays bounded).
-            let cap = node.burst_ns.wrapping_mul(TCP_SOFT + 1);
+            let cap = node.burst_ns.saturating_add(TCP_SOFT_NS);
             gcra(node_tat, now, len, node_q16, cap, || 0);
             return fit;
         }
@@ -373,7 +357,7 @@ fn share_fit(dir: u32, level: u32, now: u64, len: u64, tcp_out: impl Fn() -> boo
     // Every level's TCP may borrow up to the same hard limit (a lower one
     // gets its congestion notifications sooner); other traffic only within
     // its level's room, so lower levels yield the spare capacity first.
-    let hard = node.burst_ns.wrapping_mul(TCP_SOFT + 1);
+    let hard = node.burst_ns.saturating_add(TCP_SOFT_NS);
     gcra(node_tat, now, len, node_q16, room, || {
         if tcp_out() {
             hard.saturating_sub(room)

@@ -1222,8 +1222,8 @@ fn priorities_mark_the_groups_egress_packets() {
         assert_eq!(kernel.attach_enforcement(&g.path).expect("attach"), want);
     }
     for (g, p) in [
-        (&high, enforcer::plan::Priority::High),
-        (&low, enforcer::plan::Priority::Low),
+        (&high, enforcer::plan::Priority::HIGH),
+        (&low, enforcer::plan::Priority::LOW),
     ] {
         let prio = GroupRules {
             priority: enforcer::plan::packet_priority(p),
