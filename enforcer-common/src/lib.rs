@@ -18,11 +18,13 @@
 //! | `SYSCALL_CACHE` | per-CPU array | `0` -> [`ScopeCache`] | `count_syscalls` |
 //! | `EVENTS` | ring buffer | [`OomEvent`], [`EnforceEvent`] records | `oom_kill`, the `enforce_*` programs |
 //!
-//! The enforcement maps are listed in [`enforce`](mod@enforce).
+//! The enforcement maps are listed in [`enforce`](mod@enforce), the exec
+//! classification maps in [`exec`](mod@exec).
 #![no_std]
 
 pub mod enforce;
 mod event;
+pub mod exec;
 mod net;
 mod sock;
 mod syscall;

@@ -10,6 +10,7 @@
 //! | `oom_kill` | tracepoint `oom/mark_victim` | ring buffer `EVENTS` |
 //! | `cgroup_migrated` | tracepoint `cgroup/cgroup_attach_task` | `CGROUP_MIGRATIONS` (invalidates `count_syscalls`' per-CPU caches) |
 //! | `cgroup_removed` | tracepoint `cgroup/cgroup_rmdir` | ring buffer `EVENTS` (a cgroup2 group went away) |
+//! | `classify_exec`, `classify_fork` | tracepoints `sched/sched_process_exec`, `task/task_newtask` | ring buffer `EXEC_EVENTS` (`exec.rs`) |
 //!
 //! The counting programs only observe: they always allow.
 //!
@@ -43,6 +44,7 @@ mod cgroup;
 mod counters;
 mod deny;
 mod events;
+mod exec;
 mod levels;
 mod limits;
 mod net;

@@ -80,11 +80,17 @@ enum Cmd {
         pin_dir: PathBuf,
         #[arg(long)]
         groups: u64,
-        /// (group, syscall) entries per group in SYSCALLS (capacity 32768 in all).
+        /// (group, syscall) entries per group in SYSCALLS.
         #[arg(long, default_value_t = 3)]
         syscalls_per_group: u32,
         #[arg(long, default_value_t = 9)]
         reps: usize,
+        /// Capacity of the per-group maps (buckets a read walks).
+        #[arg(long)]
+        max_groups: Option<u32>,
+        /// Capacity of SYSCALLS.
+        #[arg(long)]
+        max_syscall_keys: Option<u32>,
         /// Leave the pins for the caller to inspect (and remove with `enforcer stop`).
         #[arg(long)]
         keep: bool,
@@ -119,8 +125,15 @@ fn main() -> Result<()> {
             syscalls_per_group,
             reps,
             keep,
+            max_groups,
+            max_syscall_keys,
         } => {
-            let result = collect(&pin_dir, groups, syscalls_per_group, reps);
+            let d = bpf::Capacity::default();
+            let capacity = bpf::Capacity {
+                groups: max_groups.unwrap_or(d.groups),
+                syscall_keys: max_syscall_keys.unwrap_or(d.syscall_keys),
+            };
+            let result = collect(&pin_dir, groups, syscalls_per_group, reps, &capacity);
             if !keep || result.is_err() {
                 bpf::unpin_all(&pin_dir)?;
             }
@@ -246,11 +259,17 @@ fn hold(attached: &bench::Attached, secs: f64) -> Result<()> {
     Ok(())
 }
 
-fn collect(pin_dir: &Path, groups: u64, syscalls_per_group: u32, reps: usize) -> Result<()> {
+fn collect(
+    pin_dir: &Path,
+    groups: u64,
+    syscalls_per_group: u32,
+    reps: usize,
+    capacity: &bpf::Capacity,
+) -> Result<()> {
     if pin_dir.starts_with(bpf::DEFAULT_PIN_DIR) {
         bail!("use a private pin directory, not the agent's");
     }
-    let kernel = Kernel::open(pin_dir)?;
+    let kernel = Kernel::open_with(pin_dir, capacity)?;
     // Synthetic ids far above real cgroup2 inode numbers.
     let ids: Vec<u64> = (0..groups).map(|i| (1u64 << 48) + i).collect();
     let populated = bench::populate_pinned(pin_dir, &ids, syscalls_per_group)?;

@@ -6,13 +6,19 @@
 pub mod agent;
 pub mod bpf;
 pub mod cgroup;
+pub mod classify;
 pub mod cli;
 pub mod collect;
+pub mod compat;
 pub mod config;
 pub mod control;
+pub mod doctor;
 pub mod enforce;
+pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod logging;
 pub mod plan;
 pub mod report;
+pub mod top;
 pub mod units;

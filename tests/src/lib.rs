@@ -5,7 +5,10 @@
 //! cgroup the test did not create.
 
 pub mod agent_run;
+pub mod classify;
+pub mod compat;
 pub mod layout;
+pub mod tmux;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

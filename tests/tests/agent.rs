@@ -457,10 +457,18 @@ fn observe_mode_counts_other_groups_and_reclaims_deleted_ones_quietly() {
         (100, 12_800),
         "observe mode counts every group"
     );
+    let series = format!("group=\"{}\"", d.name);
+    wait_until("the group's series", || {
+        run.metrics().is_some_and(|m| m.contains(&series))
+    });
 
     enforcer_ok(&["delete", "-g", &spec(&d.name)]);
     wait_until("the deleted group's counters to be reclaimed", || {
         enforcer::bpf::snapshot_pinned(&run.pin_dir).is_ok_and(|s| !s.groups.contains_key(&id))
+    });
+    // ... and its series removed from the metrics.
+    wait_until("the deleted group's series to go", || {
+        run.metrics().is_some_and(|m| !m.contains(&series))
     });
     // Quiet for a while (five intervals) after the reclaim: a check of
     // absence over time.

@@ -52,7 +52,7 @@ fn every_metric_readme_lists_is_served_with_the_group_label() {
         ),
     )
     .unwrap();
-    run.start_with(&p, &["--top-syscalls", "2"]);
+    run.start(&p);
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     helper_in(&a, &["try-connect", "tcp", "127.0.0.2:9"]);
     helper_in(&a, &["sockaddr", "3"]);
@@ -94,18 +94,38 @@ fn every_metric_readme_lists_is_served_with_the_group_label() {
         "enforcer_memory_usage_bytes",
         "enforcer_memory_limit_bytes",
         "enforcer_oom_kills_total",
-        "enforcer_cpu_usage_usec_total",
+        "enforcer_cpu_usage_seconds_total",
+        "enforcer_build_info",
+        "enforcer_collection_duration_seconds",
+        "enforcer_map_entries",
+        "enforcer_reloads_total",
+        "enforcer_rules_loaded",
         "enforcer_denied_total",
         "enforcer_dropped_packets_total",
     ] {
-        assert!(!of(name).is_empty(), "{name} missing for the group");
+        let agent_wide = !name.contains("attempts")
+            && [
+                "build_info",
+                "collection",
+                "map_",
+                "reloads",
+                "rules_loaded",
+            ]
+            .iter()
+            .any(|n| name.contains(n));
+        let present = if agent_wide {
+            all.iter().any(|(n, _, _)| n == name)
+        } else {
+            !of(name).is_empty()
+        };
+        assert!(present, "{name} missing");
     }
     assert_eq!(of("enforcer_memory_limit_bytes")[0].1, (64u64 << 20) as f64);
     assert!(of("enforcer_connect_attempts_total")[0].1 >= 4.0);
     assert!(of("enforcer_bind_attempts_total")[0].1 >= 3.0);
     let denied: Vec<_> = of("enforcer_denied_total")
         .into_iter()
-        .filter(|(l, _)| l.contains("what=\"connect\""))
+        .filter(|(l, _)| l.contains("hook=\"connect\",action=\"deny\""))
         .collect();
     assert_eq!(denied.len(), 1);
     assert_eq!(denied[0].1, 1.0, "one denied connect");
@@ -115,8 +135,23 @@ fn every_metric_readme_lists_is_served_with_the_group_label() {
         .map(|(_, v)| *v)
         .sum();
     assert!(dropped > 0.0, "the 1 Mbit/s limit dropped packets");
-    // --top-syscalls 2: at most two syscall series per group.
-    assert_eq!(of("enforcer_syscall_calls_total").len(), 2);
+    // A stable syscall label set: the fixed set and `other`, whatever the
+    // group called (README lists it).
+    let syscalls: Vec<String> = of("enforcer_syscall_calls_total")
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect();
+    assert_eq!(
+        syscalls.len(),
+        enforcer::report::FIXED_SYSCALLS.len() + 1,
+        "{syscalls:?}"
+    );
+    assert!(syscalls.iter().any(|l| l.contains("syscall=\"other\"")));
+    assert!(
+        all.iter()
+            .any(|(n, l, _)| n == "enforcer_rules_loaded" && l.contains("kind=\"network\"")),
+        "rules loaded by kind"
+    );
 }
 
 #[test]

@@ -79,9 +79,9 @@ fn counts_udp_egress_of_a_cgroup_exactly() {
 fn probe_reports_every_program_and_map() {
     let report = enforcer::bpf::probe().expect("probe the embedded eBPF object");
     assert!(report.object_bytes > 0);
-    // Counting programs, enforce_syscalls, and the level-1 copies of the
-    // per-group enforcement programs; BPF-LSM ones only where the kernel loads
-    // them (listed as unavailable otherwise).
+    // Counting programs, enforce_syscalls, the level-1 copies of the
+    // per-group enforcement programs, and exec classification; BPF-LSM ones
+    // only where the kernel loads them (listed as unavailable otherwise).
     let lsm = [
         "enforce_bprm_check_1",
         "enforce_socket_accept_1",
@@ -90,6 +90,8 @@ fn probe_reports_every_program_and_map() {
     let mut expected = vec![
         "cgroup_migrated",
         "cgroup_removed",
+        "classify_exec",
+        "classify_fork",
         "count_bind4",
         "count_bind6",
         "count_connect4",
@@ -129,6 +131,13 @@ fn probe_reports_every_program_and_map() {
             "ENFORCE_COUNTS",
             "ENFORCE_SCOPE",
             "EVENTS",
+            "EXEC_CONF",
+            "EXEC_EVENTS",
+            "EXEC_GIDS",
+            "EXEC_NAMES",
+            "EXEC_STATS",
+            "EXEC_STICKY",
+            "EXEC_UIDS",
             "GROUP_RULES",
             "MAP_FULL",
             "NET_EGRESS",

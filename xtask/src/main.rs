@@ -4,6 +4,7 @@
 //! needs nothing installed by hand.
 
 mod bench;
+mod dist;
 mod fuzz;
 mod run;
 mod setup;
@@ -60,6 +61,9 @@ enum Task {
     },
     /// Run the end-to-end tests in QEMU on other kernels and cgroup layouts.
     Vmtest(vmtest::Args),
+    /// Release build with man pages, shell completions, the systemd unit and
+    /// the Kubernetes manifests, in target/dist/enforcer-VERSION/.
+    Dist,
 }
 
 fn main() -> Result<()> {
@@ -86,5 +90,10 @@ fn main() -> Result<()> {
             bench::run(which)
         }
         Task::Vmtest(args) => vmtest::run(args),
+        Task::Dist => {
+            setup::run()?;
+            run::build(true)?;
+            dist::run().map(|_| ())
+        }
     }
 }

@@ -18,8 +18,10 @@ pub(crate) fn run() -> Result<()> {
     let major = nightly_llvm_major()?;
     ensure_bpf_linker(major)?;
     ensure_bpffs()?;
-    // The kernel tests (enforce_kernel) observe packet priorities with nft.
-    apt_install(&["nftables"])?;
+    // The kernel tests (enforce_kernel) observe packet priorities with nft;
+    // the compat tests compare against libcgroup's own tools; the `top`
+    // tests drive it in tmux.
+    apt_install(&["nftables", "cgroup-tools", "tmux"])?;
     Ok(())
 }
 

@@ -8,6 +8,12 @@
 //! kernel time; the last one written is remembered (read back from the file at
 //! start), so the one event an agent can be killed between writing and
 //! releasing from the ring buffer is not written twice.
+//!
+//! Rotation: past `audit_max_size` the log is renamed to `.1` (`.1` to `.2`
+//! ... up to [`KEEP`]) and a new one opened with the same checks; SIGHUP
+//! reopens it, for logrotate's `postrotate`. The last event is looked for in
+//! `.1` too when the current file is empty, so a rotation just before a crash
+//! does not let an event be written twice.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
@@ -22,6 +28,12 @@ use crate::bpf::Event;
 
 /// How much of the end of an existing log is read to find the last event.
 const TAIL_BYTES: u64 = 64 * 1024;
+
+/// Rotated files kept: `audit.jsonl.1` (newest) to `audit.jsonl.5`.
+pub(super) const KEEP: u32 = 5;
+
+/// `audit_max_size` default.
+pub const DEFAULT_AUDIT_MAX_SIZE: u64 = 100 << 20;
 
 #[derive(Debug, Serialize)]
 struct AuditLine<'a> {
@@ -73,6 +85,18 @@ impl EventId {
 pub(super) struct Audit {
     file: Option<(PathBuf, File)>,
     last_event: Option<EventId>,
+    group: Option<u32>,
+    /// Rotate past this size.
+    max_size: u64,
+    /// Bytes in the current file.
+    size: u64,
+}
+
+/// `path` with `.N` appended.
+fn rotated(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
 }
 
 fn unsafe_log(path: &Path, why: impl Into<String>) -> AgentError {
@@ -170,16 +194,70 @@ fn last_event_in(file: &mut File) -> Option<EventId> {
 }
 
 impl Audit {
-    pub(super) fn open(path: Option<&Path>, group: Option<u32>) -> Result<Self, AgentError> {
-        let (file, last_event) = match path {
-            None => (None, None),
+    pub(super) fn open(
+        path: Option<&Path>,
+        group: Option<u32>,
+        max_size: u64,
+    ) -> Result<Self, AgentError> {
+        let (file, last_event, size) = match path {
+            None => (None, None, 0),
             Some(p) => {
                 let mut f = open_log(p, group)?;
-                let last = last_event_in(&mut f);
-                (Some((p.to_path_buf(), f)), last)
+                let size = f.metadata().map_or(0, |m| m.len());
+                let mut last = last_event_in(&mut f);
+                if size == 0 && rotated(p, 1).exists() {
+                    // Rotated just before the agent stopped: the last
+                    // event is at the end of `.1`.
+                    last = open_log(&rotated(p, 1), group)
+                        .ok()
+                        .and_then(|mut f| last_event_in(&mut f));
+                }
+                (Some((p.to_path_buf(), f)), last, size)
             }
         };
-        Ok(Audit { file, last_event })
+        Ok(Audit {
+            file,
+            last_event,
+            group,
+            max_size,
+            size,
+        })
+    }
+
+    /// Open the log again at its path (SIGHUP: logrotate moved it away).
+    pub(super) fn reopen(&mut self) -> Result<(), AgentError> {
+        if let Some((path, file)) = &mut self.file {
+            *file = open_log(path, self.group)?;
+            self.size = file.metadata().map_or(0, |m| m.len());
+        }
+        Ok(())
+    }
+
+    /// `audit.jsonl` -> `.1` -> ... -> `.KEEP` (the oldest dropped), and a
+    /// new, empty log.
+    fn rotate(&mut self) -> Result<(), AgentError> {
+        let Some((path, _)) = &self.file else {
+            return Ok(());
+        };
+        let path = path.clone();
+        let io = |op: &'static str, p: &Path| {
+            let p = p.to_path_buf();
+            move |source| AgentError::Io {
+                op,
+                path: p,
+                source,
+            }
+        };
+        for n in (1..KEEP).rev() {
+            let from = rotated(&path, n);
+            if std::fs::symlink_metadata(&from).is_ok() {
+                std::fs::rename(&from, rotated(&path, n + 1)).map_err(io("rotating", &from))?;
+            }
+        }
+        std::fs::rename(&path, rotated(&path, 1)).map_err(io("rotating", &path))?;
+        self.reopen()?;
+        tracing::info!(path = %path.display(), "audit log rotated");
+        Ok(())
     }
 
     fn time() -> f64 {
@@ -196,6 +274,12 @@ impl Audit {
             line.push('\n');
             if let Err(e) = f.write_all(line.as_bytes()) {
                 tracing::error!(path = %path.display(), "could not write the audit log: {e}");
+            }
+            self.size += line.len() as u64;
+            if self.size >= self.max_size
+                && let Err(e) = self.rotate()
+            {
+                tracing::error!("could not rotate the audit log: {e}");
             }
         }
     }
@@ -321,7 +405,7 @@ mod tests {
     fn private_log_and_no_duplicate_after_a_restart() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("log/audit.jsonl");
-        let mut a = Audit::open(Some(&path), None).unwrap();
+        let mut a = Audit::open(Some(&path), None, DEFAULT_AUDIT_MAX_SIZE).unwrap();
         assert!(a.record(&oom(1), Some("g")));
         assert!(a.record(&oom(2), Some("g")));
         assert_eq!(
@@ -331,7 +415,7 @@ mod tests {
         );
         drop(a);
         // A restart meets event 2 again (killed before releasing it): skipped.
-        let mut b = Audit::open(Some(&path), None).unwrap();
+        let mut b = Audit::open(Some(&path), None, DEFAULT_AUDIT_MAX_SIZE).unwrap();
         assert!(!b.record(&oom(2), Some("g")));
         assert!(b.record(&oom(3), Some("g")));
         let text = std::fs::read_to_string(&path).unwrap();
@@ -353,12 +437,18 @@ mod tests {
         std::fs::write(&target, "keep").unwrap();
         let link = tmp.path().join("audit.jsonl");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        let err = Audit::open(Some(&link), None).err().unwrap().to_string();
+        let err = Audit::open(Some(&link), None, DEFAULT_AUDIT_MAX_SIZE)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("symlink"), "{err}");
         std::fs::remove_file(&link).unwrap();
 
         std::fs::hard_link(&target, &link).unwrap();
-        let err = Audit::open(Some(&link), None).err().unwrap().to_string();
+        let err = Audit::open(Some(&link), None, DEFAULT_AUDIT_MAX_SIZE)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("hard links"), "{err}");
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
         std::fs::remove_file(&link).unwrap();
@@ -366,7 +456,40 @@ mod tests {
         std::fs::write(&link, "").unwrap();
         std::fs::set_permissions(&link, std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .unwrap();
-        Audit::open(Some(&link), None).unwrap();
+        Audit::open(Some(&link), None, DEFAULT_AUDIT_MAX_SIZE).unwrap();
         assert_eq!(std::fs::metadata(&link).unwrap().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn rotates_by_size_keeps_five_and_reopens() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("audit.jsonl");
+        let mut a = Audit::open(Some(&path), None, 4096).unwrap();
+        for t in 0..400 {
+            assert!(a.record(&oom(t), Some("g")));
+        }
+        for n in 1..=KEEP {
+            let r = rotated(&path, n);
+            assert!(r.exists(), "{} missing", r.display());
+            assert_eq!(std::fs::metadata(&r).unwrap().mode() & 0o777, 0o600);
+            let text = std::fs::read_to_string(&r).unwrap();
+            assert!(
+                text.lines()
+                    .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+            );
+        }
+        assert!(!rotated(&path, KEEP + 1).exists());
+        // The newest event is in the live file; the rest in order before it.
+        let live = std::fs::read_to_string(&path).unwrap();
+        assert!(live.lines().last().unwrap().contains("\"ktime_ns\":399"));
+        // logrotate moved it away: SIGHUP reopens at the path.
+        std::fs::rename(&path, tmp.path().join("moved")).unwrap();
+        a.reopen().unwrap();
+        assert!(a.record(&oom(1000), Some("g")));
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+        // A restart right after a rotation does not repeat the last event.
+        std::fs::rename(&path, rotated(&path, 1)).unwrap();
+        let mut b = Audit::open(Some(&path), None, 4096).unwrap();
+        assert!(!b.record(&oom(1000), Some("g")));
     }
 }

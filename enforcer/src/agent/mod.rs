@@ -11,17 +11,21 @@ mod audit;
 mod error;
 mod http;
 mod lock;
+mod notify;
 mod settings;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
+pub use audit::DEFAULT_AUDIT_MAX_SIZE;
 pub use error::AgentError;
 pub use settings::{
     AgentOptions, DEFAULT_AUDIT_LOG, DEFAULT_INTERVAL, DEFAULT_METRICS, DEFAULT_PID_FILE, Settings,
+    StopHandle,
 };
 
 use crate::bpf::{Kernel, SyscallScope};
@@ -33,7 +37,7 @@ use crate::plan::{Direction, InForce, Plan};
 /// A policy and its plan.
 type Validated = (Policy, Plan);
 use crate::enforce::{Engine, HostEffects, RateControl};
-use crate::report::MetricsState;
+use crate::report::{AgentMetrics, MetricsState, Rollup, RulesLoaded};
 
 struct Fd(RawFd);
 
@@ -115,7 +119,14 @@ struct Agent {
     events_lost: u64,
     /// Uncounted events per full map, at the last tick.
     map_full: BTreeMap<&'static str, u64>,
-    policy_mtime: Option<SystemTime>,
+    /// The policy file as last loaded (None in observe mode).
+    watch: Option<watch::PolicyWatch>,
+    /// Folds deep groups into their ancestors for the metrics.
+    rollup: Rollup,
+    /// What the metrics say about the agent itself.
+    health: AgentMetrics,
+    /// `syscall` label values of the metrics.
+    syscall_labels: Vec<String>,
     /// The arbiter of the policy in force, if it has one.
     arbiter: Option<crate::control::arbiter::Arbiter>,
     /// When the arbiter's next interval is due.
@@ -186,8 +197,27 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-fn mtime(p: &Path) -> Option<SystemTime> {
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+/// What `enforcer_rules_loaded` counts for a policy.
+fn rules_loaded(policy: &Policy) -> RulesLoaded {
+    let mut r = RulesLoaded::default();
+    for g in &policy.groups {
+        if g.network.is_some() {
+            r.network += 1;
+        }
+        r.syscall += g.syscalls.as_ref().map_or(0, |s| s.deny.len() as u64);
+        r.when += g.when.len() as u64;
+    }
+    r
+}
+
+/// The policy's syscall names (label values of `enforcer_syscall_calls_total`).
+fn policy_syscalls(policy: &Policy) -> Vec<String> {
+    policy
+        .groups
+        .iter()
+        .filter_map(|g| g.syscalls.as_ref())
+        .flat_map(|s| s.deny.iter().map(|d| d.value.name().to_string()))
+        .collect()
 }
 
 impl Agent {
@@ -234,6 +264,10 @@ impl Agent {
             .and_then(|()| self.start_arbiter(plan));
         if result.is_ok() {
             self.record_in_force(validated.as_ref().map(|(_, plan)| plan));
+            let policy = validated.as_ref().map(|(policy, _)| policy);
+            self.health.rules = policy.map(rules_loaded).unwrap_or_default();
+            self.syscall_labels =
+                crate::report::syscall_labels(policy.map(policy_syscalls).unwrap_or_default());
         }
         if let Err(e) = &result {
             let links = self.kernel.undo_journal();
@@ -320,6 +354,7 @@ impl Agent {
             SyscallScope::Groups(wanted.values().map(|m| m.id).collect())
         })?;
         self.groups = wanted;
+        self.settings.export.always = self.groups.keys().cloned().collect();
         // What every group's metrics are now: new rules act on what happens
         // from here on, not on history.
         let ids: Vec<u64> = self.groups.values().map(|m| m.id).collect();
@@ -373,8 +408,26 @@ impl Agent {
         let Some(file) = self.opts.policy.clone() else {
             return;
         };
-        self.policy_mtime = mtime(&file);
-        match self.validate(&file) {
+        if let Some(w) = &mut self.watch {
+            w.mark();
+        }
+        notify::reloading();
+        let ok = self.reload_from(&file, why);
+        if ok {
+            self.health.reloads_ok += 1;
+        } else {
+            self.health.reloads_failed += 1;
+        }
+        notify::ready(if ok {
+            "policy reloaded"
+        } else {
+            "reload failed; the previous policy is in force"
+        });
+    }
+
+    /// [`reload`](Self::reload); whether the new policy is in force.
+    fn reload_from(&mut self, file: &Path, why: &str) -> bool {
+        match self.validate(file) {
             Ok(v) => {
                 let keep = v.clone();
                 match self.install(Some(v)) {
@@ -383,6 +436,7 @@ impl Agent {
                         tracing::info!(file = %file.display(), why, "policy reloaded");
                         self.audit
                             .note("reload", &format!("policy reloaded ({why})"));
+                        true
                     }
                     Err(e) => {
                         tracing::error!(file = %file.display(), "reload failed while applying: {e}");
@@ -396,12 +450,14 @@ impl Agent {
                                 &format!("re-installing the previous policy failed: {e}"),
                             );
                         }
+                        false
                     }
                 }
             }
             Err(e) => {
                 tracing::error!(file = %file.display(), "invalid policy, keeping the current one: {e}");
                 self.audit.note("reload_rejected", &e.to_string());
+                false
             }
         }
     }
@@ -473,11 +529,16 @@ impl Agent {
 
     fn tick(&mut self, state: &Arc<RwLock<MetricsState>>) -> Result<(), AgentError> {
         self.restore_pins();
+        let started = Instant::now();
         let snap = self.kernel.snapshot()?;
         self.report_lost_events(&snap);
         self.report_full_maps(&snap);
         let ids: Vec<u64> = self.groups.values().map(|m| m.id).collect();
-        let c = self.collector.collect_with(&snap, &self.cg, &ids);
+        let mut c = self.collector.collect_with(&snap, &self.cg, &ids);
+        match self.kernel.limits() {
+            Ok(l) => crate::collect::with_limits(&mut c.groups, &l),
+            Err(e) => tracing::debug!("reading limits: {e}"),
+        }
         if !c.vanished.is_empty() {
             tracing::debug!(
                 count = c.vanished.len(),
@@ -512,15 +573,23 @@ impl Agent {
             let _ = std::io::Write::write_all(&mut out, format!("{clear}{table}").as_bytes())
                 .and_then(|()| std::io::Write::flush(&mut out));
         }
+        let (mut exported, omitted) = self.rollup.apply(&c.groups, &self.settings.export);
+        for g in exported.iter_mut().filter(|g| g.cgroup_id == 0) {
+            g.read_usage(&self.cg);
+        }
+        self.health.events = self.events;
+        self.health.map_full = snap.map_full.clone();
+        self.health.maps = snap.maps;
+        self.health.groups_omitted = omitted;
+        self.health.collections += 1;
+        self.health.collection_seconds = started.elapsed().as_secs_f64();
         if let Ok(mut s) = state.write() {
-            s.map_full = snap.map_full.clone();
-            s.groups = c.groups;
-            s.events = self.events;
+            s.groups = exported;
+            s.syscalls = self.syscall_labels.clone();
+            s.agent = self.health.clone();
             s.arbiter = self.arbiter.as_ref().map(|a| a.status());
         }
-        if let Some(file) = &self.opts.policy
-            && mtime(file) != self.policy_mtime
-        {
+        if self.watch.as_mut().is_some_and(|w| w.changed()) {
             self.reload("file changed");
         }
         Ok(())
@@ -598,15 +667,16 @@ fn signal(
 /// policy. With `on_exit = keep` (the default) programs and rules stay pinned.
 pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     require_root("running the agent")?;
-    // Absolute, so `reload --config` can tell whether it names this file.
+    // Absolute, so `reload --config` can tell whether it names this file;
+    // symlinks are not resolved: a ConfigMap's `policy.toml ->
+    // ..data/policy.toml` must be read through the link after each swap.
     if let Some(p) = &opts.policy {
-        opts.policy =
-            Some(
-                std::fs::canonicalize(p).map_err(|source| crate::config::ConfigError::Io {
-                    path: p.clone(),
-                    source,
-                })?,
-            );
+        let io = |source| crate::config::ConfigError::Io {
+            path: p.clone(),
+            source,
+        };
+        std::fs::metadata(p).map_err(io)?;
+        opts.policy = Some(std::path::absolute(p).map_err(io)?);
     }
     let cg = Cgroups::discover()?;
     let v2 = cg.v2().ok_or(AgentError::NoCgroup2)?;
@@ -629,6 +699,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     let pid_file = lock::PidFile::acquire(&opts.pid_file, opts.policy.as_deref())?;
     let settings = settings::resolve(&opts, validated.as_ref().map(|(p, _)| p));
     let fresh = crate::bpf::snapshot_pinned(&opts.pin_dir).is_err();
+    let enforced_before = fresh_enforcement(&opts.pin_dir, fresh);
     let mut kernel = Kernel::open_with(&opts.pin_dir, &opts.capacity)?;
     let pin_lock = lock::PinDirLock::acquire(&opts.pin_dir)?;
     let features = kernel.probe_and_degrade();
@@ -676,8 +747,15 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     let mut agent = Agent {
         _pid_file: pid_file,
         _pin_lock: pin_lock,
-        audit: audit::Audit::open(Some(&settings.audit_log), settings.audit_group)?,
-        policy_mtime: opts.policy.as_deref().and_then(mtime),
+        audit: audit::Audit::open(
+            Some(&settings.audit_log),
+            settings.audit_group,
+            settings.audit_max_size,
+        )?,
+        watch: opts.policy.as_deref().map(watch::PolicyWatch::new),
+        rollup: Rollup::default(),
+        health: AgentMetrics::default(),
+        syscall_labels: crate::report::syscall_labels([]),
         cg,
         v2,
         kernel,
@@ -697,11 +775,10 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     // before anything else acts on them.
     agent.recover_arbiter();
     agent.install(validated)?;
+    // cgrules.conf and [[classify]]: new processes placed at exec.
+    let classifier = crate::classify::agent::Classifier::start(agent.opts.policy.clone());
 
-    let state = Arc::new(RwLock::new(MetricsState {
-        top_syscalls: agent.opts.top_syscalls,
-        ..Default::default()
-    }));
+    let state = Arc::new(RwLock::new(MetricsState::default()));
     if let Some(addr) = agent.settings.metrics {
         let listener = http::bind(addr)
             .await
@@ -725,6 +802,12 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     let mut tick = tokio::time::interval(agent.settings.interval);
     let mut term = signal(tokio::signal::unix::SignalKind::terminate(), "SIGTERM")?;
     let mut hup = signal(tokio::signal::unix::SignalKind::hangup(), "SIGHUP")?;
+    let stop = agent.opts.stop.clone().unwrap_or_default();
+    notify::ready(if agent.settings.observe {
+        "observing"
+    } else {
+        "enforcing the policy"
+    });
     let result = loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -742,7 +825,14 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
                 }
             }
             _ = arbiter_due(agent.arbiter_due) => agent.arbitrate(),
-            _ = hup.recv() => agent.reload("SIGHUP"),
+            _ = hup.recv() => {
+                // logrotate's postrotate: the audit log moved away.
+                if let Err(e) = agent.audit.reopen() {
+                    tracing::error!("could not reopen the audit log: {e}");
+                }
+                agent.reload("SIGHUP");
+            }
+            _ = stop.stopped() => break Ok(()),
             _ = tokio::signal::ctrl_c() => break Ok(()),
             _ = term.recv() => break Ok(()),
         }
@@ -751,7 +841,14 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     // A clean stop gives back whatever the arbiter yielded, whatever
     // `on_exit` keeps of the kernel side.
     agent.stop_arbiter();
-    if agent.settings.on_exit == OnExit::Detach {
+    drop(classifier);
+    notify::stopping();
+    if agent.settings.on_exit == OnExit::Detach && !agent.settings.on_exit_chosen && enforced_before
+    {
+        tracing::info!(
+            "observe mode found rules of an earlier policy agent pinned: they stay (enforcer stop removes them)"
+        );
+    } else if agent.settings.on_exit == OnExit::Detach {
         let n = crate::bpf::unpin_all(&agent.opts.pin_dir)?;
         tracing::info!(
             pins = n,
@@ -763,6 +860,15 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         );
     }
     result
+}
+
+/// Whether the pin directory held enforcement pins when this agent started
+/// (an earlier agent's policy): observe mode's default clean-up leaves them.
+fn fresh_enforcement(pin_dir: &Path, fresh: bool) -> bool {
+    !fresh
+        && std::fs::read_dir(pin_dir.join("enforce"))
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
 }
 
 /// Agent verbs act on root's pins and processes: say so up front rather
@@ -786,7 +892,8 @@ pub fn check_policy(file: &Path, pid_file: &Path) -> Result<Vec<String>, AgentEr
         validate(&cg, file, None, crate::plan::Kernel::Probe).map(|(_, plan)| plan.warnings)?;
     if let Some(running) = lock::agent_policy(pid_file) {
         let given = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-        if given != running {
+        let running_now = std::fs::canonicalize(&running).unwrap_or_else(|_| running.clone());
+        if given != running_now && given != running {
             return Err(AgentError::OtherPolicy { given, running });
         }
     }
@@ -796,6 +903,43 @@ pub fn check_policy(file: &Path, pid_file: &Path) -> Result<Vec<String>, AgentEr
 /// The policy file the agent of `pid_file` runs (for `reload --dry-run`).
 pub fn policy_of_agent(pid_file: &Path) -> Result<PathBuf, AgentError> {
     lock::agent_policy(pid_file).ok_or_else(|| AgentError::NotRunning(pid_file.to_path_buf()))
+}
+
+/// What a policy needs from the host, for `enforcer status --config`.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyNeeds {
+    /// A deny rule needs BPF-LSM.
+    pub lsm: bool,
+    /// The delegated group its groups go below.
+    pub parent: Option<String>,
+    /// Why this kernel cannot enforce it (group, rule, line and reason).
+    pub refused: Option<String>,
+}
+
+/// Validates `file` against the host as `run` would (a bad policy is an
+/// error, exit 2) and says what it needs from the kernel; `report` is this
+/// kernel's feature table.
+pub fn policy_needs(
+    file: &Path,
+    report: Option<&crate::bpf::FeatureReport>,
+) -> Result<PolicyNeeds, AgentError> {
+    let cg = Cgroups::discover()?;
+    let (policy, plan) = validate(&cg, file, None, crate::plan::Kernel::Unchecked)?;
+    let lsm = plan.groups.iter().any(|planned| {
+        crate::bpf::Feature::needed_by(&planned.rules, planned.throttles)
+            .iter()
+            .any(|(f, _)| *f == crate::bpf::Feature::LsmDeny)
+    });
+    let pairs: Vec<_> = policy.groups.iter().zip(&plan.groups).collect();
+    Ok(PolicyNeeds {
+        lsm,
+        parent: crate::plan::parent_of(None, &policy)?.map(|p| p.to_string()),
+        refused: report.and_then(|r| {
+            crate::plan::check_features(&pairs, r)
+                .err()
+                .map(|e| e.to_string())
+        }),
+    })
 }
 
 /// `enforcer reload`: ask a running agent to re-read its policy. Only the

@@ -33,10 +33,31 @@ pub struct AgentOptions {
     /// Print a live per-group table every interval.
     pub summary: bool,
     pub summary_rows: usize,
-    pub top_syscalls: usize,
     pub pid_file: PathBuf,
     /// Place the policy's groups below this group (overrides `[agent] parent`).
     pub parent: Option<String>,
+    /// Groups deeper than this are summed into their ancestor in the metrics.
+    pub metrics_depth: Option<usize>,
+    /// At most this many groups (besides the policy's) in the metrics.
+    pub metrics_max_groups: Option<usize>,
+    /// Rotate the audit log past this size.
+    pub audit_max_size: Option<u64>,
+    /// Ends the agent as SIGTERM does (the embedded view's `q`).
+    pub stop: Option<StopHandle>,
+}
+
+/// Asks a running [`run`](super::run) to end cleanly, from another thread.
+#[derive(Debug, Clone, Default)]
+pub struct StopHandle(std::sync::Arc<tokio::sync::Notify>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
+
+    pub(super) async fn stopped(&self) {
+        self.0.notified().await;
+    }
 }
 
 /// Settings in force.
@@ -47,7 +68,12 @@ pub struct Settings {
     pub audit_log: PathBuf,
     pub audit_group: Option<u32>,
     pub on_exit: OnExit,
+    /// Whether `on_exit` was chosen (flag or policy) rather than defaulted.
+    pub on_exit_chosen: bool,
     pub observe: bool,
+    /// Which groups the metrics export.
+    pub export: crate::report::Selection,
+    pub audit_max_size: u64,
 }
 
 pub(super) fn resolve(opts: &AgentOptions, policy: Option<&Policy>) -> Settings {
@@ -82,10 +108,42 @@ pub(super) fn resolve(opts: &AgentOptions, policy: Option<&Policy>) -> Settings 
         audit_group: opts
             .audit_group
             .or_else(|| file.and_then(|a| a.audit_group.as_ref()).map(|g| g.value)),
+        // Observe mode enforces nothing: a clean exit takes its counting
+        // programs off again unless told to keep them. A policy keeps its
+        // rules enforced while no agent runs (fail closed).
         on_exit: opts
             .on_exit
             .or_else(|| file.and_then(|a| a.on_exit.as_ref()).map(|o| o.value))
-            .unwrap_or(OnExit::Keep),
+            .unwrap_or(if policy.is_none() {
+                OnExit::Detach
+            } else {
+                OnExit::Keep
+            }),
+        on_exit_chosen: opts.on_exit.is_some() || file.is_some_and(|a| a.on_exit.is_some()),
+        export: crate::report::Selection {
+            depth: opts
+                .metrics_depth
+                .or_else(|| {
+                    file.and_then(|a| a.metrics_depth.as_ref())
+                        .map(|d| d.value as usize)
+                })
+                .unwrap_or(crate::report::DEFAULT_DEPTH),
+            max_groups: opts
+                .metrics_max_groups
+                .or_else(|| {
+                    file.and_then(|a| a.metrics_max_groups.as_ref())
+                        .map(|d| d.value as usize)
+                })
+                .unwrap_or(crate::report::DEFAULT_MAX_GROUPS),
+            always: Default::default(),
+        },
+        audit_max_size: opts
+            .audit_max_size
+            .or_else(|| {
+                file.and_then(|a| a.audit_max_size.as_ref())
+                    .map(|d| d.value)
+            })
+            .unwrap_or(super::audit::DEFAULT_AUDIT_MAX_SIZE),
         observe: policy.is_none()
             || opts.observe
             || file

@@ -273,7 +273,7 @@ pub fn snapshot_pinned_batch(pin_dir: &Path) -> Result<Snapshot, BpfError> {
     })?;
     Ok(Snapshot {
         groups,
-        map_full: BTreeMap::new(),
+        ..Default::default()
     })
 }
 

@@ -303,6 +303,18 @@ pub(super) const TRACING_PROGRAMS: [ProgramSpec; 4] = [
     },
 ];
 
+/// Exec classification (`exec.rs`): not pinned, owned by the classifying process.
+pub(super) const EXEC_PROGRAMS: [ProgramSpec; 2] = [
+    ProgramSpec {
+        name: "classify_exec",
+        hook: Hook::Tracepoint("sched", "sched_process_exec"),
+    },
+    ProgramSpec {
+        name: "classify_fork",
+        hook: Hook::Tracepoint("task", "task_newtask"),
+    },
+];
+
 /// `enforce_syscalls`, attached host-wide once a group has syscall `kill` or
 /// `log` rules, pinned at `<pin_dir>/enforce/global/enforce_syscalls`.
 pub(super) const ENFORCE_SYSCALLS: ProgramSpec = ProgramSpec {

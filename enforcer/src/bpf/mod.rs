@@ -30,9 +30,11 @@ mod batch;
 #[cfg(feature = "bench")]
 pub mod bench;
 mod btf;
+mod budget;
 mod enforcement;
 mod error;
 mod events;
+pub mod exec;
 mod features;
 mod held;
 mod kernel;
@@ -48,6 +50,7 @@ mod trust;
 
 use std::path::Path;
 
+pub use budget::{BudgetReport, LimitReport};
 pub use enforcer_common::{ENFORCE_MAX_LEVEL, NetCounter, OomEvent, SockCounter, SyscallKey};
 pub use error::BpfError;
 pub use events::{Event, NetOp};
@@ -59,7 +62,7 @@ pub use object::{ProbeReport, cgroup_id, probe};
 pub use rules::{
     DENY_HOOKS, GroupRules, Limits, RATE_BURST, RATE_BURST_BYTES, SyscallRules, deny_hook,
 };
-pub use snapshot::{DenyCounters, DropCounters, GroupCounters, Snapshot};
+pub use snapshot::{DenyCounters, DropCounters, GroupCounters, MapFill, Snapshot};
 
 /// Traffic direction of [`Kernel::set_rate`] (the policy model's type).
 pub use crate::plan::Direction;
@@ -70,6 +73,14 @@ pub use crate::plan::Direction;
 /// [`BpfError::NotRunning`] if nothing is pinned there.
 pub fn snapshot_pinned(pin_dir: &Path) -> Result<Snapshot, BpfError> {
     snapshot::read_pinned(pin_dir)
+}
+
+/// Each rate-limited or budgeted group's limits (cgroup id -> per
+/// direction), read from the maps pinned under `pin_dir`.
+pub fn limits_pinned(
+    pin_dir: &Path,
+) -> Result<std::collections::BTreeMap<u64, Vec<LimitReport>>, BpfError> {
+    budget::read_pinned(pin_dir)
 }
 
 /// Detaches and unpins everything under `pin_dir`: the links (which detaches

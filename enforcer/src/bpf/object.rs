@@ -14,7 +14,7 @@ use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, fstatfs};
 
 use super::BpfError;
 use super::layout::{
-    Capacity, ENFORCE_SYSCALLS, Hook, PINNED_MAPS, ProgramSpec, counting_programs,
+    Capacity, ENFORCE_SYSCALLS, EXEC_PROGRAMS, Hook, PINNED_MAPS, ProgramSpec, counting_programs,
     enforce_programs, map_pin,
 };
 
@@ -194,6 +194,7 @@ pub fn probe() -> Result<ProbeReport, BpfError> {
     for spec in counting_programs()
         .chain([ENFORCE_SYSCALLS])
         .chain(enforce_programs(1))
+        .chain(EXEC_PROGRAMS)
     {
         match ensure_loaded(&mut ebpf, spec, &mut btf) {
             Ok(()) => programs.push(spec.name.to_owned()),

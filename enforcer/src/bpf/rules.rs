@@ -206,7 +206,7 @@ impl Caps {
 
 /// The kernel's view of one direction's limits: the lowest of the rules'
 /// rate, the throttle and the yield (any may be absent), and the budget.
-pub(super) fn limit_conf(
+pub(crate) fn limit_conf(
     rule_rate: Option<u64>,
     caps: Caps,
     budget: Option<(u64, Duration)>,

@@ -26,6 +26,28 @@ pub struct Snapshot {
     pub groups: BTreeMap<u64, GroupCounters>,
     /// Per counting map that was ever full: how many events went uncounted.
     pub map_full: BTreeMap<&'static str, u64>,
+    /// How full each per-group counter map is.
+    pub maps: Vec<MapFill>,
+}
+
+/// Entries in a map and how many it can hold: a full map stops counting new
+/// groups (`enforcer_map_entries` / `enforcer_map_capacity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapFill {
+    pub name: &'static str,
+    pub entries: u64,
+    pub capacity: u64,
+}
+
+fn fill(name: &'static str, entries: u64) -> MapFill {
+    MapFill {
+        name,
+        entries,
+        capacity: PINNED_MAPS
+            .iter()
+            .find(|s| s.name == name)
+            .map_or(0, |s| u64::from(s.max_entries)),
+    }
 }
 
 /// The counters of one group.
@@ -141,22 +163,27 @@ pub(super) fn read(maps: &CounterMaps<'_>, mode: ReadMode) -> Result<Snapshot, B
             sum
         }
     };
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let egress = per_cpu::<u64, NetCounter>(maps.egress, NET_EGRESS)?;
     for_each(&egress, NET_EGRESS, mode, |id, values| {
+        *counts.entry(NET_EGRESS).or_default() += 1;
         groups.entry(id).or_default().egress = sum_net(values);
     })?;
     let ingress = per_cpu::<u64, NetCounter>(maps.ingress, NET_INGRESS)?;
     for_each(&ingress, NET_INGRESS, mode, |id, values| {
+        *counts.entry(NET_INGRESS).or_default() += 1;
         groups.entry(id).or_default().ingress = sum_net(values);
     })?;
     let sock = per_cpu::<u64, SockCounter>(maps.sock, SOCK_ATTEMPTS)?;
     for_each(&sock, SOCK_ATTEMPTS, mode, |id, values| {
+        *counts.entry(SOCK_ATTEMPTS).or_default() += 1;
         groups.entry(id).or_default().sock = values
             .iter()
             .fold(SockCounter::default(), |sum, v| sum.wrapping_add(*v));
     })?;
     let syscalls = per_cpu::<SyscallKey, u64>(maps.syscalls, SYSCALLS)?;
     for_each(&syscalls, SYSCALLS, mode, |key, values| {
+        *counts.entry(SYSCALLS).or_default() += 1;
         let calls = values.iter().fold(0u64, |sum, v| sum.wrapping_add(*v));
         groups
             .entry(key.cgroup_id)
@@ -166,6 +193,7 @@ pub(super) fn read(maps: &CounterMaps<'_>, mode: ReadMode) -> Result<Snapshot, B
     })?;
     let enforce = per_cpu::<u64, EnforceCounter>(maps.enforce, ENFORCE_COUNTS)?;
     for_each(&enforce, ENFORCE_COUNTS, mode, |id, values| {
+        *counts.entry(ENFORCE_COUNTS).or_default() += 1;
         let c = values
             .iter()
             .fold(EnforceCounter::default(), |sum, v| sum.wrapping_add(*v));
@@ -203,7 +231,27 @@ pub(super) fn read(maps: &CounterMaps<'_>, mode: ReadMode) -> Result<Snapshot, B
             map_full.insert(name, n);
         }
     }
-    Ok(Snapshot { groups, map_full })
+    // A batch walk the kernel restarts may see an entry twice: never more
+    // than the map holds.
+    let maps = [
+        NET_EGRESS,
+        NET_INGRESS,
+        SOCK_ATTEMPTS,
+        SYSCALLS,
+        ENFORCE_COUNTS,
+    ]
+    .into_iter()
+    .map(|name| {
+        let mut f = fill(name, counts.get(name).copied().unwrap_or(0));
+        f.entries = f.entries.min(f.capacity);
+        f
+    })
+    .collect();
+    Ok(Snapshot {
+        groups,
+        map_full,
+        maps,
+    })
 }
 
 /// See [`super::snapshot_pinned`].

@@ -61,12 +61,70 @@ pub enum Command {
         #[arg(long, default_value = crate::agent::DEFAULT_PID_FILE)]
         pid_file: PathBuf,
     },
-    /// Show the host's cgroup layout and which eBPF features this kernel
+    /// Show the cgroup layout, the kernel's eBPF features and what is missing.
+    ///
+    /// Lists the host's cgroup hierarchies, which eBPF features this kernel
     /// allows (each program loaded through the verifier; refusals with the
-    /// verifier's last lines). Exits 1 if enforcer cannot count at all here.
+    /// verifier's last lines) and a check of what enforcer needs (bpffs, BTF,
+    /// BPF-LSM, cgroup2, delegation, capabilities) with a fix per problem.
+    /// Exits 1 if something needed (by --config's policy, or for counting at
+    /// all) cannot load.
     Status {
         #[arg(long)]
         json: bool,
+        /// Check what this policy needs, too.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
+        pin_dir: PathBuf,
+    },
+    /// A live, sortable table of groups (as systemd-cgtop).
+    ///
+    /// Traffic, syscalls, memory, CPU, denials and drops per group, rates and
+    /// totals, read from the pinned maps, with or without a running agent.
+    /// Keys: arrows or j/k move; n e i y m c d p (or 1-8) sort by a column,
+    /// the same key again reverses (r too, s cycles); / filters by path, unit,
+    /// container or pod; t toggles the tree, + and - change its depth; Enter
+    /// shows a group's detail (top syscalls, denials, drops, limits, budget
+    /// left); q quits. Colour follows NO_COLOR. Not on a terminal, or with
+    /// --once, one plain table without escape codes.
+    Top(TopArgs),
+    /// Print decision and OOM events from the audit log; -f follows it.
+    ///
+    /// Lines for people (UTC time, kind, group, pid, details) or, with
+    /// --json, the log's own JSON lines. Following survives the log's
+    /// rotation.
+    Events {
+        /// Only these groups (and their subgroups).
+        groups: Vec<String>,
+        /// Keep printing new events as they are written (across rotations).
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// One JSON object per line, as the audit log has them.
+        #[arg(long)]
+        json: bool,
+        /// Only the last N events before following [default: all].
+        #[arg(short = 'n', long, value_name = "N")]
+        lines: Option<usize>,
+        #[arg(long, default_value = crate::agent::DEFAULT_AUDIT_LOG)]
+        audit_log: PathBuf,
+    },
+    /// Print a shell completion script.
+    ///
+    /// For example `enforcer completions bash >
+    /// /etc/bash_completion.d/enforcer`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Show the manual page of enforcer or of one verb.
+    ///
+    /// Shown with man(1) on a terminal, roff into a pipe; --out-dir writes
+    /// every page there (section 8).
+    Man {
+        verb: Option<String>,
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
     /// Create groups (cgcreate).
     Create {
@@ -161,6 +219,12 @@ pub enum Command {
         signal: String,
         path: String,
     },
+    /// Make this binary answer as libcgroup's tools (cgget, cgset, cgexec,
+    /// cgrulesengd, ...) through symlinks, or remove those links.
+    Compat {
+        #[command(subcommand)]
+        action: CompatAction,
+    },
     /// Create and configure groups from a cgconfig.conf or enforcer TOML file
     /// (cgconfigparser). Validates everything first; rolls back on failure.
     Apply {
@@ -170,6 +234,20 @@ pub enum Command {
         dry_run: bool,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CompatAction {
+    /// Link each libcgroup tool name to this binary (PREFIX/bin, PREFIX/sbin).
+    Install {
+        #[arg(long, default_value = "/usr/local", value_name = "DIR")]
+        prefix: PathBuf,
+    },
+    /// Remove the links that point at enforcer (nothing else).
+    Uninstall {
+        #[arg(long, default_value = "/usr/local", value_name = "DIR")]
+        prefix: PathBuf,
     },
 }
 
@@ -201,15 +279,29 @@ pub struct RunArgs {
     #[arg(long, value_name = "GROUP", value_parser = parse_group)]
     pub audit_group: Option<u32>,
     /// keep: programs and rules stay enforced after the agent exits (fail closed);
-    /// detach: a clean stop removes everything [policy: agent.on_exit; default keep].
-    #[arg(long, value_parser = parse_on_exit)]
+    /// detach: a clean stop removes everything [policy: agent.on_exit; default
+    /// keep with a policy, detach in observe mode].
+    #[arg(long, value_parser = parse_on_exit, conflicts_with = "keep")]
     pub on_exit: Option<crate::config::OnExit>,
+    /// Leave the counting programs attached after a clean exit of observe
+    /// mode (same as --on-exit keep).
+    #[arg(long)]
+    pub keep: bool,
     /// Print a live per-group table every interval.
     #[arg(long)]
     pub summary: bool,
-    /// Syscall series per group in the metrics (bounds cardinality).
-    #[arg(long, default_value_t = 10)]
-    pub top_syscalls: usize,
+    /// Groups deeper than this are summed into their ancestor in the metrics
+    /// [policy: agent.metrics_depth; default 3].
+    #[arg(long, value_name = "N")]
+    pub metrics_depth: Option<usize>,
+    /// At most N groups besides the policy's get metrics [policy:
+    /// agent.metrics_max_groups; default 500].
+    #[arg(long, value_name = "N")]
+    pub metrics_max_groups: Option<usize>,
+    /// Rotate the audit log past this size, e.g. 100M [policy:
+    /// agent.audit_max_size; default 100M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub audit_max_size: Option<u64>,
     #[arg(long, default_value = crate::agent::DEFAULT_PID_FILE)]
     pub pid_file: PathBuf,
     /// How many groups the counting maps hold (none is preallocated: a
@@ -223,6 +315,42 @@ pub struct RunArgs {
     /// enforcer (e.g. `system.slice/enforcer.service`) [policy: agent.parent].
     #[arg(long, value_name = "PATH")]
     pub parent: Option<String>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct TopArgs {
+    /// Print one plain table and exit (also when stdout is not a terminal).
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: the rows as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh period, e.g. 1s, 500ms.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub interval: std::time::Duration,
+    /// Start in the tree view, this deep (0: the flat table).
+    #[arg(long, value_name = "DEPTH", default_value_t = 0)]
+    pub tree: usize,
+    /// Initial sort column: group, egress, ingress, syscalls, memory, cpu,
+    /// denied, dropped.
+    #[arg(long, default_value = "egress")]
+    pub sort: String,
+    /// Initial filter (a substring of the group or its unit/container/pod).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Rows in the plain table.
+    #[arg(long, default_value_t = 40)]
+    pub rows: usize,
+    #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
+    pub pin_dir: PathBuf,
+}
+
+/// A size with binary units (`100M`).
+fn parse_size(s: &str) -> Result<u64, String> {
+    match crate::units::parse_size(s)? {
+        n if n >= 4096 => Ok(n),
+        _ => Err(format!("{s:?}: give a size of at least 4K, such as 100M")),
+    }
 }
 
 /// A group number, or a name that exists on this host, as its gid.

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use anyhow::{Context, Result};
 use nix::sys::signal::Signal;
 
-use super::args::{Cli, Command, RunArgs};
+use super::args::{Cli, Command, CompatAction, RunArgs};
 use super::print::{self, outln};
 use crate::cgroup::{CgroupError, Cgroups, GroupPath, GroupSpec, Ownership, parse_owner};
 use crate::config::{self, ConfigError};
@@ -23,6 +23,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         return if e.is_user_error() { 2 } else { 1 };
     }
     if let Some(e) = err.downcast_ref::<crate::agent::AgentError>() {
+        return if e.is_user_error() { 2 } else { 1 };
+    }
+    if let Some(e) = err.downcast_ref::<crate::compat::install::InstallError>() {
         return if e.is_user_error() { 2 } else { 1 };
     }
     if let Some(e) = err.downcast_ref::<ConfigError>() {
@@ -116,8 +119,9 @@ fn warn_all(warnings: &[String]) {
     }
 }
 
-/// With no arguments: the agent in observe mode with a live summary.
-fn default_run() -> RunArgs {
+/// With no arguments: the agent in observe mode, shown by `top` on a
+/// terminal, with a live plain summary otherwise.
+pub(super) fn default_run() -> RunArgs {
     use clap::Parser as _;
     #[derive(clap::Parser)]
     struct Defaults {
@@ -138,9 +142,25 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
-    let command = cli.command.unwrap_or_else(|| Command::Run(default_run()));
+    let Some(command) = cli.command else {
+        return super::top::embedded(default_run());
+    };
     match command {
-        Command::Status { json } => status(json),
+        Command::Status {
+            json,
+            config,
+            pin_dir,
+        } => super::status::status(json, config.as_deref(), &pin_dir),
+        Command::Top(args) => super::top::top(args),
+        Command::Events {
+            groups,
+            follow,
+            json,
+            lines,
+            audit_log,
+        } => super::events::events(&groups, follow, json, lines, &audit_log),
+        Command::Completions { shell } => super::docs::completions(shell),
+        Command::Man { verb, out_dir } => super::docs::man(verb.as_deref(), out_dir.as_deref()),
         Command::Run(args) => agent(args),
         Command::Reload {
             config,
@@ -311,6 +331,20 @@ fn dispatch(cli: Cli) -> Result<()> {
                 if n == 1 { "" } else { "es" }
             )
         }
+        Command::Compat { action } => match action {
+            CompatAction::Install { prefix } => {
+                for l in crate::compat::install::install(&prefix)? {
+                    outln!("linked {}", l.display())?;
+                }
+                Ok(())
+            }
+            CompatAction::Uninstall { prefix } => {
+                for l in crate::compat::install::uninstall(&prefix)? {
+                    outln!("removed {}", l.display())?;
+                }
+                Ok(())
+            }
+        },
         Command::Apply {
             file,
             dry_run,
@@ -331,85 +365,8 @@ fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-fn status(json: bool) -> Result<()> {
-    let cg = Cgroups::discover()?;
-    let features = crate::bpf::probe_features();
-    if json {
-        let hierarchies: Vec<serde_json::Value> = cg
-            .hierarchies()
-            .iter()
-            .map(|h| {
-                serde_json::json!({
-                    "version": match h.version {
-                        crate::cgroup::Version::V1 => "v1",
-                        crate::cgroup::Version::V2 => "v2",
-                    },
-                    "mount_point": h.mount_point,
-                    "controllers": h.controllers,
-                })
-            })
-            .collect();
-        let v = serde_json::json!({
-            "layout": cg.layout().to_string(),
-            "hierarchies": hierarchies,
-            "mirror": cg.mirror().map(|m| cg.hierarchy(m).mount_point.clone()),
-            "ebpf": match &features {
-                Ok(r) => serde_json::to_value(r)?,
-                Err(e) => serde_json::json!({ "error": e.to_string() }),
-            },
-        });
-        outln!("{}", serde_json::to_string_pretty(&v)?)?;
-    } else {
-        outln!("cgroup layout: {}", cg.layout())?;
-        for h in cg.hierarchies() {
-            outln!(
-                "  {:<8} {:<28} {}",
-                match h.version {
-                    crate::cgroup::Version::V1 => "v1",
-                    crate::cgroup::Version::V2 => "v2",
-                },
-                h.mount_point.display(),
-                if h.controllers.is_empty() {
-                    "(no controllers enabled)".to_string()
-                } else {
-                    h.controllers.join(",")
-                }
-            )?;
-        }
-        if let Some(m) = cg.mirror() {
-            outln!(
-                "  groups are mirrored into {} so eBPF programs can see them",
-                cg.hierarchy(m).mount_point.display()
-            )?;
-        }
-        let f = cg.facts();
-        outln!(
-            "  online CPUs {}, memory nodes {}, page size {}",
-            crate::units::format_list(&f.online_cpus),
-            crate::units::format_list(&f.online_mems),
-            f.page_size
-        )?;
-        match &features {
-            Ok(r) => print::out(format_args!("eBPF features on {r}"))?,
-            Err(e) => outln!("eBPF: not available: {e}")?,
-        }
-    }
-    // Without the counting programs (or without eBPF at all) enforcer can
-    // only do cgroupfs work here: that is a failing status.
-    match &features {
-        Ok(r) if r.refusal(crate::bpf::Feature::Accounting).is_none() => Ok(()),
-        Ok(r) => Err(anyhow::anyhow!(
-            "enforcer cannot count here: {}",
-            r.refusal(crate::bpf::Feature::Accounting)
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        )),
-        Err(e) => Err(anyhow::anyhow!("eBPF is not available here: {e}")),
-    }
-}
-
-fn agent(a: RunArgs) -> Result<()> {
-    let opts = crate::agent::AgentOptions {
+pub(super) fn agent_options(a: RunArgs) -> crate::agent::AgentOptions {
+    crate::agent::AgentOptions {
         policy: a.config,
         observe: a.observe,
         metrics: a.metrics,
@@ -426,13 +383,24 @@ fn agent(a: RunArgs) -> Result<()> {
                 .max_syscall_keys
                 .unwrap_or(crate::bpf::Capacity::default().syscall_keys),
         },
-        on_exit: a.on_exit,
+        on_exit: a.on_exit.or(a.keep.then_some(crate::config::OnExit::Keep)),
         summary: a.summary,
         summary_rows: 30,
-        top_syscalls: a.top_syscalls,
         pid_file: a.pid_file,
         parent: a.parent,
-    };
+        metrics_depth: a.metrics_depth,
+        metrics_max_groups: a.metrics_max_groups,
+        audit_max_size: a.audit_max_size,
+        stop: None,
+    }
+}
+
+pub(super) fn agent(a: RunArgs) -> Result<()> {
+    run_agent(agent_options(a))
+}
+
+/// The agent on a runtime of its own, until it ends.
+pub(super) fn run_agent(opts: crate::agent::AgentOptions) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -459,6 +427,9 @@ fn stats(
     loop {
         let snap = crate::bpf::snapshot_pinned(pin_dir)?;
         let mut reports = collector.collect(&snap, &cg).groups;
+        if let Ok(limits) = crate::bpf::limits_pinned(pin_dir) {
+            crate::collect::with_limits(&mut reports, &limits);
+        }
         if !wanted.is_empty() {
             reports.retain(|r| wanted.contains(&r.group));
             for w in &wanted {
@@ -497,10 +468,8 @@ fn stats(
             (true, None) => outln!("{}", serde_json::to_string_pretty(&value()?)?)?,
             (true, Some(_)) => outln!("{}", serde_json::to_string(&value()?)?)?,
             (false, None) => print::out(format_args!("{}", table()))?,
-            (false, Some(_)) if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
-                print::out(format_args!("\x1b[2J\x1b[H{}", table()))?
-            }
-            (false, Some(_)) => print::out(format_args!("{}", table()))?,
+            // `enforcer top` is the live view; --watch appends tables.
+            (false, Some(_)) => print::out(format_args!("{}\n", table()))?,
         }
         let Some(secs) = watch else { return Ok(()) };
         std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.1)));

@@ -2,7 +2,11 @@
 
 mod args;
 mod commands;
+mod docs;
+mod events;
 mod print;
+mod status;
+mod top;
 
 pub use args::{Cli, Command};
 pub use commands::{exit_code, run};

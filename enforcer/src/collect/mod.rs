@@ -3,6 +3,7 @@
 
 mod index;
 mod usage;
+mod workload;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -11,6 +12,7 @@ use serde::Serialize;
 
 pub use index::{CgroupIndex, GroupLabel};
 pub use usage::{CpuUsage, MemoryUsage};
+pub use workload::{Workload, classify as workload_of};
 
 use crate::bpf::{GroupCounters, Snapshot};
 use crate::cgroup::Cgroups;
@@ -81,6 +83,51 @@ pub struct GroupReport {
     pub enforcement: EnforcementReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rates: Option<Rates>,
+    /// The systemd unit, container and pod the path names.
+    #[serde(skip_serializing_if = "Workload::is_empty")]
+    pub workload: Workload,
+    /// Rate limits and byte budgets in force (see [`with_limits`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<crate::bpf::LimitReport>,
+}
+
+impl GroupReport {
+    /// A report with no counts (cgroup id 0: not read from the kernel).
+    pub fn empty(label: &str) -> Self {
+        GroupReport {
+            group: label.to_string(),
+            cgroup_id: 0,
+            net: NetReport::default(),
+            syscalls: SyscallReport::default(),
+            memory: MemoryUsage::default(),
+            cpu: CpuUsage::default(),
+            enforcement: EnforcementReport::default(),
+            rates: None,
+            workload: workload::classify(label),
+            limits: Vec::new(),
+        }
+    }
+
+    /// Reads the group's memory and CPU usage from cgroupfs (for a report
+    /// made by summing others).
+    pub fn read_usage(&mut self, cg: &Cgroups) {
+        self.memory = usage::memory(cg, &self.group);
+        self.cpu = usage::cpu(cg, &self.group);
+    }
+}
+
+/// Puts each group's rate limits and budgets (from
+/// [`Kernel::limits`](crate::bpf::Kernel::limits) or
+/// [`limits_pinned`](crate::bpf::limits_pinned)) into its report.
+pub fn with_limits(
+    groups: &mut [GroupReport],
+    limits: &BTreeMap<u64, Vec<crate::bpf::LimitReport>>,
+) {
+    for g in groups {
+        if let Some(l) = limits.get(&g.cgroup_id) {
+            g.limits = l.clone();
+        }
+    }
 }
 
 fn net_of(c: &GroupCounters) -> NetReport {
@@ -212,6 +259,8 @@ impl Collector {
             });
             current.insert(id, (net.clone(), total, cpu.usage_usec));
             groups.push(GroupReport {
+                workload: workload::classify(&label),
+                limits: Vec::new(),
                 memory: usage::memory(cg, &label),
                 cpu,
                 group: label,

@@ -14,6 +14,7 @@
 pub mod model;
 
 mod cgconfig;
+mod classify;
 mod error;
 mod lexer;
 mod load;
@@ -30,6 +31,7 @@ pub(crate) use perm::parse_mode;
 pub(crate) use suggest::one_of;
 
 pub use cgconfig::parse_cgconfig;
+pub use classify::ClassifyRule;
 pub use error::ConfigError;
 pub use load::{load, parse_policy};
 pub use model::{

@@ -29,6 +29,8 @@ pub struct Policy {
     pub agent: Option<AgentSpec>,
     /// The TOML `[arbiter]` table; `None` if absent (the arbiter is off).
     pub arbiter: Option<ArbiterSpec>,
+    /// The TOML `[[classify]]` rules, in file order (see `config/classify.rs`).
+    pub classify: Vec<super::ClassifyRule>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +133,16 @@ pub struct AgentSpec {
     pub egress_capacity: Option<Spanned<u64>>,
     /// Bytes per second the node can receive, shared by priority.
     pub ingress_capacity: Option<Spanned<u64>>,
+    /// `metrics_depth = 3`: groups deeper than this are summed into their
+    /// ancestor at this depth in the metrics (the policy's groups always
+    /// have their own series).
+    pub metrics_depth: Option<Spanned<u64>>,
+    /// `metrics_max_groups = 500`: at most this many groups besides the
+    /// policy's get series.
+    pub metrics_max_groups: Option<Spanned<u64>>,
+    /// `audit_max_size = "100M"`: the audit log is rotated (`.1` ... `.5`)
+    /// when it grows past this size.
+    pub audit_max_size: Option<Spanned<u64>>,
 }
 
 /// A group's floors: the arbiter never takes it below them.

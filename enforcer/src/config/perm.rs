@@ -57,6 +57,9 @@ impl OwnerKind {
         match (self, name) {
             (_, "uid") => Ok(PermField::Uid),
             (_, "gid") => Ok(PermField::Gid),
+            // libcgroup's cgsnapshot writes the task owner as tuid/tgid.
+            (Self::Task, "tuid") => Ok(PermField::Uid),
+            (Self::Task, "tgid") => Ok(PermField::Gid),
             (_, "fperm") => Ok(PermField::Fperm),
             (Self::Admin, "dperm") => Ok(PermField::Dperm),
             (Self::Task, "dperm") => Err(FieldError::DpermInTask),

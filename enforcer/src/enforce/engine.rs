@@ -327,6 +327,8 @@ mod tests {
                 egress_bytes_per_sec: rate,
                 ..Default::default()
             }),
+            workload: Default::default(),
+            limits: Vec::new(),
         }]
     }
 

@@ -1,7 +1,13 @@
 //! Rendering group reports: a human table, JSON, Prometheus exposition.
 
 mod prometheus;
+mod rollup;
 mod table;
 
-pub use prometheus::{MetricsState, render as render_metrics};
-pub use table::table;
+pub use crate::units::human_bytes;
+pub use prometheus::{
+    AgentMetrics, FIXED_SYSCALLS, MetricsState, RulesLoaded, render as render_metrics,
+    syscall_labels,
+};
+pub use rollup::{DEFAULT_DEPTH, DEFAULT_MAX_GROUPS, Rollup, Selection};
+pub use table::{fit, table};

@@ -1,8 +1,19 @@
 //! Prometheus (OpenMetrics text) exposition of the latest collection, encoded
-//! with the `prometheus-client` crate. One series per group and counter, labelled
-//! with the group path; syscall series limited to each group's top N so the
-//! number of series stays bounded.
+//! with the `prometheus-client` crate, after node_exporter's and cAdvisor's
+//! conventions: base units (`_bytes`, `_seconds`), `_total` counters, one
+//! `group` label per group series, and label sets that stay the same from one
+//! scrape to the next.
+//!
+//! Every metric is declared once, in [`Export::encode`]: its name, type, unit,
+//! help and labels are next to each other (the list in README's Metrics section
+//! mirrors it).
+//!
+//! Cardinality: which groups are exported is decided by
+//! [`Rollup`](super::Rollup) (a depth and a maximum count); each exported
+//! group has one series per syscall of [`syscall_labels`], a fixed set plus
+//! the policy's syscalls.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
 use prometheus_client::collector::Collector;
@@ -11,16 +22,82 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::bpf::MapFill;
 use crate::collect::GroupReport;
+
+/// Syscalls every exported group has a series for, whether it made them or
+/// not: the ones a dashboard asks about (file and network I/O, process
+/// creation, waiting). All others are summed under `syscall="other"`.
+pub const FIXED_SYSCALLS: [&str; 16] = [
+    "read",
+    "write",
+    "openat",
+    "close",
+    "mmap",
+    "futex",
+    "epoll_wait",
+    "clone",
+    "clone3",
+    "execve",
+    "connect",
+    "accept4",
+    "sendto",
+    "recvfrom",
+    "sendmsg",
+    "recvmsg",
+];
+
+/// The `syscall` label values: [`FIXED_SYSCALLS`], then the policy's own
+/// (its deny lists), then `other`.
+pub fn syscall_labels(policy_syscalls: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = FIXED_SYSCALLS.iter().map(|s| s.to_string()).collect();
+    let extra: BTreeSet<String> = policy_syscalls
+        .into_iter()
+        .filter(|s| !FIXED_SYSCALLS.contains(&s.as_str()) && s != "other")
+        .collect();
+    out.extend(extra);
+    out.push("other".into());
+    out
+}
+
+/// Rules the agent has in force, per kind (`enforcer_rules_loaded`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RulesLoaded {
+    /// Network address lists, rates and budgets: one per group that has any.
+    pub network: u64,
+    /// Syscall deny entries.
+    pub syscall: u64,
+    /// Closed-loop `when` rules.
+    pub when: u64,
+}
+
+/// The agent's own health.
+#[derive(Debug, Clone, Default)]
+pub struct AgentMetrics {
+    /// Events read from the kernel ring buffer.
+    pub events: u64,
+    /// How long the last collection took.
+    pub collection_seconds: f64,
+    pub collections: u64,
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+    pub rules: RulesLoaded,
+    /// Per-group counter maps and how full they are.
+    pub maps: Vec<MapFill>,
+    /// Per counting map that was ever full: events that went uncounted.
+    pub map_full: std::collections::BTreeMap<&'static str, u64>,
+    /// Groups left out of the metrics by the bound on their number.
+    pub groups_omitted: usize,
+}
 
 /// What the metrics endpoint serves: the agent replaces it after each collection.
 #[derive(Debug, Default)]
 pub struct MetricsState {
+    /// The exported groups (after [`Rollup`](super::Rollup)).
     pub groups: Vec<GroupReport>,
-    /// Events that found a counting map full, per map.
-    pub map_full: std::collections::BTreeMap<&'static str, u64>,
-    pub events: u64,
-    pub top_syscalls: usize,
+    /// `syscall` label values ([`syscall_labels`]); empty means the fixed set.
+    pub syscalls: Vec<String>,
+    pub agent: AgentMetrics,
     /// The arbiter's yields, when it runs.
     pub arbiter: Option<crate::control::arbiter::Status>,
 }
@@ -30,210 +107,439 @@ struct Export(Arc<RwLock<MetricsState>>);
 
 type Labels = Vec<(&'static str, String)>;
 
-fn counters(
+/// Counter or gauge, integer or float.
+trait Sample {
+    fn encode_counter(&self, m: prometheus_client::encoding::MetricEncoder<'_>)
+    -> std::fmt::Result;
+    fn encode_gauge(&self, m: prometheus_client::encoding::MetricEncoder<'_>) -> std::fmt::Result;
+}
+
+impl Sample for u64 {
+    fn encode_counter(
+        &self,
+        m: prometheus_client::encoding::MetricEncoder<'_>,
+    ) -> std::fmt::Result {
+        ConstCounter::new(*self).encode(m)
+    }
+    fn encode_gauge(&self, m: prometheus_client::encoding::MetricEncoder<'_>) -> std::fmt::Result {
+        ConstGauge::new(i64::try_from(*self).unwrap_or(i64::MAX)).encode(m)
+    }
+}
+
+impl Sample for f64 {
+    fn encode_counter(
+        &self,
+        m: prometheus_client::encoding::MetricEncoder<'_>,
+    ) -> std::fmt::Result {
+        ConstCounter::new(*self).encode(m)
+    }
+    fn encode_gauge(&self, m: prometheus_client::encoding::MetricEncoder<'_>) -> std::fmt::Result {
+        ConstGauge::new(*self).encode(m)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// One metric family: name (without unit and `_total`), help, unit, kind.
+fn family<V: Sample>(
     enc: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    series: &[(Labels, u64)],
-) -> Result<(), std::fmt::Error> {
-    let mut m = enc.encode_descriptor(name, help, unit, ConstCounter::new(0u64).metric_type())?;
+    (name, kind, unit, help): (&str, Kind, Option<Unit>, &str),
+    series: impl IntoIterator<Item = (Labels, V)>,
+) -> std::fmt::Result {
+    let t = match kind {
+        Kind::Counter => ConstCounter::new(0u64).metric_type(),
+        Kind::Gauge => ConstGauge::new(0i64).metric_type(),
+    };
+    let mut m = enc.encode_descriptor(name, help, unit.as_ref(), t)?;
     for (labels, v) in series {
-        ConstCounter::new(*v).encode(m.encode_family(labels)?)?;
+        let e = m.encode_family(&labels)?;
+        match kind {
+            Kind::Counter => v.encode_counter(e)?,
+            Kind::Gauge => v.encode_gauge(e)?,
+        }
     }
     Ok(())
 }
 
-fn gauges(
-    enc: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    series: &[(Labels, i64)],
-) -> Result<(), std::fmt::Error> {
-    let mut m = enc.encode_descriptor(name, help, unit, ConstGauge::new(0i64).metric_type())?;
-    for (labels, v) in series {
-        ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
-    }
-    Ok(())
+fn g(r: &GroupReport) -> Labels {
+    vec![("group", r.group.clone())]
 }
 
-fn g(group: &str) -> Labels {
-    vec![("group", group.to_string())]
+fn with(r: &GroupReport, more: &[(&'static str, &str)]) -> Labels {
+    let mut l = g(r);
+    l.extend(more.iter().map(|(k, v)| (*k, v.to_string())));
+    l
 }
 
-fn with(group: &str, k: &'static str, v: &str) -> Labels {
-    vec![("group", group.to_string()), (k, v.to_string())]
+/// Per group: `(labels, value)` for each of `f`'s outputs.
+fn each<V>(gs: &[GroupReport], f: impl Fn(&GroupReport) -> Vec<(Labels, V)>) -> Vec<(Labels, V)> {
+    gs.iter().flat_map(f).collect()
 }
+
+const C: Kind = Kind::Counter;
+const G: Kind = Kind::Gauge;
 
 impl Collector for Export {
-    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
         let state = self.0.read().map_err(|_| std::fmt::Error)?;
         let gs = &state.groups;
-        let mut bytes = Vec::new();
-        let mut packets = Vec::new();
-        let mut connects = Vec::new();
-        let mut binds = Vec::new();
-        let mut sys_total = Vec::new();
-        let mut sys_by = Vec::new();
-        let mut mem = Vec::new();
-        let mut limit = Vec::new();
-        let mut ooms = Vec::new();
-        let mut cpu = Vec::new();
-        let mut denied = Vec::new();
-        let mut dropped = Vec::new();
-        let mut lost = Vec::new();
-        for r in gs {
-            let e = &r.enforcement;
-            for (what, v) in [
-                ("connect", e.connect_denied),
-                ("bind", e.bind_denied),
-                ("sendmsg", e.sendmsg_denied),
-                ("syscall_denied", e.syscalls_denied),
-                ("syscall_killed", e.syscalls_killed),
-            ] {
-                denied.push((with(&r.group, "what", what), v));
-            }
-            dropped.push((
-                with(&r.group, "direction", "egress"),
-                e.egress_dropped_packets,
-            ));
-            dropped.push((
-                with(&r.group, "direction", "ingress"),
-                e.ingress_dropped_packets,
-            ));
-            if e.events_lost > 0 {
-                lost.push((g(&r.group), e.events_lost));
-            }
-            let n = &r.net;
-            bytes.push((with(&r.group, "direction", "egress"), n.egress_bytes));
-            bytes.push((with(&r.group, "direction", "ingress"), n.ingress_bytes));
-            packets.push((with(&r.group, "direction", "egress"), n.egress_packets));
-            packets.push((with(&r.group, "direction", "ingress"), n.ingress_packets));
-            connects.push((g(&r.group), n.connect_attempts));
-            binds.push((g(&r.group), n.bind_attempts));
-            sys_total.push((g(&r.group), r.syscalls.total));
-            let mut top: Vec<(&String, &u64)> = r.syscalls.by_name.iter().collect();
-            top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            for (name, v) in top.into_iter().take(state.top_syscalls) {
-                sys_by.push((with(&r.group, "syscall", name), *v));
-            }
-            mem.push((g(&r.group), r.memory.usage_bytes as i64));
-            if r.memory.limit_bytes > 0 {
-                limit.push((g(&r.group), r.memory.limit_bytes as i64));
-            }
-            ooms.push((g(&r.group), r.memory.oom_kills));
-            cpu.push((g(&r.group), r.cpu.usage_usec));
-        }
-        counters(
-            &mut enc,
-            "enforcer_net",
-            "Bytes sent or received by sockets of the group",
-            Some(&Unit::Bytes),
-            &bytes,
+        let e = &mut enc;
+        let dirs = |r: &GroupReport, eg: u64, ing: u64| {
+            vec![
+                (with(r, &[("direction", "egress")]), eg),
+                (with(r, &[("direction", "ingress")]), ing),
+            ]
+        };
+        // ----- per group: traffic and calls (eBPF) -----
+        family(
+            e,
+            (
+                "enforcer_net",
+                C,
+                Some(Unit::Bytes),
+                "Bytes sent or received by sockets of the group",
+            ),
+            each(gs, |r| dirs(r, r.net.egress_bytes, r.net.ingress_bytes)),
         )?;
-        counters(
-            &mut enc,
-            "enforcer_net_packets",
-            "Packets sent or received by sockets of the group",
-            None,
-            &packets,
+        family(
+            e,
+            (
+                "enforcer_net_packets",
+                C,
+                None,
+                "Packets sent or received by sockets of the group",
+            ),
+            each(gs, |r| dirs(r, r.net.egress_packets, r.net.ingress_packets)),
         )?;
-        counters(
-            &mut enc,
-            "enforcer_connect_attempts",
-            "connect() calls made in the group",
-            None,
-            &connects,
+        family(
+            e,
+            (
+                "enforcer_connect_attempts",
+                C,
+                None,
+                "connect() calls made in the group",
+            ),
+            each(gs, |r| vec![(g(r), r.net.connect_attempts)]),
         )?;
-        counters(
-            &mut enc,
-            "enforcer_bind_attempts",
-            "bind() calls made in the group",
-            None,
-            &binds,
+        family(
+            e,
+            (
+                "enforcer_bind_attempts",
+                C,
+                None,
+                "bind() calls made in the group",
+            ),
+            each(gs, |r| vec![(g(r), r.net.bind_attempts)]),
         )?;
-        counters(
-            &mut enc,
-            "enforcer_syscalls",
-            "System calls entered by processes of the group",
-            None,
-            &sys_total,
+        family(
+            e,
+            (
+                "enforcer_syscalls",
+                C,
+                None,
+                "System calls entered by processes of the group",
+            ),
+            each(gs, |r| vec![(g(r), r.syscalls.total)]),
         )?;
-        counters(
-            &mut enc,
-            "enforcer_syscall_calls",
-            "Calls of each of the group's most frequent syscalls (top N)",
-            None,
-            &sys_by,
+        let fixed;
+        let names: &[String] = if state.syscalls.is_empty() {
+            fixed = syscall_labels([]);
+            &fixed
+        } else {
+            &state.syscalls
+        };
+        family(
+            e,
+            (
+                "enforcer_syscall_calls",
+                C,
+                None,
+                "Calls of each syscall of a fixed set (README) plus the policy's; all others as syscall=\"other\"",
+            ),
+            each(gs, |r| {
+                let mut other = r.syscalls.total;
+                let mut out: Vec<(Labels, u64)> = names
+                    .iter()
+                    .filter(|n| n.as_str() != "other")
+                    .map(|n| {
+                        let v = r.syscalls.by_name.get(n).copied().unwrap_or(0);
+                        other = other.saturating_sub(v);
+                        (with(r, &[("syscall", n)]), v)
+                    })
+                    .collect();
+                out.push((with(r, &[("syscall", "other")]), other));
+                out
+            }),
         )?;
-        gauges(
-            &mut enc,
-            "enforcer_memory_usage",
-            "Memory charged to the group",
-            Some(&Unit::Bytes),
-            &mem,
+        // ----- per group: cgroupfs usage -----
+        family(
+            e,
+            (
+                "enforcer_memory_usage",
+                G,
+                Some(Unit::Bytes),
+                "Memory charged to the group",
+            ),
+            each(gs, |r| vec![(g(r), r.memory.usage_bytes)]),
         )?;
-        gauges(
-            &mut enc,
-            "enforcer_memory_limit",
-            "Memory limit of the group",
-            Some(&Unit::Bytes),
-            &limit,
+        family(
+            e,
+            (
+                "enforcer_memory_limit",
+                G,
+                Some(Unit::Bytes),
+                "Memory limit of the group (limited groups only)",
+            ),
+            each(gs, |r| {
+                (r.memory.limit_bytes > 0)
+                    .then(|| (g(r), r.memory.limit_bytes))
+                    .into_iter()
+                    .collect()
+            }),
         )?;
-        counters(
-            &mut enc,
-            "enforcer_oom_kills",
-            "Processes of the group killed by the OOM killer",
-            None,
-            &ooms,
+        family(
+            e,
+            (
+                "enforcer_oom_kills",
+                C,
+                None,
+                "Processes of the group killed by the OOM killer",
+            ),
+            each(gs, |r| vec![(g(r), r.memory.oom_kills)]),
         )?;
-        counters(
-            &mut enc,
-            "enforcer_cpu_usage_usec",
-            "CPU time used by the group in microseconds",
-            None,
-            &cpu,
+        family(
+            e,
+            (
+                "enforcer_cpu_usage",
+                C,
+                Some(Unit::Seconds),
+                "CPU time used by the group",
+            ),
+            each(gs, |r| vec![(g(r), r.cpu.usage_usec as f64 / 1e6)]),
         )?;
-        let full: Vec<(Labels, u64)> = state
-            .map_full
-            .iter()
-            .map(|(m, n)| (vec![("map", (*m).to_string())], *n))
-            .collect();
-        counters(
-            &mut enc,
-            "enforcer_map_full",
-            "Events that went uncounted because a counting map was full (raise its capacity)",
-            None,
-            &full,
+        // ----- per group: enforcement -----
+        family(
+            e,
+            (
+                "enforcer_denied",
+                C,
+                None,
+                "Operations refused (action=deny) or processes killed (action=kill) by the group's rules, per kernel hook",
+            ),
+            each(gs, |r| {
+                let n = &r.enforcement;
+                [
+                    ("connect", "deny", n.connect_denied),
+                    ("bind", "deny", n.bind_denied),
+                    ("sendmsg", "deny", n.sendmsg_denied),
+                    ("lsm", "deny", n.syscalls_denied),
+                    ("sys_enter", "kill", n.syscalls_killed),
+                ]
+                .into_iter()
+                .map(|(hook, action, v)| (with(r, &[("hook", hook), ("action", action)]), v))
+                .collect()
+            }),
         )?;
-        counters(
-            &mut enc,
-            "enforcer_events_lost",
-            "Events of the group the kernel could not queue (ring buffer full): missing from the audit log",
-            None,
-            &lost,
+        family(
+            e,
+            (
+                "enforcer_dropped_packets",
+                C,
+                None,
+                "Packets dropped by the group's rate limits and budgets",
+            ),
+            each(gs, |r| {
+                dirs(
+                    r,
+                    r.enforcement.egress_dropped_packets,
+                    r.enforcement.ingress_dropped_packets,
+                )
+            }),
         )?;
-        counters(
-            &mut enc,
-            "enforcer_denied",
-            "Operations refused (or processes killed) by the group's rules",
-            None,
-            &denied,
+        family(
+            e,
+            (
+                "enforcer_events_lost",
+                C,
+                None,
+                "Events of the group the kernel could not queue (ring buffer full): missing from the audit log",
+            ),
+            each(gs, |r| vec![(g(r), r.enforcement.events_lost)]),
         )?;
-        counters(
-            &mut enc,
-            "enforcer_dropped_packets",
-            "Packets dropped by the group's rate limits and budgets",
-            None,
-            &dropped,
+        let budgets = |r: &GroupReport, f: fn(&crate::bpf::BudgetReport) -> u64| {
+            r.limits
+                .iter()
+                .filter_map(|l| {
+                    l.budget
+                        .as_ref()
+                        .map(|b| (with(r, &[("direction", l.direction)]), f(b)))
+                })
+                .collect::<Vec<_>>()
+        };
+        family(
+            e,
+            (
+                "enforcer_budget",
+                G,
+                Some(Unit::Bytes),
+                "Byte budget per window of the group (budgeted groups only)",
+            ),
+            each(gs, |r| budgets(r, |b| b.bytes)),
         )?;
-        counters(
-            &mut enc,
-            "enforcer_events",
-            "Events read from the kernel ring buffer",
-            None,
-            &[(vec![], state.events)],
+        family(
+            e,
+            (
+                "enforcer_budget_remaining",
+                G,
+                Some(Unit::Bytes),
+                "Bytes left of the budget in the current window",
+            ),
+            each(gs, |r| budgets(r, |b| b.remaining_bytes)),
+        )?;
+        family(
+            e,
+            (
+                "enforcer_group_info",
+                G,
+                None,
+                "What the group's path says runs in it: systemd unit, container runtime and id, Kubernetes pod UID and QoS class",
+            ),
+            each(gs, |r| {
+                let w = &r.workload;
+                if w.is_empty() {
+                    return Vec::new();
+                }
+                let mut l = g(r);
+                for (k, v) in [
+                    ("unit", &w.unit),
+                    ("runtime", &w.runtime),
+                    ("container_id", &w.container_id),
+                    ("pod_uid", &w.pod_uid),
+                    ("qos_class", &w.qos_class),
+                ] {
+                    l.push((k, v.clone().unwrap_or_default()));
+                }
+                vec![(l, 1u64)]
+            }),
+        )?;
+        // ----- the agent itself -----
+        let a = &state.agent;
+        family(
+            e,
+            (
+                "enforcer_build_info",
+                G,
+                None,
+                "The agent's version (always 1)",
+            ),
+            [(
+                vec![("version", env!("CARGO_PKG_VERSION").to_string())],
+                1u64,
+            )],
+        )?;
+        family(
+            e,
+            (
+                "enforcer_collection_duration",
+                G,
+                Some(Unit::Seconds),
+                "How long the last collection of every counter took",
+            ),
+            [(vec![], a.collection_seconds)],
+        )?;
+        family(
+            e,
+            (
+                "enforcer_collections",
+                C,
+                None,
+                "Collections done since the agent started",
+            ),
+            [(vec![], a.collections)],
+        )?;
+        family(
+            e,
+            (
+                "enforcer_map_entries",
+                G,
+                None,
+                "Entries in each per-group kernel map",
+            ),
+            a.maps
+                .iter()
+                .map(|m| (vec![("map", m.name.to_string())], m.entries)),
+        )?;
+        family(
+            e,
+            (
+                "enforcer_map_capacity",
+                G,
+                None,
+                "Entries each per-group kernel map can hold; a full map counts no new group",
+            ),
+            a.maps
+                .iter()
+                .map(|m| (vec![("map", m.name.to_string())], m.capacity)),
+        )?;
+        family(
+            e,
+            (
+                "enforcer_map_full",
+                C,
+                None,
+                "Events that went uncounted because a counting map was full (raise its capacity: --max-groups, --max-syscall-keys)",
+            ),
+            a.map_full
+                .iter()
+                .map(|(m, n)| (vec![("map", (*m).to_string())], *n)),
+        )?;
+        family(
+            e,
+            (
+                "enforcer_events",
+                C,
+                None,
+                "Events read from the kernel ring buffer",
+            ),
+            [(vec![], a.events)],
+        )?;
+        family(
+            e,
+            ("enforcer_reloads", C, None, "Policy reloads, by result"),
+            [
+                (vec![("result", "success".to_string())], a.reloads_ok),
+                (vec![("result", "failure".to_string())], a.reloads_failed),
+            ],
+        )?;
+        family(
+            e,
+            ("enforcer_rules_loaded", G, None, "Rules in force, by kind"),
+            [
+                ("network", a.rules.network),
+                ("syscall", a.rules.syscall),
+                ("when", a.rules.when),
+            ]
+            .map(|(k, v)| (vec![("kind", k.to_string())], v)),
+        )?;
+        family(
+            e,
+            (
+                "enforcer_metrics_groups",
+                G,
+                None,
+                "Groups exported, and left out by metrics_max_groups",
+            ),
+            [
+                (vec![("state", "exported".to_string())], gs.len() as u64),
+                (
+                    vec![("state", "omitted".to_string())],
+                    a.groups_omitted as u64,
+                ),
+            ],
         )?;
         if let Some(a) = &state.arbiter {
             arbiter(&mut enc, a)?;
@@ -247,41 +553,45 @@ impl Collector for Export {
 fn arbiter(
     enc: &mut DescriptorEncoder<'_>,
     a: &crate::control::arbiter::Status,
-) -> Result<(), std::fmt::Error> {
-    let steps: Vec<(Labels, i64)> = a
-        .yields
-        .iter()
-        .map(|(group, resource, steps, to)| {
+) -> std::fmt::Result {
+    family(
+        enc,
+        (
+            "enforcer_arbiter_yield_steps",
+            G,
+            None,
+            "Steps a group yields of a resource to a higher-priority group (absent: none)",
+        ),
+        a.yields.iter().map(|(group, resource, steps, to)| {
             (
                 vec![
                     ("group", group.clone()),
                     ("resource", (*resource).to_string()),
                     ("to", to.clone()),
                 ],
-                i64::from(*steps),
+                u64::from(*steps),
             )
-        })
-        .collect();
-    gauges(
-        enc,
-        "enforcer_arbiter_yield_steps",
-        "Steps a group yields of a resource to a higher-priority group (absent: none)",
-        None,
-        &steps,
+        }),
     )?;
-    counters(
+    family(
         enc,
-        "enforcer_arbiter_changes",
-        "Yields and restores the arbiter made",
-        None,
-        &[(vec![], a.changes)],
+        (
+            "enforcer_arbiter_changes",
+            C,
+            None,
+            "Yields and restores the arbiter made",
+        ),
+        [(vec![], a.changes)],
     )?;
-    counters(
+    family(
         enc,
-        "enforcer_arbiter_cpu_usec",
-        "CPU time the arbiter used, in microseconds",
-        None,
-        &[(vec![], (a.cpu_seconds * 1e6) as u64)],
+        (
+            "enforcer_arbiter_cpu",
+            C,
+            Some(Unit::Seconds),
+            "CPU time the arbiter used",
+        ),
+        [(vec![], a.cpu_seconds)],
     )
 }
 
@@ -297,74 +607,84 @@ pub fn render(state: &Arc<RwLock<MetricsState>>) -> Result<String, std::fmt::Err
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{GroupReport, NetReport, SyscallReport};
+
+    fn report() -> GroupReport {
+        let mut r =
+            GroupReport::empty("kubepods/besteffort/pod6f1c2b3a-1d2e-4f50-8a9b-0c1d2e3f4a5b");
+        r.net.egress_bytes = 128_000;
+        r.net.egress_packets = 1000;
+        r.syscalls.total = 20;
+        r.syscalls.by_name = [
+            ("read".to_string(), 9),
+            ("ptrace".into(), 1),
+            ("getppid".into(), 5),
+        ]
+        .into();
+        r.cpu.usage_usec = 1_500_000;
+        r.enforcement.syscalls_killed = 2;
+        r
+    }
+
+    fn text(syscalls: Vec<String>) -> String {
+        let state = Arc::new(RwLock::new(MetricsState {
+            groups: vec![report()],
+            syscalls,
+            agent: AgentMetrics::default(),
+            arbiter: None,
+        }));
+        render(&state).unwrap()
+    }
 
     #[test]
-    fn exposition_has_one_series_per_group_and_counter() {
-        let mut by_name = std::collections::BTreeMap::new();
-        by_name.insert("getppid".to_string(), 5);
-        by_name.insert("read".to_string(), 9);
-        by_name.insert("write".to_string(), 1);
-        let report = GroupReport {
-            group: "web/api".into(),
-            cgroup_id: 7,
-            net: NetReport {
-                egress_bytes: 128_000,
-                egress_packets: 1000,
-                ..Default::default()
-            },
-            syscalls: SyscallReport { total: 15, by_name },
-            memory: Default::default(),
-            cpu: Default::default(),
-            enforcement: Default::default(),
-            rates: None,
+    fn base_units_hook_and_action_and_a_stable_syscall_set() {
+        let t = text(syscall_labels(["ptrace".to_string()]));
+        let g = "group=\"kubepods/besteffort/pod6f1c2b3a-1d2e-4f50-8a9b-0c1d2e3f4a5b\"";
+        for line in [
+            format!("enforcer_net_bytes_total{{{g},direction=\"egress\"}} 128000"),
+            format!("enforcer_cpu_usage_seconds_total{{{g}}} 1.5"),
+            format!("enforcer_denied_total{{{g},hook=\"sys_enter\",action=\"kill\"}} 2"),
+            format!("enforcer_syscall_calls_total{{{g},syscall=\"read\"}} 9"),
+            format!("enforcer_syscall_calls_total{{{g},syscall=\"write\"}} 0"),
+            format!("enforcer_syscall_calls_total{{{g},syscall=\"ptrace\"}} 1"),
+            format!("enforcer_syscall_calls_total{{{g},syscall=\"other\"}} 10"),
+            "enforcer_build_info{version=\"".to_string(),
+            format!(
+                "enforcer_group_info{{{g},unit=\"\",runtime=\"\",container_id=\"\",pod_uid=\"6f1c2b3a-1d2e-4f50-8a9b-0c1d2e3f4a5b\",qos_class=\"besteffort\"}} 1"
+            ),
+        ] {
+            assert!(t.contains(&line), "{line} missing:\n{t}");
+        }
+        assert!(!t.contains("getppid"), "not in the label set: {t}");
+        assert!(!t.contains("usec"), "{t}");
+        assert!(t.ends_with("# EOF\n"), "{t}");
+        // The same label set whatever the group did.
+        let series = |t: &str| {
+            t.lines()
+                .filter(|l| l.starts_with("enforcer_syscall_calls_total"))
+                .count()
         };
+        assert_eq!(series(&t), FIXED_SYSCALLS.len() + 2);
+        assert_eq!(series(&text(Vec::new())), FIXED_SYSCALLS.len() + 1);
+    }
+
+    #[test]
+    fn arbiter_yields_changes_and_its_own_cpu() {
         let state = Arc::new(RwLock::new(MetricsState {
-            groups: vec![report],
-            events: 0,
-            top_syscalls: 2,
-            map_full: [("SYSCALLS", 7)].into_iter().collect(),
+            groups: vec![report()],
             arbiter: Some(crate::control::arbiter::Status {
                 yields: vec![("batch".into(), "cpu", 2, "web/api".into())],
                 changes: 3,
                 cpu_seconds: 0.5,
             }),
+            ..Default::default()
         }));
-        let text = render(&state).unwrap();
-        assert!(
-            text.contains(
-                "enforcer_arbiter_yield_steps{group=\"batch\",resource=\"cpu\",to=\"web/api\"} 2"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("enforcer_arbiter_cpu_usec_total 500000"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "enforcer_net_bytes_total{group=\"web/api\",direction=\"egress\"} 128000"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("enforcer_map_full_total{map=\"SYSCALLS\"} 7"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "enforcer_net_packets_total{group=\"web/api\",direction=\"egress\"} 1000"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("enforcer_syscall_calls_total{group=\"web/api\",syscall=\"read\"} 9"),
-            "{text}"
-        );
-        assert!(
-            !text.contains("syscall=\"write\""),
-            "top N must bound the series: {text}"
-        );
-        assert!(text.ends_with("# EOF\n"), "{text}");
+        let t = render(&state).unwrap();
+        for line in [
+            "enforcer_arbiter_yield_steps{group=\"batch\",resource=\"cpu\",to=\"web/api\"} 2",
+            "enforcer_arbiter_changes_total 3",
+            "enforcer_arbiter_cpu_seconds_total 0.5",
+        ] {
+            assert!(t.contains(line), "{line} missing:\n{t}");
+        }
     }
 }

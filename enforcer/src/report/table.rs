@@ -13,6 +13,21 @@ fn rate(bytes_per_sec: f64) -> String {
     }
 }
 
+/// `text` in at most `width` characters: the end kept (the leaf of a path
+/// says most), `…` for what was cut. Counts characters, never slices bytes,
+/// so any UTF-8 name is safe.
+pub fn fit(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let tail: String = text.chars().skip(n - (width - 1)).collect();
+    format!("…{tail}")
+}
+
 /// Busiest groups first (by traffic then syscalls), at most `limit` rows.
 pub fn table(groups: &[GroupReport], limit: usize) -> String {
     let mut rows: Vec<&GroupReport> = groups.iter().collect();
@@ -36,11 +51,7 @@ pub fn table(groups: &[GroupReport], limit: usize) -> String {
         "DROPPED"
     );
     for g in rows.iter().take(limit) {
-        let label = if g.group.len() > 40 {
-            format!("…{}", &g.group[g.group.len() - 39..])
-        } else {
-            g.group.clone()
-        };
+        let label = fit(&g.group, 40);
         let (er, ir) = g
             .rates
             .as_ref()
@@ -70,4 +81,21 @@ pub fn table(groups: &[GroupReport], limit: usize) -> String {
         let _ = writeln!(out, "… and {} more groups", rows.len() - limit);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_non_ascii_names_are_cut_by_characters() {
+        let name = format!("{}/é€😀", "ü".repeat(60));
+        let cut = fit(&name, 40);
+        assert_eq!(cut.chars().count(), 40);
+        assert!(cut.starts_with('…') && cut.ends_with("é€😀"));
+        assert_eq!(fit("short", 40), "short");
+        let mut g = GroupReport::empty(&name);
+        g.net.egress_bytes = 1;
+        assert!(table(&[g], 5).contains("é€😀"));
+    }
 }

@@ -2,6 +2,7 @@
 //! spreads and ratios; results go into BENCHMARKS.md with the command that made them.
 
 mod accounting;
+mod classify;
 mod control_plane;
 mod enforcement;
 mod parse;
@@ -35,6 +36,17 @@ pub(crate) enum Which {
         /// Seconds per UDP send run.
         #[arg(long, default_value_t = 2.0)]
         udp_secs: f64,
+    },
+    /// Exec to classified: enforcer's cgrulesengd (with and without --hold)
+    /// against Debian's on the same rules, p50/p99 over N execs, and the cost
+    /// per exec of processes no rule matches.
+    Classify {
+        /// Execs per run and variant.
+        #[arg(long, default_value_t = 1000)]
+        execs: usize,
+        /// Interleaved runs.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// What enforcement costs: connect() latency with 0/10/10,000 non-matching deny
     /// rules against nftables, and per-packet program cost with a rate limit and budget.
@@ -71,6 +83,7 @@ pub(crate) fn run(which: Which) -> Result<()> {
             runs,
             baseline,
         }),
+        Which::Classify { execs, runs } => classify::run(execs, runs),
         Which::Accounting {
             runs,
             calls,

@@ -131,7 +131,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let base = dir.join("base.cpio.gz");
     let debug = workspace_root().join("target").join("debug");
-    let binaries = [debug.join("enforcer"), debug.join("enforcer-test-helper")];
+    let binaries = [
+        debug.join("enforcer"),
+        debug.join("enforcer-test-helper"),
+        debug.join("enforcer-test-cgself"),
+    ];
     let init = guest_init::init_script(&tests);
     if payload::base_tree(&tests, &binaries, &init)?.write_cached(&base, &dir.join("stripped"))? {
         eprintln!("[vmtest] wrote {}", base.display());

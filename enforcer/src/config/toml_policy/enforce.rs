@@ -110,6 +110,9 @@ impl Reader<'_, '_> {
             parent: None,
             egress_capacity: None,
             ingress_capacity: None,
+            metrics_depth: None,
+            metrics_max_groups: None,
+            audit_max_size: None,
         };
         if let Some(value) = &t.metrics {
             agent.metrics = Some(self.metrics(value)?);
@@ -180,7 +183,54 @@ impl Reader<'_, '_> {
         if let Some(value) = &t.ingress_capacity {
             agent.ingress_capacity = Some(self.rate("ingress_capacity", value)?);
         }
+        if let Some(value) = &t.metrics_depth {
+            agent.metrics_depth = Some(self.count("metrics_depth", value, 0)?);
+        }
+        if let Some(value) = &t.metrics_max_groups {
+            agent.metrics_max_groups = Some(self.count("metrics_max_groups", value, 1)?);
+        }
+        if let Some(value) = &t.audit_max_size {
+            let span = self.at(value);
+            let size = match value.get_ref() {
+                Raw::Integer(n) => u64::try_from(*n).ok(),
+                Raw::String(text) => match crate::units::parse_size(text) {
+                    Ok(n) => Some(n),
+                    Err(why) => {
+                        return Err(ConfigError::invalid(
+                            span,
+                            format!("`audit_max_size`: {why}"),
+                        ));
+                    }
+                },
+                _ => None,
+            };
+            match size {
+                Some(n) if n >= 4096 => agent.audit_max_size = Some(spanned(n, span)),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        span,
+                        "`audit_max_size` must be a size of at least 4K, such as \
+                         `audit_max_size = \"100M\"` (the audit log is rotated when it grows \
+                         past it)",
+                    ));
+                }
+            }
+        }
         Ok(agent)
+    }
+
+    /// A whole number of at least `min`, written without quotes.
+    fn count(&self, key: &str, value: &Spanned<Raw>, min: i64) -> Result<Sp<u64>, ConfigError> {
+        match value.get_ref() {
+            Raw::Integer(n) if *n >= min => Ok(spanned(*n as u64, self.at(value))),
+            _ => Err(ConfigError::invalid(
+                self.at(value),
+                format!(
+                    "`{key}` must be a whole number of at least {min} (no quotes), such as \
+                     `{key} = 3`"
+                ),
+            )),
+        }
     }
 
     fn metrics(&self, value: &Spanned<Raw>) -> Result<Sp<SocketAddr>, ConfigError> {

@@ -47,6 +47,50 @@ pub(crate) struct PolicyFile {
     /// kernel's network shares).
     #[schemars(with = "Option<ArbiterTable>")]
     pub(crate) arbiter: Option<Sp<ArbiterTable>>,
+    /// Rules that place new processes in groups when they start (the TOML form
+    /// of cgrules.conf lines), one `[[classify]]` table each, tried in file
+    /// order after /etc/cgrules.conf's: the first match wins.
+    #[schemars(with = "Option<Vec<ClassifyTable>>")]
+    pub(crate) classify: Option<Vec<Sp<ClassifyTable>>>,
+}
+
+/// `[[classify]]`: one rule. A process matches when its user (or group) and
+/// its program match; it is then moved to `destination`.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(default)]
+pub(crate) struct ClassifyTable {
+    /// A user name (or `%`-less cgrules.conf form); neither `user` nor
+    /// `group`: every user.
+    #[schemars(with = "Option<String>")]
+    pub(crate) user: Leaf,
+    /// A group name: its members match. Not together with `user`.
+    #[schemars(with = "Option<String>")]
+    pub(crate) group: Leaf,
+    /// The program's path (or a script's), optionally ending in `*` for a
+    /// prefix; neither `exe` nor `comm`: every program.
+    #[schemars(with = "Option<String>")]
+    pub(crate) exe: Leaf,
+    /// The program's base name, without `/`, optionally ending in `*`. Not
+    /// together with `exe`.
+    #[schemars(with = "Option<String>")]
+    pub(crate) comm: Leaf,
+    /// The controllers whose groups the process goes to, such as `["cpu",
+    /// "memory"]`; default every controller.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(crate) controllers: Leaf,
+    /// The group to move matching processes to; `%u %U %g %G %p %P` expand
+    /// as in cgrules.conf (user, uid, group, gid, program name, pid).
+    #[schemars(with = "Option<String>")]
+    pub(crate) destination: Leaf,
+    /// `true`: matching processes stay where they are (later rules are not
+    /// tried for them).
+    #[schemars(with = "Option<bool>")]
+    pub(crate) ignore: Leaf,
+    /// `true` (on any rule): each process a rule may concern is stopped at
+    /// exec until it is placed, so it runs nothing in its old group.
+    #[schemars(with = "Option<bool>")]
+    pub(crate) hold: Leaf,
 }
 
 /// `[agent]`: how `enforcer run` behaves.
@@ -97,6 +141,20 @@ pub(crate) struct AgentTable {
     /// What the node can receive, shared by priority as `egress_capacity`.
     #[schemars(schema_with = "schema::rate")]
     pub(crate) ingress_capacity: Leaf,
+    /// Groups deeper than this are summed into their ancestor at this depth
+    /// in the metrics (the policy's groups always keep their own series), so
+    /// a host with thousands of containers does not flood Prometheus. A
+    /// whole number; default 3.
+    #[schemars(with = "Option<u64>")]
+    pub(crate) metrics_depth: Leaf,
+    /// At most this many groups besides the policy's get metric series (the
+    /// busiest first); at least 1, default 500.
+    #[schemars(with = "Option<u64>")]
+    pub(crate) metrics_max_groups: Leaf,
+    /// Rotate the audit log (to `.1` ... `.5`) when it grows past this size:
+    /// a size of at least `"4K"`, such as `"100M"` (the default).
+    #[schemars(schema_with = "schema::audit_size")]
+    pub(crate) audit_max_size: Leaf,
 }
 
 /// `[arbiter]`: every `interval` the arbiter reads each policy group's usage

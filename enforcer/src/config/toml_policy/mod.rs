@@ -16,6 +16,7 @@
 //! judging each value with its grammar.
 
 mod arbiter;
+mod classify;
 mod enforce;
 mod file;
 mod group;

@@ -32,6 +32,9 @@ pub fn parse_toml(text: &str, file: &Path) -> Result<Policy, ConfigError> {
             policy.groups.push(group);
         }
     }
+    for rule in parsed.classify.iter().flatten() {
+        policy.classify.push(reader.classify(rule)?);
+    }
     Ok(policy)
 }
 
@@ -237,7 +240,7 @@ fn unknown_key(
         .filter(|t| !t.is_empty())
         .map(|t| format!(" in {t}"))
         .unwrap_or_default();
-    if known == ["agent", "group", "arbiter"] {
+    if known == ["agent", "group", "arbiter", "classify"] {
         let offset = range.map_or(0, |r| r.start);
         let is_table = source.text(0..offset).trim_end().ends_with('[');
         let what = if is_table {
@@ -250,11 +253,12 @@ fn unknown_key(
             match closest(name, known.iter().copied()) {
                 Some(k) => format!(
                     "{what}: did you mean `[{k}]`? (the known tables are `[agent]`, \
-                     `[arbiter]` and `[group.\"NAME\"]`)"
+                     `[arbiter]`, `[group.\"NAME\"]` and `[[classify]]`)"
                 ),
                 None => format!(
-                    "{what}: this version supports only `[agent]`, `[arbiter]` and \
-                     `[group.\"NAME\"]` tables; remove it or move its settings into a group"
+                    "{what}: this version supports only `[agent]`, `[arbiter]`, \
+                     `[group.\"NAME\"]` and `[[classify]]` tables; remove it or move its \
+                     settings into a group"
                 ),
             },
         );

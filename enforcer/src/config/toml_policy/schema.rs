@@ -72,6 +72,10 @@ pub(super) fn mode(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": ["string", "integer"], "pattern": "^[0-7]{1,4}$", "minimum": 0 })
 }
 
+pub(super) fn audit_size(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": ["string", "integer"], "minimum": 4096, "examples": ["100M", "1G"] })
+}
+
 pub(super) fn rate(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "string", "examples": ["10Mbit", "12.5MB/s", "10MiB/s"] })
 }

@@ -192,8 +192,8 @@ admin = { uid = "root", gid = "root", dperm = "775", fperm = "644" }
         assert_eq!(
             err.to_string(),
             "p.toml:4:2: unknown table `[limits]`: this version supports only `[agent]`, \
-             `[arbiter]` and `[group.\"NAME\"]` tables; remove it or move its settings into a \
-             group"
+             `[arbiter]`, `[group.\"NAME\"]` and `[[classify]]` tables; remove it or move its \
+             settings into a group"
         );
         let err = error("version = 2\n");
         assert!(
@@ -505,6 +505,26 @@ until  = "30s"
 
         let policy = parse("[agent]\ninterval = \"1m30s\"\n");
         assert_eq!(policy.agent.unwrap().interval.unwrap().value, secs(90));
+
+        let policy = parse(
+            "[agent]\nmetrics_depth = 4\nmetrics_max_groups = 200\naudit_max_size = \"10M\"\n",
+        );
+        let agent = policy.agent.unwrap();
+        assert_eq!(agent.metrics_depth.unwrap().value, 4);
+        assert_eq!(agent.metrics_max_groups.unwrap().value, 200);
+        assert_eq!(agent.audit_max_size.unwrap().value, 10 << 20);
+        let policy = parse("[agent]\naudit_max_size = 65536\n");
+        assert_eq!(policy.agent.unwrap().audit_max_size.unwrap().value, 65536);
+
+        let policy = parse(
+            "[agent]\nmetrics_depth = 4\nmetrics_max_groups = 200\naudit_max_size = \"10M\"\n",
+        );
+        let agent = policy.agent.unwrap();
+        assert_eq!(agent.metrics_depth.unwrap().value, 4);
+        assert_eq!(agent.metrics_max_groups.unwrap().value, 200);
+        assert_eq!(agent.audit_max_size.unwrap().value, 10 << 20);
+        let policy = parse("[agent]\naudit_max_size = 65536\n");
+        assert_eq!(policy.agent.unwrap().audit_max_size.unwrap().value, 65536);
     }
 
     #[test]
@@ -840,13 +860,20 @@ until  = "30s"
             // [agent]
             ("agent = 1\n", (1, 1), "`agent` must be a table: write an `[agent]` header"),
             ("[agnet]\n", (1, 2), "unknown table `[agnet]`: did you mean `[agent]`?"),
-            ("[agent]\nmetric = \"127.0.0.1:1\"\n", (2, 1), "unknown key `metric` in `[agent]` (did you mean `metrics`?): expected `metrics`, `interval`, `on_exit`, `audit_log`, `audit_group`, `observe`, `parent`, `egress_capacity` or `ingress_capacity`"),
+            ("[agent]\nmetric = \"127.0.0.1:1\"\n", (2, 1), "unknown key `metric` in `[agent]` (did you mean `metrics`?): expected `metrics`, `interval`, `on_exit`, `audit_log`, `audit_group`, `observe`, `parent`, `egress_capacity`, `ingress_capacity`, `metrics_depth`, `metrics_max_groups` or `audit_max_size`"),
             ("[agent]\ncolour = true\n", (2, 1), "unknown key `colour` in `[agent]`: expected `metrics`"),
             ("[agent]\nmetrics = 9750\n", (2, 11), "`metrics` is an integer: write it as a string, such as `metrics = \"127.0.0.1:9750\"`"),
             ("[agent]\nmetrics = \"localhost:9750\"\n", (2, 11), "`metrics` value `localhost:9750` is not an address and port: write one such as `\"127.0.0.1:9750\"`"),
             ("[agent]\nmetrics = \"::1:9750\"\n", (2, 11), "`\"[::1]:9750\"`"),
             ("[agent]\nmetrics = \"0.0.0.0:0\"\n", (2, 11), "`metrics` needs a fixed port for scrapers to find, not 0: write one such as `\"0.0.0.0:9750\"`"),
             ("[agent]\ninterval = \"5ms\"\n", (2, 12), "`interval` is shorter than 10ms"),
+            ("[agent]\nmetrics_depth = \"3\"\n", (2, 17), "`metrics_depth` must be a whole number of at least 0 (no quotes)"),
+            ("[agent]\nmetrics_max_groups = 0\n", (2, 22), "`metrics_max_groups` must be a whole number of at least 1"),
+            ("[agent]\naudit_max_size = \"1K\"\n", (2, 18), "`audit_max_size` must be a size of at least 4K"),
+            ("[agent]\naudit_max_size = \"10MB\"\n", (2, 18), "`audit_max_size`: `10MB` is ambiguous"),
+            ("[agent]\nmetrics_depth = \"3\"\n", (2, 17), "`metrics_depth` must be a whole number of at least 0 (no quotes)"),
+            ("[agent]\nmetrics_max_groups = 0\n", (2, 22), "`metrics_max_groups` must be a whole number of at least 1"),
+            ("[agent]\naudit_max_size = \"1K\"\n", (2, 18), "`audit_max_size` must be a size of at least 4K"),
             ("[agent]\ninterval = \"0\"\n", (2, 12), "write at least `interval = \"10ms\"`"),
             ("[agent]\ninterval = 1\n", (2, 12), "`interval` needs a unit: write it as a string, such as `interval = \"1s\"`"),
             ("[agent]\ninterval = 0.5\n", (2, 12), "such as `interval = \"0.5s\"`"),

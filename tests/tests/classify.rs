@@ -1,0 +1,382 @@
+//! Rule-based classification on the real kernel: processes started as a
+//! given user, as a member of a group, or running a given program end up
+//! in their rule's groups at exec; others stay put; `--sticky` processes and
+//! their children are left alone; a rule to a missing group is a warning;
+//! `hold` places a process before its program runs; the agent classifies
+//! with `[[classify]]`; cgexec and cgclassify without `-g` use the rules.
+//!
+//! Every test makes its own users, groups, programs (unique names) and rules
+//! file, and runs its own daemon on it; they run one at a time because a
+//! rules daemon serves the one `/var/run/cgred.socket`.
+
+use std::os::unix::process::CommandExt as _;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use enforcer_tests::classify::{
+    Daemon, Proc, Scratch, TestGroup, TestUser, can_add_users, group_of, reaches,
+};
+use enforcer_tests::compat::{Side, real_create, run};
+use enforcer_tests::{AgentRun, GroupGuard};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `program ARGS` as `user` (its uid, gid and supplementary groups, as a
+/// login would set them).
+fn as_user(user: &TestUser, program: &std::path::Path, args: &[&str]) -> Proc {
+    let mut c = Command::new(program);
+    c.args(args).stdout(Stdio::null());
+    let name = std::ffi::CString::new(user.name.clone()).unwrap();
+    let (uid, gid) = (user.uid, user.gid);
+    // SAFETY: the child only sets its own credentials before it execs
+    // (initgroups reads the group database, as login does).
+    unsafe {
+        c.pre_exec(move || {
+            if libc::initgroups(name.as_ptr(), gid) != 0
+                || libc::setgid(gid) != 0
+                || libc::setuid(uid) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Proc(c.spawn().expect("starting a program as the test user"))
+}
+
+fn as_root(program: &std::path::Path, args: &[&str]) -> Proc {
+    Proc(
+        Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn users_groups_and_programs_are_placed_and_others_stay() {
+    let _one = serial();
+    if !can_add_users("users_groups_and_programs_are_placed_and_others_stay") {
+        return;
+    }
+    let s = Scratch::new();
+    let (by_user, by_group, by_prog) = (
+        GroupGuard::new("cls-user"),
+        GroupGuard::new("cls-grp"),
+        GroupGuard::new("cls-prog"),
+    );
+    for g in [&by_user, &by_group, &by_prog] {
+        real_create(&format!("cpu,memory:{}", g.name));
+    }
+    let staff = TestGroup::new();
+    let alice = TestUser::new(None);
+    let bob = TestUser::new(Some(&staff));
+    let carol = TestUser::new(None);
+    let prog_name = format!("enfprog{}", std::process::id());
+    let prog = s.program(&prog_name);
+    let other = s.program("enfother");
+    let rules = s.write(
+        "cgrules.conf",
+        &format!(
+            "# test rules\n{} cpu,memory {}\n@{} memory {}\n*:{} cpu {}\n",
+            alice.name, by_user.name, staff.name, by_group.name, prog_name, by_prog.name
+        ),
+    );
+    let _d = Daemon::start(&s, &rules, &[]);
+    let a = as_user(&alice, &other, &["30"]);
+    assert!(
+        reaches(a.pid(), "cpu", &by_user.name),
+        "alice's process: {:?}",
+        group_of(a.pid(), "cpu")
+    );
+    assert!(reaches(a.pid(), "memory", &by_user.name));
+    let b = as_user(&bob, &other, &["30"]);
+    assert!(
+        reaches(b.pid(), "memory", &by_group.name),
+        "bob (member of @{}): {:?}",
+        staff.name,
+        group_of(b.pid(), "memory")
+    );
+    let p = as_root(&prog, &["30"]);
+    assert!(
+        reaches(p.pid(), "cpu", &by_prog.name),
+        "{prog_name}: {:?}",
+        group_of(p.pid(), "cpu")
+    );
+    let c = as_user(&carol, &other, &["30"]);
+    let before = group_of(std::process::id(), "cpu");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        group_of(c.pid(), "cpu"),
+        before,
+        "carol matches no rule and stays put"
+    );
+}
+
+#[test]
+fn sticky_processes_and_their_children_stay() {
+    let _one = serial();
+    let s = Scratch::new();
+    let (dest, here) = (GroupGuard::new("cls-dest"), GroupGuard::new("cls-sticky"));
+    real_create(&format!("cpu:{}", dest.name));
+    real_create(&format!("cpu:{}", here.name));
+    let prog_name = format!("enfstick{}", std::process::id());
+    let prog = s.program(&prog_name);
+    let rules = s.write(
+        "cgrules.conf",
+        &format!("*:{prog_name} cpu {}\n", dest.name),
+    );
+    let d = Daemon::start(&s, &rules, &[]);
+    // Without --sticky, cgexec's own process stays (libcgroup registers it
+    // as unchanged either way) but a child that runs the program is moved.
+    let free = run_in(&here.name, false, &format!("{} 30 & wait", prog.display()));
+    let free_child = wait_child(free.pid());
+    assert!(
+        reaches(free_child, "cpu", &dest.name),
+        "{:?}",
+        group_of(free_child, "cpu")
+    );
+    // The sticky process itself execs the program: it stays.
+    let own = run_in(&here.name, true, &format!("exec {} 30", prog.display()));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        group_of(own.pid(), "cpu").as_deref(),
+        Some(format!("/{}", here.name).as_str()),
+        "{}",
+        d.log_text()
+    );
+    // A child forked afterwards execs it: stays too.
+    let parent = run_in(&here.name, true, &format!("{} 30 & wait", prog.display()));
+    let child = wait_child(parent.pid());
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        group_of(child, "cpu").as_deref(),
+        Some(format!("/{}", here.name).as_str()),
+        "{}",
+        d.log_text()
+    );
+}
+
+/// `cgexec [--sticky] -g cpu:GROUP sh -c SCRIPT`.
+fn run_in(group: &str, sticky: bool, script: &str) -> Proc {
+    let mut args = Vec::new();
+    if sticky {
+        args.push("--sticky".to_string());
+    }
+    args.extend([
+        "-g".to_string(),
+        format!("cpu:{group}"),
+        "sh".into(),
+        "-c".into(),
+        script.into(),
+    ]);
+    Proc(
+        enforcer_tests::compat::command(Side::Ours, "cgexec", &args)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn wait_child(pid: u32) -> u32 {
+    for _ in 0..200 {
+        let kids =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        if let Some(k) = kids.split_whitespace().next() {
+            return k.parse().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no child of {pid}");
+}
+
+#[test]
+fn a_rule_to_a_missing_group_is_a_warning_and_the_rest_still_works() {
+    let _one = serial();
+    let s = Scratch::new();
+    let dest = GroupGuard::new("cls-ok");
+    real_create(&format!("cpu:{}", dest.name));
+    let missing = format!("{}-missing", dest.name);
+    let (bad, good) = (
+        format!("enfbad{}", std::process::id()),
+        format!("enfgood{}", std::process::id()),
+    );
+    let (bad_prog, good_prog) = (s.program(&bad), s.program(&good));
+    let rules = s.write(
+        "cgrules.conf",
+        &format!("*:{bad} cpu {missing}\n*:{good} cpu {}\n", dest.name),
+    );
+    let mut d = Daemon::start(&s, &rules, &[]);
+    let b = as_root(&bad_prog, &["30"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !d.log_text().contains("does not exist") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = d.log_text();
+    assert!(
+        log.contains(&format!("PID: {}", b.pid()))
+            && log.contains(&missing)
+            && log.contains("create the group or fix the rule"),
+        "{log}"
+    );
+    assert!(
+        d.child.try_wait().unwrap().is_none(),
+        "the daemon keeps running"
+    );
+    let g = as_root(&good_prog, &["30"]);
+    assert!(reaches(g.pid(), "cpu", &dest.name));
+}
+
+#[test]
+fn templates_create_their_groups() {
+    let _one = serial();
+    if !can_add_users("templates_create_their_groups") {
+        return;
+    }
+    let s = Scratch::new();
+    let base = GroupGuard::new("cls-tpl");
+    real_create(&format!("cpu:{}", base.name));
+    let user = TestUser::new(None);
+    let prog = s.program("enftpl");
+    let rules = s.write(
+        "cgrules.conf",
+        &format!("{} cpu {}/%u\n", user.name, base.name),
+    );
+    let _d = Daemon::start(&s, &rules, &[]);
+    let p = as_user(&user, &prog, &["30"]);
+    let want = format!("{}/{}", base.name, user.name);
+    assert!(
+        reaches(p.pid(), "cpu", &want),
+        "{:?}",
+        group_of(p.pid(), "cpu")
+    );
+}
+
+/// Where the program found itself at its first instruction of `main`.
+fn woke_in(prog: &std::path::Path) -> String {
+    let out = Command::new(prog).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn hold_places_a_process_before_its_program_runs() {
+    let _one = serial();
+    let s = Scratch::new();
+    let dest = GroupGuard::new("cls-hold");
+    real_create(&format!("cpu:{}", dest.name));
+    let name = format!("enfhold{}", std::process::id());
+    let prog = s.program(&name);
+    let rules = s.write("cgrules.conf", &format!("*:{name} cpu {}\n", dest.name));
+    let _d = Daemon::start(&s, &rules, &["--hold"]);
+    let want = format!(":cpu:/{}", dest.name);
+    for i in 0..20 {
+        let seen = woke_in(&prog);
+        assert!(
+            seen.contains(&want),
+            "run {i}: the program ran in its old group first: {seen}"
+        );
+    }
+}
+
+#[test]
+fn the_agent_classifies_with_the_policy_classify_table() {
+    let _one = serial();
+    if enforcer_tests::layout::skip_without_cgroup2(
+        "the_agent_classifies_with_the_policy_classify_table",
+    ) {
+        return;
+    }
+    let s = Scratch::new();
+    let dest = GroupGuard::new("cls-agent");
+    real_create(&format!("cpu:{}", dest.name));
+    let name = format!("enfagent{}", std::process::id());
+    let prog = s.program(&name);
+    let mut agent = AgentRun::new();
+    let policy = agent.file("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[[classify]]\ncomm = \"{name}\"\ncontrollers = [\"cpu\"]\ndestination = \"{}\"\n",
+            dest.name
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(agent.file("agent.log")).unwrap();
+    let child = agent
+        .command(None, Some(&policy), &[])
+        .env("ENFORCER_CGRULES_CONF", s.0.join("none.conf"))
+        .env("ENFORCER_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    agent.child = Some(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !agent.log().contains("exec classification started") {
+        assert!(std::time::Instant::now() < deadline, "{}", agent.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let p = as_root(&prog, &["30"]);
+    assert!(reaches(p.pid(), "cpu", &dest.name), "{}", agent.log());
+}
+
+#[test]
+fn cgexec_and_cgclassify_without_g_follow_the_rules() {
+    let _one = serial();
+    let s = Scratch::new();
+    let dest = GroupGuard::new("cls-tools");
+    real_create(&format!("cpu,memory:{}", dest.name));
+    let name = format!("enftool{}", std::process::id());
+    let prog = s.program(&name);
+    let rules = s.write(
+        "cgrules.conf",
+        &format!("*:{name} cpu,memory {}\n", dest.name),
+    );
+    let env = |c: &mut Command| {
+        c.env("ENFORCER_CGRULES_CONF", &rules)
+            .env("ENFORCER_CGRULES_DIR", s.0.join("none.d"));
+    };
+    // cgexec: the command's name decides.
+    let mut c =
+        enforcer_tests::compat::command(Side::Ours, "cgexec", &[prog.display().to_string()]);
+    env(&mut c);
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(":cpu:/{}", dest.name)),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // cgclassify PID: the running process's name decides.
+    let p = as_root(&prog, &["30"]);
+    let mut c = enforcer_tests::compat::command(Side::Ours, "cgclassify", &[p.pid().to_string()]);
+    env(&mut c);
+    let r = c.output().unwrap();
+    assert!(r.status.success(), "{r:?}");
+    assert!(reaches(p.pid(), "memory", &dest.name));
+    // A rules file that does not parse: libcgroup's messages and status.
+    let bad = s.write("bad.conf", "root cpu\n");
+    let mut c = enforcer_tests::compat::command(Side::Ours, "cgclassify", &[p.pid().to_string()]);
+    c.env("ENFORCER_CGRULES_CONF", &bad)
+        .env("ENFORCER_CGRULES_DIR", s.0.join("none.d"));
+    let r = c.output().unwrap();
+    assert_eq!(r.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&r.stdout),
+        "Error: failed to parse configuration file on line 1\nError: failed to parse the configuration rules\n"
+    );
+    let _ = run;
+}
