@@ -1021,7 +1021,7 @@ fn rules_survive_a_killed_loader_and_are_adopted_without_duplicate_links() {
     // unpin_all detaches: the group connects again.
     drop(kernel);
     let removed = unpin_all(&pins.path).expect("unpin_all");
-    assert_eq!(removed, 14 + want, "14 maps and the group's links");
+    assert_eq!(removed, 16 + want, "16 maps and the group's links");
     assert_eq!(attempt(&g, &["try-connect", "tcp", &t]), "ok");
 }
 
