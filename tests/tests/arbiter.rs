@@ -286,6 +286,10 @@ fn cpu_contention_yields_idleness_restores_and_a_crash_is_recovered() {
         || cpu_max(&low.name).0 == original,
     );
     eprintln!("restored {took:?} after the high group stopped");
+    // The audit line follows the write within the same tick.
+    wait_for("the restore to be audited", Duration::from_secs(2), || {
+        !events(&run, seen, "restore", &low.name, "cpu").is_empty()
+    });
     let restore = events(&run, seen, "restore", &low.name, "cpu");
     assert_eq!(restore.len(), 1, "{restore:#?}");
     assert!(restore[0]["ok"].as_bool().unwrap(), "{}", restore[0]);
