@@ -32,7 +32,8 @@ mod syscall;
 pub use enforce::{
     ENFORCE_MAX_LEVEL, EVENT_BUDGET_EXHAUSTED, EVENT_NET_DENIED, EVENT_RATE_LIMITED, EVENT_SYSCALL,
     EnforceCounter, EnforceEvent, GroupPolicy, LimitConf, LimitKey, LimitState, NetKey,
-    NetRuleEntry, NetRuleSet, RULE_NONE, RULES_PER_PREFIX, SyscallOwnerCache, SyscallOwners,
+    NetRuleEntry, NetRuleSet, RULE_NONE, RULES_PER_PREFIX, SHARE_LEVELS, SHARE_SLOTS, ShareConf,
+    ShareState, SyscallOwnerCache, SyscallOwners, TCP_SOFT_NS, share_slot,
 };
 pub use event::{
     CgroupEvent, EVENT_CGROUP_REMOVED, EVENT_OOM_KILL, OomEvent, TASK_COMM_LEN, cgroup_rmdir,

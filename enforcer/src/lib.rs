@@ -11,6 +11,7 @@ pub mod cli;
 pub mod collect;
 pub mod compat;
 pub mod config;
+pub mod control;
 pub mod counters;
 pub mod doctor;
 pub mod enforce;

@@ -144,6 +144,8 @@ fn probe_reports_every_program_and_map() {
             "NET_INGRESS",
             "NET_LIMIT_STATE",
             "NET_RULES",
+            "NET_SHARE_CONF",
+            "NET_SHARE_STATE",
             "SOCK_ATTEMPTS",
             "SYSCALLS",
             "SYSCALL_CACHE",

@@ -1077,7 +1077,7 @@ fn rules_survive_a_killed_loader_and_are_adopted_without_duplicate_links() {
     // unpin_all detaches: the group connects again.
     drop(kernel);
     let removed = unpin_all(&pins.path).expect("unpin_all");
-    assert_eq!(removed, 14 + want, "14 maps and the group's links");
+    assert_eq!(removed, 16 + want, "16 maps and the group's links");
     assert_eq!(attempt(&g, &["try-connect", "tcp", &t]), "ok");
 }
 
@@ -1293,8 +1293,8 @@ fn priorities_mark_the_groups_egress_packets() {
         assert_eq!(kernel.attach_enforcement(&g.path).expect("attach"), want);
     }
     for (g, p) in [
-        (&high, enforcer::plan::Priority::High),
-        (&low, enforcer::plan::Priority::Low),
+        (&high, enforcer::plan::Priority::HIGH),
+        (&low, enforcer::plan::Priority::LOW),
     ] {
         let prio = GroupRules {
             priority: enforcer::plan::packet_priority(p),

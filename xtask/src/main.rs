@@ -59,6 +59,12 @@ enum Task {
         #[command(subcommand)]
         which: bench::Which,
     },
+    /// A benchmark's worker process (started inside a group by the benchmark).
+    #[command(hide = true)]
+    BenchWorker {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run the end-to-end tests in QEMU on other kernels and cgroup layouts.
     Vmtest(vmtest::Args),
     /// Release build with man pages, shell completions, the systemd unit and
@@ -89,6 +95,7 @@ fn main() -> Result<()> {
             run::build(true)?;
             bench::run(which)
         }
+        Task::BenchWorker { args } => bench::worker(&args),
         Task::Vmtest(args) => vmtest::run(args),
         Task::Dist => {
             setup::run()?;

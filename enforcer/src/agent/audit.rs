@@ -316,6 +316,24 @@ impl Audit {
         self.write(&v);
     }
 
+    /// A yield or restore of the arbiter: which group, which resource, from
+    /// what to what, because of which group's pressure.
+    pub(super) fn arbiter(&mut self, c: &crate::control::arbiter::Change) {
+        let v = serde_json::json!({
+            "time": Self::time(),
+            "kind": "arbiter",
+            "phase": c.phase.name(),
+            "group": c.group,
+            "resource": c.resource.name(),
+            "to": c.cause,
+            "pressure": c.pressure,
+            "change": c.detail,
+            "ok": c.result.is_ok(),
+            "error": c.result.as_ref().err(),
+        });
+        self.write(&v);
+    }
+
     /// Something the agent itself did (reloads, pins restored, lost events).
     pub(super) fn note(&mut self, kind: &str, message: &str) {
         let v = serde_json::json!({ "time": Self::time(), "kind": kind, "message": message });

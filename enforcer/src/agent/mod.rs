@@ -6,6 +6,7 @@
 //! the agent loses no count and leaves rules enforced; the next start adopts what
 //! is pinned instead of attaching twice. `enforcer stop` detaches and unpins.
 
+mod arbiter;
 mod audit;
 mod error;
 mod http;
@@ -126,6 +127,28 @@ struct Agent {
     health: AgentMetrics,
     /// `syscall` label values of the metrics.
     syscall_labels: Vec<String>,
+    /// The arbiter of the policy in force, if it has one.
+    arbiter: Option<crate::control::arbiter::Arbiter>,
+    /// When the arbiter's next interval is due.
+    arbiter_due: Option<Instant>,
+    /// Groups reclaimed since freed heap was last given back to the system
+    /// (after a collection has dropped their reports).
+    reclaimed: usize,
+}
+
+/// Reclaiming at least this many groups gives freed memory back.
+const TRIM_AFTER_GROUPS: usize = 64;
+
+/// Returns freed heap pages to the system. glibc keeps what a burst of
+/// groups used (their reports, series, index entries) in its arenas after
+/// they are freed, so without this the agent's RSS stays at its peak after a
+/// bulk delete of thousands of groups.
+fn release_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks glibc's own arenas under their locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Ring buffer records handled per wake-up before the loop gives the timer
@@ -236,6 +259,9 @@ impl Agent {
     /// created by this call are removed again and overwritten values
     /// restored; a reload then puts the previous policy back.
     fn install(&mut self, validated: Option<Validated>) -> Result<(), AgentError> {
+        // What the arbiter yielded goes back first: the new policy starts
+        // from the values its groups were given, not from a yield.
+        self.stop_arbiter();
         let applied = match &validated {
             Some((_, plan)) => {
                 for w in &plan.warnings {
@@ -250,7 +276,10 @@ impl Agent {
             None => None,
         };
         self.kernel.begin_journal();
-        let result = self.install_kernel(validated.as_ref().map(|(_, plan)| plan));
+        let plan = validated.as_ref().map(|(_, plan)| plan);
+        let result = self
+            .install_kernel(plan)
+            .and_then(|()| self.start_arbiter(plan));
         if result.is_ok() {
             self.record_in_force(validated.as_ref().map(|(_, plan)| plan));
             let policy = validated.as_ref().map(|(policy, _)| policy);
@@ -534,6 +563,7 @@ impl Agent {
                 "reclaiming counters of deleted groups"
             );
             self.kernel.forget(&c.vanished)?;
+            self.reclaimed += c.vanished.len();
         }
         if !self.engine.is_empty() {
             let mut rates = KernelRates {
@@ -576,6 +606,11 @@ impl Agent {
             s.groups = exported;
             s.syscalls = self.syscall_labels.clone();
             s.agent = self.health.clone();
+            s.arbiter = self.arbiter.as_ref().map(|a| a.status());
+        }
+        if self.reclaimed >= TRIM_AFTER_GROUPS {
+            self.reclaimed = 0;
+            release_freed_memory();
         }
         if self.watch.as_mut().is_some_and(|w| w.changed()) {
             self.reload("file changed");
@@ -593,6 +628,7 @@ impl Agent {
             collector,
             audit,
             events,
+            reclaimed,
             ..
         } = self;
         let mut removed = Vec::new();
@@ -627,8 +663,17 @@ impl Agent {
                 tracing::warn!("reclaiming {} removed groups: {e}", removed.len());
             }
             tracing::debug!(count = removed.len(), "removed groups reclaimed");
+            *reclaimed += removed.len();
         }
         taken >= EVENTS_PER_TURN
+    }
+}
+
+/// Resolves when the arbiter's next interval is due; never without one.
+async fn arbiter_due(due: Option<Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -748,7 +793,13 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         events: 0,
         events_lost: 0,
         map_full: BTreeMap::new(),
+        arbiter: None,
+        arbiter_due: None,
+        reclaimed: 0,
     };
+    // A crash may have left groups yielded: they get their values back
+    // before anything else acts on them.
+    agent.recover_arbiter();
     agent.install(validated)?;
     // cgrules.conf and [[classify]]: new processes placed at exec.
     let classifier = crate::classify::agent::Classifier::start(agent.opts.policy.clone());
@@ -799,6 +850,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
                     }
                 }
             }
+            _ = arbiter_due(agent.arbiter_due) => agent.arbitrate(),
             _ = hup.recv() => {
                 // logrotate's postrotate: the audit log moved away.
                 if let Err(e) = agent.audit.reopen() {
@@ -812,6 +864,9 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         }
     };
     drop(events);
+    // A clean stop gives back whatever the arbiter yielded, whatever
+    // `on_exit` keeps of the kernel side.
+    agent.stop_arbiter();
     drop(classifier);
     notify::stopping();
     if agent.settings.on_exit == OnExit::Detach && !agent.settings.on_exit_chosen && enforced_before

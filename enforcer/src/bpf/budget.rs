@@ -136,7 +136,7 @@ mod tests {
         let mut p = GroupPolicy::default();
         p.limits[0] = super::super::rules::limit_conf(
             Some(1000),
-            None,
+            super::super::rules::Caps::default(),
             Some((10_000, std::time::Duration::from_secs(60))),
         );
         let st = LimitState {

@@ -34,7 +34,7 @@ use super::layout::{
 };
 use super::object::{cgroup_level, ensure_loaded, lsm_refusal, open_cgroup2_dir};
 use super::pins::{adopt_link, global_enforce_dir, group_enforce_dir, pin_link};
-use super::rules::{GroupRules, dir_index, limit_conf};
+use super::rules::{Caps, GroupRules, dir_index, limit_conf};
 use super::trust::create_private_dir;
 use super::{BpfError, rawlink};
 use crate::plan::Direction;
@@ -212,12 +212,12 @@ impl Kernel {
         }
         for dir in [Direction::Egress, Direction::Ingress] {
             let i = dir_index(dir);
-            let throttle = old
-                .and_then(|p| p.limits.get(i).map(|l| l.throttle_rate))
-                .filter(|&t| t > 0);
+            let caps = old
+                .and_then(|p| p.limits.get(i).map(Caps::of))
+                .unwrap_or_default();
             let limits = rules.limits(dir);
             if let Some(slot) = policy.limits.get_mut(i) {
-                *slot = limit_conf(limits.rate, throttle, limits.budget);
+                *slot = limit_conf(limits.rate, caps, limits.budget);
             }
         }
         if policy.flags & policy_flags::SYSCALLS != 0 {
@@ -297,15 +297,57 @@ impl Kernel {
     }
 
     /// Sets (`Some`) or lifts (`None`) a throttle on the group's rate in one
-    /// direction, bytes per second: the effective limit is the lower of the
-    /// throttle and the rate the rules configure. What the agent's closed loop
-    /// uses; it survives [`set_group_rules`](Self::set_group_rules). Takes
-    /// effect only where [`attach_enforcement`](Self::attach_enforcement)
-    /// attached the programs. A zero rate is refused (use a freeze instead).
+    /// direction, bytes per second: the effective limit is the lowest of the
+    /// throttle, the arbiter's yield and the rate the rules configure. What
+    /// the agent's closed loop uses; it survives
+    /// [`set_group_rules`](Self::set_group_rules). Takes effect only where
+    /// [`attach_enforcement`](Self::attach_enforcement) attached the programs.
+    /// A zero rate is refused (use a freeze instead).
     pub fn set_rate(
         &mut self,
         cgroup_id: u64,
         dir: Direction,
+        bytes_per_sec: Option<u64>,
+    ) -> Result<(), BpfError> {
+        self.set_cap(
+            cgroup_id,
+            dir,
+            |caps| caps.throttle = bytes_per_sec,
+            bytes_per_sec,
+        )
+    }
+
+    /// Sets (`Some`) or lifts (`None`) the rate the arbiter holds the group
+    /// to while it yields to a higher-priority group. Independent of
+    /// [`set_rate`](Self::set_rate): lifting one never lifts the other.
+    pub fn set_yield_rate(
+        &mut self,
+        cgroup_id: u64,
+        dir: Direction,
+        bytes_per_sec: Option<u64>,
+    ) -> Result<(), BpfError> {
+        self.set_cap(
+            cgroup_id,
+            dir,
+            |caps| caps.yielded = bytes_per_sec,
+            bytes_per_sec,
+        )
+    }
+
+    /// The arbiter's yield rate of the group in `dir`, as the kernel holds it
+    /// (for recovery after a crash).
+    pub fn yield_rate(&mut self, cgroup_id: u64, dir: Direction) -> Result<Option<u64>, BpfError> {
+        Ok(self
+            .read_policy(cgroup_id)?
+            .and_then(|p| p.limits.get(dir_index(dir)).map(|l| l.yield_rate))
+            .filter(|&r| r > 0))
+    }
+
+    fn set_cap(
+        &mut self,
+        cgroup_id: u64,
+        dir: Direction,
+        change: impl FnOnce(&mut Caps),
         bytes_per_sec: Option<u64>,
     ) -> Result<(), BpfError> {
         if bytes_per_sec == Some(0) {
@@ -327,7 +369,9 @@ impl Kernel {
                     std::time::Duration::from_nanos(slot.window_ns),
                 )
             });
-            *slot = limit_conf(rule_rate, bytes_per_sec, budget);
+            let mut caps = Caps::of(slot);
+            change(&mut caps);
+            *slot = limit_conf(rule_rate, caps, budget);
         }
         self.group_rules()?
             .insert(cgroup_id, policy, 0)

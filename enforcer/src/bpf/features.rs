@@ -157,6 +157,12 @@ impl Feature {
         if rules.priority.is_some() {
             out.push((Feature::RateLimits, "priority".into()));
         }
+        if rules.share_level.is_some() {
+            out.push((
+                Feature::RateLimits,
+                "the network shares ([agent] egress_capacity / ingress_capacity)".into(),
+            ));
+        }
         if throttles {
             out.push((
                 Feature::RateLimits,

@@ -18,8 +18,8 @@ use aya::programs::links::LinkType;
 use enforcer_common::enforce::{MAX_NET_RULE_KEYS, enforce_scope};
 use enforcer_common::{
     ENFORCE_MAX_LEVEL, EVENTS_BYTES, EnforceCounter, GroupPolicy, LimitKey, LimitState,
-    MAX_CGROUPS, MAX_SYSCALL_KEYS, NetCounter, NetKey, NetRuleSet, SockCounter, SyscallKey, full,
-    scope,
+    MAX_CGROUPS, MAX_SYSCALL_KEYS, NetCounter, NetKey, NetRuleSet, SHARE_SLOTS, ShareConf,
+    ShareState, SockCounter, SyscallKey, full, scope,
 };
 
 /// Where `enforcer run` pins its maps and links unless told otherwise.
@@ -35,6 +35,8 @@ pub(super) const EVENTS: &str = "EVENTS";
 pub(super) const GROUP_RULES: &str = "GROUP_RULES";
 pub(super) const NET_RULES: &str = "NET_RULES";
 pub(super) const NET_LIMIT_STATE: &str = "NET_LIMIT_STATE";
+pub(super) const NET_SHARE_CONF: &str = "NET_SHARE_CONF";
+pub(super) const NET_SHARE_STATE: &str = "NET_SHARE_STATE";
 pub(super) const ENFORCE_COUNTS: &str = "ENFORCE_COUNTS";
 pub(super) const ENFORCE_SCOPE: &str = "ENFORCE_SCOPE";
 pub(super) const MAP_FULL: &str = "MAP_FULL";
@@ -61,7 +63,7 @@ const fn size32<T>() -> u32 {
 /// may keep its own. `CGROUP_MIGRATIONS` is, though it only invalidates
 /// caches: an adopted `count_syscalls` must see the bumps of a newly attached
 /// `cgroup_migrated`.
-pub(super) const PINNED_MAPS: [MapSpec; 14] = [
+pub(super) const PINNED_MAPS: [MapSpec; 16] = [
     MapSpec {
         name: NET_EGRESS,
         kind: MapType::PerCpuHash,
@@ -132,6 +134,20 @@ pub(super) const PINNED_MAPS: [MapSpec; 14] = [
         key_size: size32::<LimitKey>(),
         value_size: size32::<LimitState>(),
         max_entries: MAX_CGROUPS * 2,
+    },
+    MapSpec {
+        name: NET_SHARE_CONF,
+        kind: MapType::Array,
+        key_size: size32::<u32>(),
+        value_size: size32::<ShareConf>(),
+        max_entries: SHARE_SLOTS,
+    },
+    MapSpec {
+        name: NET_SHARE_STATE,
+        kind: MapType::Array,
+        key_size: size32::<u32>(),
+        value_size: size32::<ShareState>(),
+        max_entries: SHARE_SLOTS,
     },
     MapSpec {
         name: ENFORCE_COUNTS,

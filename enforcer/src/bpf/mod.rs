@@ -13,7 +13,9 @@
 //!   `enforce_*` programs to a policy group only, [`Kernel::set_group_rules`]
 //!   loads a group's [`GroupRules`] (address lists, rate limits, budgets,
 //!   syscall rules; replaced atomically), [`Kernel::clear_group_rules`],
-//!   [`Kernel::set_rate`] (the closed loop's throttle). Pinned like the
+//!   [`Kernel::set_rate`] (the closed loop's throttle),
+//!   [`Kernel::set_yield_rate`] and [`Kernel::set_shares`] (the arbiter's
+//!   yields and the node's network shares). Pinned like the
 //!   counting side: a killed agent leaves its rules enforced.
 //! * [`snapshot_pinned`]: counters from the pins, from another process.
 //! * [`unpin_all`]: detach and unpin everything (`enforcer stop`).
@@ -41,6 +43,7 @@ mod object;
 mod pins;
 mod rawlink;
 mod rules;
+mod shares;
 mod snapshot;
 mod tracefs;
 mod trust;

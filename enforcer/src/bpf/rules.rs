@@ -23,7 +23,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use aya::maps::lpm_trie::Key;
-use enforcer_common::enforce::{SYSCALL_BITMAP_BITS, hook, list, policy_flags, skb_priority};
+use enforcer_common::enforce::{
+    SHARE_LEVELS, SYSCALL_BITMAP_BITS, hook, list, policy_flags, skb_priority,
+};
 use enforcer_common::{GroupPolicy, LimitConf, NetKey, NetRuleEntry, NetRuleSet, RULES_PER_PREFIX};
 use syscalls::Sysno;
 use syscalls::x86::Sysno as I386Sysno;
@@ -73,6 +75,9 @@ pub struct GroupRules {
     /// `skb->priority` of the group's outgoing packets (`TC_PRIO_*`, see
     /// `plan::kernel`); `None` leaves it unchanged.
     pub priority: Option<u32>,
+    /// The group's level in the node's network shares (its priority, 1 to
+    /// 100), when `[agent] egress_capacity` or `ingress_capacity` is set.
+    pub share_level: Option<u32>,
 }
 
 impl GroupRules {
@@ -84,6 +89,7 @@ impl GroupRules {
             && self.ingress == Limits::default()
             && self.syscalls.is_none()
             && self.priority.is_none()
+            && self.share_level.is_none()
     }
 
     /// The limits of one direction.
@@ -118,6 +124,10 @@ impl GroupRules {
         let mut policy = GroupPolicy {
             net_generation: generation,
             skb_priority: self.priority.unwrap_or(skb_priority::UNCHANGED),
+            share_level: self
+                .share_level
+                .filter(|&l| (1..=SHARE_LEVELS).contains(&l))
+                .unwrap_or(0),
             ..GroupPolicy::default()
         };
         let mut net = Vec::new();
@@ -145,7 +155,7 @@ impl GroupRules {
                 ));
             }
             if let Some(slot) = policy.limits.get_mut(dir_index(dir)) {
-                *slot = limit_conf(limits.rate, None, limits.budget);
+                *slot = limit_conf(limits.rate, Caps::default(), limits.budget);
             }
         }
         if let Some(s) = &self.syscalls {
@@ -175,18 +185,37 @@ pub(super) fn dir_name(dir: Direction) -> &'static str {
     }
 }
 
-/// The kernel's view of one direction's limits: the lower of the rules' rate
-/// and the throttle (either may be absent), and the budget.
+/// Rates set on a group at run time, on top of its rules' own rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Caps {
+    /// A `when` rule's `throttle` ([`Kernel::set_rate`](super::Kernel::set_rate)).
+    pub(super) throttle: Option<u64>,
+    /// The arbiter's yield ([`Kernel::set_yield_rate`](super::Kernel::set_yield_rate)).
+    pub(super) yielded: Option<u64>,
+}
+
+impl Caps {
+    /// The caps recorded in a direction's current `LimitConf`.
+    pub(super) fn of(conf: &LimitConf) -> Caps {
+        Caps {
+            throttle: Some(conf.throttle_rate).filter(|&t| t > 0),
+            yielded: Some(conf.yield_rate).filter(|&t| t > 0),
+        }
+    }
+}
+
+/// The kernel's view of one direction's limits: the lowest of the rules'
+/// rate, the throttle and the yield (any may be absent), and the budget.
 pub(crate) fn limit_conf(
     rule_rate: Option<u64>,
-    throttle: Option<u64>,
+    caps: Caps,
     budget: Option<(u64, Duration)>,
 ) -> LimitConf {
-    let rate = match (rule_rate, throttle) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-    .filter(|&r| r > 0);
+    let rate = [rule_rate, caps.throttle, caps.yielded]
+        .into_iter()
+        .flatten()
+        .filter(|&r| r > 0)
+        .min();
     // ns per byte in 16.16 fixed point, capped so `len * factor` cannot
     // overflow in the kernel (rates below ~4 bytes/s are treated as 4).
     let q16 = rate.map_or(0, |r| {
@@ -209,8 +238,8 @@ pub(crate) fn limit_conf(
         window_ns,
         rate: rate.unwrap_or(0),
         rule_rate: rule_rate.unwrap_or(0),
-        throttle_rate: throttle.unwrap_or(0),
-        _reserved: 0,
+        throttle_rate: caps.throttle.unwrap_or(0),
+        yield_rate: caps.yielded.unwrap_or(0),
     }
 }
 
@@ -568,18 +597,39 @@ mod tests {
 
     #[test]
     fn limits_take_the_lower_rate_and_keep_the_budget() {
+        let throttle = |t| Caps {
+            throttle: Some(t),
+            yielded: None,
+        };
         let c = limit_conf(
             Some(1_250_000),
-            Some(625_000),
+            throttle(625_000),
             Some((1000, Duration::from_secs(60))),
         );
         assert_eq!(c.rate, 625_000);
         assert_eq!(c.ns_per_byte_q16, 1600 << 16);
         assert_eq!((c.rule_rate, c.throttle_rate), (1_250_000, 625_000));
         assert_eq!((c.budget_bytes, c.window_ns), (1000, 60_000_000_000));
-        assert_eq!(limit_conf(None, None, None).ns_per_byte_q16, 0);
-        assert_eq!(limit_conf(None, Some(u64::MAX), None).ns_per_byte_q16, 1);
-        assert_eq!(limit_conf(Some(1), None, None).ns_per_byte_q16, 1 << 43);
+        assert_eq!(limit_conf(None, Caps::default(), None).ns_per_byte_q16, 0);
+        assert_eq!(
+            limit_conf(None, throttle(u64::MAX), None).ns_per_byte_q16,
+            1
+        );
+        assert_eq!(
+            limit_conf(Some(1), Caps::default(), None).ns_per_byte_q16,
+            1 << 43
+        );
+        // A yield and a throttle each keep their own value; the lowest rules.
+        let both = Caps {
+            throttle: Some(625_000),
+            yielded: Some(250_000),
+        };
+        let c = limit_conf(Some(1_250_000), both, None);
+        assert_eq!(
+            (c.rate, c.yield_rate, c.throttle_rate),
+            (250_000, 250_000, 625_000)
+        );
+        assert_eq!(Caps::of(&c), both);
     }
 
     #[test]

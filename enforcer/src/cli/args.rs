@@ -57,6 +57,9 @@ pub enum Command {
         rows: usize,
         #[arg(long, default_value = crate::bpf::DEFAULT_PIN_DIR)]
         pin_dir: PathBuf,
+        /// The agent's pid file (what its arbiter yields is kept beside it).
+        #[arg(long, default_value = crate::agent::DEFAULT_PID_FILE)]
+        pid_file: PathBuf,
     },
     /// Show the cgroup layout, the kernel's eBPF features and what is missing.
     ///

@@ -198,7 +198,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             watch,
             rows,
             pin_dir,
-        } => stats(&groups, json, watch, rows, &pin_dir),
+            pid_file,
+        } => stats(&groups, json, watch, rows, &pin_dir, &pid_file),
         Command::Create {
             groups,
             task,
@@ -414,6 +415,7 @@ fn stats(
     watch: Option<f64>,
     rows: usize,
     pin_dir: &std::path::Path,
+    pid_file: &std::path::Path,
 ) -> Result<()> {
     let wanted = crate::agent::wanted(groups)?;
     crate::agent::require_root("reading the agent's pinned counters")?;
@@ -440,14 +442,34 @@ fn stats(
                 }
             }
         }
-        match (json, watch) {
-            (true, None) => outln!("{}", serde_json::to_string_pretty(&reports)?)?,
-            (true, Some(_)) => outln!("{}", serde_json::to_string(&reports)?)?,
-            (false, None) => print::out(format_args!("{}", crate::report::table(&reports, rows)))?,
-            // `enforcer top` is the live view; --watch appends tables.
-            (false, Some(_)) => {
-                print::out(format_args!("{}\n", crate::report::table(&reports, rows)))?
+        // Who yields to whom, as the arbiter recorded it.
+        let yielding =
+            crate::control::arbiter::Record::read(&crate::control::arbiter::Record::path(pid_file))
+                .unwrap_or_default();
+        let table = || {
+            let mut text = crate::report::table(&reports, rows);
+            for line in yielding.lines() {
+                text.push_str(&line);
+                text.push('\n');
             }
+            text
+        };
+        let value = || -> Result<serde_json::Value> {
+            let mut v = serde_json::to_value(&reports)?;
+            for group in v.as_array_mut().into_iter().flatten() {
+                let record = group["group"].as_str().and_then(|g| yielding.groups.get(g));
+                if let Some(r) = record {
+                    group["yielding"] = serde_json::to_value(r)?;
+                }
+            }
+            Ok(v)
+        };
+        match (json, watch) {
+            (true, None) => outln!("{}", serde_json::to_string_pretty(&value()?)?)?,
+            (true, Some(_)) => outln!("{}", serde_json::to_string(&value()?)?)?,
+            (false, None) => print::out(format_args!("{}", table()))?,
+            // `enforcer top` is the live view; --watch appends tables.
+            (false, Some(_)) => print::out(format_args!("{}\n", table()))?,
         }
         let Some(secs) = watch else { return Ok(()) };
         std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.1)));

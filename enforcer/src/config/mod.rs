@@ -35,9 +35,10 @@ pub use classify::ClassifyRule;
 pub use error::ConfigError;
 pub use load::{load, parse_policy};
 pub use model::{
-    Access, AccessList, Action, AgentSpec, Budget, Compare, ControllerSpec, Direction, GroupSpec,
-    IpNet, Metric, MetricUnit, NetRule, NetworkSpec, OnExit, Owner, Perm, Policy, Priority, Proto,
-    Setting, Span, Spanned, SyscallAction, SyscallSpec, WhenRule,
+    Access, AccessList, Action, AgentSpec, ArbiterSpec, Budget, Compare, ControllerSpec, Direction,
+    Floors, GroupSpec, IpNet, Metric, MetricUnit, NetRule, NetworkSpec, OnExit, Owner, Perm,
+    Policy, Priority, Proto, Resource, Setting, Span, Spanned, SyscallAction, SyscallSpec,
+    WhenRule,
 };
 pub use toml_policy::schema::{policy_reference, policy_schema, policy_schema_text};
 pub use toml_policy::{parse_toml, to_toml};

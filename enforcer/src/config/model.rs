@@ -15,7 +15,7 @@ pub use syscalls::Sysno;
 
 pub use crate::plan::{
     Access, AccessList, Action, Compare, Direction, IpNet, Metric, MetricUnit, NetRule, OnExit,
-    Priority, Proto, Span, Spanned, SyscallAction,
+    Priority, Proto, Resource, Span, Spanned, SyscallAction,
 };
 
 /// A whole policy: the groups to create and configure, in file order.
@@ -27,6 +27,8 @@ pub struct Policy {
     pub warnings: Vec<(Span, String)>,
     /// The TOML `[agent]` table; `None` if absent (always for cgconfig.conf).
     pub agent: Option<AgentSpec>,
+    /// The TOML `[arbiter]` table; `None` if absent (the arbiter is off).
+    pub arbiter: Option<ArbiterSpec>,
     /// The TOML `[[classify]]` rules, in file order (see `config/classify.rs`).
     pub classify: Vec<super::ClassifyRule>,
 }
@@ -40,8 +42,11 @@ pub struct GroupSpec {
     /// Controller blocks in file order. A block may be empty: the group is then
     /// created in that controller with no settings, as in cgconfig.conf.
     pub controllers: Vec<ControllerSpec>,
-    /// TOML `priority = "high" | "normal" | "low"`; `None` if not written.
+    /// TOML `priority = "high" | "normal" | "low"` or a level 1 to 100;
+    /// `None` if not written (the group is then `normal`).
     pub priority: Option<Spanned<Priority>>,
+    /// TOML `min_cpu`, `min_memory`, ...: what the arbiter never takes below.
+    pub floors: Floors,
     /// TOML `[group."NAME".network]`; `None` if not written.
     pub network: Option<NetworkSpec>,
     /// TOML `[group."NAME".syscalls]`; `None` if not written.
@@ -59,6 +64,7 @@ impl GroupSpec {
             perm: Perm::default(),
             controllers: Vec::new(),
             priority: None,
+            floors: Floors::default(),
             network: None,
             syscalls: None,
             when: Vec::new(),
@@ -123,6 +129,10 @@ pub struct AgentSpec {
     pub audit_group: Option<Spanned<u32>>,
     pub observe: Option<Spanned<bool>>,
     pub parent: Option<Spanned<String>>,
+    /// Bytes per second the node can send, shared by priority.
+    pub egress_capacity: Option<Spanned<u64>>,
+    /// Bytes per second the node can receive, shared by priority.
+    pub ingress_capacity: Option<Spanned<u64>>,
     /// `metrics_depth = 3`: groups deeper than this are summed into their
     /// ancestor at this depth in the metrics (the policy's groups always
     /// have their own series).
@@ -133,6 +143,50 @@ pub struct AgentSpec {
     /// `audit_max_size = "100M"`: the audit log is rotated (`.1` ... `.5`)
     /// when it grows past this size.
     pub audit_max_size: Option<Spanned<u64>>,
+}
+
+/// A group's floors: the arbiter never takes it below them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Floors {
+    /// `min_cpu`, percent of one CPU, above 0.
+    pub cpu: Option<Spanned<f64>>,
+    /// `min_memory`, bytes.
+    pub memory: Option<Spanned<u64>>,
+    /// `min_io_weight`, 1 to 10000.
+    pub io_weight: Option<Spanned<u64>>,
+    /// `min_egress`, bytes per second.
+    pub egress: Option<Spanned<u64>>,
+    /// `min_ingress`, bytes per second.
+    pub ingress: Option<Spanned<u64>>,
+}
+
+impl Floors {
+    pub fn is_empty(&self) -> bool {
+        *self == Floors::default()
+    }
+}
+
+/// `[arbiter]`: when and how far lower-priority groups yield. Percentages
+/// are as written (`10` for 10%).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArbiterSpec {
+    /// Where the `[arbiter]` header is.
+    pub span: Span,
+    pub enabled: Option<Spanned<bool>>,
+    /// At least 10ms.
+    pub interval: Option<Spanned<Duration>>,
+    /// No resource twice, not empty.
+    pub resources: Option<Spanned<Vec<Resource>>>,
+    /// Percent, above 0 and at most 100.
+    pub cpu_pressure: Option<Spanned<f64>>,
+    pub memory_pressure: Option<Spanned<f64>>,
+    pub io_pressure: Option<Spanned<f64>>,
+    pub network_pressure: Option<Spanned<f64>>,
+    /// Percent, above 0 and below 100.
+    pub step: Option<Spanned<f64>>,
+    pub memory_step: Option<Spanned<f64>>,
+    pub restore_after: Option<Spanned<Duration>>,
+    pub probe_after: Option<Spanned<Duration>>,
 }
 
 /// `[group."NAME".network]`.

@@ -2,7 +2,7 @@
 //! the grammar of that kind of value (a size, a rate, a plain number).
 
 use super::model::MetricUnit;
-use crate::units::{parse_plain, parse_rate, parse_size};
+use crate::units::{parse_percent, parse_plain, parse_rate, parse_size};
 
 /// A `when` threshold written as a string, in the base unit of `unit`.
 pub(crate) fn parse_threshold(unit: MetricUnit, text: &str) -> Result<f64, String> {
@@ -23,10 +23,7 @@ pub(crate) fn parse_threshold(unit: MetricUnit, text: &str) -> Result<f64, Strin
             }
         }
         MetricUnit::Count | MetricUnit::PerSec => parse_plain(text),
-        MetricUnit::Percent => {
-            let number = text.trim().strip_suffix('%').unwrap_or(text);
-            parse_plain(number)
-        }
+        MetricUnit::Percent => parse_percent(text),
     }
 }
 
@@ -51,7 +48,7 @@ mod tests {
         let bad: &[(MetricUnit, &str, &str)] = &[
             (Count, "5k", "`5k` is not a plain number"),
             (PerSec, "-1", "`-1` is negative"),
-            (Percent, "50%%", "not a plain number"),
+            (Percent, "50%%", "is not a percentage"),
             (BytesPerSec, "50Q", "a rate such as `400Mbit` or `50MB/s` also works"),
             (BytesPerSec, "50Mbps", "ambiguous"),
             (Bytes, "1Mbit", "unknown unit `Mbit` in the size"),

@@ -93,8 +93,14 @@ fn group(cg: &Cgroups, g: &GroupSpec, warnings: &mut Vec<String>) -> Result<Grou
         if !explicit {
             let mut warns = Vec::new();
             writes.extend(
-                cg.prepare_setting(&path, "cpu.weight", cpu_weight(pr.value), false, &mut warns)
-                    .map_err(|e| PlanError::host(&pr.span, e))?,
+                cg.prepare_setting(
+                    &path,
+                    "cpu.weight",
+                    &cpu_weight(pr.value),
+                    false,
+                    &mut warns,
+                )
+                .map_err(|e| PlanError::host(&pr.span, e))?,
             );
             if !names.iter().any(|n| n == "cpu") {
                 names.push("cpu".into());

@@ -98,6 +98,9 @@ fn network_lines(r: &GroupRules) -> Vec<String> {
     if let Some(p) = r.priority {
         out.push(format!("packet priority {p}"));
     }
+    if let Some(level) = r.share_level {
+        out.push(format!("network share level {level}"));
+    }
     out
 }
 

@@ -12,24 +12,20 @@ use crate::config::GroupSpec;
 use super::error::PlanError;
 use super::vocab::{Priority, SyscallAction};
 
-/// cgroup v2 weights (v1 shares by the runc conversion): twice and half the
-/// default of 100.
-pub(super) fn cpu_weight(p: Priority) -> &'static str {
-    match p {
-        Priority::High => "200",
-        Priority::Normal => "100",
-        Priority::Low => "50",
-    }
+/// cgroup v2 weights (v1 shares by the runc conversion): [`Priority::weight`],
+/// twice and half the default of 100 for `high` and `low`.
+pub(super) fn cpu_weight(p: Priority) -> String {
+    p.weight().to_string()
 }
 
-/// The `skb->priority` of the group's outgoing packets: `high` is
-/// `TC_PRIO_INTERACTIVE` (6), `low` `TC_PRIO_BULK` (1), `normal` leaves packets
-/// unchanged (`None`).
+/// The `skb->priority` of the group's outgoing packets: above `normal` is
+/// `TC_PRIO_INTERACTIVE` (6), below it `TC_PRIO_BULK` (1), `normal` leaves
+/// packets unchanged (`None`).
 pub fn packet_priority(p: Priority) -> Option<u32> {
-    match p {
-        Priority::High => Some(skb_priority::HIGH),
-        Priority::Low => Some(skb_priority::LOW),
-        Priority::Normal => None,
+    match p.cmp(&Priority::NORMAL) {
+        std::cmp::Ordering::Greater => Some(skb_priority::HIGH),
+        std::cmp::Ordering::Less => Some(skb_priority::LOW),
+        std::cmp::Ordering::Equal => None,
     }
 }
 
@@ -135,9 +131,15 @@ action = "kill"
         .collect();
         assert_eq!(got, [Some(6), Some(1), None, None]);
         assert_eq!(
-            [Priority::High, Priority::Normal, Priority::Low].map(cpu_weight),
+            [Priority::HIGH, Priority::NORMAL, Priority::LOW].map(cpu_weight),
             ["200", "100", "50"]
         );
+        let at = |level| Priority::new(level).unwrap();
+        assert_eq!([at(100), at(1), at(60)].map(|p| p.weight()), [400, 26, 132]);
+        assert_eq!(packet_priority(at(51)), Some(6));
+        assert_eq!(packet_priority(at(49)), Some(1));
+        assert_eq!(Priority::new(0), None);
+        assert_eq!(Priority::new(101), None);
     }
 
     #[test]

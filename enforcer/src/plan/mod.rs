@@ -10,6 +10,7 @@
 //! two mechanisms must agree on, such as what `priority` means for the CPU and
 //! for packets, are made here once.
 
+pub mod arbiter;
 mod cgroups;
 mod control;
 pub mod diff;
@@ -17,6 +18,7 @@ mod error;
 mod features;
 mod kernel;
 mod net;
+mod shares;
 mod span;
 mod validate;
 mod vocab;
@@ -24,12 +26,16 @@ mod vocab;
 #[cfg(test)]
 mod tests;
 
+pub use arbiter::{ArbiterPlan, ArbitratedGroup, GroupFloors};
 pub use control::ControlRule;
 pub use diff::{Diff, InForce};
 pub use error::PlanError;
 pub use features::check_features;
 pub use kernel::{group_rules, packet_priority};
 pub use net::{Access, AccessList, IpNet, NetRule, Proto};
+pub use shares::{LevelShare, NetShares, base_shares};
 pub use span::{Span, Spanned};
 pub use validate::{Kernel, Plan, PlannedGroup, parent_of, validate, validate_file};
-pub use vocab::{Action, Compare, Direction, Metric, MetricUnit, OnExit, Priority, SyscallAction};
+pub use vocab::{
+    Action, Compare, Direction, Metric, MetricUnit, OnExit, Priority, Resource, SyscallAction,
+};

@@ -293,3 +293,119 @@ fn a_group_without_settings_is_created_in_the_cgroup2_tree() {
     }
     assert_eq!(applied.created.len(), 2);
 }
+
+fn planned(text: &str) -> Plan {
+    let (_t, cg) = fake_v2();
+    validate(&cg, policy(text), None, Kernel::Unchecked)
+        .unwrap()
+        .1
+}
+
+/// Issue 13: priorities as levels, the node's shares among the leaves, and
+/// the arbiter's floors judged at load.
+#[test]
+fn arbiter_shares_and_floors() {
+    let plan = planned(
+        "[agent]\negress_capacity = \"200Mbit\"\n\n[arbiter]\n\n[group.web]\npriority = \"high\"\n\
+         \n[group.batch]\npriority = \"low\"\nmin_egress = \"40Mbit\"\nmin_cpu = \"25%\"\n\
+         \n[group.\"batch/sub\"]\npriority = 10\n",
+    );
+    let levels: Vec<Option<u32>> = plan.groups.iter().map(|g| g.rules.share_level).collect();
+    // batch has a policy group below it: its packets are charged there.
+    assert_eq!(levels, [Some(75), None, Some(10)]);
+    let shares = &plan.shares[0];
+    assert_eq!(shares.capacity, Some(25_000_000));
+    assert_eq!(plan.shares[1], NetShares::default(), "no ingress capacity");
+    // batch's floor belongs to no leaf: the rest is split by weight.
+    let total: u64 = shares.levels.iter().map(|l| l.assured).sum();
+    assert_eq!(total, 25_000_000);
+    let arbiter = plan.arbiter.as_ref().unwrap();
+    assert_eq!(
+        arbiter.resources,
+        [
+            Resource::Cpu,
+            Resource::Memory,
+            Resource::Io,
+            Resource::Egress
+        ]
+    );
+    assert_eq!(arbiter.interval, std::time::Duration::from_millis(250));
+    assert_eq!(arbiter.groups[1].floors.cpu, 0.25);
+    assert_eq!(arbiter.groups[1].floors.rate, [5_000_000, 1]);
+    assert_eq!(
+        arbiter.groups[0].floors.rate[0], 250_000,
+        "1% of the capacity"
+    );
+    assert_eq!(plan.groups[2].priority.level(), 10);
+
+    // Without [arbiter], the shares stay and the floors the arbiter alone
+    // uses are said to do nothing.
+    let plan = planned(
+        "[agent]\negress_capacity = \"1Gbit\"\n\n[group.a]\npriority = 80\nmin_cpu = \"50%\"\n",
+    );
+    assert!(plan.arbiter.is_none());
+    assert_eq!(plan.groups[0].rules.share_level, Some(80));
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.starts_with("p.toml:6:11: `min_cpu` has no effect without the arbiter")),
+        "{:?}",
+        plan.warnings
+    );
+    // `enabled = false` keeps the table but not the arbiter.
+    let plan = planned("[arbiter]\nenabled = false\n[group.a]\n");
+    assert!(plan.arbiter.is_none());
+    let plan = planned("[arbiter]\n[group.a]\n[group.b]\n");
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("every group has the same priority")),
+        "{:?}",
+        plan.warnings
+    );
+}
+
+#[test]
+fn arbiter_floors_that_do_not_fit_are_refused_where_written() {
+    let err = refused(
+        "[agent]\negress_capacity = \"100Mbit\"\n[group.a]\nmin_egress = \"60Mbit\"\n\
+         [group.b]\nmin_egress = \"60Mbit\"\n",
+        Kernel::Unchecked,
+    );
+    assert!(err.is_user_error());
+    assert!(
+        err.to_string().starts_with(
+            "p.toml:6:14: the groups' `min_egress` floors add up to 15000000 bytes/s, more than \
+             the node's capacity of 12500000 bytes/s (at p.toml:2:19)"
+        ),
+        "{err}"
+    );
+    let err = refused(
+        "[arbiter]\n[group.a]\nmin_cpu = \"300%\"\n",
+        Kernel::Unchecked,
+    );
+    assert!(
+        err.to_string().starts_with(
+            "p.toml:3:11: `min_cpu = \"300%\"` is more than this host's 2 CPUs (200%)"
+        ),
+        "{err}"
+    );
+    let err = refused(
+        "[arbiter]\nresources = [\"cpu\", \"ingress\"]\n[group.a]\n",
+        Kernel::Unchecked,
+    );
+    assert!(
+        err.to_string().starts_with(
+            "p.toml:2:13: `resources` lists `ingress`, but the node has no `ingress_capacity`"
+        ),
+        "{err}"
+    );
+    let plan = planned("[group.a]\nmin_ingress = \"1Mbit\"\n");
+    assert!(
+        plan.warnings.iter().any(|w| w.starts_with(
+            "p.toml:2:15: `min_ingress` has no effect without `[agent] ingress_capacity`"
+        )),
+        "{:?}",
+        plan.warnings
+    );
+}

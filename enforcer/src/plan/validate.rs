@@ -40,6 +40,8 @@ pub struct PlannedGroup {
     /// A closed-loop rule can throttle it: the enforcing programs are needed
     /// even without rules of its own.
     pub throttles: bool,
+    /// Its priority (`normal` when the policy sets none).
+    pub priority: super::Priority,
 }
 
 /// The desired state of the host for one policy.
@@ -52,6 +54,11 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Whether kernel features were checked ([`Kernel::Unchecked`] skips it).
     pub kernel_checked: bool,
+    /// The node's network shares per direction (egress, ingress), as the
+    /// kernel enforces them with no group yielding.
+    pub shares: [super::NetShares; 2],
+    /// The arbiter, when the policy enables it.
+    pub arbiter: Option<super::ArbiterPlan>,
 }
 
 /// The delegated subtree the policy's groups go below: `cli` (`--parent`),
@@ -95,15 +102,25 @@ pub fn validate(
     }
     let cgroups = super::cgroups::plan(cg, &policy)?;
     let mut warnings = cgroups.warnings.clone();
+    let paths: Vec<GroupPath> = cgroups.groups.iter().map(|g| g.path.clone()).collect();
+    let arbiter = super::arbiter::plan(cg, &policy, &paths, &mut warnings)?;
     let mut groups = Vec::with_capacity(policy.groups.len());
-    for (spec, cgroup) in policy.groups.iter().zip(&cgroups.groups) {
+    for ((spec, cgroup), level) in policy
+        .groups
+        .iter()
+        .zip(&cgroups.groups)
+        .zip(&arbiter.share_levels)
+    {
         let control = control_rules(cg, &cgroup.path, spec, &mut warnings)?;
+        let mut rules = group_rules(spec)?;
+        rules.share_level = *level;
         groups.push(PlannedGroup {
             path: cgroup.path.clone(),
             span: spec.span.clone(),
-            rules: group_rules(spec)?,
+            rules,
             throttles: control.iter().any(ControlRule::throttles),
             control,
+            priority: super::arbiter::priority_of(spec),
         });
     }
     let report = match kernel {
@@ -120,6 +137,8 @@ pub fn validate(
         groups,
         warnings,
         kernel_checked: report.is_some(),
+        shares: arbiter.shares,
+        arbiter: arbiter.arbiter,
     };
     Ok((policy, plan))
 }

@@ -3,6 +3,8 @@
 //! mechanism layers (`cgroup/`, `bpf/`, `enforce/`) never import the policy
 //! file's model; the policy reader parses its text into these.
 
+use std::fmt;
+
 /// `[agent] on_exit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnExit {
@@ -13,16 +15,123 @@ pub enum OnExit {
     Detach,
 }
 
-/// A group's `priority`: one knob that sets both the CPU weight and the
-/// priority of the group's packets (skb priority).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    /// `"high"`
-    High,
-    /// `"normal"`
-    Normal,
-    /// `"low"`
-    Low,
+/// A group's `priority`: a level on a scale from 1 (lowest) to 100
+/// (highest); `"low"`, `"normal"` and `"high"` are 25, 50 and 75. It orders
+/// the groups for the arbiter (a group yields only to higher levels), gives
+/// the CPU weight ([`Priority::weight`]), the group's level in the node's
+/// network shares, and the priority of its packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Priority(u8);
+
+impl Priority {
+    /// `"low"`.
+    pub const LOW: Priority = Priority(25);
+    /// `"normal"`, also the level of a group without a `priority`.
+    pub const NORMAL: Priority = Priority(50);
+    /// `"high"`.
+    pub const HIGH: Priority = Priority(75);
+    /// The lowest level.
+    pub const MIN: u8 = 1;
+    /// The highest level.
+    pub const MAX: u8 = 100;
+    /// The names and their levels, in the order messages list them.
+    pub const NAMES: [(&'static str, Priority); 3] = [
+        ("high", Priority::HIGH),
+        ("normal", Priority::NORMAL),
+        ("low", Priority::LOW),
+    ];
+
+    /// The level, if it is on the scale (1 to 100).
+    pub fn new(level: u8) -> Option<Priority> {
+        (Self::MIN..=Self::MAX)
+            .contains(&level)
+            .then_some(Priority(level))
+    }
+
+    pub fn level(self) -> u8 {
+        self.0
+    }
+
+    /// `high`, `normal` or `low` for those levels.
+    pub fn name(self) -> Option<&'static str> {
+        Self::NAMES
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map(|(name, _)| *name)
+    }
+
+    /// The cgroup v2 CPU weight of the level: 100 at `normal`, doubling every
+    /// 25 levels (`high` 200, `low` 50, 100 gives 400, 1 gives 26), as nice
+    /// levels scale weights geometrically: each step up the scale is the same
+    /// ratio.
+    pub fn weight(self) -> u64 {
+        let exponent = (f64::from(self.0) - 50.0) / 25.0;
+        (100.0 * exponent.exp2()).round() as u64
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// What the arbiter makes lower-priority groups yield.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resource {
+    /// `"cpu"`: `cpu.weight` and the `cpu.max` quota.
+    Cpu,
+    /// `"memory"`: `memory.high` (v1: `memory.soft_limit_in_bytes`).
+    Memory,
+    /// `"io"`: `io.weight` (v1: `blkio.weight`, or the BFQ weight).
+    Io,
+    /// `"egress"`: the group's sending rate and its level's share.
+    Egress,
+    /// `"ingress"`: the group's receiving rate and its level's share.
+    Ingress,
+}
+
+impl Resource {
+    /// Every resource, in the order they are documented.
+    pub const ALL: [Resource; 5] = [
+        Resource::Cpu,
+        Resource::Memory,
+        Resource::Io,
+        Resource::Egress,
+        Resource::Ingress,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::Cpu => "cpu",
+            Resource::Memory => "memory",
+            Resource::Io => "io",
+            Resource::Egress => "egress",
+            Resource::Ingress => "ingress",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Resource> {
+        Resource::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The network direction of `egress` and `ingress`.
+    pub fn direction(self) -> Option<Direction> {
+        match self {
+            Resource::Egress => Some(Direction::Egress),
+            Resource::Ingress => Some(Direction::Ingress),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// What happens when a group makes a syscall its `syscalls.deny` lists.

@@ -100,6 +100,8 @@ pub struct MetricsState {
     /// `syscall` label values ([`syscall_labels`]); empty means the fixed set.
     pub syscalls: Vec<String>,
     pub agent: AgentMetrics,
+    /// The arbiter's yields, when it runs.
+    pub arbiter: Option<crate::control::arbiter::Status>,
 }
 
 #[derive(Debug)]
@@ -477,8 +479,58 @@ impl Collector for Export {
                 ),
             ],
         )?;
+        if let Some(a) = &state.arbiter {
+            arbiter(&mut enc, a)?;
+        }
         Ok(())
     }
+}
+
+/// The arbiter's series: steps yielded per group, resource and the group
+/// yielded to; changes made; its own CPU time.
+fn arbiter(
+    enc: &mut DescriptorEncoder<'_>,
+    a: &crate::control::arbiter::Status,
+) -> std::fmt::Result {
+    family(
+        enc,
+        (
+            "enforcer_arbiter_yield_steps",
+            G,
+            None,
+            "Steps a group yields of a resource to a higher-priority group (absent: none)",
+        ),
+        a.yields.iter().map(|(group, resource, steps, to)| {
+            (
+                vec![
+                    ("group", group.clone()),
+                    ("resource", (*resource).to_string()),
+                    ("to", to.clone()),
+                ],
+                u64::from(*steps),
+            )
+        }),
+    )?;
+    family(
+        enc,
+        (
+            "enforcer_arbiter_changes",
+            C,
+            None,
+            "Yields and restores the arbiter made",
+        ),
+        [(vec![], a.changes)],
+    )?;
+    family(
+        enc,
+        (
+            "enforcer_arbiter_cpu",
+            C,
+            Some(Unit::Seconds),
+            "CPU time the arbiter used",
+        ),
+        [(vec![], a.cpu_seconds)],
+    )
 }
 
 /// Encode the current state as OpenMetrics text.
@@ -517,6 +569,7 @@ mod tests {
             groups: vec![report()],
             syscalls,
             agent: AgentMetrics::default(),
+            arbiter: None,
         }));
         render(&state).unwrap()
     }
@@ -594,5 +647,26 @@ mod tests {
             1,
             "{t}"
         );
+    }
+
+    #[test]
+    fn arbiter_yields_changes_and_its_own_cpu() {
+        let state = Arc::new(RwLock::new(MetricsState {
+            groups: vec![report()],
+            arbiter: Some(crate::control::arbiter::Status {
+                yields: vec![("batch".into(), "cpu", 2, "web/api".into())],
+                changes: 3,
+                cpu_seconds: 0.5,
+            }),
+            ..Default::default()
+        }));
+        let t = render(&state).unwrap();
+        for line in [
+            "enforcer_arbiter_yield_steps{group=\"batch\",resource=\"cpu\",to=\"web/api\"} 2",
+            "enforcer_arbiter_changes_total 3",
+            "enforcer_arbiter_cpu_seconds_total 0.5",
+        ] {
+            assert!(t.contains(line), "{line} missing:\n{t}");
+        }
     }
 }

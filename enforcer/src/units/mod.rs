@@ -21,6 +21,7 @@ mod budget;
 mod duration;
 mod list;
 mod number;
+mod percent;
 mod rate;
 mod size;
 
@@ -28,6 +29,7 @@ pub use budget::parse_budget;
 pub use duration::parse_duration;
 pub use list::{format_list, parse_list};
 pub use number::parse_plain;
+pub use percent::parse_percent;
 pub use rate::parse_rate;
 pub use size::{Size, human_bytes, parse_limit, parse_size};
 
@@ -45,6 +47,7 @@ pub(crate) fn run_all(text: &str) {
     said(parse_rate(text).map(drop));
     said(parse_budget(text).map(drop));
     said(parse_plain(text).map(drop));
+    said(parse_percent(text).map(drop));
     if let Ok(list) = parse_list(text) {
         assert!(list.windows(2).all(|w| w[0] < w[1]), "{text:?}");
         assert_eq!(parse_list(&format_list(&list)), Ok(list));

@@ -6,6 +6,7 @@ mod classify;
 mod control_plane;
 mod enforcement;
 mod parse;
+mod priority;
 mod support;
 
 use anyhow::Result;
@@ -55,6 +56,21 @@ pub(crate) enum Which {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// What priorities do for a high-priority group while a low-priority one
+    /// saturates the host (CPU hogs; bulk TCP over loopback): nothing
+    /// attached, static priority, the arbiter; time to yield, work
+    /// conservation, the arbiter's own CPU.
+    Priority {
+        /// Interleaved runs per variant.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// What the high group's fixed CPU work takes alone, about.
+        #[arg(long, default_value_t = 3.0)]
+        work_secs: f64,
+        /// Seconds of request/response per network run.
+        #[arg(long, default_value_t = 5.0)]
+        net_secs: f64,
+    },
     /// How reading and validating a policy scales: `enforcer apply --dry-run` of
     /// N groups as cgconfig.conf and as TOML, optionally against an older build.
     Parse {
@@ -84,6 +100,15 @@ pub(crate) fn run(which: Which) -> Result<()> {
             baseline,
         }),
         Which::Classify { execs, runs } => classify::run(execs, runs),
+        Which::Priority {
+            runs,
+            work_secs,
+            net_secs,
+        } => priority::run(priority::Options {
+            runs,
+            work_secs,
+            net_secs,
+        }),
         Which::Accounting {
             runs,
             calls,
@@ -100,4 +125,9 @@ pub(crate) fn run(which: Which) -> Result<()> {
 pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+/// `xtask bench-worker ARGS`: a benchmark's process inside a group.
+pub(crate) fn worker(args: &[String]) -> Result<()> {
+    priority::worker(args)
 }

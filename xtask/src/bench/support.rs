@@ -207,14 +207,21 @@ impl Drop for PinDir {
         if !self.dir.exists() {
             return;
         }
+        // No pid file (nothing to signal), and not one in bpffs, where only
+        // pins can be made.
+        let name = self.dir.file_name().unwrap_or_default().to_string_lossy();
         let _ = Command::new(&self.enforcer)
             .arg("stop")
             .arg("--pin-dir")
             .arg(&self.dir)
             .arg("--pid-file")
-            .arg(self.dir.with_extension("no-pid"))
+            .arg(std::env::temp_dir().join(format!("{name}.no-pid")))
             .stdout(Stdio::null())
             .status();
+        // `enforcer stop` leaves the pin directory itself (empty, so nobody
+        // else can take its name while an agent may come back); a benchmark's
+        // goes.
+        let _ = std::fs::remove_dir(&self.dir);
         if self.dir.exists() {
             eprintln!("[bench] warning: {} was not removed", self.dir.display());
         }

@@ -52,7 +52,7 @@ struct List {
 
 impl Reader<'_, '_> {
     /// A string that must be one of `choices`.
-    fn keyword<T: Copy>(
+    pub(super) fn keyword<T: Copy>(
         &self,
         key: &str,
         value: &Spanned<Raw>,
@@ -74,7 +74,11 @@ impl Reader<'_, '_> {
         }
     }
 
-    fn duration(&self, key: &str, value: &Spanned<Raw>) -> Result<Sp<Duration>, ConfigError> {
+    pub(super) fn duration(
+        &self,
+        key: &str,
+        value: &Spanned<Raw>,
+    ) -> Result<Sp<Duration>, ConfigError> {
         if let Raw::Integer(_) | Raw::Float(_) = value.get_ref() {
             let written = self.source.text(value.span());
             return Err(ConfigError::invalid(
@@ -104,6 +108,8 @@ impl Reader<'_, '_> {
             audit_group: None,
             observe: None,
             parent: None,
+            egress_capacity: None,
+            ingress_capacity: None,
             metrics_depth: None,
             metrics_max_groups: None,
             audit_max_size: None,
@@ -170,6 +176,12 @@ impl Reader<'_, '_> {
         if let Some(value) = &t.parent {
             let (text, span) = self.string("parent", value, "\"system.slice/enforcer.service\"")?;
             agent.parent = Some(spanned(text.to_owned(), span));
+        }
+        if let Some(value) = &t.egress_capacity {
+            agent.egress_capacity = Some(self.rate("egress_capacity", value)?);
+        }
+        if let Some(value) = &t.ingress_capacity {
+            agent.ingress_capacity = Some(self.rate("ingress_capacity", value)?);
         }
         if let Some(value) = &t.metrics_depth {
             agent.metrics_depth = Some(self.count("metrics_depth", value, 0)?);
@@ -248,12 +260,60 @@ impl Reader<'_, '_> {
     // ----- priority -------------------------------------------------------
 
     pub(super) fn priority(&self, value: &Spanned<Raw>) -> Result<Sp<Priority>, ConfigError> {
-        let choices = [
-            ("high", Priority::High),
-            ("normal", Priority::Normal),
-            ("low", Priority::Low),
-        ];
-        self.keyword("priority", value, &choices)
+        if let Raw::Integer(level) = value.get_ref() {
+            return u8::try_from(*level)
+                .ok()
+                .and_then(Priority::new)
+                .map(|p| spanned(p, self.at(value)))
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        self.at(value),
+                        format!(
+                            "`priority = {level}` is off the scale: write a level from {} \
+                             (lowest) to {} (highest), or `\"low\"` (25), `\"normal\"` \
+                             (50) or `\"high\"` (75)",
+                            Priority::MIN,
+                            Priority::MAX
+                        ),
+                    )
+                });
+        }
+        if let Raw::String(text) = value.get_ref()
+            && let Ok(level) = text.trim().parse::<u8>()
+            && let Some(p) = Priority::new(level)
+        {
+            return Err(ConfigError::invalid(
+                self.at(value),
+                format!(
+                    "`priority` is the string {text:?}: write a level without quotes, \
+                     `priority = {}`, or a name such as `priority = \"high\"`",
+                    p.level()
+                ),
+            ));
+        }
+        if let Raw::String(text) = value.get_ref() {
+            let names = Priority::NAMES.map(|(name, _)| name);
+            return match Priority::NAMES.iter().find(|(name, _)| name == text) {
+                Some((_, p)) => Ok(spanned(*p, self.at(value))),
+                None => Err(ConfigError::invalid(
+                    self.at(value),
+                    format!(
+                        "`priority` cannot be `{text}`{}: write {}, or a level from 1 to 100 \
+                         such as `priority = 60`",
+                        did_you_mean(text, names),
+                        one_of(&names)
+                    ),
+                )),
+            };
+        }
+        Err(ConfigError::invalid(
+            self.at(value),
+            format!(
+                "`priority` is {}: write `\"high\"`, `\"normal\"` or `\"low\"`, or a level \
+                 from 1 to 100 such as `priority = 60`",
+                value.get_ref().kind()
+            ),
+        ))
     }
 
     // ----- network --------------------------------------------------------
@@ -334,7 +394,7 @@ impl Reader<'_, '_> {
         })
     }
 
-    fn rate(&self, key: &str, value: &Spanned<Raw>) -> Result<Sp<u64>, ConfigError> {
+    pub(super) fn rate(&self, key: &str, value: &Spanned<Raw>) -> Result<Sp<u64>, ConfigError> {
         if let Raw::Integer(number) = value.get_ref() {
             return Err(ConfigError::invalid(
                 self.at(value),

@@ -39,6 +39,14 @@ pub(crate) struct PolicyFile {
     /// (`web`, `web/api`), below `[agent] parent` if that is set.
     #[schemars(with = "Option<BTreeMap<String, GroupTable>>")]
     pub(crate) group: Option<Sp<Groups>>,
+    /// Priorities enforced from measured usage and pressure: with this table
+    /// the agent's arbiter makes lower-priority groups yield CPU, memory, IO
+    /// and network to a higher-priority group that shows contention, and
+    /// gives it back when the pressure is gone. Without it priorities are
+    /// static (a CPU weight, a packet priority and, with a capacity, the
+    /// kernel's network shares).
+    #[schemars(with = "Option<ArbiterTable>")]
+    pub(crate) arbiter: Option<Sp<ArbiterTable>>,
     /// Rules that place new processes in groups when they start (the TOML form
     /// of cgrules.conf lines), one `[[classify]]` table each, tried in file
     /// order after /etc/cgrules.conf's: the first match wins.
@@ -121,6 +129,18 @@ pub(crate) struct AgentTable {
     /// hierarchy.
     #[schemars(with = "Option<String>")]
     pub(crate) parent: Leaf,
+    /// What the node can send, written as `egress_rate` (`"1Gbit"`): the
+    /// policy's groups share it by priority in the kernel. Each priority
+    /// level in use is assured a share in proportion to its weight (`high`
+    /// 4 times `low`) on top of its groups' `min_egress`, and may borrow what
+    /// the other levels leave idle, higher levels first; a burst over the
+    /// share is held back per packet. Traffic of groups outside the policy
+    /// is not counted against it. Unset: no shares.
+    #[schemars(schema_with = "schema::rate")]
+    pub(crate) egress_capacity: Leaf,
+    /// What the node can receive, shared by priority as `egress_capacity`.
+    #[schemars(schema_with = "schema::rate")]
+    pub(crate) ingress_capacity: Leaf,
     /// Groups deeper than this are summed into their ancestor at this depth
     /// in the metrics (the policy's groups always keep their own series), so
     /// a host with thousands of containers does not flood Prometheus. A
@@ -133,8 +153,76 @@ pub(crate) struct AgentTable {
     pub(crate) metrics_max_groups: Leaf,
     /// Rotate the audit log (to `.1` ... `.5`) when it grows past this size:
     /// a size of at least `"4K"`, such as `"100M"` (the default).
-    #[schemars(schema_with = "schema::size")]
+    #[schemars(schema_with = "schema::audit_size")]
     pub(crate) audit_max_size: Leaf,
+}
+
+/// `[arbiter]`: every `interval` the arbiter reads each policy group's usage
+/// and pressure (PSI `some` over the last interval, from the `total`
+/// counters of `cpu.pressure`, `memory.pressure` and `io.pressure`; for the
+/// network, the share of a level's demand the kernel held back). When a group
+/// is contended and lower-priority groups use the resource, they yield one
+/// step per interval: `cpu.weight` and the `cpu.max` quota (from what they
+/// use), `memory.high` (v1: `memory.soft_limit_in_bytes`; never below the
+/// working set minus `memory_step`, never `memory.max`), `io.weight`, and
+/// their sending or receiving rate and share, never below their floors
+/// (`min_cpu`, ...). Once no higher group has shown pressure above half the
+/// threshold for `restore_after` and those it yielded to are idle, everything
+/// is restored; while they stay busy but calm, one step every `probe_after`.
+/// Every change is audited; a clean stop, a reload and a restart after a
+/// crash put the original values back.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(default)]
+pub(crate) struct ArbiterTable {
+    /// Set to `false` to keep the table but switch the arbiter off (static
+    /// priorities). Default `true`.
+    #[schemars(with = "Option<bool>")]
+    pub(crate) enabled: Leaf,
+    /// How often the arbiter reads usage and pressure and acts: a duration of
+    /// at least `"10ms"` (default `"250ms"`).
+    #[schemars(schema_with = "schema::duration")]
+    pub(crate) interval: Leaf,
+    /// What lower-priority groups yield: any of `"cpu"`, `"memory"`, `"io"`,
+    /// `"egress"` and `"ingress"` (default all; the network ones need
+    /// `[agent] egress_capacity` / `ingress_capacity`).
+    #[schemars(schema_with = "schema::resources")]
+    pub(crate) resources: Leaf,
+    /// CPU pressure of a group (the share of the interval some of its tasks
+    /// waited for a CPU) at which lower groups yield CPU: `"10%"` (default).
+    #[schemars(schema_with = "schema::percent")]
+    pub(crate) cpu_pressure: Leaf,
+    /// Memory pressure (time stalled on memory) at which lower groups yield
+    /// memory: default `"5%"`.
+    #[schemars(schema_with = "schema::percent")]
+    pub(crate) memory_pressure: Leaf,
+    /// IO pressure (time stalled on IO) at which lower groups yield IO:
+    /// default `"10%"`.
+    #[schemars(schema_with = "schema::percent")]
+    pub(crate) io_pressure: Leaf,
+    /// The share of a group's network demand its level's share held back
+    /// while the node was saturated at which lower groups yield the network:
+    /// default `"1%"`.
+    #[schemars(schema_with = "schema::percent")]
+    pub(crate) network_pressure: Leaf,
+    /// How much each step takes away of what a yielding group uses (its CPU
+    /// time, weight, rate and share): default `"50%"`.
+    #[schemars(schema_with = "schema::percent")]
+    pub(crate) step: Leaf,
+    /// How much each memory step takes off a yielding group's working set
+    /// for its `memory.high`: default `"10%"`.
+    #[schemars(schema_with = "schema::percent")]
+    pub(crate) memory_step: Leaf,
+    /// How long every higher group must have been calm (below half the
+    /// threshold) and those yielded to idle before a group gets everything
+    /// back: default `"1s"`.
+    #[schemars(schema_with = "schema::duration")]
+    pub(crate) restore_after: Leaf,
+    /// While the groups yielded to stay busy but calm, one step is given
+    /// back every this long (and taken again if their pressure returns):
+    /// default `"10s"`.
+    #[schemars(schema_with = "schema::duration")]
+    pub(crate) probe_after: Leaf,
 }
 
 /// The `group` table: groups in file order, each name with its span.
@@ -165,6 +253,8 @@ impl<'de> Deserialize<'de> for Groups {
 /// VALUE`, as for `apply`; `memory.max = "1G"` and a `[group."NAME".memory]`
 /// table with `max = "1G"` mean the same) and its enforcement.
 #[derive(Debug, Default, JsonSchema)]
+// Every key is optional (`schema_with` alone would make a key required).
+#[schemars(default)]
 pub(crate) struct GroupTable {
     /// Controllers to create the group in even without settings, such as
     /// `["cpuset"]`.
@@ -173,12 +263,35 @@ pub(crate) struct GroupTable {
     /// Owners and modes, as cgconfig.conf's `perm` block.
     #[schemars(with = "Option<PermTable>")]
     pub(crate) perm: Option<Sp<PermTable>>,
-    /// One knob for CPU and packets: `"high"`, `"normal"` or `"low"` set the
-    /// cpu weight to 200, 100 or 50 (unless the group sets one itself); `high`
-    /// and `low` also give the group's outgoing packets `skb->priority` 6
-    /// (TC_PRIO_INTERACTIVE) or 1 (TC_PRIO_BULK).
+    /// The group's place among the others: `"high"`, `"normal"` or `"low"`,
+    /// or a level from 1 to 100 (the names are 75, 50 and 25; default
+    /// `normal`). It sets the cpu weight (200, 100 or 50; doubling every 25
+    /// levels) unless the group sets one itself, gives outgoing packets
+    /// `skb->priority` 6 (TC_PRIO_INTERACTIVE) above `normal` or 1
+    /// (TC_PRIO_BULK) below it, is the group's level in the network shares,
+    /// and decides for the `[arbiter]` who yields to whom.
     #[schemars(schema_with = "schema::priority")]
     pub(crate) priority: Leaf,
+    /// The least CPU the arbiter leaves the group when it yields, as a share
+    /// of one CPU: its `cpu.max` quota never goes below it. Default `"10%"`.
+    #[schemars(schema_with = "schema::percent")]
+    pub(crate) min_cpu: Leaf,
+    /// The arbiter never sets the group's `memory.high` below this size
+    /// (`"256M"`). Default: no floor but the working set minus one step.
+    #[schemars(schema_with = "schema::size")]
+    pub(crate) min_memory: Leaf,
+    /// The arbiter never sets the group's `io.weight` below this (1 to
+    /// 10000). Default 1.
+    #[schemars(with = "Option<u64>")]
+    pub(crate) min_io_weight: Leaf,
+    /// The arbiter never holds the group's sending rate below this (written
+    /// as `egress_rate`); also assured to it within `[agent]
+    /// egress_capacity`. Default 1% of the capacity.
+    #[schemars(schema_with = "schema::rate")]
+    pub(crate) min_egress: Leaf,
+    /// As `min_egress`, for receiving.
+    #[schemars(schema_with = "schema::rate")]
+    pub(crate) min_ingress: Leaf,
     /// Where the group may connect and bind, how fast and how much it may send
     /// and receive.
     #[schemars(with = "Option<NetworkTable>")]
@@ -197,10 +310,15 @@ pub(crate) struct GroupTable {
 impl GroupTable {
     /// The keys above, which are never controller settings. A unit test checks
     /// that this is what the schema lists.
-    pub(crate) const KEYS: [&'static str; 6] = [
+    pub(crate) const KEYS: [&'static str; 11] = [
         "controllers",
         "perm",
         "priority",
+        "min_cpu",
+        "min_memory",
+        "min_io_weight",
+        "min_egress",
+        "min_ingress",
         "network",
         "syscalls",
         "when",
@@ -223,6 +341,11 @@ impl<'de> Deserialize<'de> for GroupTable {
                         "controllers" => g.controllers = Some(map.next_value()?),
                         "perm" => g.perm = Some(map.next_value()?),
                         "priority" => g.priority = Some(map.next_value()?),
+                        "min_cpu" => g.min_cpu = Some(map.next_value()?),
+                        "min_memory" => g.min_memory = Some(map.next_value()?),
+                        "min_io_weight" => g.min_io_weight = Some(map.next_value()?),
+                        "min_egress" => g.min_egress = Some(map.next_value()?),
+                        "min_ingress" => g.min_ingress = Some(map.next_value()?),
                         "network" => g.network = Some(map.next_value()?),
                         "syscalls" => g.syscalls = Some(map.next_value()?),
                         "when" => g.when = Some(map.next_value()?),

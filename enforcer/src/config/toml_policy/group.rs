@@ -61,6 +61,7 @@ impl Reader<'_, '_> {
         if let Some(priority) = &table.priority {
             group.priority = Some(self.priority(priority)?);
         }
+        group.floors = self.floors(table)?;
         if let Some(network) = &table.network {
             group.network = Some(self.network(network, warnings)?);
         }
@@ -108,7 +109,8 @@ impl Reader<'_, '_> {
                 format!(
                     "unknown key `{name}` in group `{}`: expected a controller file such as \
                      `memory.max`, or `controllers`/`perm`/`priority`/`network`/`syscalls`/\
-                     `when`{}",
+                     `when`, or a floor (`min_cpu`, `min_memory`, `min_io_weight`, \
+                     `min_egress`, `min_ingress`){}",
                     group.name,
                     did_you_mean(name, GroupTable::KEYS),
                 ),

@@ -12,9 +12,10 @@
 //!
 //! `file.rs` is the file's shape (serde types, from which the JSON Schema and
 //! `docs/policy.md` are generated); `read.rs` parses and translates toml's
-//! errors; `group.rs` and `enforce.rs` turn the typed tables into the model,
+//! errors; `group.rs`, `enforce.rs` and `arbiter.rs` turn the typed tables into the model,
 //! judging each value with its grammar.
 
+mod arbiter;
 mod classify;
 mod enforce;
 mod file;

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::config::model::{
-    Access, AccessList, Action, AgentSpec, Compare, Direction, GroupSpec, MetricUnit, NetworkSpec,
-    OnExit, Owner, Policy, Priority, SyscallAction, SyscallSpec, WhenRule,
+    Access, AccessList, Action, AgentSpec, ArbiterSpec, Compare, Direction, Floors, GroupSpec,
+    MetricUnit, NetworkSpec, OnExit, Owner, Policy, SyscallAction, SyscallSpec, WhenRule,
 };
 
 /// `"NAME"` as a TOML basic string (names and values here need no escapes
@@ -25,6 +25,9 @@ pub fn to_toml(policy: &Policy) -> String {
     let mut out = String::new();
     if let Some(agent) = &policy.agent {
         agent_table(agent, &mut out);
+    }
+    if let Some(arbiter) = &policy.arbiter {
+        arbiter_table(arbiter, &mut out);
     }
     for g in &policy.groups {
         group(g, &mut out);
@@ -61,7 +64,67 @@ fn agent_table(a: &AgentSpec, out: &mut String) {
     if let Some(p) = &a.parent {
         let _ = writeln!(out, "parent = {}", quoted(&p.value));
     }
+    for (key, rate) in [
+        ("egress_capacity", &a.egress_capacity),
+        ("ingress_capacity", &a.ingress_capacity),
+    ] {
+        if let Some(r) = rate {
+            let _ = writeln!(out, "{key} = \"{}B/s\"", r.value);
+        }
+    }
     out.push('\n');
+}
+
+fn arbiter_table(a: &ArbiterSpec, out: &mut String) {
+    out.push_str("[arbiter]\n");
+    if let Some(e) = &a.enabled {
+        let _ = writeln!(out, "enabled = {}", e.value);
+    }
+    if let Some(i) = &a.interval {
+        let _ = writeln!(out, "interval = {}", millis(i.value));
+    }
+    if let Some(r) = &a.resources {
+        let names: Vec<String> = r.value.iter().map(|r| quoted(r.name())).collect();
+        let _ = writeln!(out, "resources = [{}]", names.join(", "));
+    }
+    for (key, value) in [
+        ("cpu_pressure", &a.cpu_pressure),
+        ("memory_pressure", &a.memory_pressure),
+        ("io_pressure", &a.io_pressure),
+        ("network_pressure", &a.network_pressure),
+        ("step", &a.step),
+        ("memory_step", &a.memory_step),
+    ] {
+        if let Some(v) = value {
+            let _ = writeln!(out, "{key} = {:?}", v.value);
+        }
+    }
+    for (key, value) in [
+        ("restore_after", &a.restore_after),
+        ("probe_after", &a.probe_after),
+    ] {
+        if let Some(v) = value {
+            let _ = writeln!(out, "{key} = {}", millis(v.value));
+        }
+    }
+    out.push('\n');
+}
+
+fn floors(f: &Floors, out: &mut String) {
+    if let Some(c) = &f.cpu {
+        let _ = writeln!(out, "min_cpu = {:?}", c.value);
+    }
+    if let Some(m) = &f.memory {
+        let _ = writeln!(out, "min_memory = {}", m.value);
+    }
+    if let Some(w) = &f.io_weight {
+        let _ = writeln!(out, "min_io_weight = {}", w.value);
+    }
+    for (key, rate) in [("min_egress", &f.egress), ("min_ingress", &f.ingress)] {
+        if let Some(r) = rate {
+            let _ = writeln!(out, "{key} = \"{}B/s\"", r.value);
+        }
+    }
 }
 
 fn group(g: &GroupSpec, out: &mut String) {
@@ -82,13 +145,16 @@ fn group(g: &GroupSpec, out: &mut String) {
         }
     }
     if let Some(p) = &g.priority {
-        let word = match p.value {
-            Priority::High => "high",
-            Priority::Normal => "normal",
-            Priority::Low => "low",
-        };
-        let _ = writeln!(out, "priority = \"{word}\"");
+        match p.value.name() {
+            Some(word) => {
+                let _ = writeln!(out, "priority = \"{word}\"");
+            }
+            None => {
+                let _ = writeln!(out, "priority = {}", p.value.level());
+            }
+        }
     }
+    floors(&g.floors, out);
     out.push('\n');
     if g.perm.task.is_some() || g.perm.admin.is_some() {
         let _ = writeln!(out, "[group.{name}.perm]");

@@ -23,6 +23,9 @@ pub fn parse_toml(text: &str, file: &Path) -> Result<Policy, ConfigError> {
     if let Some(agent) = &parsed.agent {
         policy.agent = Some(reader.agent(agent)?);
     }
+    if let Some(arbiter) = &parsed.arbiter {
+        policy.arbiter = Some(reader.arbiter(arbiter)?);
+    }
     if let Some(groups) = &parsed.group {
         for (name, body) in &groups.get_ref().0 {
             let group = reader.group(name, body, &mut policy.warnings)?;
@@ -211,6 +214,7 @@ fn translate(err: &toml::de::Error, source: &SourceMap<'_>) -> ConfigError {
 fn table_header(name: &str) -> &'static str {
     match name {
         "AgentTable" => "[agent]",
+        "ArbiterTable" => "[arbiter]",
         "PermTable" => "[group.\"NAME\".perm]",
         "NetworkTable" => "[group.\"NAME\".network]",
         "SyscallsTable" => "[group.\"NAME\".syscalls]",
@@ -236,7 +240,7 @@ fn unknown_key(
         .filter(|t| !t.is_empty())
         .map(|t| format!(" in {t}"))
         .unwrap_or_default();
-    if known == ["agent", "group", "classify"] {
+    if known == ["agent", "group", "arbiter", "classify"] {
         let offset = range.map_or(0, |r| r.start);
         let is_table = source.text(0..offset).trim_end().ends_with('[');
         let what = if is_table {
@@ -249,12 +253,12 @@ fn unknown_key(
             match closest(name, known.iter().copied()) {
                 Some(k) => format!(
                     "{what}: did you mean `[{k}]`? (the known tables are `[agent]`, \
-                     `[group.\"NAME\"]` and `[[classify]]`)"
+                     `[arbiter]`, `[group.\"NAME\"]` and `[[classify]]`)"
                 ),
                 None => format!(
-                    "{what}: this version supports only `[agent]`, `[group.\"NAME\"]` and \
-                     `[[classify]]` \
-                     tables; remove it or move its settings into a group"
+                    "{what}: this version supports only `[agent]`, `[arbiter]`, \
+                     `[group.\"NAME\"]` and `[[classify]]` tables; remove it or move its \
+                     settings into a group"
                 ),
             },
         );

@@ -29,7 +29,29 @@ pub(super) fn on_exit(_: &mut SchemaGenerator) -> Schema {
 }
 
 pub(super) fn priority(_: &mut SchemaGenerator) -> Schema {
-    strings(&["high", "normal", "low"])
+    json_schema!({
+        "anyOf": [
+            { "type": "string", "enum": ["high", "normal", "low"] },
+            { "type": "integer", "minimum": 1, "maximum": 100 }
+        ]
+    })
+}
+
+pub(super) fn percent(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": ["string", "number"], "examples": ["10%", 12.5] })
+}
+
+pub(super) fn size(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": ["string", "integer"], "examples": ["256M", "1G"] })
+}
+
+/// From [`Resource::ALL`](crate::plan::Resource::ALL).
+pub(super) fn resources(_: &mut SchemaGenerator) -> Schema {
+    let names: Vec<&str> = crate::plan::Resource::ALL
+        .iter()
+        .map(|r| r.name())
+        .collect();
+    json_schema!({ "type": "array", "items": { "type": "string", "enum": names } })
 }
 
 pub(super) fn syscall_action(_: &mut SchemaGenerator) -> Schema {
@@ -50,7 +72,7 @@ pub(super) fn mode(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": ["string", "integer"], "pattern": "^[0-7]{1,4}$", "minimum": 0 })
 }
 
-pub(super) fn size(_: &mut SchemaGenerator) -> Schema {
+pub(super) fn audit_size(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": ["string", "integer"], "minimum": 4096, "examples": ["100M", "1G"] })
 }
 
@@ -99,8 +121,9 @@ pub fn policy_schema_text() -> String {
 }
 
 /// Where each table of the file is documented, in order.
-const TABLES: [(&str, &str); 7] = [
+const TABLES: [(&str, &str); 8] = [
     ("[agent]", "AgentTable"),
+    ("[arbiter]", "ArbiterTable"),
     ("[group.\"NAME\"]", "GroupTable"),
     ("[group.\"NAME\".perm]", "PermTable"),
     ("task = { ... } and admin = { ... }", "OwnerTable"),

@@ -192,8 +192,8 @@ admin = { uid = "root", gid = "root", dperm = "775", fperm = "644" }
         assert_eq!(
             err.to_string(),
             "p.toml:4:2: unknown table `[limits]`: this version supports only `[agent]`, \
-             `[group.\"NAME\"]` and `[[classify]]` tables; remove it or move its settings into \
-             a group"
+             `[arbiter]`, `[group.\"NAME\"]` and `[[classify]]` tables; remove it or move its \
+             settings into a group"
         );
         let err = error("version = 2\n");
         assert!(
@@ -343,7 +343,7 @@ until  = "30s"
         let priority = web.priority.as_ref().unwrap();
         assert_eq!(
             (priority.value, at(&priority.span)),
-            (Priority::High, (10, 12))
+            (Priority::HIGH, (10, 12))
         );
 
         let network = web.network.as_ref().unwrap();
@@ -447,7 +447,7 @@ until  = "30s"
         assert_eq!(web.when[1].hold.value, Duration::ZERO);
 
         let batch = group(&policy, "batch/worker");
-        assert_eq!(batch.priority.as_ref().unwrap().value, Priority::Low);
+        assert_eq!(batch.priority.as_ref().unwrap().value, Priority::LOW);
         let connect = batch.network.as_ref().unwrap().connect.as_ref().unwrap();
         assert_eq!(connect.mode, Access::Allow);
         assert_eq!(connect.rules[1].to_string(), "[fd00:10::5/128]:5432/tcp");
@@ -530,11 +530,56 @@ until  = "30s"
     }
 
     #[test]
+    fn arbiter_and_floors() {
+        let policy = parse(
+            "[agent]\negress_capacity = \"200Mbit\"\n\n[arbiter]\ninterval = \"100ms\"\n\
+             resources = [\"cpu\", \"egress\"]\ncpu_pressure = \"20%\"\nstep = 25\n\
+             restore_after = \"2s\"\n\n[group.b]\npriority = \"low\"\nmin_cpu = \"30%\"\n\
+             min_memory = \"64M\"\nmin_io_weight = 10\nmin_egress = \"10Mbit\"\n",
+        );
+        let agent = policy.agent.as_ref().unwrap();
+        assert_eq!(agent.egress_capacity.as_ref().unwrap().value, 25_000_000);
+        let arbiter = policy.arbiter.as_ref().unwrap();
+        assert_eq!(
+            arbiter.interval.as_ref().unwrap().value,
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            arbiter.resources.as_ref().unwrap().value,
+            [
+                crate::config::Resource::Cpu,
+                crate::config::Resource::Egress
+            ]
+        );
+        assert_eq!(arbiter.cpu_pressure.as_ref().unwrap().value, 20.0);
+        assert_eq!(arbiter.step.as_ref().unwrap().value, 25.0);
+        let f = &policy.groups[0].floors;
+        assert_eq!(f.cpu.as_ref().unwrap().value, 30.0);
+        assert_eq!(f.memory.as_ref().unwrap().value, 64 << 20);
+        assert_eq!(f.io_weight.as_ref().unwrap().value, 10);
+        assert_eq!(f.egress.as_ref().unwrap().value, 1_250_000);
+        // Printed back, it reads the same.
+        let again = parse(&crate::config::to_toml(&policy));
+        assert_eq!(
+            again.arbiter.map(|a| a.step.map(|s| s.value)),
+            Some(Some(25.0))
+        );
+        assert_eq!(
+            again.groups[0].floors.egress.as_ref().map(|e| e.value),
+            Some(1_250_000)
+        );
+        assert_eq!(
+            again.agent.unwrap().egress_capacity.map(|c| c.value),
+            Some(25_000_000)
+        );
+    }
+
+    #[test]
     fn priorities() {
         for (text, priority) in [
-            ("high", Priority::High),
-            ("normal", Priority::Normal),
-            ("low", Priority::Low),
+            ("high", Priority::HIGH),
+            ("normal", Priority::NORMAL),
+            ("low", Priority::LOW),
         ] {
             let policy = parse(&format!("[group.a]\npriority = \"{text}\"\n"));
             let spec = policy.groups[0].priority.as_ref().unwrap();
@@ -542,6 +587,9 @@ until  = "30s"
             // `priority` is not a controller setting.
             assert!(policy.groups[0].controllers.is_empty());
         }
+        let policy = parse("[group.a]\npriority = 60\n");
+        let spec = policy.groups[0].priority.as_ref().unwrap();
+        assert_eq!((spec.value.level(), at(&spec.span)), (60, (2, 12)));
     }
 
     #[test]
@@ -814,7 +862,7 @@ until  = "30s"
             // [agent]
             ("agent = 1\n", (1, 1), "`agent` must be a table: write an `[agent]` header"),
             ("[agnet]\n", (1, 2), "unknown table `[agnet]`: did you mean `[agent]`?"),
-            ("[agent]\nmetric = \"127.0.0.1:1\"\n", (2, 1), "unknown key `metric` in `[agent]` (did you mean `metrics`?): expected `metrics`, `interval`, `on_exit`, `audit_log`, `audit_group`, `observe`, `parent`, `metrics_depth`, `metrics_max_groups` or `audit_max_size`"),
+            ("[agent]\nmetric = \"127.0.0.1:1\"\n", (2, 1), "unknown key `metric` in `[agent]` (did you mean `metrics`?): expected `metrics`, `interval`, `on_exit`, `audit_log`, `audit_group`, `observe`, `parent`, `egress_capacity`, `ingress_capacity`, `metrics_depth`, `metrics_max_groups` or `audit_max_size`"),
             ("[agent]\ncolour = true\n", (2, 1), "unknown key `colour` in `[agent]`: expected `metrics`"),
             ("[agent]\nmetrics = 9750\n", (2, 11), "`metrics` is an integer: write it as a string, such as `metrics = \"127.0.0.1:9750\"`"),
             ("[agent]\nmetrics = \"localhost:9750\"\n", (2, 11), "`metrics` value `localhost:9750` is not an address and port: write one such as `\"127.0.0.1:9750\"`"),
@@ -840,10 +888,12 @@ until  = "30s"
             ("[agent]\naudit_log = 1\n", (2, 13), "`audit_log` is an integer"),
             ("[agent]\nobserve = \"yes\"\n", (2, 11), "`observe` is a string: write `observe = true` or `observe = false` (no quotes)"),
             // priority and group keys
-            ("[group.a]\npriority = \"urgent\"\n", (2, 12), "`priority` cannot be `urgent`: write `high`, `normal` or `low`"),
+            ("[group.a]\npriority = \"urgent\"\n", (2, 12), "`priority` cannot be `urgent`: write `high`, `normal` or `low`, or a level from 1 to 100"),
             ("[group.a]\npriority = \"hihg\"\n", (2, 12), "(did you mean `high`?)"),
-            ("[group.a]\npriority = 10\n", (2, 12), "`priority` is an integer: write it as a string, such as `priority = \"high\"`"),
-            ("[group.a]\npriorty = \"high\"\n", (2, 1), "unknown key `priorty` in group `a`: expected a controller file such as `memory.max`, or `controllers`/`perm`/`priority`/`network`/`syscalls`/`when` (did you mean `priority`?)"),
+            ("[group.a]\npriority = 101\n", (2, 12), "`priority = 101` is off the scale: write a level from 1 (lowest) to 100 (highest)"),
+            ("[group.a]\npriority = \"60\"\n", (2, 12), "`priority` is the string \"60\": write a level without quotes, `priority = 60`"),
+            ("[group.a]\npriority = 1.5\n", (2, 12), "`priority` is a float: write `\"high\"`, `\"normal\"` or `\"low\"`, or a level from 1 to 100"),
+            ("[group.a]\npriorty = \"high\"\n", (2, 1), "unknown key `priorty` in group `a`: expected a controller file such as `memory.max`, or `controllers`/`perm`/`priority`/`network`/`syscalls`/`when`, or a floor (`min_cpu`, `min_memory`, `min_io_weight`, `min_egress`, `min_ingress`) (did you mean `priority`?)"),
             ("[group.a.netwrok]\nconnect_deny = []\n", (1, 10), "unknown table `netwrok` in group `a`: did you mean `network`?"),
             ("[group.a.syscall]\ndeny = []\n", (1, 10), "did you mean `syscalls`?"),
             // network: shape and keys
@@ -922,7 +972,7 @@ until  = "30s"
             ("[[group.a.when]]\nmetric = \"cpu_usage_percent\"\nabove = -0.5\nthen = [\"log\"]\n", (3, 9), "`-0.5` is not a number of 0 or more"),
             ("[[group.a.when]]\nmetric = \"syscalls_per_sec\"\nbelow = \"5k\"\nthen = [\"log\"]\n", (3, 9), "`below` for `syscalls_per_sec`: `5k` is not a plain number"),
             ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = true\nthen = [\"log\"]\n", (3, 9), "the value is a boolean: write a number such as `100`"),
-            ("[[group.a.when]]\nmetric = \"cpu_usage_percent\"\nabove = \"lots\"\nthen = [\"log\"]\n", (3, 9), "`lots` is not a plain number"),
+            ("[[group.a.when]]\nmetric = \"cpu_usage_percent\"\nabove = \"lots\"\nthen = [\"log\"]\n", (3, 9), "`lots` is not a percentage"),
             // when: for, until
             ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nfor = \"5\"\nthen = [\"log\"]\n", (4, 7), "`for`: `5` has no unit: write `5s`"),
             ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nfor = 5\nthen = [\"log\"]\n", (4, 7), "`for` needs a unit: write it as a string, such as `for = \"5s\"`"),
@@ -947,6 +997,22 @@ until  = "30s"
             ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"set cpu.weight=1\", \"set cpu.weight = 2\"]\n", (4, 29), "repeats `set cpu.weight`"),
             ("[[group.a.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = { log = true }\n", (4, 8), "`then` is a table: write an array of strings, such as `then = [\"log\"]`"),
             ("[group.a]\nwhen = [{ metric = \"oom_kills\", above = 0 }]\n", (2, 9), "this rule has no `then`"),
+            // the arbiter and the floors
+            ("[arbiter]\nstep = \"100%\"\n", (2, 8), "`step` is 100%: write a value above 0% and below 100%"),
+            ("[arbiter]\ncpu_pressure = 0\n", (2, 16), "`cpu_pressure` is 0%: write a value above 0% and at most 100%"),
+            ("[arbiter]\nresources = [\"cpu\", \"disk\"]\n", (2, 21), "unknown resource `disk`: write `cpu`, `memory`, `io`, `egress` or `ingress`"),
+            ("[arbiter]\nresources = [\"cpu\", \"cpu\"]\n", (2, 21), "`cpu` is listed twice in `resources` (first at line 2, column 14)"),
+            ("[arbiter]\nresources = []\n", (2, 13), "`resources = []` leaves the arbiter nothing to do"),
+            ("[arbiter]\ninterval = \"1ms\"\n", (2, 12), "the arbiter's `interval` is shorter than 10ms"),
+            ("[arbiter]\nenabled = \"yes\"\n", (2, 11), "`enabled` is a string: write `enabled = true`"),
+            ("[arbiter]\nenabeld = true\n", (2, 1), "unknown key `enabeld` in `[arbiter]` (did you mean `enabled`?)"),
+            ("[agent]\negress_capacity = 1000\n", (2, 19), "`egress_capacity` needs a unit: write `\"1000Mbit\"`"),
+            ("[group.a]\nmin_cpu = \"-5%\"\n", (2, 11), "`min_cpu`: `-5%` is negative"),
+            ("[group.a]\nmin_cpu = 0\n", (2, 11), "`min_cpu` is 0%: write a value above 0% (100% is one whole CPU)"),
+            ("[group.a]\nmin_io_weight = 0\n", (2, 17), "`min_io_weight = 0` is outside io.weight's range: write 1 to 10000"),
+            ("[group.a]\nmin_io_weight = \"50\"\n", (2, 17), "`min_io_weight` is a string: write a weight from 1 to 10000 without quotes"),
+            ("[group.a]\nmin_memory = \"1MB\"\n", (2, 14), "`min_memory`: `1MB` is ambiguous"),
+            ("[group.a]\nmin_egress = \"10M\"\n", (2, 14), "`min_egress`: `10M` has no rate unit"),
         ];
         // Every case is checked before failing, so one run shows all mismatches.
         let mut failures = Vec::new();
