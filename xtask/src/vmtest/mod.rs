@@ -265,7 +265,10 @@ fn cmdline(c: &Config) -> String {
     } else {
         "lockdown,capability"
     };
-    let mut s = format!("console=ttyS0 panic=-1 rdinit=/init lsm={lsm}");
+    // A CPU stuck in the kernel panics the guest (its stack on the console)
+    // instead of holding the run until the executable's timeout, which a
+    // task spinning in the kernel would outlive anyway.
+    let mut s = format!("console=ttyS0 panic=-1 softlockup_panic=1 rdinit=/init lsm={lsm}");
     if c.layout == Layout::V2 {
         // Nothing may bind a controller to v1, so every one is free for cgroup2.
         s.push_str(" cgroup_no_v1=all");
