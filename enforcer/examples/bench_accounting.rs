@@ -297,7 +297,9 @@ fn collect(
         let start = Instant::now();
         let batch = bench::snapshot_pinned_batch(pin_dir)?;
         batched.push(start.elapsed().as_secs_f64() * 1e3);
-        if in_proc != snap || batch != snap {
+        // The counters must agree; the map fill figures beside them differ
+        // by design (the pinned reader knows no capacity knob).
+        if in_proc.groups != snap.groups || batch.groups != snap.groups {
             bail!("the three ways of reading the counters disagree");
         }
     }
