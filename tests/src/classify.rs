@@ -27,7 +27,10 @@ pub fn can_add_users(test: &str) -> bool {
     if found("useradd") && found("groupadd") {
         return true;
     }
-    eprintln!("SKIPPED {test}: no useradd/groupadd to create test users on this host");
+    crate::skipped(
+        test,
+        "no useradd/groupadd to create test users on this host",
+    );
     false
 }
 

@@ -34,7 +34,10 @@ pub fn have_real_tools(test: &str) -> bool {
     if Path::new("/usr/bin/cgget").exists() || Path::new("/usr/bin/apt-get").exists() {
         return true;
     }
-    eprintln!("SKIPPED {test}: no libcgroup tools to compare with and no apt-get to install them");
+    crate::skipped(
+        test,
+        "no libcgroup tools to compare with and no apt-get to install them",
+    );
     false
 }
 

@@ -27,7 +27,7 @@ pub fn skip_without_cgroup2(test: &str) -> bool {
     if has_cgroup2() {
         return false;
     }
-    eprintln!("SKIPPED {test}: no cgroup2 hierarchy on this host (pure cgroup v1)");
+    crate::skipped(test, "no cgroup2 hierarchy on this host (pure cgroup v1)");
     true
 }
 
@@ -204,10 +204,13 @@ pub fn skip_without(test: &str, controllers: &[&str]) -> bool {
     if missing.is_empty() {
         return false;
     }
-    eprintln!(
-        "SKIPPED {test}: no {} controller on this host ({})",
-        missing.join(", "),
-        host().layout()
+    crate::skipped(
+        test,
+        &format!(
+            "no {} controller on this host ({})",
+            missing.join(", "),
+            host().layout()
+        ),
     );
     true
 }

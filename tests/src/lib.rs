@@ -147,6 +147,24 @@ pub fn wait_until(what: &str, f: impl FnMut() -> bool) {
     wait_for(what, Duration::from_secs(10), f);
 }
 
+/// Says that `test` did not test what it is for here, and why: on stderr
+/// (`SKIPPED test: why`, shown with `--nocapture`), and as a line appended to
+/// the file `ENFORCER_TEST_SKIPS` names, if set: `cargo xtask vmtest` sets it
+/// and reports the skips of each configuration beside its pass count, since
+/// libtest counts a test that returned early as passed.
+pub fn skipped(test: &str, why: &str) {
+    eprintln!("SKIPPED {test}: {why}");
+    if let Some(path) = std::env::var_os("ENFORCER_TEST_SKIPS") {
+        use std::io::Write as _;
+        // One short write with O_APPEND: lines of parallel tests stay whole.
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(format!("{test}: {why}\n").as_bytes()));
+    }
+}
+
 /// How much slower than the build host the machine under test runs:
 /// `ENFORCER_TEST_TIME_SCALE` (a whole number), set by `cargo xtask vmtest`
 /// for a guest under TCG emulation; 1 elsewhere. Time limits of the tests

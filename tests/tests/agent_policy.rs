@@ -199,7 +199,10 @@ fn a_failing_action_is_audited_with_its_error() {
     if !is_v1("memory") {
         // cgroup v2 lets memory.max go below the usage (and OOM-kills);
         // only v1 refuses the write (EBUSY), which is what this test needs.
-        eprintln!("SKIPPED a_failing_action_is_audited_with_its_error: no v1 memory controller");
+        enforcer_tests::skipped(
+            "a_failing_action_is_audited_with_its_error",
+            "no v1 memory controller",
+        );
         return;
     }
     let a = GroupGuard::new("loop-fail");

@@ -1434,8 +1434,9 @@ fn cgxget_cgxset() {
 #[test]
 fn cgsnapshot_then_cgconfigparser_restores_the_values() {
     if !(enforcer_tests::layout::is_v1("cpu") && enforcer_tests::layout::is_v1("memory")) {
-        eprintln!(
-            "SKIPPED cgsnapshot round trip: its keys are cgroup v1's (cpu.shares, memory.limit_in_bytes)"
+        enforcer_tests::skipped(
+            "cgsnapshot_then_cgconfigparser_restores_the_values",
+            "its keys are cgroup v1's (cpu.shares, memory.limit_in_bytes)",
         );
         return;
     }

@@ -861,11 +861,14 @@ fn io_weight_uses_the_weight_file_this_kernel_has() {
     let Some(&(file, from_io_500, from_blkio_300)) =
         candidates.iter().find(|(f, _, _)| dir.join(f).is_file())
     else {
-        eprintln!(
-            "SKIPPED {TEST} (weight conversions): {} has none of {names:?}; this kernel \
-             offers no I/O weight (no CFQ or io.cost, BFQ not loaded). Checking that the \
-             keys are refused instead.",
-            dir.display()
+        enforcer_tests::skipped(
+            TEST,
+            &format!(
+                "(weight conversions) {} has none of {names:?}; this kernel offers no I/O \
+                 weight (no CFQ or io.cost, BFQ not loaded). Checking that the keys are \
+                 refused instead.",
+                dir.display()
+            ),
         );
         for kv in ["io.weight=500", "blkio.weight=300"] {
             let out = enforcer(&["set", "-r", kv, &g.name]);

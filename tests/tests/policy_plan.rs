@@ -95,7 +95,10 @@ fn a_rule_this_kernel_cannot_enforce_is_refused_everywhere() {
     );
     let results = judged(&run, p.to_str().unwrap());
     if results[2].1 != Some(1) {
-        eprintln!("SKIPPED: `run` accepts the policy here (a kernel that loads BPF-LSM programs)");
+        enforcer_tests::skipped(
+            "a_rule_this_kernel_cannot_enforce_is_refused_everywhere",
+            "`run` accepts the policy here (a kernel that loads BPF-LSM programs)",
+        );
         return;
     }
     let first = error_line(&results[0].2);

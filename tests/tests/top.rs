@@ -203,7 +203,10 @@ fn the_embedded_default_shows_top_and_cleans_up_on_q() {
     }
     let pins = std::path::Path::new("/sys/fs/bpf/enforcer");
     if pins.join("maps").exists() || std::net::TcpListener::bind("127.0.0.1:9750").is_err() {
-        eprintln!("SKIPPED: an agent uses the default pin directory or metrics port here");
+        enforcer_tests::skipped(
+            "the_embedded_default_shows_top_and_cleans_up_on_q",
+            "an agent uses the default pin directory or metrics port here",
+        );
         return;
     }
     let pins_existed = pins.exists();

@@ -750,10 +750,11 @@ impl Bench {
         t += "\n### Collection: reading every counter of N groups\n\n";
         t += "Synthetic groups in a private pin directory: one entry per group in \
               NET_EGRESS, NET_INGRESS and SOCK_ATTEMPTS, and 3 (or 0) (group, syscall) \
-              entries per group in SYSCALLS (capacity 32768); 9 reads each. The last column reads the same maps with \
-              BPF_MAP_LOOKUP_BATCH (4096 entries per call; not used by the agent, \
-              aya 0.14 has no batch API) and checks that it returns the same snapshot.\n\n";
-        t += "| groups | SYSCALLS entries per group | map entries read | `snapshot_pinned` ms | `Kernel::snapshot` ms | target (10k in 10 ms) | batch lookup ms |\n";
+              entries per group in SYSCALLS; 9 reads each. `snapshot_pinned` and \
+              `Kernel::snapshot` (the agent's read) use BPF_MAP_LOOKUP_BATCH where the \
+              kernel has it; the last column is the bench module's own batch reader, \
+              checked to return the same counters.\n\n";
+        t += "| groups | SYSCALLS entries per group | map entries read | `snapshot_pinned` ms | `Kernel::snapshot` ms | target (10k in 5 ms) | batch lookup ms |\n";
         t += "|---|---|---|---|---|---|---|\n";
         let mut memory = None;
         for (groups, per_group) in [(1000u64, 3u32), (10_000, 3), (10_000, 0)] {
@@ -798,7 +799,7 @@ impl Bench {
             }
             let entries = 3.0 * value(&out, "group_entries")? + value(&out, "syscall_entries")?;
             let target = if groups == 10_000 {
-                verdict(s.median("snapshot_pinned_ms") <= 10.0).to_owned()
+                verdict(s.median("kernel_snapshot_ms") <= 5.0).to_owned()
             } else {
                 "-".into()
             };
@@ -845,8 +846,8 @@ fn map_memory(pin_dir: &Path) -> Result<String> {
     let cpus = possible_cpus();
     let mut t = String::new();
     t += &format!(
-        "\nMap memory (bpftool `bytes_memlock`; the maps are preallocated, so this is the \
-         same for any number of groups) and payload computed as key + value x {cpus} CPUs \
+        "\nMap memory (bpftool `bytes_memlock`; the maps are not preallocated \
+         (BPF_F_NO_PREALLOC): this is what the empty maps hold) and payload computed as key + value x {cpus} CPUs \
          (per-CPU maps) or key + value:\n\n"
     );
     t += "| map | kind | max entries | bytes_memlock | per entry | computed payload per entry |\n";
@@ -880,9 +881,10 @@ fn map_memory(pin_dir: &Path) -> Result<String> {
         t += &format!("| {name} | {kind} | {max} | {memlock} | {per_entry:.0} | {payload} |\n");
     }
     t += &format!(
-        "\nPer group (one entry in each of the four per-group maps): {per_group:.0} bytes \
-         reserved (bytes_memlock / max_entries), {per_group_payload:.0} bytes of payload; \
-         plus one SYSCALLS entry per distinct (group, syscall).\n"
+        "\nPer group (one entry in each of the four per-group maps): {per_group_payload:.0} \
+         bytes of payload, allocated when the group first counts (the maps are not \
+         preallocated, so bytes_memlock / max_entries, {per_group:.0} bytes here, is only \
+         the empty maps' share); plus one SYSCALLS entry per distinct (group, syscall).\n"
     );
     Ok(t)
 }

@@ -15,6 +15,9 @@ pub(crate) struct ConfigResult {
     pub(crate) failures: Vec<String>,
     /// The guest's own warnings (a controller this kernel lacks, a failed mount).
     pub(crate) warnings: Vec<String>,
+    /// `test: why` for each test that returned early for what the kernel or
+    /// layout lacks (counted in `passed` by libtest).
+    pub(crate) skipped: Vec<String>,
     /// Why the run as a whole is incomplete (no DONE marker), if it is.
     pub(crate) incomplete: Option<String>,
 }
@@ -48,6 +51,7 @@ pub(crate) fn parse(lines: &[String], expected: &[String], timed_out: bool) -> C
                     }
                 }
                 "WARN" => r.warnings.push(arg.to_string()),
+                "SKIP" => r.skipped.push(arg.to_string()),
                 "DMESG-BEGIN" => in_dmesg = true,
                 "DMESG-END" => in_dmesg = false,
                 "DONE" => done = true,
@@ -200,8 +204,13 @@ pub(crate) fn duration(d: Duration) -> String {
 
 /// `6.1   v2      lsm=on   41 passed, 3 failed (2m10s)` and the details under it.
 pub(crate) fn config_lines(label: &str, r: &ConfigResult, elapsed: Duration) -> Vec<String> {
+    let skipped = if r.skipped.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} of them skipped)", r.skipped.len())
+    };
     let mut out = vec![format!(
-        "{label}   {} passed, {} failed ({}){}",
+        "{label}   {} passed{skipped}, {} failed ({}){}",
         r.passed,
         r.failed,
         duration(elapsed),
@@ -212,6 +221,7 @@ pub(crate) fn config_lines(label: &str, r: &ConfigResult, elapsed: Duration) -> 
     )];
     out.extend(r.failures.iter().map(|f| format!("    FAILED {f}")));
     out.extend(r.warnings.iter().map(|w| format!("    guest: {w}")));
+    out.extend(r.skipped.iter().map(|s| format!("    skipped {s}")));
     out
 }
 
@@ -279,5 +289,33 @@ mod tests {
         assert_eq!(r.failures, ["agent (did not finish)"]);
         assert_eq!(r.incomplete.as_deref(), Some("timed out"));
         assert!(!r.ok());
+    }
+
+    /// libtest counts a test that returned early as passed: the result line
+    /// says how many of the passes were skips, and which.
+    #[test]
+    fn skips_are_counted_apart_and_listed() {
+        let log = lines(
+            "VMTEST-BEGIN hardening\n\
+             test result: ok. 8 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.00s\n\
+             VMTEST-END hardening rc=0\n\
+             VMTEST-SKIP a_stale_pid_file: no cgroup2 hierarchy on this host (pure cgroup v1)\n\
+             VMTEST-DONE\n",
+        );
+        let r = parse(&log, &["hardening".into()], false);
+        assert_eq!(r.passed, 8);
+        assert_eq!(
+            r.skipped,
+            ["a_stale_pid_file: no cgroup2 hierarchy on this host (pure cgroup v1)"]
+        );
+        let out = config_lines("6.1   v1     lsm=off", &r, Duration::from_secs(75));
+        assert_eq!(
+            out[0],
+            "6.1   v1     lsm=off   8 passed (1 of them skipped), 0 failed (1m15s)"
+        );
+        assert_eq!(
+            out[1],
+            "    skipped a_stale_pid_file: no cgroup2 hierarchy on this host (pure cgroup v1)"
+        );
     }
 }
