@@ -13,6 +13,7 @@ mod host;
 pub mod keys;
 mod list;
 mod mounts;
+pub(crate) use mounts::unescape as unescape_mount_field;
 mod path;
 mod plan;
 mod procs;

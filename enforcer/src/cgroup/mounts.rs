@@ -87,8 +87,9 @@ pub(crate) struct CgroupMount {
     pub(crate) v1_controllers: Vec<String>,
 }
 
-/// Undo mountinfo's octal escapes (`\040` for a space and so on).
-fn unescape(field: &str) -> String {
+/// Undo the octal escapes of mountinfo and `/proc/self/mounts` (`\040` for
+/// a space and so on).
+pub(crate) fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -79,31 +79,6 @@ pub(crate) fn parse_proc_cgroups(text: &str) -> Vec<ProcCgroup> {
         .collect()
 }
 
-/// Undo the octal escapes of `/proc/self/mounts` (`\040` for a space).
-fn unescape(field: &str) -> String {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b
-            .get(i + 1..i + 4)
-            .filter(|_| b[i] == b'\\')
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(|d| u8::from_str_radix(d, 8).ok());
-        match octal {
-            Some(v) => {
-                out.push(v);
-                i += 4;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 impl Table {
     /// The table of this host, or `ECGROUPNOTMOUNTED` when nothing is mounted.
     pub(crate) fn discover() -> Table {
@@ -130,7 +105,7 @@ impl Table {
             let (Some(dir), Some(kind), Some(opts)) = (f.get(1), f.get(2), f.get(3)) else {
                 continue;
             };
-            let dir = PathBuf::from(unescape(dir));
+            let dir = PathBuf::from(crate::cgroup::unescape_mount_field(dir));
             match *kind {
                 "cgroup" => t.add_v1(&dir, opts),
                 "cgroup2" => t.add_v2(&dir, controllers(&dir)),
