@@ -158,6 +158,7 @@ fn group_block(
     o: &Opts,
 ) -> i32 {
     let (ctrls, root, first) = (h.ctrls, h.root, h.first);
+    let start = out.len();
     out.push_str(&format!("group {} {{\n", g.name));
     let mut ret = 0;
     for c in ctrls {
@@ -169,6 +170,12 @@ fn group_block(
             super::lcg::CgVersion::V1 => "tasks",
             super::lcg::CgVersion::V2 => "cgroup.procs",
         });
+        // A group removed since the walk listed it (a busy host creates and
+        // removes groups all the time) is left out, not an error.
+        if !dir.exists() {
+            out.truncate(start);
+            return 0;
+        }
         if permissions(out, io, &dir, &tasks).is_err() {
             return -1;
         }
