@@ -183,13 +183,16 @@ impl AgentRun {
             .unwrap_or(serde_json::Value::Null)
     }
 
-    /// Every line of the audit log; panics on a line that is not JSON.
+    /// Every whole line of the audit log; panics on a whole line that is not
+    /// JSON. The agent may be writing while this reads: write(2) to a file
+    /// copies page by page and readers take no lock, so the last line can be
+    /// half there. Only lines ended by their newline are read (a line the
+    /// agent finished is whole; one a SIGKILL tore it mends at its next start).
     pub fn audit_lines(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.file("audit.jsonl"))
-            .unwrap_or_default()
-            .lines()
+        whole_lines(&std::fs::read(self.file("audit.jsonl")).unwrap_or_default())
+            .into_iter()
             .map(|l| {
-                serde_json::from_str(l)
+                serde_json::from_str(&l)
                     .unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {l:?}"))
             })
             .collect()
@@ -212,5 +215,28 @@ impl Drop for AgentRun {
         ]);
         let _ = std::fs::remove_dir_all(&self.pin_dir);
         let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// The lines of `bytes` that end with a newline (without it); a last line
+/// still being written is left out.
+pub fn whole_lines(bytes: &[u8]) -> Vec<String> {
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    String::from_utf8_lossy(&bytes[..end])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_lines;
+
+    #[test]
+    fn a_line_still_being_written_is_not_read() {
+        assert_eq!(whole_lines(b"{\"a\":1}\n{\"b\":"), ["{\"a\":1}"]);
+        assert_eq!(whole_lines(b"{\"a\":1}\n"), ["{\"a\":1}"]);
+        assert!(whole_lines(b"{\"a\"").is_empty());
+        assert!(whole_lines(b"").is_empty());
     }
 }

@@ -28,42 +28,23 @@ fn links() -> &'static Path {
     })
 }
 
-/// Whether libcgroup's tools can be had here: installed, or installable
-/// with apt (a VM guest of `cargo xtask vmtest` has neither, and says so).
+/// Whether libcgroup's tools are here to compare with: `cargo xtask setup`
+/// installs Debian's cgroup-tools; a VM guest of `cargo xtask vmtest` has
+/// none, and says so.
 pub fn have_real_tools(test: &str) -> bool {
-    if Path::new("/usr/bin/cgget").exists() || Path::new("/usr/bin/apt-get").exists() {
+    if Path::new("/usr/bin/cgget").exists() {
         return true;
     }
     crate::skipped(
         test,
-        "no libcgroup tools to compare with and no apt-get to install them",
+        "no libcgroup tools to compare with (`cargo xtask setup` installs Debian's cgroup-tools)",
     );
     false
 }
 
-/// Where Debian's cgroup-tools keeps `tool`, installing the package if it
-/// is missing (`cargo xtask setup` installs it too).
+/// Where Debian's cgroup-tools keeps `tool` (installed by `cargo xtask
+/// setup`, never by a test).
 pub fn real_tool(tool: &str) -> PathBuf {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        if !Path::new("/usr/bin/cgget").exists() {
-            let st = Command::new("apt-get")
-                .args([
-                    "install",
-                    "-y",
-                    "-q",
-                    "--no-install-recommends",
-                    "cgroup-tools",
-                ])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status();
-            assert!(
-                st.is_ok_and(|s| s.success()) && Path::new("/usr/bin/cgget").exists(),
-                "the comparison tests need Debian's cgroup-tools: run `cargo xtask setup` \
-                 or `apt-get install -y cgroup-tools`"
-            );
-        }
-    });
     ["/usr/bin", "/usr/sbin"]
         .iter()
         .map(|d| Path::new(d).join(tool))
@@ -203,8 +184,7 @@ pub fn fresh(what: &str) -> GroupGuard {
 /// enforcer mirror exists for it (with enforcer's where libcgroup's is not
 /// to be had).
 pub fn real_create(spec: &str) {
-    let side = if Path::new("/usr/bin/cgcreate").exists() || Path::new("/usr/bin/apt-get").exists()
-    {
+    let side = if Path::new("/usr/bin/cgcreate").exists() {
         Side::Real
     } else {
         Side::Ours

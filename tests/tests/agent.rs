@@ -546,7 +546,10 @@ fn a_policy_the_kernel_cannot_enforce_changes_nothing() {
         return;
     }
     if lsm_available() {
-        eprintln!("skipped: this kernel loads BPF-LSM programs, so the policy is enforceable");
+        enforcer_tests::skipped(
+            "a_policy_the_kernel_cannot_enforce_changes_nothing",
+            "this kernel loads BPF-LSM programs, so the policy is enforceable",
+        );
         return;
     }
     let a = GroupGuard::new("nolsm-a");

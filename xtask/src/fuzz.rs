@@ -1,6 +1,7 @@
-//! `cargo xtask fuzz [TARGET] [--secs N]`: run a cargo-fuzz target in `fuzz/`
-//! on the nightly toolchain (libFuzzer needs it), installing cargo-fuzz first if
-//! it is missing. Without TARGET, lists the targets.
+//! `cargo xtask fuzz [TARGET | --all] [--secs N]`: run a cargo-fuzz target in
+//! `fuzz/` (or each in turn: CI runs `--all --secs 60`) on the nightly
+//! toolchain (libFuzzer needs it), installing cargo-fuzz first if it is
+//! missing. Without TARGET, lists the targets.
 //!
 //! The eBPF object is not needed to fuzz the readers, so it is not built
 //! (`AYA_BUILD_SKIP=1`). Each target starts from the project's valid examples
@@ -52,6 +53,19 @@ fn ensure_cargo_fuzz(root: &Path) -> Result<()> {
     eprintln!("[fuzz] installing cargo-fuzz (cargo install cargo-fuzz)");
     status(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
         .context("could not install cargo-fuzz")
+}
+
+/// Every target for `secs` each; the first failure ends the run.
+pub(crate) fn run_all(secs: u64, extra: &[String]) -> Result<()> {
+    for (name, _) in TARGETS {
+        eprintln!("[fuzz] {name} for {secs} s");
+        run(Some(name), secs, extra)?;
+    }
+    eprintln!(
+        "[fuzz] {} targets ran {secs} s each without a crash",
+        TARGETS.len()
+    );
+    Ok(())
 }
 
 pub(crate) fn run(target: Option<&str>, secs: u64, extra: &[String]) -> Result<()> {

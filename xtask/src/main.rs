@@ -47,7 +47,11 @@ enum Task {
     /// Fuzz a policy reader for N seconds (cargo-fuzz on nightly); lists the
     /// targets when none is given.
     Fuzz {
+        #[arg(conflicts_with = "all")]
         target: Option<String>,
+        /// Every target in turn, `--secs` each (what CI runs).
+        #[arg(long)]
+        all: bool,
         #[arg(long, default_value_t = 60)]
         secs: u64,
         /// Extra libFuzzer arguments (after `--`).
@@ -89,7 +93,18 @@ fn main() -> Result<()> {
             setup::run()?;
             run::test(&args)
         }
-        Task::Fuzz { target, secs, args } => fuzz::run(target.as_deref(), secs, &args),
+        Task::Fuzz {
+            target,
+            all,
+            secs,
+            args,
+        } => {
+            if all {
+                fuzz::run_all(secs, &args)
+            } else {
+                fuzz::run(target.as_deref(), secs, &args)
+            }
+        }
         Task::Bench { which } => {
             setup::run()?;
             run::build(true)?;

@@ -1,7 +1,8 @@
 //! Building, running and testing the workspace.
 
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -85,10 +86,130 @@ pub(crate) fn test(extra: &[String]) -> Result<()> {
     }
     // Binaries first: the end-to-end tests run the real `enforcer` executable.
     build(false)?;
+    // Tests that return early for what this host lacks say so in this file
+    // (`enforcer_tests::skipped`): libtest would count them as passed.
+    let skips = workspace_root().join("target").join("test-skips.txt");
+    let _ = std::fs::remove_file(&skips);
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--no-fail-fast"]);
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
+        .env("ENFORCER_TEST_SKIPS", &skips)
+        .stdout(Stdio::piped());
     if !extra.is_empty() {
         cmd.arg("--").args(extra);
     }
-    status(&mut cmd).context("tests failed")
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("could not start {cmd:?}"))?;
+    let mut tally = Tally::default();
+    if let Some(out) = child.stdout.take() {
+        let mut stdout = std::io::stdout().lock();
+        for line in BufReader::new(out).lines() {
+            let line = line.context("reading cargo test's output")?;
+            tally.line(&line);
+            // A closed stdout (`| head`) must not stop the tests.
+            let _ = writeln!(stdout, "{line}");
+        }
+    }
+    let st = child.wait().context("waiting for cargo test")?;
+    let skipped = skip_lines(&skips);
+    eprintln!("{}", tally.summary(&skipped));
+    for s in &skipped {
+        eprintln!("[test]   skipped {s}");
+    }
+    if !st.success() {
+        bail!("tests failed ({st})");
+    }
+    Ok(())
+}
+
+/// libtest's `test result:` lines, summed over every test executable.
+#[derive(Default, Debug, PartialEq)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+    executables: u64,
+}
+
+impl Tally {
+    fn line(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
+        self.executables += 1;
+        for part in rest.split(['.', ';']) {
+            let mut w = part.split_whitespace();
+            if let (Some(n), Some(what)) = (w.next(), w.next()) {
+                let n: u64 = n.parse().unwrap_or(0);
+                match what {
+                    "passed" => self.passed += n,
+                    "failed" => self.failed += n,
+                    "ignored" => self.ignored += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// libtest counts a test that returned early as passed: those are
+    /// reported as skipped, not as passes.
+    fn summary(&self, skipped: &[String]) -> String {
+        format!(
+            "[test] {} passed, {} skipped{}, {} failed, {} ignored, in {} test executables",
+            self.passed.saturating_sub(skipped.len() as u64),
+            skipped.len(),
+            if skipped.is_empty() {
+                ""
+            } else {
+                " (reasons below)"
+            },
+            self.failed,
+            self.ignored,
+            self.executables
+        )
+    }
+}
+
+/// The skip file's lines (`test: why`), each once, sorted.
+fn skip_lines(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let set: std::collections::BTreeSet<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    set.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    #[test]
+    fn results_of_every_executable_are_summed_and_skips_set_apart() {
+        let mut t = Tally::default();
+        for l in [
+            "running 3 tests",
+            "test result: ok. 259 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.99s",
+            "test result: FAILED. 7 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out; finished in 2.22s",
+            "test a ... ok",
+        ] {
+            t.line(l);
+        }
+        assert_eq!(
+            t,
+            Tally {
+                passed: 266,
+                failed: 2,
+                ignored: 1,
+                executables: 2
+            }
+        );
+        let skipped = vec!["x: no BPF-LSM".to_string(), "y: no tmux".to_string()];
+        assert_eq!(
+            t.summary(&skipped),
+            "[test] 264 passed, 2 skipped (reasons below), 2 failed, 1 ignored, in 2 test executables"
+        );
+    }
 }

@@ -204,8 +204,17 @@ struct Suite {
     timeout: Duration,
 }
 
+/// One boot's outcome.
+struct Boot {
+    r: report::ConfigResult,
+    lines: Vec<String>,
+    elapsed: Duration,
+}
+
 impl Suite {
-    /// Boot one configuration; its result and report lines.
+    /// Run one configuration; its result and report lines. A boot that dies
+    /// of the emulator's known fault (report::EMULATOR_FAULTS) is booted once
+    /// more for the executables it did not finish; a second fault fails.
     fn run_one(
         &self,
         c: &Config,
@@ -215,39 +224,100 @@ impl Suite {
     ) -> Result<(report::ConfigResult, Vec<String>)> {
         let lsm = if c.lsm { "on" } else { "off" };
         let label = format!("{}-{}-lsm-{lsm}", kernel.label, c.layout.name());
+        let first = self.boot(c, kernel, accel, args, &label, &self.only, &self.names)?;
+        let (r, elapsed) = if first.r.emulator_died() {
+            let rest: Vec<String> = self
+                .names
+                .iter()
+                .filter(|n| !first.r.completed.contains(n))
+                .cloned()
+                .collect();
+            let fault = first.r.emulator_fault.clone().unwrap_or_default();
+            if rest.is_empty() {
+                let mut r = first.r;
+                r.incomplete = None;
+                r.rerun = Some(format!(
+                    "emulator fault after the last executable ({fault}); nothing to rerun"
+                ));
+                (r, first.elapsed)
+            } else {
+                eprintln!(
+                    "[vmtest {label}] the guest died of an emulator fault ({fault}); \
+                     booting once more for: {}",
+                    rest.join(" ")
+                );
+                let rerun_label = format!("{label}-rerun");
+                let second = self.boot(c, kernel, accel, args, &rerun_label, &rest, &rest)?;
+                (
+                    first.r.with_rerun(&first.lines, second.r),
+                    first.elapsed + second.elapsed,
+                )
+            }
+        } else {
+            (first.r, first.elapsed)
+        };
+        let head = format!("{:<5} {:<6} lsm={lsm:<3}", kernel.label, c.layout.name());
+        let lines = report::config_lines(&head, &r, elapsed);
+        Ok((r, lines))
+    }
+
+    /// Boot once, running `only` (every executable when empty), and expect
+    /// `expected` to run.
+    #[allow(clippy::too_many_arguments)]
+    fn boot(
+        &self,
+        c: &Config,
+        kernel: &Kernel,
+        accel: qemu::Accel,
+        args: &Args,
+        label: &str,
+        only: &[String],
+        expected: &[String],
+    ) -> Result<Boot> {
+        let lsm = if c.lsm { "on" } else { "off" };
         let script = guest_init::config_script(
             c.layout,
             false,
             args.test_threads,
             args.timeout,
             accel.time_scale(),
-            &self.only,
+            only,
             &self.libtest,
         );
-        let initrd = guest_initrd(&self.dir, &self.base, kernel, &label, script)?;
+        let initrd = guest_initrd(&self.dir, &self.base, kernel, label, script)?;
+        let log = self.dir.join(format!("{label}.log"));
+        let kernel_log = self.dir.join(format!("{label}.kernel.log"));
         let boot = qemu::Boot {
             kernel: &kernel.image,
             initrd: &initrd,
             cmdline: cmdline(c),
             accel,
             timeout: self.timeout,
+            kernel_log: &kernel_log,
         };
-        let log = self.dir.join(format!("{label}.log"));
         eprintln!(
-            "[vmtest] booting {} ({}) {} lsm={lsm} under {}; console: {}",
+            "[vmtest] booting {} ({}) {} lsm={lsm} under {}; console: {}, kernel log: {}",
             kernel.label,
             kernel.image.display(),
             c.layout.name(),
             accel.name(),
-            log.display()
+            log.display(),
+            kernel_log.display()
         );
-        let outcome = qemu::run(&boot, &log, Some(&label))?;
+        let outcome = qemu::run(&boot, &log, Some(label))?;
         // Its parts stay cached; the concatenation is only for this boot.
         let _ = std::fs::remove_file(&initrd);
-        let r = report::parse(&outcome.lines, &self.names, outcome.timed_out);
-        let head = format!("{:<5} {:<6} lsm={lsm:<3}", kernel.label, c.layout.name());
-        let lines = report::config_lines(&head, &r, outcome.elapsed);
-        Ok((r, lines))
+        let r = report::parse(
+            &outcome.lines,
+            &outcome.kernel_lines,
+            expected,
+            outcome.timed_out,
+        );
+        Ok(Boot {
+            r,
+            lines: outcome.lines,
+            elapsed: outcome.elapsed,
+        })
     }
 }
 
@@ -268,7 +338,12 @@ fn cmdline(c: &Config) -> String {
     // A CPU stuck in the kernel panics the guest (its stack on the console)
     // instead of holding the run until the executable's timeout, which a
     // task spinning in the kernel would outlive anyway.
-    let mut s = format!("console=ttyS0 panic=-1 softlockup_panic=1 rdinit=/init lsm={lsm}");
+    // The kernel's console is the second serial port (see qemu.rs); an oops
+    // panics at once, so the interrupted executable and the kernel's reason
+    // are known (see report::EMULATOR_FAULTS) instead of a test hanging on a
+    // half-dead kernel.
+    let mut s =
+        format!("console=ttyS1 panic=-1 oops=panic softlockup_panic=1 rdinit=/init lsm={lsm}");
     if c.layout == Layout::V2 {
         // Nothing may bind a controller to v1, so every one is free for cgroup2.
         s.push_str(" cgroup_no_v1=all");
@@ -357,8 +432,9 @@ fn probe_kvm(dir: &Path, base: &Path, kernel: &Kernel) -> Result<bool> {
     let boot = qemu::Boot {
         kernel: &kernel.image,
         initrd: &initrd,
-        cmdline: "console=ttyS0 panic=-1 rdinit=/init".into(),
+        cmdline: "console=ttyS1 panic=-1 rdinit=/init".into(),
         accel: qemu::Accel::Kvm,
+        kernel_log: &dir.join("kvm-probe.kernel.log"),
         // TCG reaches /init in about 4 s here; KVM, when it works, is faster.
         timeout: Duration::from_secs(30),
     };

@@ -1,4 +1,7 @@
-//! Booting one kernel + initramfs in QEMU and capturing its serial console.
+//! Booting one kernel + initramfs in QEMU and capturing its serial consoles:
+//! the first (ttyS0) carries what the guest's init and the tests print, the
+//! second (ttyS1) the kernel's own log, so kernel messages never split a test's
+//! output line and a guest's dying words are kept whole.
 //!
 //! TCG by default: on this host /dev/kvm exists but KVM guests hang (shared/HOST.md).
 //! `VMTEST_ACCEL=kvm` forces KVM; `VMTEST_ACCEL=auto` first boots the guest in
@@ -46,11 +49,15 @@ pub(crate) struct Boot<'a> {
     pub(crate) cmdline: String,
     pub(crate) accel: Accel,
     pub(crate) timeout: Duration,
+    /// Where the kernel's console (ttyS1) is written.
+    pub(crate) kernel_log: &'a Path,
 }
 
 pub(crate) struct Outcome {
     /// Every console line, `\r` removed.
     pub(crate) lines: Vec<String>,
+    /// Every line of the kernel's log.
+    pub(crate) kernel_lines: Vec<String>,
     pub(crate) timed_out: bool,
     pub(crate) elapsed: Duration,
 }
@@ -67,7 +74,10 @@ fn command(boot: &Boot) -> Command {
     };
     cmd.args(["-m", "2048", "-smp", "2"])
         .args(["-nodefaults", "-no-user-config", "-display", "none"])
-        .args(["-serial", "stdio", "-monitor", "none", "-nic", "none"])
+        .args(["-serial", "stdio"])
+        .arg("-serial")
+        .arg(format!("file:{}", boot.kernel_log.display()))
+        .args(["-monitor", "none", "-nic", "none"])
         // With -no-reboot a guest panic (panic=-1 reboots at once) ends QEMU.
         .arg("-no-reboot")
         .arg("-kernel")
@@ -125,8 +135,17 @@ pub(crate) fn run(boot: &Boot, log: &Path, progress: Option<&str>) -> Result<Out
         }
     }
     let _ = child.wait();
+    let kernel_lines = std::fs::read(boot.kernel_log)
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .lines()
+                .map(|l| l.replace('\r', ""))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Outcome {
         lines,
+        kernel_lines,
         timed_out,
         elapsed: start.elapsed(),
     })

@@ -1,5 +1,7 @@
 //! Reading the guest console: libtest's summary and failing test names per test
 //! executable, between the markers guest_init.rs prints, and the result lines.
+//! The kernel's own log (a second serial port) says whether the guest died of
+//! the emulator's known fault rather than of the tests.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -20,18 +22,90 @@ pub(crate) struct ConfigResult {
     pub(crate) skipped: Vec<String>,
     /// Why the run as a whole is incomplete (no DONE marker), if it is.
     pub(crate) incomplete: Option<String>,
+    /// Executables that ran to their end marker.
+    pub(crate) completed: Vec<String>,
+    /// The kernel log line that shows the emulator's fault, if the guest
+    /// died of it (see [`emulator_fault`]).
+    pub(crate) emulator_fault: Option<String>,
+    /// What a rerun after an emulator fault covered, for the report.
+    pub(crate) rerun: Option<String>,
 }
 
 impl ConfigResult {
     pub(crate) fn ok(&self) -> bool {
         self.failed == 0 && self.incomplete.is_none()
     }
+
+    /// Whether the run died of the emulator's fault and deserves one rerun
+    /// of what it did not finish.
+    pub(crate) fn emulator_died(&self) -> bool {
+        self.emulator_fault.is_some() && self.incomplete.is_some()
+    }
+
+    /// This run's results for the executables it finished, and `rerun`'s for
+    /// the rest: the executable the fault interrupted counts only as the
+    /// rerun ran it, never as a pass of the faulted run.
+    pub(crate) fn with_rerun(self, first_lines: &[String], rerun: ConfigResult) -> ConfigResult {
+        let fault = self.emulator_fault.clone().unwrap_or_default();
+        let finished = parse_runs(first_lines, &[], &self.completed, false, false);
+        let interrupted = rerun.completed.join(", ");
+        ConfigResult {
+            passed: finished.passed + rerun.passed,
+            failed: finished.failed + rerun.failed,
+            failures: [finished.failures, rerun.failures].concat(),
+            warnings: [self.warnings, rerun.warnings].concat(),
+            skipped: [finished.skipped, rerun.skipped].concat(),
+            incomplete: rerun.incomplete,
+            completed: [self.completed, rerun.completed].concat(),
+            emulator_fault: rerun.emulator_fault,
+            rerun: Some(format!(
+                "the first boot died of an emulator fault ({fault}); rerun once: {interrupted}"
+            )),
+        }
+    }
 }
 
-/// Parse a whole console log. `expected` names the executables the guest should
-/// have run: one that never started counts as a failure too.
-pub(crate) fn parse(lines: &[String], expected: &[String], timed_out: bool) -> ConfigResult {
-    let mut r = ConfigResult::default();
+/// Kernel log lines that mean QEMU's multi-threaded TCG raced the guest
+/// kernel's live code patching (text_poke of static keys and BPF trampolines),
+/// not that a test or enforcer broke the kernel: an `int3` trap the kernel no
+/// longer expects in a just-patched jump, and a vCPU that stops making
+/// progress (softlockup_panic turns it into a panic). Seen about once in five
+/// full runs of a 2-vCPU guest; never on real hardware or under KVM.
+const EMULATOR_FAULTS: &[&str] = &["Oops: int3", "BUG: soft lockup"];
+
+/// The first kernel log line that shows an emulator fault.
+pub(crate) fn emulator_fault(kernel_log: &[String]) -> Option<String> {
+    kernel_log
+        .iter()
+        .find(|l| EMULATOR_FAULTS.iter().any(|sig| l.contains(sig)))
+        .map(|l| l.trim().to_string())
+}
+
+/// Parse a whole console log and the kernel's log. `expected` names the
+/// executables the guest should have run: one that never started counts as a
+/// failure too.
+pub(crate) fn parse(
+    lines: &[String],
+    kernel_log: &[String],
+    expected: &[String],
+    timed_out: bool,
+) -> ConfigResult {
+    parse_runs(lines, kernel_log, expected, timed_out, true)
+}
+
+/// [`parse`], counting an executable the guest did not finish as a failure
+/// only if `count_unfinished`.
+fn parse_runs(
+    lines: &[String],
+    kernel_log: &[String],
+    expected: &[String],
+    timed_out: bool,
+    count_unfinished: bool,
+) -> ConfigResult {
+    let mut r = ConfigResult {
+        emulator_fault: emulator_fault(kernel_log),
+        ..ConfigResult::default()
+    };
     let mut current: Option<Exe> = None;
     let mut seen = BTreeSet::new();
     let mut done = false;
@@ -47,6 +121,7 @@ pub(crate) fn parse(lines: &[String], expected: &[String], timed_out: bool) -> C
                 "END" => {
                     if let Some(exe) = current.take() {
                         let rc = arg.rsplit_once("rc=").map_or("?", |(_, rc)| rc);
+                        r.completed.push(exe.name.clone());
                         exe.finish(&mut r, Some(rc));
                     }
                 }
@@ -66,7 +141,9 @@ pub(crate) fn parse(lines: &[String], expected: &[String], timed_out: bool) -> C
             exe.line(line);
         }
     }
-    if let Some(exe) = current.take() {
+    if let Some(exe) = current.take()
+        && count_unfinished
+    {
         exe.finish(&mut r, None);
     }
     for name in expected {
@@ -76,9 +153,14 @@ pub(crate) fn parse(lines: &[String], expected: &[String], timed_out: bool) -> C
         }
     }
     if !done {
+        let panicked = |l: &String| l.contains("Kernel panic");
         r.incomplete = Some(if timed_out {
             "timed out".into()
-        } else if lines.iter().any(|l| l.contains("Kernel panic")) {
+        } else if let Some(fault) = &r.emulator_fault {
+            format!("emulator fault: {fault}")
+        } else if let Some(p) = kernel_log.iter().find(|l| panicked(l)) {
+            format!("kernel panic: {}", p.trim())
+        } else if lines.iter().any(panicked) {
             "kernel panic".into()
         } else {
             "the guest stopped before finishing".into()
@@ -219,6 +301,7 @@ pub(crate) fn config_lines(label: &str, r: &ConfigResult, elapsed: Duration) -> 
             .map(|w| format!(" INCOMPLETE: {w}"))
             .unwrap_or_default()
     )];
+    out.extend(r.rerun.iter().map(|w| format!("    {w}")));
     out.extend(r.failures.iter().map(|f| format!("    FAILED {f}")));
     out.extend(r.warnings.iter().map(|w| format!("    guest: {w}")));
     out.extend(r.skipped.iter().map(|s| format!("    skipped {s}")));
@@ -266,7 +349,7 @@ mod tests {
         let expected = ["control_plane", "agent", "enforce_kernel", "ebpf_egress"]
             .map(String::from)
             .to_vec();
-        let r = parse(&log, &expected, false);
+        let r = parse(&log, &[], &expected, false);
         assert_eq!(r.passed, 7);
         assert_eq!(r.failed, 3);
         assert_eq!(
@@ -284,7 +367,7 @@ mod tests {
     #[test]
     fn a_run_without_done_is_incomplete() {
         let log = lines("VMTEST-BEGIN agent\nrunning 5 tests\n");
-        let r = parse(&log, &["agent".into()], true);
+        let r = parse(&log, &[], &["agent".into()], true);
         assert_eq!(r.failed, 1);
         assert_eq!(r.failures, ["agent (did not finish)"]);
         assert_eq!(r.incomplete.as_deref(), Some("timed out"));
@@ -302,7 +385,7 @@ mod tests {
              VMTEST-SKIP a_stale_pid_file: no cgroup2 hierarchy on this host (pure cgroup v1)\n\
              VMTEST-DONE\n",
         );
-        let r = parse(&log, &["hardening".into()], false);
+        let r = parse(&log, &[], &["hardening".into()], false);
         assert_eq!(r.passed, 8);
         assert_eq!(
             r.skipped,
@@ -316,6 +399,82 @@ mod tests {
         assert_eq!(
             out[1],
             "    skipped a_stale_pid_file: no cgroup2 hierarchy on this host (pure cgroup v1)"
+        );
+    }
+
+    /// A guest that dies of the emulator's int3 race mid-executable: the
+    /// executables it finished keep their results, the interrupted one and
+    /// the rest count only as the rerun ran them, and the report says so.
+    #[test]
+    fn an_emulator_fault_is_rerun_once_and_never_counted_as_a_pass() {
+        let first = lines(
+            "VMTEST-BEGIN agent\n\
+             test result: ok. 5 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.00s\n\
+             VMTEST-END agent rc=0\n\
+             VMTEST-BEGIN arbiter\n\
+             running 2 tests\n\
+             test one ... ok\n",
+        );
+        let kernel = lines(
+            "[  812.1] int3: 0000 [#1] PREEMPT SMP NOPTI\n\
+             [  812.1] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\n\
+             [  812.2] Kernel panic - not syncing: Fatal exception in interrupt\n",
+        );
+        let expected = ["agent", "arbiter", "top"].map(String::from).to_vec();
+        let r = parse(&first, &kernel, &expected, false);
+        assert!(r.emulator_died(), "{r:?}");
+        assert!(!r.ok());
+        assert_eq!(r.completed, ["agent"]);
+        assert_eq!(
+            r.incomplete.as_deref(),
+            Some("emulator fault: [  812.1] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI")
+        );
+
+        let rest: Vec<String> = expected
+            .iter()
+            .filter(|n| !r.completed.contains(n))
+            .cloned()
+            .collect();
+        assert_eq!(rest, ["arbiter", "top"]);
+        let second = lines(
+            "VMTEST-BEGIN arbiter\n\
+             test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.00s\n\
+             VMTEST-END arbiter rc=0\n\
+             VMTEST-BEGIN top\n\
+             test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.00s\n\
+             VMTEST-END top rc=101\n\
+             VMTEST-DONE\n",
+        );
+        let again = parse(&second, &[], &rest, false);
+        let merged = r.with_rerun(&first, again);
+        // 5 from the first boot's agent, 2 + 3 from the rerun; the test that
+        // passed before the fault (arbiter's `one`) is not counted twice.
+        assert_eq!(merged.passed, 10);
+        assert_eq!(merged.failed, 1);
+        assert!(merged.incomplete.is_none());
+        assert!(!merged.ok(), "a real failure in the rerun still fails");
+        let out = config_lines("6.1   v2     lsm=on ", &merged, Duration::from_secs(60));
+        assert!(
+            out[1]
+                .starts_with("    the first boot died of an emulator fault ([  812.1] Oops: int3"),
+            "{out:?}"
+        );
+        assert!(out[1].ends_with("rerun once: arbiter, top"), "{out:?}");
+    }
+
+    /// A panic that is not the emulator's is a failure, not a reason to rerun.
+    #[test]
+    fn another_kernel_panic_is_not_rerun() {
+        let first = lines("VMTEST-BEGIN agent\nrunning 5 tests\n");
+        let kernel = lines(
+            "[  9.1] BUG: kernel NULL pointer dereference, address: 0000000000000008\n\
+             [  9.2] Kernel panic - not syncing: Fatal exception\n",
+        );
+        let r = parse(&first, &kernel, &["agent".into()], false);
+        assert!(!r.emulator_died());
+        assert_eq!(
+            r.incomplete.as_deref(),
+            Some("kernel panic: [  9.2] Kernel panic - not syncing: Fatal exception")
         );
     }
 }
