@@ -165,13 +165,50 @@ impl AgentRun {
         }
     }
 
+    /// One scrape of the metrics endpoint, or None if it does not answer
+    /// within 10 s (times the time scale): a hung agent fails the waiting
+    /// test instead of hanging it.
     pub fn metrics(&self) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let limit = Duration::from_secs(10) * crate::time_scale();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut s = TcpStream::connect_timeout(&addr, limit).ok()?;
+        s.set_read_timeout(Some(limit)).ok()?;
+        s.set_write_timeout(Some(limit)).ok()?;
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
             .ok()?;
         let mut out = String::new();
         s.read_to_string(&mut out).ok()?;
         out.starts_with("HTTP/1.1 200").then_some(out)
+    }
+
+    /// The value of an unlabelled sample of the metrics (`enforcer_collections_total`).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let m = self.metrics()?;
+        m.lines().find_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix(' ')?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+    }
+
+    /// Collections the agent has completed (one per interval).
+    pub fn collections(&self) -> u64 {
+        self.metric("enforcer_collections_total")
+            .expect("the agent serves enforcer_collections_total") as u64
+    }
+
+    /// Waits until the agent has completed `n` more collections than now:
+    /// the event that shows it has looked at the host (and acted) that many
+    /// times since, where a test checks that something did *not* happen.
+    pub fn wait_collections(&self, n: u64) {
+        let start = self.collections();
+        wait_for(
+            &format!("{n} more collections by the agent"),
+            Duration::from_secs(10) + Duration::from_millis(500) * u32::try_from(n).unwrap_or(1000),
+            || {
+                self.metric("enforcer_collections_total")
+                    .is_some_and(|c| c as u64 >= start + n)
+            },
+        );
     }
 
     /// `enforcer stats --json GROUP`: the group's object, or null.

@@ -478,9 +478,9 @@ fn observe_mode_counts_other_groups_and_reclaims_deleted_ones_quietly() {
     wait_until("the deleted group's series to go", || {
         run.metrics().is_some_and(|m| !m.contains(&series))
     });
-    // Quiet for a while (five intervals) after the reclaim: a check of
-    // absence over time.
-    std::thread::sleep(Duration::from_millis(500));
+    // Quiet for five more collections after the reclaim: a check of
+    // absence over the agent's own ticks, not the clock.
+    run.wait_collections(5);
     let log = std::fs::read_to_string(run.file("agent.log")).unwrap_or_default();
     assert!(
         !log.contains("ERROR"),
@@ -658,6 +658,13 @@ fn reload_with_another_file_is_refused_and_says_what_config_does() {
         "{err}"
     );
     // Its own file, validated first, is fine.
+    let reloads = || {
+        run.audit_lines()
+            .iter()
+            .filter(|l| l["kind"] == "reload")
+            .count()
+    };
+    let before = reloads();
     enforcer_ok(&[
         "reload",
         "--config",
@@ -665,7 +672,8 @@ fn reload_with_another_file_is_refused_and_says_what_config_does() {
         "--pid-file",
         run.pid_file().to_str().unwrap(),
     ]);
-    std::thread::sleep(Duration::from_millis(300));
+    // The reload is done (and audited) before p2's group is looked for.
+    wait_until("the reload in the audit log", || reloads() > before);
     let cg = enforcer::cgroup::Cgroups::discover().unwrap();
     assert!(
         cg.present_in(&n.path()).is_empty(),

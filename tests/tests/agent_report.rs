@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use enforcer_tests::layout::{skip_without_cgroup2, spec};
-use enforcer_tests::{AgentRun, GroupGuard, enforcer_bin, helper_bin, wait_until};
+use enforcer_tests::{AgentRun, GroupGuard, enforcer_bin, helper_bin};
 
 fn helper_in(g: &GroupGuard, args: &[&str]) {
     let st = Command::new(enforcer_bin())
@@ -35,20 +35,55 @@ fn samples(body: &str) -> Vec<(String, String, f64)> {
         .collect()
 }
 
+/// README's metrics table: `(name, type, labels column)` per row.
+fn readme_metrics() -> Vec<(String, String, String)> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    readme
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.strip_prefix("| `enforcer_")?.split(" | ").collect();
+            let name = format!("enforcer_{}", cells.first()?.trim_end_matches('`'));
+            Some((
+                name,
+                cells.get(1)?.to_string(),
+                cells.get(2)?.trim_end_matches(" |").to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// The exposition's `# TYPE family type` lines.
+fn types(body: &str) -> Vec<(String, String)> {
+    body.lines()
+        .filter_map(|l| {
+            let mut w = l.strip_prefix("# TYPE ")?.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect()
+}
+
 #[test]
 fn every_metric_readme_lists_is_served_with_the_group_label() {
     if skip_without_cgroup2("every_metric_readme_lists_is_served_with_the_group_label") {
         return;
     }
     let a = GroupGuard::new("metrics");
+    let unit = format!("{}/web.service", a.name);
     let mut run = AgentRun::new();
     let p = run.file("policy.toml");
+    // Something for every family README lists: a limit, a budget, rules of
+    // each kind, a `when` rule, an arbiter, and a group whose path names a
+    // systemd unit (for enforcer_group_info).
     std::fs::write(
         &p,
         format!(
-            "[group.\"{n}\"]\n\"memory.max\" = \"64M\"\n[group.\"{n}\".network]\n\
-             connect_deny = [\"127.0.0.2/32\"]\negress_rate = \"1Mbit\"\n\
-             [group.\"{n}\".syscalls]\ndeny = [\"getppid\"]\naction = \"log\"\n",
+            "[arbiter]\nresources = [\"cpu\"]\n\n\
+             [group.\"{n}\"]\n\"memory.max\" = \"64M\"\n[group.\"{n}\".network]\n\
+             connect_deny = [\"127.0.0.2/32\"]\negress_rate = \"1Mbit\"\negress_budget = \"1G/1d\"\n\
+             [group.\"{n}\".syscalls]\ndeny = [\"getppid\"]\naction = \"log\"\n\
+             [[group.\"{n}\".when]]\nmetric = \"egress_bytes_per_sec\"\nabove = \"1G\"\nfor = \"1s\"\nthen = \"log\"\n\n\
+             [group.\"{unit}\"]\n",
             n = a.name
         ),
     )
@@ -58,114 +93,147 @@ fn every_metric_readme_lists_is_served_with_the_group_label() {
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     helper_in(&a, &["try-connect", "tcp", "127.0.0.2:9"]);
     helper_in(&a, &["sockaddr", "3"]);
+    const SENT: u64 = 400;
     helper_in(
         &a,
         &[
             "udp-blast",
             &rx.local_addr().unwrap().to_string(),
-            "400",
+            &SENT.to_string(),
             "1400",
         ],
     );
+    // The group is idle from here on: two more collections and the agent's
+    // counters are final, equal to what `stats` reads from the pins.
+    run.wait_collections(2);
+    let body = run.metrics().expect("a scrape");
+    let body = body
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let all = samples(&body);
     let label = format!("group=\"{}\"", a.name);
-    let mut all = Vec::new();
-    wait_until("every metric of the group", || {
-        let Some(m) = run.metrics() else { return false };
-        let body = m.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
-        all = samples(&body);
-        let has = |name: &str| {
-            all.iter()
-                .any(|(n, l, v)| n == name && l.contains(&label) && *v >= 1.0)
-        };
-        has("enforcer_denied_total")
-            && has("enforcer_dropped_packets_total")
-            && has("enforcer_syscalls_logged_total")
-    });
     let of = |name: &str| -> Vec<(String, f64)> {
         all.iter()
             .filter(|(n, l, _)| n == name && l.contains(&label))
             .map(|(_, l, v)| (l.clone(), *v))
             .collect()
     };
-    // The names in README's metric list, each with at least one series here.
-    for name in [
-        "enforcer_net_bytes_total",
-        "enforcer_net_packets_total",
-        "enforcer_connect_attempts_total",
-        "enforcer_bind_attempts_total",
-        "enforcer_syscalls_total",
-        "enforcer_syscall_calls_total",
-        "enforcer_memory_usage_bytes",
-        "enforcer_memory_limit_bytes",
-        "enforcer_oom_kills_total",
-        "enforcer_cpu_usage_seconds_total",
-        "enforcer_build_info",
-        "enforcer_collection_duration_seconds",
-        "enforcer_map_entries",
-        "enforcer_reloads_total",
-        "enforcer_rules_loaded",
-        "enforcer_denied_total",
-        "enforcer_syscalls_logged_total",
-        "enforcer_dropped_packets_total",
-        "enforcer_dropped_bytes_total",
-        "enforcer_events_lost_total",
-    ] {
-        let agent_wide = !name.contains("attempts")
-            && [
-                "build_info",
-                "collection",
-                "map_",
-                "reloads",
-                "rules_loaded",
-            ]
-            .iter()
-            .any(|n| name.contains(n));
-        let present = if agent_wide {
-            all.iter().any(|(n, _, _)| n == name)
-        } else {
-            !of(name).is_empty()
-        };
-        assert!(present, "{name} missing");
+
+    // Every family README lists is served with README's type; a family for
+    // groups is served for this group (each condition README names is met
+    // here, but yielding).
+    let served = types(&body);
+    let listed = readme_metrics();
+    assert!(listed.len() >= 30, "README's metrics table: {listed:?}");
+    for (name, kind, labels) in &listed {
+        let kind = kind.split_whitespace().next().unwrap_or_default();
+        let family = name.strip_suffix("_total").unwrap_or(name);
+        if labels.contains("only while yielding") {
+            continue; // tests/tests/arbiter.rs yields; nothing yields here
+        }
+        assert!(
+            served.iter().any(|(f, t)| f == family && t == kind),
+            "README lists {name} ({kind}); served: {served:?}"
+        );
+        let per_group = labels.starts_with("group");
+        let series: Vec<_> = all.iter().filter(|(n, _, _)| n == name).collect();
+        if labels.contains("maps that filled only") {
+            // Nothing fills a map here: tests/tests/scale.rs overflows one.
+            continue;
+        }
+        assert!(!series.is_empty(), "{name}: no sample");
+        if per_group {
+            let group = if name == "enforcer_group_info" {
+                format!("group=\"{unit}\"")
+            } else {
+                label.clone()
+            };
+            assert!(
+                series.iter().any(|(_, l, _)| l.contains(&group)),
+                "{name} has no series for {group}: {series:?}"
+            );
+        }
     }
-    assert_eq!(of("enforcer_memory_limit_bytes")[0].1, (64u64 << 20) as f64);
-    assert!(of("enforcer_connect_attempts_total")[0].1 >= 4.0);
-    assert!(of("enforcer_bind_attempts_total")[0].1 >= 3.0);
-    let denied: Vec<_> = of("enforcer_denied_total")
-        .into_iter()
-        .filter(|(l, _)| l.contains("hook=\"connect\",action=\"deny\""))
-        .collect();
-    assert_eq!(denied.len(), 1);
-    assert_eq!(denied[0].1, 1.0, "one denied connect");
-    let dropped: f64 = of("enforcer_dropped_packets_total")
-        .iter()
-        .filter(|(l, _)| l.contains("direction=\"egress\""))
-        .map(|(_, v)| *v)
-        .sum();
-    assert!(dropped > 0.0, "the 1 Mbit/s limit dropped packets");
-    let dropped_bytes: f64 = of("enforcer_dropped_bytes_total")
-        .iter()
-        .filter(|(l, _)| l.contains("direction=\"egress\""))
-        .map(|(_, v)| *v)
-        .sum();
-    assert!(
-        dropped_bytes >= dropped * 28.0,
-        "and their bytes, headers included"
-    );
-    assert!(
-        of("enforcer_syscalls_logged_total")[0].1 >= 5.0,
-        "getppid logged"
-    );
-    // The same counters in `stats --json`, under the names the table gives.
+    // ... and nothing is served that README does not list.
+    for (family, _) in &served {
+        assert!(
+            listed
+                .iter()
+                .any(|(n, _, _)| n.strip_suffix("_total").unwrap_or(n) == family),
+            "{family} is served but not in README's metrics table"
+        );
+    }
+
+    // Every per-group counter (the counter table) has exactly one series,
+    // equal to the value `stats --json` reads from the kernel.
     let s = run.stats(&a.name);
-    assert!(
-        s["enforcement"]["syscalls_logged"].as_u64() >= Some(5),
-        "{s}"
+    for def in enforcer::counters::COUNTERS {
+        let want = s[def.json.0][def.json.1]
+            .as_u64()
+            .unwrap_or_else(|| panic!("stats has no {}.{}: {s}", def.json.0, def.json.1));
+        let matching: Vec<f64> = of(def.metric.name)
+            .into_iter()
+            .filter(|(l, _)| {
+                def.labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(
+            matching,
+            [want as f64],
+            "{} {:?} against stats' {}.{}",
+            def.metric.name,
+            def.labels,
+            def.json.0,
+            def.json.1
+        );
+    }
+
+    // And against what the test did.
+    let net = &s["net"];
+    let dropped = &s["enforcement"];
+    let packets = net["egress_packets"].as_u64().unwrap()
+        + dropped["egress_dropped_packets"].as_u64().unwrap();
+    assert_eq!(packets, SENT, "every datagram left or was dropped: {s}");
+    let bytes =
+        net["egress_bytes"].as_u64().unwrap() + dropped["egress_dropped_bytes"].as_u64().unwrap();
+    assert_eq!(
+        bytes,
+        SENT * 1428,
+        "1400 B of payload and 28 of headers each: {s}"
     );
     assert!(
-        s["enforcement"]["egress_dropped_bytes"].as_u64() > Some(0),
-        "{s}"
+        dropped["egress_dropped_packets"].as_u64() > Some(0),
+        "the 1 Mbit/s limit dropped: {s}"
     );
-    assert!(s["enforcement"]["events_lost"].is_u64(), "{s}");
+    assert_eq!(dropped["connect_denied"], 1, "one denied connect: {s}");
+    assert_eq!(dropped["syscalls_logged"], 5, "getppid logged 5 times: {s}");
+    assert_eq!(s["syscalls"]["by_name"]["getppid"], 5, "{s}");
+    assert_eq!(
+        of("enforcer_memory_limit_bytes"),
+        [(label.clone(), (64u64 << 20) as f64)]
+    );
+    let budget: Vec<f64> = of("enforcer_budget_bytes")
+        .into_iter()
+        .filter(|(l, _)| l.contains("direction=\"egress\""))
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(budget, [(1u64 << 30) as f64]);
+    let left: Vec<f64> = of("enforcer_budget_remaining_bytes")
+        .into_iter()
+        .filter(|(l, _)| l.contains("direction=\"egress\""))
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        left,
+        [((1u64 << 30) - net["egress_bytes"].as_u64().unwrap()) as f64],
+        "the budget is charged what left"
+    );
+    assert_eq!(of("enforcer_oom_kills_total")[0].1, 0.0);
     // A stable syscall label set: the fixed set, the policy's (getppid, which
     // it logs) and `other`, whatever the group called (README lists it).
     let syscalls: Vec<String> = of("enforcer_syscall_calls_total")
@@ -179,10 +247,26 @@ fn every_metric_readme_lists_is_served_with_the_group_label() {
     );
     assert!(syscalls.iter().any(|l| l.contains("syscall=\"getppid\"")));
     assert!(syscalls.iter().any(|l| l.contains("syscall=\"other\"")));
+    let rules: Vec<(String, f64)> = all
+        .iter()
+        .filter(|(n, _, _)| n == "enforcer_rules_loaded")
+        .map(|(_, l, v)| (l.clone(), *v))
+        .collect();
+    for kind in ["network", "syscall", "when"] {
+        assert!(
+            rules
+                .iter()
+                .any(|(l, v)| l.contains(&format!("kind=\"{kind}\"")) && *v >= 1.0),
+            "rules loaded of kind {kind}: {rules:?}"
+        );
+    }
+    let info: Vec<_> = all
+        .iter()
+        .filter(|(n, l, _)| n == "enforcer_group_info" && l.contains(&format!("group=\"{unit}\"")))
+        .collect();
     assert!(
-        all.iter()
-            .any(|(n, l, _)| n == "enforcer_rules_loaded" && l.contains("kind=\"network\"")),
-        "rules loaded by kind"
+        info.len() == 1 && info[0].1.contains("unit=\"web.service\"") && info[0].2 == 1.0,
+        "{info:?}"
     );
 }
 

@@ -197,7 +197,13 @@ fn cpu_contention_yields_idleness_restores_and_a_crash_is_recovered() {
     // The low group alone has the CPUs: nobody above it needs them.
     let mut lows = Procs::default();
     lows.spawn(&cpu_spec(&low.name), 2, &["spin", "60"]);
-    std::thread::sleep(Duration::from_millis(800));
+    // Eight of the arbiter's intervals with the low group busy on both CPUs.
+    wait_for(
+        "the low group's hogs to run",
+        Duration::from_secs(5),
+        || cpu_usage_usec(&low.name) > 0,
+    );
+    run.wait_collections(8);
     assert!(
         arbiter_events(&run).is_empty(),
         "nothing to yield to: {:#?}",
@@ -343,7 +349,12 @@ fn network_contention_yields_the_low_groups_rate_down_to_its_floor() {
     let flood = ["udp-flood", addr.as_str(), "60", "1400"];
     let mut lows = Procs::default();
     lows.spawn(&cpu_spec(&low.name), 1, &flood);
-    std::thread::sleep(Duration::from_millis(800));
+    // Eight of the arbiter's intervals with the low group sending.
+    wait_for("the low group to send", Duration::from_secs(5), || {
+        egress_bytes(&run, &low.name) > 0
+    });
+    let alone = egress_rate(&run, &low.name);
+    run.wait_collections(8);
     assert!(
         events(&run, 0, "yield", &low.name, "egress").is_empty(),
         "alone, the low group may use the whole capacity: {:#?}",
@@ -373,6 +384,19 @@ fn network_contention_yields_the_low_groups_rate_down_to_its_floor() {
     }
     assert!(lowest < 25_000_000, "yielded below the capacity: {lowest}");
     assert!(lowest >= floor, "min_egress 10Mbit: held to {lowest} B/s");
+    // The record is the arbiter's word; the kernel's counters show the group
+    // really sends at its floor (plus the limiter's burst) while held there.
+    wait_for(
+        "the low group held at its floor",
+        Duration::from_secs(10),
+        || yielded_rate(&run, &low.name) == Some(floor),
+    );
+    let held = egress_rate(&run, &low.name);
+    let burst = enforcer::bpf::RATE_BURST_BYTES as f64;
+    assert!(
+        held <= 1.10 * floor as f64 + burst && held >= 0.5 * floor as f64,
+        "held at {floor} B/s, sent {held:.0} B/s (alone {alone:.0} B/s)"
+    );
 
     // The high group goes idle: the rate is lifted.
     highs.stop();
@@ -384,21 +408,68 @@ fn network_contention_yields_the_low_groups_rate_down_to_its_floor() {
     eprintln!("egress restored {took:?} after the high group stopped");
     assert!(yielded_rate(&run, &low.name).is_none());
 
-    // Yielded again, then a clean stop gives it back and removes the record.
+    // Yielded again, then a clean stop (the high group still sending, so
+    // nothing but the stop can give it back) restores the rate, in the
+    // kernel too, and removes the record.
     let seen = arbiter_events(&run).len();
     highs.spawn(&cpu_spec(&high.name), 1, &flood);
     within("a second yield", Duration::from_secs(10), || {
         !events(&run, seen, "yield", &low.name, "egress").is_empty()
     });
-    highs.stop();
+    wait_for(
+        "the low group held at its floor again",
+        Duration::from_secs(10),
+        || yielded_rate(&run, &low.name) == Some(floor),
+    );
     let before_stop = arbiter_events(&run).len();
     terminate(&mut run);
-    assert!(
-        !events(&run, before_stop, "restore", &low.name, "egress").is_empty()
-            || !events(&run, seen, "restore", &low.name, "egress").is_empty(),
-        "a stop gives back what is yielded: {:#?}",
+    let restored = events(&run, before_stop, "restore", &low.name, "egress");
+    assert_eq!(
+        restored.len(),
+        1,
+        "the stop gives back what is yielded: {:#?}",
         arbiter_events(&run)
     );
+    assert!(restored[0]["ok"].as_bool().unwrap(), "{}", restored[0]);
     assert!(record(&run).is_none(), "no record after a clean stop");
+    highs.stop();
+    // No agent runs now: only the kernel decides. Alone, the low group may
+    // borrow the whole capacity again, far above the rate it was held to.
+    let after = egress_rate(&run, &low.name);
+    assert!(
+        after > 4.0 * floor as f64,
+        "after the stop the low group sends {after:.0} B/s; it was held to {floor} B/s"
+    );
     lows.stop();
+}
+
+/// The group's egress bytes as the kernel counted them (`stats`).
+fn egress_bytes(run: &AgentRun, group: &str) -> u64 {
+    run.stats(group)["net"]["egress_bytes"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// What the group sends per second over one second, by the kernel's count.
+fn egress_rate(run: &AgentRun, group: &str) -> f64 {
+    let (b0, t0) = (egress_bytes(run, group), Instant::now());
+    std::thread::sleep(Duration::from_secs(1));
+    (egress_bytes(run, group) - b0) as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// CPU time the group's processes used, in µs (cgroup2 `cpu.stat`, or v1
+/// `cpuacct.usage` in ns / 1000).
+fn cpu_usage_usec(name: &str) -> u64 {
+    let v2 = layout::v2_dir(name).join("cpu.stat");
+    if let Ok(text) = std::fs::read_to_string(&v2) {
+        return text
+            .lines()
+            .find_map(|l| l.strip_prefix("usage_usec "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+    }
+    std::fs::read_to_string(dir_of("cpuacct", name).join("cpuacct.usage"))
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(0, |ns| ns / 1000)
 }
