@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::cgroup::Cgroups;
-use crate::config::{ConfigError, Policy, parse_cgconfig, parse_policy, parse_toml};
+use crate::config::{ConfigError, Policy, parse_cgconfig, parse_policy, parse_toml, to_toml};
 
 /// A reader's error must say where: `FILE:LINE:COLUMN: ...`.
 pub fn check_located(file: &str, result: &Result<Policy, ConfigError>) {
@@ -99,8 +99,42 @@ pub fn fake_hybrid_host(root: &Path) -> Cgroups {
     Cgroups::from_mountinfo(&mountinfo).expect("reading the fake host")
 }
 
+/// What a reader accepted and the host validated, printed as TOML, reads
+/// back to a policy that prints the same and would change the host the same
+/// way (`apply --dry-run`'s rendering of both plans is equal): `apply
+/// --dry-run`, the schema and a policy converted from cgconfig.conf describe
+/// what was read, not a lossy copy of it.
+fn reads_back(name: &str, cg: &Cgroups, policy: &Policy, rendered: &str) {
+    let printed = to_toml(policy);
+    let again = parse_toml(&printed, Path::new("printed.toml")).unwrap_or_else(|e| {
+        panic!("{name}: the printed policy does not read back: {e}\n{printed}")
+    });
+    assert_eq!(to_toml(&again), printed, "{name}: printing is not stable");
+    let (_, plan) = crate::plan::validate(cg, again, None, crate::plan::Kernel::Unchecked)
+        .unwrap_or_else(|e| panic!("{name}: the printed policy does not validate: {e}\n{printed}"));
+    let again = crate::plan::Diff::new(cg, &plan, &Default::default()).render();
+    assert_eq!(
+        without_positions(&again),
+        without_positions(rendered),
+        "{name}: the printed policy means something else:\n{printed}"
+    );
+}
+
+/// A rendered plan without the `  [FILE:LINE:COL]` that says where each group
+/// was written (the printed file has other lines).
+fn without_positions(rendered: &str) -> String {
+    rendered
+        .lines()
+        .map(|l| match l.rfind("  [") {
+            Some(i) if l.ends_with(']') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Validating a policy against the fake host never panics, and its errors
-/// point into the file.
+/// point into the file; what validates prints and reads back.
 fn plan(name: &str, policy: &Policy) {
     static HOST: OnceLock<Cgroups> = OnceLock::new();
     let cg = HOST.get_or_init(|| {
@@ -109,7 +143,8 @@ fn plan(name: &str, policy: &Policy) {
     });
     match crate::plan::validate(cg, policy.clone(), None, crate::plan::Kernel::Unchecked) {
         Ok((_, plan)) => {
-            let _ = crate::plan::Diff::new(cg, &plan, &Default::default()).render();
+            let rendered = crate::plan::Diff::new(cg, &plan, &Default::default()).render();
+            reads_back(name, cg, policy, &rendered);
         }
         Err(err) => {
             assert!(err.span().is_some(), "no position: {err:?}");

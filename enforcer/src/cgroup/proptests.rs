@@ -10,11 +10,21 @@ use proptest::sample::select;
 use proptest::test_runner::{Config, TestRunner};
 
 use super::keys::{self, HostFacts};
-use super::mounts::{Version, parse_mountinfo};
+use super::mounts::{self, Version, parse_mountinfo};
 use super::*;
 use crate::config::parse_policy;
 use crate::config::proptests::mutated_example;
 use crate::units::{Size, format_list, parse_limit, parse_list};
+
+/// Lines shaped like mountinfo and /proc/PID/cgroup, with noise.
+fn kernel_text_like() -> impl Strategy<Value = String> {
+    let line = prop_oneof![
+        "[0-9]{1,3} [0-9]{1,3} 0:[0-9]{1,2} / /sys/fs/cgroup/[a-z]{1,8}(\\\\040x)? rw - cgroup(2)? cgroup rw(,cpu|,memory|,name=systemd|,xattr){0,3}",
+        "[0-9]{1,2}:(cpu|memory|name=systemd|cpu,cpuacct|)?:/[a-z/]{0,12}",
+        "[ -~]{0,30}",
+    ];
+    prop::collection::vec(line, 0..8).prop_map(|ls| ls.join("\n"))
+}
 
 /// Text shaped like group paths: path characters, dots, and control-file names.
 fn path_like() -> impl Strategy<Value = String> {
@@ -149,9 +159,43 @@ proptest! {
     }
 
     #[test]
-    fn kernel_text_readers_take_any_text(text in any::<String>()) {
-        let _ = parse_mountinfo(&text);
-        let _ = ps_format(&parse_proc_cgroup(&text));
+    fn kernel_text_readers_take_any_text(
+        text in prop_oneof![any::<String>(), kernel_text_like()]
+    ) {
+        // Each mount found is a cgroup line of the text, its mount point that
+        // line's fifth field (unescaped), its v1 controllers among its options.
+        for m in parse_mountinfo(&text) {
+            let line = text.lines().find(|l| {
+                let (pre, post) = l.split_once(" - ").unwrap_or(("", ""));
+                pre.split(' ').nth(4).map(mounts::unescape).as_deref()
+                    == m.mount_point.to_str()
+                    && post.split(' ').next() == Some(if m.version == Version::V1 { "cgroup" } else { "cgroup2" })
+            });
+            prop_assert!(line.is_some(), "{:?} from {:?}", m.mount_point, text);
+            let line = line.unwrap_or_default();
+            for c in &m.v1_controllers {
+                prop_assert!(line.contains(c.as_str()), "{} not in {:?}", c, line);
+            }
+        }
+        // Each membership is a line of the text; ps's form lists exactly the
+        // ones not at the root.
+        let members = parse_proc_cgroup(&text);
+        let lines: Vec<&str> = text.lines().collect();
+        for m in &members {
+            let tail = format!(":{}:{}", m.controllers, m.path);
+            prop_assert!(
+                lines.iter().any(|l| l.ends_with(&tail)
+                    && l.split(':').next().and_then(|n| n.parse().ok()) == Some(m.hierarchy_id)),
+                "{:?} not in {:?}", m, text
+            );
+        }
+        let ps = ps_format(&members);
+        let shown = members.iter().filter(|m| m.path != "/").count();
+        if shown == 0 {
+            prop_assert_eq!(ps, "-");
+        } else {
+            prop_assert!(ps.split(',').count() >= shown, "{} for {:?}", ps, members);
+        }
     }
 
     /// What the fuzz target `values` checks, on text shaped like values.

@@ -11,7 +11,9 @@ pub fn parse_budget(text: &str) -> Result<(u64, Duration), String> {
     let Some((size, window)) = text.split_once('/') else {
         return Err(format!("`{text}` has no window: {FORM}"));
     };
-    let bytes = parse_size(size)?;
+    // The part's own message, with the whole budget it came from named.
+    let in_budget = |e: String| format!("in the budget `{text}`: {e}");
+    let bytes = parse_size(size).map_err(in_budget)?;
     if bytes == 0 {
         return Err(format!(
             "`{text}` allows no bytes at all: {FORM} (to stop traffic, deny it instead)"
@@ -23,7 +25,7 @@ pub fn parse_budget(text: &str) -> Result<(u64, Duration), String> {
     } else {
         window.to_owned()
     };
-    let window = parse_duration(&window_text)?;
+    let window = parse_duration(&window_text).map_err(in_budget)?;
     if window < Duration::from_secs(1) {
         return Err(format!(
             "the window of `{text}` is shorter than a second: use `s`, `m`, `h` or `d`, such as \

@@ -34,13 +34,77 @@ pub use rate::parse_rate;
 pub use size::{Size, human_bytes, parse_limit, parse_size};
 
 /// Runs every parser on `text` (for the fuzz targets and property tests): none
-/// may panic, each error must say something, and a list reads back the same.
+/// may panic; each refusal names what it refuses; whatever is accepted reads
+/// back to the same value from a canonical spelling (bytes, ms, B/s, bit).
 pub(crate) fn run_all(text: &str) {
+    // A refusal says what was refused: the text, or (for a budget) the part
+    // of it that is wrong.
     let said = |r: Result<(), String>| {
         if let Err(message) = r {
             assert!(!message.is_empty(), "an empty message for {text:?}");
+            let t = text.trim();
+            let named = t.is_empty()
+                || message.contains(t)
+                || t.split('/')
+                    .any(|part| !part.trim().is_empty() && message.contains(part.trim()));
+            assert!(named, "{message:?} does not name {text:?}");
         }
     };
+    // What a reader accepts, written back in a canonical form, reads back to
+    // the same value.
+    if let Ok(n) = parse_size(text) {
+        assert_eq!(parse_size(&n.to_string()), Ok(n), "{text:?}");
+        if n > 0 && n % 1024 == 0 {
+            assert_eq!(parse_size(&format!("{}K", n >> 10)), Ok(n), "{text:?}");
+        }
+    }
+    match parse_limit(text) {
+        Ok(Size::Bytes(n)) => assert_eq!(parse_limit(&n.to_string()), Ok(Size::Bytes(n))),
+        Ok(Size::Max) => assert_eq!(parse_limit("max"), Ok(Size::Max)),
+        Err(_) => {}
+    }
+    if let Ok(d) = parse_duration(text)
+        && d.subsec_nanos() % 1_000_000 == 0
+    {
+        let back = if d.is_zero() {
+            "0".to_string()
+        } else {
+            format!("{}ms", d.as_millis())
+        };
+        assert_eq!(parse_duration(&back), Ok(d), "{text:?}");
+    }
+    if let Ok(r) = parse_rate(text) {
+        assert!(r >= 1, "{text:?}: at least a byte per second");
+        assert_eq!(parse_rate(&format!("{r}B/s")), Ok(r), "{text:?}");
+        if let Some(bits) = r.checked_mul(8) {
+            assert_eq!(parse_rate(&format!("{bits}bit")), Ok(r), "{text:?}");
+        }
+    }
+    if let Ok((bytes, window)) = parse_budget(text) {
+        assert!(
+            bytes > 0 && window >= std::time::Duration::from_secs(1),
+            "{text:?}"
+        );
+        if window.subsec_nanos() % 1_000_000 == 0 {
+            assert_eq!(
+                parse_budget(&format!("{bytes}/{}ms", window.as_millis())),
+                Ok((bytes, window)),
+                "{text:?}"
+            );
+        }
+    }
+    for (parsed, reread) in [
+        (
+            parse_plain(text),
+            parse_plain as fn(&str) -> Result<f64, String>,
+        ),
+        (parse_percent(text), parse_percent),
+    ] {
+        if let Ok(x) = parsed {
+            assert!(x.is_finite() && x >= 0.0, "{text:?} -> {x}");
+            assert_eq!(reread(&x.to_string()), Ok(x), "{text:?}");
+        }
+    }
     said(parse_duration(text).map(drop));
     said(parse_size(text).map(drop));
     said(parse_limit(text).map(drop));

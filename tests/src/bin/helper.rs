@@ -39,6 +39,7 @@
 //!   try-socket                    socket(AF_INET, SOCK_STREAM)
 //!   try-exec PATH                 execve PATH (which then replaces the helper)
 //!   try-setsockopt                SO_REUSEADDR on a new UDP socket
+//!   try-listen ADDR               listen(2) on a fresh TCP socket of ADDR's family
 //!   udp-recv-idle ADDR IDLE_MS    bind ADDR, print the bound address, receive
 //!                                 until nothing arrives for IDLE_MS (at most
 //!                                 30 s), print `received N datagrams B bytes`
@@ -498,6 +499,22 @@ fn run(args: &[String]) -> Result<(), String> {
             let path: String = arg(args, 1, "PATH")?;
             let err = std::process::Command::new(path).exec();
             announce(&outcome::<()>(Err(err)))
+        }
+        Some("try-listen") => {
+            let addr = parse_addr(&arg::<String>(args, 1, "ADDR")?)?;
+            let listened = raw_socket(&addr, libc::SOCK_STREAM).and_then(|sock| {
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+                // listen(2) on the fresh socket: the call BPF-LSM's
+                // socket_listen hook decides (an unbound socket gets an
+                // ephemeral port, so no bind is needed).
+                // SAFETY: plain listen(2) on a descriptor this scope owns.
+                if unsafe { libc::listen(fd, 1) } == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+            announce(&outcome(listened))
         }
         Some("try-setsockopt") => {
             let addr = parse_addr("127.0.0.1:0")?;
