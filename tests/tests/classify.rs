@@ -115,7 +115,10 @@ fn users_groups_and_programs_are_placed_and_others_stay() {
     );
     let c = as_user(&carol, &other, &["30"]);
     let before = group_of(std::process::id(), "cpu");
-    std::thread::sleep(Duration::from_millis(500));
+    // A process the rules do move, started after carol's exec: once it is
+    // placed, the engine has handled every exec before it, carol's too.
+    let marker = as_root(&prog, &["30"]);
+    assert!(reaches(marker.pid(), "cpu", &by_prog.name));
     assert_eq!(
         group_of(c.pid(), "cpu"),
         before,
@@ -148,7 +151,8 @@ fn sticky_processes_and_their_children_stay() {
     );
     // The sticky process itself execs the program: it stays.
     let own = run_in(&here.name, true, &format!("exec {} 30", prog.display()));
-    std::thread::sleep(Duration::from_millis(800));
+    runs(own.pid(), &prog_name);
+    handled_so_far(&here.name, &dest.name, &prog);
     assert_eq!(
         group_of(own.pid(), "cpu").as_deref(),
         Some(format!("/{}", here.name).as_str()),
@@ -158,7 +162,8 @@ fn sticky_processes_and_their_children_stay() {
     // A child forked afterwards execs it: stays too.
     let parent = run_in(&here.name, true, &format!("{} 30 & wait", prog.display()));
     let child = wait_child(parent.pid());
-    std::thread::sleep(Duration::from_millis(800));
+    runs(child, &prog_name);
+    handled_so_far(&here.name, &dest.name, &prog);
     assert_eq!(
         group_of(child, "cpu").as_deref(),
         Some(format!("/{}", here.name).as_str()),
@@ -186,6 +191,29 @@ fn run_in(group: &str, sticky: bool, script: &str) -> Proc {
             .spawn()
             .unwrap(),
     )
+}
+
+/// Waits until `pid` runs the program named `name` (its exec is done).
+fn runs(pid: u32, name: &str) {
+    enforcer_tests::wait_until(&format!("{pid} to run {name}"), || {
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .is_ok_and(|p| p.file_name().is_some_and(|f| f == name))
+    });
+}
+
+/// Starts a process the rules move (a non-sticky child in `here` running `prog`)
+/// and waits until it reaches `dest`: the engine handles execs in order, so
+/// every exec before this one has been handled too. Where a test checks that
+/// something was *not* moved, this is the event that ends the wait.
+fn handled_so_far(here: &str, dest: &str, prog: &std::path::Path) {
+    // cgexec's own process counts as placed either way; its child is moved.
+    let parent = run_in(here, false, &format!("{} 30 & wait", prog.display()));
+    let marker = wait_child(parent.pid());
+    assert!(
+        reaches(marker, "cpu", dest),
+        "the marker was not moved: {:?}",
+        group_of(marker, "cpu")
+    );
 }
 
 fn wait_child(pid: u32) -> u32 {

@@ -220,34 +220,69 @@ fn an_unprivileged_user_cannot_strip_enforcement() {
 }
 
 /// A process that must survive: `helper sleep 60`.
-struct Bystander(Child);
+/// An unrelated process (the helper's `witness`) that says which signals it
+/// received: asked after a command returned, it has handled every signal the
+/// command sent, so "none" is an answer, not the absence of one after a sleep.
+struct Bystander {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
 
 impl Bystander {
     fn new() -> Self {
-        Bystander(
-            Command::new(helper_bin())
-                .args(["sleep", "60"])
-                .spawn()
-                .unwrap(),
-        )
+        let mut child = Command::new(helper_bin())
+            .arg("witness")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut b = Bystander {
+            child,
+            stdin,
+            stdout,
+        };
+        // Its handlers are in place once it answers.
+        assert_eq!(b.signals(), "", "a fresh witness caught nothing");
+        b
     }
 
     fn pid(&self) -> u32 {
-        self.0.id()
+        self.child.id()
+    }
+
+    /// The signals it has caught so far (`1,15`), asked now.
+    fn signals(&mut self) -> String {
+        use std::io::{BufRead as _, Write as _};
+        writeln!(self.stdin, "ping").expect("the witness reads its stdin");
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .expect("the witness answers");
+        let got = line
+            .trim()
+            .strip_prefix("signals")
+            .unwrap_or_else(|| panic!("witness said {line:?}"))
+            .trim()
+            .to_string();
+        line.clear();
+        self.stdout.read_line(&mut line).expect("pong");
+        assert_eq!(line.trim(), "pong");
+        got
     }
 
     fn assert_alive(&mut self, after: &str) {
-        assert!(
-            self.0.try_wait().unwrap().is_none(),
-            "{after} signalled an unrelated process"
-        );
+        assert_eq!(self.signals(), "", "{after} signalled an unrelated process");
+        assert!(self.child.try_wait().unwrap().is_none(), "{after}: it died");
     }
 }
 
 impl Drop for Bystander {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -273,7 +308,6 @@ fn a_stale_pid_file_never_signals_another_process() {
         "{}",
         describe(&out)
     );
-    std::thread::sleep(Duration::from_millis(200));
     bystander.assert_alive("reload");
 
     let out = enforcer(&[
@@ -285,7 +319,6 @@ fn a_stale_pid_file_never_signals_another_process() {
     ]);
     assert!(out.status.success(), "{}", describe(&out));
     assert!(!text(&out.stdout).contains("stopped the agent"));
-    std::thread::sleep(Duration::from_millis(200));
     bystander.assert_alive("stop");
 }
 

@@ -40,6 +40,9 @@
 //!   try-exec PATH                 execve PATH (which then replaces the helper)
 //!   try-setsockopt                SO_REUSEADDR on a new UDP socket
 //!   try-listen ADDR               listen(2) on a fresh TCP socket of ADDR's family
+//!   witness                       catch every catchable signal; for each line
+//!                                 `ping` on stdin print `signals N,M,...` (what
+//!                                 arrived so far, by number) then `pong`
 //!   udp-recv-idle ADDR IDLE_MS    bind ADDR, print the bound address, receive
 //!                                 until nothing arrives for IDLE_MS (at most
 //!                                 30 s), print `received N datagrams B bytes`
@@ -308,6 +311,54 @@ fn blast(addr: &str, count: Option<u64>, secs: Option<f64>, size: usize) -> Resu
     ))
 }
 
+/// Signals the witness caught, one bit per signal number.
+static CAUGHT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+extern "C" fn caught(sig: libc::c_int) {
+    if let Ok(n) = u32::try_from(sig)
+        && n < 64
+    {
+        CAUGHT.fetch_or(1 << n, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A bystander that proves it was not signalled: a signal sent to it before
+/// a `ping` is written is delivered before the read of that ping returns
+/// (signals are handled on the way back to user space), so the answer to a
+/// ping lists every signal sent before it. No clock involved.
+fn witness() -> Result<(), String> {
+    for sig in 1..=31 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installs a handler that only does an atomic or.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = caught as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: a valid sigaction for a catchable signal.
+        unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) };
+    }
+    let mut line = String::new();
+    let stdin = std::io::stdin();
+    loop {
+        line.clear();
+        match stdin.read_line(&mut line) {
+            Ok(0) => return Ok(()),
+            Ok(_) if line.trim() == "ping" => {
+                let bits = CAUGHT.load(std::sync::atomic::Ordering::SeqCst);
+                let got: Vec<String> = (0..64)
+                    .filter(|n| bits & (1 << n) != 0)
+                    .map(|n| n.to_string())
+                    .collect();
+                println!("signals {}\npong", got.join(","));
+            }
+            Ok(_) => {}
+            // A signal interrupted the read: read again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
 fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("scale-worker") => {
@@ -433,6 +484,7 @@ fn run(args: &[String]) -> Result<(), String> {
             std::hint::black_box(&v);
             Ok(())
         }
+        Some("witness") => witness(),
         Some("sleep") => {
             let secs: u64 = arg(args, 1, "SECS")?;
             std::thread::sleep(Duration::from_secs(secs));
