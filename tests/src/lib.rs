@@ -234,3 +234,39 @@ pub fn scale_pattern(i: usize) -> (Vec<(libc::c_long, u64)>, u64) {
         .collect();
     (calls, (i % 4 + 1) as u64)
 }
+
+/// The lines of a child's output, read on a thread of their own, so a test
+/// waits for each with a deadline: a hung process fails the test that waits
+/// for it instead of hanging the suite.
+pub struct Lines {
+    rx: std::sync::mpsc::Receiver<String>,
+}
+
+impl Lines {
+    pub fn new(r: impl std::io::Read + Send + 'static) -> Self {
+        use std::io::BufRead as _;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(r).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines { rx }
+    }
+
+    /// The next line within `limit` (times [`time_scale`]), or None at the
+    /// deadline or when the output ended.
+    pub fn within(&self, limit: Duration) -> Option<String> {
+        self.rx.recv_timeout(limit * time_scale()).ok()
+    }
+
+    /// The next line; panics naming `what` if none comes within 10 s (times
+    /// [`time_scale`]).
+    pub fn next(&self, what: &str) -> String {
+        self.within(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("no line of {what} within 10 s (or it ended)"))
+    }
+}

@@ -1,13 +1,12 @@
 //! What the agent reports (root, real kernel): every metric README lists,
 //! the top-N syscall series, `stats --watch` rates and the `--summary` table.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use enforcer_tests::layout::{skip_without_cgroup2, spec};
-use enforcer_tests::{AgentRun, GroupGuard, enforcer_bin, helper_bin};
+use enforcer_tests::{AgentRun, GroupGuard, Lines, enforcer_bin, helper_bin};
 
 fn helper_in(g: &GroupGuard, args: &[&str]) {
     let st = Command::new(enforcer_bin())
@@ -291,11 +290,11 @@ fn stats_watch_prints_rates_and_summary_prints_plain_tables_into_a_pipe() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(agent.stdout.take().unwrap()).lines();
+    let lines = Lines::new(agent.stdout.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(10) * enforcer_tests::time_scale();
     let mut seen = String::new();
     while Instant::now() < deadline && !seen.contains(&a.name) {
-        let line = lines.next().unwrap().unwrap();
+        let line = lines.next("the summary table");
         seen.push_str(&line);
         seen.push('\n');
     }
@@ -321,8 +320,8 @@ fn stats_watch_prints_rates_and_summary_prints_plain_tables_into_a_pipe() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(watch.stdout.take().unwrap()).lines();
-    let first: serde_json::Value = serde_json::from_str(&out.next().unwrap().unwrap()).unwrap();
+    let out = Lines::new(watch.stdout.take().unwrap());
+    let first: serde_json::Value = serde_json::from_str(&out.next("stats --watch")).unwrap();
     assert!(first[0]["rates"].is_null(), "no rate on the first sample");
     let sender = std::thread::spawn({
         let name = a.name.clone();
@@ -337,7 +336,7 @@ fn stats_watch_prints_rates_and_summary_prints_plain_tables_into_a_pipe() {
     });
     let mut best = 0.0f64;
     for _ in 0..10 {
-        let v: serde_json::Value = serde_json::from_str(&out.next().unwrap().unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out.next("stats --watch")).unwrap();
         best = best.max(
             v[0]["rates"]["egress_bytes_per_sec"]
                 .as_f64()

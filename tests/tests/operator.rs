@@ -3,7 +3,6 @@
 //! and following the audit log (rotation, SIGHUP reopen), observe mode
 //! cleaning up after itself, and labels for units, containers and pods.
 
-use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
 use enforcer_tests::layout::{skip_without_cgroup2, spec};
@@ -367,14 +366,14 @@ fn events_print_filter_follow_and_survive_a_sighup_reopen() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(follow.stdout.take().unwrap()).lines();
-    let first = out.next().unwrap().unwrap();
+    let out = enforcer_tests::Lines::new(follow.stdout.take().unwrap());
+    let first = out.next("events -f");
     assert!(first.contains(&g.name), "the last events first: {first}");
     std::fs::rename(&audit, run.file("audit.jsonl.1")).unwrap();
     enforcer_ok(&["reload", "--pid-file", run.pid_file().to_str().unwrap()]);
     wait_until("the agent to reopen the audit log", || audit.exists());
     helper_in(&g.name, &["try-connect", "tcp", "127.0.0.2:9"]);
-    let next: serde_json::Value = serde_json::from_str(&out.next().unwrap().unwrap()).unwrap();
+    let next: serde_json::Value = serde_json::from_str(&out.next("events -f")).unwrap();
     assert_eq!(next["group"], g.name.as_str(), "{next}");
     let _ = follow.kill();
     let _ = follow.wait();
