@@ -158,8 +158,10 @@ fn metrics_agree(run: &AgentRun, group: &str, bytes: u64, budget_used: u64) {
     );
 }
 
-/// `top --once --json`'s rows (each counts its whole subtree).
-fn top_rows(run: &AgentRun) -> Vec<serde_json::Value> {
+/// `top --once --json`'s rows: in the tree view (`tree` levels deep) each
+/// counts its whole subtree; in the flat table (0) each its own.
+fn top_rows(run: &AgentRun, tree: usize) -> Vec<serde_json::Value> {
+    let tree = tree.to_string();
     let out = enforcer_ok(&[
         "top",
         "--once",
@@ -168,6 +170,8 @@ fn top_rows(run: &AgentRun) -> Vec<serde_json::Value> {
         run.pin(),
         "--interval",
         "100ms",
+        "--tree",
+        &tree,
     ]);
     serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap()
 }
@@ -239,12 +243,16 @@ fn nested_policy_groups_and_a_container_below_them_count_once() {
     // Budgets nest as cgroup limits do: a group's covers its subtree.
     assert_eq!(budget_used(&run, &p), 1700 * WIRE, "budget of {p}");
     assert_eq!(budget_used(&run, &q), 1000 * WIRE, "budget of {q}");
-    // top shows subtree totals: the budget's figure.
-    let rows = top_rows(&run);
-    assert_eq!(top_egress(&rows, &p), 1700 * WIRE, "top's row of {p}");
-    assert_eq!(top_egress(&rows, &q), 1000 * WIRE, "top's row of {q}");
+    // top's tree shows subtree totals: the budget's figure; its flat table
+    // each group's own, as stats.
+    let rows = top_rows(&run, 8);
+    assert_eq!(top_egress(&rows, &p), 1700 * WIRE, "top's tree row of {p}");
+    assert_eq!(top_egress(&rows, &q), 1000 * WIRE, "top's tree row of {q}");
     // The root's row is its own traffic plus all below it.
     assert!(top_egress(&rows, "/") >= 1700 * WIRE);
+    let rows = top_rows(&run, 0);
+    assert_eq!(top_egress(&rows, &p), 200 * WIRE, "top's row of {p}");
+    assert_eq!(top_egress(&rows, &c), 500 * WIRE, "top's row of {c}");
     // Metrics are per group (deeper ones folded into their ancestor only
     // past metrics_depth): each group's own traffic, as `stats`.
     metrics_agree(&run, &q, 1000 * WIRE, 1000 * WIRE);

@@ -343,24 +343,24 @@ impl Agent {
                 wanted.insert(label, Managed { dir, id });
             }
         }
-        for (label, m) in &wanted {
-            let n = self
-                .kernel
-                .attach_group(&m.dir)
-                .map_err(|e| in_group(label, e))?;
-            tracing::info!(group = label.as_str(), new_links = n, "accounting attached");
-        }
+        // Counting links at the topmost of the groups only (the root alone in
+        // observe mode): one below another would count its packets twice.
+        let mut count_at: Vec<PathBuf> = wanted.values().map(|m| m.dir.clone()).collect();
         if self.settings.observe {
-            let root = self.cg.hierarchy(self.v2).mount_point.clone();
-            let n = self.kernel.attach_group(&root)?;
-            tracing::info!(new_links = n, "accounting attached at the cgroup2 root");
+            count_at.push(self.cg.hierarchy(self.v2).mount_point.clone());
         }
+        let counting = self.kernel.count_at(&count_at)?;
+        tracing::info!(
+            at = ?counting.at,
+            new_links = counting.attached,
+            removed_links = counting.detached,
+            "accounting attached"
+        );
         self.install_kernel_rules(&kernel_rules)?;
         for (label, old) in &self.groups {
             if !wanted.contains_key(label) {
                 self.kernel.clear_group_rules(old.id)?;
                 self.kernel.detach_enforcement(&old.dir)?;
-                self.kernel.detach_group(&old.dir)?;
                 tracing::info!(group = label.as_str(), "no longer in the policy: detached");
             }
         }
