@@ -22,11 +22,10 @@
 //! format; both take the labels of [`name`] as they are.
 //!
 //! [`terminal_safe`] is the net under every human output (stdout of the
-//! verbs, error messages, warnings): C0 controls other than newline and tab
-//! become `\xNN`. It cannot undo a forged line, so fields are escaped with
+//! verbs, error messages, warnings; not JSON): what [`human`] escapes but
+//! newline and tab. It cannot undo a forged line, so fields are escaped with
 //! [`human`] where they are formatted; it makes sure that nothing missed
-//! there reaches the terminal as a control sequence. JSON never holds raw C0
-//! characters, so the net leaves it unchanged.
+//! there reaches the terminal as a control sequence.
 
 use std::borrow::Cow;
 use std::ffi::OsStr;
@@ -109,17 +108,17 @@ impl fmt::Display for Human<'_> {
     }
 }
 
-/// The net under every human output: C0 controls other than newline and tab
-/// as `\xNN` (see the module docs). Borrowed when there is nothing to escape.
+/// The net under every human output: [`human`], but newlines and tabs stay
+/// (see the module docs). Borrowed when there is nothing to escape.
 pub fn terminal_safe(s: &str) -> Cow<'_, str> {
-    let unsafe_c0 = |c: char| (c as u32) < 0x20 && c != '\n' && c != '\t';
-    if !s.chars().any(unsafe_c0) {
+    let escaped = |c: char| c != '\n' && c != '\t' && needs_human_escape(c);
+    if !s.chars().any(escaped) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if unsafe_c0(c) {
-            let _ = write!(out, "\\x{:02x}", c as u32);
+        if escaped(c) {
+            push_human(&mut out, c);
         } else {
             out.push(c);
         }
@@ -158,10 +157,12 @@ mod tests {
     }
 
     #[test]
-    fn the_net_keeps_lines_and_json() {
-        assert_eq!(terminal_safe("a\x1b[2Jb\nc\td"), "a\\x1b[2Jb\nc\td");
-        let json = serde_json::to_string("x\x1b\n\u{9b}").unwrap();
-        assert_eq!(terminal_safe(&json), json);
+    fn the_net_keeps_lines() {
+        assert_eq!(
+            terminal_safe("a\x1b[2Jb\nc\td\r\u{9b}"),
+            "a\\x1b[2Jb\nc\td\\r\\u{009b}"
+        );
+        assert!(matches!(terminal_safe("a\nb"), Cow::Borrowed(_)));
     }
 
     #[test]

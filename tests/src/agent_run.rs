@@ -166,8 +166,14 @@ impl AgentRun {
     }
 
     pub fn metrics(&self) -> Option<String> {
+        self.metrics_accepting(None)
+    }
+
+    /// A scrape (head and body) with this `Accept` header, if any.
+    pub fn metrics_accepting(&self, accept: Option<&str>) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+        s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{accept}\r\n").as_bytes())
             .ok()?;
         let mut out = String::new();
         s.read_to_string(&mut out).ok()?;

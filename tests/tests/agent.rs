@@ -180,7 +180,13 @@ fn metrics_endpoint_and_oom_events_in_the_audit_log() {
         assert!(value.parse::<f64>().is_ok(), "bad value in {line:?}");
         assert!(series.starts_with("enforcer_"), "bad name in {line:?}");
     }
-    assert!(body.ends_with("# EOF\n"));
+    // Prometheus text 0.0.4 unless OpenMetrics is asked for.
+    assert!(!body.contains("# EOF"), "{body}");
+    let om = run
+        .metrics_accepting(Some("application/openmetrics-text;version=1.0.0"))
+        .unwrap();
+    assert!(om.contains("Content-Type: application/openmetrics-text; version=1.0.0"));
+    assert!(om.ends_with("# EOF\n"));
 
     // A process over the group's 20M limit is OOM-killed: one event, audited.
     let st = Command::new(enforcer_bin())
@@ -668,4 +674,83 @@ fn reload_with_another_file_is_refused_and_says_what_config_does() {
         cg.present_in(&n.path()).is_empty(),
         "p2's group never appears"
     );
+}
+
+/// A real scrape in each format through a reader nobody here wrote: the
+/// text format 0.0.4 (asked for with `text/plain`, or with no Accept header)
+/// through `promtool check metrics` (Debian's prometheus), OpenMetrics
+/// (asked for as Prometheus asks) through the strict OpenMetrics parser of
+/// python3-prometheus-client (promtool 2.42 reads only the text format).
+#[test]
+fn scrapes_pass_promtool_and_the_openmetrics_parser() {
+    if skip_without_cgroup2("scrapes_pass_promtool_and_the_openmetrics_parser") {
+        return;
+    }
+    let a = GroupGuard::new("promtool");
+    let mut run = AgentRun::new();
+    let p = policy(&run, &[&a]);
+    run.start(&p);
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    send_from(&a, &rx, 10);
+    wait_until("the metrics to show the group", || {
+        run.metrics().is_some_and(|m| m.contains(&a.name))
+    });
+    let body = |scrape: String| scrape.split_once("\r\n\r\n").unwrap().1.to_string();
+    for accept in [None, Some("text/plain")] {
+        let scrape = run.metrics_accepting(accept).unwrap();
+        assert!(
+            scrape.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"),
+            "{scrape}"
+        );
+        let out = pipe("promtool", &["check", "metrics"], &body(scrape));
+        let Some(out) = out else {
+            enforcer_tests::skipped("scrapes_pass_promtool", "promtool is not installed");
+            return;
+        };
+        assert!(
+            out.status.success(),
+            "promtool check metrics ({accept:?}):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let om = body(run.metrics_accepting(Some(prometheus_accept)).unwrap());
+    let parse = "import sys\n\
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n\
+        families = list(p(sys.stdin.read()))\n\
+        print(len(families))\n";
+    let out = pipe("python3", &["-c", parse], &om).unwrap();
+    if String::from_utf8_lossy(&out.stderr).contains("No module named") {
+        enforcer_tests::skipped(
+            "scrapes_pass_the_openmetrics_parser",
+            "python3-prometheus-client is not installed",
+        );
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "the OpenMetrics parser refused the scrape: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `program ARGS` with `input` on stdin; None if it is not installed.
+fn pipe(program: &str, args: &[&str], input: &str) -> Option<std::process::Output> {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    Some(child.wait_with_output().unwrap())
 }

@@ -194,9 +194,18 @@ fn hostile_names_are_escaped_in_every_output() {
             .all(|(raw, _)| rows.iter().any(|r| r["group"] == h.label(raw).as_str()))
     });
 
-    // stats: the table (a pipe) and JSON.
-    let whole = |s: &str| s.to_string();
-    check_human("stats", &enforcer(&["stats", "--pin-dir", &pin]), &h, whole);
+    // stats: the table (a pipe) and JSON. Tables keep the end of a long
+    // path (`…` for the rest).
+    let tail = |s: &str| {
+        let n = s.chars().count();
+        s.chars().skip(n.saturating_sub(20)).collect::<String>()
+    };
+    check_human(
+        "stats",
+        &enforcer(&["stats", "--rows", "100000", "--pin-dir", &pin]),
+        &h,
+        tail,
+    );
     check_json(
         "stats --json",
         &enforcer(&["stats", "--json", "--pin-dir", &pin]),
@@ -204,19 +213,57 @@ fn hostile_names_are_escaped_in_every_output() {
         "group",
     );
     // top --once into a pipe, and as JSON.
-    let top = ["top", "--once", "--interval", "100ms", "--pin-dir", &pin];
-    check_human("top --once", &enforcer(&top), &h, whole);
+    let top = [
+        "top",
+        "--once",
+        "--interval",
+        "100ms",
+        "--pin-dir",
+        &pin,
+        "--filter",
+        &h.parent_name,
+    ];
+    check_human("top --once", &enforcer(&top), &h, tail);
     let mut top_json = top.to_vec();
     top_json.push("--json");
     check_json("top --once --json", &enforcer(&top_json), &h, "group");
+    // top on a terminal (tmux): the escaped names on the screen, in the
+    // flat table and the detail view, and the screen is not red.
+    let cmd = format!(
+        "{} top --pin-dir {pin} --interval 300ms --filter {}",
+        enforcer_tests::enforcer_bin().display(),
+        h.parent_name
+    );
+    let t = enforcer_tests::tmux::Tmux::start(&cmd, &[("TERM", "xterm-256color")]);
+    t.wait_screen("the escaped name on top's screen", |s| {
+        s.contains("x\\x1b[2J\\x1b[31mRED")
+    });
+    // A new filter (Esc clears the one given on the command line).
+    t.keys(&["/"]);
+    t.keys(&["Escape"]);
+    t.keys(&["/"]);
+    t.type_text("31mRED");
+    t.keys(&["Enter"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_screen("the detail of the hostile group", |s| {
+        s.contains("detail (Esc") && s.contains("group      ") && s.contains("x\\x1b[2J")
+    });
+    assert!(!s.contains('\u{1b}'), "{s}");
+    // No red from a name: top colours nothing red on its own (31 is red).
+    let coloured = t.screen_with_escapes();
+    assert!(
+        !coloured.contains("\u{1b}[31m"),
+        "a name turned the screen red:\n{coloured}"
+    );
+    t.keys(&["q"]);
     // list, plain and JSON.
     let spec = format!("cgroup2:{}", h.parent_name);
-    check_human("list", &enforcer(&["list", "-g", &spec]), &h, |g| {
+    check_human("list", &enforcer(&["list", &spec]), &h, |g| {
         format!(":/{g}")
     });
     check_json(
         "list --json",
-        &enforcer(&["list", "--json", "-g", &spec]),
+        &enforcer(&["list", "--json", &spec]),
         &h,
         "path",
     );
@@ -248,11 +295,34 @@ fn hostile_names_are_escaped_in_every_output() {
         "a carriage return in a label is as it is in the exposition"
     );
     promtool_accepts(body);
-    // An error message naming a hostile group: escaped too.
-    let out = enforcer(&["get", "-g", "memory:x\x1b[2Jbad"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert_terminal_safe("get's error", &out.stderr);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("\\x1b[2J"));
+    // Error messages naming a hostile group: escaped too (exit 2).
+    let hostile_arg = "x\x1b[2J\x1b[31mbad";
+    let policy = run.file("hostile.toml");
+    std::fs::write(
+        &policy,
+        "[group.\"x\\u001b[2J\\u001b[31mbad\"]\n\"memory.limit_in_bytes\" = \"1M\"\n",
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    for args in [
+        vec!["get", hostile_arg],
+        vec!["stats", "--pin-dir", &pin, hostile_arg],
+        vec!["create", "-g", &format!("memory:{hostile_arg}")],
+        vec!["apply", "--dry-run", policy],
+        vec!["events", "--audit-log", "/nonexistent/x\x1b[2J"],
+    ] {
+        let out = enforcer(&args);
+        assert!(
+            out.status.code().is_some_and(|c| c != 0),
+            "{args:?} must fail"
+        );
+        assert_terminal_safe(&format!("{args:?}'s error"), &out.stderr);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("[2J"),
+            "{args:?} names what was wrong: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// `promtool check metrics` on a scrape, if promtool is installed (setup

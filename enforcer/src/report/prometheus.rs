@@ -534,12 +534,18 @@ fn arbiter(
 }
 
 /// Encode the current state as OpenMetrics text.
-pub fn render(state: &Arc<RwLock<MetricsState>>) -> Result<String, std::fmt::Error> {
+pub fn render(
+    state: &Arc<RwLock<MetricsState>>,
+    format: super::Format,
+) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Export(state.clone())));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)?;
-    Ok(out)
+    Ok(match format {
+        super::Format::OpenMetrics => out,
+        super::Format::Text004 => super::exposition::to_text_004(&out),
+    })
 }
 
 #[cfg(test)]
@@ -571,7 +577,7 @@ mod tests {
             agent: AgentMetrics::default(),
             arbiter: None,
         }));
-        render(&state).unwrap()
+        render(&state, crate::report::Format::OpenMetrics).unwrap()
     }
 
     #[test]
@@ -618,7 +624,7 @@ mod tests {
             groups: vec![r],
             ..MetricsState::default()
         }));
-        let t = render(&state).unwrap();
+        let t = render(&state, crate::report::Format::OpenMetrics).unwrap();
         for (i, d) in COUNTERS.iter().enumerate() {
             let mut labels = vec!["group=\"web\"".to_string()];
             labels.extend(d.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")));
@@ -660,7 +666,7 @@ mod tests {
             }),
             ..Default::default()
         }));
-        let t = render(&state).unwrap();
+        let t = render(&state, crate::report::Format::OpenMetrics).unwrap();
         for line in [
             "enforcer_arbiter_yield_steps{group=\"batch\",resource=\"cpu\",to=\"web/api\"} 2",
             "enforcer_arbiter_changes_total 3",
