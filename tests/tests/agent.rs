@@ -720,7 +720,7 @@ fn scrapes_pass_promtool_and_the_openmetrics_parser() {
         from prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n\
         families = list(p(sys.stdin.read()))\n\
         print(len(families))\n";
-    let out = pipe("python3", &["-c", parse], &om).unwrap();
+    let out = pipe("/usr/bin/python3", &["-c", parse], &om).unwrap();
     if String::from_utf8_lossy(&out.stderr).contains("No module named") {
         enforcer_tests::skipped(
             "scrapes_pass_the_openmetrics_parser",
@@ -753,4 +753,57 @@ fn pipe(program: &str, args: &[&str], input: &str) -> Option<std::process::Outpu
         .write_all(input.as_bytes())
         .unwrap();
     Some(child.wait_with_output().unwrap())
+}
+
+/// A kernel feature no rule of the policy needs (BPF-LSM here: no
+/// trampolines) is said once, at info, not as a warning at every start.
+#[test]
+fn an_unneeded_refused_feature_is_said_once_at_info() {
+    if skip_without_cgroup2("an_unneeded_refused_feature_is_said_once_at_info") {
+        return;
+    }
+    let a = GroupGuard::new("lsm-quiet");
+    let mut run = AgentRun::new();
+    let p = policy(&run, &[&a]);
+    run.start(&p);
+    run.sigkill();
+    let warned = run.log();
+    assert!(
+        !warned.contains("unavailable on this kernel"),
+        "a warning at the default level for a feature nothing needs:\n{warned}"
+    );
+    let mut cmd = run.command(None, Some(&p), &[]);
+    let out = cmd
+        .env("ENFORCER_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the restarted agent to serve metrics", || {
+        run.metrics().is_some()
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(out.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = out.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("unavailable on this kernel"))
+        .collect();
+    let kernel_has_lsm = lines.is_empty();
+    if kernel_has_lsm {
+        enforcer_tests::skipped(
+            "an_unneeded_refused_feature_is_said_once_at_info",
+            "this kernel refuses no feature",
+        );
+        return;
+    }
+    for l in &lines {
+        assert!(l.contains("INFO"), "said at info: {l}");
+    }
+    let lsm = lines.iter().filter(|l| l.contains("BPF-LSM")).count();
+    assert_eq!(lsm, 1, "BPF-LSM said once: {log}");
 }

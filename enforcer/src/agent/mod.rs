@@ -752,15 +752,20 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         return Err(e);
     }
     // What this kernel refuses is left out, and said once: the policy does
-    // not need it; observe mode runs with what loads.
+    // not need it (a rule that did was refused above); observe mode runs with
+    // what loads. Missing counters or events are a warning (what the agent
+    // reports is less); an enforcement feature no rule uses only information.
     for f in features.features.iter() {
         if let Some(r) = &f.refused {
-            tracing::warn!(
-                feature = %f.feature,
+            let what = format!(
                 "{} unavailable on this kernel ({}): {r}",
-                f.what,
-                features.kernel
+                f.what, features.kernel
             );
+            if f.feature.is_enforcement() {
+                tracing::info!(feature = %f.feature, "{what}; no rule of the policy needs it");
+            } else {
+                tracing::warn!(feature = %f.feature, "{what}");
+            }
         }
     }
     if let Some((policy, _)) = &validated
