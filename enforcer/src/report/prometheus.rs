@@ -344,7 +344,7 @@ impl Collector for Export {
                 "enforcer_group_info",
                 G,
                 None,
-                "What the group's path says runs in it: systemd unit, container runtime and id, Kubernetes pod UID and QoS class",
+                "What runs in the group: systemd unit, container runtime, id and name, Kubernetes pod UID and QoS class",
             ),
             each(gs, |r| {
                 let w = &r.workload;
@@ -356,6 +356,7 @@ impl Collector for Export {
                     ("unit", &w.unit),
                     ("runtime", &w.runtime),
                     ("container_id", &w.container_id),
+                    ("container_name", &w.container_name),
                     ("pod_uid", &w.pod_uid),
                     ("qos_class", &w.qos_class),
                 ] {

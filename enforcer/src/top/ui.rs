@@ -189,6 +189,7 @@ pub fn detail_lines(g: &GroupReport) -> Vec<String> {
         ("unit", &w.unit),
         ("runtime", &w.runtime),
         ("container", &w.container_id),
+        ("name", &w.container_name),
         ("pod uid", &w.pod_uid),
         ("qos class", &w.qos_class),
     ] {
