@@ -129,7 +129,6 @@ pub fn terminal_safe(s: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::ffi::OsStrExt as _;
 
     #[test]
     fn invalid_utf8_becomes_hex_and_valid_names_stay() {

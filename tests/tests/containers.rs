@@ -310,3 +310,68 @@ fn crun_runs_after_the_suites_operations() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `[[container]]` rules: a running podman container whose name matches gets
+/// the table's network rules in its own group within an interval of its
+/// start; one that does not match is left alone.
+#[test]
+fn container_rules_select_podman_containers_by_name() {
+    let test = "container_rules_select_podman_containers_by_name";
+    if skip_without_cgroup2(test) || !have_podman(test) || !runtime_usable(test, "runc") {
+        return;
+    }
+    let image = Image::build();
+    let p = GroupGuard::new("ctr-rules");
+    let mut run = AgentRun::new();
+    let prefix = unique_name("sel");
+    let policy = run.file("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"256M\"\n\n\
+             [[container]]\nruntime = \"podman\"\nname = \"{prefix}-web-*\"\n\n\
+             [container.network]\nconnect_deny = [\"127.0.0.2/32\"]\n",
+            p.name
+        ),
+    )
+    .unwrap();
+    run.start(&policy);
+    let web = Container(format!("{prefix}-web-1"));
+    let db = Container(format!("{prefix}-db-1"));
+    for c in [&web, &db] {
+        let out = run_in(
+            "runc",
+            &image,
+            &p.name,
+            &c.0,
+            &["-d"],
+            &["/helper", "sleep", "60"],
+        );
+        assert!(out.status.success(), "podman run: {out:?}");
+    }
+    wait_until("the rules on the matching container", || {
+        run.audit_lines().iter().any(|l| {
+            l["kind"] == "container_rules"
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&web.0) && m.contains("in force"))
+        })
+    });
+    let connect = |c: &Container| {
+        let out = podman(&["exec", &c.0, "/helper", "try-connect", "tcp", "127.0.0.2:9"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        connect(&web),
+        "err EPERM",
+        "the matching container is denied"
+    );
+    assert_ne!(connect(&db), "err EPERM", "the other one is not");
+    assert!(
+        !run.audit_lines()
+            .iter()
+            .any(|l| l["kind"] == "container_rules"
+                && l["message"].as_str().is_some_and(|m| m.contains(&db.0))),
+        "no rule for the other container"
+    );
+}

@@ -8,6 +8,7 @@
 
 mod arbiter;
 mod audit;
+mod containers;
 mod error;
 mod http;
 mod lock;
@@ -134,6 +135,8 @@ struct Agent {
     /// Groups reclaimed since freed heap was last given back to the system
     /// (after a collection has dropped their reports).
     reclaimed: usize,
+    /// `[[container]]` rules and the containers that have them.
+    containers: containers::ContainerRules,
 }
 
 /// Reclaiming at least this many groups gives freed memory back.
@@ -357,6 +360,8 @@ impl Agent {
             "accounting attached"
         );
         self.install_kernel_rules(&kernel_rules)?;
+        let container_rules = validated.map(|p| p.containers.clone()).unwrap_or_default();
+        self.containers.replace(&mut self.kernel, container_rules);
         for (label, old) in &self.groups {
             if !wanted.contains_key(label) {
                 self.kernel.clear_group_rules(old.id)?;
@@ -564,6 +569,15 @@ impl Agent {
             );
             self.kernel.forget(&c.vanished)?;
             self.reclaimed += c.vanished.len();
+        }
+        if !self.containers.is_empty() {
+            let root = self.cg.hierarchy(self.v2).mount_point.clone();
+            for note in self
+                .containers
+                .apply(&mut self.kernel, &mut self.collector, &root)
+            {
+                self.audit.note("container_rules", &note);
+            }
         }
         if !self.engine.is_empty() {
             let mut rates = KernelRates {
@@ -801,6 +815,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         arbiter: None,
         arbiter_due: None,
         reclaimed: 0,
+        containers: containers::ContainerRules::default(),
     };
     // A crash may have left groups yielded: they get their values back
     // before anything else acts on them.

@@ -65,6 +65,11 @@ impl CgroupIndex {
         }
     }
 
+    /// Every group known at the last walk: `(cgroup id, label)`.
+    pub fn all(&self) -> impl Iterator<Item = (u64, &str)> {
+        self.by_id.iter().map(|(id, l)| (*id, l.as_str()))
+    }
+
     /// Forgets a removed group.
     pub fn remove(&mut self, id: u64) {
         self.by_id.remove(&id);

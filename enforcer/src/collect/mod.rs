@@ -133,6 +133,24 @@ impl Collector {
         }
     }
 
+    /// Every container group in the cgroup2 tree now (walked again), with its
+    /// labels: `(cgroup id, label, workload)`. For `[[container]]` rules,
+    /// which must find a container before it has been counted.
+    pub fn containers(&mut self) -> Vec<(u64, String, Workload)> {
+        self.index.refresh();
+        self.names.refresh();
+        let mut out = Vec::new();
+        for (id, label) in self.index.all() {
+            let mut w = workload::classify(label);
+            let Some(cid) = w.container_id.clone() else {
+                continue;
+            };
+            w.container_name = self.names.name(w.runtime.as_deref(), &cid);
+            out.push((id, label.to_string(), w));
+        }
+        out
+    }
+
     /// The label of a cgroup id, walking the tree again first if the id is
     /// not known yet (a group created since the last walk). None: it is gone.
     pub fn label_of(&mut self, id: u64) -> Option<&str> {

@@ -595,7 +595,7 @@ mod tests {
             format!("enforcer_syscall_calls_total{{{g},syscall=\"other\"}} 10"),
             "enforcer_build_info{version=\"".to_string(),
             format!(
-                "enforcer_group_info{{{g},unit=\"\",runtime=\"\",container_id=\"\",pod_uid=\"6f1c2b3a-1d2e-4f50-8a9b-0c1d2e3f4a5b\",qos_class=\"besteffort\"}} 1"
+                "enforcer_group_info{{{g},unit=\"\",runtime=\"\",container_id=\"\",container_name=\"\",pod_uid=\"6f1c2b3a-1d2e-4f50-8a9b-0c1d2e3f4a5b\",qos_class=\"besteffort\"}} 1"
             ),
         ] {
             assert!(t.contains(&line), "{line} missing:\n{t}");
