@@ -7,13 +7,18 @@
 //! the last decision together with the task it was for (`pid_tgid`), and a
 //! task makes many syscalls in a row on one CPU. Only when another task runs
 //! (or the scope changed, or some task moved between cgroups) does the
-//! program pay for the cgroup id helper and a `SYSCALL_GROUPS` lookup.
+//! program pay for the cgroup id helper and a `SYSCALL_GROUPS` lookup (and,
+//! for a cgroup not listed itself, one per ancestor level: a listed group's
+//! descendants, such as a container below a policy group, are counted too,
+//! each under its own id, as their packets are).
 //! (Measured with `cargo xtask bench accounting`: the cgroup id helper was a
 //! third of the old per-call cost; see BENCHMARKS.md.)
 
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
-    helpers::{bpf_get_current_cgroup_id, bpf_get_current_pid_tgid},
+    helpers::{
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_pid_tgid,
+    },
     macros::{map, raw_tracepoint},
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
     programs::RawTracePointContext,
@@ -31,8 +36,8 @@ static SYSCALLS: PerCpuHashMap<SyscallKey, u64> =
     PerCpuHashMap::with_max_entries(MAX_SYSCALL_KEYS, BPF_F_NO_PREALLOC);
 
 /// cgroup2 ids whose syscalls are counted (value unused, 1 by convention) when
-/// `SYSCALL_SCOPE[MODE]` is `GROUPS`. Exact ids: a sub-cgroup is counted only if
-/// listed itself.
+/// `SYSCALL_SCOPE[MODE]` is `GROUPS`, with their descendants (down to
+/// [`MAX_WALK`] levels below the cgroup2 root), each under its own id.
 #[map]
 static SYSCALL_GROUPS: HashMap<u64, u8> = HashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
 
@@ -43,6 +48,10 @@ static SYSCALL_SCOPE: Array<u32> = Array::with_max_entries(scope::ENTRIES, 0);
 /// Last scope decision on this CPU, and the task it was for.
 #[map]
 static SYSCALL_CACHE: PerCpuArray<ScopeCache> = PerCpuArray::with_max_entries(1, 0);
+
+/// Ancestor levels examined for a cgroup not listed in `SYSCALL_GROUPS`
+/// itself (as `sysenforce.rs` walks for syscall rules).
+const MAX_WALK: i32 = 16;
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 fn count_syscalls(ctx: RawTracePointContext) -> u32 {
@@ -92,7 +101,7 @@ fn decide() -> Option<(u64, bool)> {
         }
         // SAFETY: no arguments; allowed in tracing programs.
         let cgroup_id = bpf_get_current_cgroup_id();
-        let counted = mode == scope::ALL || SYSCALL_GROUPS.get_ptr(cgroup_id).is_some();
+        let counted = mode == scope::ALL || listed(cgroup_id);
         *cache = ScopeCache {
             pid_tgid,
             cgroup_id,
@@ -101,4 +110,25 @@ fn decide() -> Option<(u64, bool)> {
         };
         Some((cgroup_id, counted))
     }
+}
+
+/// Whether `cgroup_id` (the current task's) or one of its ancestors is in
+/// `SYSCALL_GROUPS`.
+#[inline(always)]
+fn listed(cgroup_id: u64) -> bool {
+    if SYSCALL_GROUPS.get_ptr(cgroup_id).is_some() {
+        return true;
+    }
+    for level in 1..=MAX_WALK {
+        // SAFETY: no pointer arguments; allowed in tracing programs.
+        let id = unsafe { bpf_get_current_ancestor_cgroup_id(level) };
+        // 0: the task's cgroup is not that deep; itself: checked above.
+        if id == 0 || id == cgroup_id {
+            return false;
+        }
+        if SYSCALL_GROUPS.get_ptr(id).is_some() {
+            return true;
+        }
+    }
+    false
 }

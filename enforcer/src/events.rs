@@ -110,7 +110,8 @@ pub fn human(v: &serde_json::Value) -> String {
             }
         }
     }
-    out
+    // One line: every field (group, comm, rule, message) escaped.
+    crate::escape::human(&out).into_owned()
 }
 
 /// Reads the audit log line by line, following it if asked.

@@ -15,6 +15,7 @@ pub mod control;
 pub mod counters;
 pub mod doctor;
 pub mod enforce;
+pub mod escape;
 pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;

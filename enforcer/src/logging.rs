@@ -81,7 +81,12 @@ pub fn init() {
     if stderr_is_journal()
         && let Ok(journald) = tracing_journald::layer()
     {
-        let journald = journald.with_syslog_identifier("enforcer".into());
+        // Fields as README lists them (`GROUP=`, `KIND=`, ...): without the
+        // `F_` prefix tracing-journald puts by default. None of ours is a
+        // journald name of its own (MESSAGE, PRIORITY, CODE_*, or `_`-led).
+        let journald = journald
+            .with_syslog_identifier("enforcer".into())
+            .with_field_prefix(None);
         if tracing_subscriber::registry()
             .with(filter())
             .with(journald)

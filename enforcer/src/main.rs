@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             let _ = writeln!(
                 std::io::stderr(),
                 "enforcer: error: {}",
-                enforcer::cli::error_message(&e)
+                enforcer::escape::terminal_safe(&enforcer::cli::error_message(&e))
             );
             ExitCode::from(enforcer::cli::exit_code(&e))
         }

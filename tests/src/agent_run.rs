@@ -169,12 +169,19 @@ impl AgentRun {
     /// within 10 s (times the time scale): a hung agent fails the waiting
     /// test instead of hanging it.
     pub fn metrics(&self) -> Option<String> {
+        self.metrics_accepting(None)
+    }
+
+    /// A scrape (head and body) with this `Accept` header, if any; None if
+    /// the endpoint does not answer within 10 s (times the time scale).
+    pub fn metrics_accepting(&self, accept: Option<&str>) -> Option<String> {
         let limit = Duration::from_secs(10) * crate::time_scale();
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
         let mut s = TcpStream::connect_timeout(&addr, limit).ok()?;
         s.set_read_timeout(Some(limit)).ok()?;
         s.set_write_timeout(Some(limit)).ok()?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+        s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{accept}\r\n").as_bytes())
             .ok()?;
         let mut out = String::new();
         s.read_to_string(&mut out).ok()?;

@@ -79,10 +79,17 @@ pub fn command(side: Side, tool: &str, args: &[String]) -> Command {
 }
 
 pub fn run(side: Side, tool: &str, args: &[String]) -> Run {
+    let before = (side == Side::Real).then(crate::layout::v2_root_controllers);
     let out = command(side, tool, args)
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("running {tool} ({side:?}): {e}"));
+    if let Some(before) = before {
+        // libcgroup's own tools enable a hybrid host's cgroup2 controllers
+        // (hugetlb here) in the cgroup2 root for `*`, which makes crun refuse
+        // every container afterwards: what this run enabled is taken back.
+        crate::layout::restore_v2_root_controllers(&before);
+    }
     Run {
         status: out.status.code().unwrap_or(128 + 9),
         out: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -214,3 +214,36 @@ pub fn skip_without(test: &str, controllers: &[&str]) -> bool {
     );
     true
 }
+
+/// The controllers enabled in the cgroup2 root's `cgroup.subtree_control`
+/// (empty without cgroup2).
+pub fn v2_root_controllers() -> Vec<String> {
+    if !has_cgroup2() {
+        return Vec::new();
+    }
+    std::fs::read_to_string(v2_mount().join("cgroup.subtree_control"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Disables in the cgroup2 root the controllers enabled since `before` was
+/// read (only those: what was there before is someone else's), retrying
+/// while a group below still uses one. Returns what was taken back.
+pub fn restore_v2_root_controllers(before: &[String]) -> Vec<String> {
+    let added: Vec<String> = v2_root_controllers()
+        .into_iter()
+        .filter(|c| !before.contains(c))
+        .collect();
+    let file = v2_mount().join("cgroup.subtree_control");
+    for c in &added {
+        for _ in 0..50 {
+            if std::fs::write(&file, format!("-{c}")).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    added
+}

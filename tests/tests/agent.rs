@@ -180,7 +180,13 @@ fn metrics_endpoint_and_oom_events_in_the_audit_log() {
         assert!(value.parse::<f64>().is_ok(), "bad value in {line:?}");
         assert!(series.starts_with("enforcer_"), "bad name in {line:?}");
     }
-    assert!(body.ends_with("# EOF\n"));
+    // Prometheus text 0.0.4 unless OpenMetrics is asked for.
+    assert!(!body.contains("# EOF"), "{body}");
+    let om = run
+        .metrics_accepting(Some("application/openmetrics-text;version=1.0.0"))
+        .unwrap();
+    assert!(om.contains("Content-Type: application/openmetrics-text; version=1.0.0"));
+    assert!(om.ends_with("# EOF\n"));
 
     // A process over the group's 20M limit is OOM-killed: one event, audited.
     let st = Command::new(enforcer_bin())
@@ -679,4 +685,136 @@ fn reload_with_another_file_is_refused_and_says_what_config_does() {
         cg.present_in(&n.path()).is_empty(),
         "p2's group never appears"
     );
+}
+
+/// A real scrape in each format through a reader nobody here wrote: the
+/// text format 0.0.4 (asked for with `text/plain`, or with no Accept header)
+/// through `promtool check metrics` (Debian's prometheus), OpenMetrics
+/// (asked for as Prometheus asks) through the strict OpenMetrics parser of
+/// python3-prometheus-client (promtool 2.42 reads only the text format).
+#[test]
+fn scrapes_pass_promtool_and_the_openmetrics_parser() {
+    if skip_without_cgroup2("scrapes_pass_promtool_and_the_openmetrics_parser") {
+        return;
+    }
+    let a = GroupGuard::new("promtool");
+    let mut run = AgentRun::new();
+    let p = policy(&run, &[&a]);
+    run.start(&p);
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    send_from(&a, &rx, 10);
+    wait_until("the metrics to show the group", || {
+        run.metrics().is_some_and(|m| m.contains(&a.name))
+    });
+    let body = |scrape: String| scrape.split_once("\r\n\r\n").unwrap().1.to_string();
+    for accept in [None, Some("text/plain")] {
+        let scrape = run.metrics_accepting(accept).unwrap();
+        assert!(
+            scrape.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"),
+            "{scrape}"
+        );
+        let out = pipe("promtool", &["check", "metrics"], &body(scrape));
+        let Some(out) = out else {
+            enforcer_tests::skipped("scrapes_pass_promtool", "promtool is not installed");
+            return;
+        };
+        assert!(
+            out.status.success(),
+            "promtool check metrics ({accept:?}):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let om = body(run.metrics_accepting(Some(prometheus_accept)).unwrap());
+    let parse = "import sys\n\
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n\
+        families = list(p(sys.stdin.read()))\n\
+        print(len(families))\n";
+    let out = pipe("/usr/bin/python3", &["-c", parse], &om).unwrap();
+    if String::from_utf8_lossy(&out.stderr).contains("No module named") {
+        enforcer_tests::skipped(
+            "scrapes_pass_the_openmetrics_parser",
+            "python3-prometheus-client is not installed",
+        );
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "the OpenMetrics parser refused the scrape: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `program ARGS` with `input` on stdin; None if it is not installed.
+fn pipe(program: &str, args: &[&str], input: &str) -> Option<std::process::Output> {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    Some(child.wait_with_output().unwrap())
+}
+
+/// A kernel feature no rule of the policy needs (BPF-LSM here: no
+/// trampolines) is said once, at info, not as a warning at every start.
+#[test]
+fn an_unneeded_refused_feature_is_said_once_at_info() {
+    if skip_without_cgroup2("an_unneeded_refused_feature_is_said_once_at_info") {
+        return;
+    }
+    let a = GroupGuard::new("lsm-quiet");
+    let mut run = AgentRun::new();
+    let p = policy(&run, &[&a]);
+    run.start(&p);
+    run.sigkill();
+    let warned = run.log();
+    assert!(
+        !warned.contains("unavailable on this kernel"),
+        "a warning at the default level for a feature nothing needs:\n{warned}"
+    );
+    let mut cmd = run.command(None, Some(&p), &[]);
+    let out = cmd
+        .env("ENFORCER_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the restarted agent to serve metrics", || {
+        run.metrics().is_some()
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(out.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = out.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("unavailable on this kernel"))
+        .collect();
+    let kernel_has_lsm = lines.is_empty();
+    if kernel_has_lsm {
+        enforcer_tests::skipped(
+            "an_unneeded_refused_feature_is_said_once_at_info",
+            "this kernel refuses no feature",
+        );
+        return;
+    }
+    for l in &lines {
+        assert!(l.contains("INFO"), "said at info: {l}");
+    }
+    let lsm = lines.iter().filter(|l| l.contains("BPF-LSM")).count();
+    assert_eq!(lsm, 1, "BPF-LSM said once: {log}");
 }

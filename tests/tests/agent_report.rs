@@ -350,3 +350,40 @@ fn stats_watch_prints_rates_and_summary_prints_plain_tables_into_a_pipe() {
     let _ = agent.wait();
     assert!(best > 1e6, "a UDP flood shows as more than 1 MB/s: {best}");
 }
+
+/// Every metric family the endpoint serves has its row in README's metrics
+/// table (the rows are `` | `name` | type | labels | ``).
+#[test]
+fn every_served_metric_is_in_readme() {
+    if skip_without_cgroup2("every_served_metric_is_in_readme") {
+        return;
+    }
+    let mut run = AgentRun::new();
+    run.start_observe(&[]);
+    let scrape = run.metrics().unwrap();
+    let body = scrape.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let documented: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("| `enforcer_")?
+                .split_once('`')
+                .map(|(n, _)| n)
+        })
+        .collect();
+    let served: Vec<&str> = body
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("# TYPE enforcer_")?
+                .split_whitespace()
+                .next()
+        })
+        .collect();
+    assert!(served.len() > 20, "{body}");
+    let missing: Vec<&&str> = served.iter().filter(|n| !documented.contains(n)).collect();
+    assert!(
+        missing.is_empty(),
+        "served but not in README's table: {missing:?}"
+    );
+}

@@ -376,6 +376,14 @@ fn a_second_agent_refuses_to_start_and_names_the_first() {
         "{}",
         describe(&out)
     );
+    // The way to stop it, with the flags it runs with (plain `enforcer stop`
+    // knows only the default pid file).
+    let stop = format!(
+        "`enforcer stop --pid-file {} --pin-dir {}`",
+        run.pid_file().display(),
+        run.pin()
+    );
+    assert!(text(&out.stderr).contains(&stop), "{}", describe(&out));
     // Same pins, another pid file.
     let other_pid_file = run.file("other.pid");
     let out = run.run_expecting_exit(
@@ -388,6 +396,7 @@ fn a_second_agent_refuses_to_start_and_names_the_first() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let err = text(&out.stderr);
+    assert!(err.contains(&stop), "{err}");
     assert!(
         err.contains(&format!("PID {first}")) && err.contains("pin directory"),
         "{err}"

@@ -22,6 +22,18 @@ pub(crate) fn run() -> Result<()> {
     // the compat tests compare against libcgroup's own tools; the `top`
     // tests drive it in tmux.
     apt_install(&["nftables", "cgroup-tools", "tmux"])?;
+    // Real clients of the metrics and the containers: promtool (Debian's
+    // prometheus) checks the text format, python3-prometheus-client's strict
+    // parser OpenMetrics; podman with runc and crun runs containers built
+    // from busybox-static.
+    apt_install(&[
+        "prometheus",
+        "python3-prometheus-client",
+        "podman",
+        "crun",
+        "runc",
+        "busybox-static",
+    ])?;
     Ok(())
 }
 

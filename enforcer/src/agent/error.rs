@@ -61,8 +61,9 @@ pub enum AgentError {
     NotRunning(PathBuf),
     #[error(
         "another agent{} is running (it holds the lock of the {what} {path}); stop it \
-         first with `enforcer stop`, or give this one its own --pid-file and --pin-dir",
-        pid.map(|p| format!(" (PID {p})")).unwrap_or_default()
+         first with {}, or give this one its own --pid-file and --pin-dir",
+        pid.map(|p| format!(" (PID {p})")).unwrap_or_default(),
+        super::lock::stop_command(*pid)
     )]
     AlreadyRunning {
         pid: Option<i32>,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::report::{MetricsState, render_metrics};
+use crate::report::{Format, MetricsState, render_metrics};
 
 const MAX_REQUEST: usize = 8192;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,14 +45,19 @@ async fn answer(mut stream: TcpStream, state: Arc<RwLock<MetricsState>>) -> std:
     let request = String::from_utf8_lossy(&buf);
     let mut first = request.lines().next().unwrap_or("").split_whitespace();
     let (method, target) = (first.next().unwrap_or(""), first.next().unwrap_or(""));
+    // OpenMetrics for a scraper that asks for it, Prometheus text 0.0.4 for
+    // everyone else (promtool, curl).
+    let accept = request.lines().skip(1).find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("accept")
+            .then(|| value.trim())
+    });
+    let format = Format::negotiate(accept);
     let (status, ctype, body) =
         if method == "GET" && (target == "/metrics" || target.starts_with("/metrics?")) {
-            match render_metrics(&state) {
-                Ok(text) => (
-                    "200 OK",
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    text,
-                ),
+            match render_metrics(&state, format) {
+                Ok(text) => ("200 OK", format.content_type(), text),
                 Err(_) => (
                     "500 Internal Server Error",
                     "text/plain",

@@ -8,6 +8,7 @@
 
 mod arbiter;
 mod audit;
+mod containers;
 mod error;
 mod http;
 mod lock;
@@ -134,6 +135,8 @@ struct Agent {
     /// Groups reclaimed since freed heap was last given back to the system
     /// (after a collection has dropped their reports).
     reclaimed: usize,
+    /// `[[container]]` rules and the containers that have them.
+    containers: containers::ContainerRules,
 }
 
 /// Reclaiming at least this many groups gives freed memory back.
@@ -343,24 +346,26 @@ impl Agent {
                 wanted.insert(label, Managed { dir, id });
             }
         }
-        for (label, m) in &wanted {
-            let n = self
-                .kernel
-                .attach_group(&m.dir)
-                .map_err(|e| in_group(label, e))?;
-            tracing::info!(group = label.as_str(), new_links = n, "accounting attached");
-        }
+        // Counting links at the topmost of the groups only (the root alone in
+        // observe mode): one below another would count its packets twice.
+        let mut count_at: Vec<PathBuf> = wanted.values().map(|m| m.dir.clone()).collect();
         if self.settings.observe {
-            let root = self.cg.hierarchy(self.v2).mount_point.clone();
-            let n = self.kernel.attach_group(&root)?;
-            tracing::info!(new_links = n, "accounting attached at the cgroup2 root");
+            count_at.push(self.cg.hierarchy(self.v2).mount_point.clone());
         }
+        let counting = self.kernel.count_at(&count_at)?;
+        tracing::info!(
+            at = ?counting.at,
+            new_links = counting.attached,
+            removed_links = counting.detached,
+            "accounting attached"
+        );
         self.install_kernel_rules(&kernel_rules)?;
+        let container_rules = validated.map(|p| p.containers.clone()).unwrap_or_default();
+        self.containers.replace(&mut self.kernel, container_rules);
         for (label, old) in &self.groups {
             if !wanted.contains_key(label) {
                 self.kernel.clear_group_rules(old.id)?;
                 self.kernel.detach_enforcement(&old.dir)?;
-                self.kernel.detach_group(&old.dir)?;
                 tracing::info!(group = label.as_str(), "no longer in the policy: detached");
             }
         }
@@ -565,6 +570,15 @@ impl Agent {
             self.kernel.forget(&c.vanished)?;
             self.reclaimed += c.vanished.len();
         }
+        if !self.containers.is_empty() {
+            let root = self.cg.hierarchy(self.v2).mount_point.clone();
+            for note in self
+                .containers
+                .apply(&mut self.kernel, &mut self.collector, &root)
+            {
+                self.audit.note("container_rules", &note);
+            }
+        }
         if !self.engine.is_empty() {
             let mut rates = KernelRates {
                 kernel: &mut self.kernel,
@@ -752,15 +766,20 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         return Err(e);
     }
     // What this kernel refuses is left out, and said once: the policy does
-    // not need it; observe mode runs with what loads.
+    // not need it (a rule that did was refused above); observe mode runs with
+    // what loads. Missing counters or events are a warning (what the agent
+    // reports is less); an enforcement feature no rule uses only information.
     for f in features.features.iter() {
         if let Some(r) = &f.refused {
-            tracing::warn!(
-                feature = %f.feature,
+            let what = format!(
                 "{} unavailable on this kernel ({}): {r}",
-                f.what,
-                features.kernel
+                f.what, features.kernel
             );
+            if f.feature.is_enforcement() {
+                tracing::info!(feature = %f.feature, "{what}; no rule of the policy needs it");
+            } else {
+                tracing::warn!(feature = %f.feature, "{what}");
+            }
         }
     }
     if let Some((policy, _)) = &validated
@@ -796,6 +815,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         arbiter: None,
         arbiter_due: None,
         reclaimed: 0,
+        containers: containers::ContainerRules::default(),
     };
     // A crash may have left groups yielded: they get their values back
     // before anything else acts on them.

@@ -168,7 +168,9 @@ impl Kernel {
         self.detach_enforcement_id(cgroup_id)
     }
 
-    pub(super) fn detach_enforcement_id(&mut self, cgroup_id: u64) -> Result<usize, BpfError> {
+    /// [`detach_enforcement`](Self::detach_enforcement) by cgroup id (the group
+    /// may be gone).
+    pub fn detach_enforcement_id(&mut self, cgroup_id: u64) -> Result<usize, BpfError> {
         let dir = group_enforce_dir(&self.pin_dir, cgroup_id);
         self.unpin_and_release(&dir)
     }

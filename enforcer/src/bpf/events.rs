@@ -298,7 +298,7 @@ fn proto_name(proto: u8) -> String {
 
 fn comm_str(comm: &[u8]) -> String {
     let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
-    String::from_utf8_lossy(comm.get(..len).unwrap_or_default()).into_owned()
+    crate::escape::bytes(comm.get(..len).unwrap_or_default()).into_owned()
 }
 
 /// Reads a `T` from the start of `bytes`, if long enough.

@@ -59,6 +59,18 @@ impl Feature {
         Feature::LsmDeny,
     ];
 
+    /// Whether it enforces rules (rather than counts or reports).
+    pub fn is_enforcement(self) -> bool {
+        matches!(
+            self,
+            Feature::NetworkRules
+                | Feature::RateLimits
+                | Feature::SocketDeny
+                | Feature::SyscallKill
+                | Feature::LsmDeny
+        )
+    }
+
     /// What is lost without it, as a user reads it.
     pub fn describe(self) -> &'static str {
         match self {

@@ -36,7 +36,8 @@ use super::trust::{check_ancestors, check_tree, create_private_dir};
 pub enum SyscallScope {
     /// Every cgroup on the host (including processes enforcer does not manage).
     All,
-    /// Only these cgroup2 ids (exact ids: sub-cgroups must be listed themselves).
+    /// Only these cgroup2 ids and their descendants (to 16 levels below the
+    /// root), each counted under its own id.
     Groups(Vec<u64>),
 }
 
@@ -236,7 +237,8 @@ impl Kernel {
     ///
     /// The programs see the group *and its descendants*; every packet and call
     /// is charged to its own cgroup. Attach to disjoint subtrees: with links on a
-    /// cgroup and on its ancestor, the programs run twice and count twice.
+    /// cgroup and on its ancestor, the programs run twice and count twice
+    /// ([`count_at`](Self::count_at) chooses such a set).
     pub fn attach_group(&mut self, cgroup2_dir: &Path) -> Result<usize, BpfError> {
         let (cgroup, cgroup_id) = open_cgroup2_dir(cgroup2_dir)?;
         let dir = group_links_dir(&self.pin_dir, cgroup_id);

@@ -6,7 +6,8 @@
 //!
 //! * [`Kernel`]: the object loaded with its maps pinned under a pin directory
 //!   ([`DEFAULT_PIN_DIR`]); attaches the per-group counting programs
-//!   ([`Kernel::attach_group`]) and the host-wide ones ([`Kernel::attach_tracing`]),
+//!   ([`Kernel::count_at`]: at the topmost of the wanted cgroups only, so
+//!   nothing is counted twice) and the host-wide ones ([`Kernel::attach_tracing`]),
 //!   reads counters ([`Kernel::snapshot`]) and events ([`Kernel::drain_events`]).
 //!   Links are pinned too, so everything keeps counting across agent restarts.
 //! * Enforcement, also on [`Kernel`]: [`Kernel::attach_enforcement`] attaches the
@@ -31,6 +32,7 @@ mod batch;
 pub mod bench;
 mod btf;
 mod budget;
+mod counting;
 mod enforcement;
 mod error;
 mod events;
@@ -51,6 +53,7 @@ mod trust;
 use std::path::Path;
 
 pub use budget::{BudgetReport, LimitReport};
+pub use counting::{CountingLinks, attach_points};
 pub use enforcer_common::{ENFORCE_MAX_LEVEL, NetCounter, OomEvent, SockCounter, SyscallKey};
 pub use error::BpfError;
 pub use events::{Event, NetOp};

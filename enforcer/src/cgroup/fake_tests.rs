@@ -275,6 +275,43 @@ fn hybrid_mirrors_into_cgroup2() {
     assert_eq!(cg.locate("freezer").unwrap(), (1, None));
 }
 
+/// On a hybrid host the cgroup2 tree is the mirror eBPF counts by: `*`
+/// creates a group there but enables no controller in its root or any
+/// ancestor (a controller in the hybrid cgroup2 root's subtree_control makes
+/// crun refuse every container: "cgroups in hybrid mode not supported"); only
+/// a controller named for the group is enabled.
+#[test]
+fn hybrid_star_enables_no_cgroup2_controller() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    touch(&t.join("cpu/cpu.shares"), "1024\n");
+    touch(&t.join("unified/cgroup.controllers"), "hugetlb\n");
+    touch(&t.join("unified/cgroup.subtree_control"), "\n");
+    let mi = format!(
+        "1 0 0:1 / {} rw - cgroup cgroup rw,cpu\n2 0 0:2 / {} rw - cgroup2 cgroup2 rw\n",
+        t.join("cpu").display(),
+        t.join("unified").display()
+    );
+    let cg = Cgroups::from_mountinfo(&mi).unwrap();
+    assert_eq!(cg.layout(), Layout::Hybrid);
+    let root = t.join("unified/cgroup.subtree_control");
+    let targets = cg.targets(&["*".into()]).unwrap();
+    assert!(targets.v2_enable.is_empty(), "{:?}", targets.v2_enable);
+    cg.create_in(
+        &targets,
+        &g("a/b"),
+        &Ownership::default(),
+        &mut Created::default(),
+    )
+    .unwrap();
+    assert!(t.join("unified/a/b").is_dir() && t.join("cpu/a/b").is_dir());
+    assert_eq!(fs::read_to_string(&root).unwrap(), "\n");
+    assert!(!t.join("unified/a/cgroup.subtree_control").exists());
+    // Asked for by name: enabled where the group needs it.
+    let targets = cg.targets(&["hugetlb".into()]).unwrap();
+    assert_eq!(targets.v2_enable, ["hugetlb"]);
+}
+
 #[test]
 fn set_refuses_the_root_group_before_writing() {
     let (t, cg) = fake_v2();

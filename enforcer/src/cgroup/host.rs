@@ -155,9 +155,14 @@ impl Cgroups {
         let mut t = Targets::default();
         for c in controllers {
             if c == "*" {
+                // On a hybrid host the cgroup2 tree is the mirror eBPF counts
+                // by: `*` puts the group there but enables nothing in its
+                // root or ancestors (a controller in the hybrid cgroup2
+                // root's subtree_control makes crun refuse every container).
+                let hybrid = self.mirror().is_some();
                 for (i, h) in self.hiers.iter().enumerate() {
                     t.hiers.insert(i);
-                    if h.version == Version::V2 {
+                    if h.version == Version::V2 && !hybrid {
                         for c in &h.controllers {
                             if !t.v2_enable.contains(c) {
                                 t.v2_enable.push(c.clone());

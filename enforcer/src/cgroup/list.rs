@@ -3,7 +3,6 @@
 use serde::Serialize;
 
 use super::error::CgroupError;
-use super::fsio::subdirs;
 use super::host::Cgroups;
 use super::path::{GroupPath, GroupSpec};
 
@@ -34,20 +33,42 @@ impl Cgroups {
         let mut out = Vec::new();
         for (h, start) in starts {
             let label = self.hierarchy(h).label();
-            let mut stack = vec![start];
-            while let Some(p) = stack.pop() {
+            // Walked as directories, not group paths: other tools' names
+            // (systemd's `\x2d`, a runtime's, a delegated user's, even bytes
+            // that are not UTF-8) are listed too, as labels
+            // ([`crate::escape::name`]).
+            let mut stack = vec![(self.dir(h, &start), start.to_string())];
+            while let Some((dir, path)) = stack.pop() {
+                let mut kids = child_dirs(&dir);
+                kids.sort();
+                for k in kids.into_iter().rev() {
+                    let name = crate::escape::name(&k);
+                    let child = if path == "/" {
+                        format!("/{name}")
+                    } else {
+                        format!("{path}/{name}")
+                    };
+                    stack.push((dir.join(&k), child));
+                }
                 out.push(Listed {
                     controllers: label.clone(),
-                    path: p.to_string(),
+                    path,
                 });
-                let mut kids = subdirs(&self.dir(h, &p)).unwrap_or_default();
-                kids.reverse();
-                for k in kids {
-                    // Not validated: other tools' names (systemd's `\x2d`) are listed too.
-                    stack.push(p.join(&k));
-                }
             }
         }
         Ok(out)
     }
+}
+
+/// The names of the directories in `dir` (none if it cannot be read: a group
+/// removed while listed).
+fn child_dirs(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.file_name())
+                .collect()
+        })
+        .unwrap_or_default()
 }

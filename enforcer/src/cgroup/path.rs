@@ -61,7 +61,7 @@ fn control_file_clash(comp: &str) -> Option<String> {
 }
 
 /// A relative cgroup path such as `web/api`; the empty path is the root.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupPath(String);
 
 impl GroupPath {

@@ -88,14 +88,15 @@ impl Cgroups {
 /// Parse /proc/PID/cgroup.
 pub fn memberships(pid: i32) -> Result<Vec<Membership>, CgroupError> {
     let path = format!("/proc/{pid}/cgroup");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    // Bytes: a group named by someone else need not be UTF-8.
+    let raw = std::fs::read(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             CgroupError::NoSuchProcess { pid }
         } else {
             CgroupError::io("reading", Path::new(&path), e)
         }
     })?;
-    Ok(parse_proc_cgroup(&text))
+    Ok(parse_proc_cgroup(&crate::escape::bytes(&raw)))
 }
 
 pub fn parse_proc_cgroup(text: &str) -> Vec<Membership> {

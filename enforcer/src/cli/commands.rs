@@ -465,8 +465,8 @@ fn stats(
             Ok(v)
         };
         match (json, watch) {
-            (true, None) => outln!("{}", serde_json::to_string_pretty(&value()?)?)?,
-            (true, Some(_)) => outln!("{}", serde_json::to_string(&value()?)?)?,
+            (true, None) => print::json_text(&serde_json::to_string_pretty(&value()?)?)?,
+            (true, Some(_)) => print::json_text(&serde_json::to_string(&value()?)?)?,
             (false, None) => print::out(format_args!("{}", table()))?,
             // `enforcer top` is the live view; --watch appends tables.
             (false, Some(_)) => print::out(format_args!("{}\n", table()))?,

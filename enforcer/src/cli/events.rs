@@ -28,7 +28,7 @@ pub(super) fn events(
             return Ok(());
         }
         if json {
-            outln!("{v}")
+            super::print::json_text(&v.to_string())
         } else {
             outln!("{}", crate::events::human(v))
         }

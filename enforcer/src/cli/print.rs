@@ -8,6 +8,7 @@ use std::io::Write as _;
 use anyhow::Result;
 
 use crate::cgroup::{Applied, GroupValues, Listed, Membership, SetOutcome, ps_format};
+use crate::escape::Human;
 use crate::units::human_bytes;
 
 /// Standard output was closed by its reader. Not a failure: `cli::run` turns it
@@ -16,11 +17,27 @@ use crate::units::human_bytes;
 #[error("standard output was closed by its reader")]
 pub(super) struct StdoutClosed;
 
-/// Write to standard output; a closed pipe becomes [`StdoutClosed`].
+/// Write text for a person to standard output, with no control character
+/// but newline and tab ([`crate::escape::terminal_safe`]: the net under the
+/// escaping of each name where it is formatted); a closed pipe becomes
+/// [`StdoutClosed`].
 pub(super) fn out(args: std::fmt::Arguments<'_>) -> Result<()> {
+    let text = match args.as_str() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(args.to_string()),
+    };
+    write_raw(&crate::escape::terminal_safe(&text))
+}
+
+/// JSON (already escaped per JSON) and a newline, to standard output.
+pub(super) fn json_text(text: &str) -> Result<()> {
+    write_raw(&format!("{text}\n"))
+}
+
+fn write_raw(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
-        .write_fmt(args)
+        .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -44,11 +61,15 @@ pub(super) use outln;
 
 /// Warnings go to stderr; one that cannot be written is dropped, not a panic.
 pub(super) fn warn(w: &str) {
-    let _ = writeln!(std::io::stderr(), "warning: {w}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "warning: {}",
+        crate::escape::terminal_safe(w)
+    );
 }
 
 pub(super) fn json<T: serde::Serialize>(v: &T) -> Result<()> {
-    outln!("{}", serde_json::to_string_pretty(v)?)
+    json_text(&serde_json::to_string_pretty(v)?)
 }
 
 pub(super) fn set_outcomes(o: &[SetOutcome], as_json: bool) -> Result<()> {
@@ -66,8 +87,8 @@ pub(super) fn set_outcomes(o: &[SetOutcome], as_json: bool) -> Result<()> {
             s.group,
             s.hierarchy,
             s.file,
-            s.written,
-            s.effective
+            Human(&s.written),
+            Human(&s.effective)
         )?;
     }
     Ok(())
@@ -83,12 +104,12 @@ pub(super) fn group_values(v: &[GroupValues], as_json: bool) -> Result<()> {
             let mut lines = kv.value.lines();
             let first = lines.next().unwrap_or("");
             if kv.key == kv.file {
-                outln!("{}: {first}", kv.file)?;
+                outln!("{}: {}", kv.file, Human(first))?;
             } else {
-                outln!("{} ({}): {first}", kv.file, kv.key)?;
+                outln!("{} ({}): {}", kv.file, kv.key, Human(first))?;
             }
             for l in lines {
-                outln!("\t{l}")?;
+                outln!("\t{}", Human(l))?;
             }
         }
         if let Some(m) = &g.memory {
@@ -111,7 +132,7 @@ pub(super) fn listed(l: &[Listed], as_json: bool) -> Result<()> {
         return json(&l);
     }
     for x in l {
-        outln!("{}:{}", x.controllers, x.path)?;
+        outln!("{}:{}", x.controllers, Human(&x.path))?;
     }
     Ok(())
 }
@@ -120,7 +141,7 @@ pub(super) fn memberships(m: &[Membership], as_json: bool) -> Result<()> {
     if as_json {
         return json(&m);
     }
-    outln!("{}", ps_format(m))
+    outln!("{}", Human(&ps_format(m)))
 }
 
 pub(super) fn applied(a: &Applied, as_json: bool) -> Result<()> {

@@ -72,7 +72,7 @@ pub(super) fn status(json: bool, config: Option<&Path>, pin_dir: &Path) -> Resul
             "checks": checks,
             "healthy": crate::doctor::healthy(&checks),
         });
-        outln!("{}", serde_json::to_string_pretty(&v)?)?;
+        super::print::json_text(&serde_json::to_string_pretty(&v)?)?;
     } else {
         outln!("cgroup layout: {}", cg.layout())?;
         for h in cg.hierarchies() {

@@ -6,7 +6,7 @@ use std::io::IsTerminal as _;
 use anyhow::{Context, Result};
 
 use super::args::{RunArgs, TopArgs};
-use super::print::{self, outln};
+use super::print;
 use crate::cgroup::CgroupError;
 use crate::top::{Column, Source, View};
 
@@ -38,7 +38,7 @@ pub(super) fn top(args: TopArgs) -> Result<()> {
         // Rates need two samples: the plain table shows them.
         let rows = crate::top::once(&mut source, Some(args.interval), &view)?;
         if args.json {
-            return outln!("{}", serde_json::to_string_pretty(&rows)?);
+            return print::json_text(&serde_json::to_string_pretty(&rows)?);
         }
         return print::out(format_args!(
             "{}",

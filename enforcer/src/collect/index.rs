@@ -10,7 +10,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The label of a group: its path below the cgroup2 root without the leading
-/// slash (`web/api`), or `/` for the root itself.
+/// slash (`web/api`), or `/` for the root itself; bytes of a name that are
+/// not UTF-8 as `\xNN` ([`crate::escape::name`]).
 pub type GroupLabel = String;
 
 #[derive(Debug, Clone)]
@@ -52,7 +53,7 @@ impl CgroupIndex {
             };
             for e in rd.flatten() {
                 if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    let name = e.file_name().to_string_lossy().into_owned();
+                    let name = crate::escape::name(&e.file_name()).into_owned();
                     let child = if rel.is_empty() {
                         name
                     } else {
@@ -62,6 +63,11 @@ impl CgroupIndex {
                 }
             }
         }
+    }
+
+    /// Every group known at the last walk: `(cgroup id, label)`.
+    pub fn all(&self) -> impl Iterator<Item = (u64, &str)> {
+        self.by_id.iter().map(|(id, l)| (*id, l.as_str()))
     }
 
     /// Forgets a removed group.

@@ -1,6 +1,7 @@
 //! Turning kernel map snapshots into per-group reports: labels for cgroup ids,
 //! syscall names, cgroupfs usage, and rates between two snapshots.
 
+mod containers;
 mod index;
 mod json;
 mod usage;
@@ -9,6 +10,7 @@ mod workload;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+pub use containers::ContainerNames;
 pub use index::{CgroupIndex, GroupLabel};
 pub use usage::{CpuUsage, MemoryUsage};
 pub use workload::{Workload, classify as workload_of};
@@ -98,6 +100,7 @@ type Previous = BTreeMap<u64, (Counts, u64)>;
 pub struct Collector {
     index: CgroupIndex,
     prev: Option<(Instant, Previous)>,
+    names: ContainerNames,
 }
 
 /// What one collection found.
@@ -109,7 +112,11 @@ pub struct Collection {
 
 impl Collector {
     pub fn new(index: CgroupIndex) -> Self {
-        Collector { index, prev: None }
+        Collector {
+            index,
+            prev: None,
+            names: ContainerNames::default(),
+        }
     }
 
     pub fn index(&self) -> &CgroupIndex {
@@ -124,6 +131,24 @@ impl Collector {
                 prev.remove(id);
             }
         }
+    }
+
+    /// Every container group in the cgroup2 tree now (walked again), with its
+    /// labels: `(cgroup id, label, workload)`. For `[[container]]` rules,
+    /// which must find a container before it has been counted.
+    pub fn containers(&mut self) -> Vec<(u64, String, Workload)> {
+        self.index.refresh();
+        self.names.refresh();
+        let mut out = Vec::new();
+        for (id, label) in self.index.all() {
+            let mut w = workload::classify(label);
+            let Some(cid) = w.container_id.clone() else {
+                continue;
+            };
+            w.container_name = self.names.name(w.runtime.as_deref(), &cid);
+            out.push((id, label.to_string(), w));
+        }
+        out
     }
 
     /// The label of a cgroup id, walking the tree again first if the id is
@@ -158,6 +183,7 @@ impl Collector {
             .filter(|id| snap.groups.contains_key(id))
             .collect();
         let mut groups = Vec::with_capacity(snap.groups.len());
+        self.names.refresh();
         let mut current = BTreeMap::new();
         let zero = GroupCounters::default();
         let extra: Vec<(&u64, &GroupCounters)> = always
@@ -180,8 +206,12 @@ impl Collector {
                 }
             });
             current.insert(id, (counts, cpu.usage_usec));
+            let mut workload = workload::classify(&label);
+            if let Some(cid) = &workload.container_id {
+                workload.container_name = self.names.name(workload.runtime.as_deref(), cid);
+            }
             groups.push(GroupReport {
-                workload: workload::classify(&label),
+                workload,
                 limits: Vec::new(),
                 memory: usage::memory(cg, &label),
                 cpu,
@@ -197,6 +227,11 @@ impl Collector {
             });
         }
         groups.sort_by(|a, b| a.group.cmp(&b.group));
+        let seen = groups
+            .iter()
+            .filter_map(|g| g.workload.container_id.as_deref())
+            .collect();
+        self.names.retain(&seen);
         self.prev = Some((now, current));
         Collection { groups, vanished }
     }

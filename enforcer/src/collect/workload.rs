@@ -29,6 +29,11 @@ pub struct Workload {
     /// The container id (64 hex digits).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
+    /// The container's name, where its runtime writes it down (podman,
+    /// CRI-O and buildah in containers/storage, docker in its config); not
+    /// from the path (see `containers.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
     /// The Kubernetes pod UID, with dashes (`6f1c...-...`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pod_uid: Option<String>,
@@ -49,7 +54,7 @@ impl Workload {
             (Some(c), None, _) => format!(
                 "{} {}",
                 self.runtime.as_deref().unwrap_or("container"),
-                short_id(c)
+                self.container_name.as_deref().unwrap_or(short_id(c))
             ),
             (None, Some(p), _) => format!(
                 "pod {} ({})",

@@ -18,8 +18,10 @@ impl Io {
         }
     }
 
-    /// `info(...)`: to stdout.
+    /// `info(...)`: to stdout, with no control character but newline and
+    /// tab (a group named by someone else cannot drive the terminal).
     pub(crate) fn out(&mut self, s: &str) {
+        let s = crate::escape::terminal_safe(s);
         self.out.extend_from_slice(s.as_bytes());
         if self.out.len() > 1 << 16 {
             self.flush();
@@ -28,6 +30,7 @@ impl Io {
 
     /// `err(...)`: to stderr, at once.
     pub(crate) fn err(&mut self, s: &str) {
+        let s = crate::escape::terminal_safe(s);
         let _ = std::io::stderr().write_all(s.as_bytes());
     }
 

@@ -15,6 +15,7 @@ pub mod model;
 
 mod cgconfig;
 mod classify;
+mod container;
 mod error;
 mod lexer;
 mod load;
@@ -32,6 +33,7 @@ pub(crate) use suggest::one_of;
 
 pub use cgconfig::parse_cgconfig;
 pub use classify::ClassifyRule;
+pub use container::{ContainerRule, RUNTIMES};
 pub use error::ConfigError;
 pub use load::{load, parse_policy};
 pub use model::{

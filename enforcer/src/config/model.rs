@@ -31,6 +31,8 @@ pub struct Policy {
     pub arbiter: Option<ArbiterSpec>,
     /// The TOML `[[classify]]` rules, in file order (see `config/classify.rs`).
     pub classify: Vec<super::ClassifyRule>,
+    /// The TOML `[[container]]` rules, in file order (see `config/container.rs`).
+    pub containers: Vec<super::ContainerRule>,
 }
 
 #[derive(Debug, Clone)]

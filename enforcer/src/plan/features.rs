@@ -67,9 +67,13 @@ pub fn check_features(
             return Err(PlanError::Unenforceable {
                 span: rule_span(spec, &rule),
                 message: format!(
-                    "group {:?}: {rule} needs {feature} ({}), which this kernel ({}) cannot \
+                    "{}: {rule} needs {feature} ({}), which this kernel ({}) cannot \
                      do: {refusal}; {remedy}",
-                    planned.path.as_str(),
+                    if spec.name.starts_with("container[") {
+                        spec.name.clone()
+                    } else {
+                        format!("group {:?}", planned.path.as_str())
+                    },
                     feature.describe(),
                     report.kernel,
                 ),

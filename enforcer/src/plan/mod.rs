@@ -12,6 +12,7 @@
 
 pub mod arbiter;
 mod cgroups;
+mod containers;
 mod control;
 pub mod diff;
 mod error;
@@ -27,6 +28,7 @@ mod vocab;
 mod tests;
 
 pub use arbiter::{ArbiterPlan, ArbitratedGroup, GroupFloors};
+pub use containers::{ContainerSelector, PlannedContainers};
 pub use control::ControlRule;
 pub use diff::{Diff, InForce};
 pub use error::PlanError;

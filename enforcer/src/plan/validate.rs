@@ -59,6 +59,8 @@ pub struct Plan {
     pub shares: [super::NetShares; 2],
     /// The arbiter, when the policy enables it.
     pub arbiter: Option<super::ArbiterPlan>,
+    /// `[[container]]` rules, in policy order (the first that matches wins).
+    pub containers: Vec<super::PlannedContainers>,
 }
 
 /// The delegated subtree the policy's groups go below: `cli` (`--parent`),
@@ -123,6 +125,11 @@ pub fn validate(
             priority: super::arbiter::priority_of(spec),
         });
     }
+    let containers = policy
+        .containers
+        .iter()
+        .map(super::containers::plan)
+        .collect::<Result<Vec<_>, _>>()?;
     let report = match kernel {
         Kernel::Probe => Some(crate::bpf::features().map_err(|e| PlanError::Probe(Box::new(e)))?),
         Kernel::Report(report) => Some(report),
@@ -130,6 +137,21 @@ pub fn validate(
     };
     if let Some(report) = report {
         let pairs: Vec<_> = policy.groups.iter().zip(&groups).collect();
+        check_features(&pairs, report)?;
+        // A container rule needs what a group with the same rules would.
+        let as_groups: Vec<PlannedGroup> = containers
+            .iter()
+            .map(|c| PlannedGroup {
+                path: GroupPath::default(),
+                span: c.span.clone(),
+                rules: c.rules.clone(),
+                control: Vec::new(),
+                throttles: false,
+                priority: super::Priority::NORMAL,
+            })
+            .collect();
+        let specs: Vec<_> = policy.containers.iter().map(|c| &c.rules).collect();
+        let pairs: Vec<_> = specs.into_iter().zip(&as_groups).collect();
         check_features(&pairs, report)?;
     }
     let plan = Plan {
@@ -139,6 +161,7 @@ pub fn validate(
         kernel_checked: report.is_some(),
         shares: arbiter.shares,
         arbiter: arbiter.arbiter,
+        containers,
     };
     Ok((policy, plan))
 }

@@ -344,7 +344,7 @@ impl Collector for Export {
                 "enforcer_group_info",
                 G,
                 None,
-                "What the group's path says runs in it: systemd unit, container runtime and id, Kubernetes pod UID and QoS class",
+                "What runs in the group: systemd unit, container runtime, id and name, Kubernetes pod UID and QoS class",
             ),
             each(gs, |r| {
                 let w = &r.workload;
@@ -356,6 +356,7 @@ impl Collector for Export {
                     ("unit", &w.unit),
                     ("runtime", &w.runtime),
                     ("container_id", &w.container_id),
+                    ("container_name", &w.container_name),
                     ("pod_uid", &w.pod_uid),
                     ("qos_class", &w.qos_class),
                 ] {
@@ -534,12 +535,18 @@ fn arbiter(
 }
 
 /// Encode the current state as OpenMetrics text.
-pub fn render(state: &Arc<RwLock<MetricsState>>) -> Result<String, std::fmt::Error> {
+pub fn render(
+    state: &Arc<RwLock<MetricsState>>,
+    format: super::Format,
+) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Export(state.clone())));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)?;
-    Ok(out)
+    Ok(match format {
+        super::Format::OpenMetrics => out,
+        super::Format::Text004 => super::exposition::to_text_004(&out),
+    })
 }
 
 #[cfg(test)]
@@ -571,7 +578,7 @@ mod tests {
             agent: AgentMetrics::default(),
             arbiter: None,
         }));
-        render(&state).unwrap()
+        render(&state, crate::report::Format::OpenMetrics).unwrap()
     }
 
     #[test]
@@ -588,7 +595,7 @@ mod tests {
             format!("enforcer_syscall_calls_total{{{g},syscall=\"other\"}} 10"),
             "enforcer_build_info{version=\"".to_string(),
             format!(
-                "enforcer_group_info{{{g},unit=\"\",runtime=\"\",container_id=\"\",pod_uid=\"6f1c2b3a-1d2e-4f50-8a9b-0c1d2e3f4a5b\",qos_class=\"besteffort\"}} 1"
+                "enforcer_group_info{{{g},unit=\"\",runtime=\"\",container_id=\"\",container_name=\"\",pod_uid=\"6f1c2b3a-1d2e-4f50-8a9b-0c1d2e3f4a5b\",qos_class=\"besteffort\"}} 1"
             ),
         ] {
             assert!(t.contains(&line), "{line} missing:\n{t}");
@@ -618,7 +625,7 @@ mod tests {
             groups: vec![r],
             ..MetricsState::default()
         }));
-        let t = render(&state).unwrap();
+        let t = render(&state, crate::report::Format::OpenMetrics).unwrap();
         for (i, d) in COUNTERS.iter().enumerate() {
             let mut labels = vec!["group=\"web\"".to_string()];
             labels.extend(d.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")));
@@ -660,7 +667,7 @@ mod tests {
             }),
             ..Default::default()
         }));
-        let t = render(&state).unwrap();
+        let t = render(&state, crate::report::Format::OpenMetrics).unwrap();
         for line in [
             "enforcer_arbiter_yield_steps{group=\"batch\",resource=\"cpu\",to=\"web/api\"} 2",
             "enforcer_arbiter_changes_total 3",

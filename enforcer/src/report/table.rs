@@ -90,7 +90,7 @@ pub fn table(groups: &[GroupReport], limit: usize) -> String {
         &heads.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>(),
     );
     for g in rows.iter().take(limit) {
-        let mut cells = vec![fit(&g.group, 40)];
+        let mut cells = vec![fit(&crate::escape::human(&g.group), 40)];
         cells.extend(cols.iter().map(|c| total(*c, c.total(&g.counts))));
         cells.extend(
             rated

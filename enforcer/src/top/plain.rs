@@ -105,13 +105,14 @@ pub(super) fn percent(v: Option<f64>) -> String {
 pub(super) fn group_cell(r: &Row, tree: bool, width: usize) -> String {
     let text = if tree {
         let leaf = r.group.rsplit('/').next().filter(|l| !l.is_empty());
-        let mut t = format!("{}{}", "  ".repeat(r.indent), leaf.unwrap_or("/"));
+        let leaf = crate::escape::human(leaf.unwrap_or("/"));
+        let mut t = format!("{}{leaf}", "  ".repeat(r.indent));
         if r.folded > 0 {
             t.push_str(&format!(" (+{})", r.folded));
         }
         t
     } else {
-        r.group.clone()
+        crate::escape::human(&r.group).into_owned()
     };
     fit(&text, width)
 }
@@ -133,7 +134,7 @@ pub(super) fn cells(r: &Row, tree: bool, layout: &[Spec]) -> Vec<String> {
             Shows::Memory if r.measured => human_bytes(r.memory_bytes),
             Shows::Memory => "-".into(),
             Shows::Cpu => percent(r.cpu_percent),
-            Shows::Workload => r.workload.clone(),
+            Shows::Workload => crate::escape::human(&r.workload).into_owned(),
         })
         .collect()
 }

@@ -181,7 +181,7 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 /// budget left.
 pub fn detail_lines(g: &GroupReport) -> Vec<String> {
     let mut l = vec![
-        format!("group      {}", g.group),
+        format!("group      {}", crate::escape::Human(&g.group)),
         format!("cgroup id  {}", g.cgroup_id),
     ];
     let w = &g.workload;
@@ -189,11 +189,12 @@ pub fn detail_lines(g: &GroupReport) -> Vec<String> {
         ("unit", &w.unit),
         ("runtime", &w.runtime),
         ("container", &w.container_id),
+        ("name", &w.container_name),
         ("pod uid", &w.pod_uid),
         ("qos class", &w.qos_class),
     ] {
         if let Some(v) = v {
-            l.push(format!("{k:<10} {v}"));
+            l.push(format!("{k:<10} {}", crate::escape::Human(v)));
         }
     }
     l.push(String::new());

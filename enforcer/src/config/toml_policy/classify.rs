@@ -12,7 +12,11 @@ use crate::config::model::Spanned as Sp;
 
 impl Reader<'_, '_> {
     /// A non-empty string key of a rule.
-    fn rule_string(&self, key: &str, value: &Leaf) -> Result<Option<Sp<String>>, ConfigError> {
+    pub(super) fn rule_string(
+        &self,
+        key: &str,
+        value: &Leaf,
+    ) -> Result<Option<Sp<String>>, ConfigError> {
         let Some(value) = value else {
             return Ok(None);
         };

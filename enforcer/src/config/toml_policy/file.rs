@@ -52,6 +52,40 @@ pub(crate) struct PolicyFile {
     /// order after /etc/cgrules.conf's: the first match wins.
     #[schemars(with = "Option<Vec<ClassifyTable>>")]
     pub(crate) classify: Option<Vec<Sp<ClassifyTable>>>,
+    /// Kernel rules for containers a runtime starts (podman, docker,
+    /// containerd, CRI-O), one `[[container]]` table each: each running
+    /// container that matches (the first table that does) gets the table's
+    /// `network` and `syscalls` rules in its own group, within one agent
+    /// interval of its start.
+    #[schemars(with = "Option<Vec<ContainerTable>>")]
+    pub(crate) container: Option<Vec<Sp<ContainerTable>>>,
+}
+
+/// `[[container]]`: which containers (every key given must match) and their
+/// rules. At least one of `runtime`, `name` and `id`, and a
+/// `[container.network]` or `[container.syscalls]` table.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(default)]
+pub(crate) struct ContainerTable {
+    /// The runtime that made the container's group: `"podman"`, `"docker"`,
+    /// `"containerd"` or `"crio"`.
+    #[schemars(with = "Option<String>")]
+    pub(crate) runtime: Leaf,
+    /// The container's name, where its runtime writes it down (podman, CRI-O,
+    /// docker); `*` and `?` match any run of characters and any one. A
+    /// container without a known name never matches a `name`.
+    #[schemars(with = "Option<String>")]
+    pub(crate) name: Leaf,
+    /// The start of the container's id (lowercase hex).
+    #[schemars(with = "Option<String>")]
+    pub(crate) id: Leaf,
+    /// The containers' network rules, written as a group's.
+    #[schemars(with = "Option<NetworkTable>")]
+    pub(crate) network: Option<Sp<NetworkTable>>,
+    /// The containers' syscall rules, written as a group's.
+    #[schemars(with = "Option<SyscallsTable>")]
+    pub(crate) syscalls: Option<Sp<SyscallsTable>>,
 }
 
 /// `[[classify]]`: one rule. A process matches when its user (or group) and

@@ -17,6 +17,7 @@
 
 mod arbiter;
 mod classify;
+mod container;
 mod enforce;
 mod file;
 mod group;

@@ -35,6 +35,10 @@ pub fn parse_toml(text: &str, file: &Path) -> Result<Policy, ConfigError> {
     for rule in parsed.classify.iter().flatten() {
         policy.classify.push(reader.classify(rule)?);
     }
+    for (i, rule) in parsed.container.iter().flatten().enumerate() {
+        let c = reader.container(rule, i + 1, &mut policy.warnings)?;
+        policy.containers.push(c);
+    }
     Ok(policy)
 }
 
@@ -240,7 +244,7 @@ fn unknown_key(
         .filter(|t| !t.is_empty())
         .map(|t| format!(" in {t}"))
         .unwrap_or_default();
-    if known == ["agent", "group", "arbiter", "classify"] {
+    if known == ["agent", "group", "arbiter", "classify", "container"] {
         let offset = range.map_or(0, |r| r.start);
         let is_table = source.text(0..offset).trim_end().ends_with('[');
         let what = if is_table {
@@ -253,12 +257,12 @@ fn unknown_key(
             match closest(name, known.iter().copied()) {
                 Some(k) => format!(
                     "{what}: did you mean `[{k}]`? (the known tables are `[agent]`, \
-                     `[arbiter]`, `[group.\"NAME\"]` and `[[classify]]`)"
+                     `[arbiter]`, `[group.\"NAME\"]`, `[[classify]]` and `[[container]]`)"
                 ),
                 None => format!(
                     "{what}: this version supports only `[agent]`, `[arbiter]`, \
-                     `[group.\"NAME\"]` and `[[classify]]` tables; remove it or move its \
-                     settings into a group"
+                     `[group.\"NAME\"]`, `[[classify]]` and `[[container]]` tables; remove \
+                     it or move its settings into a group"
                 ),
             },
         );

@@ -121,7 +121,7 @@ pub fn policy_schema_text() -> String {
 }
 
 /// Where each table of the file is documented, in order.
-const TABLES: [(&str, &str); 8] = [
+const TABLES: [(&str, &str); 10] = [
     ("[agent]", "AgentTable"),
     ("[arbiter]", "ArbiterTable"),
     ("[group.\"NAME\"]", "GroupTable"),
@@ -130,6 +130,8 @@ const TABLES: [(&str, &str); 8] = [
     ("[group.\"NAME\".network]", "NetworkTable"),
     ("[group.\"NAME\".syscalls]", "SyscallsTable"),
     ("[[group.\"NAME\".when]]", "WhenTable"),
+    ("[[classify]]", "ClassifyTable"),
+    ("[[container]]", "ContainerTable"),
 ];
 
 /// How a property's values are written, from its schema.

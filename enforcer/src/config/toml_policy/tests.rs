@@ -186,14 +186,52 @@ admin = { uid = "root", gid = "root", dperm = "775", fperm = "644" }
     }
 
     #[test]
+    fn container_rules_read_and_refuse_what_selects_nothing() {
+        let p = crate::config::parse_toml(
+            "[[container]]\nruntime = \"podman\"\nname = \"web-*\"\n\n[container.network]\n\
+             connect_deny = [\"10.0.0.0/8\"]\n\n[[container]]\nid = \"3f2a\"\n\
+             [container.syscalls]\ndeny = [\"ptrace\"]\naction = \"kill\"\n",
+            std::path::Path::new("p.toml"),
+        )
+        .unwrap();
+        assert_eq!(p.containers.len(), 2);
+        assert_eq!(p.containers[0].rules.name, "container[1]");
+        assert_eq!(p.containers[0].name.as_ref().unwrap().value, "web-*");
+        assert!(p.containers[0].rules.network.is_some());
+        assert_eq!(p.containers[1].id.as_ref().unwrap().value, "3f2a");
+        for (text, fragment) in [
+            (
+                "[[container]]\n[container.network]\nconnect_deny = []\n",
+                "selects every container",
+            ),
+            ("[[container]]\nname = \"x\"\n", "has no rules"),
+            (
+                "[[container]]\nruntime = \"lxc\"\n[container.network]\nconnect_deny = []\n",
+                "unknown runtime `lxc`",
+            ),
+            (
+                "[[container]]\nid = \"XYZ\"\n[container.network]\nconnect_deny = []\n",
+                "lowercase hex",
+            ),
+            (
+                "[[container]]\nname = \"x\"\n\"memory.max\" = \"1G\"\n",
+                "unknown key",
+            ),
+        ] {
+            let err = error(text).to_string();
+            assert!(err.contains(fragment), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_top_level_table() {
         let err = error("[group.a]\n\"cpu.shares\" = 1\n\n[limits]\nx = 1\n");
         assert!(matches!(err, ConfigError::Invalid { .. }), "{err:?}");
         assert_eq!(
             err.to_string(),
             "p.toml:4:2: unknown table `[limits]`: this version supports only `[agent]`, \
-             `[arbiter]`, `[group.\"NAME\"]` and `[[classify]]` tables; remove it or move its \
-             settings into a group"
+             `[arbiter]`, `[group.\"NAME\"]`, `[[classify]]` and `[[container]]` tables; remove \
+             it or move its settings into a group"
         );
         let err = error("version = 2\n");
         assert!(
