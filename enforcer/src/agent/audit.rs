@@ -17,13 +17,13 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::error::AgentError;
+use super::error::{AgentError, untrusted};
 use crate::bpf::Event;
 
 /// How much of the end of an existing log is read to find the last event.
@@ -99,17 +99,11 @@ fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn unsafe_log(path: &Path, why: impl Into<String>) -> AgentError {
-    AgentError::UnsafeFile {
-        what: "audit log",
-        path: path.to_path_buf(),
-        why: why.into(),
-    }
-}
-
 /// Opens (creating if needed) the audit log for appending, private to root
-/// (and `group`, if given), refusing a symlink, a hard link, or a file that
-/// is not root's.
+/// (and `group`, if given), as every file the agent manages is opened
+/// ([`crate::trust`]): in a directory only root can write (made 0750 if
+/// missing), never through a symlink or another hard link, a regular file
+/// of root's that others cannot write.
 fn open_log(path: &Path, group: Option<u32>) -> Result<File, AgentError> {
     let io = |op| {
         move |source| AgentError::Io {
@@ -118,56 +112,18 @@ fn open_log(path: &Path, group: Option<u32>) -> Result<File, AgentError> {
             source,
         }
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.exists()
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o750)
-            .create(dir)
-            .map_err(|source| AgentError::Io {
-                op: "creating",
-                path: dir.to_path_buf(),
-                source,
-            })?;
-    }
-    // O_NOFOLLOW is what protects; looking first only names the reason (the
-    // kernel refuses O_CREAT on another user's symlink in a sticky directory
-    // with EACCES rather than ELOOP).
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(unsafe_log(path, "it is a symlink"));
-    }
+    crate::trust::private_parent(path, 0o750).map_err(untrusted("audit log"))?;
     let mode = if group.is_some() { 0o640 } else { 0o600 };
-    let file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|source| match source.raw_os_error() {
-            Some(libc::ELOOP) => unsafe_log(path, "it is a symlink"),
-            _ => io("opening")(source),
-        })?;
+    let file = crate::trust::open_private(
+        path,
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(mode),
+    )
+    .map_err(untrusted("audit log"))?;
     let meta = file.metadata().map_err(io("examining"))?;
-    if !meta.file_type().is_file() {
-        return Err(unsafe_log(path, "it is not a regular file"));
-    }
-    if meta.uid() != nix::unistd::geteuid().as_raw() {
-        return Err(unsafe_log(
-            path,
-            format!("it belongs to uid {}, not root", meta.uid()),
-        ));
-    }
-    if meta.nlink() != 1 {
-        return Err(unsafe_log(
-            path,
-            format!(
-                "it has {} hard links (another name could be any file)",
-                meta.nlink()
-            ),
-        ));
-    }
     if meta.mode() & 0o7777 != mode {
         file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
             .map_err(io("restricting the mode of"))?;

@@ -103,6 +103,8 @@ impl Kernel {
     /// [`open`](Self::open) with maps sized by `capacity`. Maps already pinned
     /// keep the capacity they were made with (said once, as a warning).
     pub fn open_with(pin_dir: &Path, capacity: &Capacity) -> Result<Kernel, BpfError> {
+        // Nothing is made below a directory someone else could rename.
+        check_ancestors(pin_dir)?;
         create_private_dir(pin_dir)?;
         check_bpffs(pin_dir)?;
         check_ancestors(pin_dir)?;
