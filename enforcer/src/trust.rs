@@ -237,12 +237,6 @@ pub fn check_path(path: &Path, want: Want) -> Result<PathBuf, TrustError> {
             continue;
         }
         if last {
-            if want == Want::File {
-                // The directory holding the file: others may not create
-                // names in it, sticky or not.
-                let parent = fs::symlink_metadata(&cur).map_err(io_err("examining", &cur))?;
-                check_owner_and_mode(&cur, &parent, Sticky::NotEnough)?;
-            }
             let kind_ok = match want {
                 Want::File => meta.file_type().is_file(),
                 Want::Dir => meta.file_type().is_dir(),
@@ -253,6 +247,12 @@ pub fn check_path(path: &Path, want: Want) -> Result<PathBuf, TrustError> {
                     Want::Dir => Problem::NotDirectory,
                 };
                 return Err(untrusted(&next, &meta, problem));
+            }
+            if want == Want::File {
+                // The directory holding the file: others may not create
+                // names in it, sticky or not.
+                let parent = fs::symlink_metadata(&cur).map_err(io_err("examining", &cur))?;
+                check_owner_and_mode(&cur, &parent, Sticky::NotEnough)?;
             }
             check_owner_and_mode(&next, &meta, Sticky::NotEnough)?;
         } else {

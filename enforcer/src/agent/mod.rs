@@ -743,6 +743,11 @@ fn check_policy_file(file: &Path) -> Result<(), AgentError> {
         Err(crate::trust::TrustError::Io { path, source, .. }) => {
             Err(crate::config::ConfigError::Io { path, source }.into())
         }
+        Err(crate::trust::TrustError::Untrusted {
+            problem: crate::trust::Problem::NotRegularFile,
+            path,
+            ..
+        }) if path.is_dir() => Err(crate::config::ConfigError::IsDirectory { path }.into()),
         Err(e) => Err(AgentError::PolicyUntrusted(e)),
     }
 }
