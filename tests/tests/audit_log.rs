@@ -57,6 +57,26 @@ fn whole_lines(log: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Takes the room left in the log's last page (a filesystem full of other
+/// files still lets a file grow into it) with lines of its own, so that not
+/// even a short line of the agent's fits.
+fn fill_slack(log: &Path) {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new().append(true).open(log).unwrap();
+    loop {
+        let before = f.metadata().unwrap().len();
+        match f.write(b"{}\n") {
+            Ok(3) => {}
+            Ok(_) => {
+                f.set_len(before).unwrap();
+                break;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 fn metric(run: &AgentRun, name: &str) -> Option<u64> {
     let m = run.metrics()?;
     m.lines()
@@ -76,7 +96,8 @@ fn a_full_disk_tears_no_line_and_loses_nothing_silently() {
     let g = GroupGuard::new("diskfull");
     let mut run = AgentRun::new();
     let p = policy(&run, &g);
-    let fs = Tmpfs::mount(&run.file("fs"), "size=64k,mode=0755");
+    // Room for every line of the test, once the filler is gone.
+    let fs = Tmpfs::mount(&run.file("fs"), "size=1m,mode=0755");
     let log = fs.dir.join("audit.jsonl");
     run.start_with(&p, &["--audit-log", log.to_str().unwrap()]);
     denied_connects(&g, 5);
@@ -85,6 +106,7 @@ fn a_full_disk_tears_no_line_and_loses_nothing_silently() {
     });
 
     fs.fill("filler");
+    fill_slack(&log);
     denied_connects(&g, 300);
     // A reload writes a line of the agent's own, which cannot be kept.
     enforcer_ok(&["reload", "--pid-file", run.pid_file().to_str().unwrap()]);

@@ -24,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::error::{AgentError, untrusted};
+use super::torn;
 use crate::bpf::Event;
 
 /// How much of the end of an existing log is read to find the last event.
@@ -90,6 +91,25 @@ pub(super) struct Audit {
     max_size: u64,
     /// Bytes in the current file.
     size: u64,
+    /// Lines of the agent's own (notes, rule and arbiter changes) that could
+    /// not be written. Kernel events are not lost this way: they wait in the
+    /// ring buffer (see [`record`](Self::record)).
+    lines_lost: u64,
+    /// Why the last write failed, while writes fail.
+    failing: Option<String>,
+    /// Where a fragment a failed write left (and could not cut) begins: cut
+    /// there before the next write.
+    cut_at: Option<u64>,
+}
+
+/// What became of a kernel event given to [`Audit::record`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Recorded {
+    Written,
+    /// The event last written, met again after a restart: nothing written.
+    Duplicate,
+    /// The log cannot be written now: keep the event and try again later.
+    Failed,
 }
 
 /// `path` with `.N` appended.
@@ -136,6 +156,18 @@ fn open_log(path: &Path, group: Option<u32>) -> Result<File, AgentError> {
     Ok(file)
 }
 
+/// [`open_log`], then a torn last line cut off ([`torn::mend`]): how many
+/// bytes, if any.
+fn open_mended(path: &Path, group: Option<u32>) -> Result<(File, Option<u64>), AgentError> {
+    let mut f = open_log(path, group)?;
+    let mended = torn::mend(&mut f).map_err(|source| AgentError::Io {
+        op: "mending the torn last line of",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((f, mended))
+}
+
 /// The identity of the last kernel event in the log's last `TAIL_BYTES`.
 fn last_event_in(file: &mut File) -> Option<EventId> {
     let len = file.metadata().ok()?.len();
@@ -155,38 +187,71 @@ impl Audit {
         group: Option<u32>,
         max_size: u64,
     ) -> Result<Self, AgentError> {
-        let (file, last_event, size) = match path {
-            None => (None, None, 0),
-            Some(p) => {
-                let mut f = open_log(p, group)?;
-                let size = f.metadata().map_or(0, |m| m.len());
-                let mut last = last_event_in(&mut f);
-                if size == 0 && rotated(p, 1).exists() {
-                    // Rotated just before the agent stopped: the last
-                    // event is at the end of `.1`.
-                    last = open_log(&rotated(p, 1), group)
-                        .ok()
-                        .and_then(|mut f| last_event_in(&mut f));
-                }
-                (Some((p.to_path_buf(), f)), last, size)
-            }
-        };
-        Ok(Audit {
-            file,
-            last_event,
+        let mut audit = Audit {
+            file: None,
+            last_event: None,
             group,
             max_size,
-            size,
-        })
+            size: 0,
+            lines_lost: 0,
+            failing: None,
+            cut_at: None,
+        };
+        let Some(p) = path else {
+            return Ok(audit);
+        };
+        let (f, mended) = open_mended(p, group)?;
+        audit.file = Some((p.to_path_buf(), f));
+        if let Some((_, f)) = &mut audit.file {
+            audit.size = f.metadata().map_or(0, |m| m.len());
+            audit.last_event = last_event_in(f);
+        }
+        if audit.size == 0 && rotated(p, 1).exists() {
+            // Rotated just before the agent stopped: the last event is at
+            // the end of `.1`.
+            audit.last_event = open_log(&rotated(p, 1), group)
+                .ok()
+                .and_then(|mut f| last_event_in(&mut f));
+        }
+        audit.said_mended(p, mended);
+        Ok(audit)
     }
 
     /// Open the log again at its path (SIGHUP: logrotate moved it away).
     pub(super) fn reopen(&mut self) -> Result<(), AgentError> {
-        if let Some((path, file)) = &mut self.file {
-            *file = open_log(path, self.group)?;
-            self.size = file.metadata().map_or(0, |m| m.len());
-        }
+        let Some((path, _)) = &self.file else {
+            return Ok(());
+        };
+        let path = path.clone();
+        let (f, mended) = open_mended(&path, self.group)?;
+        self.size = f.metadata().map_or(0, |m| m.len());
+        self.file = Some((path.clone(), f));
+        self.cut_at = None;
+        self.said_mended(&path, mended);
         Ok(())
+    }
+
+    /// Says (log and audit log) that a torn last line was cut off.
+    fn said_mended(&mut self, path: &Path, mended: Option<u64>) {
+        if let Some(bytes) = mended {
+            let message = format!(
+                "{} ended in a torn line ({bytes} bytes of a line never completed); cut off, \
+                 so the next line starts whole",
+                path.display()
+            );
+            tracing::warn!("{message}");
+            self.note("audit_mended", &message);
+        }
+    }
+
+    /// Lines of the agent's own that could not be written, so far.
+    pub(super) fn lines_lost(&self) -> u64 {
+        self.lines_lost
+    }
+
+    /// Whether the last write failed (kernel events wait until one works).
+    pub(super) fn failing(&self) -> bool {
+        self.failing.is_some()
     }
 
     /// `audit.jsonl` -> `.1` -> ... -> `.KEEP` (the oldest dropped), and a
@@ -223,20 +288,68 @@ impl Audit {
             .unwrap_or(0.0)
     }
 
-    /// One complete line, one `write(2)`.
-    fn write(&mut self, v: &serde_json::Value) {
-        if let Some((path, f)) = &mut self.file {
-            let mut line = v.to_string();
-            line.push('\n');
-            if let Err(e) = f.write_all(line.as_bytes()) {
-                tracing::error!(path = %path.display(), "could not write the audit log: {e}");
+    /// One complete line, one `write(2)`. A write that fails takes back
+    /// what part of the line got out, so the next line never continues a
+    /// fragment; the error is said once until writes work again.
+    fn write(&mut self, v: &serde_json::Value) -> Result<(), ()> {
+        let Some((path, f)) = &mut self.file else {
+            return Ok(());
+        };
+        let mut line = v.to_string();
+        line.push('\n');
+        if let Some(at) = self.cut_at
+            && torn::cut_back(f, at).is_ok()
+        {
+            self.cut_at = None;
+        }
+        let before = f.metadata().map_or(self.size, |m| m.len());
+        // A fragment that could not be cut: end it rather than continue it.
+        let text = if self.cut_at.is_some() {
+            format!("\n{line}")
+        } else {
+            line
+        };
+        match f.write_all(text.as_bytes()) {
+            Ok(()) => {
+                self.cut_at = None;
+                self.size = before + text.len() as u64;
+                if let Some(why) = self.failing.take() {
+                    tracing::warn!(
+                        path = %path.display(),
+                        lost = self.lines_lost,
+                        "the audit log can be written again (it could not: {why})"
+                    );
+                }
             }
-            self.size += line.len() as u64;
-            if self.size >= self.max_size
-                && let Err(e) = self.rotate()
-            {
-                tracing::error!("could not rotate the audit log: {e}");
+            Err(e) => {
+                if torn::cut_back(f, before).is_err() {
+                    self.cut_at = Some(before);
+                }
+                if self.failing.is_none() {
+                    tracing::error!(
+                        path = %path.display(),
+                        "could not write the audit log: {e}; kernel events wait in the ring \
+                         buffer until it can be written (what does not fit is dropped and \
+                         counted as events_lost), the agent's own lines are counted in \
+                         enforcer_audit_lines_lost_total"
+                    );
+                }
+                self.failing = Some(e.to_string());
+                return Err(());
             }
+        }
+        if self.size >= self.max_size
+            && let Err(e) = self.rotate()
+        {
+            tracing::error!("could not rotate the audit log: {e}");
+        }
+        Ok(())
+    }
+
+    /// A line of the agent's own: counted when it cannot be written.
+    fn write_own(&mut self, v: &serde_json::Value) {
+        if self.write(v).is_err() {
+            self.lines_lost += 1;
         }
     }
 
@@ -269,7 +382,7 @@ impl Audit {
             "ok": d.result.is_ok(),
             "error": d.result.as_ref().err(),
         });
-        self.write(&v);
+        self.write_own(&v);
     }
 
     /// A yield or restore of the arbiter: which group, which resource, from
@@ -287,23 +400,40 @@ impl Audit {
             "ok": c.result.is_ok(),
             "error": c.result.as_ref().err(),
         });
-        self.write(&v);
+        self.write_own(&v);
     }
 
     /// Something the agent itself did (reloads, pins restored, lost events).
     pub(super) fn note(&mut self, kind: &str, message: &str) {
         let v = serde_json::json!({ "time": Self::time(), "kind": kind, "message": message });
-        self.write(&v);
+        self.write_own(&v);
     }
 
     /// Record one kernel event; `group` is its label (None: the cgroup is
-    /// gone). Returns false (and
-    /// writes nothing) for the event last written, met again because the
-    /// agent was killed before it could release it from the ring buffer.
-    pub(super) fn record(&mut self, event: &Event, group: Option<&str>) -> bool {
+    /// gone). Nothing is written for the event last written, met again
+    /// because the agent was killed before it could release it from the ring
+    /// buffer ([`Recorded::Duplicate`]). [`Recorded::Failed`]: the log
+    /// cannot be written now; the caller keeps the event (in the ring
+    /// buffer) and offers it again.
+    pub(super) fn record(&mut self, event: &Event, group: Option<&str>) -> Recorded {
         let id = EventId::of(event);
         if self.last_event.as_ref() == Some(&id) {
-            return false;
+            return Recorded::Duplicate;
+        }
+        let line = AuditLine {
+            time: Self::time(),
+            kind: event.kind(),
+            group,
+            cgroup_id: event.cgroup_id(),
+            pid: event.pid(),
+            comm: event.comm(),
+            ktime_ns: event.ktime_ns(),
+            details: event.details(),
+        };
+        if let Ok(v) = serde_json::to_value(&line)
+            && self.write(&v).is_err()
+        {
+            return Recorded::Failed;
         }
         // Decisions can come by the thousand (a process retrying a denied
         // connect): the audit log has them all, the log only at debug level.
@@ -326,21 +456,8 @@ impl Audit {
                 "kernel event"
             );
         }
-        let line = AuditLine {
-            time: Self::time(),
-            kind: event.kind(),
-            group,
-            cgroup_id: event.cgroup_id(),
-            pid: event.pid(),
-            comm: event.comm(),
-            ktime_ns: event.ktime_ns(),
-            details: event.details(),
-        };
-        if let Ok(v) = serde_json::to_value(&line) {
-            self.write(&v);
-        }
         self.last_event = Some(id);
-        true
+        Recorded::Written
     }
 }
 
@@ -362,8 +479,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("log/audit.jsonl");
         let mut a = Audit::open(Some(&path), None, DEFAULT_AUDIT_MAX_SIZE).unwrap();
-        assert!(a.record(&oom(1), Some("g")));
-        assert!(a.record(&oom(2), Some("g")));
+        assert_eq!(a.record(&oom(1), Some("g")), Recorded::Written);
+        assert_eq!(a.record(&oom(2), Some("g")), Recorded::Written);
         assert_eq!(
             std::fs::metadata(&path).unwrap().mode() & 0o777,
             0o600,
@@ -372,8 +489,8 @@ mod tests {
         drop(a);
         // A restart meets event 2 again (killed before releasing it): skipped.
         let mut b = Audit::open(Some(&path), None, DEFAULT_AUDIT_MAX_SIZE).unwrap();
-        assert!(!b.record(&oom(2), Some("g")));
-        assert!(b.record(&oom(3), Some("g")));
+        assert_eq!(b.record(&oom(2), Some("g")), Recorded::Duplicate);
+        assert_eq!(b.record(&oom(3), Some("g")), Recorded::Written);
         let text = std::fs::read_to_string(&path).unwrap();
         let times: Vec<u64> = text
             .lines()
@@ -422,7 +539,7 @@ mod tests {
         let path = tmp.path().join("audit.jsonl");
         let mut a = Audit::open(Some(&path), None, 4096).unwrap();
         for t in 0..400 {
-            assert!(a.record(&oom(t), Some("g")));
+            assert_eq!(a.record(&oom(t), Some("g")), Recorded::Written);
         }
         for n in 1..=KEEP {
             let r = rotated(&path, n);
@@ -441,11 +558,11 @@ mod tests {
         // logrotate moved it away: SIGHUP reopens at the path.
         std::fs::rename(&path, tmp.path().join("moved")).unwrap();
         a.reopen().unwrap();
-        assert!(a.record(&oom(1000), Some("g")));
+        assert_eq!(a.record(&oom(1000), Some("g")), Recorded::Written);
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
         // A restart right after a rotation does not repeat the last event.
         std::fs::rename(&path, rotated(&path, 1)).unwrap();
         let mut b = Audit::open(Some(&path), None, 4096).unwrap();
-        assert!(!b.record(&oom(1000), Some("g")));
+        assert_eq!(b.record(&oom(1000), Some("g")), Recorded::Duplicate);
     }
 }

@@ -14,6 +14,7 @@ mod http;
 mod lock;
 mod notify;
 mod settings;
+mod torn;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -588,6 +589,10 @@ impl Agent {
 
     fn tick(&mut self, state: &Arc<RwLock<MetricsState>>) -> Result<(), AgentError> {
         self.restore_pins();
+        // Events left waiting (the audit log could not take them): the
+        // kernel wakes a reader only once it has caught up, so the tick
+        // offers them again.
+        self.drain_events();
         let started = Instant::now();
         let snap = self.kernel.snapshot()?;
         self.report_lost_events(&snap);
@@ -638,6 +643,7 @@ impl Agent {
             g.read_usage(&self.cg);
         }
         self.health.events = self.events;
+        self.health.audit_lines_lost = self.audit.lines_lost();
         self.health.map_full = snap.map_full.clone();
         self.health.maps = snap.maps;
         self.health.groups_omitted = omitted;
@@ -673,18 +679,18 @@ impl Agent {
             ..
         } = self;
         let mut removed = Vec::new();
-        let taken = kernel.for_each_event(EVENTS_PER_TURN, |e| {
+        let taken = kernel.for_each_event_until(EVENTS_PER_TURN, |e| {
             let id = e.cgroup_id();
             if let crate::bpf::Event::CgroupRemoved { .. } = e {
                 // Bookkeeping, not an audit record: its counters go below.
                 removed.push(id);
-                return;
+                return true;
             }
             // The ring buffer sees every OOM kill on the host; outside observe
             // mode only the policy's groups are ours to report.
             let ours = groups.iter().find(|(_, m)| m.id == id).map(|(l, _)| l);
             if !settings.observe && ours.is_none() {
-                return;
+                return true;
             }
             let label = match ours {
                 Some(l) => Some(l.clone()),
@@ -692,9 +698,14 @@ impl Agent {
                 // so the event names it.
                 None => collector.label_of(id).map(str::to_string),
             };
-            if audit.record(&e, label.as_deref()) {
-                *events += 1;
+            match audit.record(&e, label.as_deref()) {
+                audit::Recorded::Written => *events += 1,
+                audit::Recorded::Duplicate => {}
+                // The log cannot take it now (a full disk): it waits in the
+                // ring buffer, and the tick offers it again.
+                audit::Recorded::Failed => return false,
             }
+            true
         });
         if !removed.is_empty() {
             // A removed group's counters, rules, pins, index entry and metric
@@ -706,7 +717,7 @@ impl Agent {
             tracing::debug!(count = removed.len(), "removed groups reclaimed");
             *reclaimed += removed.len();
         }
-        taken >= EVENTS_PER_TURN
+        taken >= EVENTS_PER_TURN && !audit.failing()
     }
 }
 

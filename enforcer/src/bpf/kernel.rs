@@ -555,6 +555,17 @@ impl Kernel {
     /// losing it. Returns how many records were taken (including skipped
     /// ones); `max` means more may be pending.
     pub fn for_each_event(&mut self, max: usize, mut f: impl FnMut(Event)) -> usize {
+        self.for_each_event_until(max, |e| {
+            f(e);
+            true
+        })
+    }
+
+    /// [`for_each_event`](Self::for_each_event), where `f` may refuse an
+    /// event (return false: it could not be written down): that record is
+    /// not released, stays first in the ring buffer, and the next call
+    /// offers it again. Returns how many records were taken and released.
+    pub fn for_each_event_until(&mut self, max: usize, mut f: impl FnMut(Event) -> bool) -> usize {
         let Kernel { events, rules, .. } = self;
         let mut taken = 0;
         while taken < max {
@@ -573,7 +584,11 @@ impl Kernel {
                             .map(ToString::to_string)
                     });
                 }
-                f(event);
+                if !f(event) {
+                    // Not released: the consumer position stays before it.
+                    std::mem::forget(item);
+                    break;
+                }
             }
             taken += 1;
             // Released here, after `f`.
