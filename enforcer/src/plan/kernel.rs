@@ -12,7 +12,7 @@ use crate::config::GroupSpec;
 use super::error::PlanError;
 use super::vocab::{Priority, SyscallAction};
 
-/// cgroup v2 weights (v1 shares by the runc conversion): [`Priority::weight`],
+/// cgroup v2 weights (v1 shares by the kernel's equivalence, 100 = 1024): [`Priority::weight`],
 /// twice and half the default of 100 for `high` and `low`.
 pub(super) fn cpu_weight(p: Priority) -> String {
     p.weight().to_string()
