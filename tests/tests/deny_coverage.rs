@@ -57,7 +57,7 @@ fn socket_deny_names_the_families_it_cannot_refuse() {
     );
     let attempt = |family: &str| {
         let out = Command::new(enforcer_bin())
-            .args(["exec", "-g", &format!("memory:{}", g.name), "--"])
+            .args(["exec", "-g", &format!("cgroup2:{}", g.name), "--"])
             .arg(helper_bin())
             .args(["try-socket", family])
             .output()

@@ -1082,6 +1082,8 @@ pub struct PolicyNeeds {
     pub parent: Option<String>,
     /// Why this kernel cannot enforce it (group, rule, line and reason).
     pub refused: Option<String>,
+    /// What the plan warns about (a rule enforced only in part, ...).
+    pub warnings: Vec<String>,
 }
 
 /// Validates `file` against the host as `run` would (a bad policy is an
@@ -1107,6 +1109,7 @@ pub fn policy_needs(
                 .err()
                 .map(|e| e.to_string())
         }),
+        warnings: plan.warnings.clone(),
     })
 }
 

@@ -40,7 +40,14 @@ pub(super) fn status(json: bool, config: Option<&Path>, pin_dir: &Path) -> Resul
             ok: needs.refused.is_none(),
             needed: true,
             detail: match &needs.refused {
-                None => format!("{} can be enforced on this kernel", file.display()),
+                None if needs.warnings.is_empty() => {
+                    format!("{} can be enforced on this kernel", file.display())
+                }
+                None => format!(
+                    "{} can be enforced on this kernel, with warnings: {}",
+                    file.display(),
+                    needs.warnings.join("; ")
+                ),
                 Some(why) => why.clone(),
             },
             fix: needs
