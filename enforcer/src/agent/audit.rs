@@ -2,9 +2,14 @@
 //!
 //! The audit log records who was denied what, so it is private (0600, or 0640
 //! with `[agent] audit_group`), opened without following a symlink, and must be
-//! a regular file of root's with no other links: nobody can make the agent
-//! append to another file. Each line goes out in one `write(2)` with
-//! `O_APPEND`, so a killed agent leaves no torn line. Kernel events carry their
+//! a regular file of root's with no other links in a directory only root can
+//! write ([`crate::trust`]): nobody can make the agent append to another file
+//! or remove the log. Each line goes out in one `write(2)` with `O_APPEND`, so
+//! a killed agent leaves no torn line; a write the disk could take only part
+//! of is cut back, and a log found ending in a fragment is mended when opened
+//! ([`super::torn`]). While the log cannot be written, kernel events stay in
+//! the ring buffer (the caller offers them again) and the agent's own lines
+//! are counted as lost. Kernel events carry their
 //! kernel time; the last one written is remembered (read back from the file at
 //! start), so the one event an agent can be killed between writing and
 //! releasing from the ring buffer is not written twice.
