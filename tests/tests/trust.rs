@@ -212,6 +212,16 @@ fn a_policy_others_can_write_is_refused_at_start_and_reload() {
         assert_eq!(files_under(&run.pin_dir), 0, "nothing was pinned");
     }
 
+    // `status --config` says so before anyone starts an agent on it.
+    let out = enforcer(&["status", "--config", wide.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let said = text(&out.stdout);
+    assert!(
+        said.lines()
+            .any(|l| l.contains("policy-file") && l.contains("writable by users other than root")),
+        "{said}"
+    );
+
     // Started with a policy of root's; then it becomes writable by others
     // (an operator's chmod) and a user rewrites it: the watch sees the
     // change, and the reload is refused.
@@ -476,6 +486,33 @@ fn a_second_agent_on_the_same_groups_is_refused() {
         "err EPERM",
         "the first agent still enforces"
     );
+
+    // An agent of other groups whose policy takes in the first one's group:
+    // the reload is refused and its own groups stay as they were.
+    let h = GroupGuard::new("twoagents-h");
+    let mut third = AgentRun::new();
+    let third_policy = third.file("policy.toml");
+    write_root(&third_policy, &weak_text(&h));
+    third.start(&third_policy);
+    write_root(
+        &third_policy,
+        &format!("{}\n{}", weak_text(&h), weak_text(&g)),
+    );
+    wait_until("the reload to fail", || {
+        third.audit_lines().iter().any(|l| {
+            l["kind"] == "reload_failed"
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&format!("PID {pid}")))
+        })
+    });
+    assert_eq!(memory_limit(&g), 256 << 20, "the first agent's limit stays");
+    assert_eq!(connect_from(&g), "err EPERM");
+    assert!(
+        third.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "the third agent runs on with its own groups"
+    );
+    assert_eq!(memory_limit(&h), 1 << 30);
 }
 
 /// Two agents in observe mode would both count every group: one at a time.
