@@ -21,7 +21,7 @@
 //! does not let an event be written twice.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{Read as _, Seek as _, SeekFrom};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -303,21 +303,20 @@ impl Audit {
         let mut line = v.to_string();
         line.push('\n');
         if let Some(at) = self.cut_at
-            && torn::cut_back(f, at).is_ok()
+            && torn::cut_to(f, at).is_ok()
         {
             self.cut_at = None;
         }
-        let before = f.metadata().map_or(self.size, |m| m.len());
         // A fragment that could not be cut: end it rather than continue it.
         let text = if self.cut_at.is_some() {
             format!("\n{line}")
         } else {
             line
         };
-        match f.write_all(text.as_bytes()) {
+        match torn::append(f, text.as_bytes()) {
             Ok(()) => {
                 self.cut_at = None;
-                self.size = before + text.len() as u64;
+                self.size += text.len() as u64;
                 if let Some(why) = self.failing.take() {
                     tracing::warn!(
                         path = %path.display(),
@@ -326,20 +325,19 @@ impl Audit {
                     );
                 }
             }
-            Err(e) => {
-                if torn::cut_back(f, before).is_err() {
-                    self.cut_at = Some(before);
-                }
+            Err(failed) => {
+                self.cut_at = failed.fragment_at;
                 if self.failing.is_none() {
                     tracing::error!(
                         path = %path.display(),
-                        "could not write the audit log: {e}; kernel events wait in the ring \
+                        "could not write the audit log: {}; kernel events wait in the ring \
                          buffer until it can be written (what does not fit is dropped and \
                          counted as events_lost), the agent's own lines are counted in \
-                         enforcer_audit_lines_lost_total"
+                         enforcer_audit_lines_lost_total",
+                        failed.error
                     );
                 }
-                self.failing = Some(e.to_string());
+                self.failing = Some(failed.error.to_string());
                 return Err(());
             }
         }

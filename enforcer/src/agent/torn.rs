@@ -8,7 +8,7 @@
 //! What was cut was never a whole record; the caller says how many bytes.
 
 use std::fs::File;
-use std::io::{self, Read as _, Seek as _, SeekFrom};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 
 /// How far back from the end a line's start is looked for; audit lines are
 /// far shorter.
@@ -42,15 +42,69 @@ pub(super) fn mend(file: &mut File) -> io::Result<Option<u64>> {
         }
         None => {
             // Not ours to cut that much: end it, so the next line is whole.
-            io::Write::write_all(file, b"\n")?;
+            file.write_all(b"\n")?;
             Ok(Some(1))
         }
     }
 }
 
-/// After a write that failed, whatever part of the line got out goes again:
-/// the file is cut back to `len`, its length before the write.
-pub(super) fn cut_back(file: &File, len: u64) -> io::Result<()> {
+/// A line that could not be appended whole.
+#[derive(Debug)]
+pub(super) struct Failed {
+    pub(super) error: io::Error,
+    /// Where the fragment it left begins, if it could not be cut off (cut
+    /// there before the next line).
+    pub(super) fragment_at: Option<u64>,
+}
+
+/// Appends `line` (the file is opened with `O_APPEND`) in one `write(2)`
+/// when it fits. A write the disk takes only part of leaves a fragment,
+/// which is cut off again at once: the file ends as it did before. Only a
+/// failure costs an `fstat`.
+pub(super) fn append(file: &mut File, line: &[u8]) -> Result<(), Failed> {
+    let mut written = 0;
+    while written < line.len() {
+        match file.write(&line[written..]) {
+            Ok(0) => {
+                return Err(cut_fragment(
+                    file,
+                    written,
+                    io::Error::from(io::ErrorKind::WriteZero),
+                ));
+            }
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(cut_fragment(file, written, e)),
+        }
+    }
+    Ok(())
+}
+
+/// The last `written` bytes (the part of a line that got out) go again.
+fn cut_fragment(file: &File, written: usize, error: io::Error) -> Failed {
+    if written == 0 {
+        return Failed {
+            error,
+            fragment_at: None,
+        };
+    }
+    let at = file
+        .metadata()
+        .map(|m| m.len().saturating_sub(written as u64));
+    let cut = at.as_ref().ok().map(|&at| (at, cut_to(file, at)));
+    Failed {
+        error,
+        fragment_at: match cut {
+            Some((_, Ok(()))) => None,
+            Some((at, Err(_))) => Some(at),
+            // Where it began is unknown: the next line starts on a new line.
+            None => Some(0),
+        },
+    }
+}
+
+/// Cuts the file back to `len` bytes (no longer than it is).
+pub(super) fn cut_to(file: &File, len: u64) -> io::Result<()> {
     if file.metadata()?.len() > len {
         file.set_len(len)?;
     }
@@ -97,12 +151,14 @@ mod tests {
     }
 
     #[test]
-    fn cut_back_drops_what_a_failed_write_left() {
+    fn cut_to_drops_what_a_failed_write_left() {
         let (t, mut f) = log(b"{\"a\":1}\n");
         io::Write::write_all(&mut f, b"{\"half").unwrap();
-        cut_back(&f, 8).unwrap();
+        cut_to(&f, 8).unwrap();
         assert_eq!(std::fs::read(t.path()).unwrap(), b"{\"a\":1}\n");
-        cut_back(&f, 100).unwrap();
+        cut_to(&f, 100).unwrap();
         assert_eq!(std::fs::read(t.path()).unwrap().len(), 8);
+        append(&mut f, b"{\"b\":2}\n").unwrap();
+        assert_eq!(std::fs::read(t.path()).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
     }
 }
