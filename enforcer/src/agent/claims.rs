@@ -23,6 +23,8 @@ use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use super::error::AgentError;
+use crate::cgroup::Cgroups;
+use crate::plan::Plan;
 
 /// The groups this agent holds, by cgroup2 directory.
 #[derive(Debug, Default)]
@@ -72,6 +74,21 @@ impl Claims {
         Ok(true)
     }
 
+    /// Claims every existing group of `wanted` ([`wanted`]); adds those it
+    /// took to `taken`.
+    pub(super) fn claim_all(
+        &mut self,
+        wanted: &[(String, PathBuf)],
+        taken: &mut Vec<PathBuf>,
+    ) -> Result<(), AgentError> {
+        for (label, dir) in wanted {
+            if self.claim(label, dir)? {
+                taken.push(dir.clone());
+            }
+        }
+        Ok(())
+    }
+
     /// Gives up the claims on `dirs` (an install that failed gives back what
     /// it took).
     pub(super) fn release(&mut self, dirs: &[PathBuf]) {
@@ -84,6 +101,25 @@ impl Claims {
     pub(super) fn keep_only(&mut self, dirs: &[PathBuf]) {
         self.held.retain(|d, _| dirs.contains(d));
     }
+}
+
+/// What an agent claims for `plan` (label, cgroup2 directory): the
+/// policy's groups, and in observe mode the cgroup2 root.
+pub(super) fn wanted(
+    cg: &Cgroups,
+    v2: usize,
+    plan: Option<&Plan>,
+    observe: bool,
+) -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = plan
+        .iter()
+        .flat_map(|p| &p.groups)
+        .map(|gp| (gp.path.as_str().to_string(), cg.dir(v2, &gp.path)))
+        .collect();
+    if observe {
+        out.push(("/".to_string(), cg.hierarchy(v2).mount_point.clone()));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -253,7 +253,12 @@ impl Agent {
         // What the arbiter yielded goes back first: the new policy starts
         // from the values its groups were given, not from a yield.
         self.stop_arbiter();
-        let wanted = self.claimed_dirs(validated.as_ref().map(|(_, plan)| plan));
+        let wanted = claims::wanted(
+            &self.cg,
+            self.v2,
+            validated.as_ref().map(|(_, plan)| plan),
+            self.settings.observe,
+        );
         let mut taken = Vec::new();
         let result = self.install_claimed(validated, &wanted, &mut taken);
         match &result {
@@ -265,44 +270,13 @@ impl Agent {
         result
     }
 
-    /// The groups this agent claims for `plan` (label, cgroup2 directory):
-    /// the policy's, and in observe mode the cgroup2 root.
-    fn claimed_dirs(&self, plan: Option<&Plan>) -> Vec<(String, PathBuf)> {
-        let mut out: Vec<(String, PathBuf)> = plan
-            .iter()
-            .flat_map(|p| &p.groups)
-            .map(|gp| (gp.path.as_str().to_string(), self.cg.dir(self.v2, &gp.path)))
-            .collect();
-        if self.settings.observe {
-            out.push((
-                "/".to_string(),
-                self.cg.hierarchy(self.v2).mount_point.clone(),
-            ));
-        }
-        out
-    }
-
-    /// Claims every existing group of `wanted`; adds those it took to `taken`.
-    fn claim(
-        &mut self,
-        wanted: &[(String, PathBuf)],
-        taken: &mut Vec<PathBuf>,
-    ) -> Result<(), AgentError> {
-        for (label, dir) in wanted {
-            if self.claims.claim(label, dir)? {
-                taken.push(dir.clone());
-            }
-        }
-        Ok(())
-    }
-
     fn install_claimed(
         &mut self,
         validated: Option<Validated>,
         wanted: &[(String, PathBuf)],
         taken: &mut Vec<PathBuf>,
     ) -> Result<(), AgentError> {
-        self.claim(wanted, taken)?;
+        self.claims.claim_all(wanted, taken)?;
         let applied = match &validated {
             Some((_, plan)) => {
                 for w in &plan.warnings {
@@ -319,7 +293,8 @@ impl Agent {
         self.kernel.begin_journal();
         let plan = validated.as_ref().map(|(_, plan)| plan);
         let result = self
-            .claim(wanted, taken)
+            .claims
+            .claim_all(wanted, taken)
             .and_then(|()| self.install_kernel(plan))
             .and_then(|()| self.start_arbiter(plan));
         if result.is_ok() {
@@ -840,19 +815,15 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     // One agent per group: the groups that exist are claimed before anything
     // is loaded (those the policy creates, once made).
     let mut claims = claims::Claims::default();
-    {
-        let mut wanted: Vec<(String, PathBuf)> = validated
-            .iter()
-            .flat_map(|(_, plan)| &plan.groups)
-            .map(|gp| (gp.path.as_str().to_string(), cg.dir(v2, &gp.path)))
-            .collect();
-        if settings.observe {
-            wanted.push(("/".to_string(), cg.hierarchy(v2).mount_point.clone()));
-        }
-        for (label, dir) in &wanted {
-            claims.claim(label, dir)?;
-        }
-    }
+    claims.claim_all(
+        &claims::wanted(
+            &cg,
+            v2,
+            validated.as_ref().map(|(_, plan)| plan),
+            settings.observe,
+        ),
+        &mut Vec::new(),
+    )?;
     let fresh = crate::bpf::snapshot_pinned(&opts.pin_dir).is_err();
     let enforced_before = fresh_enforcement(&opts.pin_dir, fresh);
     let pin_dir = opts.pin_dir.clone();
