@@ -1,6 +1,6 @@
 //! A small tmpfs a test mounts itself: a filesystem it can fill (disk full)
-//! or make read-only, without touching the host's. Unmounted when dropped,
-//! also on panic.
+//! or make read-only (or see read-only at another path), without touching
+//! the host's. Unmounted when dropped, also on panic.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +36,34 @@ impl Tmpfs {
             None::<&str>,
         )
         .unwrap_or_else(|e| panic!("remount {} read-only: {e}", self.dir.display()));
+    }
+
+    /// A read-only view of it at `at`, as a container gets a volume the
+    /// kubelet writes through another path. Unmounted when dropped.
+    pub fn bind_read_only(&self, at: &Path) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        nix::mount::mount(
+            Some(&self.dir),
+            at,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap_or_else(|e| panic!("bind {} at {}: {e}", self.dir.display(), at.display()));
+        let view = Tmpfs {
+            dir: at.to_path_buf(),
+        };
+        nix::mount::mount(
+            None::<&str>,
+            at,
+            None::<&str>,
+            nix::mount::MsFlags::MS_REMOUNT
+                | nix::mount::MsFlags::MS_BIND
+                | nix::mount::MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .unwrap_or_else(|e| panic!("remount {} read-only: {e}", at.display()));
+        view
     }
 
     /// Fills it up with `name`: writes until the filesystem says ENOSPC.

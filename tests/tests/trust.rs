@@ -262,8 +262,9 @@ fn a_policy_others_can_write_is_refused_at_start_and_reload() {
 
 /// A Kubernetes ConfigMap volume: a world-writable directory (as the kubelet
 /// makes it) of `..data` symlinks, mounted read-only into the agent's
-/// container. Nobody can write through a read-only mount, so it is trusted,
-/// and a `..data` swap is still reloaded.
+/// container (the kubelet writes it through a path of its own). Nobody can
+/// write through a read-only mount, so it is trusted, and a `..data` swap is
+/// reloaded.
 #[test]
 fn a_configmap_on_a_read_only_mount_is_trusted() {
     if skip_without_cgroup2("a_configmap_on_a_read_only_mount_is_trusted") {
@@ -272,16 +273,34 @@ fn a_configmap_on_a_read_only_mount_is_trusted() {
     let g = GroupGuard::new("cmro");
     let mut run = AgentRun::new();
     chmod(&run.scratch, 0o755);
-    let cm = Tmpfs::mount(&run.file("configmap"), "size=1m,mode=0777");
-    let v1 = cm.dir.join("..2026_12_10_v1");
+    // The kubelet writes the volume through its own path; the container
+    // sees it read-only.
+    let kubelet = Tmpfs::mount(&run.file("kubelet"), "size=1m,mode=0777");
+    let v1 = kubelet.dir.join("..2026_12_10_v1");
     std::fs::create_dir(&v1).unwrap();
     chmod(&v1, 0o755);
     write_root(&v1.join("policy.toml"), &deny_text(&g));
-    std::os::unix::fs::symlink("..2026_12_10_v1", cm.dir.join("..data")).unwrap();
-    std::os::unix::fs::symlink("..data/policy.toml", cm.dir.join("policy.toml")).unwrap();
-    cm.remount_read_only();
+    std::os::unix::fs::symlink("..2026_12_10_v1", kubelet.dir.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/policy.toml", kubelet.dir.join("policy.toml")).unwrap();
+    let cm = kubelet.bind_read_only(&run.file("configmap"));
     run.start(&cm.dir.join("policy.toml"));
     assert_eq!(connect_from(&g), "err EPERM");
+    // The kubelet's update: a new directory, `..data` swapped to it.
+    let v2 = kubelet.dir.join("..2026_12_10_v2");
+    std::fs::create_dir(&v2).unwrap();
+    chmod(&v2, 0o755);
+    write_root(&v2.join("policy.toml"), &weak_text(&g));
+    std::os::unix::fs::symlink("..2026_12_10_v2", kubelet.dir.join("..data_tmp")).unwrap();
+    std::fs::rename(kubelet.dir.join("..data_tmp"), kubelet.dir.join("..data")).unwrap();
+    wait_until("the swap to be reloaded", || {
+        run.audit_lines().iter().any(|l| l["kind"] == "reload")
+    });
+    assert_eq!(
+        connect_from(&g),
+        "err ECONNREFUSED",
+        "the new policy is in force"
+    );
+    assert_eq!(memory_limit(&g), 1 << 30);
 
     // The same layout on a writable mount is refused: its directory is
     // writable by every user.
