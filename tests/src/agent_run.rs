@@ -41,10 +41,23 @@ pub fn observe_lock() -> std::fs::File {
         .write(true)
         .open(observe_lock_path())
         .unwrap_or_else(|e| panic!("{}: {e}", observe_lock_path().display()));
-    // SAFETY: flock on a valid fd; no memory is passed.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock {}", observe_lock_path().display());
-    file
+    // Polled with a deadline rather than blocking: a test that took a turn
+    // twice (two observing runs at once) fails, naming the lock, instead of
+    // hanging.
+    let deadline = Instant::now() + Duration::from_secs(600) * crate::time_scale();
+    loop {
+        // SAFETY: flock on a valid fd; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return file;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited 10 minutes for {} (another test's observing agent, or this test \
+             observing twice at once)",
+            observe_lock_path().display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 impl Default for AgentRun {
