@@ -14,7 +14,7 @@ use crate::cgroup::{Cgroups, GroupPath};
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Check {
     /// `bpffs`, `cgroup2`, `btf`, `bpf-lsm`, `delegation`, `capabilities`,
-    /// `ebpf`, `policy`.
+    /// `ebpf`, `policy-file`, `policy`.
     pub name: &'static str,
     pub ok: bool,
     /// Whether enforcer (or the policy given) cannot work without it: a

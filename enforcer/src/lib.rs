@@ -23,4 +23,5 @@ pub mod logging;
 pub mod plan;
 pub mod report;
 pub mod top;
+pub mod trust;
 pub mod units;

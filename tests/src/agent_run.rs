@@ -1,6 +1,10 @@
 //! One `enforcer run` of a test: its own pin directory, pid file, audit log,
 //! metrics port and scratch directory, all removed (and the agent killed,
 //! its pins unpinned) when dropped, also on panic.
+//!
+//! An agent in observe mode claims the cgroup2 root, and a second one there
+//! is refused (one agent per set of groups): observe-mode runs of every test
+//! binary take [`observe_lock`] first, so they take turns.
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -15,6 +19,45 @@ pub struct AgentRun {
     pub scratch: PathBuf,
     pub port: u16,
     pub child: Option<Child>,
+    /// Held while this run may have an agent in observe mode.
+    observe: Option<std::fs::File>,
+}
+
+/// Where observe-mode agents of the tests take turns: a file every test
+/// binary (and every concurrent `cargo test`) on this host agrees on.
+fn observe_lock_path() -> PathBuf {
+    std::env::temp_dir().join("enforcer-tests-observe.lock")
+}
+
+/// Waits until no other test runs an agent in observe mode and holds that
+/// turn until the returned file is dropped. [`AgentRun`] takes it for its
+/// observe-mode starts; a test that starts one another way (the embedded
+/// default of `enforcer` with no verb) takes it itself.
+pub fn observe_lock() -> std::fs::File {
+    use std::os::fd::AsRawFd as _;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(observe_lock_path())
+        .unwrap_or_else(|e| panic!("{}: {e}", observe_lock_path().display()));
+    // Polled with a deadline rather than blocking: a test that took a turn
+    // twice (two observing runs at once) fails, naming the lock, instead of
+    // hanging.
+    let deadline = Instant::now() + Duration::from_secs(600) * crate::time_scale();
+    loop {
+        // SAFETY: flock on a valid fd; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return file;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited 10 minutes for {} (another test's observing agent, or this test \
+             observing twice at once)",
+            observe_lock_path().display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 impl Default for AgentRun {
@@ -44,6 +87,7 @@ impl AgentRun {
             scratch,
             port,
             child: None,
+            observe: None,
         }
     }
 
@@ -109,6 +153,9 @@ impl AgentRun {
     /// Start, optionally inside a group (`enforcer exec -g SPEC -- enforcer run`),
     /// and wait until it serves metrics.
     pub fn start_in(&mut self, group: Option<&str>, policy: Option<&Path>, extra: &[&str]) {
+        if (policy.is_none() || extra.contains(&"--observe")) && self.observe.is_none() {
+            self.observe = Some(observe_lock());
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -139,7 +186,8 @@ impl AgentRun {
     }
 
     /// Runs an agent expected to refuse to start: its output, once it exits
-    /// (killed after 20 s if it does not).
+    /// (killed after 20 s if it does not). It takes no [`observe_lock`]: it
+    /// is not meant to run.
     pub fn run_expecting_exit(&self, policy: Option<&Path>, extra: &[&str]) -> Output {
         let mut child = self
             .command(None, policy, extra)

@@ -8,6 +8,7 @@ pub mod agent_run;
 pub mod classify;
 pub mod compat;
 pub mod layout;
+pub mod tmpfs;
 pub mod tmux;
 
 use std::path::PathBuf;

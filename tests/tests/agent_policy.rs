@@ -254,13 +254,21 @@ fn priorities_set_cpu_weights() {
     run.start(&p);
     for (g, prio, weight) in &groups {
         let (file, value) = read_key(&g.name, "cpu.weight");
-        let want = if file == "cpu.shares" {
-            // runc's conversion back to v1 shares.
-            (2 + (weight - 1) * 262_142 / 9_999).to_string()
+        // What an unmanaged group has here: `low` below it, `high` above
+        // (issue 18: runc's mapping made v1 `low` 1286 shares, above 1024).
+        let (want, unmanaged) = if file == "cpu.shares" {
+            // The kernel's equivalence: weight 100 is 1024 shares.
+            ((weight * 1024 / 100).to_string(), 1024)
         } else {
-            weight.to_string()
+            (weight.to_string(), 100)
         };
         assert_eq!(value, want, "{prio}: {file}");
+        let v: u64 = value.parse().unwrap();
+        match *prio {
+            "low" => assert!(v < unmanaged, "low {v} must be below {unmanaged}"),
+            "high" => assert!(v > unmanaged, "high {v} must be above {unmanaged}"),
+            _ => assert_eq!(v, unmanaged),
+        }
     }
 }
 

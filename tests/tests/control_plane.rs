@@ -179,11 +179,11 @@ fn seed_cgconfig_applies_and_delete_leaves_nothing() {
         ),
     )
     .unwrap();
-    // cgroup2 has cpu.weight: 100 shares are weight 1 + 98 * 9999 / 262142 = 4.
+    // cgroup2 has cpu.weight: 100 shares are weight 100 * 100 / 1024 = 10.
     let (cpu_file, cpu_value) = if is_v1("cpu") {
         ("cpu.shares", "100")
     } else {
-        ("cpu.weight", "4")
+        ("cpu.weight", "10")
     };
     let plan = enforcer_ok(&["apply", "--dry-run", file.to_str().unwrap()]);
     assert!(
@@ -250,7 +250,7 @@ fn toml_policy_applies_v2_spelling_on_v1_controllers() {
     let a: serde_json::Value = serde_json::from_str(&out).unwrap();
     let writes = a["writes"].as_array().unwrap();
     let files: Vec<&str> = writes.iter().map(|w| w["file"].as_str().unwrap()).collect();
-    // On v1 controllers the v2 keys are translated (weight 100 is 2597
+    // On v1 controllers the v2 keys are translated (weight 100 is 1024
     // shares); on cgroup2 they are written as they are.
     assert_eq!(
         files,
@@ -263,7 +263,7 @@ fn toml_policy_applies_v2_spelling_on_v1_controllers() {
     assert_eq!(writes[0]["effective"], (64u64 << 20).to_string());
     assert_eq!(
         writes[1]["effective"],
-        if is_v1("cpu") { "2597" } else { "100" }
+        if is_v1("cpu") { "1024" } else { "100" }
     );
     assert_eq!(writes[2]["effective"], "50");
     enforcer_ok(&["delete", "-g", &format!("memory,cpu,pids:{}", g.name)]);
@@ -1178,8 +1178,8 @@ fn apply_restores_overwritten_values_when_a_later_group_fails() {
         )
     };
     let before = values();
-    // cgroup2 keeps 700 shares as weight 1 + 698 * 9999 / 262142 = 27.
-    let cpu = if is_v1("cpu") { "700" } else { "27" };
+    // cgroup2 keeps 700 shares as weight 700 * 100 / 1024 = 68.
+    let cpu = if is_v1("cpu") { "700" } else { "68" };
     assert_eq!(before, ((64u64 << 20).to_string(), cpu.to_string()));
     let dir = tempfile_dir();
     let file = dir.join("restore.conf");

@@ -456,18 +456,33 @@ fn pid_file_and_audit_log_are_never_followed_through_symlinks() {
         assert!(out.status.success(), "{}", describe(&out));
     }
 
-    let out = run.run_expecting_exit(
-        Some(&policy),
-        &["--no-metrics", "--pid-file", pid_link.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(text(&out.stderr).contains("symlink"), "{}", describe(&out));
-    let out = run.run_expecting_exit(
-        Some(&policy),
-        &["--no-metrics", "--audit-log", audit_link.to_str().unwrap()],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(text(&out.stderr).contains("symlink"), "{}", describe(&out));
+    // A directory others can write is refused whatever is in it (issue 18).
+    for (flag, link) in [("--pid-file", &pid_link), ("--audit-log", &audit_link)] {
+        let out = run.run_expecting_exit(
+            Some(&policy),
+            &["--no-metrics", flag, link.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        assert!(
+            text(&out.stderr).contains("writable by users other than root"),
+            "{}",
+            describe(&out)
+        );
+    }
+    // A symlink in a directory of root's (root's own mistake) is not
+    // followed either.
+    let (pid_link, audit_link) = (run.file("link.pid"), run.file("link.jsonl"));
+    for link in [&pid_link, &audit_link] {
+        std::os::unix::fs::symlink(&precious, link).unwrap();
+    }
+    for (flag, link) in [("--pid-file", &pid_link), ("--audit-log", &audit_link)] {
+        let out = run.run_expecting_exit(
+            Some(&policy),
+            &["--no-metrics", flag, link.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        assert!(text(&out.stderr).contains("symlink"), "{}", describe(&out));
+    }
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), "root's data\n");
 
     // The audit log is private: 0600, or 0640 for a named group.

@@ -209,6 +209,8 @@ fn the_embedded_default_shows_top_and_cleans_up_on_q() {
         );
         return;
     }
+    // The embedded agent observes: one at a time with the other tests' ones.
+    let _observe = enforcer_tests::agent_run::observe_lock();
     let pins_existed = pins.exists();
     let g = GroupGuard::new("embedded");
     enforcer_ok(&["create", "-g", &spec(&g.name)]);

@@ -17,18 +17,34 @@ impl Agent {
     }
 
     /// After a crash: what the previous agent's arbiter left yielded is put
-    /// back (each file only if it still holds what the arbiter wrote), and
-    /// the record removed. Runs before the first install.
+    /// back (each file only if it still holds what the arbiter wrote, and
+    /// only the control files of the policy's groups), and the record
+    /// removed. A record that is not root's alone is not acted on. Runs
+    /// before the first install.
     pub(super) fn recover_arbiter(&mut self) {
         let path = self.arbiter_record();
-        let Some(record) = Record::read(&path) else {
-            return;
+        let record = match Record::read_trusted(&path) {
+            Ok(Some(record)) => record,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!("the arbiter's record is not used: {e}");
+                self.audit.note(
+                    "arbiter_record_refused",
+                    &format!("the arbiter's record is not used: {e}"),
+                );
+                return;
+            }
         };
+        let managed: std::collections::BTreeSet<String> = self
+            .current
+            .iter()
+            .flat_map(|(_, plan)| plan.groups.iter().map(|g| g.path.as_str().to_string()))
+            .collect();
         let mut host = CgroupHost {
             cg: &self.cg,
             kernel: &mut self.kernel,
         };
-        for line in crate::control::arbiter::recover(&record, &mut host) {
+        for line in crate::control::arbiter::recover(&record, &mut host, &|g| managed.contains(g)) {
             tracing::warn!("arbiter recovery: {line}");
             self.audit.note("arbiter_recovered", &line);
         }

@@ -2,9 +2,14 @@
 //!
 //! The audit log records who was denied what, so it is private (0600, or 0640
 //! with `[agent] audit_group`), opened without following a symlink, and must be
-//! a regular file of root's with no other links: nobody can make the agent
-//! append to another file. Each line goes out in one `write(2)` with
-//! `O_APPEND`, so a killed agent leaves no torn line. Kernel events carry their
+//! a regular file of root's with no other links in a directory only root can
+//! write ([`crate::trust`]): nobody can make the agent append to another file
+//! or remove the log. Each line goes out in one `write(2)` with `O_APPEND`, so
+//! a killed agent leaves no torn line; a write the disk could take only part
+//! of is cut back, and a log found ending in a fragment is mended when opened
+//! ([`super::torn`]). While the log cannot be written, kernel events stay in
+//! the ring buffer (the caller offers them again) and the agent's own lines
+//! are counted as lost. Kernel events carry their
 //! kernel time; the last one written is remembered (read back from the file at
 //! start), so the one event an agent can be killed between writing and
 //! releasing from the ring buffer is not written twice.
@@ -16,14 +21,15 @@
 //! does not let an event be written twice.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::error::AgentError;
+use super::error::{AgentError, untrusted};
+use super::torn;
 use crate::bpf::Event;
 
 /// How much of the end of an existing log is read to find the last event.
@@ -90,6 +96,25 @@ pub(super) struct Audit {
     max_size: u64,
     /// Bytes in the current file.
     size: u64,
+    /// Lines of the agent's own (notes, rule and arbiter changes) that could
+    /// not be written. Kernel events are not lost this way: they wait in the
+    /// ring buffer (see [`record`](Self::record)).
+    lines_lost: u64,
+    /// Why the last write failed, while writes fail.
+    failing: Option<String>,
+    /// Where a fragment a failed write left (and could not cut) begins: cut
+    /// there before the next write.
+    cut_at: Option<u64>,
+}
+
+/// What became of a kernel event given to [`Audit::record`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Recorded {
+    Written,
+    /// The event last written, met again after a restart: nothing written.
+    Duplicate,
+    /// The log cannot be written now: keep the event and try again later.
+    Failed,
 }
 
 /// `path` with `.N` appended.
@@ -99,17 +124,11 @@ fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn unsafe_log(path: &Path, why: impl Into<String>) -> AgentError {
-    AgentError::UnsafeFile {
-        what: "audit log",
-        path: path.to_path_buf(),
-        why: why.into(),
-    }
-}
-
 /// Opens (creating if needed) the audit log for appending, private to root
-/// (and `group`, if given), refusing a symlink, a hard link, or a file that
-/// is not root's.
+/// (and `group`, if given), as every file the agent manages is opened
+/// ([`crate::trust`]): in a directory only root can write (made 0750 if
+/// missing), never through a symlink or another hard link, a regular file
+/// of root's that others cannot write.
 fn open_log(path: &Path, group: Option<u32>) -> Result<File, AgentError> {
     let io = |op| {
         move |source| AgentError::Io {
@@ -118,56 +137,18 @@ fn open_log(path: &Path, group: Option<u32>) -> Result<File, AgentError> {
             source,
         }
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.exists()
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o750)
-            .create(dir)
-            .map_err(|source| AgentError::Io {
-                op: "creating",
-                path: dir.to_path_buf(),
-                source,
-            })?;
-    }
-    // O_NOFOLLOW is what protects; looking first only names the reason (the
-    // kernel refuses O_CREAT on another user's symlink in a sticky directory
-    // with EACCES rather than ELOOP).
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(unsafe_log(path, "it is a symlink"));
-    }
+    crate::trust::private_parent(path, 0o750).map_err(untrusted("audit log"))?;
     let mode = if group.is_some() { 0o640 } else { 0o600 };
-    let file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|source| match source.raw_os_error() {
-            Some(libc::ELOOP) => unsafe_log(path, "it is a symlink"),
-            _ => io("opening")(source),
-        })?;
+    let file = crate::trust::open_private(
+        path,
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(mode),
+    )
+    .map_err(untrusted("audit log"))?;
     let meta = file.metadata().map_err(io("examining"))?;
-    if !meta.file_type().is_file() {
-        return Err(unsafe_log(path, "it is not a regular file"));
-    }
-    if meta.uid() != nix::unistd::geteuid().as_raw() {
-        return Err(unsafe_log(
-            path,
-            format!("it belongs to uid {}, not root", meta.uid()),
-        ));
-    }
-    if meta.nlink() != 1 {
-        return Err(unsafe_log(
-            path,
-            format!(
-                "it has {} hard links (another name could be any file)",
-                meta.nlink()
-            ),
-        ));
-    }
     if meta.mode() & 0o7777 != mode {
         file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
             .map_err(io("restricting the mode of"))?;
@@ -178,6 +159,18 @@ fn open_log(path: &Path, group: Option<u32>) -> Result<File, AgentError> {
         std::os::unix::fs::fchown(&file, None, Some(gid)).map_err(io("changing the group of"))?;
     }
     Ok(file)
+}
+
+/// [`open_log`], then a torn last line cut off ([`torn::mend`]): how many
+/// bytes, if any.
+fn open_mended(path: &Path, group: Option<u32>) -> Result<(File, Option<u64>), AgentError> {
+    let mut f = open_log(path, group)?;
+    let mended = torn::mend(&mut f).map_err(|source| AgentError::Io {
+        op: "mending the torn last line of",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((f, mended))
 }
 
 /// The identity of the last kernel event in the log's last `TAIL_BYTES`.
@@ -199,38 +192,71 @@ impl Audit {
         group: Option<u32>,
         max_size: u64,
     ) -> Result<Self, AgentError> {
-        let (file, last_event, size) = match path {
-            None => (None, None, 0),
-            Some(p) => {
-                let mut f = open_log(p, group)?;
-                let size = f.metadata().map_or(0, |m| m.len());
-                let mut last = last_event_in(&mut f);
-                if size == 0 && rotated(p, 1).exists() {
-                    // Rotated just before the agent stopped: the last
-                    // event is at the end of `.1`.
-                    last = open_log(&rotated(p, 1), group)
-                        .ok()
-                        .and_then(|mut f| last_event_in(&mut f));
-                }
-                (Some((p.to_path_buf(), f)), last, size)
-            }
-        };
-        Ok(Audit {
-            file,
-            last_event,
+        let mut audit = Audit {
+            file: None,
+            last_event: None,
             group,
             max_size,
-            size,
-        })
+            size: 0,
+            lines_lost: 0,
+            failing: None,
+            cut_at: None,
+        };
+        let Some(p) = path else {
+            return Ok(audit);
+        };
+        let (f, mended) = open_mended(p, group)?;
+        audit.file = Some((p.to_path_buf(), f));
+        if let Some((_, f)) = &mut audit.file {
+            audit.size = f.metadata().map_or(0, |m| m.len());
+            audit.last_event = last_event_in(f);
+        }
+        if audit.size == 0 && rotated(p, 1).exists() {
+            // Rotated just before the agent stopped: the last event is at
+            // the end of `.1`.
+            audit.last_event = open_log(&rotated(p, 1), group)
+                .ok()
+                .and_then(|mut f| last_event_in(&mut f));
+        }
+        audit.said_mended(p, mended);
+        Ok(audit)
     }
 
     /// Open the log again at its path (SIGHUP: logrotate moved it away).
     pub(super) fn reopen(&mut self) -> Result<(), AgentError> {
-        if let Some((path, file)) = &mut self.file {
-            *file = open_log(path, self.group)?;
-            self.size = file.metadata().map_or(0, |m| m.len());
-        }
+        let Some((path, _)) = &self.file else {
+            return Ok(());
+        };
+        let path = path.clone();
+        let (f, mended) = open_mended(&path, self.group)?;
+        self.size = f.metadata().map_or(0, |m| m.len());
+        self.file = Some((path.clone(), f));
+        self.cut_at = None;
+        self.said_mended(&path, mended);
         Ok(())
+    }
+
+    /// Says (log and audit log) that a torn last line was cut off.
+    fn said_mended(&mut self, path: &Path, mended: Option<u64>) {
+        if let Some(bytes) = mended {
+            let message = format!(
+                "{} ended in a torn line ({bytes} bytes of a line never completed); cut off, \
+                 so the next line starts whole",
+                path.display()
+            );
+            tracing::warn!("{message}");
+            self.note("audit_mended", &message);
+        }
+    }
+
+    /// Lines of the agent's own that could not be written, so far.
+    pub(super) fn lines_lost(&self) -> u64 {
+        self.lines_lost
+    }
+
+    /// Whether the last write failed (kernel events wait until one works).
+    pub(super) fn failing(&self) -> bool {
+        self.failing.is_some()
     }
 
     /// `audit.jsonl` -> `.1` -> ... -> `.KEEP` (the oldest dropped), and a
@@ -267,20 +293,66 @@ impl Audit {
             .unwrap_or(0.0)
     }
 
-    /// One complete line, one `write(2)`.
-    fn write(&mut self, v: &serde_json::Value) {
-        if let Some((path, f)) = &mut self.file {
-            let mut line = v.to_string();
-            line.push('\n');
-            if let Err(e) = f.write_all(line.as_bytes()) {
-                tracing::error!(path = %path.display(), "could not write the audit log: {e}");
+    /// One complete line, one `write(2)`. A write that fails takes back
+    /// what part of the line got out, so the next line never continues a
+    /// fragment; the error is said once until writes work again.
+    fn write(&mut self, v: &serde_json::Value) -> Result<(), ()> {
+        let Some((path, f)) = &mut self.file else {
+            return Ok(());
+        };
+        let mut line = v.to_string();
+        line.push('\n');
+        if let Some(at) = self.cut_at
+            && torn::cut_to(f, at).is_ok()
+        {
+            self.cut_at = None;
+        }
+        // A fragment that could not be cut: end it rather than continue it.
+        let text = if self.cut_at.is_some() {
+            format!("\n{line}")
+        } else {
+            line
+        };
+        match torn::append(f, text.as_bytes()) {
+            Ok(()) => {
+                self.cut_at = None;
+                self.size += text.len() as u64;
+                if let Some(why) = self.failing.take() {
+                    tracing::warn!(
+                        path = %path.display(),
+                        lost = self.lines_lost,
+                        "the audit log can be written again (it could not: {why})"
+                    );
+                }
             }
-            self.size += line.len() as u64;
-            if self.size >= self.max_size
-                && let Err(e) = self.rotate()
-            {
-                tracing::error!("could not rotate the audit log: {e}");
+            Err(failed) => {
+                self.cut_at = failed.fragment_at;
+                if self.failing.is_none() {
+                    tracing::error!(
+                        path = %path.display(),
+                        "could not write the audit log: {}; kernel events wait in the ring \
+                         buffer until it can be written (what does not fit is dropped and \
+                         counted as events_lost), the agent's own lines are counted in \
+                         enforcer_audit_lines_lost_total",
+                        failed.error
+                    );
+                }
+                self.failing = Some(failed.error.to_string());
+                return Err(());
             }
+        }
+        if self.size >= self.max_size
+            && let Err(e) = self.rotate()
+        {
+            tracing::error!("could not rotate the audit log: {e}");
+        }
+        Ok(())
+    }
+
+    /// A line of the agent's own: counted when it cannot be written.
+    fn write_own(&mut self, v: &serde_json::Value) {
+        if self.write(v).is_err() {
+            self.lines_lost += 1;
         }
     }
 
@@ -313,7 +385,7 @@ impl Audit {
             "ok": d.result.is_ok(),
             "error": d.result.as_ref().err(),
         });
-        self.write(&v);
+        self.write_own(&v);
     }
 
     /// A yield or restore of the arbiter: which group, which resource, from
@@ -331,23 +403,40 @@ impl Audit {
             "ok": c.result.is_ok(),
             "error": c.result.as_ref().err(),
         });
-        self.write(&v);
+        self.write_own(&v);
     }
 
     /// Something the agent itself did (reloads, pins restored, lost events).
     pub(super) fn note(&mut self, kind: &str, message: &str) {
         let v = serde_json::json!({ "time": Self::time(), "kind": kind, "message": message });
-        self.write(&v);
+        self.write_own(&v);
     }
 
     /// Record one kernel event; `group` is its label (None: the cgroup is
-    /// gone). Returns false (and
-    /// writes nothing) for the event last written, met again because the
-    /// agent was killed before it could release it from the ring buffer.
-    pub(super) fn record(&mut self, event: &Event, group: Option<&str>) -> bool {
+    /// gone). Nothing is written for the event last written, met again
+    /// because the agent was killed before it could release it from the ring
+    /// buffer ([`Recorded::Duplicate`]). [`Recorded::Failed`]: the log
+    /// cannot be written now; the caller keeps the event (in the ring
+    /// buffer) and offers it again.
+    pub(super) fn record(&mut self, event: &Event, group: Option<&str>) -> Recorded {
         let id = EventId::of(event);
         if self.last_event.as_ref() == Some(&id) {
-            return false;
+            return Recorded::Duplicate;
+        }
+        let line = AuditLine {
+            time: Self::time(),
+            kind: event.kind(),
+            group,
+            cgroup_id: event.cgroup_id(),
+            pid: event.pid(),
+            comm: event.comm(),
+            ktime_ns: event.ktime_ns(),
+            details: event.details(),
+        };
+        if let Ok(v) = serde_json::to_value(&line)
+            && self.write(&v).is_err()
+        {
+            return Recorded::Failed;
         }
         // Decisions can come by the thousand (a process retrying a denied
         // connect): the audit log has them all, the log only at debug level.
@@ -370,21 +459,8 @@ impl Audit {
                 "kernel event"
             );
         }
-        let line = AuditLine {
-            time: Self::time(),
-            kind: event.kind(),
-            group,
-            cgroup_id: event.cgroup_id(),
-            pid: event.pid(),
-            comm: event.comm(),
-            ktime_ns: event.ktime_ns(),
-            details: event.details(),
-        };
-        if let Ok(v) = serde_json::to_value(&line) {
-            self.write(&v);
-        }
         self.last_event = Some(id);
-        true
+        Recorded::Written
     }
 }
 
@@ -406,8 +482,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("log/audit.jsonl");
         let mut a = Audit::open(Some(&path), None, DEFAULT_AUDIT_MAX_SIZE).unwrap();
-        assert!(a.record(&oom(1), Some("g")));
-        assert!(a.record(&oom(2), Some("g")));
+        assert_eq!(a.record(&oom(1), Some("g")), Recorded::Written);
+        assert_eq!(a.record(&oom(2), Some("g")), Recorded::Written);
         assert_eq!(
             std::fs::metadata(&path).unwrap().mode() & 0o777,
             0o600,
@@ -416,8 +492,8 @@ mod tests {
         drop(a);
         // A restart meets event 2 again (killed before releasing it): skipped.
         let mut b = Audit::open(Some(&path), None, DEFAULT_AUDIT_MAX_SIZE).unwrap();
-        assert!(!b.record(&oom(2), Some("g")));
-        assert!(b.record(&oom(3), Some("g")));
+        assert_eq!(b.record(&oom(2), Some("g")), Recorded::Duplicate);
+        assert_eq!(b.record(&oom(3), Some("g")), Recorded::Written);
         let text = std::fs::read_to_string(&path).unwrap();
         let times: Vec<u64> = text
             .lines()
@@ -466,7 +542,7 @@ mod tests {
         let path = tmp.path().join("audit.jsonl");
         let mut a = Audit::open(Some(&path), None, 4096).unwrap();
         for t in 0..400 {
-            assert!(a.record(&oom(t), Some("g")));
+            assert_eq!(a.record(&oom(t), Some("g")), Recorded::Written);
         }
         for n in 1..=KEEP {
             let r = rotated(&path, n);
@@ -485,11 +561,11 @@ mod tests {
         // logrotate moved it away: SIGHUP reopens at the path.
         std::fs::rename(&path, tmp.path().join("moved")).unwrap();
         a.reopen().unwrap();
-        assert!(a.record(&oom(1000), Some("g")));
+        assert_eq!(a.record(&oom(1000), Some("g")), Recorded::Written);
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
         // A restart right after a rotation does not repeat the last event.
         std::fs::rename(&path, rotated(&path, 1)).unwrap();
         let mut b = Audit::open(Some(&path), None, 4096).unwrap();
-        assert!(!b.record(&oom(1000), Some("g")));
+        assert_eq!(b.record(&oom(1000), Some("g")), Recorded::Duplicate);
     }
 }

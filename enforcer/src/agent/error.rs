@@ -6,6 +6,49 @@ use crate::bpf::BpfError;
 use crate::cgroup::CgroupError;
 use crate::config::ConfigError;
 use crate::plan::PlanError;
+use crate::trust::TrustError;
+
+/// Another agent, as far as the kernel tells: the PID holding a lock, and
+/// the pin directory and pid file it holds locked.
+#[derive(Debug, Clone, Default)]
+pub struct OtherAgent {
+    pub pid: Option<i32>,
+    pub pin_dir: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+}
+
+impl OtherAgent {
+    /// ` (PID 42, pin directory /sys/fs/bpf/x, pid file /run/x.pid)`.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(p) = self.pid {
+            parts.push(format!("PID {p}"));
+        }
+        if let Some(d) = &self.pin_dir {
+            parts.push(format!("pin directory {}", d.display()));
+        }
+        if let Some(f) = &self.pid_file {
+            parts.push(format!("pid file {}", f.display()));
+        }
+        if parts.is_empty() {
+            // Its PID is in another PID namespace.
+            " (in another PID namespace)".to_string()
+        } else {
+            format!(" ({})", parts.join(", "))
+        }
+    }
+
+    fn stop_flags(&self) -> String {
+        let mut s = String::new();
+        if let Some(d) = &self.pin_dir {
+            s.push_str(&format!(" --pin-dir {}", d.display()));
+        }
+        if let Some(f) = &self.pid_file {
+            s.push_str(&format!(" --pid-file {}", f.display()));
+        }
+        s
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -79,6 +122,32 @@ pub enum AgentError {
         path: PathBuf,
         why: String,
     },
+    /// A file the agent manages (pid file, audit log, arbiter's record), or
+    /// a directory on the way to it, that someone other than root could
+    /// write or replace.
+    #[error("refusing to use the {what}: {source}")]
+    Untrusted {
+        what: &'static str,
+        #[source]
+        source: TrustError,
+    },
+    /// The policy file, or a directory or symlink on the way to it, that
+    /// someone other than root could write: they would choose what the agent
+    /// does as root. Bad input (exit 2).
+    #[error(
+        "refusing to use the policy file: {0} (the agent acts on it as root, so the file, \
+         every directory on the way to it and every symlink must be root's alone)"
+    )]
+    PolicyUntrusted(#[source] TrustError),
+    #[error(
+        "{} is managed by another agent{}: one agent per group, or both would \
+         enforce and count it. Stop that agent first (`enforcer stop{}`), or leave the \
+         group out of this one's policy",
+        if group == "/" { "the cgroup2 root (observe mode)".to_string() } else { format!("group {group:?}") },
+        other.describe(),
+        other.stop_flags()
+    )]
+    GroupClaimed { group: String, other: OtherAgent },
     #[error("permission denied: {action} needs root; run it as root (e.g. with sudo)")]
     NeedsRoot { action: &'static str },
     #[error(
@@ -100,13 +169,24 @@ impl From<BpfError> for AgentError {
     }
 }
 
+/// A refusal of [`crate::trust`] about the agent's `what` (an I/O error
+/// stays one).
+pub(super) fn untrusted(what: &'static str) -> impl Fn(TrustError) -> AgentError {
+    move |e| match e {
+        TrustError::Io { op, path, source } => AgentError::Io { op, path, source },
+        source => AgentError::Untrusted { what, source },
+    }
+}
+
 impl AgentError {
     pub fn is_user_error(&self) -> bool {
         match self {
             AgentError::Config(e) => !matches!(e, ConfigError::Io { .. }),
             AgentError::Cgroup(e) => e.is_user_error(),
             AgentError::Plan(e) => e.is_user_error(),
-            AgentError::Metrics { .. } | AgentError::OtherPolicy { .. } => true,
+            AgentError::Metrics { .. }
+            | AgentError::OtherPolicy { .. }
+            | AgentError::PolicyUntrusted(_) => true,
             _ => false,
         }
     }

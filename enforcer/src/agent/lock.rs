@@ -5,9 +5,13 @@
 //! got that PID next, and `stop` would signal it. So the pid file is locked
 //! while the agent runs, a second agent refuses to start, and `stop` and
 //! `reload` signal a PID only if the kernel says that PID holds the lock
-//! (`/proc/locks`) and it is an enforcer binary (`/proc/PID/exe`). The pid file
-//! is never followed through a symlink and must be root's, so nobody can point
-//! the agent's write at another file.
+//! (`/proc/locks`) and it is an enforcer binary run by root (`/proc/PID/exe`).
+//! The pid file is never followed through a symlink, must be root's and lives
+//! in a directory only root can write (checked at start, [`crate::trust`]),
+//! so nobody can point the agent's write at another file or remove it. A lock
+//! on it held by anything but an agent (a user who opened a 0644 file left by
+//! an older version) does not keep the agent from starting: it takes a fresh
+//! file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
@@ -40,7 +44,7 @@ fn try_flock(file: &File, exclusive: bool) -> io::Result<bool> {
 /// inode, from `/proc/locks` (`1: FLOCK  ADVISORY  WRITE 4242 00:19:1234 0
 /// EOF`). Only the agent takes one; a shared lock someone else holds does not
 /// count.
-fn flock_holder(dev: u64, ino: u64) -> Option<i32> {
+pub(super) fn flock_holder(dev: u64, ino: u64) -> Option<i32> {
     let text = std::fs::read_to_string("/proc/locks").ok()?;
     let want = format!(
         "{:02x}:{:02x}:{ino}",
@@ -58,9 +62,19 @@ fn flock_holder(dev: u64, ino: u64) -> Option<i32> {
     })
 }
 
-/// Whether `/proc/PID/exe` is an enforcer binary (also after an upgrade
-/// replaced the file: `enforcer (deleted)`); `Err` says what it is instead.
+/// Whether PID is an agent: a process of root's running an enforcer binary
+/// (`/proc/PID/exe`, also after an upgrade replaced the file: `enforcer
+/// (deleted)`); `Err` says what it is instead. Any user can name a program
+/// `enforcer`; only root runs the agent.
 fn is_enforcer(pid: i32) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    match std::fs::metadata(format!("/proc/{pid}")) {
+        Ok(m) if m.uid() != 0 => {
+            return Err(format!("it runs as {}", crate::trust::user_name(m.uid())));
+        }
+        Ok(_) => {}
+        Err(e) => return Err(format!("/proc/{pid} cannot be read: {e}")),
+    }
     match std::fs::read_link(format!("/proc/{pid}/exe")) {
         Ok(exe)
             if exe
@@ -83,41 +97,45 @@ fn unsafe_file(path: &Path, why: impl Into<String>) -> AgentError {
     }
 }
 
-/// Opens `path` without following a symlink; refuses anything but a regular
-/// file of root's (or, for readers, of the current user's).
+/// Opens the pid file as every file the agent manages is opened
+/// ([`crate::trust::open_private`]: no symlink, a regular file of root's,
+/// one link, not writable by others).
 fn open_checked(path: &Path, opts: &mut OpenOptions) -> Result<File, AgentError> {
-    // O_NOFOLLOW is what protects; looking first only names the reason (the
-    // kernel refuses O_CREAT on another user's symlink in a sticky directory
-    // with EACCES rather than ELOOP).
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(unsafe_file(path, "it is a symlink"));
+    crate::trust::open_private(path, opts).map_err(super::error::untrusted("pid file"))
+}
+
+/// What the kernel says about the agent `pid`: the pin directory and pid
+/// file it holds locked (from its open files), for a message that names it.
+pub(super) fn other_agent(pid: Option<i32>) -> super::error::OtherAgent {
+    let mut other = super::error::OtherAgent {
+        pid,
+        ..Default::default()
+    };
+    let Some(pid) = pid else {
+        return other;
+    };
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return other;
+    };
+    for fd in fds.flatten() {
+        let Ok(target) = std::fs::read_link(fd.path()) else {
+            continue;
+        };
+        let Ok(meta) = std::fs::metadata(fd.path()) else {
+            continue;
+        };
+        if flock_holder(meta.dev(), meta.ino()) != Some(pid) {
+            continue;
+        }
+        let on_bpffs = nix::sys::statfs::statfs(&target)
+            .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::BPF_FS_MAGIC);
+        if meta.is_dir() && on_bpffs {
+            other.pin_dir = Some(target);
+        } else if meta.is_file() {
+            other.pid_file = Some(target);
+        }
     }
-    let file = opts
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|source| match source.raw_os_error() {
-            Some(libc::ELOOP) => unsafe_file(path, "it is a symlink"),
-            _ => AgentError::Io {
-                op: "opening",
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
-    let meta = file.metadata().map_err(|source| AgentError::Io {
-        op: "examining",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if !meta.file_type().is_file() {
-        return Err(unsafe_file(path, "it is not a regular file"));
-    }
-    if meta.uid() != 0 && meta.uid() != nix::unistd::geteuid().as_raw() {
-        return Err(unsafe_file(
-            path,
-            format!("it belongs to uid {}, not root", meta.uid()),
-        ));
-    }
-    Ok(file)
+    other
 }
 
 /// The running agent's pid file, locked until dropped (then removed).
@@ -151,16 +169,18 @@ impl PidFile {
         if !try_flock(&file, true).map_err(io("locking"))? {
             let meta = file.metadata().map_err(io("examining"))?;
             match flock_holder(meta.dev(), meta.ino()) {
-                Some(pid) => {
+                Some(pid) if pid == std::process::id() as i32 || is_enforcer(pid).is_ok() => {
                     return Err(AgentError::AlreadyRunning {
                         pid: Some(pid),
                         what: "pid file",
                         path: path.to_path_buf(),
                     });
                 }
-                // Only a shared lock: not an agent (a reader of an old 0644
-                // file, say). Take a fresh file instead of waiting on it.
-                None => {
+                // Only a shared lock, or a lock of a process that is no
+                // agent (a user holding an old 0644 file, say): take a fresh
+                // file instead of waiting on it. The directory is root's
+                // alone, so the new name is ours.
+                _ => {
                     std::fs::remove_file(path).map_err(io("replacing"))?;
                     file = open_checked(
                         path,

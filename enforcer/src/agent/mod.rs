@@ -8,12 +8,14 @@
 
 mod arbiter;
 mod audit;
+mod claims;
 mod containers;
 mod error;
 mod http;
 mod lock;
 mod notify;
 mod settings;
+mod torn;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -104,6 +106,8 @@ struct Agent {
     _pid_file: lock::PidFile,
     /// No second agent manages the same pins.
     _pin_lock: lock::PinDirLock,
+    /// No second agent manages the same groups.
+    claims: claims::Claims,
     cg: Cgroups,
     v2: usize,
     kernel: Kernel,
@@ -200,24 +204,6 @@ fn leave_parent(cg: &Cgroups, v2: usize, parent: &GroupPath) -> Result<(), Agent
     Ok(())
 }
 
-/// Replaces `path` with `bytes`, root's alone (0600), never through a
-/// symlink: written beside it and renamed over it, so a reader sees the old
-/// record or the new one, never half.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
 /// What `enforcer_rules_loaded` counts for a policy.
 fn rules_loaded(policy: &Policy) -> RulesLoaded {
     let mut r = RulesLoaded::default();
@@ -245,6 +231,7 @@ impl Agent {
     /// Judged against the features this agent probed at start (its own
     /// programs, loaded once).
     fn validate(&self, file: &Path) -> Result<Validated, AgentError> {
+        check_policy_file(file)?;
         let kernel = match self.kernel.feature_report() {
             Some(report) => crate::plan::Kernel::Report(report),
             None => crate::plan::Kernel::Probe,
@@ -261,10 +248,38 @@ impl Agent {
     /// All or nothing: if a step fails, the links attached and the groups
     /// created by this call are removed again and overwritten values
     /// restored; a reload then puts the previous policy back.
+    ///
+    /// Every group it manages is claimed first ([`claims`]): one held by
+    /// another agent fails the install before anything changes (a group it
+    /// creates is claimed once made, before anything is attached to it).
     fn install(&mut self, validated: Option<Validated>) -> Result<(), AgentError> {
         // What the arbiter yielded goes back first: the new policy starts
         // from the values its groups were given, not from a yield.
         self.stop_arbiter();
+        let wanted = claims::wanted(
+            &self.cg,
+            self.v2,
+            validated.as_ref().map(|(_, plan)| plan),
+            self.settings.observe,
+        );
+        let mut taken = Vec::new();
+        let result = self.install_claimed(validated, &wanted, &mut taken);
+        match &result {
+            Ok(()) => self
+                .claims
+                .keep_only(&wanted.into_iter().map(|(_, d)| d).collect::<Vec<_>>()),
+            Err(_) => self.claims.release(&taken),
+        }
+        result
+    }
+
+    fn install_claimed(
+        &mut self,
+        validated: Option<Validated>,
+        wanted: &[(String, PathBuf)],
+        taken: &mut Vec<PathBuf>,
+    ) -> Result<(), AgentError> {
+        self.claims.claim_all(wanted, taken)?;
         let applied = match &validated {
             Some((_, plan)) => {
                 for w in &plan.warnings {
@@ -281,7 +296,9 @@ impl Agent {
         self.kernel.begin_journal();
         let plan = validated.as_ref().map(|(_, plan)| plan);
         let result = self
-            .install_kernel(plan)
+            .claims
+            .claim_all(wanted, taken)
+            .and_then(|()| self.install_kernel(plan))
             .and_then(|()| self.start_arbiter(plan));
         if result.is_ok() {
             self.record_in_force(validated.as_ref().map(|(_, plan)| plan));
@@ -318,7 +335,7 @@ impl Agent {
         let path = InForce::path(&self.opts.pid_file);
         let written = serde_json::to_vec_pretty(&in_force)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| write_private(&path, &bytes));
+            .and_then(|bytes| crate::trust::write_private(&path, &bytes));
         if let Err(e) = written {
             tracing::warn!(file = %path.display(), "could not record the rules in force: {e}");
         }
@@ -552,6 +569,10 @@ impl Agent {
 
     fn tick(&mut self, state: &Arc<RwLock<MetricsState>>) -> Result<(), AgentError> {
         self.restore_pins();
+        // Events left waiting (the audit log could not take them): the
+        // kernel wakes a reader only once it has caught up, so the tick
+        // offers them again.
+        self.drain_events();
         let started = Instant::now();
         let snap = self.kernel.snapshot()?;
         self.report_lost_events(&snap);
@@ -611,6 +632,7 @@ impl Agent {
             g.read_usage(&self.cg);
         }
         self.health.events = self.events;
+        self.health.audit_lines_lost = self.audit.lines_lost();
         self.health.map_full = snap.map_full.clone();
         self.health.maps = snap.maps;
         self.health.groups_omitted = omitted;
@@ -646,18 +668,18 @@ impl Agent {
             ..
         } = self;
         let mut removed = Vec::new();
-        let taken = kernel.for_each_event(EVENTS_PER_TURN, |e| {
+        let taken = kernel.for_each_event_until(EVENTS_PER_TURN, |e| {
             let id = e.cgroup_id();
             if let crate::bpf::Event::CgroupRemoved { .. } = e {
                 // Bookkeeping, not an audit record: its counters go below.
                 removed.push(id);
-                return;
+                return true;
             }
             // The ring buffer sees every OOM kill on the host; outside observe
             // mode only the policy's groups are ours to report.
             let ours = groups.iter().find(|(_, m)| m.id == id).map(|(l, _)| l);
             if !settings.observe && ours.is_none() {
-                return;
+                return true;
             }
             let label = match ours {
                 Some(l) => Some(l.clone()),
@@ -665,9 +687,14 @@ impl Agent {
                 // so the event names it.
                 None => collector.label_of(id).map(str::to_string),
             };
-            if audit.record(&e, label.as_deref()) {
-                *events += 1;
+            match audit.record(&e, label.as_deref()) {
+                audit::Recorded::Written => *events += 1,
+                audit::Recorded::Duplicate => {}
+                // The log cannot take it now (a full disk): it waits in the
+                // ring buffer, and the tick offers it again.
+                audit::Recorded::Failed => return false,
             }
+            true
         });
         if !removed.is_empty() {
             // A removed group's counters, rules, pins, index entry and metric
@@ -679,7 +706,7 @@ impl Agent {
             tracing::debug!(count = removed.len(), "removed groups reclaimed");
             *reclaimed += removed.len();
         }
-        taken >= EVENTS_PER_TURN
+        taken >= EVENTS_PER_TURN && !audit.failing()
     }
 }
 
@@ -702,20 +729,63 @@ fn signal(
     })
 }
 
+/// The policy file, if it is root's alone: the file, every directory on the
+/// way to it and every symlink ([`crate::trust`]). The agent acts on it as
+/// root, and re-reads it whenever it changes. A missing file is the user's
+/// mistake ([`ConfigError::Missing`](crate::config::ConfigError::Missing)).
+fn check_policy_file(file: &Path) -> Result<(), AgentError> {
+    match crate::trust::check_path(file, crate::trust::Want::File) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Err(crate::config::ConfigError::Missing {
+            path: file.to_path_buf(),
+        }
+        .into()),
+        Err(crate::trust::TrustError::Io { path, source, .. }) => {
+            Err(crate::config::ConfigError::Io { path, source }.into())
+        }
+        Err(crate::trust::TrustError::Untrusted {
+            problem: crate::trust::Problem::NotRegularFile,
+            path,
+            ..
+        }) if path.is_dir() => Err(crate::config::ConfigError::IsDirectory { path }.into()),
+        Err(e) => Err(AgentError::PolicyUntrusted(e)),
+    }
+}
+
+/// A start that failed after the kernel side was opened takes back what it
+/// made: on a pin directory that held nothing, every pin (and with them the
+/// links and maps); otherwise what the failed install attached was already
+/// taken off, and the earlier agent's pins stay.
+fn abandon_start(pin_dir: &Path, fresh: bool, e: AgentError) -> AgentError {
+    if fresh {
+        match crate::bpf::unpin_all(pin_dir) {
+            Ok(n) => tracing::info!(pins = n, "the start failed: removed what it pinned"),
+            Err(u) => tracing::error!("the start failed, and removing its pins failed too: {u}"),
+        }
+    }
+    e
+}
+
 /// Run until SIGINT or SIGTERM; SIGHUP (or a change of the file) reloads the
 /// policy. With `on_exit = keep` (the default) programs and rules stay pinned.
+///
+/// Everything that can refuse a start is checked, bound or opened before the
+/// host changes (the policy and its directories, the pid file's and audit
+/// log's directories, the pin directory, the pid file's lock, the metrics
+/// address, the audit log, the groups' claims); what fails after that takes
+/// back what this start made.
 pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     require_root("running the agent")?;
     // Absolute, so `reload --config` can tell whether it names this file;
     // symlinks are not resolved: a ConfigMap's `policy.toml ->
     // ..data/policy.toml` must be read through the link after each swap.
     if let Some(p) = &opts.policy {
-        let io = |source| crate::config::ConfigError::Io {
+        check_policy_file(p)?;
+        let abs = std::path::absolute(p).map_err(|source| crate::config::ConfigError::Io {
             path: p.clone(),
             source,
-        };
-        std::fs::metadata(p).map_err(io)?;
-        opts.policy = Some(std::path::absolute(p).map_err(io)?);
+        })?;
+        opts.policy = Some(abs);
     }
     let cg = Cgroups::discover()?;
     let v2 = cg.v2().ok_or(AgentError::NoCgroup2)?;
@@ -734,13 +804,54 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
             )
         })
         .transpose()?;
-    // Before anything changes: one agent per pid file and per pin directory.
-    let pid_file = lock::PidFile::acquire(&opts.pid_file, opts.policy.as_deref())?;
     let settings = settings::resolve(&opts, validated.as_ref().map(|(p, _)| p));
+    // The files the agent manages live where only root can write (the
+    // arbiter's and the in-force records beside the pid file).
+    crate::trust::private_parent(&opts.pid_file, 0o755).map_err(error::untrusted("pid file"))?;
+    crate::trust::private_parent(&settings.audit_log, 0o750)
+        .map_err(error::untrusted("audit log"))?;
+    crate::bpf::check_pin_dir(&opts.pin_dir)?;
+    // One agent per pid file.
+    let pid_file = lock::PidFile::acquire(&opts.pid_file, opts.policy.as_deref())?;
+    let listener = match settings.metrics {
+        Some(addr) => Some(
+            http::bind(addr)
+                .await
+                .map_err(|source| AgentError::Metrics { addr, source })?,
+        ),
+        None => None,
+    };
+    let audit = audit::Audit::open(
+        Some(&settings.audit_log),
+        settings.audit_group,
+        settings.audit_max_size,
+    )?;
+    // One agent per group: the groups that exist are claimed before anything
+    // is loaded (those the policy creates, once made).
+    let mut claims = claims::Claims::default();
+    claims.claim_all(
+        &claims::wanted(
+            &cg,
+            v2,
+            validated.as_ref().map(|(_, plan)| plan),
+            settings.observe,
+        ),
+        &mut Vec::new(),
+    )?;
     let fresh = crate::bpf::snapshot_pinned(&opts.pin_dir).is_err();
     let enforced_before = fresh_enforcement(&opts.pin_dir, fresh);
-    let mut kernel = Kernel::open_with(&opts.pin_dir, &opts.capacity)?;
-    let pin_lock = lock::PinDirLock::acquire(&opts.pin_dir)?;
+    let pin_dir = opts.pin_dir.clone();
+    let mut kernel = Kernel::open_with(&opts.pin_dir, &opts.capacity)
+        .map_err(|e| abandon_start(&pin_dir, fresh, e.into()))?;
+    // One agent per pin directory.
+    let pin_lock = match lock::PinDirLock::acquire(&opts.pin_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            drop(kernel);
+            // Another agent's pins: never ours to remove.
+            return Err(e);
+        }
+    };
     let features = kernel.probe_and_degrade();
     let refused = match &validated {
         _ if features.refusal(crate::bpf::Feature::Accounting).is_some() => {
@@ -760,10 +871,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     if let Err(e) = refused {
         // Refused as a whole: the maps this start pinned go again.
         drop(kernel);
-        if fresh {
-            let _ = crate::bpf::unpin_all(&opts.pin_dir);
-        }
-        return Err(e);
+        return Err(abandon_start(&pin_dir, fresh, e));
     }
     // What this kernel refuses is left out, and said once: the policy does
     // not need it (a rule that did was refused above); observe mode runs with
@@ -782,20 +890,24 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
             }
         }
     }
-    if let Some((policy, _)) = &validated
-        && let Some(parent) = crate::plan::parent_of(opts.parent.as_deref(), policy)?
-    {
-        leave_parent(&cg, v2, &parent)?;
+    if let Some((policy, _)) = &validated {
+        let left = crate::plan::parent_of(opts.parent.as_deref(), policy)
+            .map_err(AgentError::from)
+            .and_then(|parent| match parent {
+                Some(parent) => leave_parent(&cg, v2, &parent),
+                None => Ok(()),
+            });
+        if let Err(e) = left {
+            drop(kernel);
+            return Err(abandon_start(&pin_dir, fresh, e));
+        }
     }
     let collector = Collector::new(CgroupIndex::new(&cg.hierarchy(v2).mount_point));
     let mut agent = Agent {
         _pid_file: pid_file,
         _pin_lock: pin_lock,
-        audit: audit::Audit::open(
-            Some(&settings.audit_log),
-            settings.audit_group,
-            settings.audit_max_size,
-        )?,
+        claims,
+        audit,
         watch: opts.policy.as_deref().map(watch::PolicyWatch::new),
         rollup: Rollup::default(),
         health: AgentMetrics::default(),
@@ -820,15 +932,15 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     // A crash may have left groups yielded: they get their values back
     // before anything else acts on them.
     agent.recover_arbiter();
-    agent.install(validated)?;
+    if let Err(e) = agent.install(validated) {
+        drop(agent);
+        return Err(abandon_start(&pin_dir, fresh, e));
+    }
     // cgrules.conf and [[classify]]: new processes placed at exec.
     let classifier = crate::classify::agent::Classifier::start(agent.opts.policy.clone());
 
     let state = Arc::new(RwLock::new(MetricsState::default()));
-    if let Some(addr) = agent.settings.metrics {
-        let listener = http::bind(addr)
-            .await
-            .map_err(|source| AgentError::Metrics { addr, source })?;
+    if let (Some(addr), Some(listener)) = (agent.settings.metrics, listener) {
         tracing::info!(%addr, "serving metrics at http://{addr}/metrics");
         tokio::spawn(http::serve(listener, state.clone()));
     }
@@ -933,6 +1045,7 @@ pub fn require_root(action: &'static str) -> Result<(), AgentError> {
 /// about what gets loaded. Returns the policy's warnings.
 pub fn check_policy(file: &Path, pid_file: &Path) -> Result<Vec<String>, AgentError> {
     require_root("validating a policy against the kernel")?;
+    check_policy_file(file)?;
     let cg = Cgroups::discover()?;
     let warnings =
         validate(&cg, file, None, crate::plan::Kernel::Probe).map(|(_, plan)| plan.warnings)?;
@@ -960,6 +1073,8 @@ pub struct PolicyNeeds {
     pub parent: Option<String>,
     /// Why this kernel cannot enforce it (group, rule, line and reason).
     pub refused: Option<String>,
+    /// What the plan warns about (a rule enforced only in part, ...).
+    pub warnings: Vec<String>,
 }
 
 /// Validates `file` against the host as `run` would (a bad policy is an
@@ -985,6 +1100,7 @@ pub fn policy_needs(
                 .err()
                 .map(|e| e.to_string())
         }),
+        warnings: plan.warnings.clone(),
     })
 }
 

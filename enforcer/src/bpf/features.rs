@@ -82,7 +82,10 @@ impl Feature {
             }
             Feature::NetworkRules => "connect/bind address lists (and deny of connect, bind)",
             Feature::RateLimits => "rate limits, byte budgets, throttles and packet priorities",
-            Feature::SocketDeny => "syscall deny rules for socket and setsockopt",
+            Feature::SocketDeny => {
+                "syscall deny rules for socket (AF_INET and AF_INET6 sockets only: the \
+                 cgroup hook sees no other family) and setsockopt"
+            }
             Feature::SyscallKill => "syscall kill and log rules",
             Feature::LsmDeny => "syscall deny rules for listen, accept and execve (BPF-LSM)",
         }

@@ -104,6 +104,8 @@ impl Kernel {
     /// [`open`](Self::open) with maps sized by `capacity`. Maps already pinned
     /// keep the capacity they were made with (said once, as a warning).
     pub fn open_with(pin_dir: &Path, capacity: &Capacity) -> Result<Kernel, BpfError> {
+        // Nothing is made below a directory someone else could rename.
+        check_ancestors(pin_dir)?;
         create_private_dir(pin_dir)?;
         check_bpffs(pin_dir)?;
         check_ancestors(pin_dir)?;
@@ -555,6 +557,17 @@ impl Kernel {
     /// losing it. Returns how many records were taken (including skipped
     /// ones); `max` means more may be pending.
     pub fn for_each_event(&mut self, max: usize, mut f: impl FnMut(Event)) -> usize {
+        self.for_each_event_until(max, |e| {
+            f(e);
+            true
+        })
+    }
+
+    /// [`for_each_event`](Self::for_each_event), where `f` may refuse an
+    /// event (return false: it could not be written down): that record is
+    /// not released, stays first in the ring buffer, and the next call
+    /// offers it again. Returns how many records were taken and released.
+    pub fn for_each_event_until(&mut self, max: usize, mut f: impl FnMut(Event) -> bool) -> usize {
         let Kernel { events, rules, .. } = self;
         let mut taken = 0;
         while taken < max {
@@ -573,7 +586,11 @@ impl Kernel {
                             .map(ToString::to_string)
                     });
                 }
-                f(event);
+                if !f(event) {
+                    // Not released: the consumer position stays before it.
+                    std::mem::forget(item);
+                    break;
+                }
             }
             taken += 1;
             // Released here, after `f`.

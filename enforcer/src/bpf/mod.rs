@@ -78,6 +78,20 @@ pub fn snapshot_pinned(pin_dir: &Path) -> Result<Snapshot, BpfError> {
     snapshot::read_pinned(pin_dir)
 }
 
+/// Checks `pin_dir` as [`Kernel::open`] will, without creating or loading
+/// anything: the bpffs directories above it root's (sticky if others may
+/// write them), and, if it exists already, it on bpffs and everything in it
+/// root's alone. The agent runs this before it changes anything, so a
+/// refused pin directory fails the start with the host untouched.
+pub fn check_pin_dir(pin_dir: &Path) -> Result<(), BpfError> {
+    trust::check_ancestors(pin_dir)?;
+    if std::fs::symlink_metadata(pin_dir).is_ok() {
+        pins::check_bpffs(pin_dir)?;
+        trust::check_tree(pin_dir)?;
+    }
+    Ok(())
+}
+
 /// Each rate-limited or budgeted group's limits (cgroup id -> per
 /// direction), read from the maps pinned under `pin_dir`.
 pub fn limits_pinned(

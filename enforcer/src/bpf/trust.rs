@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::statfs::{BPF_FS_MAGIC, statfs};
 
 use super::BpfError;
+use crate::trust::{Problem, Sticky, TrustError, check_owner_and_mode};
 
 /// Mode of every directory enforcer makes under bpffs.
 pub(super) const DIR_MODE: u32 = 0o700;
@@ -33,21 +34,28 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Bpf
     }
 }
 
-fn untrusted(path: &Path, meta: &fs::Metadata, why: &str) -> BpfError {
-    BpfError::UntrustedPin {
-        path: path.to_path_buf(),
-        uid: meta.uid(),
-        owner: user_name(meta.uid()),
-        mode: meta.mode() & 0o7777,
-        why: why.to_string(),
+/// The tool's one ownership rule ([`crate::trust`]), said as a pin's refusal.
+fn pin_refusal(e: TrustError) -> BpfError {
+    match e {
+        TrustError::Untrusted {
+            path,
+            uid,
+            owner,
+            mode,
+            problem,
+        } => BpfError::UntrustedPin {
+            path,
+            uid,
+            owner,
+            mode,
+            why: format!("it {problem}"),
+        },
+        TrustError::Io { op, path, source } => BpfError::PinDir { op, path, source },
     }
 }
 
-fn user_name(uid: u32) -> String {
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map_or_else(|| format!("uid {uid}"), |u| u.name)
+fn untrusted(path: &Path, meta: &fs::Metadata, problem: Problem) -> BpfError {
+    pin_refusal(crate::trust::untrusted(path, meta, problem))
 }
 
 fn on_bpffs(path: &Path) -> bool {
@@ -98,18 +106,9 @@ fn not_bpffs_or(dir: &Path, source: io::Error) -> BpfError {
 pub(super) fn check_dir(dir: &Path) -> Result<(), BpfError> {
     let meta = fs::symlink_metadata(dir).map_err(io_err("examining", dir))?;
     if !meta.file_type().is_dir() {
-        return Err(untrusted(dir, &meta, "it is not a directory"));
+        return Err(untrusted(dir, &meta, Problem::NotDirectory));
     }
-    if meta.uid() != 0 {
-        return Err(untrusted(dir, &meta, "it is not owned by root"));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(untrusted(
-            dir,
-            &meta,
-            "users other than root can write into it",
-        ));
-    }
+    check_owner_and_mode(dir, &meta, Sticky::NotEnough).map_err(pin_refusal)?;
     if meta.mode() & 0o7777 != DIR_MODE {
         fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
             .map_err(io_err("restricting the mode of", dir))?;
@@ -117,26 +116,24 @@ pub(super) fn check_dir(dir: &Path) -> Result<(), BpfError> {
     Ok(())
 }
 
-/// Checks the bpffs directories above `pin_dir` (up to the mount's root): each
-/// must be root's, and writable by others only with the sticky bit, so no other
-/// user can rename or replace the pin directory.
+/// Checks the bpffs directories above `pin_dir` (up to the mount's root; those
+/// not made yet are skipped): each must be root's, and writable by others only
+/// with the sticky bit, so no other user can rename or replace the pin
+/// directory. Runs before anything is created there.
 pub(super) fn check_ancestors(pin_dir: &Path) -> Result<(), BpfError> {
     for dir in pin_dir.ancestors().skip(1) {
-        if dir.as_os_str().is_empty() || !on_bpffs(dir) {
+        if dir.as_os_str().is_empty() {
             break;
         }
-        let meta = fs::metadata(dir).map_err(io_err("examining", dir))?;
-        if meta.uid() != 0 {
-            return Err(untrusted(dir, &meta, "it is not owned by root"));
+        let meta = match fs::metadata(dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err("examining", dir)(e)),
+        };
+        if !on_bpffs(dir) {
+            break;
         }
-        let sticky = meta.mode() & 0o1000 != 0;
-        if meta.mode() & 0o022 != 0 && !sticky {
-            return Err(untrusted(
-                dir,
-                &meta,
-                "users other than root can write into it and it is not sticky (so they could rename the pin directory)",
-            ));
-        }
+        check_owner_and_mode(dir, &meta, Sticky::Enough).map_err(pin_refusal)?;
     }
     Ok(())
 }
@@ -161,22 +158,14 @@ pub(super) fn check_tree(pin_dir: &Path) -> Result<(), BpfError> {
                 continue;
             }
             if !kind.is_file() {
-                return Err(untrusted(
-                    &path,
-                    &meta,
-                    "it is neither a pin nor a directory (a symlink or special file)",
-                ));
+                let problem = if kind.is_symlink() {
+                    Problem::Symlink
+                } else {
+                    Problem::NotRegularFile
+                };
+                return Err(untrusted(&path, &meta, problem));
             }
-            if meta.uid() != 0 {
-                return Err(untrusted(&path, &meta, "it is not owned by root"));
-            }
-            if meta.mode() & 0o022 != 0 {
-                return Err(untrusted(
-                    &path,
-                    &meta,
-                    "users other than root can write to it",
-                ));
-            }
+            check_owner_and_mode(&path, &meta, Sticky::NotEnough).map_err(pin_refusal)?;
             if meta.mode() & 0o077 != 0 {
                 fs::set_permissions(&path, fs::Permissions::from_mode(PIN_MODE))
                     .map_err(io_err("restricting the mode of", &path))?;
@@ -237,7 +226,7 @@ mod tests {
         fs::write(&writable, b"").unwrap();
         fs::set_permissions(&writable, fs::Permissions::from_mode(0o666)).unwrap();
         let err = check_tree(&pins).unwrap_err().to_string();
-        assert!(err.contains("can write"), "{err}");
+        assert!(err.contains("writable by users other than root"), "{err}");
         fs::remove_file(&writable).unwrap();
 
         std::os::unix::fs::symlink("/etc", pins.join("enforce/link")).unwrap();

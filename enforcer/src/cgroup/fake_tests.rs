@@ -130,7 +130,7 @@ fn v2_translates_v1_keys() {
     let out = set_one(&cg, "foo", "cpu.shares", "100").unwrap();
     assert_eq!(
         (out[0].file.as_str(), out[0].effective.as_str()),
-        ("cpu.weight", "4")
+        ("cpu.weight", "10")
     );
     // A real group has the io controller's files; the fake needs it made.
     let err = set_one(&cg, "foo", "blkio.weight", "500").unwrap_err();
@@ -203,7 +203,7 @@ fn v1_discovery_and_translation() {
     let out = set_one(&cg, "foo", "cpu.weight", "100").unwrap();
     assert_eq!(
         (out[0].file.as_str(), out[0].effective.as_str()),
-        ("cpu.shares", "2597")
+        ("cpu.shares", "1024")
     );
     let out = set_one(&cg, "foo", "cpu.max", "50000 100000").unwrap();
     let files: Vec<&str> = out.iter().map(|o| o.file.as_str()).collect();
@@ -572,4 +572,42 @@ fn sizes_read_alike_in_limits_and_budgets() {
     );
     let budget = policy.groups[0].network.as_ref().unwrap();
     assert_eq!(budget.egress_budget.as_ref().unwrap().bytes, 512 << 20);
+}
+
+/// Issue 18, finding 15: on v1 `low` wrote cpu.shares 1286 and `high` 5219
+/// (runc's weight-to-shares mapping puts weight 100 at 2597), so a `low`
+/// group outweighed every group enforcer does not manage (1024). On every
+/// layout `low` is below an unmanaged group's weight, `normal` equal to it,
+/// `high` above it.
+#[test]
+fn priorities_rank_against_unmanaged_groups_on_every_layout() {
+    for (layout, (_t, cg), file, default) in [
+        ("v1", fake_v1(), "cpu.shares", 1024u64),
+        ("v2", fake_v2(), "cpu.weight", 100),
+    ] {
+        let text = "[group.hi]\npriority = \"high\"\n\n[group.mid]\npriority = \"normal\"\n\n\
+                    [group.lo]\npriority = \"low\"\n\n[group.least]\npriority = 1\n";
+        let policy = crate::config::parse_toml(text, Path::new("p.toml")).unwrap();
+        let plan = plan_of(&cg, &policy).unwrap();
+        cg.apply(&plan).unwrap();
+        let (h, _) = cg.locate("cpu").unwrap();
+        let weight = |name: &str| -> u64 {
+            let p = cg.dir(h, &g(name)).join(file);
+            fs::read_to_string(&p)
+                .unwrap_or_else(|e| panic!("{layout}: {}: {e}", p.display()))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        assert!(
+            weight("lo") < default,
+            "{layout}: low {} vs {default}",
+            weight("lo")
+        );
+        assert!(weight("least") < weight("lo"), "{layout}");
+        assert_eq!(weight("mid"), default, "{layout}: normal is the default");
+        assert!(weight("hi") > default, "{layout}: high {}", weight("hi"));
+        // The ratios the scheduler sees are the same on both layouts.
+        assert_eq!(weight("hi") / weight("lo"), 4, "{layout}");
+    }
 }

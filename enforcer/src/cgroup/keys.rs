@@ -2,8 +2,9 @@
 //!
 //! Users write v1 names (`memory.limit_in_bytes`, `cpu.shares`) or v2 names
 //! (`memory.max`, `cpu.weight`); the host decides which file gets written. Value
-//! conversions are the ones runc and systemd use, so a weight set through enforcer
-//! means the same as one set through a container runtime.
+//! conversions keep the defaults of both versions equal (a `cpu.weight` of 100
+//! is 1024 `cpu.shares`, as the kernel, systemd and libcgroup have it), so a
+//! weight means the same next to the groups nobody set, on either version.
 
 use super::error::CgroupError;
 use super::mounts::Version;
@@ -213,14 +214,20 @@ fn int_in(key: &str, value: &str, lo: i64, hi: i64) -> Result<i64, CgroupError> 
     Ok(n)
 }
 
-/// runc/systemd: cpu.shares [2, 262144] -> cpu.weight [1, 10000].
+/// cpu.shares [2, 262144] -> cpu.weight [1, 10000] by the kernel's own
+/// equivalence (`sched_weight_to_cgroup`: a weight of 100 is the scheduler
+/// weight 1024, which is what 1024 shares are), as systemd and libcgroup's
+/// tables map them. The defaults meet: 1024 shares is weight 100, so a group
+/// given a weight below 100 stays below the groups nobody set. (runc's
+/// mapping, used here before, made weight 100 into 2597 shares, and a
+/// `low` group outweighed every default one on v1.)
 pub fn shares_to_weight(shares: u64) -> u64 {
-    1 + (shares.saturating_sub(2) * 9999) / 262_142
+    ((shares * 100 + 512) / 1024).clamp(1, 10_000)
 }
 
-/// The inverse of `shares_to_weight`, as systemd maps CPUWeight= onto v1.
+/// The inverse of [`shares_to_weight`] (`sched_weight_from_cgroup`).
 pub fn weight_to_shares(weight: u64) -> u64 {
-    2 + (weight.saturating_sub(1) * 262_142) / 9999
+    ((weight * 1024 + 50) / 100).clamp(2, 262_144)
 }
 
 /// runc: blkio.weight [10, 1000] -> io.weight [1, 10000].
@@ -611,21 +618,28 @@ mod tests {
     }
 
     #[test]
-    fn cpu_weight_conversion_matches_runc() {
-        // runc's documented examples: 2 -> 1, 1024 -> 39, 262144 -> 10000.
+    fn cpu_weight_conversion_is_the_kernels() {
+        // The defaults meet, and the ratios are kept.
+        assert_eq!(shares_to_weight(1024), 100);
+        assert_eq!(weight_to_shares(100), 1024);
+        assert_eq!(weight_to_shares(50), 512);
+        assert_eq!(weight_to_shares(200), 2048);
         assert_eq!(shares_to_weight(2), 1);
-        assert_eq!(shares_to_weight(1024), 39);
         assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(weight_to_shares(1), 10);
+        assert_eq!(weight_to_shares(10_000), 102_400);
         assert_eq!(
             writes("cpu.shares", "100", Version::V2),
-            one("cpu.weight", "4")
+            one("cpu.weight", "10")
         );
         assert_eq!(
             writes("cpu.weight", "100", Version::V1),
-            one("cpu.shares", "2597")
+            one("cpu.shares", "1024")
         );
-        assert_eq!(weight_to_shares(1), 2);
-        assert_eq!(weight_to_shares(10_000), 262_144);
+        for w in [1, 26, 50, 77, 100, 200, 400, 10_000] {
+            let back = shares_to_weight(weight_to_shares(w));
+            assert!(back.abs_diff(w) <= 1, "{w} -> {back}");
+        }
     }
 
     #[test]

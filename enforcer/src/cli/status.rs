@@ -35,12 +35,38 @@ pub(super) fn status(json: bool, config: Option<&Path>, pin_dir: &Path) -> Resul
         needs.parent.as_deref(),
     );
     if let Some(file) = config {
+        // What the agent would refuse before anything else.
+        let trusted = crate::trust::check_path(file, crate::trust::Want::File);
+        checks.push(Check {
+            name: "policy-file",
+            ok: trusted.is_ok(),
+            needed: true,
+            detail: match &trusted {
+                Ok(_) => format!(
+                    "{}, its directories and symlinks are root's alone",
+                    file.display()
+                ),
+                Err(e) => format!("the agent would refuse it: {e}"),
+            },
+            fix: trusted.err().map(|_| {
+                "make the file and every directory on the way to it root's and not writable \
+                 by others, as the message says"
+                    .to_string()
+            }),
+        });
         checks.push(Check {
             name: "policy",
             ok: needs.refused.is_none(),
             needed: true,
             detail: match &needs.refused {
-                None => format!("{} can be enforced on this kernel", file.display()),
+                None if needs.warnings.is_empty() => {
+                    format!("{} can be enforced on this kernel", file.display())
+                }
+                None => format!(
+                    "{} can be enforced on this kernel, with warnings: {}",
+                    file.display(),
+                    needs.warnings.join("; ")
+                ),
                 Some(why) => why.clone(),
             },
             fix: needs

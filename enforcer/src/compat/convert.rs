@@ -365,8 +365,9 @@ mod tests {
         assert_eq!(scale(100, 100, 1024), 1024);
         assert_eq!(scale(1, 100, 1024), 10);
         assert_eq!(scale(10_000, 100, 1024), 102_400);
-        // The native mapping (runc) differs: 1024 shares are weight 39 there.
-        assert_eq!(crate::cgroup::keys::shares_to_weight(1024), 39);
+        // The native mapping is the same equivalence.
+        assert_eq!(crate::cgroup::keys::shares_to_weight(1024), 100);
+        assert_eq!(crate::cgroup::keys::weight_to_shares(50), 512);
     }
 
     fn ctl(name: &str, version: CgVersion, values: &[(&str, &str)]) -> Controller {

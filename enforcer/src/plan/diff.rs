@@ -54,10 +54,12 @@ impl InForce {
     }
 
     /// What the agent of `pid_file` last put in force; empty if no agent has
-    /// (or the record cannot be read: a dry run then shows every rule as new).
+    /// (or the record cannot be read, or is not root's alone: a dry run then
+    /// shows every rule as new).
     pub fn read(pid_file: &Path) -> Self {
-        std::fs::read(Self::path(pid_file))
+        crate::trust::read_private(&Self::path(pid_file))
             .ok()
+            .flatten()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default()
     }

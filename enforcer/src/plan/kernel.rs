@@ -12,7 +12,7 @@ use crate::config::GroupSpec;
 use super::error::PlanError;
 use super::vocab::{Priority, SyscallAction};
 
-/// cgroup v2 weights (v1 shares by the runc conversion): [`Priority::weight`],
+/// cgroup v2 weights (v1 shares by the kernel's equivalence, 100 = 1024): [`Priority::weight`],
 /// twice and half the default of 100 for `high` and `low`.
 pub(super) fn cpu_weight(p: Priority) -> String {
     p.weight().to_string()
@@ -26,6 +26,47 @@ pub fn packet_priority(p: Priority) -> Option<u32> {
         std::cmp::Ordering::Greater => Some(skb_priority::HIGH),
         std::cmp::Ordering::Less => Some(skb_priority::LOW),
         std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// What the cgroup hook behind a `deny` rule cannot see: `socket`,
+/// `connect` and `bind` are refused in `cgroup/sock_create`,
+/// `cgroup/connect4|6` and `cgroup/bind4|6`, which the kernel runs for
+/// AF_INET and AF_INET6 sockets only. (`setsockopt` is refused for every
+/// socket; listen, accept and execve need BPF-LSM, which sees every call.)
+const INET_ONLY: [(&str, &str); 3] = [
+    (
+        "socket",
+        "AF_UNIX, AF_NETLINK, AF_PACKET and other sockets are still created",
+    ),
+    (
+        "connect",
+        "connect() of an AF_UNIX or other socket still goes through",
+    ),
+    (
+        "bind",
+        "bind() of an AF_UNIX or other socket still goes through",
+    ),
+];
+
+/// A warning, at the rule, for each `deny` whose hook covers only some
+/// sockets: the rule is enforced for those, and the policy says which.
+pub(super) fn partial_deny_warnings(g: &GroupSpec, warnings: &mut Vec<String>) {
+    let Some(s) = &g.syscalls else { return };
+    if s.action.value != SyscallAction::Deny {
+        return;
+    }
+    for d in &s.deny {
+        let name = d.value.name();
+        if let Some((_, missed)) = INET_ONLY.iter().find(|(n, _)| *n == name) {
+            warnings.push(format!(
+                "{}: `{name}` with `action = \"deny\"` refuses AF_INET and AF_INET6 only: \
+                 the kernel's cgroup hook sees no other family, so {missed}. Write \
+                 `action = \"kill\"` to stop every {name}() call, or keep it to refuse \
+                 network sockets",
+                d.span
+            ));
+        }
     }
 }
 

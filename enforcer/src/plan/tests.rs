@@ -409,3 +409,30 @@ fn arbiter_floors_that_do_not_fit_are_refused_where_written() {
         plan.warnings
     );
 }
+
+/// Issue 18, finding 10: `deny = ["socket"]` with `action = "deny"` refused
+/// AF_INET sockets only (the cgroup hook sees no other family) and said
+/// nothing. Each deny rule whose hook covers only some sockets says which.
+#[test]
+fn deny_rules_name_the_sockets_their_hook_cannot_see() {
+    let (_t, cg) = fake_v2();
+    let text = "[group.web.syscalls]\ndeny = [\"socket\", \"connect\", \"bind\", \"setsockopt\"]\n\
+                action = \"deny\"\n";
+    let (_, plan) = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
+    let coverage: Vec<&String> = plan
+        .warnings
+        .iter()
+        .filter(|w| w.contains("AF_INET and AF_INET6 only"))
+        .collect();
+    assert_eq!(coverage.len(), 3, "{:?}", plan.warnings);
+    assert!(coverage[0].starts_with("p.toml:2:9: "), "{}", coverage[0]);
+    assert!(
+        coverage[0].contains("AF_UNIX") && coverage[0].contains("action = \"kill\""),
+        "{}",
+        coverage[0]
+    );
+    // `kill` stops the call itself, whatever the family.
+    let text = "[group.web.syscalls]\ndeny = [\"socket\"]\naction = \"kill\"\n";
+    let (_, plan) = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+}

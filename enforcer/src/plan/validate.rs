@@ -115,6 +115,7 @@ pub fn validate(
     {
         let control = control_rules(cg, &cgroup.path, spec, &mut warnings)?;
         let mut rules = group_rules(spec)?;
+        super::kernel::partial_deny_warnings(spec, &mut warnings);
         rules.share_level = *level;
         groups.push(PlannedGroup {
             path: cgroup.path.clone(),

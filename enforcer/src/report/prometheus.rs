@@ -90,6 +90,8 @@ pub struct AgentMetrics {
     pub map_full: std::collections::BTreeMap<&'static str, u64>,
     /// Groups left out of the metrics by the bound on their number.
     pub groups_omitted: usize,
+    /// Audit log lines of the agent's own it could not write (a full disk).
+    pub audit_lines_lost: u64,
 }
 
 /// What the metrics endpoint serves: the agent replaces it after each collection.
@@ -445,6 +447,16 @@ impl Collector for Export {
                 "Events read from the kernel ring buffer",
             ),
             [(vec![], a.events)],
+        )?;
+        family(
+            e,
+            (
+                "enforcer_audit_lines_lost",
+                C,
+                None,
+                "Audit log lines of the agent's own (notes, rule and arbiter changes) it could not write, e.g. with the disk full; kernel events wait in the ring buffer instead (what does not fit: enforcer_events_lost_total)",
+            ),
+            [(vec![], a.audit_lines_lost)],
         )?;
         family(
             e,

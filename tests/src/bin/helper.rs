@@ -36,7 +36,9 @@
 //!   try-bind tcp|udp ADDR         bind a socket of that type to ADDR
 //!   try-sendto ADDR               send one 10-byte datagram to ADDR from an
 //!                                 unconnected UDP socket
-//!   try-socket                    socket(AF_INET, SOCK_STREAM)
+//!   try-socket [FAMILY]           socket(AF_INET, SOCK_STREAM); FAMILY unix
+//!                                 (AF_UNIX, SOCK_STREAM) or netlink
+//!                                 (AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)
 //!   try-exec PATH                 execve PATH (which then replaces the helper)
 //!   try-setsockopt                SO_REUSEADDR on a new UDP socket
 //!   try-listen ADDR               listen(2) on a fresh TCP socket of ADDR's family
@@ -212,6 +214,22 @@ fn raw_socket(
     };
     // SAFETY: plain socket(2); the fd is owned by the returned OwnedFd.
     let fd = unsafe { libc::socket(family, ty | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// socket(2) of any family.
+fn family_socket(
+    family: libc::c_int,
+    ty: libc::c_int,
+    protocol: libc::c_int,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    // SAFETY: plain socket(2); the fd is owned by the returned OwnedFd.
+    let fd = unsafe { libc::socket(family, ty | libc::SOCK_CLOEXEC, protocol) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -542,10 +560,21 @@ fn run(args: &[String]) -> Result<(), String> {
             let sock = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
             announce(&outcome(sock.send_to(&[0u8; 10], addr)))
         }
-        Some("try-socket") => {
-            let addr = parse_addr("127.0.0.1:0")?;
-            announce(&outcome(raw_socket(&addr, libc::SOCK_STREAM)))
-        }
+        Some("try-socket") => match args.get(1).map(String::as_str) {
+            None | Some("inet") => {
+                let addr = parse_addr("127.0.0.1:0")?;
+                announce(&outcome(raw_socket(&addr, libc::SOCK_STREAM)))
+            }
+            Some("unix") => announce(&outcome(family_socket(libc::AF_UNIX, libc::SOCK_STREAM, 0))),
+            Some("netlink") => announce(&outcome(family_socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW,
+                libc::NETLINK_ROUTE,
+            ))),
+            Some(other) => Err(format!(
+                "unknown socket family {other:?}: inet, unix or netlink"
+            )),
+        },
         Some("try-exec") => {
             use std::os::unix::process::CommandExt as _;
             let path: String = arg(args, 1, "PATH")?;

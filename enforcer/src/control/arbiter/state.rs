@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Host;
+use super::{Host, Knob};
+use crate::cgroup::GroupPath;
 use crate::plan::Direction;
 
 /// Everything yielded now, per group label.
@@ -61,11 +62,23 @@ impl Record {
         pid_file.with_extension("arbiter.json")
     }
 
-    /// The record at `path`; `None` if there is none (nothing yielded) or it
-    /// cannot be read.
+    /// The record at `path`; `None` if there is none (nothing yielded), or
+    /// it cannot be trusted or read (see [`read_trusted`](Self::read_trusted)).
     pub fn read(path: &Path) -> Option<Record> {
-        let bytes = std::fs::read(path).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        Self::read_trusted(path).ok().flatten()
+    }
+
+    /// The record at `path`, if it is root's alone ([`crate::trust::read_private`]:
+    /// no symlink, one link, not writable by others): a restarted agent writes
+    /// back what it says, as root. `Ok(None)`: no record; a record that does
+    /// not parse is an error too.
+    pub fn read_trusted(path: &Path) -> Result<Option<Record>, String> {
+        let Some(bytes) = crate::trust::read_private(path).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{} is not an arbiter record: {e}", path.display()))
     }
 
     /// Replaces the file with this record (removes it when nothing yields),
@@ -77,19 +90,8 @@ impl Record {
                 _ => Ok(()),
             };
         }
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
-        f.write_all(&bytes)?;
-        std::fs::rename(&tmp, path)
+        crate::trust::write_private(path, &bytes)
     }
 
     /// One line per yielding group: `batch yielding to web: cpu.max 25%,
@@ -122,12 +124,40 @@ impl GroupRecord {
 /// Puts back what a record says the arbiter changed: every file that still
 /// holds what it wrote gets its original text, and every yield rate is
 /// lifted. Returns one line per action, for the log and the audit log.
-pub fn recover(record: &Record, host: &mut dyn Host) -> Vec<String> {
+///
+/// Only for groups `managed` says this agent manages, and only files that
+/// are the group's own control files for the resource (the path the host
+/// would write for it now): the record names paths, and nothing read from a
+/// file chooses what root writes without that check.
+pub fn recover(
+    record: &Record,
+    host: &mut dyn Host,
+    managed: &dyn Fn(&str) -> bool,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (group, g) in &record.groups {
+        let path = match GroupPath::parse(group) {
+            Ok(p) if managed(group) => p,
+            _ => {
+                out.push(format!(
+                    "{group}: not a group of this agent's policy; what the record says of it \
+                     is left alone"
+                ));
+                continue;
+            }
+        };
         for (resource, y) in &g.yields {
+            let controls = control_files(host, &path, resource);
             for f in y.files.iter().filter(|f| f.set != f.original) {
-                out.push(put_back(host, group, f).0);
+                if controls.contains(&f.path) {
+                    out.push(put_back(host, group, f).0);
+                } else {
+                    out.push(format!(
+                        "{group}: {} is not a control file of the group's {resource}; \
+                         left alone",
+                        f.path.display()
+                    ));
+                }
             }
             if y.rate.is_some() {
                 let dir = if resource == "ingress" {
@@ -143,6 +173,21 @@ pub fn recover(record: &Record, host: &mut dyn Host) -> Vec<String> {
         }
     }
     out
+}
+
+/// The files the arbiter writes for `resource` of `group` on this host.
+fn control_files(host: &mut dyn Host, group: &GroupPath, resource: &str) -> Vec<PathBuf> {
+    let knobs: &[Knob] = match resource {
+        "cpu" => &[Knob::CpuMax, Knob::CpuWeight],
+        "memory" => &[Knob::MemoryHigh],
+        "io" => &[Knob::IoWeight],
+        _ => &[],
+    };
+    knobs
+        .iter()
+        .filter_map(|k| host.get(group, *k).ok())
+        .map(|s| s.path)
+        .collect()
 }
 
 /// Writes `f.original` back if the file still holds `f.set`; says what it

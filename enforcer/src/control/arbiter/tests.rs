@@ -448,11 +448,83 @@ fn a_record_restores_after_a_crash() {
     assert_eq!(record.groups["batch"].cgroup_id, 22);
     // The agent dies here; the next one recovers from the record alone.
     drop(a);
-    let lines = recover(&record, &mut host);
+    let lines = recover(&record, &mut host, &|g| g == "batch" || g == "web");
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(host.text("batch", "cpu.max"), "max 100000");
     assert_eq!(host.text("batch", "cpu.weight"), "50");
     assert_eq!(host.rates.get(&(22, 0)), Some(&None));
+}
+
+/// Finding 1 of issue 18: a record is replayed as root, so what it names is
+/// checked: only the control files of the resource of a group this agent
+/// manages are written, whatever the record says.
+#[test]
+fn a_record_writes_only_control_files_of_managed_groups() {
+    let (mut a, mut host) = setup(None);
+    a.tick(Instant::now(), &mut host);
+    let victim = PathBuf::from("/etc/victim");
+    host.files.insert(victim.clone(), "SAFE".into());
+    host.files
+        .insert(file("batch", "memory.max"), "SAFE".into());
+    let planted = |path: &Path| YieldRecord {
+        to: "web".into(),
+        steps: 1,
+        now: String::new(),
+        files: vec![FileChange {
+            path: path.to_path_buf(),
+            original: "PWNED".into(),
+            set: "SAFE".into(),
+        }],
+        rate: None,
+    };
+    let record = Record {
+        groups: BTreeMap::from([
+            (
+                "batch".to_string(),
+                GroupRecord {
+                    cgroup_id: 22,
+                    yields: BTreeMap::from([
+                        ("cpu".to_string(), planted(&victim)),
+                        // memory.max is never the arbiter's (memory.high is).
+                        ("memory".to_string(), planted(&file("batch", "memory.max"))),
+                        // Another group's file under this group's name.
+                        ("io".to_string(), planted(&file("web", "io.weight"))),
+                    ]),
+                },
+            ),
+            (
+                "elsewhere".to_string(),
+                GroupRecord {
+                    cgroup_id: 9,
+                    yields: BTreeMap::from([(
+                        "cpu".to_string(),
+                        planted(&file("elsewhere", "cpu.max")),
+                    )]),
+                },
+            ),
+        ]),
+    };
+    host.files
+        .insert(file("elsewhere", "cpu.max"), "SAFE".into());
+    host.files.insert(file("web", "io.weight"), "SAFE".into());
+    host.writes.clear();
+    let lines = recover(&record, &mut host, &|g| g == "batch" || g == "web");
+    assert!(host.writes.is_empty(), "wrote {:?}: {lines:?}", host.writes);
+    assert_eq!(host.files[&victim], "SAFE");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("not a control file"))
+            .count(),
+        3,
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("elsewhere: not a group of this agent's policy"))
+    );
 }
 
 #[test]
