@@ -62,16 +62,26 @@ fn write_output(cmd: &mut Command, to: &Path) -> Result<()> {
 }
 
 pub(crate) fn run() -> Result<PathBuf> {
-    let root = workspace_root();
-    let bin = enforcer_binary(true);
     let version = env!("CARGO_PKG_VERSION");
-    let out = root.join("target/dist").join(format!("enforcer-{version}"));
+    let out = workspace_root()
+        .join("target/dist")
+        .join(format!("enforcer-{version}"));
+    layout(&enforcer_binary(true), &out)?;
+    eprintln!("[dist] {}", out.display());
+    Ok(out)
+}
+
+/// The release tree in `out` (replaced if it exists) around the enforcer
+/// binary `bin`: `cargo xtask dist` uses the release build, the systemd
+/// guest of `cargo xtask vmtest` the debug build its tests run.
+pub(crate) fn layout(bin: &Path, out: &Path) -> Result<()> {
+    let root = workspace_root();
     if out.exists() {
-        std::fs::remove_dir_all(&out)?;
+        std::fs::remove_dir_all(out)?;
     }
-    copy(&bin, &out.join("bin/enforcer"))?;
+    copy(bin, &out.join("bin/enforcer"))?;
     let man = out.join("share/man/man8");
-    let st = Command::new(&bin)
+    let st = Command::new(bin)
         .args(["man", "--out-dir"])
         .arg(&man)
         .status()?;
@@ -84,7 +94,7 @@ pub(crate) fn run() -> Result<PathBuf> {
         ("fish", "share/fish/vendor_completions.d/enforcer.fish"),
     ] {
         write_output(
-            Command::new(&bin).args(["completions", shell]),
+            Command::new(bin).args(["completions", shell]),
             &out.join(path),
         )?;
     }
@@ -110,6 +120,5 @@ pub(crate) fn run() -> Result<PathBuf> {
         &install,
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )?;
-    eprintln!("[dist] {}", out.display());
-    Ok(out)
+    Ok(())
 }
