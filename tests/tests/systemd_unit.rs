@@ -19,7 +19,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use enforcer_tests::layout::{spec, v2_mount};
-use enforcer_tests::{helper_bin, skipped, wait_for};
+use enforcer_tests::{helper_bin, skipped};
 
 /// The `cargo xtask dist` tree when PID 1 is systemd; None (and a skip
 /// noted) elsewhere.
@@ -82,6 +82,23 @@ fn systemctl_ok(args: &[&str]) {
     }
 }
 
+/// Polls `f` (limit times the guest's time scale); on timeout panics with
+/// the agent's journal.
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit * enforcer_tests::time_scale();
+    while !f() {
+        if std::time::Instant::now() > deadline {
+            let journal =
+                run(Command::new("journalctl").args(["-u", "enforcer", "--no-pager", "-n", "80"]));
+            panic!(
+                "timed out waiting for {what}; the agent's journal:\n{}",
+                String::from_utf8_lossy(&journal.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// One property of a unit (`systemctl show -p PROP --value UNIT`).
 fn show(unit: &str, prop: &str) -> String {
     ok(Command::new("systemctl").args(["show", "-p", prop, "--value", unit]))
@@ -136,9 +153,11 @@ fn install_into(dist: &Path, root: &Path, env: &[(&str, &str)]) -> (Vec<PathBuf>
         .current_dir(dist)
         .envs(env.iter().copied()));
     let after = paths_below(&watched);
+    // Only enforcer's files: the guest's own services write meanwhile
+    // (podman's CNI lock in /etc/cni).
     let outside: Vec<PathBuf> = after
         .difference(&before)
-        .filter(|p| !p.starts_with(root))
+        .filter(|p| !p.starts_with(root) && p.to_string_lossy().contains("enforcer"))
         .cloned()
         .collect();
     let unit = find_unit(root).unwrap_or_else(|| panic!("no enforcer.service below {root:?}"));
@@ -288,6 +307,7 @@ then = ["log"]
 [[classify]]
 user = "nobody"
 exe = "{helper}"
+controllers = ["memory"]
 destination = "{parent}/web"
 "#,
         helper = helper_bin().display()
@@ -367,17 +387,6 @@ fn the_installed_unit_keeps_workloads_and_rules_through_restart_stop_and_a_crash
         || cgroup_of(npid) == format!("/{web}"),
     );
 
-    // The journal: README documents GROUP= and RULE= (journalctl -o verbose).
-    wait_for(
-        "the when rule's journal entry with GROUP= and RULE=",
-        Duration::from_secs(20),
-        || {
-            journal().iter().any(|e| {
-                e["GROUP"].as_str().is_some_and(|g| g.ends_with("web")) && e["RULE"].is_string()
-            })
-        },
-    );
-
     // restart: the workload stays, the rule holds.
     systemctl_ok(&["restart", "enforcer"]);
     assert!(alive(&mut workload), "the workload survived the restart");
@@ -445,6 +454,27 @@ fn the_installed_unit_keeps_workloads_and_rules_through_restart_stop_and_a_crash
     );
     assert_eq!(cgroup_of(pid), format!("/{web}"));
     assert_eq!(connect_from(&web), "err EPERM", "after the crash-restart");
+
+    // The journal: README documents GROUP= and RULE= (`journalctl -u
+    // enforcer -o verbose`) for the when rule's entry.
+    let deadline =
+        std::time::Instant::now() + Duration::from_secs(20) * enforcer_tests::time_scale();
+    loop {
+        let entries = journal();
+        let rule_entries: Vec<&serde_json::Value> =
+            entries.iter().filter(|e| e["MESSAGE"] == "rule").collect();
+        if rule_entries.iter().any(|e| {
+            e["GROUP"].as_str().is_some_and(|g| g.ends_with("web")) && e["RULE"].is_string()
+        }) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no journal entry of the when rule with GROUP= and RULE= as README documents; \
+             the rule's entries: {rule_entries:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     systemctl_ok(&["stop", "enforcer"]);
     let _ = workload.kill();

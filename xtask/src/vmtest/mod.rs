@@ -225,6 +225,11 @@ fn run_systemd(
     let image = systemd::image(&sdir, kernel)?;
     let dist = sdir.join("dist");
     crate::dist::layout(&binaries[0], &dist)?;
+    // Debug info is most of a debug build: not kept twice on disk.
+    let _ = std::process::Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(dist.join("bin/enforcer"))
+        .status();
     let accel = qemu::choose_accel(|| Ok(false))?;
     let lsm = if c.lsm { "on" } else { "off" };
     let label = format!("systemd-{}-{}-lsm-{lsm}", kernel.label, c.layout.name());

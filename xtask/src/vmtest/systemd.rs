@@ -107,18 +107,23 @@ fn suite() -> Result<String> {
         .context("/etc/os-release names no VERSION_CODENAME: the systemd guest needs a Debian host")
 }
 
-/// The root filesystem directory, built with mmdebstrap unless a build of
-/// the same packages is cached. Returns it and its key.
-fn rootfs(dir: &Path) -> Result<(PathBuf, String)> {
+/// What the root filesystem is made of: changes when the packages or the
+/// way it is configured do.
+fn rootfs_key() -> Result<String> {
+    Ok(key_of((
+        ROOTFS_VERSION,
+        suite()?,
+        PACKAGES,
+        MASKED,
+        EXCLUDED,
+    )))
+}
+
+/// The root filesystem directory, built with mmdebstrap.
+fn rootfs(dir: &Path) -> Result<PathBuf> {
     let suite = suite()?;
-    let key = key_of((ROOTFS_VERSION, &suite, PACKAGES, MASKED, EXCLUDED));
     let root = dir.join("rootfs");
-    let key_file = dir.join("rootfs.key");
-    if root.is_dir() && std::fs::read_to_string(&key_file).ok().as_deref() == Some(&key) {
-        return Ok((root, key));
-    }
     apt_install(&["mmdebstrap", "e2fsprogs"])?;
-    let _ = std::fs::remove_file(&key_file);
     let tmp = dir.join("rootfs.tmp");
     for d in [&tmp, &root] {
         if d.exists() {
@@ -138,8 +143,7 @@ fn rootfs(dir: &Path) -> Result<(PathBuf, String)> {
     status(&mut cmd).context("mmdebstrap could not build the guest's root filesystem")?;
     configure(&tmp)?;
     std::fs::rename(&tmp, &root)?;
-    std::fs::write(&key_file, &key)?;
-    Ok((root, key))
+    Ok(root)
 }
 
 /// A fixed machine id (no first-boot preset run), a name, and the masks.
@@ -164,10 +168,20 @@ fn configure(root: &Path) -> Result<()> {
 }
 
 /// The ext4 image of the root filesystem with `kernel`'s modules, rebuilt
-/// when either changes.
+/// when either changes. Only the image is kept (the machine's disk is
+/// shared): the root filesystem directory is removed once it is made.
 pub(crate) fn image(dir: &Path, kernel: &Kernel) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let (root, rootfs_key) = rootfs(dir)?;
+    let label = &kernel.label;
+    let img = dir.join(format!("root-{label}.ext4"));
+    let key_file = img.with_extension("key");
+    let key = key_of((rootfs_key()?, &kernel.release));
+    if img.exists() && std::fs::read_to_string(&key_file).ok().as_deref() == Some(&key) {
+        return Ok(img);
+    }
+    let _ = std::fs::remove_file(&key_file);
+    let _ = std::fs::remove_file(&img);
+    let root = rootfs(dir)?;
     if let Some(release) = &kernel.release {
         let modules = root.join("lib/modules").join(release);
         let host = Path::new("/lib/modules").join(release);
@@ -177,15 +191,6 @@ pub(crate) fn image(dir: &Path, kernel: &Kernel) -> Result<PathBuf> {
                 .context("copying the kernel's modules into the guest")?;
         }
     }
-    let label = &kernel.label;
-    let img = dir.join(format!("root-{label}.ext4"));
-    let key_file = img.with_extension("key");
-    let key = key_of((&rootfs_key, &kernel.release));
-    if img.exists() && std::fs::read_to_string(&key_file).ok().as_deref() == Some(&key) {
-        return Ok(img);
-    }
-    let _ = std::fs::remove_file(&key_file);
-    let _ = std::fs::remove_file(&img);
     // Sparse: only what the root filesystem holds takes space; the rest is
     // room for podman's images and Prometheus's data in the guest.
     status(
@@ -196,6 +201,7 @@ pub(crate) fn image(dir: &Path, kernel: &Kernel) -> Result<PathBuf> {
             .arg("4G"),
     )
     .context("mkfs.ext4 could not make the guest's root image")?;
+    std::fs::remove_dir_all(&root)?;
     std::fs::write(&key_file, key)?;
     Ok(img)
 }
