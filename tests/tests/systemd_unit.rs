@@ -219,11 +219,20 @@ fn install_sh_honours_prefix_and_destdir() {
 }
 
 #[test]
-fn systemd_analyze_security_scores_the_installed_unit() {
-    let Some(dist) = guest("systemd_analyze_security_scores_the_installed_unit") else {
+fn systemd_analyze_verifies_and_scores_the_installed_units() {
+    let Some(dist) = guest("systemd_analyze_verifies_and_scores_the_installed_units") else {
         return;
     };
     install(&dist);
+    // Loads them and builds their start jobs: bad settings, missing
+    // executables and ordering cycles (the unit starts early, before
+    // multi-user.target) fail here.
+    ok(Command::new("systemd-analyze").args([
+        "verify",
+        "--man=no",
+        "/etc/systemd/system/enforcer-groups.service",
+        "/etc/systemd/system/enforcer.service",
+    ]));
     let out =
         ok(Command::new("systemd-analyze").args(["security", "--no-pager", "enforcer.service"]));
     let exposure =

@@ -85,8 +85,10 @@ pub(crate) fn test(extra: &[String]) -> Result<()> {
     }
     // Binaries first: the end-to-end tests run the real `enforcer` executable.
     build(false)?;
+    let kubernetes_validate = crate::setup::kubernetes_validate()?;
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--no-fail-fast"]);
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
+        .env("ENFORCER_TEST_KUBERNETES_VALIDATE", kubernetes_validate);
     if !extra.is_empty() {
         cmd.arg("--").args(extra);
     }
