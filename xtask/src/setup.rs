@@ -57,10 +57,12 @@ pub(crate) fn kubernetes_validate() -> Result<PathBuf> {
     }
     status(Command::new("python3").args(["-m", "venv"]).arg(&venv))
         .context("could not make a Python virtualenv (python3-venv)")?;
-    status(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", PACKAGE]),
-    )
+    status(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        PACKAGE,
+    ]))
     .with_context(|| format!("could not install {PACKAGE} from PyPI"))?;
     std::fs::write(&stamp, PACKAGE)?;
     Ok(bin)
