@@ -12,7 +12,7 @@
 //! What is not derived: the test's own group name replaces the ConfigMap's
 //! example group, and the host paths of bpffs and the audit log are
 //! directories of the test's own (so runs never share pins); the scrape
-//! interval is 1 s instead of 15 s, and Grafana's `$__rate_interval` a
+//! interval is 2 s instead of 15 s, and Grafana's `$__rate_interval` a
 //! window covering the scenarios. A real cluster is not: no kubelet, CNI
 //! or NetworkPolicy enforcement takes part.
 
@@ -490,6 +490,32 @@ impl Deployment {
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true")
     }
 
+    /// What to say when Prometheus lacks data: the scrape's state, the
+    /// container's, and the end of the agent's log.
+    fn diagnose(&self) -> String {
+        let state = Command::new("podman")
+            .args([
+                "inspect",
+                "--format",
+                "{{.State.Status}} exit {{.State.ExitCode}} oom-killed {{.State.OOMKilled}}",
+                &self.name,
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let up: Vec<String> = ["up", "scrape_duration_seconds"]
+            .iter()
+            .flat_map(|q| self.query(q))
+            .map(|s| format!("{} {}", s["metric"]["__name__"], s["value"][1]))
+            .collect();
+        let logs = self.logs();
+        let tail: Vec<&str> = logs.lines().rev().take(15).collect();
+        format!(
+            "up {up:?}; the container: {state}; the agent's log ends:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    }
+
     fn logs(&self) -> String {
         let out = Command::new("podman")
             .args(["logs", &self.name])
@@ -512,7 +538,7 @@ impl Deployment {
     }
 
     /// Prometheus on loopback, scraping the pod as the PodMonitor says
-    /// (every second, for the test), with the PrometheusRule's rules.
+    /// (every 2 s, for the test), with the PrometheusRule's rules.
     fn start_prometheus(&mut self) {
         let rules = one("PrometheusRule");
         let rules_file = self.scratch.join("rules.yml");
@@ -543,7 +569,10 @@ impl Deployment {
             labels["node"] = node_name().into();
         }
         let config = serde_json::json!({
-            "global": { "scrape_interval": "1s", "evaluation_interval": "1s" },
+            // 2 s, not the PodMonitor's 15 s: the test's scenarios are short;
+            // not 1 s either: a debug build on a loaded host may take longer
+            // to answer, and a timed-out scrape makes every series stale.
+            "global": { "scrape_interval": "2s", "scrape_timeout": "2s", "evaluation_interval": "2s" },
             "rule_files": [rules_file],
             "scrape_configs": [{
                 // The job label the Prometheus Operator gives a PodMonitor's targets.
