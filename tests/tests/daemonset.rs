@@ -824,8 +824,9 @@ fn the_daemonset_runs_under_runc_scraped_by_prometheus() {
     }
     assert!(
         empty.is_empty(),
-        "panels without data:\n{}",
-        empty.join("\n")
+        "panels without data:\n{}\n{}",
+        empty.join("\n"),
+        d.diagnose()
     );
 
     // Every alert but the agent's absence fires in these scenarios.
@@ -847,8 +848,9 @@ fn the_daemonset_runs_under_runc_scraped_by_prometheus() {
     }
     assert!(
         silent.is_empty(),
-        "alerts without data:\n{}",
-        silent.join("\n")
+        "alerts without data:\n{}\n{}",
+        silent.join("\n"),
+        d.diagnose()
     );
     // Prometheus evaluated every rule without an error.
     let (_, body) = http_get(&d.prom_addr, "/api/v1/rules").unwrap();
