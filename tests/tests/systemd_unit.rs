@@ -345,8 +345,27 @@ fn the_installed_unit_keeps_workloads_and_rules_through_restart_stop_and_a_crash
         "the default policy's group is below {parent}"
     );
 
-    // A changed policy, applied by `systemctl reload`.
-    std::fs::write(policy, test_policy(&parent)).unwrap();
+    // A process of nobody's that the new policy's [[classify]] rule places.
+    let mut nobodys = {
+        use std::os::unix::process::CommandExt as _;
+        Command::new(helper_bin())
+            .args(["sleep", "100000"])
+            .uid(enforcer_tests::NOBODY)
+            .gid(enforcer_tests::NOBODY)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let npid = nobodys.id();
+    wait_for("nobody's helper to run", Duration::from_secs(10), || {
+        std::fs::read_link(format!("/proc/{npid}/exe")).is_ok_and(|e| e == helper_bin())
+    });
+
+    // A changed policy, applied by `systemctl reload`; written beside and
+    // renamed over, as an editor saves it (the classifier never reads half).
+    let staged = policy.with_extension("toml.new");
+    std::fs::write(&staged, test_policy(&parent)).unwrap();
+    std::fs::rename(&staged, policy).unwrap();
     systemctl_ok(&["reload", "enforcer"]);
     let web = format!("{parent}/web");
     wait_for(
@@ -378,18 +397,9 @@ fn the_installed_unit_keeps_workloads_and_rules_through_restart_stop_and_a_crash
         "the workload is in the agent's unit {agent_cgroup}: stopping it would kill the workload"
     );
 
-    // Classification under the unit's sandbox: a process of nobody's.
-    let mut nobodys = {
-        use std::os::unix::process::CommandExt as _;
-        Command::new(helper_bin())
-            .args(["sleep", "100000"])
-            .uid(enforcer_tests::NOBODY)
-            .gid(enforcer_tests::NOBODY)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let npid = nobodys.id();
+    // Classification under the unit's sandbox: nobody's process, running
+    // before the rules arrive, is placed when the classifier starts with
+    // them (it classifies every running process once at its start).
     wait_for(
         "nobody's helper classified into web",
         Duration::from_secs(20),
