@@ -123,7 +123,7 @@ fn bpffs(pin_dir: &Path) -> Check {
                 "no bpffs holds {}: pinned maps and links cannot be kept",
                 pin_dir.display()
             ),
-            "mount -t bpf -o mode=0700 bpf /sys/fs/bpf (cargo xtask setup and dist/enforcer.service do)",
+            "mount -t bpf -o mode=0700 bpf /sys/fs/bpf (as systemd and cargo xtask setup do)",
         ),
     }
 }
@@ -209,7 +209,7 @@ fn delegation(cg: &Cgroups, parent: Option<&str>) -> Check {
         } else {
             format!("the parent group {parent} does not exist in cgroup2")
         },
-        "run the agent from dist/enforcer.service (Delegate=yes makes systemd hand it system.slice/enforcer.service), or create the group first",
+        "run the agent from dist/enforcer.service (it starts enforcer-groups.service, whose Delegate=yes makes systemd hand it system.slice/enforcer-groups.service), or create the group first",
     )
 }
 

@@ -8,6 +8,7 @@ pub mod agent_run;
 pub mod classify;
 pub mod compat;
 pub mod layout;
+pub mod manifests;
 pub mod tmpfs;
 pub mod tmux;
 
@@ -186,6 +187,20 @@ pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The overall exposure `systemd-analyze security` prints for a unit
+/// (`→ Overall exposure level for enforcer.service: 3.4 OK 🙂`).
+pub fn exposure(report: &str) -> Option<f64> {
+    let line = report
+        .lines()
+        .find(|l| l.contains("Overall exposure level for"))?;
+    line.rsplit_once(": ")?
+        .1
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The unprivileged user the tests act as (`nobody`).

@@ -1,7 +1,13 @@
-//! The fleet files in dist/: every Kubernetes manifest parses and has the
-//! fields its kind requires, every metric the Grafana dashboard and the
-//! alert rules name is served by a live agent, the ConfigMap-style symlink
-//! swap makes the agent reload, and the systemd unit says Type=notify.
+//! The fleet files in dist/: every Kubernetes manifest parses, has the
+//! fields its kind requires and validates against Kubernetes 1.27 to the
+//! newest (kubernetes-validate), the kustomization sets the DaemonSet's
+//! image, only Prometheus may read the metrics, every metric the Grafana
+//! dashboard and the alert rules name is served by a live agent, the
+//! ConfigMap-style symlink swap makes the agent reload; the systemd units
+//! keep the policy's groups out of the agent's own unit and score at most
+//! 4.5 in `systemd-analyze security`, and the default policy starts on a
+//! kernel without BPF-LSM. (The manifests run under podman in
+//! daemonset.rs, the units under systemd in systemd_unit.rs.)
 
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
@@ -10,45 +16,8 @@ use std::process::Command;
 
 use enforcer_tests::layout::{skip_without_cgroup2, spec};
 use enforcer_tests::{AgentRun, GroupGuard, enforcer_bin, helper_bin, wait_until};
-use serde::Deserialize as _;
 
-// dist/'s files, embedded at build time (build.rs): a `cargo xtask vmtest`
-// guest has the test executables but not the source tree.
-include!(concat!(env!("OUT_DIR"), "/dist.rs"));
-
-/// The file `path` of dist/ (`kubernetes/service.yaml`).
-fn dist(path: &str) -> &'static str {
-    DIST.iter()
-        .find(|(p, _)| *p == path)
-        .unwrap_or_else(|| panic!("dist/{path} is not in dist/"))
-        .1
-}
-
-/// Every YAML document under dist/kubernetes, with its file.
-fn manifests() -> Vec<(String, serde_json::Value)> {
-    let mut out = Vec::new();
-    for (path, text) in DIST {
-        let Some(name) = path.strip_prefix("kubernetes/") else {
-            continue;
-        };
-        if !name.ends_with(".yaml") {
-            continue;
-        }
-        for doc in serde_yaml_ng::Deserializer::from_str(text) {
-            let v = serde_json::Value::deserialize(doc)
-                .unwrap_or_else(|e| panic!("dist/{path} does not parse: {e}"));
-            out.push((name.to_string(), v));
-        }
-    }
-    out
-}
-
-fn s<'a>(v: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
-    path.split('.').fold(v, |v, k| match k.parse::<usize>() {
-        Ok(i) => &v[i],
-        Err(_) => &v[k],
-    })
-}
+use enforcer_tests::manifests::{DIST, at as s, configmap_swap, dist, manifests};
 
 fn need(file: &str, v: &serde_json::Value, path: &str) -> serde_json::Value {
     let x = s(v, path);
@@ -344,17 +313,6 @@ fn every_metric_the_dashboard_and_alerts_name_is_served() {
     assert!(missing.is_empty(), "named but not served: {missing:?}");
 }
 
-/// What the kubelet does to a ConfigMap volume: a new timestamped directory,
-/// then `..data` swapped to it with one rename.
-fn configmap_swap(dir: &Path, version: &str, policy: &str) {
-    let v = dir.join(format!("..{version}"));
-    std::fs::create_dir(&v).unwrap();
-    std::fs::write(v.join("policy.toml"), policy).unwrap();
-    let tmp = dir.join("..data_tmp");
-    std::os::unix::fs::symlink(format!("..{version}"), &tmp).unwrap();
-    std::fs::rename(&tmp, dir.join("..data")).unwrap();
-}
-
 #[test]
 fn a_configmap_symlink_swap_makes_the_agent_reload() {
     if skip_without_cgroup2("a_configmap_symlink_swap_makes_the_agent_reload") {
@@ -393,4 +351,296 @@ fn a_configmap_symlink_swap_makes_the_agent_reload() {
         run.pid_file().to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn the_kustomization_sets_the_image_the_daemonset_runs() {
+    let ds = enforcer_tests::manifests::one("DaemonSet");
+    let image = s(&ds, "spec.template.spec.containers.0.image");
+    let deployed = enforcer_tests::manifests::deployed_image().unwrap_or_else(|| {
+        panic!(
+            "kustomization.yaml has no `images:` entry naming the DaemonSet's image {image}: \
+             `kubectl apply -k` would deploy it unchanged"
+        )
+    });
+    assert!(
+        deployed.ends_with(&format!(":{}", env!("CARGO_PKG_VERSION"))),
+        "the deployed image {deployed} is this release's"
+    );
+}
+
+/// A peer that names someone: a non-empty selector, not an address block.
+fn names_someone(peer: &serde_json::Value) -> bool {
+    let selects = |k: &str| {
+        peer[k]["matchLabels"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty())
+            || peer[k]["matchExpressions"]
+                .as_array()
+                .is_some_and(|m| !m.is_empty())
+    };
+    peer.get("ipBlock").is_none() && (selects("podSelector") || selects("namespaceSelector"))
+}
+
+/// The metrics name every group on the node (units, container ids, pod
+/// UIDs): on the pod network they must not be open to every pod.
+#[test]
+fn only_prometheus_may_read_the_agents_metrics() {
+    let ds = enforcer_tests::manifests::one("DaemonSet");
+    let pod_labels = s(&ds, "spec.template.metadata.labels").clone();
+    let c = s(&ds, "spec.template.spec.containers.0").clone();
+    let metrics_port = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "metrics")
+        .expect("the container names its metrics port")
+        .clone();
+    let policies: Vec<serde_json::Value> = manifests()
+        .into_iter()
+        .filter(|(_, v)| v["kind"] == "NetworkPolicy")
+        .map(|(_, v)| v)
+        .collect();
+    let guard = policies
+        .iter()
+        .find(|p| {
+            p["metadata"]["namespace"] == ds["metadata"]["namespace"]
+                && p["spec"]["podSelector"]["matchLabels"]
+                    .as_object()
+                    .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| &pod_labels[k] == v))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no NetworkPolicy selects the agents' pods ({pod_labels}): every pod can read \
+                 their metrics on {metrics_port}"
+            )
+        });
+    let types: Vec<&str> = guard["spec"]["policyTypes"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t.as_str()).collect())
+        .unwrap_or_default();
+    assert!(types.contains(&"Ingress"), "{guard}: policyTypes Ingress");
+    let rules = guard["spec"]["ingress"].as_array().expect("ingress rules");
+    assert!(!rules.is_empty(), "{guard}: some ingress is allowed");
+    for r in rules {
+        let from = r["from"].as_array().map(Vec::as_slice).unwrap_or_default();
+        assert!(
+            !from.is_empty() && from.iter().all(names_someone),
+            "{r}: every ingress rule names who may connect (an empty `from` is everybody)"
+        );
+        let ports = r["ports"].as_array().expect("each rule names its ports");
+        for p in ports {
+            assert!(
+                p["port"] == metrics_port["name"] || p["port"] == metrics_port["containerPort"],
+                "{r}: only the metrics port is opened"
+            );
+        }
+    }
+    let k = enforcer_tests::manifests::one("Kustomization");
+    let file = manifests()
+        .into_iter()
+        .find(|(_, v)| v == guard)
+        .map(|(f, _)| f)
+        .unwrap();
+    assert!(
+        k["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == &file),
+        "kustomization.yaml deploys {file}"
+    );
+}
+
+/// kubernetes-validate: `ENFORCER_TEST_KUBERNETES_VALIDATE`, or on PATH.
+fn kubernetes_validate() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("ENFORCER_TEST_KUBERNETES_VALIDATE") {
+        return Some(p.into());
+    }
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join("kubernetes-validate"))
+        .find(|p| p.is_file())
+}
+
+/// The Kubernetes versions kubernetes-validate has schemas for, asked of
+/// the Python it runs under.
+fn known_kubernetes_versions(tool: &Path) -> Vec<(u32, u32)> {
+    let python = tool.with_file_name("python3");
+    let python = if python.exists() {
+        python
+    } else {
+        "python3".into()
+    };
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import kubernetes_validate.utils as u; print(' '.join(u.all_versions()))",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
+    assert!(out.status.success(), "{out:?}");
+    let mut versions: Vec<(u32, u32)> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|v| {
+            let mut p = v.split('.');
+            Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?))
+        })
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    versions
+}
+
+/// Every manifest of a built-in kind against each Kubernetes version from
+/// 1.27 (the oldest still in the major clouds' support windows) to the
+/// newest kubernetes-validate knows, strictly (unknown fields refused).
+/// PodMonitor and PrometheusRule are the Prometheus Operator's: no schema
+/// here (promtool checks the rules in daemonset.rs); the Kustomization is
+/// kustomize's input, not a resource.
+#[test]
+fn manifests_are_valid_for_kubernetes_1_27_to_the_newest() {
+    let Some(tool) = kubernetes_validate() else {
+        enforcer_tests::skipped(
+            "manifests_are_valid_for_kubernetes_1_27_to_the_newest",
+            "kubernetes-validate is not installed here (`cargo xtask test` installs it)",
+        );
+        return;
+    };
+    let dir = std::env::temp_dir().join(enforcer_tests::unique_name("k8s"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for (i, (file, v)) in manifests().into_iter().enumerate() {
+        let kind = v["kind"].as_str().unwrap_or("");
+        if ["Kustomization", "PodMonitor", "PrometheusRule"].contains(&kind) {
+            continue;
+        }
+        let path = dir.join(format!("{i}-{file}"));
+        std::fs::write(&path, serde_yaml_ng::to_string(&v).unwrap()).unwrap();
+        files.push(path);
+    }
+    let versions: Vec<(u32, u32)> = known_kubernetes_versions(&tool)
+        .into_iter()
+        .filter(|&v| v >= (1, 27))
+        .collect();
+    assert!(versions.len() >= 4, "versions known: {versions:?}");
+    let mut failures = Vec::new();
+    for (major, minor) in &versions {
+        let out = Command::new(&tool)
+            .args(["--strict", "--quiet", "-k", &format!("{major}.{minor}.0")])
+            .args(&files)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            failures.push(format!(
+                "Kubernetes {major}.{minor}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `ExecStart=`'s `--parent` of a unit file.
+fn exec_parent(unit: &str) -> Option<String> {
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart=");
+    let mut words = exec.split_whitespace();
+    words.find(|w| *w == "--parent")?;
+    words.next().map(String::from)
+}
+
+/// systemd stops (SIGKILL after KillMode's SIGTERM) everything in a unit's
+/// cgroup on `systemctl stop`/`restart` and before a crash-restart: the
+/// policy's groups must live in a unit of their own, delegated, that the
+/// agent's unit starts but never stops.
+#[test]
+fn the_units_keep_the_policys_groups_out_of_the_agents_unit() {
+    let agent = dist("enforcer.service");
+    let parent = exec_parent(agent).expect("the unit places the policy's groups (--parent)");
+    let holder = parent
+        .strip_prefix("system.slice/")
+        .unwrap_or_else(|| panic!("--parent {parent} is a unit in system.slice"));
+    assert_ne!(
+        holder, "enforcer.service",
+        "--parent {parent} is the agent's own unit: stopping it kills the workloads"
+    );
+    let unit = dist(holder);
+    assert!(
+        unit.contains("\nDelegate=yes\n"),
+        "{holder} is delegated:\n{unit}"
+    );
+    for dep in ["Wants", "After"] {
+        assert!(
+            agent.contains(&format!("\n{dep}={holder}\n")),
+            "enforcer.service has {dep}={holder}"
+        );
+    }
+    for tie in ["PartOf=", "BindsTo=", "Requires="] {
+        assert!(
+            !unit.contains(&format!("\n{tie}enforcer.service")),
+            "{holder} must not stop with the agent ({tie})"
+        );
+    }
+}
+
+/// `systemd-analyze security`'s verdict on the unit file (offline: this
+/// host runs no systemd; systemd_unit.rs asks the real one in a guest).
+#[test]
+fn the_agents_unit_is_hardened() {
+    let Some(analyze) = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+    else {
+        enforcer_tests::skipped(
+            "the_agents_unit_is_hardened",
+            "systemd-analyze is not installed here (`cargo xtask setup` installs systemd)",
+        );
+        return;
+    };
+    let dir = std::env::temp_dir().join(enforcer_tests::unique_name("unit"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("enforcer.service");
+    std::fs::write(&file, dist("enforcer.service")).unwrap();
+    let out = Command::new(analyze)
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let exposure = enforcer_tests::exposure(&text)
+        .unwrap_or_else(|| panic!("no overall exposure in:\n{text}{out:?}"));
+    assert!(exposure <= 4.5, "exposure {exposure} > 4.5:\n{text}");
+}
+
+/// The policy install.sh puts in place must start on every kernel
+/// enforcer supports: no rule that needs BPF-LSM, which this host lacks
+/// (it refuses BPF trampolines), as do most distributions' kernels.
+#[test]
+fn the_default_policy_starts_without_bpf_lsm() {
+    if skip_without_cgroup2("the_default_policy_starts_without_bpf_lsm") {
+        return;
+    }
+    assert!(
+        enforcer_tests::manifests::has("policy.toml"),
+        "dist/policy.toml: the default policy install.sh installs"
+    );
+    let parent = GroupGuard::new("default-policy");
+    let mut run = AgentRun::new();
+    let p = run.file("policy.toml");
+    std::fs::write(&p, dist("policy.toml")).unwrap();
+    // Below a group of this test's, as the unit puts them below its own.
+    run.start_with(&p, &["--parent", &parent.name]);
+    let m = run.metrics().unwrap();
+    assert!(
+        m.contains("enforcer_rules_loaded{kind=\"network\"} 1"),
+        "{m}"
+    );
 }

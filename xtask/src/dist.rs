@@ -1,7 +1,7 @@
 //! `cargo xtask dist`: a release build laid out for installation, with the
 //! man pages (clap_mangen, via `enforcer man --out-dir`), shell completions
-//! (clap_complete), the systemd unit, the Kubernetes manifests and an
-//! install script:
+//! (clap_complete), the systemd units, the default policy, the Kubernetes
+//! manifests and dist/install.sh:
 //!
 //! ```text
 //! target/dist/enforcer-VERSION/
@@ -11,10 +11,11 @@
 //!   share/zsh/site-functions/_enforcer
 //!   share/fish/vendor_completions.d/enforcer.fish
 //!   share/doc/enforcer/README.md
-//!   lib/systemd/system/enforcer.service
-//!   examples/policy.toml
+//!   lib/systemd/system/enforcer.service, enforcer-groups.service
+//!   etc/enforcer/policy.toml        (dist/policy.toml: starts on every kernel)
+//!   examples/policy.toml            (every kind of rule; needs BPF-LSM)
 //!   kubernetes/
-//!   install.sh
+//!   install.sh                      (PREFIX, SYSCONFDIR, UNITDIR, DESTDIR)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -23,24 +24,6 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::run::{enforcer_binary, workspace_root};
-
-const INSTALL: &str = r#"#!/bin/sh
-# Installs this enforcer build under PREFIX (default /usr/local) and the
-# systemd unit; run as root from this directory.
-set -eu
-PREFIX="${PREFIX:-/usr/local}"
-install -D -m 0755 bin/enforcer "$PREFIX/sbin/enforcer"
-install -d "$PREFIX/share/man/man8"
-install -m 0644 share/man/man8/*.8 "$PREFIX/share/man/man8/"
-install -D -m 0644 share/bash-completion/completions/enforcer "$PREFIX/share/bash-completion/completions/enforcer"
-install -D -m 0644 share/zsh/site-functions/_enforcer "$PREFIX/share/zsh/site-functions/_enforcer"
-install -D -m 0644 share/fish/vendor_completions.d/enforcer.fish "$PREFIX/share/fish/vendor_completions.d/enforcer.fish"
-install -D -m 0644 share/doc/enforcer/README.md "$PREFIX/share/doc/enforcer/README.md"
-[ -e /etc/enforcer/policy.toml ] || install -D -m 0644 examples/policy.toml /etc/enforcer/policy.toml
-install -D -m 0644 lib/systemd/system/enforcer.service /etc/systemd/system/enforcer.service
-command -v mandb >/dev/null && mandb -q || true
-echo "installed; start with: systemctl daemon-reload && systemctl enable --now enforcer"
-"#;
 
 fn copy(from: &Path, to: &Path) -> Result<()> {
     if let Some(dir) = to.parent() {
@@ -62,16 +45,26 @@ fn write_output(cmd: &mut Command, to: &Path) -> Result<()> {
 }
 
 pub(crate) fn run() -> Result<PathBuf> {
-    let root = workspace_root();
-    let bin = enforcer_binary(true);
     let version = env!("CARGO_PKG_VERSION");
-    let out = root.join("target/dist").join(format!("enforcer-{version}"));
+    let out = workspace_root()
+        .join("target/dist")
+        .join(format!("enforcer-{version}"));
+    layout(&enforcer_binary(true), &out)?;
+    eprintln!("[dist] {}", out.display());
+    Ok(out)
+}
+
+/// The release tree in `out` (replaced if it exists) around the enforcer
+/// binary `bin`: `cargo xtask dist` uses the release build, the systemd
+/// guest of `cargo xtask vmtest` the debug build its tests run.
+pub(crate) fn layout(bin: &Path, out: &Path) -> Result<()> {
+    let root = workspace_root();
     if out.exists() {
-        std::fs::remove_dir_all(&out)?;
+        std::fs::remove_dir_all(out)?;
     }
-    copy(&bin, &out.join("bin/enforcer"))?;
+    copy(bin, &out.join("bin/enforcer"))?;
     let man = out.join("share/man/man8");
-    let st = Command::new(&bin)
+    let st = Command::new(bin)
         .args(["man", "--out-dir"])
         .arg(&man)
         .status()?;
@@ -84,7 +77,7 @@ pub(crate) fn run() -> Result<PathBuf> {
         ("fish", "share/fish/vendor_completions.d/enforcer.fish"),
     ] {
         write_output(
-            Command::new(&bin).args(["completions", shell]),
+            Command::new(bin).args(["completions", shell]),
             &out.join(path),
         )?;
     }
@@ -92,9 +85,15 @@ pub(crate) fn run() -> Result<PathBuf> {
         &root.join("README.md"),
         &out.join("share/doc/enforcer/README.md"),
     )?;
+    for unit in ["enforcer.service", "enforcer-groups.service"] {
+        copy(
+            &root.join("dist").join(unit),
+            &out.join("lib/systemd/system").join(unit),
+        )?;
+    }
     copy(
-        &root.join("dist/enforcer.service"),
-        &out.join("lib/systemd/system/enforcer.service"),
+        &root.join("dist/policy.toml"),
+        &out.join("etc/enforcer/policy.toml"),
     )?;
     copy(
         &root.join("examples/policy.toml"),
@@ -105,11 +104,10 @@ pub(crate) fn run() -> Result<PathBuf> {
         copy(&e.path(), &out.join("kubernetes").join(e.file_name()))?;
     }
     let install = out.join("install.sh");
-    std::fs::write(&install, INSTALL)?;
+    copy(&root.join("dist/install.sh"), &install)?;
     std::fs::set_permissions(
         &install,
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )?;
-    eprintln!("[dist] {}", out.display());
-    Ok(out)
+    Ok(())
 }

@@ -90,9 +90,11 @@ pub(crate) fn test(extra: &[String]) -> Result<()> {
     // (`enforcer_tests::skipped`): libtest would count them as passed.
     let skips = workspace_root().join("target").join("test-skips.txt");
     let _ = std::fs::remove_file(&skips);
+    let kubernetes_validate = crate::setup::kubernetes_validate()?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--no-fail-fast"])
         .env("ENFORCER_TEST_SKIPS", &skips)
+        .env("ENFORCER_TEST_KUBERNETES_VALIDATE", kubernetes_validate)
         .stdout(Stdio::piped());
     if !extra.is_empty() {
         cmd.arg("--").args(extra);

@@ -20,21 +20,57 @@ pub(crate) fn run() -> Result<()> {
     ensure_bpffs()?;
     // The kernel tests (enforce_kernel) observe packet priorities with nft;
     // the compat tests compare against libcgroup's own tools; the `top`
-    // tests drive it in tmux.
-    apt_install(&["nftables", "cgroup-tools", "tmux"])?;
-    // Real clients of the metrics and the containers: promtool (Debian's
-    // prometheus) checks the text format, python3-prometheus-client's strict
-    // parser OpenMetrics; podman with runc and crun runs containers built
-    // from busybox-static.
+    // tests drive it in tmux; the deployment tests run the DaemonSet under
+    // podman with both OCI runtimes and scrape it with Debian's Prometheus
+    // (daemonset.rs), strip the image's binary (binutils), and ask
+    // systemd-analyze about the unit (fleet.rs); promtool (Debian's
+    // prometheus) checks the metrics' text format and
+    // python3-prometheus-client's strict parser OpenMetrics; the container
+    // tests build their images from busybox-static.
     apt_install(&[
+        "nftables",
+        "cgroup-tools",
+        "tmux",
+        "podman",
+        "runc",
+        "crun",
         "prometheus",
         "python3-prometheus-client",
-        "podman",
-        "crun",
-        "runc",
         "busybox-static",
+        "systemd",
+        "binutils",
     ])?;
     Ok(())
+}
+
+/// kubernetes-validate (PyPI), for the manifests' schema test (fleet.rs),
+/// in a virtualenv under target/tools/: its executable. Pinned, so a run
+/// validates against a known set of Kubernetes versions (1.37.0 knows 1.25
+/// to 1.37); raise the pin for newer ones.
+pub(crate) fn kubernetes_validate() -> Result<PathBuf> {
+    const PACKAGE: &str = "kubernetes-validate==1.37.0";
+    let venv = crate::run::workspace_root().join("target/tools/kubernetes-validate");
+    let bin = venv.join("bin/kubernetes-validate");
+    let stamp = venv.join("installed");
+    if bin.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(PACKAGE) {
+        return Ok(bin);
+    }
+    apt_install(&["python3-venv"])?;
+    step(&format!("pip install {PACKAGE} into {}", venv.display()));
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv)?;
+    }
+    status(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+        .context("could not make a Python virtualenv (python3-venv)")?;
+    status(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        PACKAGE,
+    ]))
+    .with_context(|| format!("could not install {PACKAGE} from PyPI"))?;
+    std::fs::write(&stamp, PACKAGE)?;
+    Ok(bin)
 }
 
 fn step(msg: &str) {

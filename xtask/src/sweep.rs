@@ -105,9 +105,38 @@ fn mounts() -> Vec<(PathBuf, String)> {
         .collect()
 }
 
+/// podman containers and images of the DaemonSet test (daemonset.rs) a
+/// killed run left: the container is named after the run, the image's
+/// tag ends with that name.
+fn remove_stale_containers() -> usize {
+    let podman = |args: &[&str]| {
+        std::process::Command::new("podman")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let stale_in = |s: &str| s.find("enf-test-").is_some_and(|i| stale(&s[i..]));
+    let mut removed = 0;
+    let names = podman(&["ps", "--all", "--format", "{{.Names}}"]).unwrap_or_default();
+    for name in names.lines().filter(|n| stale_in(n)) {
+        let _ = podman(&["rm", "--force", "--time", "0", name]);
+        removed += 1;
+    }
+    let images = podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).unwrap_or_default();
+    for image in images.lines().filter(|i| stale_in(i)) {
+        let _ = podman(&["rmi", "--force", image]);
+        removed += 1;
+    }
+    removed
+}
+
 /// Removes every stale leftover; returns a one-line summary if anything was.
 pub(crate) fn run() -> Option<String> {
     let agents = kill_stale_agents();
+    // Before the groups: a container's processes live in one of them.
+    let containers = remove_stale_containers();
     if agents > 0 {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
@@ -147,10 +176,11 @@ pub(crate) fn run() -> Option<String> {
             other += 1;
         }
     }
-    (agents + groups + pins + other > 0).then(|| {
+    (agents + containers + groups + pins + other > 0).then(|| {
         format!(
-            "removed what an earlier test run left: {agents} agents, {groups} groups, \
-             {pins} pin directories, {other} scratch directories and mounts"
+            "removed what an earlier test run left: {agents} agents, {containers} containers \
+             and images, {groups} groups, {pins} pin directories, {other} scratch directories \
+             and mounts"
         )
     })
 }

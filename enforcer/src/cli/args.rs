@@ -313,7 +313,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub max_syscall_keys: Option<u32>,
     /// Create the policy's groups below this group, a subtree delegated to
-    /// enforcer (e.g. `system.slice/enforcer.service`) [policy: agent.parent].
+    /// enforcer (e.g. `system.slice/enforcer-groups.service`) [policy: agent.parent].
     #[arg(long, value_name = "PATH")]
     pub parent: Option<String>,
 }

@@ -155,7 +155,7 @@ pub(crate) fn config_script(
 }
 
 /// Single-quote for sh: 'it'\''s'.
-fn sh_quote(s: &str) -> String {
+pub(crate) fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 

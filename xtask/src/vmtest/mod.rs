@@ -13,6 +13,7 @@ mod kernels;
 mod payload;
 mod qemu;
 mod report;
+mod systemd;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,11 @@ pub(crate) struct Args {
     /// The matrix: kernels 6.1 and 6.12, each with v2 (LSM on), v1 and hybrid (LSM off).
     #[arg(long, conflicts_with_all = ["kernel", "layout", "lsm"])]
     all: bool,
+    /// Which guest: busybox as init running the end-to-end suite, or Debian
+    /// with systemd as PID 1 running the deployment tests (the installed
+    /// unit, the DaemonSet under podman: `systemd_unit` and `daemonset`).
+    #[arg(long, value_enum, default_value_t = Guest::Initramfs, conflicts_with = "all")]
+    guest: Guest,
     /// Seconds one test executable may run in the guest before it is killed.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
@@ -73,6 +79,14 @@ impl Layout {
             Layout::Hybrid => "hybrid",
         }
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Guest {
+    /// An initramfs with busybox as init (fast to boot; no init system).
+    Initramfs,
+    /// A Debian root filesystem with systemd as PID 1 (mmdebstrap, cached).
+    Systemd,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -129,13 +143,17 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let tests = build_tests()?;
     let dir = workspace_root().join("target").join("vmtest");
     std::fs::create_dir_all(&dir)?;
-    let base = dir.join("base.cpio.gz");
     let debug = workspace_root().join("target").join("debug");
     let binaries = [
         debug.join("enforcer"),
         debug.join("enforcer-test-helper"),
         debug.join("enforcer-test-cgself"),
     ];
+    if args.guest == Guest::Systemd {
+        let c = &configs[0];
+        return run_systemd(&args, c, &kernels[&c.kernel], tests, &binaries, &dir);
+    }
+    let base = dir.join("base.cpio.gz");
     let init = guest_init::init_script(&tests);
     if payload::base_tree(&tests, &binaries, &init)?.write_cached(&base, &dir.join("stripped"))? {
         eprintln!("[vmtest] wrote {}", base.display());
@@ -185,6 +203,139 @@ pub(crate) fn run(args: Args) -> Result<()> {
         bail!(
             "vmtest: failures above; guest logs in {}",
             suite.dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// `--guest systemd`: one boot of the Debian guest running the deployment
+/// tests (see systemd.rs).
+fn run_systemd(
+    args: &Args,
+    c: &Config,
+    kernel: &Kernel,
+    tests: Vec<TestExe>,
+    binaries: &[PathBuf],
+    dir: &Path,
+) -> Result<()> {
+    let (only, libtest) = split_args(&args.args, &tests);
+    let tests = systemd::select(tests, &only)?;
+    let names: Vec<String> = tests.iter().map(|t| t.name.clone()).collect();
+    let sdir = dir.join("systemd");
+    let image = systemd::image(&sdir, kernel)?;
+    let dist = sdir.join("dist");
+    crate::dist::layout(&binaries[0], &dist)?;
+    // Debug info is most of a debug build: not kept twice on disk.
+    let _ = std::process::Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(dist.join("bin/enforcer"))
+        .status();
+    let accel = qemu::choose_accel(|| Ok(false))?;
+    let lsm = if c.lsm { "on" } else { "off" };
+    let label = format!("systemd-{}-{}-lsm-{lsm}", kernel.label, c.layout.name());
+    // One test thread: the tests drive one systemd and one podman. The
+    // console is a terminal to libtest: no colour codes in the report.
+    let mut libtest = libtest;
+    libtest.push("--color=never".into());
+    let config = guest_init::config_script(
+        c.layout,
+        false,
+        1,
+        args.timeout,
+        accel.time_scale(),
+        &names,
+        &libtest,
+    );
+    let scratch = dir.join("stripped");
+    let mut parts = Vec::new();
+    for (name, tree) in [
+        ("systemd-base", systemd::base_tree()?),
+        (
+            &format!("systemd-modules-{}", kernel.label),
+            systemd::modules_tree(kernel)?,
+        ),
+        (
+            "systemd-payload",
+            systemd::payload_tree(&tests, binaries, &dist, &config)?,
+        ),
+    ] {
+        let part = sdir.join(format!("{name}.cpio.gz"));
+        tree.write_cached(&part, &scratch)?;
+        parts.push(part);
+    }
+    let initrd = sdir.join(format!("{label}.initrd"));
+    let mut out = std::fs::File::create(&initrd)?;
+    for part in &parts {
+        std::io::copy(&mut std::fs::File::open(part)?, &mut out)?;
+    }
+    drop(out);
+    let log = dir.join(format!("{label}.log"));
+    let kernel_log = dir.join(format!("{label}.kernel.log"));
+    let boot = qemu::Boot {
+        kernel: &kernel.image,
+        initrd: &initrd,
+        // The tests write to ttyS0 (the runner's TTYPath); the kernel and
+        // systemd's own console to ttyS1, kept in the kernel log (see
+        // qemu.rs); an oops panics at once.
+        cmdline: format!(
+            "console=ttyS1 panic=-1 oops=panic softlockup_panic=1 rdinit=/init lsm={} \
+             systemd.show_status=false{}",
+            lsm_list(c.lsm),
+            systemd::layout_args(c.layout)
+        ),
+        accel,
+        timeout: Duration::from_secs(args.timeout) * u32::try_from(tests.len())? + BOOT_SLACK,
+        kernel_log: &kernel_log,
+        disk: Some(&image),
+    };
+    eprintln!(
+        "[vmtest] booting {} with systemd ({}) {} lsm={lsm} under {}; console: {}, kernel log: {}",
+        kernel.label,
+        image.display(),
+        c.layout.name(),
+        accel.name(),
+        log.display(),
+        kernel_log.display()
+    );
+    // A guest that dies of the emulator's fault (report::EMULATOR_FAULTS)
+    // is booted once more; what it ran before the fault is not counted.
+    let mut outcome = qemu::run(&boot, &log, Some(&label))?;
+    let mut r = report::parse(
+        &outcome.lines,
+        &outcome.kernel_lines,
+        &names,
+        outcome.timed_out,
+    );
+    let mut elapsed = outcome.elapsed;
+    if r.emulator_died() {
+        let fault = r.emulator_fault.clone().unwrap_or_default();
+        eprintln!("[vmtest {label}] the guest died of an emulator fault ({fault}); booting once more");
+        outcome = qemu::run(&boot, &log, Some(&label))?;
+        r = report::parse(
+            &outcome.lines,
+            &outcome.kernel_lines,
+            &names,
+            outcome.timed_out,
+        );
+        r.rerun = Some(format!(
+            "the first boot died of an emulator fault ({fault}); booted once more"
+        ));
+        elapsed += outcome.elapsed;
+    }
+    let _ = std::fs::remove_file(&initrd);
+    let head = format!(
+        "{:<5} {:<6} lsm={lsm:<3} systemd",
+        kernel.label,
+        c.layout.name()
+    );
+    for l in report::config_lines(&head, &r, elapsed) {
+        println!("{l}");
+    }
+    println!("{} passed, {} failed", r.passed, r.failed);
+    if !r.ok() {
+        bail!(
+            "vmtest: failures above; the guest's console is in {}",
+            log.display()
         );
     }
     Ok(())
@@ -294,6 +445,7 @@ impl Suite {
             accel,
             timeout: self.timeout,
             kernel_log: &kernel_log,
+            disk: None,
         };
         eprintln!(
             "[vmtest] booting {} ({}) {} lsm={lsm} under {}; console: {}, kernel log: {}",
@@ -329,12 +481,17 @@ fn split_args(args: &[String], tests: &[TestExe]) -> (Vec<String>, Vec<String>) 
         .partition(|a| tests.iter().any(|t| &t.name == a))
 }
 
-fn cmdline(c: &Config) -> String {
-    let lsm = if c.lsm {
+/// The `lsm=` list: with or without BPF-LSM.
+fn lsm_list(lsm: bool) -> &'static str {
+    if lsm {
         "lockdown,capability,bpf"
     } else {
         "lockdown,capability"
-    };
+    }
+}
+
+fn cmdline(c: &Config) -> String {
+    let lsm = lsm_list(c.lsm);
     // A CPU stuck in the kernel panics the guest (its stack on the console)
     // instead of holding the run until the executable's timeout, which a
     // task spinning in the kernel would outlive anyway.
@@ -406,7 +563,7 @@ fn guest_initrd(
 ) -> Result<PathBuf> {
     let modules = dir.join(format!("modules-{}.cpio.gz", kernel.label));
     let tree = match &kernel.release {
-        Some(release) => payload::modules_tree(release)?,
+        Some(release) => payload::modules_tree(release, payload::MODULE_PREFIXES)?,
         None => Tree::default(),
     };
     tree.write_cached(&modules, &dir.join("stripped"))?;
@@ -437,6 +594,7 @@ fn probe_kvm(dir: &Path, base: &Path, kernel: &Kernel) -> Result<bool> {
         kernel_log: &dir.join("kvm-probe.kernel.log"),
         // TCG reaches /init in about 4 s here; KVM, when it works, is faster.
         timeout: Duration::from_secs(30),
+        disk: None,
     };
     let out = qemu::run(&boot, &dir.join("kvm-probe.log"), None)?;
     let _ = std::fs::remove_file(&initrd);

@@ -41,7 +41,7 @@ const OPTIONAL_DATA: &[&str] = &[
 
 /// Modules needed by those tools on kernels that build them as modules (Debian's
 /// nf_tables is `=m`); each with what it depends on, per modules.dep.
-const MODULE_PREFIXES: &[&str] = &[
+pub(crate) const MODULE_PREFIXES: &[&str] = &[
     "kernel/net/netfilter/nfnetlink",
     "kernel/net/netfilter/nf_tables",
     "kernel/net/netfilter/nft_",
@@ -123,7 +123,7 @@ pub(crate) fn base_tree(tests: &[TestExe], binaries: &[PathBuf], init: &str) -> 
 
 /// kmod's modprobe, so the kernel can load nf_tables & co. on demand
 /// (busybox's modprobe cannot read Debian 6.12's .ko.xz modules).
-fn add_kmod(tree: &mut Tree) -> Result<()> {
+pub(crate) fn add_kmod(tree: &mut Tree) -> Result<()> {
     let Some(kmod) = which("kmod") else {
         // Installed with every Debian kernel package; without it, modules are not loaded.
         eprintln!("[vmtest] kmod not found: kernel modules will not be loadable in the guest");
@@ -137,7 +137,7 @@ fn add_kmod(tree: &mut Tree) -> Result<()> {
 }
 
 /// busybox-static as /bin/sh and every applet it has, unless a real tool is there.
-fn add_busybox(tree: &mut Tree) -> Result<()> {
+pub(crate) fn add_busybox(tree: &mut Tree) -> Result<()> {
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .iter()
         .map(Path::new)
@@ -160,7 +160,7 @@ fn add_busybox(tree: &mut Tree) -> Result<()> {
 
 /// The host file or directory `path` (recursively) at the same guest path;
 /// nothing if it is missing.
-fn add_tree(tree: &mut Tree, path: &Path) -> Result<()> {
+pub(crate) fn add_tree(tree: &mut Tree, path: &Path) -> Result<()> {
     if path.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
             .flatten()
@@ -222,9 +222,10 @@ pub(crate) fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// /lib/modules/RELEASE: the index files and the modules in MODULE_PREFIXES with
-/// their dependencies. Empty if the kernel has no module directory on this host.
-pub(crate) fn modules_tree(release: &str) -> Result<Tree> {
+/// /lib/modules/RELEASE: the index files and the modules whose paths start
+/// with one of `prefixes` ([`MODULE_PREFIXES`] for the test guest), with their
+/// dependencies. Empty if the kernel has no module directory on this host.
+pub(crate) fn modules_tree(release: &str, prefixes: &[&str]) -> Result<Tree> {
     let mut tree = Tree::default();
     let dir = Path::new("/lib/modules").join(release);
     let Ok(dep) = std::fs::read_to_string(dir.join("modules.dep")) else {
@@ -237,7 +238,7 @@ pub(crate) fn modules_tree(release: &str) -> Result<Tree> {
             tree.file(&dir.join(&name), &e.path(), false)?;
         }
     }
-    for module in module_closure(&dep, MODULE_PREFIXES) {
+    for module in module_closure(&dep, prefixes) {
         let path = dir.join(&module);
         tree.file(&path, &path, false)?;
     }

@@ -51,6 +51,9 @@ pub(crate) struct Boot<'a> {
     pub(crate) timeout: Duration,
     /// Where the kernel's console (ttyS1) is written.
     pub(crate) kernel_log: &'a Path,
+    /// A raw disk image as /dev/vda, opened with `snapshot=on`: the guest's
+    /// writes go to a temporary overlay, so the cached image stays as built.
+    pub(crate) disk: Option<&'a Path>,
 }
 
 pub(crate) struct Outcome {
@@ -85,8 +88,14 @@ fn command(boot: &Boot) -> Command {
         .arg("-initrd")
         .arg(boot.initrd)
         .arg("-append")
-        .arg(&boot.cmdline)
-        .stdin(Stdio::null())
+        .arg(&boot.cmdline);
+    if let Some(disk) = boot.disk {
+        let mut drive = std::ffi::OsString::from("file=");
+        drive.push(disk);
+        drive.push(",format=raw,if=virtio,snapshot=on");
+        cmd.arg("-drive").arg(drive);
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd

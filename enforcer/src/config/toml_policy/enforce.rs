@@ -174,7 +174,8 @@ impl Reader<'_, '_> {
             agent.observe = Some(spanned(*observe, self.at(value)));
         }
         if let Some(value) = &t.parent {
-            let (text, span) = self.string("parent", value, "\"system.slice/enforcer.service\"")?;
+            let (text, span) =
+                self.string("parent", value, "\"system.slice/enforcer-groups.service\"")?;
             agent.parent = Some(spanned(text.to_owned(), span));
         }
         if let Some(value) = &t.egress_capacity {

@@ -159,8 +159,8 @@ pub(crate) struct AgentTable {
     pub(crate) observe: Leaf,
     /// Create the policy's groups below this group (a subtree delegated to
     /// enforcer, such as systemd's `Delegate=yes` gives:
-    /// `"system.slice/enforcer.service"`) instead of at the top of each
-    /// hierarchy.
+    /// `"system.slice/enforcer-groups.service"`, as dist/enforcer.service
+    /// passes it) instead of at the top of each hierarchy.
     #[schemars(with = "Option<String>")]
     pub(crate) parent: Leaf,
     /// What the node can send, written as `egress_rate` (`"1Gbit"`): the

@@ -1099,8 +1099,9 @@ fn policy_docs_are_current() {
     }
 }
 
-/// `examples/policy.toml` validates against the committed schema, and a policy
-/// with a misspelt key does not (the schema refuses what the reader refuses).
+/// `examples/policy.toml` and the default policy `dist/policy.toml` validate
+/// against the committed schema, and a policy with a misspelt key does not
+/// (the schema refuses what the reader refuses).
 #[test]
 fn the_example_validates_against_the_schema() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -1109,14 +1110,15 @@ fn the_example_validates_against_the_schema() {
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let example: serde_json::Value =
-        toml::from_str(&std::fs::read_to_string(root.join("examples/policy.toml")).unwrap())
-            .unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&example)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "examples/policy.toml: {errors:#?}");
+    for file in ["examples/policy.toml", "dist/policy.toml"] {
+        let example: serde_json::Value =
+            toml::from_str(&std::fs::read_to_string(root.join(file)).unwrap()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&example)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{file}: {errors:#?}");
+    }
     let bad: serde_json::Value =
         toml::from_str("[agent]\nintervall = \"1s\"\n[group.web.syscalls]\naction = \"maybe\"\n")
             .unwrap();
