@@ -372,7 +372,7 @@ fn a_second_agent_refuses_to_start_and_names_the_first() {
     let out = run.run_expecting_exit(Some(&policy), &["--no-metrics"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(
-        text(&out.stderr).contains(&format!("another agent (PID {first})")),
+        text(&out.stderr).contains(&format!("another agent (PID {first}")),
         "{}",
         describe(&out)
     );

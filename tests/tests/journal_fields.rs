@@ -42,6 +42,9 @@ while not os.path.exists('/run/done'):
     out.flush()
 "#;
 
+/// Runs the agent ("$@") under the stand-in until a line naming a group
+/// has reached it (the denied connects below make one) or $LIMIT seconds
+/// have passed, then stops it with SIGINT as systemd would.
 const SCRIPT: &str = r#"
 set -e
 mount -t tmpfs none /run
@@ -49,7 +52,15 @@ mkdir -p /run/systemd/journal
 /usr/bin/python3 -c "$JOURNALD" "$OUT" &
 while [ ! -e /run/ready ]; do sleep 0.05; done
 exec 2>"$ERR"
-JOURNAL_STREAM=$(stat -c %d:%i "$ERR") ENFORCER_LOG=info timeout -s INT 3 "$@" || true
+JOURNAL_STREAM=$(stat -c %d:%i "$ERR") ENFORCER_LOG=info "$@" &
+agent=$!
+i=0
+while [ $i -lt $((LIMIT * 20)) ] && ! grep -q '"GROUP"' "$OUT" 2>/dev/null; do
+    sleep 0.05
+    i=$((i + 1))
+done
+kill -INT $agent || true
+wait $agent || true
 touch /run/done
 wait
 "#;
@@ -73,16 +84,24 @@ fn journal_fields_are_the_documented_names() {
     let agent = run.command(None, Some(&policy), &["--no-metrics"]);
     let out_file = run.file("journal.jsonl");
     let err_file = run.file("stderr");
-    // A denied connect while the agent runs: an event with a group and comm.
+    // Denied connects while the agent runs (one every 200 ms, at most 300,
+    // until the agent has been stopped): once it is up, one is an event with
+    // a group and comm.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let deny = std::thread::spawn({
-        let name = g.name.clone();
+        let (name, stop) = (g.name.clone(), stop.clone());
         move || {
-            std::thread::sleep(std::time::Duration::from_millis(1500));
-            let _ = Command::new(enforcer_tests::enforcer_bin())
-                .args(["exec", "-g", &spec(&name), "--"])
-                .arg(helper_bin())
-                .args(["try-connect", "tcp", "127.0.0.2:9"])
-                .output();
+            for _ in 0..300 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                let _ = Command::new(enforcer_tests::enforcer_bin())
+                    .args(["exec", "-g", &spec(&name), "--"])
+                    .arg(helper_bin())
+                    .args(["try-connect", "tcp", "127.0.0.2:9"])
+                    .output();
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
         }
     });
     let st = Command::new("unshare")
@@ -100,8 +119,10 @@ fn journal_fields_are_the_documented_names() {
         .env("JOURNALD", JOURNALD)
         .env("OUT", &out_file)
         .env("ERR", &err_file)
+        .env("LIMIT", (60 * enforcer_tests::time_scale()).to_string())
         .status()
         .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     deny.join().unwrap();
     assert!(st.success(), "the namespace script failed: {st}");
     let text = std::fs::read_to_string(&out_file).unwrap_or_default();

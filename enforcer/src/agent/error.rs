@@ -38,15 +38,20 @@ impl OtherAgent {
         }
     }
 
-    fn stop_flags(&self) -> String {
-        let mut s = String::new();
-        if let Some(d) = &self.pin_dir {
-            s.push_str(&format!(" --pin-dir {}", d.display()));
+    /// The command that stops it: read from its own command line when its
+    /// PID is known (see `lock::stop_command`), else from the paths it holds.
+    fn stop_hint(&self) -> String {
+        if self.pid.is_some() {
+            return super::lock::stop_command(self.pid);
         }
+        let mut s = String::from("enforcer stop");
         if let Some(f) = &self.pid_file {
             s.push_str(&format!(" --pid-file {}", f.display()));
         }
-        s
+        if let Some(d) = &self.pin_dir {
+            s.push_str(&format!(" --pin-dir {}", d.display()));
+        }
+        format!("`{}`", crate::escape::human(&s))
     }
 }
 
@@ -141,11 +146,11 @@ pub enum AgentError {
     PolicyUntrusted(#[source] TrustError),
     #[error(
         "{} is managed by another agent{}: one agent per group, or both would \
-         enforce and count it. Stop that agent first (`enforcer stop{}`), or leave the \
+         enforce and count it. Stop that agent first ({}), or leave the \
          group out of this one's policy",
         if group == "/" { "the cgroup2 root (observe mode)".to_string() } else { format!("group {group:?}") },
         other.describe(),
-        other.stop_flags()
+        other.stop_hint()
     )]
     GroupClaimed { group: String, other: OtherAgent },
     #[error("permission denied: {action} needs root; run it as root (e.g. with sudo)")]
