@@ -4,6 +4,8 @@
 //! needs nothing installed by hand.
 
 mod bench;
+#[cfg(test)]
+mod claims;
 mod dist;
 mod fuzz;
 mod run;
