@@ -8,6 +8,8 @@ mod bench;
 mod claims;
 mod dist;
 mod fuzz;
+#[cfg(test)]
+mod readme_tests;
 mod run;
 mod setup;
 mod sweep;
