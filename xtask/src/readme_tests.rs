@@ -20,7 +20,13 @@ fn build_and_run_passes_what_follows_the_dashes_and_the_benches_readme_names_exi
         }
         _ => panic!("build-and-run parsed as another task"),
     }
-    for bench in ["control-plane", "accounting", "enforcement", "classify", "priority"] {
+    for bench in [
+        "control-plane",
+        "accounting",
+        "enforcement",
+        "classify",
+        "priority",
+    ] {
         assert!(
             matches!(parse(&["bench", bench]), Task::Bench { .. }),
             "cargo xtask bench {bench}"
@@ -49,10 +55,10 @@ fn ci_runs_every_lint_readme_names_and_the_6_1_v2_lsm_row() {
         );
     }
     assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("cargo xtask vmtest") && l.contains("--kernel 6.1")
-                && l.contains("--layout v2") && l.contains("--lsm on")),
+        lines.iter().any(|l| l.contains("cargo xtask vmtest")
+            && l.contains("--kernel 6.1")
+            && l.contains("--layout v2")
+            && l.contains("--lsm on")),
         ".ci/run does not run the 6.1 / v2 / LSM row:\n{ci}"
     );
 }
@@ -84,7 +90,9 @@ fn fuzz_targets_are_readmes_four_and_each_has_its_source() {
 fn the_kernel_crate_denies_what_readme_says() {
     let src = std::fs::read_to_string(workspace_root().join("enforcer-ebpf/src/main.rs"))
         .expect("enforcer-ebpf/src/main.rs");
-    let start = src.find("#![deny(").expect("a crate-level deny in the kernel crate");
+    let start = src
+        .find("#![deny(")
+        .expect("a crate-level deny in the kernel crate");
     let attr = &src[start..start + src[start..].find(")]").expect("its end")];
     for lint in [
         "clippy::indexing_slicing",

@@ -341,11 +341,19 @@ mod tests {
         assert_eq!(app.view.tree_depth, 3);
         app.key(key(KeyCode::Char('+')));
         assert_eq!(app.view.tree_depth, 4);
-        assert!(app.rows.iter().any(|r| r.group == "a/b/c/d"), "{:?}", app.rows);
+        assert!(
+            app.rows.iter().any(|r| r.group == "a/b/c/d"),
+            "{:?}",
+            app.rows
+        );
         app.key(key(KeyCode::Char('-')));
         app.key(key(KeyCode::Char('-')));
         assert_eq!(app.view.tree_depth, 2);
-        assert!(app.rows.iter().all(|r| r.group.split('/').count() <= 2), "{:?}", app.rows);
+        assert!(
+            app.rows.iter().all(|r| r.group.split('/').count() <= 2),
+            "{:?}",
+            app.rows
+        );
         app.key(key(KeyCode::Char('t')));
         assert_eq!(app.view.tree_depth, 0, "t toggles the tree off");
         // `/` matches a pod (unit, container) as well as a path.
@@ -357,5 +365,4 @@ mod tests {
         let shown: Vec<&str> = app.rows.iter().map(|r| r.group.as_str()).collect();
         assert_eq!(shown, ["kubepods.slice/kubepods-pod6f1c2b3a_1d2e.slice"]);
     }
-
 }

@@ -148,12 +148,16 @@ impl Row {
             group: g.group.clone(),
             indent: 0,
             workload: g.workload.short(),
-            ids: [&g.workload.unit, &g.workload.container_id, &g.workload.pod_uid]
-                .into_iter()
-                .flatten()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(" "),
+            ids: [
+                &g.workload.unit,
+                &g.workload.container_id,
+                &g.workload.pod_uid,
+            ]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
             counts: g.counts,
             rates: r.map(|r| r.per_sec),
             memory_bytes: g.memory.usage_bytes,

@@ -31,12 +31,13 @@ fn all_runs_both_kernels_with_each_layout_and_file_names_select_files() {
     let want: Vec<(String, &str, bool)> = ["6.1", "6.12"]
         .into_iter()
         .flat_map(|k| {
-            [("v2", true), ("v1", false), ("hybrid", false)]
-                .map(|(l, lsm)| (k.to_string(), l, lsm))
+            [("v2", true), ("v1", false), ("hybrid", false)].map(|(l, lsm)| (k.to_string(), l, lsm))
         })
         .collect();
     assert_eq!(all, want);
-    let one = configs(&args(&["--kernel", "6.12", "--layout", "hybrid", "--lsm", "off"]));
+    let one = configs(&args(&[
+        "--kernel", "6.12", "--layout", "hybrid", "--lsm", "off",
+    ]));
     assert_eq!(one.len(), 1);
     assert!(one[0].kernel == "6.12" && one[0].layout == Layout::Hybrid && !one[0].lsm);
     for k in ["6.1", "6.12", "host", "/boot/vmlinuz-x"] {
