@@ -15,6 +15,11 @@ pub enum EventsError {
         "{path}: no audit log here (the agent writes one when it runs; choose another with --audit-log)"
     )]
     Missing { path: PathBuf },
+    #[error(
+        "permission denied: reading the audit log {path} needs root, or membership of its \
+         group (the agent's --audit-group / [agent] audit_group); run it as root (e.g. with sudo)"
+    )]
+    Denied { path: PathBuf },
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -130,6 +135,9 @@ fn open(path: &Path) -> Result<File, EventsError> {
         .open(path)
         .map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => EventsError::Missing {
+                path: path.to_path_buf(),
+            },
+            std::io::ErrorKind::PermissionDenied => EventsError::Denied {
                 path: path.to_path_buf(),
             },
             _ => EventsError::Io {

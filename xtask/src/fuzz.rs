@@ -18,7 +18,7 @@ use crate::setup::{NIGHTLY, ensure_nightly, status};
 
 /// The targets (`fuzz/fuzz_targets/NAME.rs`) and their seed directories,
 /// relative to the workspace root.
-const TARGETS: &[(&str, &[&str])] = &[
+pub(crate) const TARGETS: &[(&str, &[&str])] = &[
     ("cgconfig", &["fuzz/seeds/cgconfig"]),
     ("toml_policy", &["examples"]),
     ("policy_file", &["fuzz/seeds/cgconfig", "examples"]),

@@ -4,8 +4,12 @@
 //! needs nothing installed by hand.
 
 mod bench;
+#[cfg(test)]
+mod claims;
 mod dist;
 mod fuzz;
+#[cfg(test)]
+mod readme_tests;
 mod run;
 mod setup;
 mod sweep;

@@ -455,9 +455,13 @@ fn ignore_matches(r: &Rule, f: &Facts) -> bool {
             return false;
         }
     }
+    // A base name matches as it does in every other rule (cgrules.conf(5));
+    // libcgroup compares an ignore rule with the full path only, so
+    // `user:sleep * * ignore` (or `comm = "sleep"` with `ignore = true`)
+    // never matched /usr/bin/sleep.
     match (&r.procname, &f.procname) {
         (None, _) => true,
-        (Some(rp), Some(p)) => rp == p || wildcard(rp, p),
+        (Some(rp), Some(p)) => rp == p || rp == basename(p) || wildcard(rp, p),
         (Some(_), None) => false,
     }
 }
@@ -787,6 +791,14 @@ mod tests {
             s.find_uncached(&facts(0, 0, Some("/usr/bin/sleep"))),
             Some(0)
         );
+    }
+
+    #[test]
+    fn an_ignore_rule_matches_a_base_name_as_other_rules_do() {
+        let s = rules("root:sleep * * ignore\nroot cpu r\n");
+        let i = s.find(&facts(0, 0, Some("/usr/bin/sleep"))).unwrap();
+        assert_ne!(s.rules[i].ignore, 0, "the ignore rule, not the next one");
+        assert_eq!(s.find(&facts(0, 0, Some("/usr/bin/true"))), Some(1));
     }
 
     #[test]

@@ -212,6 +212,15 @@ mod tests {
     }
 
     #[test]
+    fn podman_scopes() {
+        let w = classify(&format!("machine.slice/libpod-{ID}.scope"));
+        assert_eq!(
+            (w.runtime.as_deref(), w.container_id.as_deref()),
+            (Some("podman"), Some(ID))
+        );
+    }
+
+    #[test]
     fn lookalikes_are_not_containers() {
         assert!(classify("docker-short.scope").container_id.is_none());
         assert!(classify("podcast/x").pod_uid.is_none());

@@ -326,4 +326,43 @@ mod tests {
         app.key(key(KeyCode::Char('q')));
         assert!(app.quit);
     }
+    #[test]
+    fn plus_and_minus_change_the_depth_and_the_filter_finds_workloads() {
+        let mut app = App::new(View::default());
+        // The systemd driver writes a pod's UID with `_` in the path.
+        let mut pod = GroupReport::empty("kubepods.slice/kubepods-pod6f1c2b3a_1d2e.slice");
+        pod.workload = crate::collect::Workload {
+            pod_uid: Some("6f1c2b3a-1d2e".into()),
+            ..Default::default()
+        };
+        app.groups = vec![pod, GroupReport::empty("a/b/c/d")];
+        app.refresh_rows();
+        app.key(key(KeyCode::Char('t')));
+        assert_eq!(app.view.tree_depth, 3);
+        app.key(key(KeyCode::Char('+')));
+        assert_eq!(app.view.tree_depth, 4);
+        assert!(
+            app.rows.iter().any(|r| r.group == "a/b/c/d"),
+            "{:?}",
+            app.rows
+        );
+        app.key(key(KeyCode::Char('-')));
+        app.key(key(KeyCode::Char('-')));
+        assert_eq!(app.view.tree_depth, 2);
+        assert!(
+            app.rows.iter().all(|r| r.group.split('/').count() <= 2),
+            "{:?}",
+            app.rows
+        );
+        app.key(key(KeyCode::Char('t')));
+        assert_eq!(app.view.tree_depth, 0, "t toggles the tree off");
+        // `/` matches a pod (unit, container) as well as a path.
+        app.key(key(KeyCode::Char('/')));
+        for c in "6f1c2b3a-1d2e".chars() {
+            app.key(key(KeyCode::Char(c)));
+        }
+        app.key(key(KeyCode::Enter));
+        let shown: Vec<&str> = app.rows.iter().map(|r| r.group.as_str()).collect();
+        assert_eq!(shown, ["kubepods.slice/kubepods-pod6f1c2b3a_1d2e.slice"]);
+    }
 }

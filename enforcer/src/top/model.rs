@@ -102,6 +102,9 @@ pub struct Row {
     pub indent: usize,
     /// Unit, container or pod (see [`Workload::short`](crate::collect::Workload::short)).
     pub workload: String,
+    /// The unit, container id and pod UID in full, for the filter (the
+    /// column shows them cut short).
+    pub ids: String,
     /// Every counter, its folded descendants' included.
     pub counts: Counts,
     /// Every counter's rate; None before the second sample.
@@ -145,6 +148,16 @@ impl Row {
             group: g.group.clone(),
             indent: 0,
             workload: g.workload.short(),
+            ids: [
+                &g.workload.unit,
+                &g.workload.container_id,
+                &g.workload.pod_uid,
+            ]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
             counts: g.counts,
             rates: r.map(|r| r.per_sec),
             memory_bytes: g.memory.usage_bytes,
@@ -181,6 +194,7 @@ impl Row {
         filter.is_empty()
             || self.group.to_lowercase().contains(filter)
             || self.workload.to_lowercase().contains(filter)
+            || self.ids.to_lowercase().contains(filter)
     }
 
     fn cmp_by(&self, other: &Row, col: Column) -> std::cmp::Ordering {

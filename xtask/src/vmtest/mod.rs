@@ -12,6 +12,8 @@ mod initramfs;
 mod kernels;
 mod payload;
 mod qemu;
+#[cfg(test)]
+mod readme_tests;
 mod report;
 mod systemd;
 

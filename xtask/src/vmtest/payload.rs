@@ -19,14 +19,15 @@ const TOOLS: &[&str] = &["nft", "flock"];
 /// Host tools shipped when the host has them (`cargo xtask setup` installs
 /// them); without one, the tests that need it say so: `bash` (pipelines,
 /// `bash -n`), `tmux` (full-screen `top`), the shadow tools and procps's
-/// `pkill` (the classification tests make users and groups).
+/// `pkill` (the classification tests make users and groups, and change who
+/// is a member with `gpasswd`).
 ///
 /// libcgroup's own tools are not shipped, on purpose: the side-by-side
 /// comparisons (tests/tests/compat.rs) pin libcgroup's output on v1
 /// hierarchies, which is what the host suite runs on; in a guest they skip,
 /// and the tests that only need a group made use enforcer's `cgcreate`.
 const OPTIONAL_TOOLS: &[&str] = &[
-    "bash", "tmux", "useradd", "groupadd", "userdel", "groupdel", "pkill",
+    "bash", "tmux", "useradd", "groupadd", "userdel", "groupdel", "gpasswd", "pkill",
 ];
 
 /// Host data the optional tools read, copied when present: terminal

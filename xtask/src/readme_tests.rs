@@ -1,0 +1,106 @@
+//! What README says about the developer tasks, checked: the commands it shows
+//! parse, CI runs the lints and the VM row it names, the fuzz targets are the
+//! four it lists, and the kernel crate denies what it says.
+
+use clap::Parser as _;
+
+use crate::{Cli, Task, run::workspace_root};
+
+fn parse(args: &[&str]) -> Task {
+    Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("`cargo xtask {}`: {e}", args.join(" ")))
+        .task
+}
+
+#[test]
+fn build_and_run_passes_what_follows_the_dashes_and_the_benches_readme_names_exist() {
+    match parse(&["build-and-run", "--", "list"]) {
+        Task::BuildAndRun { args, release } => {
+            assert_eq!((args, release), (vec!["list".to_string()], false));
+        }
+        _ => panic!("build-and-run parsed as another task"),
+    }
+    for bench in [
+        "control-plane",
+        "accounting",
+        "enforcement",
+        "classify",
+        "priority",
+    ] {
+        assert!(
+            matches!(parse(&["bench", bench]), Task::Bench { .. }),
+            "cargo xtask bench {bench}"
+        );
+    }
+}
+
+#[test]
+fn ci_runs_every_lint_readme_names_and_the_6_1_v2_lsm_row() {
+    let ci = std::fs::read_to_string(workspace_root().join(".ci/run")).expect(".ci/run");
+    let lines: Vec<&str> = ci
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    for cmd in [
+        "cargo xtask test",
+        "cargo fmt --all --check",
+        "cargo clippy --workspace --all-targets -- -D warnings",
+        "cargo clippy -p enforcer --features bench --all-targets -- -D warnings",
+        "cargo clippy -p enforcer-ebpf --features bench --all-targets -- -D warnings",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(cmd)),
+            ".ci/run does not run `{cmd}`:\n{ci}"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("cargo xtask vmtest")
+            && l.contains("--kernel 6.1")
+            && l.contains("--layout v2")
+            && l.contains("--lsm on")),
+        ".ci/run does not run the 6.1 / v2 / LSM row:\n{ci}"
+    );
+}
+
+#[test]
+fn fuzz_targets_are_readmes_four_and_each_has_its_source() {
+    let names: Vec<&str> = crate::fuzz::TARGETS.iter().map(|(n, _)| *n).collect();
+    // The cgconfig.conf and TOML readers, a policy file's raw bytes, every
+    // value parser.
+    assert_eq!(names, ["cgconfig", "toml_policy", "policy_file", "values"]);
+    let root = workspace_root();
+    let manifest = std::fs::read_to_string(root.join("fuzz/Cargo.toml")).expect("fuzz/Cargo.toml");
+    for (name, seeds) in crate::fuzz::TARGETS {
+        let src = root.join(format!("fuzz/fuzz_targets/{name}.rs"));
+        assert!(src.is_file(), "{} is missing", src.display());
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "fuzz/Cargo.toml has no target {name}"
+        );
+        for s in *seeds {
+            assert!(root.join(s).is_dir(), "seed directory {s} of {name}");
+        }
+    }
+    let values = std::fs::read_to_string(root.join("fuzz/fuzz_targets/values.rs")).unwrap();
+    assert!(values.contains("enforcer::fuzzing::values"), "{values}");
+}
+
+#[test]
+fn the_kernel_crate_denies_what_readme_says() {
+    let src = std::fs::read_to_string(workspace_root().join("enforcer-ebpf/src/main.rs"))
+        .expect("enforcer-ebpf/src/main.rs");
+    let start = src
+        .find("#![deny(")
+        .expect("a crate-level deny in the kernel crate");
+    let attr = &src[start..start + src[start..].find(")]").expect("its end")];
+    for lint in [
+        "clippy::indexing_slicing",
+        "clippy::arithmetic_side_effects",
+        "clippy::panic",
+        "clippy::unwrap_used",
+        "clippy::expect_used",
+    ] {
+        assert!(attr.contains(lint), "{lint} is not denied: {attr}");
+    }
+}
