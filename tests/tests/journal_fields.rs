@@ -44,13 +44,21 @@ while not os.path.exists('/run/done'):
 
 /// Runs the agent ("$@") under the stand-in until a line naming a group
 /// has reached it (the denied connects below make one) or $LIMIT seconds
-/// have passed, then stops it with SIGINT as systemd would.
+/// have passed, then stops it with SIGINT as systemd would. Every wait is
+/// bounded: an agent that ignores SIGINT for 20 s is killed and the script
+/// fails, saying so, instead of hanging the suite.
 const SCRIPT: &str = r#"
 set -e
 mount -t tmpfs none /run
 mkdir -p /run/systemd/journal
 /usr/bin/python3 -c "$JOURNALD" "$OUT" &
-while [ ! -e /run/ready ]; do sleep 0.05; done
+journald=$!
+i=0
+while [ ! -e /run/ready ]; do
+    sleep 0.05
+    i=$((i + 1))
+    if [ $i -gt $((LIMIT * 20)) ]; then echo "the journald stand-in did not start" >&2; exit 1; fi
+done
 exec 2>"$ERR"
 JOURNAL_STREAM=$(stat -c %d:%i "$ERR") ENFORCER_LOG=info "$@" &
 agent=$!
@@ -60,9 +68,20 @@ while [ $i -lt $((LIMIT * 20)) ] && ! grep -q '"GROUP"' "$OUT" 2>/dev/null; do
     i=$((i + 1))
 done
 kill -INT $agent || true
+i=0
+while kill -0 $agent 2>/dev/null && [ $i -lt 400 ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
+stopped=yes
+if kill -0 $agent 2>/dev/null; then
+    stopped=no
+    kill -KILL $agent || true
+fi
 wait $agent || true
 touch /run/done
-wait
+wait $journald || true
+if [ $stopped = no ]; then echo "the agent ignored SIGINT for 20 s" >&2; exit 1; fi
 "#;
 
 #[test]
@@ -124,7 +143,11 @@ fn journal_fields_are_the_documented_names() {
         .unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     deny.join().unwrap();
-    assert!(st.success(), "the namespace script failed: {st}");
+    assert!(
+        st.success(),
+        "the namespace script failed: {st}; the agent's stderr:\n{}",
+        std::fs::read_to_string(&err_file).unwrap_or_default()
+    );
     let text = std::fs::read_to_string(&out_file).unwrap_or_default();
     let entries: Vec<serde_json::Value> = text
         .lines()

@@ -14,6 +14,7 @@ mod run;
 mod setup;
 mod sweep;
 mod vmtest;
+mod watchdog;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

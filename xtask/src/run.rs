@@ -102,6 +102,7 @@ pub(crate) fn test(extra: &[String]) -> Result<()> {
     let mut child = cmd
         .spawn()
         .with_context(|| format!("could not start {cmd:?}"))?;
+    let watchdog = crate::watchdog::Watchdog::start(child.id());
     let mut tally = Tally::default();
     if let Some(out) = child.stdout.take() {
         let mut stdout = std::io::stdout().lock();
@@ -113,10 +114,20 @@ pub(crate) fn test(extra: &[String]) -> Result<()> {
         }
     }
     let st = child.wait().context("waiting for cargo test")?;
+    let killed = watchdog.killed();
+    if !killed.is_empty() {
+        // Their tests' guards never ran.
+        if let Some(summary) = crate::sweep::run() {
+            eprintln!("[test] after the killed executables: {summary}");
+        }
+    }
     let skipped = skip_lines(&skips);
     eprintln!("{}", tally.summary(&skipped));
     for s in &skipped {
         eprintln!("[test]   skipped {s}");
+    }
+    for k in &killed {
+        eprintln!("[test]   killed (ran past its limit) {k}");
     }
     if !st.success() {
         bail!("tests failed ({st})");

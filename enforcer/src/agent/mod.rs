@@ -958,6 +958,10 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         source: std::io::Error::from(e),
     })?;
     let mut tick = tokio::time::interval(agent.settings.interval);
+    // Streams made once: a signal that arrives while the loop runs a branch
+    // waits for the next turn (`tokio::signal::ctrl_c()` made anew each turn
+    // lost a SIGINT sent during a collection, and the agent ran on).
+    let mut int = signal(tokio::signal::unix::SignalKind::interrupt(), "SIGINT")?;
     let mut term = signal(tokio::signal::unix::SignalKind::terminate(), "SIGTERM")?;
     let mut hup = signal(tokio::signal::unix::SignalKind::hangup(), "SIGHUP")?;
     let stop = agent.opts.stop.clone().unwrap_or_default();
@@ -991,7 +995,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
                 agent.reload("SIGHUP");
             }
             _ = stop.stopped() => break Ok(()),
-            _ = tokio::signal::ctrl_c() => break Ok(()),
+            _ = int.recv() => break Ok(()),
             _ = term.recv() => break Ok(()),
         }
     };

@@ -311,7 +311,9 @@ fn run_systemd(
     let mut elapsed = outcome.elapsed;
     if r.emulator_died() {
         let fault = r.emulator_fault.clone().unwrap_or_default();
-        eprintln!("[vmtest {label}] the guest died of an emulator fault ({fault}); booting once more");
+        eprintln!(
+            "[vmtest {label}] the guest died of an emulator fault ({fault}); booting once more"
+        );
         outcome = qemu::run(&boot, &log, Some(&label))?;
         r = report::parse(
             &outcome.lines,
