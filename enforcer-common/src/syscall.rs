@@ -18,6 +18,23 @@ pub struct SyscallKey {
 }
 
 const _: () = assert!(core::mem::size_of::<SyscallKey>() == 16);
+
+/// The one `SYSCALLS` key number for every call whose number no syscall
+/// table has (x86-64's and arm64's end below 512; beyond are ENOSYS, or x32
+/// calls): a process calling numbers 500..1.1M made a million keys and
+/// filled the map for every group. So a group holds at most 513 keys.
+pub const SYSCALL_NR_INVALID: u32 = 512;
+
+/// The key number a call is counted under: itself, or
+/// [`SYSCALL_NR_INVALID`].
+#[must_use]
+pub const fn counted_nr(nr: u32) -> u32 {
+    if nr < SYSCALL_NR_INVALID {
+        nr
+    } else {
+        SYSCALL_NR_INVALID
+    }
+}
 const _: () = assert!(core::mem::align_of::<SyscallKey>() == 8);
 
 impl SyscallKey {

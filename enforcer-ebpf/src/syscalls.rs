@@ -18,7 +18,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
     programs::RawTracePointContext,
 };
-use enforcer_common::{MAX_CGROUPS, MAX_SYSCALL_KEYS, ScopeCache, SyscallKey, full, scope};
+use enforcer_common::{
+    MAX_CGROUPS, MAX_SYSCALL_KEYS, ScopeCache, SyscallKey, counted_nr, full, scope,
+};
 
 use crate::cgroup::CGROUP_MIGRATIONS;
 use crate::counters::upsert;
@@ -59,7 +61,9 @@ fn count_syscalls(ctx: RawTracePointContext) -> u32 {
     let Ok(nr) = u32::try_from(nr) else {
         return 0;
     };
-    let key = SyscallKey::new(cgroup_id, nr);
+    // Numbers no table has share one key, so a group holds a bounded
+    // number of keys whatever it calls.
+    let key = SyscallKey::new(cgroup_id, counted_nr(nr));
     upsert(&SYSCALLS, full::SYSCALLS, &key, &1, |slot| {
         // SAFETY: `slot` is this CPU's copy of the value, valid for this run.
         // Tracepoint programs run with preemption disabled and sys_enter cannot

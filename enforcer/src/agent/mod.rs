@@ -692,6 +692,9 @@ fn signal(
 /// policy. With `on_exit = keep` (the default) programs and rules stay pinned.
 pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     require_root("running the agent")?;
+    // Descriptors for everything the agent holds and opens, with a reserve
+    // no metrics client can take (see `http`).
+    let nofile = http::raise_fd_limit();
     // Absolute, so `reload --config` can tell whether it names this file;
     // symlinks are not resolved: a ConfigMap's `policy.toml ->
     // ..data/policy.toml` must be read through the link after each swap.
@@ -810,7 +813,8 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
             .await
             .map_err(|source| AgentError::Metrics { addr, source })?;
         tracing::info!(%addr, "serving metrics at http://{addr}/metrics");
-        tokio::spawn(http::serve(listener, state.clone()));
+        let connections = http::connection_limit(nofile);
+        tokio::spawn(http::serve(listener, state.clone(), connections));
     }
     // SAFETY: the ring buffer fd belongs to `agent.kernel`, which outlives
     // `events` (dropped first, below); nothing closes or replaces the fd.

@@ -17,8 +17,12 @@ use crate::bpf::{GroupCounters, Snapshot};
 use crate::cgroup::Cgroups;
 use crate::counters::{Counts, PerSec};
 
-/// x86_64 syscall name for a number, from the `syscalls` crate's table.
+/// x86_64 syscall name for a number, from the `syscalls` crate's table;
+/// `invalid` for the key every number beyond the table is counted under.
 pub fn syscall_name(nr: u32) -> String {
+    if nr == enforcer_common::SYSCALL_NR_INVALID {
+        return "invalid".to_string();
+    }
     syscalls::Sysno::new(nr as usize)
         .map(|s| s.name().to_string())
         .unwrap_or_else(|| format!("syscall_{nr}"))
@@ -210,6 +214,10 @@ mod tests {
     fn syscall_names_come_from_the_table() {
         assert_eq!(syscall_name(110), "getppid");
         assert_eq!(syscall_name(0), "read");
-        assert_eq!(syscall_name(100_000), "syscall_100000");
+        assert_eq!(syscall_name(400), "syscall_400");
+        assert_eq!(
+            syscall_name(enforcer_common::counted_nr(100_000)),
+            "invalid"
+        );
     }
 }

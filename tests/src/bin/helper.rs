@@ -698,6 +698,18 @@ fn double_fork(secs: u64) -> Result<(), String> {
 
 /// `hold-conns ADDR N SECS` (see the usage at the top).
 fn hold_conns(addr: &str, n: usize, secs: f64) -> Result<(), String> {
+    // As many descriptors as this user may have.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: get/setrlimit read and write one rlimit of ours.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raw const lim);
+        }
+    }
     let to: std::net::SocketAddr = addr.parse().map_err(|_| format!("bad address {addr:?}"))?;
     let start = std::time::Instant::now();
     let end = start + Duration::from_secs_f64(secs);
