@@ -221,3 +221,218 @@ fn invalid_syscall_numbers_cannot_fill_the_syscall_map() {
         "{m}"
     );
 }
+
+/// The value of the sample `series` (name and labels, as printed) in
+/// OpenMetrics text.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// Hands a policy group's cgroup2 directory to `uid`, as systemd's
+/// `Delegate=` does: the directory and the files a delegate writes.
+fn delegate(dir: &std::path::Path, uid: u32) {
+    let who = Some(nix::unistd::Uid::from_raw(uid));
+    for f in [
+        "",
+        "cgroup.procs",
+        "cgroup.subtree_control",
+        "cgroup.threads",
+    ] {
+        let p = if f.is_empty() {
+            dir.to_path_buf()
+        } else {
+            dir.join(f)
+        };
+        nix::unistd::chown(&p, who, None).unwrap();
+    }
+}
+
+/// `n` groups below `dir`, owned by `uid` (what that user could make).
+fn subgroups(dir: &std::path::Path, n: usize, uid: u32) -> Vec<std::path::PathBuf> {
+    (0..n)
+        .map(|i| {
+            let d = dir.join(format!("g{i}"));
+            std::fs::create_dir(&d).unwrap();
+            if uid != 0 {
+                delegate(&d, uid);
+            }
+            d
+        })
+        .collect()
+}
+
+/// `scale-worker` (see the helper) over `dirs`, as `uid`, from `parent`.
+fn scale_worker(parent: &std::path::Path, uid: u32, addr: &str, dirs: &[std::path::PathBuf]) {
+    let mut args = vec!["scale-worker".to_string(), addr.to_string()];
+    args.extend(dirs.iter().map(|d| d.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = spawn_as(Some(parent.to_path_buf()), uid, uid, &helper_bin(), &args)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Finding 8 of issue 18: a user with a delegated subtree made 70,000
+/// groups with a socket each and filled NET_EGRESS: the policy's own
+/// group's datagrams went uncounted. Each policy group's subtree now has a
+/// quota of groups with counters of their own; the others are counted in
+/// their nearest counted ancestor, and that is reported.
+#[test]
+fn a_delegated_subtree_cannot_starve_the_policys_groups() {
+    const TEST: &str = "a_delegated_subtree_cannot_starve_the_policys_groups";
+    if skip_without_cgroup2(TEST) {
+        return;
+    }
+    let (a, b) = (GroupGuard::new("hs-deleg"), GroupGuard::new("hs-victim"));
+    let mut run = AgentRun::new();
+    let policy = run.file("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[group.\"{}\"]\n\"memory.max\" = \"256M\"\n[group.\"{}\"]\n\"memory.max\" = \"64M\"\n",
+            a.name, b.name
+        ),
+    )
+    .unwrap();
+    // Maps of 2,048 groups: 3,000 filled them.
+    run.start_with(
+        &policy,
+        &["--max-groups", "2048", "--max-subgroups", "1000"],
+    );
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = rx.local_addr().unwrap().to_string();
+
+    let adir = v2_dir(&a.name);
+    delegate(&adir, NOBODY);
+    const MANY: usize = 3000;
+    let dirs = subgroups(&adir, MANY, NOBODY);
+    scale_worker(&adir, NOBODY, &addr, &dirs);
+    let sent: u64 = (0..MANY).map(|i| enforcer_tests::scale_pattern(i).1).sum();
+
+    // The victim's groups, made afterwards, are counted each.
+    let bdir = v2_dir(&b.name);
+    for d in subgroups(&bdir, 5, 0) {
+        let ok = spawn_as(
+            Some(d),
+            0,
+            0,
+            &helper_bin(),
+            &["udp-send", &addr, "7", "64"],
+        )
+        .status()
+        .unwrap();
+        assert!(ok.success());
+    }
+    wait_for(
+        "the victim's groups' datagrams",
+        Duration::from_secs(10),
+        || {
+            (0..5).all(|i| {
+                run.stats(&format!("{}/g{i}", b.name))["net"]["egress_packets"].as_u64() == Some(7)
+            })
+        },
+    );
+    // Nothing of the delegated subtree went uncounted: its own groups and
+    // the group it is folded into add up.
+    let out = enforcer_ok(&["stats", "--json", "--pin-dir", run.pin()]);
+    let all: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (mut total, mut apart) = (0u64, 0usize);
+    for g in all.as_array().unwrap() {
+        let label = g["group"].as_str().unwrap();
+        if label == a.name || label.starts_with(&format!("{}/", a.name)) {
+            total += g["net"]["egress_packets"].as_u64().unwrap();
+            apart += usize::from(label != a.name);
+        }
+    }
+    assert_eq!(total, sent, "datagrams of the delegated subtree");
+    assert!(apart <= 1000, "{apart} groups counted apart, quota 1000");
+    wait_until("the fold reported", || {
+        run.audit_lines().iter().any(|l| l["kind"] == "quota_full")
+    });
+    let m = run.metrics().unwrap();
+    let folded = sample(
+        &m,
+        &format!("enforcer_subgroups_folded_total{{group=\"{}\"}}", a.name),
+    );
+    assert!(folded.is_some_and(|f| f > 0.0), "{m}");
+    let entries = sample(&m, "enforcer_map_entries{map=\"NET_EGRESS\"}").unwrap();
+    assert!(entries <= 1010.0, "NET_EGRESS holds {entries} entries");
+}
+
+/// Finding 9 of issue 18: after deleting 30,000 groups, 21,593 map
+/// entries stayed (their removal reports overflowed the ring buffer) and
+/// their series were exported until a restart. A sweep of the known groups
+/// finds them.
+#[test]
+fn deleted_groups_are_reclaimed_when_their_removal_reports_are_lost() {
+    const TEST: &str = "deleted_groups_are_reclaimed_when_their_removal_reports_are_lost";
+    if skip_without_cgroup2(TEST) {
+        return;
+    }
+    let p = GroupGuard::new("hs-reclaim");
+    let mut run = AgentRun::new();
+    let policy = run.file("policy.toml");
+    std::fs::write(
+        &policy,
+        format!("[group.\"{}\"]\n\"memory.max\" = \"256M\"\n", p.name),
+    )
+    .unwrap();
+    run.start_with(&policy, &["--max-subgroups", "12000"]);
+    let t0 = std::time::Instant::now();
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = rx.local_addr().unwrap().to_string();
+    let pdir = v2_dir(&p.name);
+    // More removals than the ring buffer holds (8,192 records of 32 bytes).
+    const MANY: usize = 10_000;
+    let dirs = subgroups(&pdir, MANY, 0);
+    eprintln!("{:?} made", t0.elapsed());
+    let mut args = vec![
+        "hop-send".to_string(),
+        addr.clone(),
+        pdir.display().to_string(),
+    ];
+    args.extend(dirs.iter().map(|d| d.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = spawn_as(Some(pdir.clone()), 0, 0, &helper_bin(), &args)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    eprintln!("{:?} sent", t0.elapsed());
+    let entries = || {
+        run.metrics()
+            .and_then(|m| sample(&m, "enforcer_map_entries{map=\"NET_EGRESS\"}"))
+            .unwrap_or(0.0)
+    };
+    wait_for("every group counted", Duration::from_secs(30), || {
+        entries() >= MANY as f64
+    });
+    eprintln!("{:?} counted", t0.elapsed());
+    let agent = run.child.as_ref().unwrap().id() as i32;
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(agent, libc::SIGSTOP) };
+    for d in &dirs {
+        std::fs::remove_dir(d).unwrap();
+    }
+    eprintln!("{:?} deleted", t0.elapsed());
+    // SAFETY: as above.
+    unsafe { libc::kill(agent, libc::SIGCONT) };
+    wait_for(
+        "the deleted groups' entries to go",
+        Duration::from_secs(30),
+        || entries() <= 10.0,
+    );
+    let m = run.metrics().unwrap();
+    assert!(
+        !m.contains(&format!("{}/g", p.name)),
+        "series of deleted groups remain"
+    );
+}

@@ -12,6 +12,7 @@ mod error;
 mod http;
 mod lock;
 mod notify;
+mod quota;
 mod settings;
 mod watch;
 
@@ -134,6 +135,8 @@ struct Agent {
     /// Groups reclaimed since freed heap was last given back to the system
     /// (after a collection has dropped their reports).
     reclaimed: usize,
+    /// Per subtree-quota owner: folds reported so far, and when.
+    folds_reported: BTreeMap<u64, (u64, Instant)>,
 }
 
 /// Reclaiming at least this many groups gives freed memory back.
@@ -150,6 +153,11 @@ fn release_freed_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// Known groups checked for deletion per collection (see
+/// `CgroupIndex::sweep`): 65,000 groups in some 16 intervals, a few
+/// milliseconds each.
+const SWEEP_PER_TICK: usize = 4096;
 
 /// Ring buffer records handled per wake-up before the loop gives the timer
 /// and signals a turn (a flood of denials must not starve collection).
@@ -371,6 +379,7 @@ impl Agent {
         } else {
             SyscallScope::Groups(wanted.values().map(|m| m.id).collect())
         })?;
+        self.set_owners(&wanted)?;
         self.groups = wanted;
         self.settings.export.always = self.groups.keys().cloned().collect();
         // What every group's metrics are now: new rules act on what happens
@@ -552,19 +561,30 @@ impl Agent {
         self.report_lost_events(&snap);
         self.report_full_maps(&snap);
         let ids: Vec<u64> = self.groups.values().map(|m| m.id).collect();
-        let mut c = self.collector.collect_with(&snap, &self.cg, &ids);
+        let policy: std::collections::HashSet<u64> = ids.iter().copied().collect();
+        // cgroupfs usage (a few files per group) only where it is used: the
+        // closed loop's groups here, the exported ones below.
+        let summary = self.opts.summary;
+        let mut c = self
+            .collector
+            .collect_select(&snap, &self.cg, &ids, |id| summary || policy.contains(&id));
         match self.kernel.limits() {
             Ok(l) => crate::collect::with_limits(&mut c.groups, &l),
             Err(e) => tracing::debug!("reading limits: {e}"),
         }
-        if !c.vanished.is_empty() {
+        // Deleted groups the kernel's reports missed (a ring buffer that
+        // overflowed), a bounded number checked per collection.
+        let mut vanished = c.vanished.clone();
+        vanished.extend(self.collector.sweep(SWEEP_PER_TICK));
+        if !vanished.is_empty() {
             tracing::debug!(
-                count = c.vanished.len(),
+                count = vanished.len(),
                 "reclaiming counters of deleted groups"
             );
-            self.kernel.forget(&c.vanished)?;
-            self.reclaimed += c.vanished.len();
+            self.kernel.forget_with(&vanished, &snap)?;
+            self.reclaimed += vanished.len();
         }
+        self.sweep_quotas();
         if !self.engine.is_empty() {
             let mut rates = KernelRates {
                 kernel: &mut self.kernel,
@@ -593,7 +613,10 @@ impl Agent {
                 .and_then(|()| std::io::Write::flush(&mut out));
         }
         let (mut exported, omitted) = self.rollup.apply(&c.groups, &self.settings.export);
-        for g in exported.iter_mut().filter(|g| g.cgroup_id == 0) {
+        for g in exported
+            .iter_mut()
+            .filter(|g| !summary && !policy.contains(&g.cgroup_id) || g.cgroup_id == 0)
+        {
             g.read_usage(&self.cg);
         }
         self.health.events = self.events;
@@ -659,7 +682,8 @@ impl Agent {
             // A removed group's counters, rules, pins, index entry and metric
             // series go now, not at some later walk of the tree.
             collector.forget(&removed);
-            if let Err(e) = kernel.forget(&removed) {
+            // Their SYSCALLS keys go at the next collection, which knows them.
+            if let Err(e) = kernel.forget_with(&removed, &crate::bpf::Snapshot::default()) {
                 tracing::warn!("reclaiming {} removed groups: {e}", removed.len());
             }
             tracing::debug!(count = removed.len(), "removed groups reclaimed");
@@ -799,6 +823,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         arbiter: None,
         arbiter_due: None,
         reclaimed: 0,
+        folds_reported: BTreeMap::new(),
     };
     // A crash may have left groups yielded: they get their values back
     // before anything else acts on them.

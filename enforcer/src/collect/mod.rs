@@ -95,8 +95,8 @@ pub fn with_limits(
     }
 }
 
-/// Per group at the previous collection: its counts and CPU µs.
-type Previous = BTreeMap<u64, (Counts, u64)>;
+/// Per group at the previous collection: its counts and CPU µs (if read).
+type Previous = BTreeMap<u64, (Counts, Option<u64>)>;
 
 /// Keeps what rates and labels need between collections.
 pub struct Collector {
@@ -130,13 +130,19 @@ impl Collector {
         }
     }
 
-    /// The label of a cgroup id, walking the tree again first if the id is
-    /// not known yet (a group created since the last walk). None: it is gone.
+    /// The label of a cgroup id, looked up if the id is not known yet (a
+    /// group created since). None: it is gone.
     pub fn label_of(&mut self, id: u64) -> Option<&str> {
-        if self.index.label(id).is_none() {
-            self.index.refresh();
-        }
-        self.index.label(id)
+        self.index.label_or_lookup(id)
+    }
+
+    /// Checks up to `budget` known groups for deletion (see
+    /// [`CgroupIndex::sweep`]); those gone are forgotten and returned, for
+    /// their counters to be reclaimed.
+    pub fn sweep(&mut self, budget: usize) -> Vec<u64> {
+        let gone = self.index.sweep(budget);
+        self.forget(&gone);
+        gone
     }
 
     pub fn collect(&mut self, snap: &Snapshot, cg: &Cgroups) -> Collection {
@@ -147,6 +153,21 @@ impl Collector {
     /// agent's own groups) even before the kernel has counted anything for
     /// it: its cgroupfs usage (memory, OOM kills, CPU) is there regardless.
     pub fn collect_with(&mut self, snap: &Snapshot, cg: &Cgroups, always: &[u64]) -> Collection {
+        self.collect_select(snap, cg, always, |_| true)
+    }
+
+    /// [`collect_with`](Self::collect_with), reading cgroupfs usage only for
+    /// the groups `usage` picks (the others get it by
+    /// [`GroupReport::read_usage`] if they need it): reading a few files per
+    /// group is what costs at thousands of groups, and only the groups
+    /// exported and the policy's need it.
+    pub fn collect_select(
+        &mut self,
+        snap: &Snapshot,
+        cg: &Cgroups,
+        always: &[u64],
+        usage: impl Fn(u64) -> bool,
+    ) -> Collection {
         let now = Instant::now();
         // The agent's own groups are resolved too: one created since the last
         // walk must get its report (and its label) from the first collection.
@@ -174,20 +195,32 @@ impl Collector {
                 continue;
             };
             let counts = Counts::read(c);
-            let cpu = usage::cpu(cg, &label);
+            let read = usage(id);
+            let cpu = if read {
+                usage::cpu(cg, &label)
+            } else {
+                CpuUsage::default()
+            };
             let rates = self.prev.as_ref().map(|(then, prev)| {
                 let dt = now.duration_since(*then).as_secs_f64().max(1e-6);
                 let (before, cpu_before) = prev.get(&id).copied().unwrap_or_default();
                 Rates {
                     per_sec: counts.per_sec(&before, dt),
-                    cpu_percent: cpu.usage_usec.saturating_sub(cpu_before) as f64 / dt / 10_000.0,
+                    cpu_percent: match (read, cpu_before) {
+                        (true, Some(b)) => cpu.usage_usec.saturating_sub(b) as f64 / dt / 10_000.0,
+                        _ => 0.0,
+                    },
                 }
             });
-            current.insert(id, (counts, cpu.usage_usec));
+            current.insert(id, (counts, read.then_some(cpu.usage_usec)));
             groups.push(GroupReport {
                 workload: workload::classify(&label),
                 limits: Vec::new(),
-                memory: usage::memory(cg, &label),
+                memory: if read {
+                    usage::memory(cg, &label)
+                } else {
+                    MemoryUsage::default()
+                },
                 cpu,
                 group: label,
                 cgroup_id: id,

@@ -53,6 +53,10 @@
 //!   personality                   personality(PER_LINUX32), then print `alive`
 //!                                 (a group that kills on `personality` never
 //!                                 prints it)
+//!   hop-send ADDR HOME DIR...     move into each cgroup2 DIR in turn and send one
+//!                                 64-byte datagram to ADDR from a socket made
+//!                                 there (an entry per group, cheaply), then move
+//!                                 into HOME
 //!   double-fork SECS              fork a child that forks a grandchild and exits
 //!                                 at once; the grandchild leaves the session
 //!                                 (setsid), prints its pid and sleeps SECS (a
@@ -615,6 +619,11 @@ fn run(args: &[String]) -> Result<(), String> {
             unsafe { libc::personality(0x0008) };
             announce("alive")
         }
+        Some("hop-send") => {
+            let addr: String = arg(args, 1, "ADDR")?;
+            let home: String = arg(args, 2, "HOME")?;
+            hop_send(&addr, &home, args.get(3..).unwrap_or(&[]))
+        }
         Some("double-fork") => {
             let secs: u64 = arg(args, 1, "SECS")?;
             double_fork(secs)
@@ -668,6 +677,21 @@ fn run(args: &[String]) -> Result<(), String> {
                 .into(),
         ),
     }
+}
+
+/// `hop-send ADDR HOME DIR...` (see the usage at the top).
+fn hop_send(addr: &str, home: &str, dirs: &[String]) -> Result<(), String> {
+    let join = |dir: &str| {
+        std::fs::write(Path::new(dir).join("cgroup.procs"), "0")
+            .map_err(|e| format!("joining {dir}: {e}"))
+    };
+    for dir in dirs {
+        join(dir)?;
+        // Made here: a socket's traffic is charged to the group it was made in.
+        let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        s.send_to(&[0x5a; 64], addr).map_err(|e| e.to_string())?;
+    }
+    join(home)
 }
 
 /// `double-fork SECS` (see the usage at the top).
