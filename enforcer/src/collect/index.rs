@@ -18,6 +18,7 @@ use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The label of a group: its path below the cgroup2 root without the leading
 /// slash (`web/api`), or `/` for the root itself.
@@ -45,6 +46,12 @@ enum ByHandle {
 /// `FILEID_KERNFS`: the handle type of a kernfs (cgroup2) node, an id.
 const FILEID_KERNFS: i32 = 0xfe;
 
+/// Time one [`CgroupIndex::resolve`] may spend naming new groups by handle:
+/// a handle the kernel has no cached entry for costs a read of its parent
+/// directory (some 7 ms with 70,000 siblings, 10 us cached), so a tree
+/// full of new groups is named over several collections, not in one.
+pub(crate) const LEARN_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+
 impl CgroupIndex {
     pub fn new(cgroup2_root: &Path) -> Self {
         let mount = std::fs::File::open(cgroup2_root)
@@ -66,10 +73,10 @@ impl CgroupIndex {
         idx
     }
 
-    /// The group of `id`, opened by its handle.
-    fn by_handle(&self, id: u64) -> ByHandle {
+    /// `id`'s group opened by its handle (an `O_PATH` fd), or why not.
+    fn open(&self, id: u64) -> Result<OwnedFd, ByHandle> {
         let Some(mount) = &self.mount else {
-            return ByHandle::Unknown;
+            return Err(ByHandle::Unknown);
         };
         #[repr(C)]
         struct Handle {
@@ -93,13 +100,21 @@ impl CgroupIndex {
         };
         if fd < 0 {
             let e = std::io::Error::last_os_error();
-            return match e.raw_os_error() {
+            return Err(match e.raw_os_error() {
                 Some(libc::ESTALE | libc::ENOENT) => ByHandle::Gone,
                 _ => ByHandle::Unknown,
-            };
+            });
         }
         // SAFETY: a new fd we own.
-        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+    }
+
+    /// The group of `id`, opened by its handle.
+    fn by_handle(&self, id: u64) -> ByHandle {
+        let fd = match self.open(id) {
+            Ok(fd) => fd,
+            Err(why) => return why,
+        };
         let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) else {
             return ByHandle::Unknown;
         };
@@ -126,37 +141,39 @@ impl CgroupIndex {
         }
     }
 
-    /// Checks up to `budget` known ids (a round over all of them takes as
-    /// many calls as needed) and forgets those whose group is gone; returns
-    /// them. Without handles, one walk of the tree per round instead.
-    pub fn sweep(&mut self, budget: usize) -> Vec<u64> {
+    /// Checks up to `budget` of `candidates` (the ids the maps hold; a
+    /// round over all of them takes as many calls as needed) and forgets
+    /// those whose group is gone; returns them. A group is checked by its
+    /// path (one `stat`, a name lookup per level), not by its handle, which
+    /// for a group the kernel no longer caches reads its whole parent
+    /// directory: 7 ms with 70,000 siblings.
+    pub fn sweep(&mut self, candidates: impl IntoIterator<Item = u64>, budget: usize) -> Vec<u64> {
         if self.to_sweep.is_empty() {
-            self.to_sweep = self.by_id.keys().copied().collect();
-            if self.mount.is_none() {
-                let before: Vec<u64> = std::mem::take(&mut self.to_sweep);
-                self.refresh();
-                return before
-                    .into_iter()
-                    .filter(|id| !self.by_id.contains_key(id))
-                    .collect();
-            }
+            self.to_sweep = candidates.into_iter().collect();
         }
         let mut gone = Vec::new();
         for _ in 0..budget {
             let Some(id) = self.to_sweep.pop() else { break };
-            if !self.by_id.contains_key(&id) {
+            let Some(label) = self.by_id.get(&id) else {
                 continue;
-            }
-            if matches!(self.by_handle(id), ByHandle::Gone) {
+            };
+            let path = if label == "/" {
+                self.root.clone()
+            } else {
+                self.root.join(label)
+            };
+            let here = match std::fs::metadata(&path) {
+                Ok(m) => m.ino() == id,
+                Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+            };
+            if !here {
+                // Gone (or renamed: looked up again by its handle if the
+                // maps still hold it).
                 self.by_id.remove(&id);
                 gone.push(id);
             }
         }
         gone
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// Walk the tree again.
@@ -199,27 +216,42 @@ impl CgroupIndex {
         self.by_id.get(&id).map(String::as_str)
     }
 
-    /// Labels for `ids`: unknown ones are looked up by handle (or, where
-    /// handles do not work, by walking the tree once more). Returns the ids
-    /// still unknown afterwards: their groups were deleted.
+    /// Labels for `ids`: unknown ones are looked up by handle, for at most
+    /// [`LEARN_BUDGET`] per call (the rest at the next; where handles do not
+    /// work, by walking the tree once more). Returns the ids found gone.
     pub fn resolve(&mut self, ids: impl IntoIterator<Item = u64> + Clone) -> Vec<u64> {
-        let mut walk = false;
-        for id in ids.clone() {
-            if !self.by_id.contains_key(&id) && self.learn(id).is_none() {
-                walk = true;
+        if self.mount.is_none() {
+            if ids
+                .clone()
+                .into_iter()
+                .any(|id| !self.by_id.contains_key(&id))
+            {
+                self.refresh();
+            }
+            return ids
+                .into_iter()
+                .filter(|id| !self.by_id.contains_key(id))
+                .collect();
+        }
+        let start = Instant::now();
+        let mut gone = Vec::new();
+        for id in ids {
+            if self.by_id.contains_key(&id) {
+                continue;
+            }
+            if start.elapsed() > LEARN_BUDGET {
+                break;
+            }
+            if self.learn(id) == Some(false) {
+                gone.push(id);
             }
         }
-        if walk {
-            self.refresh();
-        }
-        ids.into_iter()
-            .filter(|id| !self.by_id.contains_key(id))
-            .collect()
+        gone
     }
 
     /// The label of `id`, looked up (by handle, or a walk) if not known.
     pub fn label_or_lookup(&mut self, id: u64) -> Option<&str> {
-        if !self.by_id.contains_key(&id) && self.learn(id).is_none() {
+        if !self.by_id.contains_key(&id) && self.learn(id).is_none() && self.mount.is_none() {
             self.refresh();
         }
         self.label(id)
@@ -260,7 +292,7 @@ mod tests {
         std::fs::remove_dir(tmp.path().join("new")).unwrap();
         let mut gone = Vec::new();
         for _ in 0..3 {
-            gone.extend(idx.sweep(1));
+            gone.extend(idx.sweep([root, new], 1));
         }
         assert_eq!(gone, vec![new]);
         assert_eq!(idx.label(new), None);

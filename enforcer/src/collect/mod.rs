@@ -136,11 +136,11 @@ impl Collector {
         self.index.label_or_lookup(id)
     }
 
-    /// Checks up to `budget` known groups for deletion (see
-    /// [`CgroupIndex::sweep`]); those gone are forgotten and returned, for
-    /// their counters to be reclaimed.
-    pub fn sweep(&mut self, budget: usize) -> Vec<u64> {
-        let gone = self.index.sweep(budget);
+    /// Checks up to `budget` of the groups the maps hold (`snap`) for
+    /// deletion (see [`CgroupIndex::sweep`]); those gone are forgotten and
+    /// returned, for their counters to be reclaimed.
+    pub fn sweep(&mut self, snap: &Snapshot, budget: usize) -> Vec<u64> {
+        let gone = self.index.sweep(snap.groups.keys().copied(), budget);
         self.forget(&gone);
         gone
     }
