@@ -19,13 +19,15 @@
 //! | `EVENTS` | ring buffer | [`OomEvent`], [`EnforceEvent`] records | `oom_kill`, the `enforce_*` programs |
 //!
 //! The enforcement maps are listed in [`enforce`](mod@enforce), the exec
-//! classification maps in [`exec`](mod@exec).
+//! classification maps in [`exec`](mod@exec), the per-subtree quotas of the
+//! counting maps in [`quota`](mod@quota).
 #![no_std]
 
 pub mod enforce;
 mod event;
 pub mod exec;
 mod net;
+pub mod quota;
 mod sock;
 mod syscall;
 
@@ -41,7 +43,7 @@ pub use event::{
 };
 pub use net::NetCounter;
 pub use sock::SockCounter;
-pub use syscall::{ScopeCache, SyscallKey, scope};
+pub use syscall::{SYSCALL_NR_INVALID, ScopeCache, SyscallKey, counted_nr, scope};
 
 /// Default capacity of the per-group maps (`NET_EGRESS`, `NET_INGRESS`,
 /// `SOCK_ATTEMPTS`, `SYSCALL_GROUPS`, `GROUP_RULES`, `ENFORCE_COUNTS`; twice it
@@ -67,16 +69,18 @@ pub mod full {
     pub const SYSCALLS: u32 = 3;
     pub const ENFORCE_COUNTS: u32 = 4;
     pub const NET_LIMIT_STATE: u32 = 5;
+    pub const COUNT_FOLDS: u32 = 6;
     /// Number of entries of the array.
     pub const ENTRIES: u32 = 8;
     /// The map each index counts for, as userspace names it.
-    pub const NAMES: [(u32, &str); 6] = [
+    pub const NAMES: [(u32, &str); 7] = [
         (NET_EGRESS, "NET_EGRESS"),
         (NET_INGRESS, "NET_INGRESS"),
         (SOCK_ATTEMPTS, "SOCK_ATTEMPTS"),
         (SYSCALLS, "SYSCALLS"),
         (ENFORCE_COUNTS, "ENFORCE_COUNTS"),
         (NET_LIMIT_STATE, "NET_LIMIT_STATE"),
+        (COUNT_FOLDS, "COUNT_FOLDS"),
     ];
 }
 

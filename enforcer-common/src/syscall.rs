@@ -18,6 +18,23 @@ pub struct SyscallKey {
 }
 
 const _: () = assert!(core::mem::size_of::<SyscallKey>() == 16);
+
+/// The one `SYSCALLS` key number for every call whose number no syscall
+/// table has (x86-64's and arm64's end below 512; beyond are ENOSYS, or x32
+/// calls): a process calling numbers 500..1.1M made a million keys and
+/// filled the map for every group. So a group holds at most 513 keys.
+pub const SYSCALL_NR_INVALID: u32 = 512;
+
+/// The key number a call is counted under: itself, or
+/// [`SYSCALL_NR_INVALID`].
+#[must_use]
+pub const fn counted_nr(nr: u32) -> u32 {
+    if nr < SYSCALL_NR_INVALID {
+        nr
+    } else {
+        SYSCALL_NR_INVALID
+    }
+}
 const _: () = assert!(core::mem::align_of::<SyscallKey>() == 8);
 
 impl SyscallKey {
@@ -58,14 +75,18 @@ pub mod scope {
 /// `cgroup_attach_task` tracepoint program, atomically), a scope change
 /// `SYSCALL_SCOPE[GENERATION]` (userspace); either makes the entry stale.
 ///
-/// Layout: 24 bytes, no padding.
+/// Layout: 32 bytes, no padding.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ScopeCache {
     /// `bpf_get_current_pid_tgid()` of the task the decision is for.
     pub pid_tgid: u64,
-    /// That task's cgroup2 id when the decision was made.
+    /// The id that task's calls are counted under: its cgroup2 id, or (in
+    /// observe mode, or below a policy group) where its subtree's quota
+    /// folds it (`quota`).
     pub cgroup_id: u64,
+    /// Where its calls go when `SYSCALLS` has no room for `cgroup_id`.
+    pub fallback: u64,
     /// `SYSCALL_SCOPE[GENERATION]` plus one (so that the all-zero initial
     /// entry never matches), in the low 16 bits, and
     /// `CGROUP_MIGRATIONS` in the high 16 bits (a wrap after 65536
@@ -76,7 +97,7 @@ pub struct ScopeCache {
     pub counted: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<ScopeCache>() == 24);
+const _: () = assert!(core::mem::size_of::<ScopeCache>() == 32);
 
 // SAFETY: `#[repr(C)]`, `Copy`, only integers, no implicit padding (asserted).
 #[cfg(feature = "user")]

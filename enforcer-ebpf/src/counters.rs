@@ -8,6 +8,8 @@ use aya_ebpf::{
 };
 use enforcer_common::full;
 
+use crate::quota::charge;
+
 /// Per map (`enforcer_common::full`): events that found the map full and went
 /// uncounted. Read by userspace, never reset.
 #[map]
@@ -47,5 +49,43 @@ pub(crate) fn upsert<K, V>(
             Some(slot) => add(slot),
             None => note_full(full),
         }
+    }
+}
+
+/// [`upsert`] for a map keyed by cgroup2 id, with the group's subtree quota
+/// (`quota.rs`): a group without an entry is charged where its owner's
+/// quota says, and when the map has no room for it, to its fallback (noted
+/// as full either way).
+#[inline(always)]
+pub(crate) fn count_group<V>(
+    map: &PerCpuHashMap<u64, V>,
+    full: u32,
+    id: u64,
+    ancestor: impl Fn(i32) -> u64,
+    first: &V,
+    add: impl Fn(*mut V),
+) {
+    if let Some(slot) = map.get_ptr_mut(id) {
+        add(slot);
+        return;
+    }
+    let to = charge(id, ancestor);
+    if let Some(slot) = map.get_ptr_mut(to.id) {
+        add(slot);
+        return;
+    }
+    if map.insert(to.id, first, u64::from(BPF_NOEXIST)).is_ok() {
+        return;
+    }
+    if let Some(slot) = map.get_ptr_mut(to.id) {
+        add(slot);
+        return;
+    }
+    // Full: the fallback's entry (an owner's is always there).
+    note_full(full);
+    if to.fallback != to.id
+        && let Some(slot) = map.get_ptr_mut(to.fallback)
+    {
+        add(slot);
     }
 }

@@ -1,7 +1,11 @@
 //! Exec classification: `classify_exec` (tracepoint `sched/sched_process_exec`)
 //! reports the execs a cgrules.conf / `[[classify]]` rule may concern on
-//! `EXEC_EVENTS`; `classify_fork` (tracepoint `task/task_newtask`) makes the
-//! children of `--sticky` processes sticky too.
+//! `EXEC_EVENTS` and marks the process pending in `EXEC_PENDING`;
+//! `classify_fork` (tracepoint `task/task_newtask`) makes the children of
+//! `--sticky` processes sticky too, and the children of pending processes
+//! pending, with the same root: userspace places them with the process they
+//! descend from, so a process that forks (and forks again, and leaves its
+//! session) before it is placed leaves no descendant behind.
 //!
 //! Why these hooks: `sched_process_exec` fires once per successful exec,
 //! after the new program is mapped and before the process returns to user
@@ -31,8 +35,8 @@ use aya_ebpf::{
 };
 use enforcer_common::TASK_COMM_LEN;
 use enforcer_common::exec::{
-    EXEC_EVENTS_BYTES, EXEC_HELD, ExecEvent, ExecName, MAX_EXEC_KEYS, MAX_STICKY, STICKY_CHILDREN,
-    exec_conf, exec_stats,
+    EXEC_EVENTS_BYTES, EXEC_HELD, EXEC_PATH, ExecEvent, ExecName, MAX_EXEC_KEYS, MAX_PENDING,
+    MAX_STICKY, STICKY_CHILDREN, exec_conf, exec_stats, process_exec,
 };
 
 #[map]
@@ -52,6 +56,9 @@ static EXEC_NAMES: HashMap<ExecName, u8> = HashMap::with_max_entries(MAX_EXEC_KE
 
 #[map]
 static EXEC_STICKY: HashMap<u32, u32> = HashMap::with_max_entries(MAX_STICKY, 0);
+
+#[map]
+static EXEC_PENDING: HashMap<u32, u32> = HashMap::with_max_entries(MAX_PENDING, 0);
 
 #[map]
 static EXEC_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(exec_stats::ENTRIES, 0);
@@ -141,8 +148,33 @@ fn wanted(uid: u32, gid: u32, comm: &[u8; TASK_COMM_LEN], task: u64) -> bool {
     }
 }
 
+/// The record's `filename` into `path`; its length without the NUL, or
+/// None if the layout is unknown or the name did not fit.
+#[inline(always)]
+fn exec_path(
+    ctx: &TracePointContext,
+    path: &mut [u8; enforcer_common::exec::EXEC_PATH_MAX],
+) -> Option<u32> {
+    if conf(exec_conf::PATH_OK) == 0 {
+        return None;
+    }
+    // SAFETY: an offset inside the record (checked against tracefs by
+    // userspace); read_at uses bpf_probe_read_kernel, which fails instead of
+    // faulting.
+    let loc: u32 = unsafe { ctx.read_at(process_exec::FILENAME_OFFSET) }.ok()?;
+    let at = (ctx.as_ptr() as u64).wrapping_add(u64::from(loc & 0xffff));
+    // SAFETY: reads at most path.len() bytes and fails instead of faulting.
+    let read = unsafe { bpf_probe_read_kernel_str_bytes(at as *const u8, path) }.ok()?;
+    let len = read.len();
+    // A name that filled the buffer may have been cut.
+    if len >= path.len().wrapping_sub(1) {
+        return None;
+    }
+    Some(len as u32)
+}
+
 #[tracepoint(category = "sched", name = "sched_process_exec")]
-fn classify_exec(_ctx: TracePointContext) -> u32 {
+fn classify_exec(ctx: TracePointContext) -> u32 {
     if conf(exec_conf::ENABLED) == 0 {
         return 0;
     }
@@ -165,6 +197,12 @@ fn classify_exec(_ctx: TracePointContext) -> u32 {
         bump(exec_stats::LOST);
         return 0;
     };
+    // The process is its own root from now on (also when it was a pending
+    // descendant of another: this exec is placed by its own rule), and what
+    // it forks until userspace has placed it follows it.
+    if EXEC_PENDING.insert(tgid, tgid, 0).is_err() {
+        bump(exec_stats::PENDING_LOST);
+    }
     let mut flags = 0;
     if conf(exec_conf::HOLD) != 0 {
         // SAFETY: signals the current process; the stop takes effect on the
@@ -173,17 +211,29 @@ fn classify_exec(_ctx: TracePointContext) -> u32 {
             flags = EXEC_HELD;
         }
     }
-    entry.write(ExecEvent {
-        pid: tgid,
-        uid,
-        gid,
-        flags,
+    let event = entry.as_mut_ptr();
+    // SAFETY: `event` points at the reserved record, ExecEvent-sized and
+    // aligned, ours until submitted; every field is written below.
+    unsafe {
+        let path_len = match exec_path(&ctx, &mut (*event).path) {
+            Some(n) => {
+                flags |= EXEC_PATH;
+                n
+            }
+            None => 0,
+        };
+        (*event).pid = tgid;
+        (*event).uid = uid;
+        (*event).gid = gid;
+        (*event).flags = flags;
         // SAFETY: no arguments; allowed in every program type.
-        ktime_ns: unsafe { bpf_ktime_get_ns() },
+        (*event).ktime_ns = bpf_ktime_get_ns();
         // SAFETY: no arguments; allowed in tracing programs.
-        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
-        comm,
-    });
+        (*event).cgroup_id = bpf_get_current_cgroup_id();
+        (*event).comm = comm;
+        (*event).path_len = path_len;
+        (*event)._pad = 0;
+    }
     entry.submit(0);
     bump(exec_stats::REPORTED);
     0
@@ -192,11 +242,12 @@ fn classify_exec(_ctx: TracePointContext) -> u32 {
 #[tracepoint(category = "task", name = "task_newtask")]
 fn classify_fork(ctx: TracePointContext) -> u32 {
     let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
-    // SAFETY: only the value's flags are copied.
-    let Some(flags) = (unsafe { EXEC_STICKY.get(parent) }).copied() else {
-        return 0;
-    };
-    if flags & STICKY_CHILDREN == 0 {
+    // SAFETY: only the values are copied.
+    let sticky = (unsafe { EXEC_STICKY.get(parent) }).copied();
+    // SAFETY: as above.
+    let root = (unsafe { EXEC_PENDING.get(parent) }).copied();
+    let sticky = sticky.filter(|f| f & STICKY_CHILDREN != 0);
+    if sticky.is_none() && root.is_none() {
         return 0;
     }
     // SAFETY: offsets inside the task_newtask record (see the constants);
@@ -209,7 +260,14 @@ fn classify_fork(ctx: TracePointContext) -> u32 {
     let Ok(child) = (unsafe { ctx.read_at::<i32>(NEWTASK_PID) }) else {
         return 0;
     };
-    let _ = EXEC_STICKY.insert(child as u32, flags, 0);
-    let _ = ctx.as_ptr();
+    let child = child as u32;
+    if let Some(flags) = sticky {
+        let _ = EXEC_STICKY.insert(child, flags, 0);
+    }
+    if let Some(root) = root
+        && EXEC_PENDING.insert(child, root, 0).is_err()
+    {
+        bump(exec_stats::PENDING_LOST);
+    }
     0
 }

@@ -70,6 +70,7 @@ mod net;
 mod netrules;
 mod oom;
 mod policy;
+mod quota;
 mod sock;
 mod syscalls;
 mod sysenforce;

@@ -9,12 +9,16 @@
 //! descendants; each packet goes to its socket's own cgroup.
 
 use aya_ebpf::{
-    bindings::BPF_F_NO_PREALLOC, helpers::bpf_skb_cgroup_id, macros::cgroup_skb, macros::map,
-    maps::PerCpuHashMap, programs::SkBuffContext,
+    bindings::BPF_F_NO_PREALLOC,
+    helpers::{bpf_skb_ancestor_cgroup_id, bpf_skb_cgroup_id},
+    macros::cgroup_skb,
+    macros::map,
+    maps::PerCpuHashMap,
+    programs::SkBuffContext,
 };
 use enforcer_common::{MAX_CGROUPS, NetCounter, full};
 
-use crate::counters::upsert;
+use crate::counters::{count_group, upsert};
 
 /// cgroup2 id -> egress bytes and packets, one copy per CPU.
 #[map]
@@ -85,7 +89,9 @@ fn account(map: &PerCpuHashMap<u64, NetCounter>, which: u32, ctx: &SkBuffContext
         bytes: len,
         packets: 1,
     };
-    upsert(map, which, &cgroup_id, &first, |slot| {
+    // SAFETY: as above; 0 for a level deeper than the socket's cgroup.
+    let ancestor = |level| unsafe { bpf_skb_ancestor_cgroup_id(ctx.skb.skb, level) };
+    count_group(map, which, cgroup_id, ancestor, &first, |slot| {
         // SAFETY: `slot` is this CPU's copy of a map value, valid for this
         // program run. Plain adds: cgroup_skb programs run with migration (not
         // softirqs) disabled, so a packet of the same group sent from softirq on

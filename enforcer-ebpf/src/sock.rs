@@ -6,12 +6,16 @@
 //! (return 1); a later issue adds deny decisions here.
 
 use aya_ebpf::{
-    bindings::BPF_F_NO_PREALLOC, helpers::bpf_get_current_cgroup_id, macros::cgroup_sock_addr,
-    macros::map, maps::PerCpuHashMap, programs::SockAddrContext,
+    bindings::BPF_F_NO_PREALLOC,
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id},
+    macros::cgroup_sock_addr,
+    macros::map,
+    maps::PerCpuHashMap,
+    programs::SockAddrContext,
 };
 use enforcer_common::{MAX_CGROUPS, SockCounter, full};
 
-use crate::counters::upsert;
+use crate::counters::count_group;
 
 /// cgroup2 id -> connect/bind attempts, one copy per CPU.
 #[map]
@@ -60,10 +64,13 @@ fn count(hook: Hook) {
     let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
     let mut first = SockCounter::default();
     bump(&mut first, hook);
-    upsert(
+    // SAFETY: no pointer arguments; allowed for cgroup sock_addr programs.
+    let ancestor = |level| unsafe { bpf_get_current_ancestor_cgroup_id(level) };
+    count_group(
         &SOCK_ATTEMPTS,
         full::SOCK_ATTEMPTS,
-        &cgroup_id,
+        cgroup_id,
+        ancestor,
         &first,
         |slot| {
             // SAFETY: `slot` is this CPU's copy of a map value, valid for this

@@ -10,12 +10,13 @@
 //! program pay for the cgroup id helper and a `SYSCALL_GROUPS` lookup (and,
 //! for a cgroup not listed itself, one per ancestor level: a listed group's
 //! descendants, such as a container below a policy group, are counted too,
-//! each under its own id, as their packets are).
+//! each under its own id while its policy group's subtree quota has room and
+//! folded into its nearest counted ancestor beyond it, as their packets are).
 //! (Measured with `cargo xtask bench accounting`: the cgroup id helper was a
 //! third of the old per-call cost; see BENCHMARKS.md.)
 
 use aya_ebpf::{
-    bindings::BPF_F_NO_PREALLOC,
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::{
         bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_pid_tgid,
     },
@@ -23,10 +24,12 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
     programs::RawTracePointContext,
 };
-use enforcer_common::{MAX_CGROUPS, MAX_SYSCALL_KEYS, ScopeCache, SyscallKey, full, scope};
+use enforcer_common::{
+    MAX_CGROUPS, MAX_SYSCALL_KEYS, ScopeCache, SyscallKey, counted_nr, full, scope,
+};
 
 use crate::cgroup::CGROUP_MIGRATIONS;
-use crate::counters::upsert;
+use crate::counters::{note_full, upsert};
 
 /// (cgroup2 id, syscall nr) -> calls, one copy per CPU. Not preallocated:
 /// entries are allocated as pairs are first seen, so the capacity (which
@@ -37,7 +40,8 @@ static SYSCALLS: PerCpuHashMap<SyscallKey, u64> =
 
 /// cgroup2 ids whose syscalls are counted (value unused, 1 by convention) when
 /// `SYSCALL_SCOPE[MODE]` is `GROUPS`, with their descendants (down to
-/// [`MAX_WALK`] levels below the cgroup2 root), each under its own id.
+/// [`MAX_WALK`] levels below the cgroup2 root), each under its own id or
+/// where its subtree's quota folds it.
 #[map]
 static SYSCALL_GROUPS: HashMap<u64, u8> = HashMap::with_max_entries(MAX_CGROUPS, BPF_F_NO_PREALLOC);
 
@@ -55,10 +59,10 @@ const MAX_WALK: i32 = 16;
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 fn count_syscalls(ctx: RawTracePointContext) -> u32 {
-    let Some((cgroup_id, counted)) = decide() else {
+    let Some(scope) = decide() else {
         return 0;
     };
-    if !counted {
+    if scope.counted == 0 {
         return 0;
     }
     // sys_enter's TP_PROTO is (struct pt_regs *regs, long id): arg 1 is the
@@ -68,21 +72,46 @@ fn count_syscalls(ctx: RawTracePointContext) -> u32 {
     let Ok(nr) = u32::try_from(nr) else {
         return 0;
     };
-    let key = SyscallKey::new(cgroup_id, nr);
-    upsert(&SYSCALLS, full::SYSCALLS, &key, &1, |slot| {
-        // SAFETY: `slot` is this CPU's copy of the value, valid for this run.
-        // Tracepoint programs run with preemption disabled and sys_enter cannot
-        // nest on one CPU, so a plain add cannot lose an update.
-        unsafe { *slot = (*slot).wrapping_add(1) };
-    });
+    // Numbers no table has share one key, so a group holds a bounded
+    // number of keys whatever it calls.
+    let nr = counted_nr(nr);
+    let key = SyscallKey::new(scope.cgroup_id, nr);
+    // SAFETY: `slot` is this CPU's copy of the value, valid for this run.
+    // Tracepoint programs run with preemption disabled and sys_enter cannot
+    // nest on one CPU, so a plain add cannot lose an update.
+    let add = |slot: *mut u64| unsafe { *slot = (*slot).wrapping_add(1) };
+    if scope.fallback == scope.cgroup_id {
+        upsert(&SYSCALLS, full::SYSCALLS, &key, &1, add);
+        return 0;
+    }
+    if let Some(slot) = SYSCALLS.get_ptr_mut(key) {
+        add(slot);
+    } else if SYSCALLS.insert(key, 1, u64::from(BPF_NOEXIST)).is_err() {
+        match SYSCALLS.get_ptr_mut(key) {
+            Some(slot) => add(slot),
+            None => {
+                // Full: counted where the group's subtree folds.
+                note_full(full::SYSCALLS);
+                upsert(
+                    &SYSCALLS,
+                    full::SYSCALLS,
+                    &SyscallKey::new(scope.fallback, nr),
+                    &1,
+                    add,
+                );
+            }
+        }
+    }
     0
 }
 
-/// The calling task's cgroup2 id and whether its syscalls are counted: from
-/// this CPU's cache when it holds a decision for the same task made under the
-/// current generation and migration count, else decided (and cached) now.
+/// The calling task's decision: the id its calls are counted under (its
+/// cgroup2 id, or where its subtree's quota folds it) and
+/// whether they are counted, from this CPU's cache when it holds a decision
+/// for the same task made under the current generation and migration
+/// count, else decided (and cached) now.
 #[inline(always)]
-fn decide() -> Option<(u64, bool)> {
+fn decide() -> Option<ScopeCache> {
     // Array lookups with a constant index are inlined by the verifier: a bounds
     // check and a load, no helper call.
     let mode = *SYSCALL_SCOPE.get(scope::MODE)?;
@@ -97,28 +126,51 @@ fn decide() -> Option<(u64, bool)> {
     // this program meanwhile.
     unsafe {
         if (*cache).pid_tgid == pid_tgid && (*cache).stamp == stamp {
-            return Some(((*cache).cgroup_id, (*cache).counted != 0));
+            return Some(*cache);
         }
         // SAFETY: no arguments; allowed in tracing programs.
         let cgroup_id = bpf_get_current_cgroup_id();
-        let counted = mode == scope::ALL || listed(cgroup_id);
-        *cache = ScopeCache {
-            pid_tgid,
-            cgroup_id,
-            stamp,
-            counted: u32::from(counted),
+        let decision = if mode != scope::ALL && SYSCALL_GROUPS.get_ptr(cgroup_id).is_some() {
+            // A policy group itself: an owner, never folded.
+            ScopeCache {
+                pid_tgid,
+                cgroup_id,
+                fallback: cgroup_id,
+                stamp,
+                counted: 1,
+            }
+        } else if mode == scope::ALL || listed(cgroup_id) {
+            // Every group in observe mode, or a policy group's descendant:
+            // the quota of its subtree decides where.
+            let to = crate::quota::charge(cgroup_id, |level| {
+                // SAFETY: no pointer arguments; allowed in tracing programs.
+                bpf_get_current_ancestor_cgroup_id(level)
+            });
+            ScopeCache {
+                pid_tgid,
+                cgroup_id: to.id,
+                fallback: to.fallback,
+                stamp,
+                counted: 1,
+            }
+        } else {
+            ScopeCache {
+                pid_tgid,
+                cgroup_id,
+                fallback: cgroup_id,
+                stamp,
+                counted: 0,
+            }
         };
-        Some((cgroup_id, counted))
+        *cache = decision;
+        Some(decision)
     }
 }
 
-/// Whether `cgroup_id` (the current task's) or one of its ancestors is in
-/// `SYSCALL_GROUPS`.
+/// Whether one of the ancestors of `cgroup_id` (the current task's, not
+/// listed itself) is in `SYSCALL_GROUPS`.
 #[inline(always)]
 fn listed(cgroup_id: u64) -> bool {
-    if SYSCALL_GROUPS.get_ptr(cgroup_id).is_some() {
-        return true;
-    }
     for level in 1..=MAX_WALK {
         // SAFETY: no pointer arguments; allowed in tracing programs.
         let id = unsafe { bpf_get_current_ancestor_cgroup_id(level) };

@@ -132,6 +132,7 @@ fn main() -> Result<()> {
             let capacity = bpf::Capacity {
                 groups: max_groups.unwrap_or(d.groups),
                 syscall_keys: max_syscall_keys.unwrap_or(d.syscall_keys),
+                ..d
             };
             let result = collect(&pin_dir, groups, syscalls_per_group, reps, &capacity);
             if !keep || result.is_err() {

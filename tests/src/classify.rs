@@ -63,10 +63,23 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-U", &self.uid.to_string()])
-            .status();
-        let _ = Command::new("userdel").arg(&self.name).status();
+        // A killed process outlives pkill for a moment (and an orphan's
+        // zombie until init reaps it): userdel refuses a user still running.
+        for _ in 0..100 {
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-U", &self.uid.to_string()])
+                .status();
+            // Exit status 8: the user still runs something.
+            let busy = Command::new("userdel")
+                .arg(&self.name)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.code() == Some(8));
+            if !busy {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = Command::new("groupdel")
             .arg(&self.name)
             .stderr(Stdio::null())

@@ -337,10 +337,11 @@ fn pinned_state_survives_a_killed_loader_without_duplicate_links() {
     );
     drop(receiver);
 
-    // unpin_all removes the 16 maps (9 counting, 7 enforcement, the node's
-    // network shares among them) and the 6 + 4 links; then nothing is left.
+    // unpin_all removes the 21 maps (9 counting, 5 of the counting maps'
+    // subtree quotas, 7 enforcement, the node's network shares among them)
+    // and the 6 + 4 links; then nothing is left.
     drop(kernel);
-    assert_eq!(unpin_all(&pins.path).expect("unpin_all"), 26);
+    assert_eq!(unpin_all(&pins.path).expect("unpin_all"), 31);
     assert_eq!(
         std::fs::read_dir(&pins.path)
             .expect("the pin dir stays")

@@ -415,3 +415,237 @@ fn cgexec_and_cgclassify_without_g_follow_the_rules() {
     );
     let _ = run;
 }
+
+/// `program` as `user` with argv[0] = `arg0`, stdout piped.
+fn as_user_named(user: &TestUser, program: &std::path::Path, arg0: &str, args: &[&str]) -> Proc {
+    let mut c = Command::new(program);
+    c.arg0(arg0).args(args).stdout(Stdio::piped());
+    let (uid, gid) = (user.uid, user.gid);
+    c.uid(uid).gid(gid);
+    Proc(c.spawn().expect("starting a program as the test user"))
+}
+
+/// A directory the test user owns (where such a user makes symlinks).
+fn user_dir(s: &Scratch, user: &TestUser) -> std::path::PathBuf {
+    let d = s.0.join(format!("home-{}", user.name));
+    std::fs::create_dir(&d).unwrap();
+    nix::unistd::chown(
+        &d,
+        Some(nix::unistd::Uid::from_raw(user.uid)),
+        Some(nix::unistd::Gid::from_raw(user.gid)),
+    )
+    .unwrap();
+    d
+}
+
+/// Finding 2 of issue 18: a `%p` destination took what the process said its
+/// name was (argv[0], when the comm differed from the executable's name)
+/// and followed its `..`: `exec -a /../../TGT/victim` put the process in
+/// TGT/victim, and enough `..` made root mkdir outside cgroupfs.
+#[test]
+fn a_process_name_cannot_take_a_template_destination_out_of_its_subtree() {
+    let _one = serial();
+    const TEST: &str = "a_process_name_cannot_take_a_template_destination_out_of_its_subtree";
+    if layout::skip_without(TEST, &["cpu"]) || !can_add_users(TEST) {
+        return;
+    }
+    let s = Scratch::new();
+    let (base, tgt) = (GroupGuard::new("cls-base"), GroupGuard::new("cls-tgt"));
+    real_create(&format!("cpu:{}", base.name));
+    real_create(&format!("cpu:{}", tgt.name));
+    let user = TestUser::new(None);
+    let prog = s.program(&format!("enfp{}", std::process::id()));
+    // The user's own link, named as its argv[0] will end: the comm is the
+    // link's name, the executable the program it points to.
+    let link = user_dir(&s, &user).join("victim");
+    std::os::unix::fs::symlink(&prog, &link).unwrap();
+    let outside = std::env::temp_dir().join(enforcer_tests::unique_name("outside"));
+    let rules = s.write(
+        "cgrules.conf",
+        &format!("{} cpu {}/sub/%p\n", user.name, base.name),
+    );
+    let d = Daemon::start(&s, &rules, &[]);
+    let into_tgt = as_user_named(
+        &user,
+        &link,
+        &format!("/../../{}/victim", tgt.name),
+        &["30"],
+    );
+    let escape = as_user_named(
+        &user,
+        &link,
+        &format!("/../../../../../../../..{}/victim", outside.display()),
+        &["30"],
+    );
+    // Each is placed by what the kernel ran, below the rule's subtree.
+    let want = format!("{}/sub{}", base.name, prog.display());
+    for p in [&into_tgt, &escape] {
+        assert!(
+            reaches(p.pid(), "cpu", &want),
+            "{}: {:?}\n{}",
+            p.pid(),
+            group_of(p.pid(), "cpu"),
+            d.log_text()
+        );
+    }
+    assert!(
+        !layout::dir_of("cpu", &format!("{}/victim", tgt.name)).exists(),
+        "a group was made in {}",
+        tgt.name
+    );
+    assert!(
+        !outside.exists(),
+        "{} was made outside cgroupfs",
+        outside.display()
+    );
+}
+
+/// Finding 5 of issue 18: a full-path rule matched what `exec -a` said:
+/// a link named like the privileged program, run with argv[0] set to its
+/// path, was placed in the privileged group.
+#[test]
+fn argv0_does_not_choose_a_full_path_rule() {
+    let _one = serial();
+    const TEST: &str = "argv0_does_not_choose_a_full_path_rule";
+    if layout::skip_without(TEST, &["cpu"]) || !can_add_users(TEST) {
+        return;
+    }
+    let s = Scratch::new();
+    let (special, plain) = (GroupGuard::new("cls-priv"), GroupGuard::new("cls-plain"));
+    real_create(&format!("cpu:{}", special.name));
+    real_create(&format!("cpu:{}", plain.name));
+    let user = TestUser::new(None);
+    let name = format!("enfspecial{}", std::process::id());
+    let privileged = s.program(&name);
+    let other = s.program("enfother");
+    let link = user_dir(&s, &user).join(&name);
+    std::os::unix::fs::symlink(&other, &link).unwrap();
+    let rules = s.write(
+        "cgrules.conf",
+        &format!(
+            "*:{} cpu {}\n*:{} cpu {}\n",
+            privileged.display(),
+            special.name,
+            other.display(),
+            plain.name
+        ),
+    );
+    let d = Daemon::start(&s, &rules, &[]);
+    let spoof = as_user_named(&user, &link, &privileged.display().to_string(), &["30"]);
+    assert!(
+        reaches(spoof.pid(), "cpu", &plain.name),
+        "the program the kernel ran is {}: {:?}\n{}",
+        other.display(),
+        group_of(spoof.pid(), "cpu"),
+        d.log_text()
+    );
+    // Running the privileged program itself still matches its rule.
+    let real = as_user_named(&user, &privileged, "anything", &["30"]);
+    assert!(
+        reaches(real.pid(), "cpu", &special.name),
+        "{:?}",
+        group_of(real.pid(), "cpu")
+    );
+}
+
+/// The pid the helper's grandchild printed.
+fn grandchild(p: &mut Proc) -> u32 {
+    use std::io::BufRead as _;
+    let out = p.0.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(out).read_line(&mut line).unwrap();
+    line.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no pid: {line:?}"))
+}
+
+/// Finding 6 of issue 18: without `hold`, a process that forked, whose
+/// child forked and exited, and whose grandchild left the session, left
+/// the grandchild in its old group (5 of 5): it was nobody's child by the
+/// time the daemon looked.
+#[test]
+fn a_double_fork_cannot_outrun_classification() {
+    let _one = serial();
+    const TEST: &str = "a_double_fork_cannot_outrun_classification";
+    if layout::skip_without(TEST, &["cpu"]) || !can_add_users(TEST) {
+        return;
+    }
+    let s = Scratch::new();
+    let dest = GroupGuard::new("cls-fork");
+    real_create(&format!("cpu:{}", dest.name));
+    let user = TestUser::new(None);
+    let rules = s.write(
+        "cgrules.conf",
+        &format!("{} cpu {}\n", user.name, dest.name),
+    );
+    let d = Daemon::start(&s, &rules, &[]);
+    let helper = enforcer_tests::helper_bin();
+    let mut escaped = Vec::new();
+    for _ in 0..5 {
+        let mut p = as_user_named(&user, &helper, "helper", &["double-fork", "30"]);
+        let g = grandchild(&mut p);
+        if !reaches(g, "cpu", &dest.name) {
+            escaped.push((g, group_of(g, "cpu")));
+        }
+    }
+    assert!(escaped.is_empty(), "escaped: {escaped:?}\n{}", d.log_text());
+}
+
+/// Finding 6 of issue 18: with `hold`, `runuser -u USER -- PROGRAM` stayed
+/// stopped for good after PROGRAM ended: runuser stops itself when it sees
+/// its child stop (to pass the stop on to its shell), and nobody continued it.
+#[test]
+fn hold_leaves_nothing_stopped() {
+    let _one = serial();
+    const TEST: &str = "hold_leaves_nothing_stopped";
+    if layout::skip_without(TEST, &["cpu"]) || !can_add_users(TEST) {
+        return;
+    }
+    let runuser = std::path::Path::new("/usr/sbin/runuser");
+    if !runuser.exists() {
+        enforcer_tests::skipped(TEST, "no /usr/sbin/runuser here");
+        return;
+    }
+    let s = Scratch::new();
+    let dest = GroupGuard::new("cls-held");
+    real_create(&format!("cpu:{}", dest.name));
+    let user = TestUser::new(None);
+    let prog = s.program(&format!("enfheld{}", std::process::id()));
+    let rules = s.write(
+        "cgrules.conf",
+        &format!("{} cpu {}\n", user.name, dest.name),
+    );
+    let d = Daemon::start(&s, &rules, &["--hold"]);
+    for run in 0..2 {
+        let mut c = Proc(
+            Command::new(runuser)
+                .args(["-u", &user.name, "--"])
+                .arg(&prog)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline =
+            std::time::Instant::now() + Duration::from_secs(10) * enforcer_tests::time_scale();
+        let status = loop {
+            if let Some(st) = c.0.try_wait().unwrap() {
+                break st;
+            }
+            let state =
+                std::fs::read_to_string(format!("/proc/{}/stat", c.pid())).unwrap_or_default();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run {run}: runuser did not finish: {state}\n{}",
+                d.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "run {run}: {status}");
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut c.0.stdout.take().unwrap(), &mut out).unwrap();
+        assert!(
+            shows(&out, "cpu", &dest.name),
+            "run {run}: the program ran before it was placed: {out}"
+        );
+    }
+}

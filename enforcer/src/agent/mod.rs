@@ -14,6 +14,7 @@ mod error;
 mod http;
 mod lock;
 mod notify;
+mod quota;
 mod settings;
 mod torn;
 mod watch;
@@ -141,6 +142,8 @@ struct Agent {
     reclaimed: usize,
     /// `[[container]]` rules and the containers that have them.
     containers: containers::ContainerRules,
+    /// Per subtree-quota owner: folds reported so far, and when.
+    folds_reported: BTreeMap<u64, (u64, Instant)>,
 }
 
 /// Reclaiming at least this many groups gives freed memory back.
@@ -157,6 +160,11 @@ fn release_freed_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// Groups in the maps checked for deletion per collection (see
+/// `CgroupIndex::sweep`): one open by handle each, some 2 us; 4,096
+/// groups in four intervals.
+const SWEEP_PER_TICK: usize = 1024;
 
 /// Ring buffer records handled per wake-up before the loop gives the timer
 /// and signals a turn (a flood of denials must not starve collection).
@@ -393,6 +401,7 @@ impl Agent {
         } else {
             SyscallScope::Groups(wanted.values().map(|m| m.id).collect())
         })?;
+        self.set_owners(&wanted)?;
         self.groups = wanted;
         self.settings.export.always = self.groups.keys().cloned().collect();
         // What every group's metrics are now: new rules act on what happens
@@ -578,18 +587,28 @@ impl Agent {
         self.report_lost_events(&snap);
         self.report_full_maps(&snap);
         let ids: Vec<u64> = self.groups.values().map(|m| m.id).collect();
-        let mut c = self.collector.collect_with(&snap, &self.cg, &ids);
+        let policy: std::collections::HashSet<u64> = ids.iter().copied().collect();
+        // cgroupfs usage (a few files per group) only where it is used: the
+        // closed loop's groups here, the exported ones below.
+        let summary = self.opts.summary;
+        let mut c = self
+            .collector
+            .collect_select(&snap, &self.cg, &ids, |id| summary || policy.contains(&id));
         match self.kernel.limits() {
             Ok(l) => crate::collect::with_limits(&mut c.groups, &l),
             Err(e) => tracing::debug!("reading limits: {e}"),
         }
-        if !c.vanished.is_empty() {
+        // Deleted groups the kernel's reports missed (a ring buffer that
+        // overflowed), a bounded number checked per collection.
+        let mut vanished = c.vanished.clone();
+        vanished.extend(self.collector.sweep(&snap, SWEEP_PER_TICK));
+        if !vanished.is_empty() {
             tracing::debug!(
-                count = c.vanished.len(),
+                count = vanished.len(),
                 "reclaiming counters of deleted groups"
             );
-            self.kernel.forget(&c.vanished)?;
-            self.reclaimed += c.vanished.len();
+            self.kernel.forget_with(&vanished, &snap)?;
+            self.reclaimed += vanished.len();
         }
         if !self.containers.is_empty() {
             let root = self.cg.hierarchy(self.v2).mount_point.clone();
@@ -600,6 +619,7 @@ impl Agent {
                 self.audit.note("container_rules", &note);
             }
         }
+        self.sweep_quotas();
         if !self.engine.is_empty() {
             let mut rates = KernelRates {
                 kernel: &mut self.kernel,
@@ -628,7 +648,10 @@ impl Agent {
                 .and_then(|()| std::io::Write::flush(&mut out));
         }
         let (mut exported, omitted) = self.rollup.apply(&c.groups, &self.settings.export);
-        for g in exported.iter_mut().filter(|g| g.cgroup_id == 0) {
+        for g in exported
+            .iter_mut()
+            .filter(|g| g.cgroup_id == 0 || (!summary && !policy.contains(&g.cgroup_id)))
+        {
             g.read_usage(&self.cg);
         }
         self.health.events = self.events;
@@ -700,7 +723,8 @@ impl Agent {
             // A removed group's counters, rules, pins, index entry and metric
             // series go now, not at some later walk of the tree.
             collector.forget(&removed);
-            if let Err(e) = kernel.forget(&removed) {
+            // Their SYSCALLS keys go at the next collection, which knows them.
+            if let Err(e) = kernel.forget_with(&removed, &crate::bpf::Snapshot::default()) {
                 tracing::warn!("reclaiming {} removed groups: {e}", removed.len());
             }
             tracing::debug!(count = removed.len(), "removed groups reclaimed");
@@ -776,6 +800,9 @@ fn abandon_start(pin_dir: &Path, fresh: bool, e: AgentError) -> AgentError {
 /// back what this start made.
 pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     require_root("running the agent")?;
+    // Descriptors for everything the agent holds and opens, with a reserve
+    // no metrics client can take (see `http`).
+    let nofile = http::raise_fd_limit();
     // Absolute, so `reload --config` can tell whether it names this file;
     // symlinks are not resolved: a ConfigMap's `policy.toml ->
     // ..data/policy.toml` must be read through the link after each swap.
@@ -928,6 +955,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         arbiter_due: None,
         reclaimed: 0,
         containers: containers::ContainerRules::default(),
+        folds_reported: BTreeMap::new(),
     };
     // A crash may have left groups yielded: they get their values back
     // before anything else acts on them.
@@ -942,7 +970,8 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     let state = Arc::new(RwLock::new(MetricsState::default()));
     if let (Some(addr), Some(listener)) = (agent.settings.metrics, listener) {
         tracing::info!(%addr, "serving metrics at http://{addr}/metrics");
-        tokio::spawn(http::serve(listener, state.clone()));
+        let connections = http::connection_limit(nofile);
+        tokio::spawn(http::serve(listener, state.clone(), connections));
     }
     // SAFETY: the ring buffer fd belongs to `agent.kernel`, which outlives
     // `events` (dropped first, below); nothing closes or replaces the fd.
@@ -958,6 +987,11 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         source: std::io::Error::from(e),
     })?;
     let mut tick = tokio::time::interval(agent.settings.interval);
+    // A collection that overran its interval is followed by a full interval,
+    // not by the missed ticks at once: a burst of ready ticks kept this loop
+    // from ever waiting, so the runtime never polled for signals or
+    // connections (SIGTERM went unanswered for over 80 s at 65,000 groups).
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Streams made once: a signal that arrives while the loop runs a branch
     // waits for the next turn (`tokio::signal::ctrl_c()` made anew each turn
     // lost a SIGINT sent during a collection, and the agent ran on).

@@ -65,6 +65,8 @@ pub struct ExecStats {
     pub reported: u64,
     pub lost: u64,
     pub sticky: u64,
+    /// New processes of pending ones that could not be marked pending.
+    pub pending_lost: u64,
 }
 
 /// The loaded and attached exec programs.
@@ -89,6 +91,23 @@ fn check_newtask(tracefs: &std::path::Path) -> Result<(), ExecError> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| ExecError::Layout(format!("{}: {e}", path.display())))?;
     newtask_layout_ok(&text)
+}
+
+/// Whether the `sched_process_exec` record has `filename` where the program
+/// reads it; if not, events carry no path (a script is then matched by its
+/// interpreter) rather than classification being refused.
+fn process_exec_layout_ok(tracefs: &std::path::Path) -> bool {
+    let path = tracefs.join("events/sched/sched_process_exec/format");
+    std::fs::read_to_string(path).is_ok_and(|text| {
+        text.lines().any(|l| {
+            l.contains("__data_loc char[] filename;")
+                && l.contains(&format!(
+                    "offset:{};",
+                    enforcer_common::exec::process_exec::FILENAME_OFFSET
+                ))
+                && l.contains("size:4;")
+        })
+    })
 }
 
 /// Whether a `task_newtask` format has `pid` (4 bytes) at 8 and
@@ -191,6 +210,12 @@ impl ExecWatch {
             }
             conf.set(exec_conf::HOLD, u64::from(hold), 0)
                 .map_err(map_err("EXEC_CONF"))?;
+            conf.set(
+                exec_conf::PATH_OK,
+                u64::from(process_exec_layout_ok(&tracefs)),
+                0,
+            )
+            .map_err(map_err("EXEC_CONF"))?;
         }
         for spec in EXEC_PROGRAMS {
             let super::layout::Hook::Tracepoint(category, name) = spec.hook else {
@@ -301,6 +326,31 @@ impl ExecWatch {
         Ok(self.sticky_map()?.keys().filter_map(Result::ok).collect())
     }
 
+    fn pending_map(&mut self) -> Result<HashMap<&mut MapData, u32, u32>, ExecError> {
+        HashMap::try_from(
+            self.ebpf
+                .map_mut("EXEC_PENDING")
+                .ok_or(ExecError::Missing("EXEC_PENDING"))?,
+        )
+        .map_err(map_err("EXEC_PENDING"))
+    }
+
+    /// Processes reported at exec and their descendants not yet released:
+    /// `(pid, root)`, root being the reported process each descends from
+    /// (itself for a reported one).
+    pub fn pending(&mut self) -> Result<Vec<(u32, u32)>, ExecError> {
+        Ok(self.pending_map()?.iter().filter_map(Result::ok).collect())
+    }
+
+    /// Stop following these processes' descendants.
+    pub fn release_pending(&mut self, pids: &[u32]) -> Result<(), ExecError> {
+        let mut m = self.pending_map()?;
+        for p in pids {
+            let _ = m.remove(p);
+        }
+        Ok(())
+    }
+
     /// The ring buffer's fd, readable when events are waiting.
     pub fn as_raw_fd(&self) -> RawFd {
         self.events.as_fd().as_raw_fd()
@@ -310,7 +360,7 @@ impl ExecWatch {
     pub fn read_events(&mut self, out: &mut Vec<ExecEvent>) {
         while let Some(item) = self.events.next() {
             if item.len() >= std::mem::size_of::<ExecEvent>() {
-                // SAFETY: the kernel wrote an ExecEvent (48 bytes, checked
+                // SAFETY: the kernel wrote an ExecEvent (its size, checked
                 // above); read_unaligned copes with any alignment.
                 out.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<ExecEvent>()) });
             }
@@ -331,6 +381,7 @@ impl ExecWatch {
             reported: sum(exec_stats::REPORTED),
             lost: sum(exec_stats::LOST),
             sticky: sum(exec_stats::STICKY),
+            pending_lost: sum(exec_stats::PENDING_LOST),
         }
     }
 }

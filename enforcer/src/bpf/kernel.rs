@@ -78,6 +78,8 @@ pub struct Kernel {
     /// What this kernel refuses ([`Kernel::degrade_to`]): programs of refused
     /// features are left out instead of failing the whole attach.
     pub(super) features: Option<super::FeatureReport>,
+    /// Owners of subtree quotas and their quotas ([`Kernel::set_owners`]).
+    pub(super) quotas: std::collections::BTreeMap<u64, u32>,
 }
 
 // The agent moves the kernel into async tasks.
@@ -147,6 +149,7 @@ impl Kernel {
             held,
             journal: None,
             features: None,
+            quotas: std::collections::BTreeMap::new(),
         })
     }
 
@@ -453,10 +456,27 @@ impl Kernel {
 
     /// Removes everything kept for these cgroups (ids of groups that no longer
     /// exist): their entries in every counter map and in `SYSCALL_GROUPS`,
-    /// their rules and limiter state, and their pinned links (counting and
-    /// enforcement; detached already if the cgroup was removed). Unknown ids
-    /// are fine.
+    /// their quota admissions, their rules and limiter state, and their
+    /// pinned links (counting and enforcement; detached already if the
+    /// cgroup was removed). Unknown ids are fine. Finding their `SYSCALLS`
+    /// keys reads the whole map; [`forget_with`](Self::forget_with) takes
+    /// them from a snapshot instead.
     pub fn forget(&mut self, cgroup_ids: &[u64]) -> Result<(), BpfError> {
+        self.forget_keys(cgroup_ids, None)
+    }
+
+    /// [`forget`](Self::forget), with the `SYSCALLS` keys the groups have in
+    /// `known` (a snapshot of the maps): work bounded by the groups, not by
+    /// the map. Keys made since `known` was read stay until the next call.
+    pub fn forget_with(&mut self, cgroup_ids: &[u64], known: &Snapshot) -> Result<(), BpfError> {
+        self.forget_keys(cgroup_ids, Some(known))
+    }
+
+    fn forget_keys(
+        &mut self,
+        cgroup_ids: &[u64],
+        known: Option<&Snapshot>,
+    ) -> Result<(), BpfError> {
         if cgroup_ids.is_empty() {
             return Ok(());
         }
@@ -495,16 +515,34 @@ impl Kernel {
                 map: SYSCALLS,
                 source,
             };
+            let doomed: Vec<SyscallKey> = match known {
+                Some(snap) => ids
+                    .iter()
+                    .filter_map(|id| snap.groups.get(id).map(|g| (id, g)))
+                    .flat_map(|(id, g)| g.syscalls.keys().map(|nr| SyscallKey::new(*id, *nr)))
+                    .collect(),
+                None => {
+                    let mut keys = Vec::new();
+                    let map = self
+                        .ebpf
+                        .map(SYSCALLS)
+                        .ok_or(BpfError::MapMissing(SYSCALLS))?;
+                    let m: PerCpuHashMap<&MapData, SyscallKey, u64> =
+                        PerCpuHashMap::try_from(map).map_err(map_err)?;
+                    snapshot::for_each_key(&m, SYSCALLS, |k: SyscallKey| {
+                        if ids.contains(&k.cgroup_id) {
+                            keys.push(k);
+                        }
+                    })?;
+                    keys
+                }
+            };
             let mut map = self.per_cpu_mut::<SyscallKey, u64>(SYSCALLS)?;
-            let doomed: Vec<SyscallKey> = map
-                .keys()
-                .filter(|k| k.as_ref().is_ok_and(|k| ids.contains(&k.cgroup_id)))
-                .collect::<Result<_, _>>()
-                .map_err(map_err)?;
             for key in &doomed {
                 remove_absent_ok(map.remove(key)).map_err(map_err)?;
             }
         }
+        self.forget_quota(&ids)?;
         let mut scope_changed = false;
         {
             let map_err = |source| BpfError::Map {

@@ -16,6 +16,7 @@ use aya::maps::MapType;
 use aya::programs::CgroupSkbAttachType;
 use aya::programs::links::LinkType;
 use enforcer_common::enforce::{MAX_NET_RULE_KEYS, enforce_scope};
+use enforcer_common::quota::{MAX_FOLDED, MAX_OWNERS};
 use enforcer_common::{
     ENFORCE_MAX_LEVEL, EVENTS_BYTES, EnforceCounter, GroupPolicy, LimitKey, LimitState,
     MAX_CGROUPS, MAX_SYSCALL_KEYS, NetCounter, NetKey, NetRuleSet, SHARE_SLOTS, ShareConf,
@@ -41,6 +42,11 @@ pub(super) const ENFORCE_COUNTS: &str = "ENFORCE_COUNTS";
 pub(super) const ENFORCE_SCOPE: &str = "ENFORCE_SCOPE";
 pub(super) const MAP_FULL: &str = "MAP_FULL";
 pub(super) const CGROUP_MIGRATIONS: &str = "CGROUP_MIGRATIONS";
+pub(super) const COUNT_OWNERS: &str = "COUNT_OWNERS";
+pub(super) const COUNT_TAKEN: &str = "COUNT_TAKEN";
+pub(super) const COUNT_ADMITTED: &str = "COUNT_ADMITTED";
+pub(super) const COUNT_FOLDED: &str = "COUNT_FOLDED";
+pub(super) const COUNT_FOLDS: &str = "COUNT_FOLDS";
 
 /// What a map must look like; checked against maps found pinned before they
 /// are re-used, so a pin left by an incompatible build is refused instead of
@@ -63,7 +69,7 @@ const fn size32<T>() -> u32 {
 /// may keep its own. `CGROUP_MIGRATIONS` is, though it only invalidates
 /// caches: an adopted `count_syscalls` must see the bumps of a newly attached
 /// `cgroup_migrated`.
-pub(super) const PINNED_MAPS: [MapSpec; 16] = [
+pub(super) const PINNED_MAPS: [MapSpec; 21] = [
     MapSpec {
         name: NET_EGRESS,
         kind: MapType::PerCpuHash,
@@ -177,6 +183,41 @@ pub(super) const PINNED_MAPS: [MapSpec; 16] = [
         value_size: size32::<u64>(),
         max_entries: 1,
     },
+    MapSpec {
+        name: COUNT_OWNERS,
+        kind: MapType::Hash,
+        key_size: size32::<u64>(),
+        value_size: size32::<u64>(),
+        max_entries: MAX_OWNERS,
+    },
+    MapSpec {
+        name: COUNT_TAKEN,
+        kind: MapType::Hash,
+        key_size: size32::<u64>(),
+        value_size: size32::<u64>(),
+        max_entries: MAX_OWNERS,
+    },
+    MapSpec {
+        name: COUNT_ADMITTED,
+        kind: MapType::Hash,
+        key_size: size32::<u64>(),
+        value_size: size32::<u64>(),
+        max_entries: MAX_CGROUPS,
+    },
+    MapSpec {
+        name: COUNT_FOLDED,
+        kind: MapType::LruHash,
+        key_size: size32::<u64>(),
+        value_size: size32::<u64>(),
+        max_entries: MAX_FOLDED,
+    },
+    MapSpec {
+        name: COUNT_FOLDS,
+        kind: MapType::PerCpuHash,
+        key_size: size32::<u64>(),
+        value_size: size32::<u64>(),
+        max_entries: MAX_OWNERS,
+    },
 ];
 
 /// How many groups and (group, syscall) pairs the maps hold. None of the
@@ -188,6 +229,10 @@ pub struct Capacity {
     pub groups: u32,
     /// (group, syscall) pairs in `SYSCALLS`.
     pub syscall_keys: u32,
+    /// Descendants of each policy group (of the root, in observe mode) with
+    /// counters of their own; the others are counted in an ancestor
+    /// (`enforcer_common::quota`).
+    pub subgroups: u32,
 }
 
 impl Default for Capacity {
@@ -195,6 +240,7 @@ impl Default for Capacity {
         Capacity {
             groups: MAX_CGROUPS,
             syscall_keys: MAX_SYSCALL_KEYS,
+            subgroups: enforcer_common::quota::DEFAULT_SUBGROUPS,
         }
     }
 }
@@ -204,7 +250,7 @@ impl Capacity {
     pub(super) fn entries_of(&self, spec: &MapSpec) -> u32 {
         match spec.name {
             NET_EGRESS | NET_INGRESS | SOCK_ATTEMPTS | SYSCALL_GROUPS | GROUP_RULES
-            | ENFORCE_COUNTS => self.groups,
+            | ENFORCE_COUNTS | COUNT_ADMITTED => self.groups,
             NET_LIMIT_STATE => self.groups.saturating_mul(2),
             SYSCALLS => self.syscall_keys,
             _ => spec.max_entries,

@@ -43,6 +43,7 @@ mod kernel;
 mod layout;
 mod object;
 mod pins;
+mod quota;
 mod rawlink;
 mod rules;
 mod shares;
@@ -62,6 +63,7 @@ pub use held::Restored;
 pub use kernel::{Kernel, SyscallScope};
 pub use layout::{Capacity, DEFAULT_PIN_DIR};
 pub use object::{ProbeReport, cgroup_id, probe};
+pub use quota::QuotaReport;
 pub use rules::{
     DENY_HOOKS, GroupRules, Limits, RATE_BURST, RATE_BURST_BYTES, SyscallRules, deny_hook,
 };

@@ -120,6 +120,16 @@ fn for_each<K: Pod, V: Pod>(
     Ok(())
 }
 
+/// Calls `f(key)` for every key of a per-CPU hash (batch lookups where the
+/// kernel has them).
+pub(super) fn for_each_key<K: Pod, V: Pod>(
+    map: &PerCpuHashMap<&MapData, K, V>,
+    name: &'static str,
+    mut f: impl FnMut(K),
+) -> Result<(), BpfError> {
+    for_each(map, name, ReadMode::Batch, |k, _| f(k))
+}
+
 pub(super) fn read(maps: &CounterMaps<'_>, mode: ReadMode) -> Result<Snapshot, BpfError> {
     let mut groups: BTreeMap<u64, GroupCounters> = BTreeMap::new();
 

@@ -3,13 +3,21 @@
 //! by `cgrulesengd`.
 //!
 //! For each reported exec the rules are matched against the process's
-//! effective ids (from the kernel's record) and its name (from /proc), the
-//! first matching rule is applied (its groups created first when the
-//! destination is a template), and children the process forked before it
-//! was moved follow it. `--sticky` processes are skipped in the kernel. A
-//! held process (`hold`) is continued whatever happens.
+//! effective ids (from the kernel's record) and its name (the executable the
+//! kernel ran, see `procfs`), the first matching rule is applied (its groups
+//! created first when the destination is a template), and the processes it
+//! forked before it was moved follow it: the kernel marks every descendant
+//! of a reported process pending (`EXEC_PENDING`, whoever its parent is by
+//! then), so a double fork and `setsid` cannot outrun the move. `--sticky`
+//! processes are skipped in the kernel.
+//!
+//! A held process (`hold`) is continued whatever happens, and so are its
+//! ancestors that stopped in the two seconds after: `su`, `runuser` and
+//! `sudo` stop themselves when they see their child stop (to pass a job
+//! control stop on to their shell), and with nobody to continue them they
+//! would stay stopped for good.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
@@ -26,6 +34,28 @@ use crate::compat::lcg::{Ecg, Table};
 
 /// How often sticky entries of processes that exited are dropped.
 const PRUNE_EVERY: Duration = Duration::from_secs(5);
+
+/// How long a placed process's new descendants are still followed: a child
+/// forked just before the move is reported by `task_newtask` a moment later
+/// (after the fork has released the cgroup lock).
+const FOLLOW_GRACE: Duration = Duration::from_millis(500);
+
+/// How long the ancestors of a continued held process are watched for a
+/// stop in reaction to its hold.
+const STOPPED_WATCH: Duration = Duration::from_secs(2);
+
+/// How many ancestors of a held process are watched (its parent first).
+const STOPPED_DEPTH: usize = 4;
+
+/// The poll timeout while descendants are followed or ancestors watched.
+const BUSY_POLL: Duration = Duration::from_millis(20);
+
+/// A reported process, for following its descendants: the rule it was
+/// placed by (None: it was not moved, so they need nothing) and when.
+struct Root {
+    placed: Option<(usize, Facts)>,
+    at: Instant,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -61,6 +91,10 @@ pub struct EngineStats {
     pub placed: u64,
     pub unmatched: u64,
     pub failed: u64,
+    /// Descendants moved with the process they descend from.
+    pub followed: u64,
+    /// Ancestors of held processes continued after they stopped in reaction.
+    pub continued: u64,
     /// Exec to placed, the largest seen (kernel time stamps).
     pub max_latency_ns: u64,
     pub kernel: ExecStats,
@@ -85,6 +119,12 @@ pub struct Engine {
     log: Logger,
     stats: EngineStats,
     last_prune: Instant,
+    /// Reported processes whose descendants are followed, by pid.
+    roots: HashMap<u32, Root>,
+    /// Pending processes whose root is not known (yet), since when.
+    unknown: HashMap<u32, Instant>,
+    /// Ancestors (pid, start time) of continued held processes, and when.
+    released: Vec<(Vec<(i32, u64)>, Instant)>,
 }
 
 /// Which execs the kernel must report for these rules: a superset of those
@@ -150,6 +190,9 @@ impl Engine {
             log,
             stats: EngineStats::default(),
             last_prune: Instant::now(),
+            roots: HashMap::new(),
+            unknown: HashMap::new(),
+            released: Vec::new(),
         })
     }
 
@@ -157,6 +200,10 @@ impl Engine {
     pub fn set_rules(&mut self, rules: RuleSet) -> Result<(), EngineError> {
         self.watch.set_filter(&filter_for(&rules))?;
         self.rules = rules;
+        // Rule indexes of the old set mean nothing in the new one.
+        for r in self.roots.values_mut() {
+            r.placed = None;
+        }
         Ok(())
     }
 
@@ -192,7 +239,7 @@ impl Engine {
             let Some((uid, gid)) = procfs::euid_egid(pid) else {
                 continue;
             };
-            self.place(pid, uid, gid, None, false);
+            self.place(pid, uid, gid, None, false, None);
         }
     }
 
@@ -210,6 +257,12 @@ impl Engine {
             sock_fd = unsafe { BorrowedFd::borrow_raw(s) };
             fds.push(PollFd::new(sock_fd, PollFlags::POLLIN));
         }
+        let timeout =
+            if self.roots.is_empty() && self.unknown.is_empty() && self.released.is_empty() {
+                timeout
+            } else {
+                timeout.min(BUSY_POLL)
+            };
         let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
         let _ = poll(&mut fds, PollTimeout::from(ms));
         let sock_ready = fds
@@ -233,9 +286,127 @@ impl Engine {
         for ev in &events {
             self.stats.events += 1;
             let held = ev.flags & enforcer_common::exec::EXEC_HELD != 0;
-            self.place(ev.pid as i32, ev.uid, ev.gid, Some(ev.ktime_ns), held);
+            let exec = ev.path().map(|path| procfs::Exec { path, held });
+            let placed = self.place(ev.pid as i32, ev.uid, ev.gid, Some(ev.ktime_ns), held, exec);
+            self.roots.insert(
+                ev.pid,
+                Root {
+                    placed,
+                    at: Instant::now(),
+                },
+            );
         }
+        self.follow_pending();
+        self.continue_stopped_ancestors();
         events.len()
+    }
+
+    /// Moves the descendants of placed processes after them (see the
+    /// module docs), and stops following them once the grace has passed.
+    fn follow_pending(&mut self) {
+        if self.roots.is_empty() && self.unknown.is_empty() {
+            // Nothing reported since the last pass: nothing pending either
+            // (an entry is made before its exec is reported).
+            return;
+        }
+        let entries = match self.watch.pending() {
+            Ok(e) => e,
+            Err(e) => {
+                (self.log)(Level::Warning, &format!("Warning: {e}\n"));
+                return;
+            }
+        };
+        let now = Instant::now();
+        let mut done = Vec::new();
+        for (pid, root) in entries {
+            let Some(r) = self.roots.get(&root) else {
+                // Its root's event is not read yet, or was lost: wait a
+                // grace for it, then let go.
+                let first = *self.unknown.entry(pid).or_insert(now);
+                if now.duration_since(first) >= FOLLOW_GRACE {
+                    done.push(pid);
+                }
+                continue;
+            };
+            self.unknown.remove(&pid);
+            if pid != root
+                && let Some((rule, facts)) = &r.placed
+            {
+                let f = Facts {
+                    pid: pid as i32,
+                    ..facts.clone()
+                };
+                // A moved child forked after its parent's move is in place
+                // already; moving it again changes nothing.
+                if apply(&self.table, &self.rules, *rule, &f).is_ok() {
+                    self.stats.followed += 1;
+                }
+            }
+            if now.duration_since(r.at) >= FOLLOW_GRACE {
+                done.push(pid);
+            }
+        }
+        for p in &done {
+            self.unknown.remove(p);
+        }
+        if let Err(e) = self.watch.release_pending(&done) {
+            (self.log)(Level::Warning, &format!("Warning: {e}\n"));
+        }
+        // Kept one grace longer than their entries: a child reported just
+        // before its parent's entry went still finds its root.
+        self.roots
+            .retain(|_, r| now.duration_since(r.at) < FOLLOW_GRACE * 2);
+        self.unknown
+            .retain(|_, at| now.duration_since(*at) < FOLLOW_GRACE * 2);
+    }
+
+    /// Continues the ancestors of recently continued held processes that
+    /// are stopped (see the module docs).
+    fn continue_stopped_ancestors(&mut self) {
+        let now = Instant::now();
+        self.released
+            .retain(|(_, at)| now.duration_since(*at) < STOPPED_WATCH);
+        for (chain, _) in &self.released {
+            for &(pid, start) in chain {
+                let Some(st) = procfs::stat(pid) else {
+                    continue;
+                };
+                if st.start == start && st.state == 'T' {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGCONT,
+                    );
+                    self.stats.continued += 1;
+                    (self.log)(
+                        Level::Info,
+                        &format!(
+                            "Continued PID: {pid}, stopped after its child was held at exec\n"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The ancestors of `pid` that may stop in reaction to its hold.
+    fn ancestors(pid: i32) -> Vec<(i32, u64)> {
+        let me = std::process::id() as i32;
+        let mut out = Vec::new();
+        let mut cur = pid;
+        while out.len() < STOPPED_DEPTH {
+            let Some(parent) = procfs::stat(cur).map(|s| s.ppid) else {
+                break;
+            };
+            if parent <= 1 || parent == me {
+                break;
+            }
+            let Some(st) = procfs::stat(parent) else {
+                break;
+            };
+            out.push((parent, st.start));
+            cur = parent;
+        }
+        out
     }
 
     /// Run until `stop` is set.
@@ -290,18 +461,47 @@ impl Engine {
         }
     }
 
-    /// Match and move one process; continue it if it was held.
-    fn place(&mut self, pid: i32, uid: u32, gid: u32, ktime: Option<u64>, held: bool) {
-        let procname = procfs::procname(pid);
-        if procname.is_some() {
-            self.place_matched(pid, uid, gid, procname, ktime);
-        }
+    /// Match and move one process; continue it if it was held. Returns
+    /// the rule it was moved by, and what it was matched as.
+    fn place(
+        &mut self,
+        pid: i32,
+        uid: u32,
+        gid: u32,
+        ktime: Option<u64>,
+        held: bool,
+        exec: Option<procfs::Exec<'_>>,
+    ) -> Option<(usize, Facts)> {
+        let procname = procfs::procname(pid, exec);
+        let placed = match procname {
+            Some(name) => self.place_matched(pid, uid, gid, Some(name), ktime),
+            None if procfs::alive(pid) => {
+                // Not silent: out of file descriptors, say, this process
+                // would otherwise stay where it is unnoticed.
+                self.stats.failed += 1;
+                (self.log)(
+                    Level::Warning,
+                    &format!(
+                        "Cgroup change for PID: {pid}, UID: {uid}, GID: {gid} FAILED! (its /proc \
+                         entries could not be read: {})\n",
+                        std::io::Error::last_os_error()
+                    ),
+                );
+                None
+            }
+            None => None,
+        };
         if held {
+            let chain = Self::ancestors(pid);
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGCONT,
             );
+            if !chain.is_empty() {
+                self.released.push((chain, Instant::now()));
+            }
         }
+        placed
     }
 
     fn place_matched(
@@ -311,7 +511,7 @@ impl Engine {
         gid: u32,
         procname: Option<String>,
         ktime: Option<u64>,
-    ) {
+    ) -> Option<(usize, Facts)> {
         let facts = Facts {
             pid,
             uid,
@@ -320,11 +520,11 @@ impl Engine {
         };
         let Some(i) = self.rules.find(&facts) else {
             self.stats.unmatched += 1;
-            return;
+            return None;
         };
         let rule = &self.rules.rules[i];
         if rule.ignore != 0 {
-            return;
+            return None;
         }
         let name = procname.unwrap_or_default();
         match apply(&self.table, &self.rules, i, &facts) {
@@ -342,15 +542,27 @@ impl Engine {
                     ),
                 );
                 self.follow_children(&facts, i, &mut BTreeSet::new());
+                Some((i, facts))
             }
             Err(e) => {
                 // A process that exited meanwhile is not a failure.
                 if !procfs::alive(pid) {
-                    return;
+                    return None;
                 }
                 self.stats.failed += 1;
                 let missing = e.code == Ecg::NotExist || e.code == Ecg::ValueNotExist;
-                let why = if missing {
+                let unsafe_dest = self
+                    .rules
+                    .with_continuations(i)
+                    .map(|r| super::rules::expand(&r.destination, &facts))
+                    .find(|d| super::rules::destination_problem(d).is_some());
+                let why = if let Some(dest) = unsafe_dest {
+                    format!(
+                        " (rule {} expands to {dest:?}, which has a `.` or `..` component: refused, \
+                         nothing was created)",
+                        rule.origin
+                    )
+                } else if missing {
                     format!(
                         " (rule {} sends it to {}:{}, which does not exist: create the group or fix the rule)",
                         rule.origin,
@@ -367,6 +579,7 @@ impl Engine {
                         e.ret()
                     ),
                 );
+                None
             }
         }
     }

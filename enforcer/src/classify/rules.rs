@@ -21,6 +21,9 @@
 //!
 //! A rule's destination may use `%u` (user name), `%U` (uid), `%g`, `%G`,
 //! `%p` (process name) and `%P` (pid); missing groups are then created.
+//! A destination never leaves the hierarchy it names a group of: one with a
+//! `.` or `..` component is refused when read, and again after expanding
+//! (whatever a substitution brings), where libcgroup would follow it.
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +91,11 @@ pub enum RulesError {
     Syntax { origin: String },
     #[error("{origin}: unsupported option {option:?}; the options are `ignore` and `ignore_rt`")]
     Option { origin: String, option: String },
+    #[error(
+        "{origin}: destination {dest:?} has a `.` or `..` component; name the group by its path \
+         below the hierarchy's root"
+    )]
+    Destination { origin: String, dest: String },
     #[error("{origin}: too many controllers (at most 16); list fewer or use `*`")]
     TooManyControllers { origin: String },
     #[error("{origin}: no {what} named {name:?} on this host: create it or correct the name")]
@@ -108,7 +116,9 @@ impl RulesError {
     /// What libcgroup logs (as `Error: …`) for this failure, if anything.
     pub fn libcgroup_line(&self) -> Option<String> {
         match self {
-            RulesError::Syntax { origin } | RulesError::TooManyControllers { origin } => {
+            RulesError::Syntax { origin }
+            | RulesError::TooManyControllers { origin }
+            | RulesError::Destination { origin, .. } => {
                 let line = origin.rsplit(':').next().unwrap_or("0");
                 Some(format!("failed to parse configuration file on line {line}"))
             }
@@ -270,6 +280,12 @@ pub fn parse(text: &str, name: &str, out: &mut RuleSet) -> Result<(), RulesError
         }
         if ctrls.len() > 16 {
             return Err(RulesError::TooManyControllers { origin });
+        }
+        if destination_problem(&destination).is_some() {
+            return Err(RulesError::Destination {
+                origin,
+                dest: destination,
+            });
         }
         out.rules.push(Rule {
             who,
@@ -608,6 +624,19 @@ pub fn expand(dest: &str, f: &Facts) -> String {
     out
 }
 
+/// Why a destination (as written, or expanded) cannot be used: a `.` or
+/// `..` component (or a NUL) would name a group outside the rule's subtree
+/// or a directory outside cgroupfs. Components are otherwise free: `%p`
+/// expands to a path, whose slashes make nested groups, as in libcgroup.
+pub fn destination_problem(dest: &str) -> Option<&'static str> {
+    if dest.contains('\0') {
+        return Some("a NUL byte");
+    }
+    dest.split('/')
+        .any(|c| c == "." || c == "..")
+        .then_some("a `.` or `..` component")
+}
+
 /// `cgroup_create_template_group`: every prefix of a templated destination
 /// that is missing in one of the rule's controllers is created.
 fn create_template(table: &Table, dest: &str, controllers: &[String]) -> Result<(), LcgError> {
@@ -644,6 +673,11 @@ fn create_template(table: &Table, dest: &str, controllers: &[String]) -> Result<
 pub(crate) fn apply(table: &Table, set: &RuleSet, i: usize, f: &Facts) -> Result<(), LcgError> {
     for r in set.with_continuations(i) {
         let dest = expand(&r.destination, f);
+        // A substitution is the process's business (its name, its user's):
+        // it may not take the destination anywhere the rule does not.
+        if destination_problem(&dest).is_some() {
+            return Err(LcgError::new(Ecg::NotAllowed));
+        }
         if dest != r.destination {
             create_template(table, &dest, &r.controllers)?;
         }
@@ -812,5 +846,26 @@ mod tests {
         assert_eq!(expand("u/%u/%U/%g/%G/%P", &f), "u/root/0/root/0/42");
         assert_eq!(expand("x/%p", &f), "x//bin/sh");
         assert_eq!(expand("a\\%u%z%", &f), "a%u%z%");
+    }
+
+    #[test]
+    fn destinations_stay_in_their_hierarchy() {
+        for bad in ["..", "a/../b", "a/./b", "/..", "a/..", "x/%p/.."] {
+            assert!(destination_problem(bad).is_some(), "{bad}");
+            let mut s = RuleSet::default();
+            let e = parse(&format!("root cpu {bad}\n"), "f", &mut s).unwrap_err();
+            assert!(e.to_string().contains("`..` component"), "{e}");
+        }
+        for ok in ["a/b", "/a//b/", "a..b/.c/..d", "u/%u/%p"] {
+            assert!(destination_problem(ok).is_none(), "{ok}");
+        }
+        // What a process's name expands to is checked again.
+        let f = Facts {
+            pid: 1,
+            uid: 0,
+            gid: 0,
+            procname: Some("/../../tgt/victim".into()),
+        };
+        assert!(destination_problem(&expand("cls/sub/%p", &f)).is_some());
     }
 }

@@ -312,6 +312,11 @@ pub struct RunArgs {
     /// How many (group, syscall) pairs the syscall counters hold [default 1048576].
     #[arg(long, value_name = "N")]
     pub max_syscall_keys: Option<u32>,
+    /// How many descendants of each policy group (of the root in observe
+    /// mode) get counters of their own; the rest are counted in their
+    /// nearest counted ancestor, so no subtree can fill the maps [default 4096].
+    #[arg(long, value_name = "N")]
+    pub max_subgroups: Option<u32>,
     /// Create the policy's groups below this group, a subtree delegated to
     /// enforcer (e.g. `system.slice/enforcer-groups.service`) [policy: agent.parent].
     #[arg(long, value_name = "PATH")]

@@ -382,6 +382,9 @@ pub(super) fn agent_options(a: RunArgs) -> crate::agent::AgentOptions {
             syscall_keys: a
                 .max_syscall_keys
                 .unwrap_or(crate::bpf::Capacity::default().syscall_keys),
+            subgroups: a
+                .max_subgroups
+                .unwrap_or(crate::bpf::Capacity::default().subgroups),
         },
         on_exit: a.on_exit.or(a.keep.then_some(crate::config::OnExit::Keep)),
         summary: a.summary,

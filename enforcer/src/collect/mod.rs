@@ -19,8 +19,12 @@ use crate::bpf::{GroupCounters, Snapshot};
 use crate::cgroup::Cgroups;
 use crate::counters::{Counts, PerSec};
 
-/// x86_64 syscall name for a number, from the `syscalls` crate's table.
+/// x86_64 syscall name for a number, from the `syscalls` crate's table;
+/// `invalid` for the key every number beyond the table is counted under.
 pub fn syscall_name(nr: u32) -> String {
+    if nr == enforcer_common::SYSCALL_NR_INVALID {
+        return "invalid".to_string();
+    }
     syscalls::Sysno::new(nr as usize)
         .map(|s| s.name().to_string())
         .unwrap_or_else(|| format!("syscall_{nr}"))
@@ -93,8 +97,8 @@ pub fn with_limits(
     }
 }
 
-/// Per group at the previous collection: its counts and CPU µs.
-type Previous = BTreeMap<u64, (Counts, u64)>;
+/// Per group at the previous collection: its counts and CPU µs (if read).
+type Previous = BTreeMap<u64, (Counts, Option<u64>)>;
 
 /// Keeps what rates and labels need between collections.
 pub struct Collector {
@@ -151,13 +155,19 @@ impl Collector {
         out
     }
 
-    /// The label of a cgroup id, walking the tree again first if the id is
-    /// not known yet (a group created since the last walk). None: it is gone.
+    /// The label of a cgroup id, looked up if the id is not known yet (a
+    /// group created since). None: it is gone.
     pub fn label_of(&mut self, id: u64) -> Option<&str> {
-        if self.index.label(id).is_none() {
-            self.index.refresh();
-        }
-        self.index.label(id)
+        self.index.label_or_lookup(id)
+    }
+
+    /// Checks up to `budget` of the groups the maps hold (`snap`) for
+    /// deletion (see [`CgroupIndex::sweep`]); those gone are forgotten and
+    /// returned, for their counters to be reclaimed.
+    pub fn sweep(&mut self, snap: &Snapshot, budget: usize) -> Vec<u64> {
+        let gone = self.index.sweep(snap.groups.keys().copied(), budget);
+        self.forget(&gone);
+        gone
     }
 
     pub fn collect(&mut self, snap: &Snapshot, cg: &Cgroups) -> Collection {
@@ -168,6 +178,21 @@ impl Collector {
     /// agent's own groups) even before the kernel has counted anything for
     /// it: its cgroupfs usage (memory, OOM kills, CPU) is there regardless.
     pub fn collect_with(&mut self, snap: &Snapshot, cg: &Cgroups, always: &[u64]) -> Collection {
+        self.collect_select(snap, cg, always, |_| true)
+    }
+
+    /// [`collect_with`](Self::collect_with), reading cgroupfs usage only for
+    /// the groups `usage` picks (the others get it by
+    /// [`GroupReport::read_usage`] if they need it): reading a few files per
+    /// group is what costs at thousands of groups, and only the groups
+    /// exported and the policy's need it.
+    pub fn collect_select(
+        &mut self,
+        snap: &Snapshot,
+        cg: &Cgroups,
+        always: &[u64],
+        usage: impl Fn(u64) -> bool,
+    ) -> Collection {
         let now = Instant::now();
         // The agent's own groups are resolved too: one created since the last
         // walk must get its report (and its label) from the first collection.
@@ -196,16 +221,24 @@ impl Collector {
                 continue;
             };
             let counts = Counts::read(c);
-            let cpu = usage::cpu(cg, &label);
+            let read = usage(id);
+            let cpu = if read {
+                usage::cpu(cg, &label)
+            } else {
+                CpuUsage::default()
+            };
             let rates = self.prev.as_ref().map(|(then, prev)| {
                 let dt = now.duration_since(*then).as_secs_f64().max(1e-6);
                 let (before, cpu_before) = prev.get(&id).copied().unwrap_or_default();
                 Rates {
                     per_sec: counts.per_sec(&before, dt),
-                    cpu_percent: cpu.usage_usec.saturating_sub(cpu_before) as f64 / dt / 10_000.0,
+                    cpu_percent: match (read, cpu_before) {
+                        (true, Some(b)) => cpu.usage_usec.saturating_sub(b) as f64 / dt / 10_000.0,
+                        _ => 0.0,
+                    },
                 }
             });
-            current.insert(id, (counts, cpu.usage_usec));
+            current.insert(id, (counts, read.then_some(cpu.usage_usec)));
             let mut workload = workload::classify(&label);
             if let Some(cid) = &workload.container_id {
                 workload.container_name = self.names.name(workload.runtime.as_deref(), cid);
@@ -213,7 +246,11 @@ impl Collector {
             groups.push(GroupReport {
                 workload,
                 limits: Vec::new(),
-                memory: usage::memory(cg, &label),
+                memory: if read {
+                    usage::memory(cg, &label)
+                } else {
+                    MemoryUsage::default()
+                },
                 cpu,
                 group: label,
                 cgroup_id: id,
@@ -245,6 +282,10 @@ mod tests {
     fn syscall_names_come_from_the_table() {
         assert_eq!(syscall_name(110), "getppid");
         assert_eq!(syscall_name(0), "read");
-        assert_eq!(syscall_name(100_000), "syscall_100000");
+        assert_eq!(syscall_name(400), "syscall_400");
+        assert_eq!(
+            syscall_name(enforcer_common::counted_nr(100_000)),
+            "invalid"
+        );
     }
 }

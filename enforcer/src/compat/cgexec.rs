@@ -317,7 +317,7 @@ fn by_rule(io: &mut Io, table: &Table, pid: i32) -> Result<(), ()> {
         io.err(&format!("Error in determining euid/egid of pid {pid}\n"));
         return Err(());
     };
-    let Some(name) = classify::procfs::procname(pid) else {
+    let Some(name) = classify::procfs::procname(pid, None) else {
         io.err(&format!("Error in determining process name of pid {pid}\n"));
         return Err(());
     };

@@ -9,8 +9,12 @@
 //! destination = "users/%u"        # %u %U %g %G %p %P as in cgrules.conf
 //! ```
 //!
-//! `exe` matches the process's executable path (or a script's path), `comm`
-//! its base name; either may end in `*` to match a prefix. `ignore = true`
+//! `exe` matches the executable the kernel ran (`/proc/PID/exe`, or for a
+//! script the script's path as the kernel recorded it at exec), never what
+//! the process says about itself (argv[0]); `comm` matches its base name as
+//! the kernel set it at exec, the name of the file execve was given, which a
+//! caller chooses with a symlink: use `exe` where the rule grants anything.
+//! Either may end in `*` to match a prefix. `ignore = true`
 //! makes a rule that leaves matching processes where they are. The rules are
 //! tried in file order after `/etc/cgrules.conf`'s; the first match wins.
 //! `hold = true` (on any rule) stops each process a rule may concern at exec
@@ -77,6 +81,10 @@ mod tests {
                 "unknown key `usr`",
             ),
             ("[classify]\nuser = \"a\"\n", "classify"),
+            (
+                "[[classify]]\nuser = \"a\"\ndestination = \"x/../y\"\n",
+                "`..` component",
+            ),
         ];
         for (text, want) in cases {
             let e = parse_toml(text, Path::new("p.toml"))

@@ -92,6 +92,8 @@ pub struct AgentMetrics {
     pub groups_omitted: usize,
     /// Audit log lines of the agent's own it could not write (a full disk).
     pub audit_lines_lost: u64,
+    /// Per owner of a subtree quota (a policy group, or `/` observing).
+    pub quotas: Vec<(String, crate::bpf::QuotaReport)>,
 }
 
 /// What the metrics endpoint serves: the agent replaces it after each collection.
@@ -432,11 +434,47 @@ impl Collector for Export {
                 "enforcer_map_full",
                 C,
                 None,
-                "Events that went uncounted because a counting map was full (raise its capacity: --max-groups, --max-syscall-keys)",
+                "Events a counting map had no room for: counted in the group's nearest counted ancestor where it has one, else uncounted (raise its capacity: --max-groups, --max-syscall-keys)",
             ),
             a.map_full
                 .iter()
                 .map(|(m, n)| (vec![("map", (*m).to_string())], *n)),
+        )?;
+        family(
+            e,
+            (
+                "enforcer_subgroups_counted",
+                G,
+                None,
+                "Groups below this one with counters of their own",
+            ),
+            a.quotas
+                .iter()
+                .map(|(g, q)| (vec![("group", g.clone())], q.admitted)),
+        )?;
+        family(
+            e,
+            (
+                "enforcer_subgroups_quota",
+                G,
+                None,
+                "How many groups below this one may have counters of their own (--max-subgroups)",
+            ),
+            a.quotas
+                .iter()
+                .map(|(g, q)| (vec![("group", g.clone())], u64::from(q.quota))),
+        )?;
+        family(
+            e,
+            (
+                "enforcer_subgroups_folded",
+                C,
+                None,
+                "Events of groups below this one beyond its quota, counted in their nearest counted ancestor",
+            ),
+            a.quotas
+                .iter()
+                .map(|(g, q)| (vec![("group", g.clone())], q.folded)),
         )?;
         family(
             e,

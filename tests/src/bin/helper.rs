@@ -59,6 +59,20 @@
 //!   personality                   personality(PER_LINUX32), then print `alive`
 //!                                 (a group that kills on `personality` never
 //!                                 prints it)
+//!   hop-send ADDR HOME DIR...     move into each cgroup2 DIR in turn and send one
+//!                                 64-byte datagram to ADDR from a socket made
+//!                                 there (an entry per group, cheaply), then move
+//!                                 into HOME
+//!   double-fork SECS              fork a child that forks a grandchild and exits
+//!                                 at once; the grandchild leaves the session
+//!                                 (setsid), prints its pid and sleeps SECS (a
+//!                                 process that tries to outrun classification)
+//!   hold-conns ADDR N SECS        keep N TCP connections to ADDR open for SECS
+//!                                 seconds, opening a new one for each the server
+//!                                 closes; print `held N` once all N were open at
+//!                                 once (or after 5 s), then `opened T` at the end
+//!   syscall-sweep FROM TO         call every syscall number FROM..TO once (all
+//!                                 invalid: ENOSYS), print `called N`
 //!   enforce-attach-and-die PIN_DIR CGROUP2_DIR DENY_ADDR
 //!                                 open enforcer's Kernel on PIN_DIR, attach the
 //!                                 enforcement programs to CGROUP2_DIR, deny
@@ -703,6 +717,31 @@ fn run(args: &[String]) -> Result<(), String> {
             unsafe { libc::personality(0x0008) };
             announce("alive")
         }
+        Some("hop-send") => {
+            let addr: String = arg(args, 1, "ADDR")?;
+            let home: String = arg(args, 2, "HOME")?;
+            hop_send(&addr, &home, args.get(3..).unwrap_or(&[]))
+        }
+        Some("double-fork") => {
+            let secs: u64 = arg(args, 1, "SECS")?;
+            double_fork(secs)
+        }
+        Some("hold-conns") => {
+            let addr: String = arg(args, 1, "ADDR")?;
+            let n: usize = arg(args, 2, "N")?;
+            let secs: f64 = arg(args, 3, "SECS")?;
+            hold_conns(&addr, n, secs)
+        }
+        Some("syscall-sweep") => {
+            let from: i64 = arg(args, 1, "FROM")?;
+            let to: i64 = arg(args, 2, "TO")?;
+            for nr in from..to {
+                // SAFETY: numbers no kernel defines: each fails with ENOSYS
+                // before touching any argument.
+                unsafe { libc::syscall(nr) };
+            }
+            announce(&format!("called {}", to - from))
+        }
         Some("enforce-attach-and-die") => {
             let pin_dir: String = arg(args, 1, "PIN_DIR")?;
             let cgroup: String = arg(args, 2, "CGROUP2_DIR")?;
@@ -736,6 +775,94 @@ fn run(args: &[String]) -> Result<(), String> {
                 .into(),
         ),
     }
+}
+
+/// `hop-send ADDR HOME DIR...` (see the usage at the top).
+fn hop_send(addr: &str, home: &str, dirs: &[String]) -> Result<(), String> {
+    let join = |dir: &str| {
+        std::fs::write(Path::new(dir).join("cgroup.procs"), "0")
+            .map_err(|e| format!("joining {dir}: {e}"))
+    };
+    for dir in dirs {
+        join(dir)?;
+        // Made here: a socket's traffic is charged to the group it was made in.
+        let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        s.send_to(&[0x5a; 64], addr).map_err(|e| e.to_string())?;
+    }
+    join(home)
+}
+
+/// `double-fork SECS` (see the usage at the top).
+fn double_fork(secs: u64) -> Result<(), String> {
+    // SAFETY: fork in a single-threaded process; the children call only
+    // async-signal-safe functions until they _exit or sleep.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(format!("fork: {}", std::io::Error::last_os_error()));
+    }
+    if child == 0 {
+        // SAFETY: as above.
+        unsafe {
+            if libc::fork() == 0 {
+                libc::setsid();
+                let line = format!("{}\n", libc::getpid());
+                libc::write(1, line.as_ptr().cast(), line.len());
+                libc::sleep(secs as libc::c_uint);
+            }
+            libc::_exit(0);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    unsafe { libc::waitpid(child, &raw mut status, 0) };
+    Ok(())
+}
+
+/// `hold-conns ADDR N SECS` (see the usage at the top).
+fn hold_conns(addr: &str, n: usize, secs: f64) -> Result<(), String> {
+    // As many descriptors as this user may have.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: get/setrlimit read and write one rlimit of ours.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raw const lim);
+        }
+    }
+    let to: std::net::SocketAddr = addr.parse().map_err(|_| format!("bad address {addr:?}"))?;
+    let start = std::time::Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    let mut conns: Vec<TcpStream> = Vec::with_capacity(n);
+    let (mut opened, mut announced) = (0u64, false);
+    while std::time::Instant::now() < end {
+        // Those the server closed go; new ones take their place.
+        conns.retain(|c| {
+            let mut b = [0u8; 1];
+            match c.peek(&mut b) {
+                Ok(n) => n > 0,
+                Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+            }
+        });
+        while conns.len() < n && std::time::Instant::now() < end {
+            match TcpStream::connect_timeout(&to, Duration::from_millis(200)) {
+                Ok(c) => {
+                    c.set_nonblocking(true).map_err(|e| e.to_string())?;
+                    conns.push(c);
+                    opened += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        if !announced && (conns.len() >= n || start.elapsed() > Duration::from_secs(5)) {
+            announced = true;
+            announce(&format!("held {}", conns.len()))?;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    announce(&format!("opened {opened}"))
 }
 
 /// `tcpi_bytes_retrans` of a TCP socket (0 if the kernel does not say).

@@ -7,6 +7,7 @@ mod control_plane;
 mod enforcement;
 mod parse;
 mod priority;
+mod scale;
 mod support;
 
 use anyhow::Result;
@@ -71,6 +72,23 @@ pub(crate) enum Which {
         #[arg(long, default_value_t = 5.0)]
         net_secs: f64,
     },
+    /// The agent at node scale: its CPU, RSS, scrape and SIGTERM time over
+    /// N groups below a policy group (a delegated subtree) and observing the
+    /// whole host, optionally with the maps full and against another build.
+    Scale {
+        /// Group counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "2000,30000,65000")]
+        groups: Vec<usize>,
+        /// Seconds of steady state measured per case.
+        #[arg(long, default_value_t = 20.0)]
+        secs: f64,
+        /// Also observe this many groups (more than the maps hold: 65,536).
+        #[arg(long)]
+        full: Option<usize>,
+        /// Another enforcer binary to compare with (such as a build of main).
+        #[arg(long)]
+        baseline: Option<std::path::PathBuf>,
+    },
     /// How reading and validating a policy scales: `enforcer apply --dry-run` of
     /// N groups as cgconfig.conf and as TOML, optionally against an older build.
     Parse {
@@ -100,6 +118,17 @@ pub(crate) fn run(which: Which) -> Result<()> {
             baseline,
         }),
         Which::Classify { execs, runs } => classify::run(execs, runs),
+        Which::Scale {
+            groups,
+            secs,
+            full,
+            baseline,
+        } => scale::run(scale::Options {
+            sizes: groups,
+            secs,
+            full,
+            baseline,
+        }),
         Which::Priority {
             runs,
             work_secs,
@@ -129,5 +158,8 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
 
 /// `xtask bench-worker ARGS`: a benchmark's process inside a group.
 pub(crate) fn worker(args: &[String]) -> Result<()> {
+    if args.first().is_some_and(|a| a == "hop") {
+        return scale::hop(args);
+    }
     priority::worker(args)
 }

@@ -111,6 +111,15 @@ impl Reader<'_, '_> {
                 "a rule matches an `exe` or a `comm`, not both: write two rules",
             ));
         }
+        if let Some(why) = crate::classify::rules::destination_problem(&rule.destination.value) {
+            return Err(ConfigError::invalid(
+                rule.destination.span.clone(),
+                format!(
+                    "`destination` has {why}: name the group by its path below the hierarchy's \
+                     root, such as `destination = \"users/%u\"`"
+                ),
+            ));
+        }
         if t.destination.is_none() && !rule.ignore {
             return Err(ConfigError::invalid(
                 span,
