@@ -41,7 +41,7 @@ pub use event::{
 };
 pub use net::NetCounter;
 pub use sock::SockCounter;
-pub use syscall::{ScopeCache, SyscallKey, scope};
+pub use syscall::{ScopeCache, SyscallKey, scope, syscall_abi};
 
 /// Default capacity of the per-group maps (`NET_EGRESS`, `NET_INGRESS`,
 /// `SOCK_ATTEMPTS`, `SYSCALL_GROUPS`, `GROUP_RULES`, `ENFORCE_COUNTS`; twice it

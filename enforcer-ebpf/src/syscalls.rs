@@ -18,7 +18,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
     programs::RawTracePointContext,
 };
-use enforcer_common::{MAX_CGROUPS, MAX_SYSCALL_KEYS, ScopeCache, SyscallKey, full, scope};
+use enforcer_common::{
+    MAX_CGROUPS, MAX_SYSCALL_KEYS, ScopeCache, SyscallKey, full, scope, syscall_abi,
+};
 
 use crate::cgroup::CGROUP_MIGRATIONS;
 use crate::counters::upsert;
@@ -59,7 +61,13 @@ fn count_syscalls(ctx: RawTracePointContext) -> u32 {
     let Ok(nr) = u32::try_from(nr) else {
         return 0;
     };
-    let key = SyscallKey::new(cgroup_id, nr);
+    // A 32-bit task's numbers are its compat table's: keyed apart.
+    let abi = if crate::compat::in_compat_syscall(&ctx) {
+        syscall_abi::COMPAT
+    } else {
+        syscall_abi::NATIVE
+    };
+    let key = SyscallKey::with_abi(cgroup_id, nr, abi);
     upsert(&SYSCALLS, full::SYSCALLS, &key, &1, |slot| {
         // SAFETY: `slot` is this CPU's copy of the value, valid for this run.
         // Tracepoint programs run with preemption disabled and sys_enter cannot

@@ -22,7 +22,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::run::{enforcer_binary, workspace_root};
+use crate::cross::Target;
+use crate::run::{enforcer_binary, enforcer_binary_for, workspace_root};
 
 const INSTALL: &str = r#"#!/bin/sh
 # Installs this enforcer build under PREFIX (default /usr/local) and the
@@ -61,15 +62,24 @@ fn write_output(cmd: &mut Command, to: &Path) -> Result<()> {
     std::fs::write(to, out.stdout).with_context(|| format!("writing {}", to.display()))
 }
 
-pub(crate) fn run() -> Result<PathBuf> {
+/// The tree for the host's architecture, or for `target`'s (its binary;
+/// man pages and completions from the host's, as they are the same).
+pub(crate) fn run(target: Option<Target>) -> Result<PathBuf> {
     let root = workspace_root();
     let bin = enforcer_binary(true);
     let version = env!("CARGO_PKG_VERSION");
-    let out = root.join("target/dist").join(format!("enforcer-{version}"));
+    let name = match target {
+        Some(t) => format!("enforcer-{version}-{}", t.name()),
+        None => format!("enforcer-{version}"),
+    };
+    let out = root.join("target/dist").join(name);
     if out.exists() {
         std::fs::remove_dir_all(&out)?;
     }
-    copy(&bin, &out.join("bin/enforcer"))?;
+    copy(
+        &enforcer_binary_for(target, true),
+        &out.join("bin/enforcer"),
+    )?;
     let man = out.join("share/man/man8");
     let st = Command::new(&bin)
         .args(["man", "--out-dir"])
