@@ -39,13 +39,6 @@ impl Target {
         }
     }
 
-    /// Debian's name of the architecture (packages, `dpkg --add-architecture`).
-    pub(crate) fn debian(self) -> &'static str {
-        match self {
-            Target::Aarch64 => "arm64",
-        }
-    }
-
     /// Debian's cross compiler for the target (the linker).
     fn gcc_package(self) -> &'static str {
         match self {
