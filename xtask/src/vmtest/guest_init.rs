@@ -44,7 +44,8 @@ pub(crate) fn init_script(tests: &[TestExe], arch: GuestArch) -> String {
              mount -t proc proc /proc; mount -t sysfs sysfs /sys\n\
              modprobe virtio_mmio && modprobe virtio_console\n\
              umount /sys; umount /proc\n\
-             i=0; while [ ! -e /dev/hvc0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n\
+             # hvc0's node exists before the port is probed: wait until it opens.\n\
+             i=0; until {{ printf '' >/dev/hvc0; }} 2>/dev/null || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done\n\
              exec </dev/hvc0 >/dev/hvc0 2>&1\n\
              # The arm32 helper of the compat-syscall tests.\n\
              export ENFORCER_TEST_COMPAT32={}\n",
