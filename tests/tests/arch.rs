@@ -112,3 +112,36 @@ fn compat_syscalls_are_counted_under_the_compat_table() {
         assert_eq!(by_name(&s, "semget"), 0, "{s}");
     }
 }
+
+/// A fleet policy written with x86_64 names, checked for arm64 nodes from
+/// this machine: refused at the name (exit 2, nothing changed), naming the
+/// architecture and the call to use; the same file is fine for x86_64.
+#[test]
+fn x86_only_names_are_refused_for_arm64_nodes() {
+    let g = GroupGuard::new("arch-names");
+    let run = AgentRun::new();
+    let p = run.file("fleet.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[group.\"{}\"]\n\"pids.max\" = 10\n\n[group.\"{}\".syscalls]\n\
+             deny = [\"ptrace\", \"open\", \"fork\"]\naction = \"kill\"\n",
+            g.name, g.name
+        ),
+    )
+    .unwrap();
+    let file = p.to_str().unwrap();
+    let out = enforcer_tests::enforcer(&["apply", file, "--dry-run", "--arch", "arm64"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{file}:5:19: \"open\" does not exist on aarch64; use \"openat\""
+        )),
+        "{err}"
+    );
+    let out = enforcer_tests::enforcer(&["apply", file, "--dry-run", "--arch", "x86_64"]);
+    assert!(out.status.success(), "{out:?}");
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("fork -> kill"), "{plan}");
+}

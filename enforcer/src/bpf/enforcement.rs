@@ -393,7 +393,11 @@ impl Kernel {
                 .and_then(|spec| {
                     ensure_loaded(&mut self.ebpf, spec, &mut self.btf).map_err(|e| lsm_refusal(&e))
                 })
-                .and_then(|()| bpf_lsm_inactive().map_or(Ok(()), Err));
+                .and_then(|()| bpf_lsm_inactive().map_or(Ok(()), Err))
+                .and_then(|()| {
+                    super::lsm_attach::attach_refused(&mut self.ebpf, &mut self.btf)
+                        .map_or(Ok(()), Err)
+                });
             if let Err(why) = &probe {
                 tracing::warn!(
                     "{why}; syscall deny rules for listen, accept and execve are unavailable"

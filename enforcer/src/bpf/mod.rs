@@ -39,6 +39,7 @@ mod features;
 mod held;
 mod kernel;
 mod layout;
+mod lsm_attach;
 mod object;
 mod pins;
 mod rawlink;
