@@ -43,7 +43,7 @@ pub use event::{
 };
 pub use net::NetCounter;
 pub use sock::SockCounter;
-pub use syscall::{SYSCALL_NR_INVALID, ScopeCache, SyscallKey, counted_nr, scope};
+pub use syscall::{SYSCALL_NR_INVALID, ScopeCache, SyscallKey, counted_nr, scope, syscall_abi};
 
 /// Default capacity of the per-group maps (`NET_EGRESS`, `NET_INGRESS`,
 /// `SOCK_ATTEMPTS`, `SYSCALL_GROUPS`, `GROUP_RULES`, `ENFORCE_COUNTS`; twice it

@@ -1,20 +1,29 @@
 //! Syscall counting: key of `SYSCALLS`, the scope switch and the per-CPU cache.
 
 /// Key of the per-CPU hash `SYSCALLS` (value: `u64` count of calls):
-/// one entry per (cgroup, syscall number) pair that has been seen.
+/// one entry per (cgroup, ABI, syscall number) that has been seen.
 ///
-/// Layout: 16 bytes, `_pad` makes the tail explicit and must be zero (the kernel
-/// hashes all 16 key bytes, so a non-zero pad would be a different key).
+/// Layout: 16 bytes, no padding (the kernel hashes all 16 key bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SyscallKey {
     /// cgroup2 id of the calling task.
     pub cgroup_id: u64,
     /// Syscall number as passed to `sys_enter` (architecture specific: on x86_64
-    /// `getppid` is 110).
+    /// `getppid` is 110), in the table `abi` names.
     pub nr: u32,
-    /// Always zero.
-    pub _pad: u32,
+    /// [`syscall_abi::NATIVE`], or [`syscall_abi::COMPAT`] for a call made
+    /// through the 32-bit compat table (i386 on x86_64, arm32 on aarch64),
+    /// whose numbers are another table's.
+    pub abi: u32,
+}
+
+/// Values of [`SyscallKey::abi`].
+pub mod syscall_abi {
+    /// The architecture's own table.
+    pub const NATIVE: u32 = 0;
+    /// The 32-bit compat table.
+    pub const COMPAT: u32 = 1;
 }
 
 const _: () = assert!(core::mem::size_of::<SyscallKey>() == 16);
@@ -22,7 +31,9 @@ const _: () = assert!(core::mem::size_of::<SyscallKey>() == 16);
 /// The one `SYSCALLS` key number for every call whose number no syscall
 /// table has (x86-64's and arm64's end below 512; beyond are ENOSYS, or x32
 /// calls): a process calling numbers 500..1.1M made a million keys and
-/// filled the map for every group. So a group holds at most 513 keys.
+/// filled the map for every group. So a group holds at most 513 keys per
+/// ABI (the compat tables, i386's and arm32's, also end below 512; arm32's
+/// private calls at 0x0f0000 count here too).
 pub const SYSCALL_NR_INVALID: u32 = 512;
 
 /// The key number a call is counted under: itself, or
@@ -38,14 +49,16 @@ pub const fn counted_nr(nr: u32) -> u32 {
 const _: () = assert!(core::mem::align_of::<SyscallKey>() == 8);
 
 impl SyscallKey {
-    /// The key for `cgroup_id` and syscall `nr`, padding zeroed.
+    /// The key for `cgroup_id` and native syscall `nr`.
     #[must_use]
     pub const fn new(cgroup_id: u64, nr: u32) -> Self {
-        Self {
-            cgroup_id,
-            nr,
-            _pad: 0,
-        }
+        Self::with_abi(cgroup_id, nr, syscall_abi::NATIVE)
+    }
+
+    /// The key for `cgroup_id` and syscall `nr` of table `abi`.
+    #[must_use]
+    pub const fn with_abi(cgroup_id: u64, nr: u32, abi: u32) -> Self {
+        Self { cgroup_id, nr, abi }
     }
 }
 

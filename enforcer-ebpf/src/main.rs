@@ -60,6 +60,7 @@ mod atomic;
 #[cfg(feature = "bench")]
 mod bench;
 mod cgroup;
+mod compat;
 mod counters;
 mod deny;
 mod events;

@@ -26,6 +26,7 @@ use aya_ebpf::{
 };
 use enforcer_common::{
     MAX_CGROUPS, MAX_SYSCALL_KEYS, ScopeCache, SyscallKey, counted_nr, full, scope,
+    syscall_abi,
 };
 
 use crate::cgroup::CGROUP_MIGRATIONS;
@@ -75,7 +76,13 @@ fn count_syscalls(ctx: RawTracePointContext) -> u32 {
     // Numbers no table has share one key, so a group holds a bounded
     // number of keys whatever it calls.
     let nr = counted_nr(nr);
-    let key = SyscallKey::new(scope.cgroup_id, nr);
+    // A 32-bit task's numbers are its compat table's: keyed apart.
+    let abi = if crate::compat::in_compat_syscall(&ctx) {
+        syscall_abi::COMPAT
+    } else {
+        syscall_abi::NATIVE
+    };
+    let key = SyscallKey::with_abi(scope.cgroup_id, nr, abi);
     // SAFETY: `slot` is this CPU's copy of the value, valid for this run.
     // Tracepoint programs run with preemption disabled and sys_enter cannot
     // nest on one CPU, so a plain add cannot lose an update.
@@ -95,7 +102,7 @@ fn count_syscalls(ctx: RawTracePointContext) -> u32 {
                 upsert(
                     &SYSCALLS,
                     full::SYSCALLS,
-                    &SyscallKey::new(scope.fallback, nr),
+                    &SyscallKey::with_abi(scope.fallback, nr, abi),
                     &1,
                     add,
                 );

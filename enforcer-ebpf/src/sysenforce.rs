@@ -27,10 +27,7 @@
 use core::arch::asm;
 
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_task,
-        bpf_probe_read_kernel, bpf_send_signal,
-    },
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_send_signal},
     macros::{map, raw_tracepoint},
     maps::{Array, LruHashMap, PerCpuArray},
     programs::RawTracePointContext,
@@ -48,7 +45,7 @@ use crate::policy::{count, rules};
 
 /// `[GENERATION, SYSCALL_GROUPS]`, see `enforce_scope`. Written by userspace.
 #[map]
-static ENFORCE_SCOPE: Array<u32> = Array::with_max_entries(enforce_scope::ENTRIES, 0);
+pub(crate) static ENFORCE_SCOPE: Array<u32> = Array::with_max_entries(enforce_scope::ENTRIES, 0);
 
 /// cgroup2 id -> the groups with syscall rules that contain it. A cache,
 /// filled by this program; invalid once the generation moves on.
@@ -107,7 +104,7 @@ fn enforce_syscalls(ctx: RawTracePointContext) -> u32 {
     if words & slot.bit == 0 {
         return 0;
     }
-    let is_compat = in_compat_syscall();
+    let is_compat = crate::compat::in_compat_syscall(&ctx);
     let (mut killer, mut logger) = (0u64, 0u64);
     for owner in owners {
         let Some(policy) = rules(owner) else {
@@ -211,30 +208,6 @@ fn bitmaps(
     } else {
         (&policy.kill, &policy.log)
     }
-}
-
-/// Whether the current syscall is a compat (i386) one: `TS_COMPAT` in
-/// `current->thread_info.status`, at the offset userspace found in BTF.
-#[inline(always)]
-fn in_compat_syscall() -> bool {
-    let mask = ENFORCE_SCOPE
-        .get(enforce_scope::COMPAT_MASK)
-        .copied()
-        .unwrap_or(0);
-    if mask == 0 {
-        return false;
-    }
-    let offset = ENFORCE_SCOPE
-        .get(enforce_scope::COMPAT_OFFSET)
-        .copied()
-        .unwrap_or(0);
-    // SAFETY: bpf_get_current_task has no arguments; the read goes through
-    // bpf_probe_read_kernel, which fails instead of faulting.
-    let status = unsafe {
-        let task = bpf_get_current_task() as *const u8;
-        bpf_probe_read_kernel(task.wrapping_add(offset as usize).cast::<u32>())
-    };
-    status.is_ok_and(|s| s & mask != 0)
 }
 
 /// The groups with syscall rules containing `cgroup_id`, from this CPU's

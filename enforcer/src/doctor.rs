@@ -1,12 +1,14 @@
 //! What enforcer needs from the host, checked one by one with a fix for each
 //! problem (the `status` verb's check list): bpffs for the pins, cgroup2 for
 //! eBPF to tell groups apart, BTF and BPF-LSM for LSM deny rules, delegation
-//! of the policy's parent group, and the capabilities to load programs.
+//! of the policy's parent group, and the capabilities to load programs; and
+//! what differs per architecture (the syscall tables, the BPF JIT).
 
 use std::path::Path;
 
 use serde::Serialize;
 
+use crate::arch::Arch;
 use crate::bpf::{Feature, FeatureReport};
 use crate::cgroup::{Cgroups, GroupPath};
 
@@ -14,7 +16,7 @@ use crate::cgroup::{Cgroups, GroupPath};
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Check {
     /// `bpffs`, `cgroup2`, `btf`, `bpf-lsm`, `delegation`, `capabilities`,
-    /// `ebpf`, `policy-file`, `policy`.
+    /// `ebpf`, `arch`, `bpf-jit`, `policy-file`, `policy`.
     pub name: &'static str,
     pub ok: bool,
     /// Whether enforcer (or the policy given) cannot work without it: a
@@ -169,6 +171,60 @@ fn btf(needed: bool) -> Check {
     )
 }
 
+/// The node's architecture and what depends on it (informational).
+fn architecture(arch: Arch) -> Check {
+    let trampolines = match arch {
+        Arch::X86_64 => "",
+        // arm64 got BPF trampolines (fentry, LSM programs) in Linux 6.0.
+        Arch::Aarch64 => {
+            "; BPF-LSM programs need BPF trampolines, which arm64 kernels have from Linux 6.0"
+        }
+    };
+    check(
+        "arch",
+        true,
+        false,
+        format!(
+            "{arch}: policy syscall names and counts use the {arch} table; 32-bit ({compat}) \
+             tasks' calls are counted as {compat}:NAME and matched by their {compat} numbers{trampolines}",
+            compat = arch.compat_name()
+        ),
+        "",
+    )
+}
+
+/// The BPF JIT (`net.core.bpf_jit_enable`: 0 off, 1 on, 2 on with debug
+/// output); `None` when the file cannot be read.
+fn bpf_jit(setting: Option<&str>) -> Check {
+    let (ok, detail) = match setting.map(str::trim) {
+        Some("1") => (true, "on: programs run as native code".to_string()),
+        Some("2") => (
+            true,
+            "on, with debug output to the kernel log (net.core.bpf_jit_enable=2)".to_string(),
+        ),
+        Some("0") => (
+            false,
+            "off: every program runs in the kernel's interpreter, several times slower per \
+             packet and syscall"
+                .to_string(),
+        ),
+        other => (
+            false,
+            format!(
+                "unknown (/proc/sys/net/core/bpf_jit_enable: {})",
+                other.unwrap_or("not readable")
+            ),
+        ),
+    };
+    check(
+        "bpf-jit",
+        ok,
+        false,
+        detail,
+        "sysctl -w net.core.bpf_jit_enable=1 (kernels with CONFIG_BPF_JIT_ALWAYS_ON have it on always)",
+    )
+}
+
 fn bpf_lsm(report: Option<&FeatureReport>, needed: bool) -> Check {
     let refusal = report.and_then(|r| r.refusal(Feature::LsmDeny));
     let ok = report.is_some() && refusal.is_none();
@@ -181,7 +237,7 @@ fn bpf_lsm(report: Option<&FeatureReport>, needed: bool) -> Check {
             (Some(_), None) => "BPF-LSM programs load here".into(),
             (Some(_), Some(r)) => format!("BPF-LSM programs do not load: {r}"),
         },
-        "boot with `bpf` among the active LSMs (lsm=...,bpf on the kernel command line) on a kernel that allows BPF trampolines; or use action = \"kill\"/\"log\" for listen, accept and execve",
+        "boot with `bpf` among the active LSMs (lsm=...,bpf on the kernel command line) on a kernel that allows BPF trampolines (arm64: Linux 6.0 or later); or use action = \"kill\"/\"log\" for listen, accept and execve",
     )
 }
 
@@ -253,6 +309,9 @@ pub fn checks(
     out.push(btf(lsm_needed));
     out.push(bpf_lsm(report, lsm_needed));
     out.push(delegation(cg, parent));
+    out.push(architecture(Arch::host()));
+    let jit = std::fs::read_to_string("/proc/sys/net/core/bpf_jit_enable").ok();
+    out.push(bpf_jit(jit.as_deref()));
     out
 }
 
@@ -264,6 +323,21 @@ pub fn healthy(checks: &[Check]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn architecture_and_jit_are_named() {
+        let a = architecture(Arch::Aarch64);
+        assert!(a.ok && !a.needed);
+        assert!(a.detail.starts_with("aarch64: "), "{}", a.detail);
+        assert!(a.detail.contains("arm32:NAME"), "{}", a.detail);
+        assert!(a.detail.contains("from Linux 6.0"), "{}", a.detail);
+        assert!(architecture(Arch::X86_64).detail.contains("i386:NAME"));
+        assert!(bpf_jit(Some("1\n")).ok);
+        let off = bpf_jit(Some("0\n"));
+        assert!(!off.ok && !off.needed, "a slow JIT-less kernel still works");
+        assert!(off.fix.unwrap().contains("bpf_jit_enable=1"));
+        assert!(!bpf_jit(None).ok);
+    }
 
     #[test]
     fn fixes_only_for_problems_and_health_counts_needed_ones() {

@@ -4,6 +4,7 @@
 //! The binary (`main.rs`) is a thin clap layer over this library.
 
 pub mod agent;
+pub mod arch;
 pub mod bpf;
 pub mod cgroup;
 pub mod classify;

@@ -144,6 +144,16 @@ pub fn helper_bin() -> PathBuf {
     enforcer_bin().with_file_name("enforcer-test-helper")
 }
 
+/// A 32-bit (arm32) helper for aarch64 hosts, named by
+/// `ENFORCER_TEST_COMPAT32` (`cargo xtask vmtest --arch arm64` builds and
+/// ships it: tests/compat32/compat32.c): `getppid K` makes K getppid calls,
+/// `personality` calls personality(PER_LINUX32) and prints `alive`.
+pub fn compat32_bin() -> Option<PathBuf> {
+    std::env::var_os("ENFORCER_TEST_COMPAT32")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+}
+
 /// Polls `f` every 50 ms until it holds; panics after 10 s naming `what`.
 pub fn wait_until(what: &str, f: impl FnMut() -> bool) {
     wait_for(what, Duration::from_secs(10), f);
@@ -250,6 +260,18 @@ pub fn scale_pattern(i: usize) -> (Vec<(libc::c_long, u64)>, u64) {
         .collect();
     (calls, (i % 4 + 1) as u64)
 }
+
+/// The helper's `syscall-sequence`: `(name, this architecture's number,
+/// calls)`. Each name has another number on x86_64 than on aarch64, and
+/// each number names another syscall in the other table (x86_64's 110
+/// `getppid` is aarch64's `getpgid`... and aarch64's 173 `getppid` is
+/// x86_64's `ioperm`), so a report naming calls with the wrong table shows.
+pub const SYSCALL_SEQUENCE: [(&str, libc::c_long, u64); 4] = [
+    ("getppid", libc::SYS_getppid, 300),
+    ("getuid", libc::SYS_getuid, 200),
+    ("sched_yield", libc::SYS_sched_yield, 100),
+    ("umask", libc::SYS_umask, 50),
+];
 
 /// The lines of a child's output, read on a thread of their own, so a test
 /// waits for each with a deadline: a hung process fails the test that waits

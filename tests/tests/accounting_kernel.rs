@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use accounting_support::{PinDir, TestCgroup, group};
+use enforcer::arch::SyscallId;
 use enforcer::bpf::{BpfError, Event, Kernel, SyscallScope, cgroup_id, snapshot_pinned, unpin_all};
 use enforcer_tests::layout::{self, skip_without_cgroup2};
 use enforcer_tests::{GroupGuard, enforcer_ok, helper_bin};
@@ -205,7 +206,11 @@ fn connect_and_bind_attempts_are_counted() {
 /// Calls of `nr` by group `id`.
 fn calls(kernel: &Kernel, id: u64, nr: u32) -> u64 {
     let snap = kernel.snapshot().expect("snapshot");
-    group(&snap, id).syscalls.get(&nr).copied().unwrap_or(0)
+    group(&snap, id)
+        .syscalls
+        .get(&SyscallId::native(nr))
+        .copied()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -303,7 +308,11 @@ fn pinned_state_survives_a_killed_loader_without_duplicate_links() {
         (counted.egress.packets, counted.egress.bytes),
         (DATAGRAMS, DATAGRAMS * (PAYLOAD + V4_HEADERS))
     );
-    let getppids = counted.syscalls.get(&NR_GETPPID).copied().unwrap_or(0);
+    let getppids = counted
+        .syscalls
+        .get(&SyscallId::native(NR_GETPPID))
+        .copied()
+        .unwrap_or(0);
     assert!(
         (K..=K + 100).contains(&getppids),
         "getppid counted {getppids}"

@@ -913,6 +913,34 @@ fn a_killed_syscall_kills_only_inside_the_group() {
         assert_eq!(events[0].details()["syscall"], "personality");
         assert_eq!(events[0].details()["nr"], 136);
     }
+    // And from an arm32 task on aarch64 (arm32 number 136), where the guest
+    // has the 32-bit helper.
+    #[cfg(target_arch = "aarch64")]
+    match enforcer_tests::compat32_bin() {
+        Some(compat32) => {
+            let out = g
+                .command(&compat32, &["personality"])
+                .output()
+                .expect("run the arm32 helper");
+            assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{}", out.status);
+            let outside = Command::new(&compat32)
+                .arg("personality")
+                .output()
+                .expect("run the arm32 helper outside");
+            assert_eq!(String::from_utf8_lossy(&outside.stdout).trim(), "alive");
+            let events = events_of(&mut kernel, g.id(), Duration::from_secs(2), |e| {
+                !e.is_empty()
+            });
+            assert_eq!(events.len(), 1, "{events:?}");
+            assert_eq!(events[0].details()["abi"], "arm32");
+            assert_eq!(events[0].details()["syscall"], "personality");
+            assert_eq!(events[0].details()["nr"], 136);
+        }
+        None => enforcer_tests::skipped(
+            "a_killed_syscall_kills_only_inside_the_group (arm32 part)",
+            "no 32-bit helper here (ENFORCER_TEST_COMPAT32 unset)",
+        ),
+    }
 }
 
 #[test]

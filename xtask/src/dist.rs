@@ -23,7 +23,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::run::{enforcer_binary, workspace_root};
+use crate::cross::Target;
+use crate::run::{enforcer_binary, enforcer_binary_for, workspace_root};
 
 fn copy(from: &Path, to: &Path) -> Result<()> {
     if let Some(dir) = to.parent() {
@@ -44,27 +45,37 @@ fn write_output(cmd: &mut Command, to: &Path) -> Result<()> {
     std::fs::write(to, out.stdout).with_context(|| format!("writing {}", to.display()))
 }
 
-pub(crate) fn run() -> Result<PathBuf> {
+/// The tree for the host's architecture, or for `target`'s (its binary;
+/// man pages and completions from the host's, as they are the same).
+pub(crate) fn run(target: Option<Target>) -> Result<PathBuf> {
     let version = env!("CARGO_PKG_VERSION");
-    let out = workspace_root()
-        .join("target/dist")
-        .join(format!("enforcer-{version}"));
-    layout(&enforcer_binary(true), &out)?;
+    let name = match target {
+        Some(t) => format!("enforcer-{version}-{}", t.name()),
+        None => format!("enforcer-{version}"),
+    };
+    let out = workspace_root().join("target/dist").join(name);
+    layout(
+        &enforcer_binary(true),
+        &enforcer_binary_for(target, true),
+        &out,
+    )?;
     eprintln!("[dist] {}", out.display());
     Ok(out)
 }
 
 /// The release tree in `out` (replaced if it exists) around the enforcer
-/// binary `bin`: `cargo xtask dist` uses the release build, the systemd
-/// guest of `cargo xtask vmtest` the debug build its tests run.
-pub(crate) fn layout(bin: &Path, out: &Path) -> Result<()> {
+/// binary `bin`, built for the tree's architecture; `host_bin`, runnable
+/// here, writes the man pages and completions. `cargo xtask dist` uses the
+/// release build, the systemd guest of `cargo xtask vmtest` the debug build
+/// its tests run.
+pub(crate) fn layout(host_bin: &Path, bin: &Path, out: &Path) -> Result<()> {
     let root = workspace_root();
     if out.exists() {
         std::fs::remove_dir_all(out)?;
     }
     copy(bin, &out.join("bin/enforcer"))?;
     let man = out.join("share/man/man8");
-    let st = Command::new(bin)
+    let st = Command::new(host_bin)
         .args(["man", "--out-dir"])
         .arg(&man)
         .status()?;
@@ -77,7 +88,7 @@ pub(crate) fn layout(bin: &Path, out: &Path) -> Result<()> {
         ("fish", "share/fish/vendor_completions.d/enforcer.fish"),
     ] {
         write_output(
-            Command::new(bin).args(["completions", shell]),
+            Command::new(host_bin).args(["completions", shell]),
             &out.join(path),
         )?;
     }

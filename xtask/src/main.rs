@@ -6,6 +6,7 @@
 mod bench;
 #[cfg(test)]
 mod claims;
+mod cross;
 mod dist;
 mod fuzz;
 #[cfg(test)]
@@ -34,6 +35,10 @@ enum Task {
     Build {
         #[arg(long)]
         release: bool,
+        /// Build for another architecture (installs its Rust standard
+        /// library and Debian's cross linker); target/TRIPLE/PROFILE/enforcer.
+        #[arg(long, value_enum)]
+        target: Option<cross::Target>,
     },
     /// Build, then run `enforcer ARGS` as root (the main job).
     BuildAndRun {
@@ -77,17 +82,21 @@ enum Task {
     /// Run the end-to-end tests in QEMU on other kernels and cgroup layouts.
     Vmtest(vmtest::Args),
     /// Release build with man pages, shell completions, the systemd unit and
-    /// the Kubernetes manifests, in target/dist/enforcer-VERSION/.
-    Dist,
+    /// the Kubernetes manifests, in target/dist/enforcer-VERSION/ (with
+    /// --target, target/dist/enforcer-VERSION-ARCH/).
+    Dist {
+        #[arg(long, value_enum)]
+        target: Option<cross::Target>,
+    },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.task {
         Task::Setup => setup::run(),
-        Task::Build { release } => {
+        Task::Build { release, target } => {
             setup::run()?;
-            run::build(release)
+            run::build_for(target, release)
         }
         Task::BuildAndRun { release, args } => {
             setup::run()?;
@@ -117,10 +126,15 @@ fn main() -> Result<()> {
         }
         Task::BenchWorker { args } => bench::worker(&args),
         Task::Vmtest(args) => vmtest::run(args),
-        Task::Dist => {
+        Task::Dist { target } => {
             setup::run()?;
+            // The host binary writes the man pages and completions (the
+            // same for every architecture).
             run::build(true)?;
-            dist::run().map(|_| ())
+            if target.is_some() {
+                run::build_for(target, true)?;
+            }
+            dist::run(target).map(|_| ())
         }
     }
 }

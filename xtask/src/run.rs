@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
+use crate::cross::Target;
 use crate::setup::status;
 
 pub(crate) fn workspace_root() -> PathBuf {
@@ -34,6 +35,14 @@ pub(crate) fn is_root() -> bool {
 }
 
 pub(crate) fn build(release: bool) -> Result<()> {
+    build_for(None, release)
+}
+
+/// The binaries (`enforcer` and the test helpers) for `target`, or the host.
+pub(crate) fn build_for(target: Option<Target>, release: bool) -> Result<()> {
+    if let Some(t) = target {
+        crate::cross::ensure(t)?;
+    }
     let mut cmd = cargo();
     cmd.args([
         "build",
@@ -46,14 +55,26 @@ pub(crate) fn build(release: bool) -> Result<()> {
     if release {
         cmd.arg("--release");
     }
-    status(&mut cmd).context("building the workspace failed")
+    if let Some(t) = target {
+        cmd.args(["--target", t.triple()]);
+    }
+    status(&mut cmd).context("building the workspace failed")?;
+    if let Some(t) = target {
+        eprintln!(
+            "[build] {} ({})",
+            enforcer_binary_for(target, release).display(),
+            t.name()
+        );
+    }
+    Ok(())
 }
 
 pub(crate) fn enforcer_binary(release: bool) -> PathBuf {
-    workspace_root()
-        .join("target")
-        .join(if release { "release" } else { "debug" })
-        .join("enforcer")
+    enforcer_binary_for(None, release)
+}
+
+pub(crate) fn enforcer_binary_for(target: Option<Target>, release: bool) -> PathBuf {
+    crate::cross::profile_dir(target, release).join("enforcer")
 }
 
 pub(crate) fn run_enforcer(release: bool, args: &[String]) -> Result<()> {

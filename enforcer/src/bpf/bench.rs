@@ -269,7 +269,7 @@ pub fn snapshot_pinned_batch(pin_dir: &Path) -> Result<Snapshot, BpfError> {
             .entry(key.cgroup_id)
             .or_default()
             .syscalls
-            .insert(key.nr, calls);
+            .insert(crate::arch::SyscallId::of_key(&key), calls);
     })?;
     Ok(Snapshot {
         groups,

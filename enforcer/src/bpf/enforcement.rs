@@ -395,7 +395,11 @@ impl Kernel {
                 .and_then(|spec| {
                     ensure_loaded(&mut self.ebpf, spec, &mut self.btf).map_err(|e| lsm_refusal(&e))
                 })
-                .and_then(|()| bpf_lsm_inactive().map_or(Ok(()), Err));
+                .and_then(|()| bpf_lsm_inactive().map_or(Ok(()), Err))
+                .and_then(|()| {
+                    super::lsm_attach::attach_refused(&mut self.ebpf, &mut self.btf)
+                        .map_or(Ok(()), Err)
+                });
             if let Err(why) = &probe {
                 tracing::warn!(
                     "{why}; syscall deny rules for listen, accept and execve are unavailable"
@@ -496,8 +500,9 @@ impl Kernel {
     }
 
     /// Writes the compat-syscall check's offset and mask (once per process;
-    /// the array is pinned, so a restart writes the same values again).
-    fn ensure_compat_check(&mut self) -> Result<(), BpfError> {
+    /// the array is pinned, so a restart writes the same values again). Both
+    /// `sys_enter` programs use them: `enforce_syscalls` and `count_syscalls`.
+    pub(super) fn ensure_compat_check(&mut self) -> Result<(), BpfError> {
         if self.compat_known {
             return Ok(());
         }
@@ -554,7 +559,8 @@ impl Kernel {
 
 /// Offset of `thread_info.status` in `task_struct` and the `TS_COMPAT` bit,
 /// from the running kernel's BTF; `(0, 0)` (no compat detection) where that
-/// does not apply or cannot be found.
+/// does not apply or cannot be found. x86_64 only: on aarch64 the kernel
+/// side reads the caller's saved `pstate` instead (enforcer-ebpf/src/compat.rs).
 fn compat_check() -> (u32, u32) {
     if !cfg!(target_arch = "x86_64") {
         return (0, 0);

@@ -9,9 +9,9 @@ use enforcer_common::{
 };
 use serde_json::json;
 
-use super::rules::{hook_syscall, i386_name};
+use super::rules::hook_syscall;
+use crate::arch::{Abi, Arch};
 use crate::plan::{Direction, SyscallAction};
-use syscalls::Sysno;
 
 /// Which socket call a network rule refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +89,10 @@ pub enum Event {
         /// The syscall's name (for `Deny`, the first syscall the LSM hook
         /// covers: `accept` also stands for `accept4`, `execve` for `execveat`).
         syscall: String,
-        /// Its number (`Log`, `Kill`), in the i386 table when `compat`.
+        /// Its number (`Log`, `Kill`), in the compat table (i386 on x86_64,
+        /// arm32 on aarch64) when `compat`.
         nr: Option<u32>,
-        /// Made by a 32-bit (i386) task.
+        /// Made by a 32-bit task through the compat table.
         compat: bool,
     },
     /// A byte budget ran out: packets are dropped until its window ends. At most
@@ -242,7 +243,7 @@ impl Event {
                 },
                 "syscall": syscall,
                 "nr": nr,
-                "abi": if *compat { "i386" } else { std::env::consts::ARCH },
+                "abi": Arch::host().abi_name(if *compat { Abi::Compat } else { Abi::Native }),
                 "rule": format!("syscalls.deny {syscall}"),
                 "task_cgroup_id": task_cgroup_id,
                 "ktime_ns": ktime_ns,
@@ -370,11 +371,8 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Event> {
                     None,
                 ),
                 a => {
-                    let name = if compat {
-                        i386_name(raw.detail).map(str::to_string)
-                    } else {
-                        Sysno::new(raw.detail as usize).map(|s| s.name().to_string())
-                    };
+                    let abi = if compat { Abi::Compat } else { Abi::Native };
+                    let name = Arch::host().name_in(abi, raw.detail).map(str::to_string);
                     (
                         if a == action::KILL {
                             SyscallAction::Kill
@@ -541,12 +539,13 @@ mod tests {
             pid: 1,
             cgroup_id: 2,
             action: action::KILL,
-            detail: Sysno::ptrace.id() as u32,
+            detail: Arch::host().number("ptrace").expect("ptrace"),
             ..EnforceEvent::default()
         };
         let e = parse(&bytes_of(&base)).expect("decoded");
         assert_eq!(e.kind(), "syscall_killed");
         assert_eq!(e.details()["syscall"], "ptrace");
+        // ptrace is 26 in both the i386 and the arm32 table.
         let compat = EnforceEvent {
             action: action::LOG,
             detail: 26,
@@ -557,7 +556,7 @@ mod tests {
         assert_eq!(e.kind(), "syscall_logged");
         assert_eq!(
             (e.details()["syscall"].as_str(), e.details()["abi"].as_str()),
-            (Some("ptrace"), Some("i386"))
+            (Some("ptrace"), Some(Arch::host().compat_name()))
         );
         let deny = EnforceEvent {
             action: action::DENY,

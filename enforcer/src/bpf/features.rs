@@ -462,6 +462,17 @@ pub(super) fn probe_in(ebpf: &mut aya::Ebpf, btf: &mut Option<aya::Btf>) -> Feat
                 inert: true,
             });
         }
+        if refused.is_none()
+            && feature == Feature::LsmDeny
+            && let Some(reason) = super::lsm_attach::attach_refused(ebpf, btf)
+        {
+            refused = Some(Refusal {
+                program: programs.first().map_or("", |p| p.name),
+                reason,
+                verifier: Vec::new(),
+                inert: false,
+            });
+        }
         features.push(FeatureStatus {
             feature,
             what: feature.describe(),

@@ -296,6 +296,10 @@ impl Kernel {
     pub fn attach_tracing(&mut self) -> Result<usize, BpfError> {
         let dir = global_links_dir(&self.pin_dir);
         create_private_dir(&dir)?;
+        if self.wanted("count_syscalls") {
+            // 32-bit calls are counted by their compat table's numbers.
+            self.ensure_compat_check()?;
+        }
         let mut attached = 0;
         for spec in &TRACING_PROGRAMS {
             if !self.wanted(spec.name) {

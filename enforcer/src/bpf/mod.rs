@@ -41,6 +41,7 @@ mod features;
 mod held;
 mod kernel;
 mod layout;
+mod lsm_attach;
 mod object;
 mod pins;
 mod quota;

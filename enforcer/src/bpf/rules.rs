@@ -19,18 +19,15 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
+use crate::arch::{Arch, SyscallName};
+use crate::plan::{Access, AccessList, Direction, NetRule, Proto, SyscallAction};
 use aya::maps::lpm_trie::Key;
 use enforcer_common::enforce::{
     SHARE_LEVELS, SYSCALL_BITMAP_BITS, hook, list, policy_flags, skb_priority,
 };
 use enforcer_common::{GroupPolicy, LimitConf, NetKey, NetRuleEntry, NetRuleSet, RULES_PER_PREFIX};
-use syscalls::Sysno;
-use syscalls::x86::Sysno as I386Sysno;
-
-use crate::plan::{Access, AccessList, Direction, NetRule, Proto, SyscallAction};
 
 /// Burst tolerance of a rate limit, as time: after an idle period the limiter
 /// lets this much time's worth of traffic through at once...
@@ -56,8 +53,11 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyscallRules {
     pub action: SyscallAction,
-    /// x86_64 names (the `syscalls` crate's table of this architecture).
-    pub syscalls: Vec<Sysno>,
+    /// Names, each in `arch`'s table (the plan checked them).
+    pub syscalls: Vec<SyscallName>,
+    /// The architecture of the node that enforces them: its numbers go into
+    /// the bitmaps, its compat table's into the compat ones.
+    pub arch: Arch,
 }
 
 /// Everything the kernel enforces for one group: address lists for
@@ -373,78 +373,6 @@ pub(super) fn hook_syscall(hook_bit: u32) -> &'static str {
     }
 }
 
-/// Syscalls that i386 processes may make through `socketcall(2)`.
-const SOCKETCALL: [&str; 20] = [
-    "socket",
-    "bind",
-    "connect",
-    "listen",
-    "accept",
-    "accept4",
-    "getsockname",
-    "getpeername",
-    "socketpair",
-    "send",
-    "sendto",
-    "recv",
-    "recvfrom",
-    "shutdown",
-    "setsockopt",
-    "getsockopt",
-    "sendmsg",
-    "recvmsg",
-    "sendmmsg",
-    "recvmmsg",
-];
-
-/// System V IPC calls that i386 processes may make through `ipc(2)`.
-const IPC: [&str; 11] = [
-    "semop",
-    "semget",
-    "semctl",
-    "semtimedop",
-    "msgsnd",
-    "msgrcv",
-    "msgget",
-    "msgctl",
-    "shmat",
-    "shmdt",
-    "shmget",
-];
-
-/// The i386 numbers a rule naming the x86_64 syscall `name` covers: the same
-/// name, its `32`/`64`/`_time64` variants, `mmap2` for `mmap`, `fstatat64`
-/// for `newfstatat`, and the multiplexers `socketcall`/`ipc` for the calls
-/// they carry (so a rule on `connect` also catches every `socketcall` of an
-/// i386 process: coarser, never weaker).
-pub(super) fn i386_numbers(name: &str) -> Vec<u16> {
-    let mut names = vec![
-        name.to_string(),
-        format!("{name}32"),
-        format!("{name}64"),
-        format!("{name}_time64"),
-    ];
-    match name {
-        "mmap" => names.push("mmap2".into()),
-        "newfstatat" => names.push("fstatat64".into()),
-        "shmctl" => names.push("ipc".into()),
-        n if SOCKETCALL.contains(&n) => names.push("socketcall".into()),
-        n if IPC.contains(&n) => names.push("ipc".into()),
-        _ => {}
-    }
-    // The `syscalls` crate's i386 table (its `x86` module).
-    names
-        .iter()
-        .filter_map(|n| I386Sysno::from_str(n).ok())
-        .filter_map(|nr| u16::try_from(nr.id()).ok())
-        .collect()
-}
-
-/// The i386 name of syscall `nr`.
-pub(super) fn i386_name(nr: u32) -> Option<&'static str> {
-    I386Sysno::new(usize::try_from(nr).ok()?).map(|s| s.name())
-}
-
 fn set_bit(bitmap: &mut [u64], nr: u32) -> bool {
     if nr >= SYSCALL_BITMAP_BITS {
         return false;
@@ -474,14 +402,14 @@ fn syscall_bits(s: &SyscallRules, policy: &mut GroupPolicy) -> Result<(), String
                 } else {
                     (&mut policy.log, &mut policy.log_compat)
                 };
-                let nr = u32::try_from(sysno.id()).unwrap_or(u32::MAX);
+                let nr = s.arch.check(name)?;
                 if !set_bit(native, nr) {
                     return Err(format!(
                         "`{name}` (number {nr}) is beyond the syscall table"
                     ));
                 }
-                for nr in i386_numbers(name) {
-                    set_bit(compat, u32::from(nr));
+                for nr in s.arch.compat_numbers(name) {
+                    set_bit(compat, nr);
                 }
                 policy.flags |= policy_flags::SYSCALLS;
             }
@@ -632,18 +560,34 @@ mod tests {
         assert_eq!(Caps::of(&c), both);
     }
 
-    #[test]
-    fn syscalls_become_bits_and_hooks() {
-        let kill = GroupRules {
+    fn names(list: &[&str]) -> Vec<SyscallName> {
+        list.iter().map(|n| n.parse().expect("a syscall")).collect()
+    }
+
+    fn syscall_rules(action: SyscallAction, list: &[&str], arch: Arch) -> GroupRules {
+        GroupRules {
             syscalls: Some(SyscallRules {
-                action: SyscallAction::Kill,
-                syscalls: vec![Sysno::ptrace, Sysno::connect, Sysno::mmap],
+                action,
+                syscalls: names(list),
+                arch,
             }),
             ..GroupRules::default()
-        };
+        }
+    }
+
+    fn bit(map: &[u64], nr: u32) -> bool {
+        map[(nr / 64) as usize] & (1 << (nr % 64)) != 0
+    }
+
+    #[test]
+    fn syscalls_become_bits_and_hooks() {
+        let kill = syscall_rules(
+            SyscallAction::Kill,
+            &["ptrace", "connect", "mmap"],
+            Arch::X86_64,
+        );
         let p = kill.compile(1, 0).expect("compiles").policy;
-        let bit = |map: &[u64], nr: u32| map[(nr / 64) as usize] & (1 << (nr % 64)) != 0;
-        assert!(bit(&p.kill, Sysno::ptrace.id() as u32));
+        assert!(bit(&p.kill, 101), "x86_64 ptrace");
         assert!(bit(&p.kill_compat, 26), "i386 ptrace");
         assert!(bit(&p.kill_compat, 102), "socketcall for connect");
         assert!(bit(&p.kill_compat, 362), "i386 connect");
@@ -651,13 +595,11 @@ mod tests {
         assert_eq!(p.flags, policy_flags::SYSCALLS);
         assert_eq!(p.deny_hooks, 0);
 
-        let deny_rules = GroupRules {
-            syscalls: Some(SyscallRules {
-                action: SyscallAction::Deny,
-                syscalls: vec![Sysno::socket, Sysno::execveat, Sysno::accept4],
-            }),
-            ..GroupRules::default()
-        };
+        let deny_rules = syscall_rules(
+            SyscallAction::Deny,
+            &["socket", "execveat", "accept4"],
+            Arch::X86_64,
+        );
         let p = deny_rules.compile(1, 0).expect("compiles").policy;
         assert_eq!(
             p.deny_hooks,
@@ -665,14 +607,36 @@ mod tests {
         );
         assert_eq!(p.flags, 0, "deny needs no sys_enter program");
 
-        let bad = GroupRules {
-            syscalls: Some(SyscallRules {
-                action: SyscallAction::Deny,
-                syscalls: vec![Sysno::ptrace],
-            }),
-            ..GroupRules::default()
-        };
+        let bad = syscall_rules(SyscallAction::Deny, &["ptrace"], Arch::X86_64);
         assert!(bad.check().expect_err("ptrace").contains("no BPF-LSM hook"));
-        assert_eq!(i386_name(26), Some("ptrace"));
+    }
+
+    /// The same names become aarch64's numbers and arm32's for an aarch64
+    /// node; a name aarch64 lacks is refused, naming the architecture.
+    #[test]
+    fn syscall_bits_follow_the_node_architecture() {
+        let kill = syscall_rules(
+            SyscallAction::Kill,
+            &["ptrace", "personality", "getuid"],
+            Arch::Aarch64,
+        );
+        let p = kill.compile(1, 0).expect("compiles").policy;
+        assert!(bit(&p.kill, 117), "aarch64 ptrace");
+        assert!(bit(&p.kill, 92), "aarch64 personality");
+        assert!(!bit(&p.kill, 135), "x86_64's personality number");
+        assert!(bit(&p.kill_compat, 26), "arm32 ptrace");
+        assert!(bit(&p.kill_compat, 136), "arm32 personality");
+        assert!(
+            bit(&p.kill_compat, 24) && bit(&p.kill_compat, 199),
+            "getuid, getuid32"
+        );
+
+        let fork = syscall_rules(SyscallAction::Log, &["getppid", "fork"], Arch::Aarch64);
+        assert_eq!(
+            fork.check().expect_err("fork on aarch64"),
+            "\"fork\" does not exist on aarch64; use \"clone\""
+        );
+        let on_x86 = syscall_rules(SyscallAction::Log, &["getppid", "fork"], Arch::X86_64);
+        assert!(on_x86.check().is_ok());
     }
 }

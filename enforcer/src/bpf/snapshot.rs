@@ -9,6 +9,8 @@ use std::os::fd::{AsFd as _, AsRawFd as _};
 use aya::maps::{IterableMap as _, Map, MapData, PerCpuHashMap};
 use enforcer_common::{EnforceCounter, NetCounter, SockCounter, SyscallKey};
 
+use crate::arch::SyscallId;
+
 use super::BpfError;
 use super::layout::{
     ENFORCE_COUNTS, MAP_FULL, NET_EGRESS, NET_INGRESS, PINNED_MAPS, SOCK_ATTEMPTS, SYSCALLS,
@@ -59,9 +61,9 @@ pub struct GroupCounters {
     pub ingress: NetCounter,
     /// connect()/bind() attempts of tasks in the group.
     pub sock: SockCounter,
-    /// Syscall number -> calls, for groups in the syscall scope
+    /// Syscall (number and ABI) -> calls, for groups in the syscall scope
     /// ([`Kernel::set_syscall_scope`](super::Kernel::set_syscall_scope)).
-    pub syscalls: BTreeMap<u32, u64>,
+    pub syscalls: BTreeMap<SyscallId, u64>,
     /// What the group's rules refused, killed, logged and dropped, and its
     /// events lost (charged to the group that owns the rules, also for calls
     /// from its descendant cgroups). Whole, so a new field reaches the
@@ -172,7 +174,7 @@ pub(super) fn read(maps: &CounterMaps<'_>, mode: ReadMode) -> Result<Snapshot, B
             .entry(key.cgroup_id)
             .or_default()
             .syscalls
-            .insert(key.nr, calls);
+            .insert(SyscallId::of_key(&key), calls);
     })?;
     let enforce = per_cpu::<u64, EnforceCounter>(maps.enforce, ENFORCE_COUNTS)?;
     for_each(&enforce, ENFORCE_COUNTS, mode, |id, values| {

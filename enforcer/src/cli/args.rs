@@ -235,6 +235,11 @@ pub enum Command {
         dry_run: bool,
         #[arg(long)]
         json: bool,
+        /// With --dry-run: judge the policy's syscall names for nodes of
+        /// this architecture (x86_64 or amd64, aarch64 or arm64) instead of
+        /// this host's; this kernel's features are then not checked.
+        #[arg(long, requires = "dry_run", value_parser = parse_arch)]
+        arch: Option<crate::arch::Arch>,
     },
 }
 
@@ -352,6 +357,10 @@ pub struct TopArgs {
 }
 
 /// A size with binary units (`100M`).
+fn parse_arch(s: &str) -> Result<crate::arch::Arch, String> {
+    s.parse()
+}
+
 fn parse_size(s: &str) -> Result<u64, String> {
     match crate::units::parse_size(s)? {
         n if n >= 4096 => Ok(n),

@@ -88,8 +88,18 @@ fn signal(raw: &str) -> Result<Signal, CgroupError> {
 /// What carrying out `file` would change, judged as `run` judges it. Kernel
 /// features are checked when we may load programs (root); without root, or
 /// when probing fails, the diff says they were not.
-fn plan_diff(cg: &Cgroups, file: &Path, now: &crate::plan::InForce) -> Result<crate::plan::Diff> {
-    let validated = if nix::unistd::Uid::effective().is_root() {
+fn plan_diff(
+    cg: &Cgroups,
+    file: &Path,
+    now: &crate::plan::InForce,
+    arch: Option<crate::arch::Arch>,
+) -> Result<crate::plan::Diff> {
+    let validated = if let Some(arch) = arch.filter(|&a| a != crate::arch::Arch::host()) {
+        // Another architecture's node: its kernel is not this one.
+        crate::config::load(file)
+            .map_err(crate::plan::PlanError::from)
+            .and_then(|policy| crate::plan::validate_for(cg, policy, None, Kernel::Unchecked, arch))
+    } else if nix::unistd::Uid::effective().is_root() {
         match crate::plan::validate_file(cg, file, None, Kernel::Probe) {
             Err(crate::plan::PlanError::Probe(e)) => {
                 print::warn(&format!("kernel features not checked: {e}"));
@@ -173,7 +183,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 None => crate::agent::policy_of_agent(&pid_file)?,
             };
             let cg = Cgroups::discover()?;
-            let diff = plan_diff(&cg, &file, &crate::plan::InForce::read(&pid_file))?;
+            let diff = plan_diff(&cg, &file, &crate::plan::InForce::read(&pid_file), None)?;
             show_diff(&diff, json)
         }
         Command::Reload {
@@ -349,11 +359,12 @@ fn dispatch(cli: Cli) -> Result<()> {
             file,
             dry_run,
             json,
+            arch,
         } => {
             let cg = Cgroups::discover()?;
             if dry_run {
                 let pid_file = Path::new(crate::agent::DEFAULT_PID_FILE);
-                let diff = plan_diff(&cg, &file, &crate::plan::InForce::read(pid_file))?;
+                let diff = plan_diff(&cg, &file, &crate::plan::InForce::read(pid_file), arch)?;
                 return show_diff(&diff, json);
             }
             // `apply` only touches cgroupfs: the kernel's features do not matter.

@@ -15,19 +15,16 @@ pub use index::{CgroupIndex, GroupLabel};
 pub use usage::{CpuUsage, MemoryUsage};
 pub use workload::{Workload, classify as workload_of};
 
+use crate::arch::{Arch, SyscallId};
 use crate::bpf::{GroupCounters, Snapshot};
 use crate::cgroup::Cgroups;
 use crate::counters::{Counts, PerSec};
 
-/// x86_64 syscall name for a number, from the `syscalls` crate's table;
-/// `invalid` for the key every number beyond the table is counted under.
-pub fn syscall_name(nr: u32) -> String {
-    if nr == enforcer_common::SYSCALL_NR_INVALID {
-        return "invalid".to_string();
-    }
-    syscalls::Sysno::new(nr as usize)
-        .map(|s| s.name().to_string())
-        .unwrap_or_else(|| format!("syscall_{nr}"))
+/// The name of a counted syscall on this node: this architecture's table,
+/// or its compat table's with the ABI in front (`i386:getppid`); `invalid`
+/// for the key every number beyond the tables is counted under.
+pub fn syscall_name(id: SyscallId) -> String {
+    id.label(Arch::host())
 }
 
 /// Per-second rates over the last interval (absent on the first sample).
@@ -258,7 +255,7 @@ impl Collector {
                 syscalls_by_name: c
                     .syscalls
                     .iter()
-                    .map(|(&nr, &n)| (syscall_name(nr), n))
+                    .map(|(&id, &n)| (syscall_name(id), n))
                     .collect(),
                 rates,
             });
@@ -280,12 +277,17 @@ mod tests {
 
     #[test]
     fn syscall_names_come_from_the_table() {
-        assert_eq!(syscall_name(110), "getppid");
-        assert_eq!(syscall_name(0), "read");
-        assert_eq!(syscall_name(400), "syscall_400");
+        let getppid = Arch::host().number("getppid").unwrap();
+        assert_eq!(syscall_name(SyscallId::native(getppid)), "getppid");
+        assert_eq!(syscall_name(SyscallId::native(400)), "syscall_400");
         assert_eq!(
-            syscall_name(enforcer_common::counted_nr(100_000)),
+            syscall_name(SyscallId::native(enforcer_common::counted_nr(100_000))),
             "invalid"
+        );
+        // getppid is 64 in both the i386 and the arm32 table.
+        assert_eq!(
+            syscall_name(SyscallId::compat(64)),
+            format!("{}:getppid", Arch::host().compat_name())
         );
     }
 }

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use syscalls::Sysno;
+pub use crate::arch::SyscallName;
 
 pub use crate::plan::{
     Access, AccessList, Action, Compare, Direction, IpNet, Metric, MetricUnit, NetRule, OnExit,
@@ -222,8 +222,9 @@ pub struct Budget {
 pub struct SyscallSpec {
     /// Where the table is named.
     pub span: Span,
-    /// No name twice; may be empty (then with a warning).
-    pub deny: Vec<Spanned<Sysno>>,
+    /// No name twice; may be empty (then with a warning). Each name exists
+    /// on some architecture; whether on the node's is the plan's check.
+    pub deny: Vec<Spanned<SyscallName>>,
     /// `Log` if neither `deny` nor `action` is written.
     pub action: Spanned<SyscallAction>,
 }

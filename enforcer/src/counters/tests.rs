@@ -247,7 +247,11 @@ fn readers_read_distinct_fields() {
     let mut c = GroupCounters {
         egress: net(bit(0), bit(1)),
         ingress: net(bit(2), bit(3)),
-        syscalls: [(0, bit(8)), (1, bit(9))].into(),
+        syscalls: [
+            (crate::arch::SyscallId::native(0), bit(8)),
+            (crate::arch::SyscallId::compat(1), bit(9)),
+        ]
+        .into(),
         ..GroupCounters::default()
     };
     let s = &mut c.sock;

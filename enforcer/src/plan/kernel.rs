@@ -6,6 +6,7 @@
 
 use enforcer_common::enforce::skb_priority;
 
+use crate::arch::Arch;
 use crate::bpf::{DENY_HOOKS, GroupRules, Limits, SyscallRules, deny_hook};
 use crate::config::GroupSpec;
 
@@ -70,8 +71,15 @@ pub(super) fn partial_deny_warnings(g: &GroupSpec, warnings: &mut Vec<String>) {
     }
 }
 
-/// The rule tables of one policy group, checked as the kernel will take them.
+/// The rule tables of one policy group, checked as this node's kernel will
+/// take them.
 pub fn group_rules(g: &GroupSpec) -> Result<GroupRules, PlanError> {
+    group_rules_for(g, Arch::host())
+}
+
+/// [`group_rules`] for a node of architecture `arch`: each syscall name must
+/// exist in its table (`"fork" does not exist on aarch64; use "clone"`).
+pub fn group_rules_for(g: &GroupSpec, arch: Arch) -> Result<GroupRules, PlanError> {
     let mut rules = GroupRules::default();
     if let Some(n) = &g.network {
         rules.connect = n.connect.clone();
@@ -103,9 +111,17 @@ pub fn group_rules(g: &GroupSpec) -> Result<GroupRules, PlanError> {
                 ),
             });
         }
+        for d in &s.deny {
+            arch.check(d.value.name())
+                .map_err(|message| PlanError::Rule {
+                    span: d.span.clone(),
+                    message,
+                })?;
+        }
         rules.syscalls = Some(SyscallRules {
             action: s.action.value,
             syscalls: s.deny.iter().map(|d| d.value).collect(),
+            arch,
         });
     }
     rules.priority = g.priority.as_ref().and_then(|p| packet_priority(p.value));
@@ -219,5 +235,40 @@ action = "kill"
                 .remove(0)
                 .unwrap();
         assert_eq!(ok.syscalls.unwrap().action, SyscallAction::Deny);
+    }
+
+    /// x86_64-only names are refused for an aarch64 node, at the name, with
+    /// the architecture and what to write instead; the same policy is fine
+    /// for x86_64.
+    #[test]
+    fn names_are_checked_against_the_node_architecture() {
+        let text =
+            "[group.a.syscalls]\ndeny = [\"ptrace\", \"fork\", \"open\"]\naction = \"log\"\n";
+        let policy = crate::config::parse_toml(text, Path::new("p.toml")).expect("parses");
+        let g = &policy.groups[0];
+        let err = group_rules_for(g, Arch::Aarch64).unwrap_err();
+        assert!(err.is_user_error());
+        assert_eq!(
+            err.to_string(),
+            "p.toml:2:19: \"fork\" does not exist on aarch64; use \"clone\""
+        );
+        let ok = group_rules_for(g, Arch::X86_64).expect("x86_64 has fork and open");
+        assert_eq!(ok.syscalls.unwrap().arch, Arch::X86_64);
+
+        let fixed =
+            "[group.a.syscalls]\ndeny = [\"ptrace\", \"clone\", \"openat\"]\naction = \"kill\"\n";
+        let policy = crate::config::parse_toml(fixed, Path::new("p.toml")).expect("parses");
+        let rules = group_rules_for(&policy.groups[0], Arch::Aarch64).expect("aarch64 names");
+        assert_eq!(rules.syscalls.unwrap().arch, Arch::Aarch64);
+
+        let none = "[group.a.syscalls]\ndeny = [\"arch_prctl\"]\naction = \"kill\"\n";
+        let policy = crate::config::parse_toml(none, Path::new("p.toml")).expect("parses");
+        let err = group_rules_for(&policy.groups[0], Arch::Aarch64).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "p.toml:2:9: \"arch_prctl\" does not exist on aarch64; it has no equivalent"
+            ),
+            "{err}"
+        );
     }
 }

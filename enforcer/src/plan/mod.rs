@@ -33,11 +33,11 @@ pub use control::ControlRule;
 pub use diff::{Diff, InForce};
 pub use error::PlanError;
 pub use features::check_features;
-pub use kernel::{group_rules, packet_priority};
+pub use kernel::{group_rules, group_rules_for, packet_priority};
 pub use net::{Access, AccessList, IpNet, NetRule, Proto};
 pub use shares::{LevelShare, NetShares, base_shares};
 pub use span::{Span, Spanned};
-pub use validate::{Kernel, Plan, PlannedGroup, parent_of, validate, validate_file};
+pub use validate::{Kernel, Plan, PlannedGroup, parent_of, validate, validate_file, validate_for};
 pub use vocab::{
     Action, Compare, Direction, Metric, MetricUnit, OnExit, Priority, Resource, SyscallAction,
 };

@@ -436,3 +436,36 @@ fn deny_rules_name_the_sockets_their_hook_cannot_see() {
     let (_, plan) = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
 }
+
+/// Issue 22: a policy written with x86_64 syscall names, validated for an
+/// aarch64 node, is refused at the first name aarch64 lacks, naming the
+/// architecture and the call to write instead; for x86_64 it is accepted.
+#[test]
+fn x86_only_syscall_names_are_refused_for_aarch64_nodes() {
+    let text = "[group.web]\n\"pids.max\" = 10\n\n[group.web.syscalls]\n\
+                deny = [\"ptrace\", \"poll\", \"fork\"]\naction = \"log\"\n";
+    let (_t, cg) = fake_v2();
+    let err = validate_for(
+        &cg,
+        policy(text),
+        None,
+        Kernel::Unchecked,
+        crate::arch::Arch::Aarch64,
+    )
+    .unwrap_err();
+    assert!(err.is_user_error(), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "p.toml:5:19: \"poll\" does not exist on aarch64; use \"ppoll\""
+    );
+    let (_, plan) = validate_for(
+        &cg,
+        policy(text),
+        None,
+        Kernel::Unchecked,
+        crate::arch::Arch::X86_64,
+    )
+    .expect("x86_64 has every name");
+    let rules = plan.groups[0].rules.syscalls.as_ref().unwrap();
+    assert_eq!(rules.arch, crate::arch::Arch::X86_64);
+}

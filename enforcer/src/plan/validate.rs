@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::arch::Arch;
 use crate::bpf::{FeatureReport, GroupRules};
 use crate::cgroup::{Cgroups, GroupPath};
 use crate::config::Policy;
@@ -10,7 +11,7 @@ use crate::config::Policy;
 use super::control::{ControlRule, control_rules};
 use super::error::PlanError;
 use super::features::check_features;
-use super::kernel::group_rules;
+use super::kernel::group_rules_for;
 use super::span::Span;
 
 /// Whether (and how) to check that this kernel runs what the policy needs.
@@ -88,14 +89,28 @@ pub fn validate_file(
     validate(cg, crate::config::load(file)?, parent, kernel)
 }
 
-/// Judges a policy completely, against this host's hierarchies and (unless
-/// [`Kernel::Unchecked`]) its kernel, and returns what carrying it out means.
-/// Changes nothing. Group names are placed below the parent, if there is one.
+/// Judges a policy completely, against this host's hierarchies, its
+/// architecture's syscall table and (unless [`Kernel::Unchecked`]) its
+/// kernel, and returns what carrying it out means. Changes nothing. Group
+/// names are placed below the parent, if there is one.
 pub fn validate(
+    cg: &Cgroups,
+    policy: Policy,
+    parent: Option<&str>,
+    kernel: Kernel<'_>,
+) -> Result<(Policy, Plan), PlanError> {
+    validate_for(cg, policy, parent, kernel, Arch::host())
+}
+
+/// [`validate`] for nodes of architecture `arch` (syscall names and numbers
+/// are that architecture's), with this host's hierarchies: checking a fleet
+/// policy for arm64 nodes from an x86_64 machine.
+pub fn validate_for(
     cg: &Cgroups,
     mut policy: Policy,
     parent: Option<&str>,
     kernel: Kernel<'_>,
+    arch: Arch,
 ) -> Result<(Policy, Plan), PlanError> {
     if let Some(parent) = parent_of(parent, &policy)? {
         for g in &mut policy.groups {
@@ -114,7 +129,7 @@ pub fn validate(
         .zip(&arbiter.share_levels)
     {
         let control = control_rules(cg, &cgroup.path, spec, &mut warnings)?;
-        let mut rules = group_rules(spec)?;
+        let mut rules = group_rules_for(spec, arch)?;
         super::kernel::partial_deny_warnings(spec, &mut warnings);
         rules.share_level = *level;
         groups.push(PlannedGroup {

@@ -15,6 +15,10 @@
 //!                                 connect it to 127.0.0.1:9, same on [::1] (K bind4,
 //!                                 K connect4, K bind6, K connect6; nothing is sent)
 //!   getppid K                     make exactly K getppid(2) calls
+//!   syscall-sequence              make the calls of `SYSCALL_SEQUENCE` (see
+//!                                 tests/src/lib.rs), each as often as it says
+//!   getppid-int80 K               K getppid calls through the i386 entry
+//!                                 (`int $0x80`, i386 number 64; x86_64 only)
 //!   alloc BYTES                   touch BYTES of fresh anonymous memory, then exit
 //!   alloc-hold BYTES SECS         touch BYTES of fresh anonymous memory and keep
 //!                                 it for SECS seconds
@@ -494,6 +498,39 @@ fn run(args: &[String]) -> Result<(), String> {
             getppid(k);
             Ok(())
         }
+        Some("syscall-sequence") => {
+            for (_, nr, calls) in enforcer_tests::SYSCALL_SEQUENCE {
+                for _ in 0..calls {
+                    // SAFETY: getppid, getuid, sched_yield and umask(022) have
+                    // no memory arguments.
+                    unsafe { libc::syscall(nr, 0o022) };
+                }
+            }
+            Ok(())
+        }
+        #[cfg(target_arch = "x86_64")]
+        Some("getppid-int80") => {
+            let k: u64 = arg(args, 1, "K")?;
+            for _ in 0..k {
+                let mut eax: u64 = 64;
+                // SAFETY: the i386 getppid(2) through the compat entry point;
+                // it takes no arguments and returns in eax. The compat entry
+                // does not keep r8-r11 of a 64-bit caller.
+                unsafe {
+                    std::arch::asm!(
+                        "int 0x80",
+                        inout("rax") eax,
+                        out("r8") _,
+                        out("r9") _,
+                        out("r10") _,
+                        out("r11") _,
+                        options(nostack),
+                    );
+                }
+                std::hint::black_box(eax);
+            }
+            Ok(())
+        }
         Some("alloc") => {
             let bytes: usize = arg(args, 1, "BYTES")?;
             let mut v = vec![0u8; bytes];
@@ -768,7 +805,7 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         _ => Err(
             "usage: enforcer-test-helper udp-send|udp-recv|tcp-send|tcp-recv|sockaddr|\
-                  getppid|alloc|sleep|bpf-attach-and-die|try-connect|try-bind|try-sendto|\
+                  getppid|syscall-sequence|getppid-int80|alloc|sleep|bpf-attach-and-die|try-connect|try-bind|try-sendto|\
                   try-socket|try-exec|try-setsockopt|udp-recv-idle|connect-loop|udp-blast|\
                   udp-flood|personality|\
                   enforce-attach-and-die ..."

@@ -67,9 +67,14 @@ impl TestCgroup {
     /// `enforcer-test-helper ARGS`, moved into this group between fork and exec,
     /// so everything it does (including creating its sockets) happens inside.
     pub fn helper(&self, args: &[&str]) -> Command {
+        self.command(Path::new(env!("CARGO_BIN_EXE_enforcer-test-helper")), args)
+    }
+
+    /// `PROGRAM ARGS`, moved into this group as [`helper`](Self::helper) is.
+    pub fn command(&self, program: &Path, args: &[&str]) -> Command {
         let procs = CString::new(self.path.join("cgroup.procs").as_os_str().as_bytes())
             .expect("cgroup path has no NUL bytes");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_enforcer-test-helper"));
+        let mut cmd = Command::new(program);
         cmd.args(args);
         // SAFETY: the closure runs in the forked child before exec and only makes
         // async-signal-safe calls (open, write, close) on memory prepared before

@@ -48,15 +48,16 @@ pub(crate) struct Tree {
 }
 
 impl Tree {
-    /// Mirror the host's merged-/usr symlinks, so `/lib64/ld-linux-x86-64.so.2`
-    /// (every binary's interpreter) and `/bin/sh` resolve as on the host.
-    pub(crate) fn mirror_top_level_links(&mut self) {
+    /// Mirror the merged-/usr symlinks of the root filesystem at `root` (the
+    /// host's is `/`), so `/lib64/ld-linux-x86-64.so.2` (every binary's
+    /// interpreter) and `/bin/sh` resolve as there.
+    pub(crate) fn mirror_top_level_links(&mut self, root: &Path) {
         for name in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
-            let host = Path::new("/").join(name);
-            if let Ok(target) = std::fs::read_link(&host) {
+            let guest = Path::new("/").join(name);
+            if let Ok(target) = std::fs::read_link(root.join(name)) {
                 self.top_links
-                    .insert(host.clone(), Path::new("/").join(&target));
-                self.entries.insert(host, Entry::Symlink(target));
+                    .insert(guest.clone(), Path::new("/").join(&target));
+                self.entries.insert(guest, Entry::Symlink(target));
             }
         }
     }
@@ -208,7 +209,7 @@ fn read_file(host: &Path, strip: bool, scratch: &Path) -> Result<Vec<u8>> {
         std::fs::create_dir_all(scratch)?;
         let name = host.file_name().context("file name")?;
         let stripped = scratch.join(name);
-        let ok = Command::new("objcopy")
+        let ok = Command::new(objcopy_for(host))
             .arg("--strip-debug")
             .arg(host)
             .arg(&stripped)
@@ -221,6 +222,20 @@ fn read_file(host: &Path, strip: bool, scratch: &Path) -> Result<Vec<u8>> {
         }
     }
     std::fs::read(host).with_context(|| format!("reading {}", host.display()))
+}
+
+/// The objcopy that knows `file`'s architecture: the host's binutils read
+/// x86 only; an aarch64 ELF (`e_machine` 183) needs the cross binutils that
+/// come with gcc-aarch64-linux-gnu.
+fn objcopy_for(file: &Path) -> &'static str {
+    let mut head = [0u8; 20];
+    let machine = std::fs::File::open(file)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .map(|()| u16::from_le_bytes([head[18], head[19]]));
+    match machine {
+        Ok(183) => "aarch64-linux-gnu-objcopy",
+        _ => "objcopy",
+    }
 }
 
 /// The "newc" format: ASCII header, NUL-terminated name and data, each padded

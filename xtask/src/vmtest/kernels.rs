@@ -18,6 +18,9 @@ pub(crate) struct Kernel {
     pub(crate) image: PathBuf,
     /// `uname -r` of the kernel, to find its modules; None if not known.
     pub(crate) release: Option<String>,
+    /// Where its `lib/modules/RELEASE` is: `/` for kernels installed here,
+    /// the extracted package for arm64 ones.
+    pub(crate) modules_root: PathBuf,
 }
 
 /// Debian packages that bring each series' newest cloud kernel into /boot.
@@ -47,6 +50,7 @@ pub(crate) fn resolve(spec: &str) -> Result<Kernel> {
             label: release.clone(),
             image,
             release: Some(release),
+            modules_root: PathBuf::from("/"),
         });
     }
     if let Some(pkg) = packages(spec) {
@@ -59,6 +63,7 @@ pub(crate) fn resolve(spec: &str) -> Result<Kernel> {
             label: spec.to_string(),
             image,
             release: Some(release),
+            modules_root: PathBuf::from("/"),
         });
     }
     let image = PathBuf::from(spec);
@@ -76,6 +81,7 @@ pub(crate) fn resolve(spec: &str) -> Result<Kernel> {
         label,
         image,
         release,
+        modules_root: PathBuf::from("/"),
     })
 }
 
@@ -118,7 +124,7 @@ fn newest_in_boot(series: &str) -> Option<(PathBuf, String)> {
 }
 
 /// Compare version strings by their numeric runs, so 6.1.0-57 > 6.1.0-9.
-fn version_cmp(a: &str, b: &str) -> Ordering {
+pub(crate) fn version_cmp(a: &str, b: &str) -> Ordering {
     fn parts(s: &str) -> Vec<u64> {
         s.split(|c: char| !c.is_ascii_digit())
             .filter_map(|p| p.parse().ok())

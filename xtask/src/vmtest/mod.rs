@@ -7,6 +7,7 @@
 //! its /init sets up the layout and runs the tests, and the host reads libtest's
 //! output from the serial console. Archives and logs live under target/vmtest/.
 
+mod arm64;
 mod guest_init;
 mod initramfs;
 mod kernels;
@@ -24,7 +25,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::run::{build, cargo, workspace_root};
+use crate::cross::{Target, profile_dir};
+use crate::run::{build_for, cargo, workspace_root};
 use crate::setup;
 use initramfs::Tree;
 use kernels::Kernel;
@@ -32,8 +34,13 @@ use payload::TestExe;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
+    /// The guest's architecture: x86_64, or arm64 (aarch64: the binaries and
+    /// tests cross-built, Debian's arm64 cloud kernel and packages, the
+    /// `virt` machine under TCG).
+    #[arg(long, value_enum, default_value_t = GuestArch::X86_64)]
+    arch: GuestArch,
     /// 6.1 or 6.12 (Debian cloud kernels, installed if missing), host, or the
-    /// path of a bzImage.
+    /// path of a bzImage (x86_64 only).
     #[arg(long, default_value = "6.1")]
     kernel: String,
     /// cgroup layout the guest sets up before the tests.
@@ -79,6 +86,42 @@ impl Layout {
             Layout::V2 => "v2",
             Layout::V1 => "v1",
             Layout::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// A guest architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum GuestArch {
+    #[value(name = "x86_64", alias = "amd64")]
+    X86_64,
+    #[value(name = "arm64", alias = "aarch64")]
+    Arm64,
+}
+
+impl GuestArch {
+    /// What the binaries are built for (None: this host).
+    fn target(self) -> Option<Target> {
+        match self {
+            GuestArch::X86_64 => None,
+            GuestArch::Arm64 => Some(Target::Aarch64),
+        }
+    }
+
+    /// The kernel's console (see qemu.rs).
+    fn kernel_console(self) -> &'static str {
+        match self {
+            GuestArch::X86_64 => "ttyS1",
+            GuestArch::Arm64 => "ttyAMA0",
+        }
+    }
+
+    /// How much slower than under the x86_64 guest's TCG the tests run:
+    /// emulating arm64 on x86_64 costs more (measured, README's matrix).
+    fn extra_time_scale(self) -> u32 {
+        match self {
+            GuestArch::X86_64 => 1,
+            GuestArch::Arm64 => 2,
         }
     }
 }
@@ -130,34 +173,58 @@ fn configs(args: &Args) -> Vec<Config> {
 const BOOT_SLACK: Duration = Duration::from_secs(180);
 
 pub(crate) fn run(args: Args) -> Result<()> {
-    setup::apt_install(&["qemu-system-x86", "busybox-static"])?;
+    let arch = args.arch;
+    match arch {
+        GuestArch::X86_64 => setup::apt_install(&["qemu-system-x86", "busybox-static"])?,
+        // qemu-system-arm has qemu-system-aarch64; busybox answers for the
+        // arm64 busybox's applet list (payload.rs).
+        GuestArch::Arm64 => setup::apt_install(&["qemu-system-arm", "busybox-static"])?,
+    }
     setup::run()?;
     let configs = configs(&args);
     // Kernels first: installing one is the slowest step that can fail.
     let mut kernels = HashMap::new();
     for c in &configs {
         if !kernels.contains_key(&c.kernel) {
-            kernels.insert(c.kernel.clone(), kernels::resolve(&c.kernel)?);
+            let kernel = match arch {
+                GuestArch::X86_64 => kernels::resolve(&c.kernel)?,
+                GuestArch::Arm64 => arm64::kernel(&c.kernel)?,
+            };
+            kernels.insert(c.kernel.clone(), kernel);
         }
     }
 
-    build(false)?;
-    let tests = build_tests()?;
+    build_for(arch.target(), false)?;
+    let tests = build_tests(arch.target())?;
     let dir = workspace_root().join("target").join("vmtest");
     std::fs::create_dir_all(&dir)?;
-    let debug = workspace_root().join("target").join("debug");
+    let bin_dir = profile_dir(arch.target(), false);
     let binaries = [
-        debug.join("enforcer"),
-        debug.join("enforcer-test-helper"),
-        debug.join("enforcer-test-cgself"),
+        bin_dir.join("enforcer"),
+        bin_dir.join("enforcer-test-helper"),
+        bin_dir.join("enforcer-test-cgself"),
     ];
     if args.guest == Guest::Systemd {
+        if arch != GuestArch::X86_64 {
+            bail!("--guest systemd boots x86_64 guests only (the Debian rootfs is the host's architecture)");
+        }
         let c = &configs[0];
         return run_systemd(&args, c, &kernels[&c.kernel], tests, &binaries, &dir);
     }
-    let base = dir.join("base.cpio.gz");
-    let init = guest_init::init_script(&tests);
-    if payload::base_tree(&tests, &binaries, &init)?.write_cached(&base, &dir.join("stripped"))? {
+    let base = match arch {
+        GuestArch::X86_64 => dir.join("base.cpio.gz"),
+        GuestArch::Arm64 => dir.join("arm64-base.cpio.gz"),
+    };
+    let init = guest_init::init_script(&tests, arch);
+    let (sysroot, extra) = match arch {
+        GuestArch::X86_64 => (payload::Sysroot::Host, None),
+        GuestArch::Arm64 => (arm64::sysroot()?, Some(arm64::compat32()?)),
+    };
+    let mut tree = payload::base_tree(&sysroot, &tests, &binaries, &init)?;
+    if let Some(compat32) = extra {
+        tree.file(Path::new(arm64::COMPAT32_GUEST), &compat32, false)?;
+    }
+    if tree.write_cached(&base, &dir.join("stripped"))? {
         eprintln!("[vmtest] wrote {}", base.display());
     }
 
@@ -179,9 +246,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let (mut passed, mut failed, mut all_ok) = (0, 0, true);
     for c in &configs {
         let kernel = &kernels[&c.kernel];
-        let accel = match accel {
-            Some(a) => a,
-            None => *accel.insert(qemu::choose_accel(|| {
+        let accel = match (accel, arch) {
+            (Some(a), _) => a,
+            // An arm64 guest on this x86_64 host can only be emulated.
+            (None, GuestArch::Arm64) => *accel.insert(qemu::Accel::Tcg),
+            (None, GuestArch::X86_64) => *accel.insert(qemu::choose_accel(|| {
                 probe_kvm(&suite.dir, &suite.base, kernel)
             })?),
         };
@@ -226,7 +295,7 @@ fn run_systemd(
     let sdir = dir.join("systemd");
     let image = systemd::image(&sdir, kernel)?;
     let dist = sdir.join("dist");
-    crate::dist::layout(&binaries[0], &dist)?;
+    crate::dist::layout(&binaries[0], &binaries[0], &dist)?;
     // Debug info is most of a debug build: not kept twice on disk.
     let _ = std::process::Command::new("objcopy")
         .arg("--strip-debug")
@@ -435,17 +504,18 @@ impl Suite {
             false,
             args.test_threads,
             args.timeout,
-            accel.time_scale(),
+            accel.time_scale() * args.arch.extra_time_scale(),
             only,
             &self.libtest,
         );
-        let initrd = guest_initrd(&self.dir, &self.base, kernel, label, script)?;
+        let initrd = guest_initrd(&self.dir, &self.base, kernel, args.arch, label, script)?;
         let log = self.dir.join(format!("{label}.log"));
         let kernel_log = self.dir.join(format!("{label}.kernel.log"));
         let boot = qemu::Boot {
+            arch: args.arch,
             kernel: &kernel.image,
             initrd: &initrd,
-            cmdline: cmdline(c),
+            cmdline: cmdline(c, args.arch),
             accel,
             timeout: self.timeout,
             kernel_log: &kernel_log,
@@ -494,7 +564,7 @@ fn lsm_list(lsm: bool) -> &'static str {
     }
 }
 
-fn cmdline(c: &Config) -> String {
+fn cmdline(c: &Config, arch: GuestArch) -> String {
     let lsm = lsm_list(c.lsm);
     // A CPU stuck in the kernel panics the guest (its stack on the console)
     // instead of holding the run until the executable's timeout, which a
@@ -503,8 +573,10 @@ fn cmdline(c: &Config) -> String {
     // panics at once, so the interrupted executable and the kernel's reason
     // are known (see report::EMULATOR_FAULTS) instead of a test hanging on a
     // half-dead kernel.
-    let mut s =
-        format!("console=ttyS1 panic=-1 oops=panic softlockup_panic=1 rdinit=/init lsm={lsm}");
+    let mut s = format!(
+        "console={} panic=-1 oops=panic softlockup_panic=1 rdinit=/init lsm={lsm}",
+        arch.kernel_console()
+    );
     if c.layout == Layout::V2 {
         // Nothing may bind a controller to v1, so every one is free for cgroup2.
         s.push_str(" cgroup_no_v1=all");
@@ -512,16 +584,21 @@ fn cmdline(c: &Config) -> String {
     s
 }
 
-/// The integration test executables of `enforcer-tests`, built if needed.
-fn build_tests() -> Result<Vec<TestExe>> {
-    let out = cargo()
-        .args([
-            "test",
-            "--no-run",
-            "--message-format=json",
-            "--package",
-            "enforcer-tests",
-        ])
+/// The integration test executables of `enforcer-tests` for `target` (this
+/// host when None), built if needed.
+fn build_tests(target: Option<Target>) -> Result<Vec<TestExe>> {
+    let mut cmd = cargo();
+    cmd.args([
+        "test",
+        "--no-run",
+        "--message-format=json",
+        "--package",
+        "enforcer-tests",
+    ]);
+    if let Some(t) = target {
+        cmd.args(["--target", t.triple()]);
+    }
+    let out = cmd
         .stderr(Stdio::inherit())
         .output()
         .context("could not run cargo test --no-run")?;
@@ -562,13 +639,34 @@ fn guest_initrd(
     dir: &Path,
     base: &Path,
     kernel: &Kernel,
+    arch: GuestArch,
     label: &str,
     config_sh: String,
 ) -> Result<PathBuf> {
     let modules = dir.join(format!("modules-{}.cpio.gz", kernel.label));
-    let tree = match &kernel.release {
-        Some(release) => payload::modules_tree(release, payload::MODULE_PREFIXES)?,
-        None => Tree::default(),
+    let tree = match (&kernel.release, arch) {
+        (Some(release), GuestArch::X86_64) => payload::modules_tree(
+            &kernel.modules_root,
+            Path::new("/"),
+            release,
+            payload::MODULE_PREFIXES,
+        )?,
+        // Guest paths as Debian's arm64 packages lay them out (see arm64.rs),
+        // and the tests' console driver.
+        (Some(release), GuestArch::Arm64) => {
+            let prefixes: Vec<&str> = payload::MODULE_PREFIXES
+                .iter()
+                .chain(arm64::CONSOLE_MODULES)
+                .copied()
+                .collect();
+            payload::modules_tree(
+                &kernel.modules_root,
+                &arm64::guest_root()?,
+                release,
+                &prefixes,
+            )?
+        }
+        (None, _) => Tree::default(),
     };
     tree.write_cached(&modules, &dir.join("stripped"))?;
 
@@ -589,8 +687,9 @@ fn guest_initrd(
 /// Whether a KVM guest boots to /init and powers off within a short time here.
 fn probe_kvm(dir: &Path, base: &Path, kernel: &Kernel) -> Result<bool> {
     let script = guest_init::config_script(Layout::V2, true, 1, 1, 1, &[], &[]);
-    let initrd = guest_initrd(dir, base, kernel, "kvm-probe", script)?;
+    let initrd = guest_initrd(dir, base, kernel, GuestArch::X86_64, "kvm-probe", script)?;
     let boot = qemu::Boot {
+        arch: GuestArch::X86_64,
         kernel: &kernel.image,
         initrd: &initrd,
         cmdline: "console=ttyS1 panic=-1 rdinit=/init".into(),

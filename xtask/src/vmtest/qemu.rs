@@ -1,7 +1,9 @@
 //! Booting one kernel + initramfs in QEMU and capturing its serial consoles:
 //! the first (ttyS0) carries what the guest's init and the tests print, the
 //! second (ttyS1) the kernel's own log, so kernel messages never split a test's
-//! output line and a guest's dying words are kept whole.
+//! output line and a guest's dying words are kept whole. An arm64 guest (the
+//! `virt` machine, one PL011 UART) has the kernel's log on its UART
+//! (ttyAMA0) and the tests' on a virtio console (hvc0): the same two streams.
 //!
 //! TCG by default: on this host /dev/kvm exists but KVM guests hang (shared/HOST.md).
 //! `VMTEST_ACCEL=kvm` forces KVM; `VMTEST_ACCEL=auto` first boots the guest in
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::GuestArch;
 use super::guest_init::MARK;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -44,12 +47,13 @@ impl Accel {
 }
 
 pub(crate) struct Boot<'a> {
+    pub(crate) arch: GuestArch,
     pub(crate) kernel: &'a Path,
     pub(crate) initrd: &'a Path,
     pub(crate) cmdline: String,
     pub(crate) accel: Accel,
     pub(crate) timeout: Duration,
-    /// Where the kernel's console (ttyS1) is written.
+    /// Where the kernel's console (ttyS1, ttyAMA0 on arm64) is written.
     pub(crate) kernel_log: &'a Path,
     /// A raw disk image as /dev/vda, opened with `snapshot=on`: the guest's
     /// writes go to a temporary overlay, so the cached image stays as built.
@@ -65,20 +69,51 @@ pub(crate) struct Outcome {
     pub(crate) elapsed: Duration,
 }
 
-const QEMU: &str = "qemu-system-x86_64";
+fn qemu(arch: GuestArch) -> &'static str {
+    match arch {
+        GuestArch::X86_64 => "qemu-system-x86_64",
+        GuestArch::Arm64 => "qemu-system-aarch64",
+    }
+}
 
 fn command(boot: &Boot) -> Command {
-    let mut cmd = Command::new(QEMU);
-    match boot.accel {
-        Accel::Kvm => cmd.args(["-accel", "kvm", "-cpu", "host"]),
+    let mut cmd = Command::new(qemu(boot.arch));
+    match (boot.arch, boot.accel) {
+        (GuestArch::X86_64, Accel::Kvm) => cmd.args(["-accel", "kvm", "-cpu", "host"]),
         // `max` gives TCG every CPU feature it emulates (the kernel's BPF JIT and
         // crypto pick their code paths from them).
-        Accel::Tcg => cmd.args(["-accel", "tcg", "-cpu", "max"]),
+        (GuestArch::X86_64, Accel::Tcg) => cmd.args(["-accel", "tcg", "-cpu", "max"]),
+        // The `virt` machine; `max` has AArch32 at EL0 (the compat tests),
+        // and QEMU's own pointer-authentication hash (`pauth-impdef`) instead
+        // of the architected QARMA, which costs TCG more than anything else
+        // the kernel does.
+        (GuestArch::Arm64, _) => cmd.args([
+            "-machine",
+            "virt",
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max,pauth-impdef=on",
+        ]),
     };
-    cmd.args(["-m", "2048", "-smp", "2"])
-        .args(["-nodefaults", "-no-user-config", "-display", "none"])
-        .args(["-serial", "stdio"])
-        .arg("-serial")
+    cmd.args(["-m", "2048", "-smp", "2"]).args([
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+    ]);
+    match boot.arch {
+        GuestArch::X86_64 => cmd.args(["-serial", "stdio"]),
+        GuestArch::Arm64 => cmd.args([
+            "-chardev",
+            "stdio,id=tests",
+            "-device",
+            "virtio-serial-device",
+            "-device",
+            "virtconsole,chardev=tests",
+        ]),
+    };
+    cmd.arg("-serial")
         .arg(format!("file:{}", boot.kernel_log.display()))
         .args(["-monitor", "none", "-nic", "none"])
         // With -no-reboot a guest panic (panic=-1 reboots at once) ends QEMU.
@@ -107,7 +142,7 @@ pub(crate) fn run(boot: &Boot, log: &Path, progress: Option<&str>) -> Result<Out
     let start = Instant::now();
     let mut child = command(boot)
         .spawn()
-        .with_context(|| format!("could not start {QEMU}"))?;
+        .with_context(|| format!("could not start {}", qemu(boot.arch)))?;
     let stdout = child.stdout.take().context("qemu stdout")?;
     let stderr = child.stderr.take().context("qemu stderr")?;
     let (tx, rx) = mpsc::channel::<String>();

@@ -306,13 +306,13 @@ systemctl poweroff --force --force
 /// The kernel-independent initramfs: busybox, kmod and /init.
 pub(crate) fn base_tree() -> Result<Tree> {
     let mut tree = Tree::default();
-    tree.mirror_top_level_links();
+    tree.mirror_top_level_links(Path::new("/"));
     for d in ["/dev", "/proc", "/sys", "/newroot"] {
         tree.dir(d);
     }
     tree.char_dev("/dev/console", 5, 1);
-    payload::add_kmod(&mut tree)?;
-    payload::add_busybox(&mut tree)?;
+    payload::add_kmod(&mut tree, &payload::Sysroot::Host)?;
+    payload::add_busybox(&mut tree, &payload::Sysroot::Host)?;
     tree.bytes("/init", init_script(), 0o755);
     Ok(tree)
 }
@@ -320,7 +320,9 @@ pub(crate) fn base_tree() -> Result<Tree> {
 /// The modules /init loads, for `kernel`.
 pub(crate) fn modules_tree(kernel: &Kernel) -> Result<Tree> {
     match &kernel.release {
-        Some(release) => payload::modules_tree(release, BOOT_MODULES),
+        Some(release) => {
+            payload::modules_tree(&kernel.modules_root, Path::new("/"), release, BOOT_MODULES)
+        }
         None => Ok(Tree::default()),
     }
 }

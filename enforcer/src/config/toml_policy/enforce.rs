@@ -18,7 +18,7 @@ use super::read::Reader;
 use crate::config::error::{ConfigError, position};
 use crate::config::model::{
     Access, AccessList, Action, AgentSpec, Budget, Compare, Direction, Metric, MetricUnit, NetRule,
-    NetworkSpec, OnExit, Priority, Span, Spanned as Sp, SyscallAction, SyscallSpec, Sysno,
+    NetworkSpec, OnExit, Priority, Span, Spanned as Sp, SyscallAction, SyscallName, SyscallSpec,
     WhenRule,
 };
 use crate::config::netrule::parse_net_rule;
@@ -33,13 +33,6 @@ type Warnings = Vec<(Span, String)>;
 
 fn spanned<T>(value: T, span: Span) -> Sp<T> {
     Sp { value, span }
-}
-
-/// Every syscall name of this architecture's table, in number order.
-fn syscall_names() -> impl Iterator<Item = &'static str> {
-    (Sysno::first().id()..=Sysno::last().id())
-        .filter_map(|id| usize::try_from(id).ok().and_then(Sysno::new))
-        .map(|sysno| sysno.name())
 }
 
 /// One `connect_*`/`bind_*` list as read, before the allow/deny check.
@@ -470,11 +463,11 @@ impl Reader<'_, '_> {
         Ok(SyscallSpec { span, deny, action })
     }
 
-    fn syscall_list(&self, value: &Spanned<Raw>) -> Result<Vec<Sp<Sysno>>, ConfigError> {
-        let mut list: Vec<Sp<Sysno>> = Vec::new();
+    fn syscall_list(&self, value: &Spanned<Raw>) -> Result<Vec<Sp<SyscallName>>, ConfigError> {
+        let mut list: Vec<Sp<SyscallName>> = Vec::new();
         for (text, span) in self.strings("deny", value, "[\"ptrace\", \"personality\"]")? {
-            let Ok(sysno) = Sysno::from_str(text) else {
-                let hint = did_you_mean(text, syscall_names());
+            let Ok(sysno) = SyscallName::from_str(text) else {
+                let hint = did_you_mean(text, SyscallName::all());
                 let example = if hint.is_empty() {
                     ", such as `ptrace`"
                 } else {
@@ -483,9 +476,11 @@ impl Reader<'_, '_> {
                 return Err(ConfigError::invalid(
                     span,
                     format!(
-                        "unknown syscall `{text}`{hint}: write a name from the {} syscall table \
-                         (lower case, no `sys_` prefix){example}",
-                        std::env::consts::ARCH,
+                        "unknown syscall `{text}`{hint}: write a name from the {} syscall \
+                         table (lower case, no `sys_` prefix){example}",
+                        crate::arch::ARCHES
+                            .map(crate::arch::Arch::name)
+                            .join(" or "),
                     ),
                 ));
             };

@@ -1,0 +1,82 @@
+//! Building for another architecture than this x86_64 host's: `cargo xtask
+//! build --target aarch64` (and `dist`, `vmtest --arch arm64`).
+//!
+//! Rust's `aarch64-unknown-linux-gnu` standard library comes from rustup,
+//! the linker and glibc to link against from Debian's
+//! `gcc-aarch64-linux-gnu` (named in .cargo/config.toml, so plain `cargo
+//! build --target aarch64-unknown-linux-gnu` works too). The eBPF object
+//! needs nothing more: bytecode is the same on both, and `enforcer/build.rs`
+//! (aya-build) builds it with `bpf_target_arch` set to the architecture the
+//! binary is built for, which picks the kernel side's per-architecture code.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::run::workspace_root;
+use crate::setup::{apt_install, status};
+
+/// A target other than the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Target {
+    /// 64-bit ARM (arm64) Linux, glibc.
+    #[value(alias = "arm64")]
+    Aarch64,
+}
+
+impl Target {
+    pub(crate) fn triple(self) -> &'static str {
+        match self {
+            Target::Aarch64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+
+    /// As `uname -m` says it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Target::Aarch64 => "aarch64",
+        }
+    }
+
+    /// Debian's cross compiler for the target (the linker).
+    fn gcc_package(self) -> &'static str {
+        match self {
+            Target::Aarch64 => "gcc-aarch64-linux-gnu",
+        }
+    }
+}
+
+/// target/TRIPLE/PROFILE, or target/PROFILE for the host.
+pub(crate) fn profile_dir(target: Option<Target>, release: bool) -> PathBuf {
+    let mut dir = workspace_root().join("target");
+    if let Some(t) = target {
+        dir.push(t.triple());
+    }
+    dir.push(if release { "release" } else { "debug" });
+    dir
+}
+
+/// The Rust standard library for `target` and Debian's cross linker.
+pub(crate) fn ensure(target: Target) -> Result<()> {
+    apt_install(&[target.gcc_package()]).with_context(|| {
+        format!(
+            "the {} linker is Debian's {}",
+            target.name(),
+            target.gcc_package()
+        )
+    })?;
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to add Rust's standard library for the target")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == target.triple())
+    {
+        return Ok(());
+    }
+    eprintln!("[setup] rustup target add {}", target.triple());
+    status(Command::new("rustup").args(["target", "add", target.triple()]))
+        .with_context(|| format!("could not add the {} target with rustup", target.triple()))
+}
