@@ -79,6 +79,15 @@ impl SyscallId {
         }
     }
 
+    /// The `SYSCALLS` key that counts it for `cgroup_id`.
+    pub const fn key(self, cgroup_id: u64) -> enforcer_common::SyscallKey {
+        let abi = match self.abi {
+            Abi::Native => enforcer_common::syscall_abi::NATIVE,
+            Abi::Compat => enforcer_common::syscall_abi::COMPAT,
+        };
+        enforcer_common::SyscallKey::with_abi(cgroup_id, self.nr, abi)
+    }
+
     /// How reports name it on a node of architecture `arch`: the syscall's
     /// name (`getppid`), prefixed with the compat ABI for a 32-bit call
     /// (`i386:getppid`, `arm32:getppid`); `syscall_N` for a number the
@@ -457,6 +466,14 @@ mod tests {
         assert_eq!(Arch::Aarch64.compat_numbers("mmap"), [192]);
         assert_eq!(Arch::Aarch64.compat_numbers("connect"), [283]);
         assert_eq!(Arch::Aarch64.compat_numbers("fadvise64"), [270]);
+    }
+
+    #[test]
+    fn ids_and_keys_convert_both_ways() {
+        for id in [SyscallId::native(110), SyscallId::compat(64)] {
+            assert_eq!(SyscallId::of_key(&id.key(7)), id);
+            assert_eq!(id.key(7).cgroup_id, 7);
+        }
     }
 
     #[test]

@@ -523,7 +523,7 @@ impl Kernel {
                 Some(snap) => ids
                     .iter()
                     .filter_map(|id| snap.groups.get(id).map(|g| (id, g)))
-                    .flat_map(|(id, g)| g.syscalls.keys().map(|nr| SyscallKey::new(*id, *nr)))
+                    .flat_map(|(id, g)| g.syscalls.keys().map(|s| s.key(*id)))
                     .collect(),
                 None => {
                     let mut keys = Vec::new();

@@ -358,6 +358,7 @@ fn run_systemd(
         timeout: Duration::from_secs(args.timeout) * u32::try_from(tests.len())? + BOOT_SLACK,
         kernel_log: &kernel_log,
         disk: Some(&image),
+        arch: GuestArch::X86_64,
     };
     eprintln!(
         "[vmtest] booting {} with systemd ({}) {} lsm={lsm} under {}; console: {}, kernel log: {}",
