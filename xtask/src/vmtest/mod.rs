@@ -166,10 +166,18 @@ pub(crate) fn run(args: Args) -> Result<()> {
     }
 
     let (mut only, libtest) = split_args(&args.args, &tests);
-    if let Some(unknown) = args.skip.iter().find(|s| !tests.iter().any(|t| &t.name == *s)) {
+    if let Some(unknown) = args
+        .skip
+        .iter()
+        .find(|s| !tests.iter().any(|t| &t.name == *s))
+    {
         bail!(
             "--skip {unknown}: no test executable has that name; they are: {}",
-            tests.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            tests
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if !args.skip.is_empty() {
