@@ -25,8 +25,7 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use enforcer_common::{
-    MAX_CGROUPS, MAX_SYSCALL_KEYS, ScopeCache, SyscallKey, counted_nr, full, scope,
-    syscall_abi,
+    MAX_CGROUPS, MAX_SYSCALL_KEYS, ScopeCache, SyscallKey, counted_nr, full, scope, syscall_abi,
 };
 
 use crate::cgroup::CGROUP_MIGRATIONS;

@@ -21,6 +21,8 @@ pub struct AgentRun {
     pub child: Option<Child>,
     /// Held while this run may have an agent in observe mode.
     observe: Option<std::fs::File>,
+    /// `ENFORCER_LOG` for the agent (its default, `warn`, when `None`).
+    pub log_filter: Option<String>,
 }
 
 /// Where observe-mode agents of the tests take turns: a file every test
@@ -88,6 +90,7 @@ impl AgentRun {
             port,
             child: None,
             observe: None,
+            log_filter: None,
         }
     }
 
@@ -133,6 +136,9 @@ impl AgentRun {
             }
         }
         cmd.args(extra);
+        if let Some(filter) = &self.log_filter {
+            cmd.env("ENFORCER_LOG", filter);
+        }
         cmd
     }
 

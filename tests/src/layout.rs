@@ -228,6 +228,25 @@ pub fn v2_root_controllers() -> Vec<String> {
         .collect()
 }
 
+/// crun's reason to refuse this host, if it has one: on a hybrid host crun
+/// (1.8, `libcrun_cgroup_enter`) refuses every container when the cgroup2
+/// root's `cgroup.controllers` is not empty, that is when any controller is
+/// bound to cgroup2 rather than to a v1 hierarchy (hugetlb on this build
+/// host, from boot), whatever is enabled in `cgroup.subtree_control`.
+pub fn crun_refuses_hybrid() -> Option<String> {
+    let cg = host();
+    if cg.layout() != enforcer::cgroup::Layout::Hybrid {
+        return None;
+    }
+    let available = std::fs::read_to_string(v2_mount().join("cgroup.controllers")).ok()?;
+    (!available.trim().is_empty()).then(|| {
+        format!(
+            "crun refuses containers on a hybrid host whose cgroup2 root has any controller              (cgroup.controllers here: {}); runc runs here, the systemd guest runs crun on              pure cgroup2",
+            available.trim()
+        )
+    })
+}
+
 /// Disables in the cgroup2 root the controllers enabled since `before` was
 /// read (only those: what was there before is someone else's), retrying
 /// while a group below still uses one. Returns what was taken back.

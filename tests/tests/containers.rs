@@ -40,28 +40,17 @@ fn have_podman(test: &str) -> bool {
 /// Whether `runtime` can run a container here: crun refuses a hybrid host
 /// whose cgroup2 root has a controller enabled; the test says why it skips.
 fn runtime_usable(test: &str, runtime: &str) -> bool {
-    if runtime == "crun" && is_hybrid() {
-        let on = v2_root_controllers();
-        if !on.is_empty() {
-            enforcer_tests::skipped(
-                test,
-                &format!(
-                    "crun: the cgroup2 root of this hybrid host has {on:?} enabled from before \
-                     this test (not by it); crun refuses such a host"
-                ),
-            );
-            return false;
-        }
+    if runtime == "crun"
+        && let Some(why) = enforcer_tests::layout::crun_refuses_hybrid()
+    {
+        enforcer_tests::skipped(test, &why);
+        return false;
     }
     let found = Command::new(runtime).arg("--version").output().is_ok();
     if !found {
         enforcer_tests::skipped(test, &format!("{runtime} is not installed"));
     }
     found
-}
-
-fn is_hybrid() -> bool {
-    enforcer_tests::layout::host().layout() == enforcer::cgroup::Layout::Hybrid
 }
 
 /// An image built from a directory: the test helper (with its libraries)

@@ -76,23 +76,9 @@ fn can_run(test: &str, runtime: &str) -> bool {
     true
 }
 
-/// crun (1.8) refuses to create containers on a hybrid host whose cgroup2
-/// root has a controller enabled ("cgroups in hybrid mode not supported").
+/// crun's refusal of this host ([`enforcer_tests::layout::crun_refuses_hybrid`]).
 fn crun_refuses() -> Option<String> {
-    let cg = host();
-    let v2 = cg.v2()?;
-    let mount = &cg.hierarchy(v2).mount_point;
-    if mount == Path::new("/sys/fs/cgroup") {
-        return None;
-    }
-    let enabled = std::fs::read_to_string(mount.join("cgroup.subtree_control")).ok()?;
-    (!enabled.trim().is_empty()).then(|| {
-        format!(
-            "crun refuses containers on a hybrid host whose cgroup2 root has controllers \
-             enabled (here: {}); the systemd guest runs crun on pure cgroup2",
-            enabled.trim()
-        )
-    })
+    enforcer_tests::layout::crun_refuses_hybrid()
 }
 
 /// Whether the host is pure cgroup v2 (cgroup2 at /sys/fs/cgroup): where

@@ -42,8 +42,8 @@ while not os.path.exists('/run/done'):
     out.flush()
 "#;
 
-/// Runs the agent ("$@") under the stand-in until a line naming a group
-/// has reached it (the denied connects below make one) or $LIMIT seconds
+/// Runs the agent ("$@") under the stand-in until a denied connect's line
+/// has reached it (the connects below make one) or $LIMIT seconds
 /// have passed, then stops it with SIGINT as systemd would. Every wait is
 /// bounded: an agent that ignores SIGINT for 20 s is killed and the script
 /// fails, saying so, instead of hanging the suite.
@@ -60,10 +60,10 @@ while [ ! -e /run/ready ]; do
     if [ $i -gt $((LIMIT * 20)) ]; then echo "the journald stand-in did not start" >&2; exit 1; fi
 done
 exec 2>"$ERR"
-JOURNAL_STREAM=$(stat -c %d:%i "$ERR") ENFORCER_LOG=info "$@" &
+JOURNAL_STREAM=$(stat -c %d:%i "$ERR") ENFORCER_LOG=info,enforcer=debug "$@" &
 agent=$!
 i=0
-while [ $i -lt $((LIMIT * 20)) ] && ! grep -q '"GROUP"' "$OUT" 2>/dev/null; do
+while [ $i -lt $((LIMIT * 20)) ] && ! grep -q '"KIND": "connect_denied"' "$OUT" 2>/dev/null; do
     sleep 0.05
     i=$((i + 1))
 done
@@ -168,8 +168,40 @@ fn journal_fields_are_the_documented_names() {
             "fields carry no prefix: {e}"
         );
     }
+    // journald's own fields on every line, as tracing-journald writes them.
+    for e in &entries {
+        for key in ["MESSAGE", "PRIORITY", "TARGET", "CODE_FILE", "CODE_LINE"] {
+            assert!(e.get(key).is_some_and(|v| v != ""), "{key} in {e}");
+        }
+        assert!(
+            e["PRIORITY"]
+                .as_str()
+                .is_some_and(|p| p.len() == 1 && p.as_bytes()[0].is_ascii_digit()),
+            "{e}"
+        );
+    }
+    // A kernel event's line (decisions are logged at debug level, the
+    // agent runs with it here): the group, the kind, the process, details.
+    let denied = entries
+        .iter()
+        .find(|e| e["GROUP"] == g.name.as_str() && e["KIND"] == "connect_denied")
+        .unwrap_or_else(|| panic!("a connect_denied line with GROUP={}: {text}", g.name));
     assert!(
-        entries.iter().any(|e| e["GROUP"] == g.name.as_str()),
-        "a line names the group as GROUP=: {text}"
+        denied["PID"]
+            .as_str()
+            .is_some_and(|p| p.parse::<u32>().is_ok()),
+        "PID: {denied}"
+    );
+    assert!(
+        denied["COMM"].as_str().is_some_and(|c| !c.is_empty()),
+        "COMM: {denied}"
+    );
+    assert!(denied.get("DETAILS").is_some(), "DETAILS: {denied}");
+    // What a line is about: the directory of a group made for the policy.
+    assert!(
+        entries.iter().any(|e| e["DIR"]
+            .as_str()
+            .is_some_and(|d| d.ends_with(&format!("/{}", g.name)))),
+        "a DIR= line for the group's directory: {text}"
     );
 }

@@ -64,6 +64,23 @@ fn ci_runs_every_lint_readme_names_and_the_6_1_v2_lsm_row() {
 }
 
 #[test]
+fn ci_runs_the_systemd_guest_on_6_1_pure_v2_without_bpf_lsm() {
+    let ci = std::fs::read_to_string(workspace_root().join(".ci/run")).expect(".ci/run");
+    // The layout is the default (v2) unless the line names another.
+    assert!(
+        ci.lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#'))
+            .any(|l| l.contains("cargo xtask vmtest")
+                && l.contains("--guest systemd")
+                && l.contains("--kernel 6.1")
+                && l.contains("--lsm off")
+                && (!l.contains("--layout") || l.contains("--layout v2"))),
+        ".ci/run does not run the systemd guest on 6.1 / v2 / LSM off:\n{ci}"
+    );
+}
+
+#[test]
 fn fuzz_targets_are_readmes_four_and_each_has_its_source() {
     let names: Vec<&str> = crate::fuzz::TARGETS.iter().map(|(n, _)| *n).collect();
     // The cgconfig.conf and TOML readers, a policy file's raw bytes, every

@@ -803,6 +803,16 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     // Descriptors for everything the agent holds and opens, with a reserve
     // no metrics client can take (see `http`).
     let nofile = http::raise_fd_limit();
+    // Streams made once, before anything else: a signal that arrives during
+    // the start or while the loop runs a branch waits for the loop's next
+    // turn. (`tokio::signal::ctrl_c()` made anew each turn lost a SIGINT sent
+    // during a collection; one sent during the start, to an agent started in
+    // the background by a shell, which ignores SIGINT there, was lost too.
+    // Either way the agent ran on.) A stop asked for during the start is a
+    // clean stop once the start is complete.
+    let mut int = signal(tokio::signal::unix::SignalKind::interrupt(), "SIGINT")?;
+    let mut term = signal(tokio::signal::unix::SignalKind::terminate(), "SIGTERM")?;
+    let mut hup = signal(tokio::signal::unix::SignalKind::hangup(), "SIGHUP")?;
     // Absolute, so `reload --config` can tell whether it names this file;
     // symlinks are not resolved: a ConfigMap's `policy.toml ->
     // ..data/policy.toml` must be read through the link after each swap.
@@ -992,12 +1002,6 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     // from ever waiting, so the runtime never polled for signals or
     // connections (SIGTERM went unanswered for over 80 s at 65,000 groups).
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Streams made once: a signal that arrives while the loop runs a branch
-    // waits for the next turn (`tokio::signal::ctrl_c()` made anew each turn
-    // lost a SIGINT sent during a collection, and the agent ran on).
-    let mut int = signal(tokio::signal::unix::SignalKind::interrupt(), "SIGINT")?;
-    let mut term = signal(tokio::signal::unix::SignalKind::terminate(), "SIGTERM")?;
-    let mut hup = signal(tokio::signal::unix::SignalKind::hangup(), "SIGHUP")?;
     let stop = agent.opts.stop.clone().unwrap_or_default();
     notify::ready(if agent.settings.observe {
         "observing"

@@ -63,6 +63,10 @@ pub(crate) struct Args {
     /// libtest threads in the guest (it has 2 CPUs).
     #[arg(long, default_value_t = 2)]
     test_threads: u32,
+    /// Leave this test executable out (repeatable): CI's row skips those
+    /// whose subject does not change with the kernel (they run on the host).
+    #[arg(long, value_name = "EXECUTABLE")]
+    skip: Vec<String>,
     /// Test filter and libtest arguments, passed to every test executable. A
     /// word naming a test executable (`control_plane`) instead runs only
     /// that executable (several may be named).
@@ -206,7 +210,9 @@ pub(crate) fn run(args: Args) -> Result<()> {
     ];
     if args.guest == Guest::Systemd {
         if arch != GuestArch::X86_64 {
-            bail!("--guest systemd boots x86_64 guests only (the Debian rootfs is the host's architecture)");
+            bail!(
+                "--guest systemd boots x86_64 guests only (the Debian rootfs is the host's architecture)"
+            );
         }
         let c = &configs[0];
         return run_systemd(&args, c, &kernels[&c.kernel], tests, &binaries, &dir);
@@ -228,7 +234,28 @@ pub(crate) fn run(args: Args) -> Result<()> {
         eprintln!("[vmtest] wrote {}", base.display());
     }
 
-    let (only, libtest) = split_args(&args.args, &tests);
+    let (mut only, libtest) = split_args(&args.args, &tests);
+    if let Some(unknown) = args
+        .skip
+        .iter()
+        .find(|s| !tests.iter().any(|t| &t.name == *s))
+    {
+        bail!(
+            "--skip {unknown}: no test executable has that name; they are: {}",
+            tests
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if !args.skip.is_empty() {
+        if only.is_empty() {
+            only = tests.iter().map(|t| t.name.clone()).collect();
+        }
+        only.retain(|n| !args.skip.contains(n));
+        eprintln!("[vmtest] left out: {}", args.skip.join(", "));
+    }
     let suite = Suite {
         dir,
         base,
