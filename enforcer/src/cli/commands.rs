@@ -440,10 +440,13 @@ fn stats(
     ));
     loop {
         let snap = crate::bpf::snapshot_pinned(pin_dir)?;
-        let mut reports = collector.collect(&snap, &cg).groups;
-        if let Ok(limits) = crate::bpf::limits_pinned(pin_dir) {
-            crate::collect::with_limits(&mut reports, &limits);
-        }
+        // A group with a budget is reported even with nothing counted in it
+        // itself: on pure cgroup2 a policy group with subgroups holds no
+        // processes, and its budget charges what is below it.
+        let limits = crate::bpf::limits_pinned(pin_dir).unwrap_or_default();
+        let budgeted: Vec<u64> = limits.keys().copied().collect();
+        let mut reports = collector.collect_with(&snap, &cg, &budgeted).groups;
+        crate::collect::with_limits(&mut reports, &limits);
         if !wanted.is_empty() {
             reports.retain(|r| wanted.contains(&r.group));
             for w in &wanted {

@@ -61,10 +61,15 @@ impl Source {
     /// Every counted group, by path.
     pub fn sample(&mut self) -> Result<Vec<GroupReport>, SourceError> {
         let snap = crate::bpf::snapshot_pinned(&self.pin_dir)?;
-        let mut groups = self.collector.collect(&snap, &self.cg).groups;
-        if let Ok(limits) = crate::bpf::limits_pinned(&self.pin_dir) {
-            crate::collect::with_limits(&mut groups, &limits);
-        }
+        // Budgeted groups are rows even with nothing counted in them
+        // themselves (an inner policy group on pure cgroup2).
+        let limits = crate::bpf::limits_pinned(&self.pin_dir).unwrap_or_default();
+        let budgeted: Vec<u64> = limits.keys().copied().collect();
+        let mut groups = self
+            .collector
+            .collect_with(&snap, &self.cg, &budgeted)
+            .groups;
+        crate::collect::with_limits(&mut groups, &limits);
         Ok(groups)
     }
 }
