@@ -509,4 +509,35 @@ mod tests {
             "nothing made in an open directory"
         );
     }
+
+    /// Ubuntu's `/var/log` is `root:syslog 0775`: writable by a group alone
+    /// is writable by users other than root (the group's members could swap
+    /// the audit log's directory), so it is refused as 0777 is.
+    #[test]
+    fn a_directory_writable_by_its_group_alone_is_refused() {
+        if !is_root() {
+            eprintln!("skipped: chown to another group needs root");
+            return;
+        }
+        let t = tmp();
+        let log = t.path().join("log");
+        fs::create_dir(&log).unwrap();
+        std::os::unix::fs::chown(&log, Some(0), Some(4)).unwrap();
+        chmod(&log, 0o775);
+        let err = private_parent(&log.join("enforcer/audit.jsonl"), 0o750)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("writable by users other than root"), "{err}");
+        assert!(err.contains(&log.display().to_string()), "{err}");
+        assert!(!log.join("enforcer").exists(), "nothing made below it");
+        let f = log.join("audit.jsonl");
+        chmod(&log, 0o755);
+        fs::write(&f, "").unwrap();
+        std::os::unix::fs::chown(&f, Some(0), Some(4)).unwrap();
+        chmod(&f, 0o664);
+        assert!(check_path(&f, Want::File).is_err(), "a group-writable file");
+        // Without the group's write bit both pass.
+        chmod(&f, 0o644);
+        check_path(&f, Want::File).unwrap();
+    }
 }
