@@ -241,7 +241,9 @@ pub fn crun_refuses_hybrid() -> Option<String> {
     let available = std::fs::read_to_string(v2_mount().join("cgroup.controllers")).ok()?;
     (!available.trim().is_empty()).then(|| {
         format!(
-            "crun refuses containers on a hybrid host whose cgroup2 root has any controller              (cgroup.controllers here: {}); runc runs here, the systemd guest runs crun on              pure cgroup2",
+            "crun refuses containers on a hybrid host whose cgroup2 root has any controller \
+             (cgroup.controllers here: {}); runc runs here, the systemd guest runs crun on \
+             pure cgroup2",
             available.trim()
         )
     })

@@ -69,3 +69,59 @@ fn socket_deny_names_the_families_it_cannot_refuse() {
     assert_eq!(attempt("unix"), "ok");
     assert_eq!(attempt("netlink"), "ok");
 }
+
+/// `action = "kill"` acts at the syscall's entry (the raw tracepoint), not
+/// in a socket hook: every family's `socket` call ends the process, where
+/// `deny` could refuse AF_INET and AF_INET6 only.
+#[test]
+fn kill_stops_a_socket_call_of_every_family() {
+    if skip_without_cgroup2("kill_stops_a_socket_call_of_every_family") {
+        return;
+    }
+    let g = GroupGuard::new("sockkill");
+    let mut run = AgentRun::new();
+    let p = run.file("policy.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[group.\"{}\".syscalls]\ndeny = [\"socket\"]\naction = \"kill\"\n",
+            g.name
+        ),
+    )
+    .unwrap();
+    let out = enforcer(&["apply", "--dry-run", p.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        !text(&out.stderr).contains(NAMED),
+        "a kill rule has no family it cannot stop: {out:?}"
+    );
+    run.start(&p);
+    let attempt = |family: &str| {
+        Command::new(enforcer_bin())
+            .args(["exec", "-g", &format!("cgroup2:{}", g.name), "--"])
+            .arg(helper_bin())
+            .args(["try-socket", family])
+            .output()
+            .unwrap()
+    };
+    use std::os::unix::process::ExitStatusExt as _;
+    for family in ["inet", "unix", "netlink"] {
+        let out = attempt(family);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGKILL),
+            "a {family} socket call in a kill group: {out:?}"
+        );
+        assert_eq!(
+            text(&out.stdout).trim(),
+            "",
+            "{family}: the call never returned"
+        );
+    }
+    // The same calls outside the group are untouched.
+    let out = Command::new(helper_bin())
+        .args(["try-socket", "unix"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout).trim(), "ok", "{out:?}");
+}

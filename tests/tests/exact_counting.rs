@@ -328,3 +328,105 @@ fn restarts_that_switch_observe_mode_keep_counting_once() {
     assert_eq!(budget_used(&run, &p), 300 * WIRE);
     metrics_agree(&run, &p, 300 * WIRE, 300 * WIRE);
 }
+
+/// README: when the attach points move, new links go on before old ones
+/// come off, so a packet in flight may be counted twice and none is lost.
+/// A sender streams from the group while a restart moves its counting from
+/// the group's link to the root's (observe on) and back: every datagram is
+/// counted, and only those of the moment both links were on twice.
+#[test]
+fn traffic_across_a_move_of_the_attach_points_is_counted_once() {
+    if skip_without_cgroup2("traffic_across_a_move_of_the_attach_points_is_counted_once") {
+        return;
+    }
+    let t = Tree::new("exact-move");
+    let p = t.at("");
+    let mut run = AgentRun::new();
+    let plain = policy(&run, false, std::slice::from_ref(&p));
+    run.start(&plain);
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = rx.local_addr().unwrap().to_string();
+    let stop = run.file("stop-sending");
+    // Rounds of 100 datagrams until told to stop; says how many rounds
+    // completed (a failed round fails the test: its count is unknown).
+    let script = format!(
+        "n=0; while [ ! -e '{stop}' ]; do '{helper}' udp-send {addr} 100 {PAYLOAD} || exit 3; \
+         n=$((n+1)); done; echo $n",
+        stop = stop.display(),
+        helper = helper_bin().display(),
+    );
+    let sender = Command::new(enforcer_bin())
+        .args(["exec", "-g", &spec(&p), "--", "/bin/sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let counted = |run: &AgentRun| egress(run, &p).0;
+    wait_until("the sender's first datagrams", || counted(&run) > 0);
+    for observe in [true, false] {
+        run.sigkill();
+        if observe {
+            run.start_with(&plain, &["--observe"]);
+        } else {
+            run.start(&plain);
+        }
+        let want = if observe { root_id() } else { v2_id(&p) };
+        assert_eq!(counting_link_ids(&run), vec![want], "observe {observe}");
+        // The move happened while the sender ran: it is still sending.
+        let after = counted(&run);
+        wait_until("datagrams after the move", || counted(&run) >= after + 1000);
+    }
+    std::fs::write(&stop, "").unwrap();
+    let out = sender.wait_with_output().unwrap();
+    assert!(out.status.success(), "the sender: {out:?}");
+    let sent: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse::<u64>()
+        .unwrap()
+        * 100;
+    wait_until("every datagram counted", || counted(&run) >= sent);
+    // Twice: only what was sent while both links were on (a millisecond or
+    // two per move in a stream of seconds).
+    let n = counted(&run);
+    eprintln!("sent {sent} datagrams across two moves, counted {n}");
+    assert!(
+        (sent..=sent + sent / 50).contains(&n),
+        "sent {sent} datagrams across two moves of the attach point, counted {n}"
+    );
+    assert_eq!(egress(&run, &p).1, n * WIRE);
+}
+
+/// README: a subgroup below a policy group is counted under its own path,
+/// syscalls included, at any depth (the kernel program looks 16 ancestor
+/// levels down from the root for a listed group, so the policy group must be
+/// within those). A container 16 levels down is counted as its own; so is
+/// one 17 levels down.
+#[test]
+fn syscalls_of_subgroups_sixteen_and_seventeen_levels_down_are_their_own() {
+    if skip_without_cgroup2("syscalls_of_subgroups_sixteen_and_seventeen_levels_down_are_their_own")
+    {
+        return;
+    }
+    let t = Tree::new("exact-deep");
+    let p = t.at("");
+    // p is 1 level below the root; d2 .. d16 go down to level 16, d17 one more.
+    let chain: Vec<String> = (2..=17).map(|l| format!("d{l}")).collect();
+    let at = |level: usize| t.at(&chain[..level - 1].join("/"));
+    let (deep, deeper) = (at(16), at(17));
+    assert_eq!(deep.matches('/').count(), 15, "{deep} is 16 levels down");
+    let mut run = AgentRun::new();
+    run.start(&policy(&run, false, std::slice::from_ref(&p)));
+    const K: u64 = 10_000;
+    // Made one after the other: on pure cgroup2 a group with a child holds
+    // no processes.
+    for g in [&deep, &deeper] {
+        enforcer_ok(&["create", "-g", &spec(g)]);
+        helper_in(g, &["getppid", &K.to_string()]);
+        wait_until("the deep group's calls counted", || getppid(&run, g) >= K);
+        let n = getppid(&run, g);
+        assert!(
+            (K..K + 100).contains(&n),
+            "getppid in {g} counted {n}, made {K}"
+        );
+    }
+    assert!(getppid(&run, &p) < 100, "nothing folded into {p}");
+}

@@ -199,6 +199,21 @@ fn install_sh_honours_prefix_and_destdir() {
         config.starts_with(prefix.to_str().unwrap()) && Path::new(&config).is_file(),
         "the unit's policy {config} is installed below the prefix"
     );
+    // Installed again (an upgrade): the program is replaced, the policy the
+    // operator changed is kept.
+    let changed = format!(
+        "{}\n# changed by the operator\n",
+        std::fs::read_to_string(&config).unwrap()
+    );
+    std::fs::write(&config, &changed).unwrap();
+    std::fs::remove_file(&bin).unwrap();
+    install_into(&dist, prefix, &[("PREFIX", prefix.to_str().unwrap())]);
+    assert!(bin.is_file(), "the second install put the program back");
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        changed,
+        "an existing policy is kept"
+    );
     std::fs::remove_dir_all(prefix).unwrap();
 
     // A package build: staged below DESTDIR, naming the final paths.
@@ -495,7 +510,15 @@ fn the_installed_unit_keeps_workloads_and_rules_through_restart_stop_and_a_crash
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    // The holder's stop is the workloads' stop: systemd ends every process
+    // in its cgroup, the delegated groups below it included.
     systemctl_ok(&["stop", "enforcer"]);
+    systemctl_ok(&["stop", "enforcer-groups"]);
+    wait_for(
+        "`systemctl stop enforcer-groups` to end the workloads",
+        Duration::from_secs(30),
+        || !alive(&mut workload) && !alive(&mut nobodys),
+    );
     let _ = workload.kill();
     let _ = workload.wait();
     let _ = nobodys.kill();

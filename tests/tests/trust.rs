@@ -553,3 +553,71 @@ fn a_second_observing_agent_is_refused() {
     );
     assert_eq!(files_under(&second.pin_dir), 0);
 }
+
+/// Observe mode only counts, so it claims no group: an agent observing the
+/// whole host and one managing a group run side by side, the manager
+/// enforcing, each counting the group's calls in its own maps; the
+/// observer's stop leaves the manager's rules alone.
+#[test]
+fn an_observing_agent_and_a_managing_one_run_side_by_side() {
+    if skip_without_cgroup2("an_observing_agent_and_a_managing_one_run_side_by_side") {
+        return;
+    }
+    let g = GroupGuard::new("obsmanage");
+    let mut observer = AgentRun::new();
+    observer.start_observe(&[]);
+    let mut manager = AgentRun::new();
+    let policy = manager.file("policy.toml");
+    write_root(&policy, &deny_text(&g));
+    manager.start(&policy);
+    assert_eq!(connect_from(&g), "err EPERM", "the manager enforces");
+
+    const K: u64 = 5_000;
+    let out = Command::new(enforcer_bin())
+        .args(["exec", "-g", &format!("memory:{}", g.name), "--"])
+        .arg(helper_bin())
+        .args(["getppid", &K.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let getppid = |run: &AgentRun| {
+        run.stats(&g.name)["syscalls"]["by_name"]["getppid"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    for (who, run) in [("observer", &observer), ("manager", &manager)] {
+        wait_until(&format!("the {who} to count the group's calls"), || {
+            getppid(run) >= K
+        });
+        let n = getppid(run);
+        assert!(n < K + 100, "the {who} counted {n} getppid for {K} made");
+    }
+
+    let out = enforcer(&[
+        "stop",
+        "--pin-dir",
+        observer.pin(),
+        "--pid-file",
+        observer.pid_file().to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "the observer stops: {}",
+        describe(&out)
+    );
+    assert_eq!(
+        connect_from(&g),
+        "err EPERM",
+        "the manager still enforces after the observer stopped"
+    );
+    assert!(
+        manager
+            .child
+            .as_mut()
+            .unwrap()
+            .try_wait()
+            .unwrap()
+            .is_none(),
+        "the manager runs on"
+    );
+}
