@@ -175,9 +175,12 @@ fn btf(needed: bool) -> Check {
 fn architecture(arch: Arch) -> Check {
     let trampolines = match arch {
         Arch::X86_64 => "",
-        // arm64 got BPF trampolines (fentry, LSM programs) in Linux 6.0.
+        // arm64 has BPF trampolines from 6.0, but attaching one to a kernel
+        // function (fentry, LSM programs) needs ftrace direct calls, which
+        // arm64 got in 6.5: Debian 12's 6.1 loads LSM programs and refuses
+        // the attach (ENOTSUPP).
         Arch::Aarch64 => {
-            "; BPF-LSM programs need BPF trampolines, which arm64 kernels have from Linux 6.0"
+            "; BPF-LSM programs need BPF trampolines, which arm64 kernels have from Linux 6.5"
         }
     };
     check(
@@ -237,7 +240,7 @@ fn bpf_lsm(report: Option<&FeatureReport>, needed: bool) -> Check {
             (Some(_), None) => "BPF-LSM programs load here".into(),
             (Some(_), Some(r)) => format!("BPF-LSM programs do not load: {r}"),
         },
-        "boot with `bpf` among the active LSMs (lsm=...,bpf on the kernel command line) on a kernel that allows BPF trampolines (arm64: Linux 6.0 or later); or use action = \"kill\"/\"log\" for listen, accept and execve",
+        "boot with `bpf` among the active LSMs (lsm=...,bpf on the kernel command line) on a kernel that allows BPF trampolines (arm64: Linux 6.5 or later); or use action = \"kill\"/\"log\" for listen, accept and execve",
     )
 }
 
@@ -330,7 +333,7 @@ mod tests {
         assert!(a.ok && !a.needed);
         assert!(a.detail.starts_with("aarch64: "), "{}", a.detail);
         assert!(a.detail.contains("arm32:NAME"), "{}", a.detail);
-        assert!(a.detail.contains("from Linux 6.0"), "{}", a.detail);
+        assert!(a.detail.contains("from Linux 6.5"), "{}", a.detail);
         assert!(architecture(Arch::X86_64).detail.contains("i386:NAME"));
         assert!(bpf_jit(Some("1\n")).ok);
         let off = bpf_jit(Some("0\n"));

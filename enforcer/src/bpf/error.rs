@@ -105,7 +105,7 @@ pub enum BpfError {
     #[error(
         "attaching the BPF-LSM program `{program}` to {target} failed; syscall `deny` \
          rules need a kernel with CONFIG_BPF_LSM and `bpf` in the active LSMs (boot with \
-         lsm=...,bpf; check /sys/kernel/security/lsm), Linux 6.0 or newer"
+         lsm=...,bpf; check /sys/kernel/security/lsm), Linux 6.0 or newer (arm64: 6.5)"
     )]
     LsmAttach {
         /// The program's name.
