@@ -9,13 +9,17 @@
 //! - crun starts containers after the suite's kind of operations: no
 //!   enforcer path enables a controller in the cgroup2 root of a hybrid host
 //!   (crun refuses such a host: "cgroups in hybrid mode not supported").
+//! - `[[container]]` rules go with a removed container's group (its rules,
+//!   enforcement pins and metric series), a reload swaps the tables on every
+//!   container, a restart applies them again, and a rule dropped while the
+//!   agent was down stays on its container until `enforcer stop`.
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use enforcer_tests::layout::{
-    restore_v2_root_controllers, skip_without_cgroup2, spec, v2_root_controllers,
+    restore_v2_root_controllers, skip_without_cgroup2, spec, v2_dir, v2_id, v2_root_controllers,
 };
 use enforcer_tests::{AgentRun, GroupGuard, enforcer_ok, helper_bin, unique_name, wait_until};
 
@@ -362,5 +366,335 @@ fn container_rules_select_podman_containers_by_name() {
             .any(|l| l["kind"] == "container_rules"
                 && l["message"].as_str().is_some_and(|m| m.contains(&db.0))),
         "no rule for the other container"
+    );
+}
+
+/// Lines of the audit log saying a `[[container]]` table went on the
+/// container named `name`.
+fn rules_in_force(run: &AgentRun, name: &str) -> usize {
+    run.audit_lines()
+        .iter()
+        .filter(|l| {
+            l["kind"] == "container_rules"
+                && l["message"].as_str().is_some_and(|m| {
+                    m.contains(&format!("container {name} (")) && m.contains("in force")
+                })
+        })
+        .count()
+}
+
+/// `try-connect tcp ADDR` from inside the running container `name`.
+fn connect_from(name: &str, addr: &str) -> String {
+    let out = podman(&["exec", name, "/helper", "try-connect", "tcp", addr]);
+    assert!(out.status.success(), "podman exec {name}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The container's full id and its cgroup2 group (below `parent`), with
+/// that group's id.
+fn container_group(parent: &str, name: &str) -> (String, String, u64) {
+    let out = podman(&["inspect", "--format", "{{.Id}}", name]);
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(id.len(), 64, "podman inspect {name}: {out:?}");
+    let group = format!("{parent}/libpod-{id}");
+    let cg = v2_id(&group);
+    (id, group, cg)
+}
+
+/// The egress budget (bytes) the kernel's rule map holds for cgroup `cg`,
+/// if it holds rules with limits for it.
+fn egress_budget(run: &AgentRun, cg: u64) -> Option<u64> {
+    let limits = enforcer::bpf::limits_pinned(&run.pin_dir).expect("the pinned rule maps");
+    limits
+        .get(&cg)?
+        .iter()
+        .find(|l| l.direction == "egress")
+        .and_then(|l| l.budget.as_ref())
+        .map(|b| b.bytes)
+}
+
+/// The directory of the enforcement links pinned for cgroup `cg`.
+fn enforce_pins(run: &AgentRun, cg: u64) -> PathBuf {
+    run.pin_dir.join("enforce").join(cg.to_string())
+}
+
+fn pinned_links(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+fn start_container(image: &Image, parent: &str, name: &str) {
+    let out = run_in(
+        "runc",
+        image,
+        parent,
+        name,
+        &["-d"],
+        &["/helper", "sleep", "120"],
+    );
+    assert!(out.status.success(), "podman run {name}: {out:?}");
+}
+
+const GIB: u64 = 1 << 30;
+
+/// README, `[[container]]`: "a removed container's rules go with its group".
+/// A container that got a table's rules is removed (`podman rm -f`): within
+/// a few intervals of its group's going, the agent keeps nothing of it (no
+/// rules in the kernel's map for its cgroup id, no enforcement links pinned
+/// for it, no metric series); a new container of the same name gets the
+/// rules again, in its own new group.
+#[test]
+fn a_removed_containers_rules_go_with_its_group() {
+    let test = "a_removed_containers_rules_go_with_its_group";
+    if skip_without_cgroup2(test) || !have_podman(test) || !runtime_usable(test, "runc") {
+        return;
+    }
+    let image = Image::build();
+    let p = GroupGuard::new("ctr-gone");
+    let mut run = AgentRun::new();
+    let name = unique_name("gone-web");
+    let policy = run.file("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"256M\"\n\n\
+             [[container]]\nruntime = \"podman\"\nname = \"{name}\"\n\n\
+             [container.network]\nconnect_deny = [\"127.0.0.2/32\"]\n\
+             egress_budget = \"1G/1h\"\n",
+            p.name
+        ),
+    )
+    .unwrap();
+    run.start(&policy);
+    // One guard for both containers of that name (the second replaces the
+    // first): whichever is left goes, also on panic.
+    let _c = Container(name.clone());
+
+    start_container(&image, &p.name, &name);
+    wait_until("the rules on the container", || {
+        rules_in_force(&run, &name) == 1
+    });
+    let (id, group, cg) = container_group(&p.name, &name);
+    assert_eq!(connect_from(&name, "127.0.0.2:9"), "err EPERM");
+    assert_eq!(
+        egress_budget(&run, cg),
+        Some(GIB),
+        "the table's rules in the kernel's map for the container's group"
+    );
+    assert!(
+        pinned_links(&enforce_pins(&run, cg)) > 0,
+        "enforcement links pinned for the container's group"
+    );
+    let has_series = |m: &str| m.lines().any(|l| l.contains(&id));
+    wait_until("the container's metric series", || {
+        run.metrics().is_some_and(|m| has_series(&m))
+    });
+
+    let rm = podman(&["rm", "--force", &name]);
+    assert!(rm.status.success(), "podman rm: {rm:?}");
+    wait_until("the container's group to go", || !v2_dir(&group).exists());
+    // The agent hears of a removed group as it goes (or finds it gone at a
+    // later walk): a few intervals are enough.
+    run.wait_collections(3);
+    assert_eq!(
+        egress_budget(&run, cg),
+        None,
+        "the removed container's rules are still in the kernel's map"
+    );
+    assert!(
+        !enforce_pins(&run, cg).exists(),
+        "the removed container's enforcement links are still pinned: {:?}",
+        std::fs::read_dir(enforce_pins(&run, cg)).map(|d| d.count())
+    );
+    assert!(
+        !run.pin_dir.join("links").join(cg.to_string()).exists(),
+        "no counting links for it"
+    );
+    let m = run.metrics().expect("metrics");
+    assert!(
+        !has_series(&m),
+        "the removed container's series are still served:\n{}",
+        m.lines()
+            .filter(|l| l.contains(&id))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // The same name again: a new container, a new group, the rules again.
+    start_container(&image, &p.name, &name);
+    wait_until("the rules on the new container", || {
+        rules_in_force(&run, &name) == 2
+    });
+    let (id2, _, cg2) = container_group(&p.name, &name);
+    assert_ne!((id2.as_str(), cg2), (id.as_str(), cg), "a new container");
+    assert_eq!(connect_from(&name, "127.0.0.2:9"), "err EPERM");
+    assert_eq!(egress_budget(&run, cg2), Some(GIB));
+    assert!(pinned_links(&enforce_pins(&run, cg2)) > 0);
+}
+
+/// README, `[[container]]`: "A reload takes the old tables off every
+/// container and applies the new ones at the next interval; a restart
+/// applies them again (a container that matched a rule removed while the
+/// agent was down keeps it until `enforcer stop`)."
+///
+/// `web` and `db` each match a table. A reload to a policy where `web`'s
+/// table has other rules and `db` matches none: `web` has the new rules
+/// only, `db` none. A restart (after SIGKILL) with that policy applies
+/// `web`'s again. A restart with a policy that no longer matches `web`
+/// leaves it its rules, which go with `enforcer stop`; the next start
+/// applies them again.
+#[test]
+fn a_reload_replaces_container_tables_and_a_restart_applies_them_again() {
+    let test = "a_reload_replaces_container_tables_and_a_restart_applies_them_again";
+    if skip_without_cgroup2(test) || !have_podman(test) || !runtime_usable(test, "runc") {
+        return;
+    }
+    let image = Image::build();
+    let p = GroupGuard::new("ctr-reload");
+    let mut run = AgentRun::new();
+    let prefix = unique_name("swap");
+    let web = format!("{prefix}-web");
+    let db = format!("{prefix}-db");
+    let table = |name: &str, deny: &str, budget: &str| {
+        format!(
+            "\n[[container]]\nruntime = \"podman\"\nname = \"{name}\"\n\n\
+             [container.network]\nconnect_deny = [\"{deny}/32\"]\negress_budget = \"{budget}\"\n"
+        )
+    };
+    let head = format!(
+        "[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"256M\"\n",
+        p.name
+    );
+    let policy = run.file("policy.toml");
+    let first = format!(
+        "{head}{}{}",
+        table(&web, "127.0.0.2", "1G/1h"),
+        table(&db, "127.0.0.2", "5G/1h")
+    );
+    // web's table with other rules; none for db.
+    let second = format!("{head}{}", table(&web, "127.0.0.3", "2G/1h"));
+    // db's table only: web matches nothing.
+    let third = format!("{head}{}", table(&db, "127.0.0.2", "5G/1h"));
+    std::fs::write(&policy, &first).unwrap();
+    run.start(&policy);
+    let _w = Container(web.clone());
+    let _d = Container(db.clone());
+    start_container(&image, &p.name, &web);
+    start_container(&image, &p.name, &db);
+    wait_until("the first tables on both containers", || {
+        rules_in_force(&run, &web) == 1 && rules_in_force(&run, &db) == 1
+    });
+    let (_, _, web_cg) = container_group(&p.name, &web);
+    let (_, _, db_cg) = container_group(&p.name, &db);
+    let state = |run: &AgentRun| {
+        (
+            connect_from(&web, "127.0.0.2:9"),
+            connect_from(&web, "127.0.0.3:9"),
+            egress_budget(run, web_cg),
+            connect_from(&db, "127.0.0.2:9"),
+            egress_budget(run, db_cg),
+        )
+    };
+    let (eperm, refused) = ("err EPERM".to_string(), "err ECONNREFUSED".to_string());
+    assert_eq!(
+        state(&run),
+        (
+            eperm.clone(),
+            refused.clone(),
+            Some(GIB),
+            eperm.clone(),
+            Some(5 * GIB)
+        ),
+        "(web to .2, web to .3, web's budget, db to .2, db's budget) under the first tables"
+    );
+    let second_tables = (
+        refused.clone(),
+        eperm.clone(),
+        Some(2 * GIB),
+        refused.clone(),
+        None,
+    );
+
+    // A reload: the old tables off both, the new one on web.
+    std::fs::write(&policy, &second).unwrap();
+    enforcer_ok(&["reload", "--pid-file", run.pid_file().to_str().unwrap()]);
+    wait_until("the reload and web's new table", || {
+        run.audit_lines().iter().any(|l| l["kind"] == "reload") && rules_in_force(&run, &web) == 2
+    });
+    assert_eq!(
+        state(&run),
+        second_tables,
+        "(web to .2, web to .3, web's budget, db to .2, db's budget) after the reload"
+    );
+    assert!(
+        !enforce_pins(&run, db_cg).exists(),
+        "db's enforcement links are pinned still, with no table for it"
+    );
+    run.wait_collections(3);
+    assert_eq!(rules_in_force(&run, &db), 1, "no table went on db again");
+
+    // A restart with the same policy applies web's table again.
+    run.sigkill();
+    run.start(&policy);
+    wait_until("web's table applied again by the restarted agent", || {
+        rules_in_force(&run, &web) == 3
+    });
+    assert_eq!(
+        state(&run),
+        second_tables,
+        "(web to .2, web to .3, web's budget, db to .2, db's budget) after the restart"
+    );
+    assert_eq!(rules_in_force(&run, &db), 1);
+
+    // Down, web's table removed: restarted, the agent does not know web had
+    // it, and web keeps it.
+    run.sigkill();
+    std::fs::write(&policy, &third).unwrap();
+    run.start(&policy);
+    // db's table going on shows the restarted agent has looked at both.
+    wait_until("db's table applied by the restarted agent", || {
+        rules_in_force(&run, &db) == 2
+    });
+    run.wait_collections(2);
+    assert_eq!(
+        (
+            connect_from(&web, "127.0.0.3:9"),
+            egress_budget(&run, web_cg),
+            rules_in_force(&run, &web)
+        ),
+        (eperm.clone(), Some(2 * GIB), 3),
+        "web keeps the rules of a table removed while the agent was down"
+    );
+    assert!(pinned_links(&enforce_pins(&run, web_cg)) > 0);
+    assert_eq!(connect_from(&db, "127.0.0.2:9"), eperm);
+
+    // Until `enforcer stop`.
+    run.sigkill();
+    enforcer_ok(&[
+        "stop",
+        "--pin-dir",
+        run.pin(),
+        "--pid-file",
+        run.pid_file().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (
+            connect_from(&web, "127.0.0.3:9"),
+            connect_from(&db, "127.0.0.2:9")
+        ),
+        (refused.clone(), refused.clone()),
+        "nothing in force after enforcer stop"
+    );
+    assert!(!enforce_pins(&run, web_cg).exists());
+
+    // Started again with web's table: applied again.
+    std::fs::write(&policy, &second).unwrap();
+    run.start(&policy);
+    wait_until("web's table applied after the stop", || {
+        rules_in_force(&run, &web) == 4
+    });
+    assert_eq!(
+        state(&run),
+        second_tables,
+        "(web to .2, web to .3, web's budget, db to .2, db's budget) after stop and start"
     );
 }
