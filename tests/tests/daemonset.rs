@@ -60,6 +60,12 @@ fn can_run(test: &str, runtime: &str) -> bool {
     }
     for tool in ["podman", runtime, "prometheus", "promtool"] {
         if which(tool).is_none() {
+            // The systemd guest's image is built with all of them: there a
+            // missing one is a broken image, not a host that lacks it.
+            assert!(
+                std::env::var_os("ENFORCER_TEST_DIST").is_none(),
+                "{tool} is missing from the systemd guest's image"
+            );
             skipped(
                 test,
                 &format!("{tool} is not installed here (`cargo xtask test` installs it)"),

@@ -419,4 +419,21 @@ mod tests {
         );
         assert!(s.ends_with("systemctl poweroff --force --force\n"), "{s}");
     }
+
+    /// README: systemd is PID 1, the image holds systemd, podman with runc
+    /// and crun, and Prometheus, and is booted through a snapshot (the
+    /// tests in the guest fail rather than skip where any is missing).
+    #[test]
+    fn the_guest_boots_systemd_from_an_image_with_what_readme_lists() {
+        let src = include_str!("systemd.rs");
+        assert!(src.contains("exec switch_root /newroot /lib/systemd/systemd"));
+        for package in ["systemd", "podman", "runc", "crun", "prometheus"] {
+            assert!(
+                PACKAGES.contains(&package),
+                "{package} is not in the image's packages: {PACKAGES:?}"
+            );
+        }
+        let qemu = include_str!("qemu.rs");
+        assert!(qemu.contains("snapshot=on"));
+    }
 }
