@@ -24,6 +24,13 @@ use enforcer_tests::{helper_bin, skipped};
 /// The `cargo xtask dist` tree when PID 1 is systemd; None (and a skip
 /// noted) elsewhere.
 fn guest(test: &str) -> Option<PathBuf> {
+    let dist = std::env::var_os("ENFORCER_TEST_DIST");
+    // The systemd guest names its dist tree: there PID 1 must be systemd,
+    // or the guest is broken and these tests would pass by skipping.
+    assert!(
+        dist.is_none() || Path::new("/run/systemd/system").is_dir(),
+        "ENFORCER_TEST_DIST is set (the systemd guest) but PID 1 is not systemd"
+    );
     if !Path::new("/run/systemd/system").is_dir() {
         skipped(
             test,
@@ -31,7 +38,7 @@ fn guest(test: &str) -> Option<PathBuf> {
         );
         return None;
     }
-    match std::env::var_os("ENFORCER_TEST_DIST") {
+    match dist {
         Some(d) => Some(PathBuf::from(d)),
         None => {
             skipped(
@@ -514,11 +521,45 @@ fn the_installed_unit_keeps_workloads_and_rules_through_restart_stop_and_a_crash
     // in its cgroup, the delegated groups below it included.
     systemctl_ok(&["stop", "enforcer"]);
     systemctl_ok(&["stop", "enforcer-groups"]);
-    wait_for(
-        "`systemctl stop enforcer-groups` to end the workloads",
-        Duration::from_secs(30),
-        || !alive(&mut workload) && !alive(&mut nobodys),
-    );
+    let deadline =
+        std::time::Instant::now() + Duration::from_secs(30) * enforcer_tests::time_scale();
+    while alive(&mut workload) || alive(&mut nobodys) {
+        if std::time::Instant::now() > deadline {
+            let said = |cmd: &mut Command| {
+                let out = run(cmd);
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            };
+            let sig = |p: u32| {
+                std::fs::read_to_string(format!("/proc/{p}/status"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| l.starts_with("Sig") || l.starts_with("State"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            panic!(
+                "`systemctl stop enforcer-groups` left the workloads running: {pid} in {} ({}), \
+                 {npid} in {} ({});\n{}\n{}",
+                cgroup_of(pid),
+                sig(pid),
+                cgroup_of(npid),
+                sig(npid),
+                said(Command::new("systemctl").args(["status", "--no-pager", "enforcer-groups"])),
+                said(Command::new("journalctl").args([
+                    "--no-pager",
+                    "-n",
+                    "40",
+                    "-u",
+                    "enforcer-groups"
+                ])),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let _ = workload.kill();
     let _ = workload.wait();
     let _ = nobodys.kill();
