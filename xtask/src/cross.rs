@@ -80,3 +80,24 @@ pub(crate) fn ensure(target: Target) -> Result<()> {
     status(Command::new("rustup").args(["target", "add", target.triple()]))
         .with_context(|| format!("could not add the {} target with rustup", target.triple()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// README: the task installs Debian's `gcc-aarch64-linux-gnu` as the
+    /// linker, named in `.cargo/config.toml` for the triple it builds.
+    #[test]
+    fn the_aarch64_linker_is_debians_and_named_for_the_triple_in_cargo_config() {
+        assert_eq!(Target::Aarch64.gcc_package(), "gcc-aarch64-linux-gnu");
+        assert_eq!(Target::Aarch64.name(), "aarch64");
+        let config = std::fs::read_to_string(workspace_root().join(".cargo/config.toml"))
+            .expect(".cargo/config.toml");
+        let table: toml::Table = config.parse().expect(".cargo/config.toml parses");
+        assert_eq!(
+            table["target"][Target::Aarch64.triple()]["linker"].as_str(),
+            Some("aarch64-linux-gnu-gcc"),
+            "{config}"
+        );
+    }
+}

@@ -45,15 +45,20 @@ fn write_output(cmd: &mut Command, to: &Path) -> Result<()> {
     std::fs::write(to, out.stdout).with_context(|| format!("writing {}", to.display()))
 }
 
+/// The tree's directory under target/dist: `enforcer-VERSION`, or
+/// `enforcer-VERSION-ARCH` for another architecture.
+pub(crate) fn dir_name(target: Option<Target>) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match target {
+        Some(t) => format!("enforcer-{version}-{}", t.name()),
+        None => format!("enforcer-{version}"),
+    }
+}
+
 /// The tree for the host's architecture, or for `target`'s (its binary;
 /// man pages and completions from the host's, as they are the same).
 pub(crate) fn run(target: Option<Target>) -> Result<PathBuf> {
-    let version = env!("CARGO_PKG_VERSION");
-    let name = match target {
-        Some(t) => format!("enforcer-{version}-{}", t.name()),
-        None => format!("enforcer-{version}"),
-    };
-    let out = workspace_root().join("target/dist").join(name);
+    let out = workspace_root().join("target/dist").join(dir_name(target));
     layout(
         &enforcer_binary(true),
         &enforcer_binary_for(target, true),

@@ -121,3 +121,70 @@ fn the_kernel_crate_denies_what_readme_says() {
         assert!(attr.contains(lint), "{lint} is not denied: {attr}");
     }
 }
+
+/// README's text with each run of whitespace made one space, so a command
+/// wrapped over two lines reads as one.
+fn readme_flat() -> String {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
+    readme.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn build_and_dist_take_readmes_aarch64_target_into_its_directory_and_triple() {
+    use crate::cross::{Target, profile_dir};
+
+    let readme = readme_flat();
+    // "Other architectures" and the Architectures table's build row.
+    for quoted in [
+        "`cargo xtask build --target aarch64` (and `cargo xtask dist --target aarch64`, \
+         into `target/dist/enforcer-VERSION-aarch64/`)",
+        "| build | `cargo xtask build` | `cargo xtask build --target aarch64` \
+         (cross-built here; `dist --target aarch64`) |",
+        "Rust's `aarch64-unknown-linux-gnu` standard library",
+    ] {
+        assert!(readme.contains(quoted), "README no longer says {quoted}");
+    }
+    match parse(&["build"]) {
+        Task::Build { target, release } => assert_eq!((target, release), (None, false)),
+        _ => panic!("build parsed as another task"),
+    }
+    for arch in ["aarch64", "arm64"] {
+        match parse(&["build", "--target", arch]) {
+            Task::Build { target, release } => {
+                assert_eq!((target, release), (Some(Target::Aarch64), false), "{arch}");
+            }
+            _ => panic!("build --target {arch} parsed as another task"),
+        }
+        match parse(&["dist", "--target", arch]) {
+            Task::Dist { target } => assert_eq!(target, Some(Target::Aarch64), "{arch}"),
+            _ => panic!("dist --target {arch} parsed as another task"),
+        }
+    }
+    assert!(
+        Cli::try_parse_from(["xtask", "build", "--target", "riscv64"]).is_err(),
+        "a target README does not name is refused"
+    );
+
+    let version = env!("CARGO_PKG_VERSION");
+    // README's `target/dist/enforcer-VERSION-aarch64/`, with the version.
+    assert_eq!(
+        format!(
+            "target/dist/{}/",
+            crate::dist::dir_name(Some(Target::Aarch64))
+        ),
+        format!("target/dist/enforcer-{version}-aarch64/")
+    );
+    assert_eq!(
+        crate::dist::dir_name(None),
+        format!("enforcer-{version}"),
+        "the host's tree has no architecture suffix"
+    );
+    assert_eq!(Target::Aarch64.triple(), "aarch64-unknown-linux-gnu");
+    assert!(
+        profile_dir(Some(Target::Aarch64), false)
+            .ends_with("target/aarch64-unknown-linux-gnu/debug"),
+        "{}",
+        profile_dir(Some(Target::Aarch64), false).display()
+    );
+    assert!(profile_dir(None, true).ends_with("target/release"));
+}

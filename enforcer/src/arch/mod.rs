@@ -468,6 +468,60 @@ mod tests {
         assert_eq!(Arch::Aarch64.compat_numbers("fadvise64"), [270]);
     }
 
+    /// README: on i386 a rule on `NAME` also matches `socketcall`/`ipc`.
+    /// Every System V IPC call an i386 process may make through `ipc(2)`
+    /// is matched by that multiplexer's number, as every socket call is by
+    /// `socketcall`'s; calls carried by neither are matched by neither.
+    #[test]
+    fn i386_ipc_calls_also_match_the_ipc_multiplexer_as_socket_calls_match_socketcall() {
+        use syscalls::x86::Sysno;
+        let ipc = Sysno::ipc.id() as u32;
+        let socketcall = Sysno::socketcall.id() as u32;
+        assert_eq!((ipc, socketcall), (117, 102), "i386's numbers");
+        let sysv = [
+            "semop",
+            "semget",
+            "semctl",
+            "semtimedop",
+            "msgsnd",
+            "msgrcv",
+            "msgget",
+            "msgctl",
+            "shmat",
+            "shmdt",
+            "shmget",
+            "shmctl",
+        ];
+        for name in sysv {
+            let nrs = Arch::X86_64.compat_numbers(name);
+            assert!(nrs.contains(&ipc), "{name}: {nrs:?} lacks ipc ({ipc})");
+            assert!(!nrs.contains(&socketcall), "{name}: {nrs:?}");
+        }
+        // The direct i386 call too, where i386 has one (Linux 5.1 on).
+        assert!(
+            Arch::X86_64
+                .compat_numbers("shmat")
+                .contains(&(Sysno::shmat.id() as u32))
+        );
+        for name in SOCKETCALL {
+            let nrs = Arch::X86_64.compat_numbers(name);
+            assert!(nrs.contains(&socketcall), "{name}: {nrs:?}");
+            assert!(!nrs.contains(&ipc), "{name}: {nrs:?}");
+        }
+        for name in ["getpid", "read", "mmap", "personality"] {
+            let nrs = Arch::X86_64.compat_numbers(name);
+            assert!(
+                !nrs.contains(&ipc) && !nrs.contains(&socketcall),
+                "{name}: {nrs:?}"
+            );
+        }
+        // arm32 has no multiplexers: only the call's own number.
+        assert_eq!(
+            Arch::Aarch64.compat_numbers("semop"),
+            [syscalls::arm::Sysno::semop.id() as u32]
+        );
+    }
+
     #[test]
     fn ids_and_keys_convert_both_ways() {
         for id in [SyscallId::native(110), SyscallId::compat(64)] {

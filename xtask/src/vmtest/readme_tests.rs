@@ -1,6 +1,7 @@
 //! `cargo xtask vmtest` as README describes it: `--all` is both kernels with
 //! each layout, a word after `--` naming a test file picks that file and the
-//! other words are libtest's, and `VMTEST_ACCEL` picks KVM.
+//! other words are libtest's, `VMTEST_ACCEL` picks KVM, and `--arch` takes
+//! `x86_64` or `arm64`.
 
 use std::path::PathBuf;
 
@@ -8,7 +9,8 @@ use clap::Parser;
 
 use super::payload::TestExe;
 use super::qemu::{Accel, choose_accel};
-use super::{Args, Layout, configs, split_args};
+use super::{Args, GuestArch, Layout, configs, split_args};
+use crate::cross::Target;
 
 #[derive(Parser)]
 struct Cmd {
@@ -65,4 +67,34 @@ fn all_runs_both_kernels_with_each_layout_and_file_names_select_files() {
     // SAFETY: as above.
     unsafe { std::env::remove_var("VMTEST_ACCEL") };
     assert!(kvm, "VMTEST_ACCEL=kvm asks for KVM");
+}
+
+#[test]
+fn arch_takes_x86_64_or_arm64_and_arm64_cross_builds_for_aarch64() {
+    let readme =
+        std::fs::read_to_string(crate::run::workspace_root().join("README.md")).expect("README.md");
+    assert!(
+        readme.contains("`cargo xtask vmtest [--arch x86_64|arm64]"),
+        "README no longer shows vmtest's --arch"
+    );
+    assert_eq!(args(&[]).arch, GuestArch::X86_64, "x86_64 unless asked");
+    for (word, want) in [
+        ("x86_64", GuestArch::X86_64),
+        ("arm64", GuestArch::Arm64),
+        // The other names README uses for them.
+        ("aarch64", GuestArch::Arm64),
+        ("amd64", GuestArch::X86_64),
+    ] {
+        let a = args(&["--arch", word, "--kernel", "6.1", "--", "control_plane"]);
+        assert_eq!(a.arch, want, "--arch {word}");
+        assert_eq!(a.args, ["control_plane"], "--arch {word}");
+    }
+    assert_eq!(
+        GuestArch::X86_64.target(),
+        None,
+        "x86_64 guests run the host's build"
+    );
+    assert_eq!(GuestArch::Arm64.target(), Some(Target::Aarch64));
+    assert_eq!(args(&["--arch", "arm64", "--all"]).arch, GuestArch::Arm64);
+    assert!(Cmd::try_parse_from(["vmtest", "--arch", "riscv64"]).is_err());
 }
