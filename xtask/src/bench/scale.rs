@@ -241,6 +241,15 @@ fn case(bin: &Path, mode: Mode, n: usize, extra: &[&str], secs: f64, k: usize) -
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The metrics may answer before the policy's group is made (the
+    // listener is bound before the host changes): wait for the group too.
+    // (Under load, `g0` once failed with ENOENT here.)
+    while !parent.is_dir() {
+        if Instant::now() > deadline {
+            bail!("the agent made no {} within 60 s", parent.display());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let mut tree = Tree {
         parent: parent.clone(),
         n: 0,
