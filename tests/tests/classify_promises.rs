@@ -932,3 +932,76 @@ fn the_agent_reads_group_ignore_and_hold_from_classify_tables() {
         );
     }
 }
+
+/// README: "A script found running at start, or named to `cgclassify`, is
+/// matched as its interpreter (libcgroup reads the script from argv, which
+/// the process writes)." The rule naming the script's path comes first and
+/// must not match; the one naming the interpreter (what /proc/PID/exe says,
+/// `/usr/bin/dash` for `#!/bin/sh` on Debian) places it. Both rules name a
+/// throwaway user, so no other process on the host matches them.
+#[test]
+fn a_running_script_is_matched_as_its_interpreter_at_start_and_by_cgclassify() {
+    let _one = serial();
+    const TEST: &str = "a_running_script_is_matched_as_its_interpreter_at_start_and_by_cgclassify";
+    if !can_add_users(TEST) || layout::skip_without(TEST, &["cpu"]) {
+        return;
+    }
+    let s = Scratch::new();
+    let by_path = GroupGuard::new("script-path");
+    let by_interp = GroupGuard::new("script-interp");
+    real_create(&format!("cpu:{}", by_path.name));
+    real_create(&format!("cpu:{}", by_interp.name));
+    let user = TestUser::new(None);
+    let name = format!("enfrunscript{}", std::process::id());
+    // `exit` after the sleep: the shell forks it rather than exec it.
+    let script = s.write(&name, "#!/bin/sh\nsleep 30\nexit 0\n");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = std::fs::canonicalize(&script).unwrap();
+    let early = run_as(user.uid, user.gid, &[user.gid], &script, &[]);
+    let interp = std::fs::read_link(format!("/proc/{}/exe", early.pid())).unwrap();
+    assert_ne!(interp, script, "a script's exe is its interpreter");
+    let rules = s.write(
+        "cgrules.conf",
+        &format!(
+            "{u}:{} cpu {}\n{u}:{} cpu {}\n",
+            script.display(),
+            by_path.name,
+            interp.display(),
+            by_interp.name,
+            u = user.name
+        ),
+    );
+    let none = s.0.join("none.d");
+    let here = group_of(early.pid(), "cpu");
+    assert_ne!(
+        here.as_deref(),
+        Some(format!("/{}", by_interp.name).as_str())
+    );
+
+    // Found running when the rules daemon starts.
+    let d = daemon(&s, &rules, &none, &[]);
+    assert!(
+        reaches(early.pid(), "cpu", &by_interp.name),
+        "the script found at start is matched as {} (now in {:?}): {}",
+        interp.display(),
+        group_of(early.pid(), "cpu"),
+        d.log_text()
+    );
+    drop(d);
+
+    // Named to cgclassify (no daemon running).
+    let later = run_as(user.uid, user.gid, &[user.gid], &script, &[]);
+    assert_eq!(stays(later.pid(), "cpu"), here, "nothing moved it yet");
+    let mut c =
+        enforcer_tests::compat::command(Side::Ours, "cgclassify", &[later.pid().to_string()]);
+    c.env("ENFORCER_CGRULES_CONF", &rules)
+        .env("ENFORCER_CGRULES_DIR", &none);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        reaches(later.pid(), "cpu", &by_interp.name),
+        "cgclassify matches a running script as {} (now in {:?}): {out:?}",
+        interp.display(),
+        group_of(later.pid(), "cpu"),
+    );
+}

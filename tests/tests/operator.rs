@@ -3,6 +3,7 @@
 //! and following the audit log (rotation, SIGHUP reopen), observe mode
 //! cleaning up after itself, and labels for units, containers and pods.
 
+use std::os::fd::{AsRawFd as _, FromRawFd as _};
 use std::process::{Command, Stdio};
 
 use enforcer_tests::layout::{skip_without_cgroup2, spec};
@@ -179,6 +180,8 @@ fn status_is_a_doctor_with_a_fix_per_problem() {
         "btf",
         "bpf-lsm",
         "delegation",
+        "arch",
+        "bpf-jit",
     ] {
         assert!(names.contains(&n), "{n} checked: {names:?}");
     }
@@ -217,6 +220,78 @@ fn status_is_a_doctor_with_a_fix_per_problem() {
         "{v}"
     );
     assert_eq!(check("capabilities"), Some(true), "root: {v}");
+    // README: status says which architecture it is on and whether the BPF
+    // JIT is on (and, below, whether this kernel attaches BPF-LSM programs).
+    let detail = |name: &str| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .and_then(|c| c["detail"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let machine = nix::sys::utsname::uname()
+        .unwrap()
+        .machine()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        detail("arch").starts_with(&format!("{machine}: ")),
+        "the arch check names this node's architecture ({machine}): {v}"
+    );
+    let jit = std::fs::read_to_string("/proc/sys/net/core/bpf_jit_enable").ok();
+    assert_eq!(
+        check("bpf-jit"),
+        Some(matches!(jit.as_deref().map(str::trim), Some("1" | "2"))),
+        "net.core.bpf_jit_enable is {jit:?}: {v}"
+    );
+    let plain = enforcer(&["status"]);
+    let plain = String::from_utf8_lossy(&plain.stdout);
+    for name in ["arch", "bpf-jit"] {
+        assert!(
+            plain
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(name)),
+            "no {name} check in `enforcer status`:\n{plain}"
+        );
+    }
+    // The feature table's BPF-LSM row: a reason where it is refused, the
+    // same answer in the text table and in the bpf-lsm check.
+    let lsm_row = v["ebpf"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feature"] == "lsm_deny")
+        .unwrap_or_else(|| panic!("no lsm_deny in the feature table: {v}"))
+        .clone();
+    let lsm_attaches = lsm_row["refused"].is_null();
+    if !lsm_attaches {
+        assert!(
+            lsm_row["refused"]["reason"]
+                .as_str()
+                .is_some_and(|r| !r.trim().is_empty()),
+            "a refusal says why: {lsm_row}"
+        );
+    }
+    assert_eq!(check("bpf-lsm"), Some(lsm_attaches), "{v}");
+    let text_row = plain
+        .lines()
+        .find(|l| l.trim_start().starts_with("LSM deny"))
+        .unwrap_or_else(|| panic!("no LSM deny row in `enforcer status`:\n{plain}"));
+    assert_eq!(
+        text_row.contains("UNAVAILABLE"),
+        !lsm_attaches,
+        "{text_row} / {lsm_row}"
+    );
+    if let Some(attaches) = kernel_attaches_bpf_lsm() {
+        assert_eq!(
+            lsm_attaches, attaches,
+            "the feature table against the kernel's own answer to an lsm_cgroup \
+             program's load and attach: {lsm_row}"
+        );
+    }
     if cgroup2 {
         assert_eq!(out.status.code(), Some(0), "a set-up host is healthy: {v}");
         assert_eq!(v["healthy"], true, "{v}");
@@ -275,6 +350,10 @@ fn status_is_a_doctor_with_a_fix_per_problem() {
     // says BPF-LSM works, an agent enforcing it makes listen() in the group
     // fail; where it says not, the agent refuses the policy.
     let lsm_ok = lsm["ok"].as_bool().unwrap();
+    assert_eq!(
+        lsm_ok, lsm_attaches,
+        "the same kernel, the same answer: {v}"
+    );
     assert_eq!(out.status.success(), lsm_ok, "{v}");
     if cgroup2 {
         let g = GroupGuard::new("doctor-lsm");
@@ -574,4 +653,170 @@ fn the_agent_notifies_readiness_reload_and_stop() {
     assert!(next().contains("READY=1"));
     sigterm_and_wait(&mut run);
     assert!(next().contains("STOPPING=1"));
+}
+
+/// The kernel's own answer, without enforcer's code: whether an
+/// `lsm_cgroup` program on `socket_listen` (`r0 = 1; exit`: allows
+/// everything) loads and attaches to a cgroup2 group this test creates, and
+/// `bpf` is among the active LSMs (else the kernel never calls it). None
+/// where it cannot be told: no vmlinux BTF or cgroup2, an answer that is no
+/// verdict on BPF-LSM (EINVAL, say), the LSM list unreadable.
+fn kernel_attaches_bpf_lsm() -> Option<bool> {
+    // enum bpf_prog_type / bpf_attach_type / bpf_cmd (include/uapi/linux/bpf.h).
+    const BPF_PROG_TYPE_LSM: u32 = 29;
+    const BPF_LSM_CGROUP: u32 = 43;
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    const BPF_LINK_CREATE: libc::c_long = 28;
+    // The kernel's "not supported here" (ENOTSUPP), e.g. no trampolines.
+    const ENOTSUPP: i32 = 524;
+    #[repr(C)]
+    struct ProgLoad {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+        prog_name: [u8; 16],
+        prog_ifindex: u32,
+        expected_attach_type: u32,
+        prog_btf_fd: u32,
+        func_info_rec_size: u32,
+        func_info: u64,
+        func_info_cnt: u32,
+        line_info_rec_size: u32,
+        line_info: u64,
+        line_info_cnt: u32,
+        attach_btf_id: u32,
+        tail: [u64; 8],
+    }
+    #[repr(C)]
+    struct LinkCreate {
+        prog_fd: u32,
+        target_fd: u32,
+        attach_type: u32,
+        flags: u32,
+        tail: [u64; 6],
+    }
+    fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> Result<i32, i32> {
+        // SAFETY: attr is a bpf_attr prefix the kernel reads (and zero-checks
+        // past what it knows) for `size` bytes.
+        let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, size_of::<T>()) };
+        if r < 0 {
+            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        } else {
+            Ok(r as i32)
+        }
+    }
+    let refusal =
+        |errno: i32| [libc::EPERM, libc::EACCES, libc::EOPNOTSUPP, ENOTSUPP].contains(&errno);
+    if !enforcer_tests::layout::has_cgroup2() {
+        return None;
+    }
+    let btf_id = vmlinux_func_id("bpf_lsm_socket_listen")?;
+    eprintln!("bpf_lsm_socket_listen is vmlinux BTF id {btf_id}");
+    // mov64 r0, 1; exit
+    let insns: [[u8; 8]; 2] = [[0xb7, 0, 0, 0, 1, 0, 0, 0], [0x95, 0, 0, 0, 0, 0, 0, 0]];
+    let license = b"GPL\0";
+    let mut load = ProgLoad {
+        prog_type: BPF_PROG_TYPE_LSM,
+        insn_cnt: 2,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 0,
+        log_size: 0,
+        log_buf: 0,
+        kern_version: 0,
+        prog_flags: 0,
+        prog_name: [0; 16],
+        prog_ifindex: 0,
+        expected_attach_type: BPF_LSM_CGROUP,
+        prog_btf_fd: 0,
+        func_info_rec_size: 0,
+        func_info: 0,
+        func_info_cnt: 0,
+        line_info_rec_size: 0,
+        line_info: 0,
+        line_info_cnt: 0,
+        attach_btf_id: btf_id,
+        tail: [0; 8],
+    };
+    let prog = match bpf(BPF_PROG_LOAD, &mut load) {
+        // SAFETY: a descriptor the kernel just gave us, owned from here.
+        Ok(fd) => unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+        Err(e) if refusal(e) => {
+            eprintln!("the kernel refuses an lsm_cgroup program's load: errno {e}");
+            return Some(false);
+        }
+        Err(e) => {
+            eprintln!("no verdict from an lsm_cgroup program's load: errno {e}");
+            return None;
+        }
+    };
+    let g = GroupGuard::new("lsm-attach-probe");
+    let dir = enforcer_tests::layout::v2_dir(&g.name);
+    std::fs::create_dir(&dir).ok()?;
+    let cgroup = std::fs::File::open(&dir).ok()?;
+    let mut link = LinkCreate {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_type: BPF_LSM_CGROUP,
+        flags: 0,
+        tail: [0; 6],
+    };
+    match bpf(BPF_LINK_CREATE, &mut link) {
+        // SAFETY: as above; dropping it detaches the program.
+        Ok(fd) => drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }),
+        Err(e) if refusal(e) => {
+            eprintln!("the kernel loads an lsm_cgroup program and refuses its attach: errno {e}");
+            return Some(false);
+        }
+        Err(e) => {
+            eprintln!("no verdict from an lsm_cgroup program's attach: errno {e}");
+            return None;
+        }
+    }
+    let lsms = std::fs::read_to_string("/sys/kernel/security/lsm").ok()?;
+    Some(lsms.trim().split(',').any(|l| l.trim() == "bpf"))
+}
+
+/// The BTF id of the function `name` in /sys/kernel/btf/vmlinux.
+fn vmlinux_func_id(name: &str) -> Option<u32> {
+    const BTF_KIND_FUNC: u32 = 12;
+    let b = std::fs::read("/sys/kernel/btf/vmlinux").ok()?;
+    let u32_at = |o: usize| Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?));
+    // struct btf_header: magic, version, flags, hdr_len, type_off, type_len,
+    // str_off, str_len (little-endian on both architectures tested).
+    if b.get(0..2)? != [0x9f, 0xeb] {
+        return None;
+    }
+    let hdr = u32_at(4)? as usize;
+    let (type_off, type_len) = (hdr + u32_at(8)? as usize, u32_at(12)? as usize);
+    let str_off = hdr + u32_at(16)? as usize;
+    let (mut o, mut id) = (type_off, 1u32);
+    while o < type_off + type_len {
+        let (name_off, info) = (u32_at(o)? as usize, u32_at(o + 4)?);
+        let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
+        if kind == BTF_KIND_FUNC {
+            let s = b.get(str_off + name_off..)?;
+            let end = s.iter().position(|&c| c == 0)?;
+            if &s[..end] == name.as_bytes() {
+                return Some(id);
+            }
+        }
+        // struct btf_type (12 bytes), then what its kind carries.
+        o += 12
+            + match kind {
+                1 | 14 | 17 => 4,             // INT, VAR, DECL_TAG
+                3 => 12,                      // ARRAY
+                4 | 5 | 15 | 19 => 12 * vlen, // STRUCT, UNION, DATASEC, ENUM64
+                6 | 13 => 8 * vlen,           // ENUM, FUNC_PROTO
+                _ => 0,
+            };
+        id += 1;
+    }
+    None
 }
