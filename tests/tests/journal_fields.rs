@@ -6,14 +6,17 @@
 //! its stderr, as systemd starts a service. (`cargo xtask vmtest` runs the
 //! unit under a real systemd.) Each test makes the situation a field is
 //! about happen for real (a rule firing and undone, a reload, a removed pin,
-//! a full map, a full ring buffer, a rotated audit log) and reads the
-//! field off the line it produced.
+//! a full map, a full ring buffer, a rotated audit log, a subtree beyond
+//! its quota, too few file descriptors, an OOM kill) and reads the field
+//! off the line it produced.
 
+use std::net::UdpSocket;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use enforcer_tests::layout::{skip_without_cgroup2, spec};
+use enforcer_tests::layout::{skip_without_cgroup2, spec, v2_dir};
 use enforcer_tests::{AgentRun, GroupGuard, helper_bin};
 use serde_json::Value;
 
@@ -596,5 +599,199 @@ fn a_rotated_audit_log_is_named_in_path() {
     assert!(
         Path::new(&format!("{path}.1")).exists(),
         "{path}.1 after a rotation"
+    );
+}
+
+/// A field's name and what its value must satisfy.
+type FieldCheck<'a> = (&'a str, &'a dyn Fn(&str) -> bool);
+
+/// What is wrong with line `e`'s fields, each `(key, check)` judged on its
+/// own so one failure names every field that is missing or wrong.
+fn field_problems(e: &Value, checks: &[FieldCheck]) -> Vec<String> {
+    checks
+        .iter()
+        .filter_map(|(key, ok)| match e[*key].as_str() {
+            None => Some(format!("{key}= missing")),
+            Some(v) if !ok(v) => Some(format!("{key}={v:?} is wrong")),
+            Some(_) => None,
+        })
+        .collect()
+}
+
+fn assert_fields(e: &Value, checks: &[FieldCheck]) {
+    let problems = field_problems(e, checks);
+    assert!(problems.is_empty(), "{}: {e}", problems.join(", "));
+}
+
+/// A message's text, "" without one.
+fn message(e: &Value) -> &str {
+    e["MESSAGE"].as_str().unwrap_or_default()
+}
+
+/// QUOTA, ADMITTED and FOLDED: a policy group with a subtree quota of 2
+/// (`--max-subgroups 2`) and 4 new subgroups below it that each send a
+/// datagram: two are admitted, the others' events are folded into it.
+#[test]
+fn a_subtree_beyond_its_quota_names_quota_admitted_and_folded() {
+    if skip_without_cgroup2("a_subtree_beyond_its_quota_names_quota_admitted_and_folded") {
+        return;
+    }
+    let g = GroupGuard::new("jquota");
+    let run = AgentRun::new();
+    let policy = write_policy(
+        &run,
+        &format!(
+            "[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"64M\"\n",
+            g.name
+        ),
+    );
+    let agent = run.command(None, Some(&policy), &["--max-subgroups", "2"]);
+    let mut journal = Journal::start(&run, &agent, "info");
+    wait_serving(&run, &mut journal);
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = rx.local_addr().unwrap().to_string();
+    for i in 0..4 {
+        let dir = v2_dir(&g.name).join(format!("sub{i}"));
+        std::fs::create_dir(&dir).unwrap();
+        let out = in_v2_dir(&dir, &["udp-send", &to, "1", "16"]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let name = g.name.clone();
+    let line = journal.wait("the quota's warning", move |e| {
+        e["GROUP"] == name.as_str() && message(e).contains("than its quota")
+    });
+    journal.finish();
+    assert_fields(
+        &line,
+        &[
+            ("QUOTA", &|v| v == "2"),
+            ("ADMITTED", &|v| v == "2"),
+            ("FOLDED", &|v| v.parse::<u64>().is_ok_and(|n| n > 0)),
+        ],
+    );
+}
+
+/// `helper ARGS` as root, first moved into the cgroup2 directory `dir`.
+fn in_v2_dir(dir: &Path, args: &[&str]) -> std::process::Output {
+    let procs = std::ffi::CString::new(dir.join("cgroup.procs").to_str().unwrap()).unwrap();
+    let mut c = Command::new(helper_bin());
+    c.args(args);
+    // SAFETY: between fork and exec the child only opens, writes and closes
+    // a file, async-signal-safe calls all.
+    unsafe {
+        c.pre_exec(move || {
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+            Ok(())
+        });
+    }
+    c.output().unwrap()
+}
+
+/// LIMIT, OPEN and CONNECTIONS: the agent started with an open files limit
+/// of 640 (soft and hard, by prlimit) keeps 512 in reserve and has about
+/// 100 open (its maps and programs), so its metrics endpoint serves fewer
+/// than 64 connections at a time, and it says so.
+#[test]
+fn too_few_file_descriptors_name_limit_open_and_connections() {
+    if skip_without_cgroup2("too_few_file_descriptors_name_limit_open_and_connections") {
+        return;
+    }
+    const LIMIT: u64 = 640;
+    let g = GroupGuard::new("jnofile");
+    let run = AgentRun::new();
+    let policy = write_policy(
+        &run,
+        &format!(
+            "[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"64M\"\n",
+            g.name
+        ),
+    );
+    let inner = run.command(None, Some(&policy), &[]);
+    let mut agent = Command::new("prlimit");
+    agent
+        .arg(format!("--nofile={LIMIT}:{LIMIT}"))
+        .arg("--")
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let mut journal = Journal::start(&run, &agent, "info");
+    // It serves all the same, a connection at a time at least.
+    wait_serving(&run, &mut journal);
+    let line = journal.wait("the few descriptors' warning", |e| {
+        message(e).starts_with("few file descriptors")
+    });
+    journal.finish();
+    let open = line["OPEN"].as_str().and_then(|v| v.parse::<u64>().ok());
+    // What the agent computes from the two: the limit less the reserve and
+    // what is open, between 1 and 64.
+    let expected = open.map(|o| LIMIT.saturating_sub(o + 512).clamp(1, 64).to_string());
+    assert_fields(
+        &line,
+        &[
+            ("LIMIT", &|v| v == LIMIT.to_string()),
+            ("OPEN", &|v| v.parse::<u64>().is_ok_and(|n| n >= 3)),
+            ("CONNECTIONS", &|v| {
+                expected.as_deref().is_none_or(|x| v == x) && v != "64"
+            }),
+        ],
+    );
+}
+
+/// KIND=oom_kill: a process of a group limited to 20M that allocates
+/// 100M is OOM-killed; the agent warns (PRIORITY 4) with the kernel
+/// event's kind, group, pid and comm.
+#[test]
+fn an_oom_kill_is_a_warning_of_kind_oom_kill() {
+    if skip_without_cgroup2("an_oom_kill_is_a_warning_of_kind_oom_kill") {
+        return;
+    }
+    let report = enforcer::bpf::features().expect("the kernel's features");
+    if report
+        .features
+        .iter()
+        .any(|f| f.feature == enforcer::bpf::Feature::OomEvents && f.refused.is_some())
+    {
+        enforcer_tests::skipped(
+            "an_oom_kill_is_a_warning_of_kind_oom_kill",
+            "this kernel refuses the OOM events program",
+        );
+        return;
+    }
+    let g = GroupGuard::new("joom");
+    let run = AgentRun::new();
+    let policy = write_policy(
+        &run,
+        &format!(
+            "[group.\"{}\"]\n\"memory.limit_in_bytes\" = \"20M\"\n",
+            g.name
+        ),
+    );
+    let agent = run.command(None, Some(&policy), &[]);
+    let mut journal = Journal::start(&run, &agent, "info");
+    wait_serving(&run, &mut journal);
+    let out = helper_in(&g.name, &["alloc", &(100u64 << 20).to_string()]);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(9),
+        "OOM-killed: {out:?}"
+    );
+    let name = g.name.clone();
+    // At info level the only kernel events logged are OOM kills.
+    let line = journal.wait("the OOM kill's warning", move |e| {
+        e["GROUP"] == name.as_str() && message(e) == "kernel event"
+    });
+    journal.finish();
+    assert_fields(
+        &line,
+        &[
+            ("KIND", &|v| v == "oom_kill"),
+            ("PRIORITY", &|v| v == "4"),
+            ("PID", &|v| v.parse::<u32>().is_ok_and(|p| p > 0)),
+            // The helper, its name cut to the kernel's 15 bytes.
+            ("COMM", &|v| v == "enforcer-test-h"),
+        ],
     );
 }
