@@ -241,6 +241,16 @@ fn status_is_a_doctor_with_a_fix_per_problem() {
         detail("arch").starts_with(&format!("{machine}: ")),
         "the arch check names this node's architecture ({machine}): {v}"
     );
+    // What depends on it: the syscall table, and how 32-bit tasks' calls
+    // are counted.
+    let compat = if machine == "aarch64" {
+        "arm32"
+    } else {
+        "i386"
+    };
+    for what in [format!("the {machine} table"), format!("{compat}:NAME")] {
+        assert!(detail("arch").contains(&what), "{what}: {v}");
+    }
     let jit = std::fs::read_to_string("/proc/sys/net/core/bpf_jit_enable").ok();
     assert_eq!(
         check("bpf-jit"),
@@ -285,7 +295,9 @@ fn status_is_a_doctor_with_a_fix_per_problem() {
         !lsm_attaches,
         "{text_row} / {lsm_row}"
     );
-    if let Some(attaches) = kernel_attaches_bpf_lsm() {
+    let kernel_says = kernel_attaches_bpf_lsm();
+    eprintln!("BPF-LSM: the feature table says {lsm_attaches}, the kernel {kernel_says:?}");
+    if let Some(attaches) = kernel_says {
         assert_eq!(
             lsm_attaches, attaches,
             "the feature table against the kernel's own answer to an lsm_cgroup \
