@@ -188,3 +188,15 @@ fn build_and_dist_take_readmes_aarch64_target_into_its_directory_and_triple() {
     );
     assert!(profile_dir(None, true).ends_with("target/release"));
 }
+
+#[test]
+fn ci_cross_builds_the_aarch64_binary() {
+    let ci = std::fs::read_to_string(workspace_root().join(".ci/run")).expect(".ci/run");
+    assert!(
+        ci.lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#'))
+            .any(|l| l.starts_with("cargo xtask build") && l.contains("--target aarch64")),
+        ".ci/run does not cross-build for aarch64 as README says:\n{ci}"
+    );
+}
