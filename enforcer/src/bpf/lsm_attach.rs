@@ -25,13 +25,15 @@ const ENOTSUPP: i32 = 524;
 
 /// Why BPF-LSM programs cannot be attached here (`None` if they can, or if
 /// it cannot be told: then the real attach reports).
+///
+/// One probe per process, and the others wait for its answer: two kernels
+/// probing at once (the tests open one per thread) both made the same
+/// probe group, and the loser's "cannot be told" was kept, so every later
+/// attach on Debian's 6.1 arm64 kernel failed with ENOTSUPP instead of
+/// leaving BPF-LSM out.
 pub(super) fn attach_refused(ebpf: &mut aya::Ebpf, btf: &mut Option<aya::Btf>) -> Option<String> {
     static REFUSED: OnceLock<Option<String>> = OnceLock::new();
-    if let Some(r) = REFUSED.get() {
-        return r.clone();
-    }
-    let result = try_attach(ebpf, btf);
-    REFUSED.get_or_init(|| result).clone()
+    REFUSED.get_or_init(|| try_attach(ebpf, btf)).clone()
 }
 
 fn try_attach(ebpf: &mut aya::Ebpf, btf: &mut Option<aya::Btf>) -> Option<String> {
