@@ -88,7 +88,7 @@ pub mod scope {
 /// `cgroup_attach_task` tracepoint program, atomically), a scope change
 /// `SYSCALL_SCOPE[GENERATION]` (userspace); either makes the entry stale.
 ///
-/// Layout: 32 bytes, no padding.
+/// Layout: 24 bytes, no padding.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ScopeCache {
@@ -98,8 +98,6 @@ pub struct ScopeCache {
     /// observe mode, or below a policy group) where its subtree's quota
     /// folds it (`quota`).
     pub cgroup_id: u64,
-    /// Where its calls go when `SYSCALLS` has no room for `cgroup_id`.
-    pub fallback: u64,
     /// `SYSCALL_SCOPE[GENERATION]` plus one (so that the all-zero initial
     /// entry never matches), in the low 16 bits, and
     /// `CGROUP_MIGRATIONS` in the high 16 bits (a wrap after 65536
@@ -110,7 +108,7 @@ pub struct ScopeCache {
     pub counted: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<ScopeCache>() == 32);
+const _: () = assert!(core::mem::size_of::<ScopeCache>() == 24);
 
 // SAFETY: `#[repr(C)]`, `Copy`, only integers, no implicit padding (asserted).
 #[cfg(feature = "user")]

@@ -7,6 +7,7 @@ use aya_ebpf::{
     maps::{PerCpuArray, PerCpuHashMap},
 };
 use enforcer_common::full;
+use enforcer_common::quota::MAX_OWNER_LEVEL;
 
 use crate::quota::charge;
 
@@ -54,8 +55,8 @@ pub(crate) fn upsert<K, V>(
 
 /// [`upsert`] for a map keyed by cgroup2 id, with the group's subtree quota
 /// (`quota.rs`): a group without an entry is charged where its owner's
-/// quota says, and when the map has no room for it, to its fallback (noted
-/// as full either way).
+/// quota says, and when the map has no room for it, to the nearest ancestor
+/// with an entry, else nowhere (noted as full either way).
 #[inline(always)]
 pub(crate) fn count_group<V>(
     map: &PerCpuHashMap<u64, V>,
@@ -69,23 +70,47 @@ pub(crate) fn count_group<V>(
         add(slot);
         return;
     }
-    let to = charge(id, ancestor);
-    if let Some(slot) = map.get_ptr_mut(to.id) {
+    let to = charge(id, &ancestor);
+    if let Some(slot) = map.get_ptr_mut(to) {
         add(slot);
         return;
     }
-    if map.insert(to.id, first, u64::from(BPF_NOEXIST)).is_ok() {
+    if map.insert(to, first, u64::from(BPF_NOEXIST)).is_ok() {
         return;
     }
-    if let Some(slot) = map.get_ptr_mut(to.id) {
+    if let Some(slot) = map.get_ptr_mut(to) {
         add(slot);
         return;
     }
-    // Full: the fallback's entry (an owner's is always there).
+    // Full: the nearest ancestor's entry (an owner's is always there).
     note_full(full);
-    if to.fallback != to.id
-        && let Some(slot) = map.get_ptr_mut(to.fallback)
-    {
+    if let Some(slot) = nearest(map, |a| a, ancestor) {
         add(slot);
     }
+}
+
+/// The entry of the deepest ancestor (`ancestor(level)`, 0 for none) that
+/// has one in `map`, under the key `key_of(ancestor's id)`: where README
+/// says the events a full map had no room for are counted. Not only the
+/// charge's fallback: an ancestor that counts as itself (admitted by its
+/// syscalls) may never have made an entry in this map, and its events would
+/// be lost although one above it has one. Only on the full path.
+#[inline(always)]
+pub(crate) fn nearest<K, V>(
+    map: &PerCpuHashMap<K, V>,
+    key_of: impl Fn(u64) -> K,
+    ancestor: impl Fn(i32) -> u64,
+) -> Option<*mut V> {
+    let mut level = MAX_OWNER_LEVEL;
+    while level > 0 {
+        level = level.wrapping_sub(1);
+        let a = ancestor(level);
+        if a == 0 {
+            continue;
+        }
+        if let Some(slot) = map.get_ptr_mut(key_of(a)) {
+            return Some(slot);
+        }
+    }
+    None
 }

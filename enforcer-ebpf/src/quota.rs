@@ -37,32 +37,23 @@ static COUNT_FOLDED: LruHashMap<u64, u64> = LruHashMap::with_max_entries(MAX_FOL
 static COUNT_FOLDS: PerCpuHashMap<u64, u64> =
     PerCpuHashMap::with_max_entries(MAX_OWNERS, BPF_F_NO_PREALLOC);
 
-/// Where a group's events go: `id` (itself, or where it is folded) and
-/// `fallback`, the deepest ancestor that counts as itself (its owner at
-/// worst), for when a map has no room for `id`.
-#[derive(Clone, Copy)]
-pub(crate) struct Charge {
-    pub(crate) id: u64,
-    pub(crate) fallback: u64,
-}
-
 #[inline(always)]
 fn present(map: &HashMap<u64, u64>, id: u64) -> bool {
     // SAFETY: only tested for presence.
     unsafe { map.get(id).is_some() }
 }
 
-/// Where the events of cgroup `id` are counted; `ancestor(level)` is its
-/// ancestor at `level` (0 for none, as the kernel's helpers say).
+/// Where the events of cgroup `id` are counted: itself, or where its
+/// subtree's quota folds it (the deepest ancestor counting as itself, its
+/// owner at worst). `ancestor(level)` is its ancestor at `level` (0 for
+/// none, as the kernel's helpers say). A map with no room for that id
+/// counts in the nearest ancestor with an entry (`counters::nearest`).
 #[inline(always)]
-pub(crate) fn charge(id: u64, ancestor: impl Fn(i32) -> u64) -> Charge {
+pub(crate) fn charge(id: u64, ancestor: impl Fn(i32) -> u64) -> u64 {
     // SAFETY: the value is copied out.
     if let Some(to) = unsafe { COUNT_FOLDED.get(id) }.copied() {
         note_fold(to);
-        return Charge {
-            id: to,
-            fallback: to,
-        };
+        return to;
     }
     let own = present(&COUNT_OWNERS, id) || present(&COUNT_ADMITTED, id);
     // The nearest owner above, and the deepest ancestor counting as itself.
@@ -81,23 +72,14 @@ pub(crate) fn charge(id: u64, ancestor: impl Fn(i32) -> u64) -> Charge {
         }
         level = level.wrapping_add(1);
     }
-    if own || owner == 0 {
+    if own || owner == 0 || admit(id, owner) {
         // An owner, an admitted group, or a group no owner is above within
         // reach: itself.
-        return Charge {
-            id,
-            fallback: if fallback == 0 { id } else { fallback },
-        };
-    }
-    if admit(id, owner) {
-        return Charge { id, fallback };
+        return id;
     }
     let _ = COUNT_FOLDED.insert(id, fallback, 0);
     note_fold(owner);
-    Charge {
-        id: fallback,
-        fallback,
-    }
+    fallback
 }
 
 /// Takes a place in `owner`'s quota for `id`, if there is one.

@@ -29,7 +29,7 @@ use enforcer_common::{
 };
 
 use crate::cgroup::CGROUP_MIGRATIONS;
-use crate::counters::{note_full, upsert};
+use crate::counters::note_full;
 
 /// (cgroup2 id, syscall nr) -> calls, one copy per CPU. Not preallocated:
 /// entries are allocated as pairs are first seen, so the capacity (which
@@ -86,29 +86,32 @@ fn count_syscalls(ctx: RawTracePointContext) -> u32 {
     // Tracepoint programs run with preemption disabled and sys_enter cannot
     // nest on one CPU, so a plain add cannot lose an update.
     let add = |slot: *mut u64| unsafe { *slot = (*slot).wrapping_add(1) };
-    if scope.fallback == scope.cgroup_id {
-        upsert(&SYSCALLS, full::SYSCALLS, &key, &1, add);
-        return 0;
-    }
     if let Some(slot) = SYSCALLS.get_ptr_mut(key) {
         add(slot);
     } else if SYSCALLS.insert(key, 1, u64::from(BPF_NOEXIST)).is_err() {
         match SYSCALLS.get_ptr_mut(key) {
             Some(slot) => add(slot),
-            None => {
-                // Full: counted where the group's subtree folds.
-                note_full(full::SYSCALLS);
-                upsert(
-                    &SYSCALLS,
-                    full::SYSCALLS,
-                    &SyscallKey::with_abi(scope.fallback, nr, abi),
-                    &1,
-                    add,
-                );
-            }
+            None => count_in_nearest(nr, abi, add),
         }
     }
     0
+}
+
+/// A call the full SYSCALLS map had no room for: counted under the nearest
+/// ancestor of the caller that has a key for it, else uncounted (README,
+/// `enforcer_map_full_total`), noted full either way.
+#[inline(always)]
+fn count_in_nearest(nr: u32, abi: u32, add: impl Fn(*mut u64)) {
+    note_full(full::SYSCALLS);
+    let slot = crate::counters::nearest(
+        &SYSCALLS,
+        |a| SyscallKey::with_abi(a, nr, abi),
+        // SAFETY: no pointer arguments; allowed in tracing programs.
+        |level| unsafe { bpf_get_current_ancestor_cgroup_id(level) },
+    );
+    if let Some(slot) = slot {
+        add(slot);
+    }
 }
 
 /// The calling task's decision: the id its calls are counted under (its
@@ -141,7 +144,6 @@ fn decide() -> Option<ScopeCache> {
             ScopeCache {
                 pid_tgid,
                 cgroup_id,
-                fallback: cgroup_id,
                 stamp,
                 counted: 1,
             }
@@ -154,8 +156,7 @@ fn decide() -> Option<ScopeCache> {
             });
             ScopeCache {
                 pid_tgid,
-                cgroup_id: to.id,
-                fallback: to.fallback,
+                cgroup_id: to,
                 stamp,
                 counted: 1,
             }
@@ -163,7 +164,6 @@ fn decide() -> Option<ScopeCache> {
             ScopeCache {
                 pid_tgid,
                 cgroup_id,
-                fallback: cgroup_id,
                 stamp,
                 counted: 0,
             }

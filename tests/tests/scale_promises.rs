@@ -356,6 +356,155 @@ fn a_full_counting_map_counts_a_subgroups_events_in_its_nearest_counted_ancestor
     assert_eq!(egress(&run, &p.name), p_before, "none in the policy group");
 }
 
+/// The same promise when the nearest ancestor that counts as itself has no
+/// entry in the full map: `mid` is admitted by its syscalls but never sent,
+/// so the nearest ancestor counted in NET_EGRESS is the policy group, and
+/// `leaf`'s datagrams are counted there, not lost.
+#[test]
+fn a_full_counting_map_passes_over_an_ancestor_without_an_entry_to_the_policy_group() {
+    const TEST: &str =
+        "a_full_counting_map_passes_over_an_ancestor_without_an_entry_to_the_policy_group";
+    if skip_without_cgroup2(TEST) {
+        return;
+    }
+    const CAPACITY: usize = 32;
+    let p = GroupGuard::new("sp-mapskip");
+    // A second policy group's reserved entry: COUNT_ADMITTED has the same
+    // capacity, so mid, leaf and 30 fills take every admission and the
+    // rest fold into p; q's entry is what makes NET_EGRESS full.
+    let q = GroupGuard::new("sp-mapskip-q");
+    let mut run = AgentRun::new();
+    let policy = run.file("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[group.\"{}\"]\n\"memory.max\" = \"256M\"\n[group.\"{}\"]\n\"memory.max\" = \"256M\"\n",
+            p.name, q.name
+        ),
+    )
+    .unwrap();
+    run.start_with(&policy, &["--max-groups", &CAPACITY.to_string()]);
+    let pdir = v2_dir(&p.name);
+    let mid = format!("{}/mid", p.name);
+    let leaf = format!("{mid}/leaf");
+    let mid_dir = mkdirs(&pdir, &["mid".to_string()]).remove(0);
+    let leaf_dir = mkdirs(&mid_dir, &["leaf".to_string()]).remove(0);
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = rx.local_addr().unwrap().to_string();
+
+    // mid counts as itself (admitted by its syscalls) but has no NET_EGRESS entry.
+    let st = spawn_in(&mid_dir, Path::new("/bin/true"), &[])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_for(
+        "mid's own syscall counters",
+        Duration::from_secs(10),
+        || {
+            run.stats(&mid)["syscalls"]["total"]
+                .as_u64()
+                .is_some_and(|n| n > 0)
+        },
+    );
+    let script = format!(
+        "read x && exec {} udp-send {to} 9 16",
+        helper_bin().display()
+    );
+    let mut waiter = spawn_in(&leaf_dir, Path::new("/bin/sh"), &["-c", &script])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "leaf's own syscall counters",
+        Duration::from_secs(10),
+        || {
+            run.stats(&leaf)["syscalls"]["total"]
+                .as_u64()
+                .is_some_and(|n| n > 0)
+        },
+    );
+    let fill: Vec<String> = (0..CAPACITY + 4).map(|i| format!("fill{i}")).collect();
+    for d in mkdirs(&pdir, &fill) {
+        send_from(&d, &to, 1);
+    }
+    let entries = "enforcer_map_entries{map=\"NET_EGRESS\"}";
+    wait_for("NET_EGRESS to fill", Duration::from_secs(10), || {
+        scrape(&run, entries) == Some(CAPACITY as f64)
+    });
+    let full = "enforcer_map_full_total{map=\"NET_EGRESS\"}";
+    run.wait_collections(2);
+    let full_before = scrape(&run, full).unwrap_or(0.0);
+    let p_before = egress(&run, &p.name);
+
+    waiter.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    let out = waiter.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    wait_for(
+        "leaf's datagrams noted in enforcer_map_full_total",
+        Duration::from_secs(10),
+        || scrape(&run, full).is_some_and(|n| n >= full_before + 9.0),
+    );
+    run.wait_collections(2);
+    assert_eq!(
+        egress(&run, &p.name),
+        p_before + 9,
+        "leaf's datagrams belong to the policy group, the nearest ancestor with an entry"
+    );
+    assert_eq!(egress(&run, &mid), 0, "{}", run.stats(&mid));
+    assert_eq!(egress(&run, &leaf), 0, "{}", run.stats(&leaf));
+}
+
+/// README, `enforcer_map_full_total`: "..., else uncounted". SYSCALLS is
+/// keyed by group and call: once it is full, a call that no ancestor of the
+/// caller has a key for is noted full and counted nowhere.
+#[test]
+fn a_call_no_ancestor_has_a_key_for_is_uncounted_once_the_syscall_map_is_full() {
+    const TEST: &str = "a_call_no_ancestor_has_a_key_for_is_uncounted_once_the_syscall_map_is_full";
+    if skip_without_cgroup2(TEST) {
+        return;
+    }
+    const KEYS: usize = 8;
+    let p = GroupGuard::new("sp-uncounted");
+    let mut run = AgentRun::new();
+    let policy = one_group_policy(&run, &p.name);
+    run.start_with(&policy, &["--max-syscall-keys", &KEYS.to_string()]);
+    let pdir = v2_dir(&p.name);
+    let dirs = mkdirs(&pdir, &["a".to_string(), "b".to_string()]);
+    let (a, b) = (format!("{}/a", p.name), format!("{}/b", p.name));
+    let total = |group: &str| run.stats(group)["syscalls"]["total"].as_u64().unwrap_or(0);
+
+    // Any process makes more than 8 distinct calls: a fills the map.
+    let st = spawn_in(&dirs[0], Path::new("/bin/true"), &[])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_for("SYSCALLS to fill", Duration::from_secs(10), || {
+        scrape(&run, "enforcer_map_entries{map=\"SYSCALLS\"}") == Some(KEYS as f64)
+    });
+    let full = "enforcer_map_full_total{map=\"SYSCALLS\"}";
+    run.wait_collections(2);
+    let full_before = scrape(&run, full).unwrap_or(0.0);
+    assert!(total(&a) > 0, "a counts its first calls");
+    assert_eq!(total(&p.name), 0, "the policy group made no call");
+
+    let st = spawn_in(&dirs[1], Path::new("/bin/true"), &[])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_for(
+        "b's calls noted in enforcer_map_full_total",
+        Duration::from_secs(10),
+        || scrape(&run, full).is_some_and(|n| n > full_before),
+    );
+    run.wait_collections(2);
+    assert_eq!(total(&b), 0, "{}", run.stats(&b));
+    assert_eq!(total(&p.name), 0, "{}", run.stats(&p.name));
+    assert_eq!(
+        scrape(&run, "enforcer_map_entries{map=\"SYSCALLS\"}"),
+        Some(KEYS as f64)
+    );
+}
+
 /// README: "The agent raises its soft `RLIMIT_NOFILE` to the hard limit at
 /// start". Started at 1,024 soft and 8,192 hard, it runs at 8,192.
 #[test]
