@@ -200,3 +200,34 @@ fn ci_cross_builds_the_aarch64_binary() {
         ".ci/run does not cross-build for aarch64 as README says:\n{ci}"
     );
 }
+
+/// README: CI runs the executables whose subject changes with the
+/// architecture in the arm64 guest (arch, enforce_kernel, agent).
+#[test]
+fn ci_runs_the_architecture_tests_in_the_arm64_guest() {
+    let ci = std::fs::read_to_string(workspace_root().join(".ci/run")).expect(".ci/run");
+    let step = ci
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.starts_with("cargo xtask vmtest") && l.contains("--arch arm64"));
+    let Some(step) = step else {
+        panic!(".ci/run does not boot the arm64 guest as README says:\n{ci}");
+    };
+    let names: Vec<&str> = step
+        .split_once(" -- ")
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    for exe in ["arch", "enforce_kernel", "agent"] {
+        assert!(
+            names.contains(&exe),
+            "the arm64 step of .ci/run does not run {exe}: {step}"
+        );
+        assert!(
+            workspace_root()
+                .join(format!("tests/tests/{exe}.rs"))
+                .is_file(),
+            "{exe} is not a test executable"
+        );
+    }
+}
