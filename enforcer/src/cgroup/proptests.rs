@@ -164,18 +164,20 @@ proptest! {
     ) {
         // Each mount found is a cgroup line of the text, its mount point that
         // line's fifth field (unescaped), its v1 controllers among its options.
+        // A mount point may be mounted over, so several lines can name it:
+        // one of them must carry the controllers.
         for m in parse_mountinfo(&text) {
-            let line = text.lines().find(|l| {
+            let lines: Vec<&str> = text.lines().filter(|l| {
                 let (pre, post) = l.split_once(" - ").unwrap_or(("", ""));
                 pre.split(' ').nth(4).map(mounts::unescape).as_deref()
                     == m.mount_point.to_str()
                     && post.split(' ').next() == Some(if m.version == Version::V1 { "cgroup" } else { "cgroup2" })
-            });
-            prop_assert!(line.is_some(), "{:?} from {:?}", m.mount_point, text);
-            let line = line.unwrap_or_default();
-            for c in &m.v1_controllers {
-                prop_assert!(line.contains(c.as_str()), "{} not in {:?}", c, line);
-            }
+            }).collect();
+            prop_assert!(!lines.is_empty(), "{:?} from {:?}", m.mount_point, text);
+            prop_assert!(
+                lines.iter().any(|l| m.v1_controllers.iter().all(|c| l.contains(c.as_str()))),
+                "{:?} not in one of {:?}", m.v1_controllers, lines
+            );
         }
         // Each membership is a line of the text; ps's form lists exactly the
         // ones not at the root.
