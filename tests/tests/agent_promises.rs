@@ -227,8 +227,9 @@ fn the_default_agent_serves_9750_prints_a_table_into_a_pipe_and_stops_on_ctrl_c(
         "a log line while top owns the terminal:\n{s}"
     );
     t.keys(&["C-c"]);
+    // `echo > FILE` creates FILE empty before writing: wait for the line.
     wait_until("enforcer to exit", || {
-        std::fs::read_to_string(&exit).is_ok()
+        std::fs::read_to_string(&exit).is_ok_and(|s| s.ends_with('\n'))
     });
     assert_eq!(std::fs::read_to_string(&exit).unwrap().trim(), "EXIT=0");
     let s = t.wait_screen("the held log lines", |s| s.contains("INFO"));

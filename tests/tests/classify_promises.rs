@@ -119,6 +119,21 @@ fn wait_log(d: &Daemon, line: &str) {
     );
 }
 
+/// Waits until the daemon has the rules it read again on SIGUSR2 in force:
+/// it says "Reloading rules configuration" before reading them and lists
+/// them once they are (a process started in between meets the old rules).
+fn wait_reloaded(d: &Daemon) {
+    wait_for(
+        "the reloaded rules listed in the daemon's log",
+        Duration::from_secs(20),
+        || {
+            d.log_text()
+                .rsplit_once("Reloading rules configuration")
+                .is_some_and(|(_, after)| after.contains("Rule: "))
+        },
+    );
+}
+
 fn signal(pid: u32, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
 }
@@ -224,7 +239,7 @@ fn cgrulesengd_takes_libcgroups_options_and_sigusr2_rereads_the_rules() {
     // SIGUSR2: the rules file is read again.
     std::fs::write(&rules, format!("*:{p2} cpu {}\n", d2.name)).unwrap();
     signal(d.child.id(), nix::sys::signal::Signal::SIGUSR2);
-    wait_log(&d, "Reloading rules configuration");
+    wait_reloaded(&d);
     let b = as_root(&prog2, &["30"]);
     assert!(reaches(b.pid(), "cpu", &d2.name), "{}", d.log_text());
     let log_path = d.log.clone();
@@ -548,7 +563,7 @@ fn group_members_are_read_at_start_and_reread_on_sigusr2() {
     );
     // ...and on SIGUSR2.
     signal(d.child.id(), nix::sys::signal::Signal::SIGUSR2);
-    wait_log(&d, "Reloading rules configuration");
+    wait_reloaded(&d);
     let after = run_as(user.uid, user.gid, &[user.gid, staff.gid], &prog, &["30"]);
     assert!(reaches(after.pid(), "cpu", &dest.name), "{}", d.log_text());
 }

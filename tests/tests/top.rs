@@ -114,7 +114,10 @@ fn top_in_tmux_sorts_filters_details_and_quits_cleanly() {
     t.wait_screen("tree", |s| s.contains("tree depth 3"));
     // q: exit status 0, the normal screen back.
     t.keys(&["q"]);
-    wait_until("top to exit", || std::fs::read_to_string(&exit).is_ok());
+    // `echo > FILE` creates FILE empty before writing: wait for the line.
+    wait_until("top to exit", || {
+        std::fs::read_to_string(&exit).is_ok_and(|s| s.ends_with('\n'))
+    });
     assert_eq!(std::fs::read_to_string(&exit).unwrap().trim(), "EXIT=0");
     assert_eq!(t.pane("alternate_on"), "0", "alternate screen left");
     let s = t.screen();
@@ -233,8 +236,9 @@ fn the_embedded_default_shows_top_and_cleans_up_on_q() {
     t.keys(&["Enter"]);
     t.wait_screen("the group's row", |s| s.contains(&g.name));
     t.keys(&["q"]);
+    // `echo > FILE` creates FILE empty before writing: wait for the line.
     wait_until("enforcer to exit", || {
-        std::fs::read_to_string(&exit).is_ok()
+        std::fs::read_to_string(&exit).is_ok_and(|s| s.ends_with('\n'))
     });
     assert_eq!(std::fs::read_to_string(&exit).unwrap().trim(), "EXIT=0");
     assert!(
