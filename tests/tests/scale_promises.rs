@@ -71,6 +71,33 @@ fn egress(run: &AgentRun, group: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether `group` has syscall counters of its own (it is admitted).
+fn counts_own_syscalls(run: &AgentRun, group: &str) -> bool {
+    run.stats(group)["syscalls"]["total"]
+        .as_u64()
+        .is_some_and(|n| n > 0)
+}
+
+/// A shell in the cgroup2 directory `dir` (group `group`) that sends 9
+/// datagrams to `to` once a line arrives on its stdin; returned once the
+/// group counts its own syscalls, so it is admitted before any map fills.
+fn held_sender(run: &AgentRun, dir: &Path, group: &str, to: &str) -> std::process::Child {
+    let script = format!(
+        "read x && exec {} udp-send {to} 9 16",
+        helper_bin().display()
+    );
+    let waiter = spawn_in(dir, Path::new("/bin/sh"), &["-c", &script])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(
+        &format!("{group}'s own syscall counters"),
+        Duration::from_secs(10),
+        || counts_own_syscalls(run, group),
+    );
+    waiter
+}
+
 /// A policy of one group with a memory limit.
 fn one_group_policy(run: &AgentRun, group: &str) -> PathBuf {
     let policy = run.file("policy.toml");
@@ -307,23 +334,7 @@ fn a_full_counting_map_counts_a_subgroups_events_in_its_nearest_counted_ancestor
         egress(&run, &mid) == 3
     });
     // leaf is admitted (its syscalls have counters of their own) and waits.
-    let script = format!(
-        "read x && exec {} udp-send {to} 9 16",
-        helper_bin().display()
-    );
-    let mut waiter = spawn_in(&leaf_dir, Path::new("/bin/sh"), &["-c", &script])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(
-        "leaf's own syscall counters",
-        Duration::from_secs(10),
-        || {
-            run.stats(&leaf)["syscalls"]["total"]
-                .as_u64()
-                .is_some_and(|n| n > 0)
-        },
-    );
+    let mut waiter = held_sender(&run, &leaf_dir, &leaf, &to);
     // Other subgroups fill NET_EGRESS.
     let fill: Vec<String> = (0..CAPACITY + 4).map(|i| format!("fill{i}")).collect();
     for d in mkdirs(&pdir, &fill) {
@@ -400,29 +411,9 @@ fn a_full_counting_map_passes_over_an_ancestor_without_an_entry_to_the_policy_gr
     wait_for(
         "mid's own syscall counters",
         Duration::from_secs(10),
-        || {
-            run.stats(&mid)["syscalls"]["total"]
-                .as_u64()
-                .is_some_and(|n| n > 0)
-        },
+        || counts_own_syscalls(&run, &mid),
     );
-    let script = format!(
-        "read x && exec {} udp-send {to} 9 16",
-        helper_bin().display()
-    );
-    let mut waiter = spawn_in(&leaf_dir, Path::new("/bin/sh"), &["-c", &script])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(
-        "leaf's own syscall counters",
-        Duration::from_secs(10),
-        || {
-            run.stats(&leaf)["syscalls"]["total"]
-                .as_u64()
-                .is_some_and(|n| n > 0)
-        },
-    );
+    let mut waiter = held_sender(&run, &leaf_dir, &leaf, &to);
     let fill: Vec<String> = (0..CAPACITY + 4).map(|i| format!("fill{i}")).collect();
     for d in mkdirs(&pdir, &fill) {
         send_from(&d, &to, 1);
