@@ -137,6 +137,13 @@ fn main() -> Result<()> {
             let result = collect(&pin_dir, groups, syscalls_per_group, reps, &capacity);
             if !keep || result.is_err() {
                 bpf::unpin_all(&pin_dir)?;
+                // unpin_all leaves the directory; this one is private to the run.
+                match std::fs::remove_dir(&pin_dir) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e.into());
+                    }
+                    _ => {}
+                }
             }
             result
         }
