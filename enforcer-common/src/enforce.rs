@@ -517,7 +517,11 @@ pub struct EnforceCounter {
     pub ingress_dropped: NetCounter,
     /// Events of this group lost because the ring buffer was full.
     pub events_lost: u64,
-    pub _reserved: u64,
+    /// Outgoing TCP packets over the group's rate limit or its level's share
+    /// that passed with a congestion notification (the sender cuts its
+    /// window) instead of being dropped: in the traffic counters, not in
+    /// `egress_dropped`.
+    pub egress_marked: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<EnforceCounter>() == 96);
@@ -536,7 +540,7 @@ impl EnforceCounter {
             egress_dropped: self.egress_dropped.wrapping_add(o.egress_dropped),
             ingress_dropped: self.ingress_dropped.wrapping_add(o.ingress_dropped),
             events_lost: self.events_lost.wrapping_add(o.events_lost),
-            _reserved: 0,
+            egress_marked: self.egress_marked.wrapping_add(o.egress_marked),
         }
     }
 }

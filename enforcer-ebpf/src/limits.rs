@@ -34,9 +34,11 @@
 //!   the verifier) and one or two compare-and-swaps per packet; checked after
 //!   the group's own rate and before its budget is charged.
 //!
-//! Dropped packets are counted per group and direction; at most one event per
-//! group and direction per budget window ("budget exhausted") and per second
-//! ("rate limited") goes to the ring buffer, never one per packet.
+//! Dropped packets are counted per group and direction, and outgoing TCP
+//! packets passed with a congestion notification apart from them
+//! (`egress_marked`); at most one event per group and direction per budget
+//! window ("budget exhausted") and per second ("rate limited") goes to the
+//! ring buffer, never one per packet.
 //!
 //! Return values: ingress 0 (drop). Egress 3 for a TCP packet passed with a
 //! congestion notification (`NET_XMIT_CN`). Egress 2 to drop, which the kernel turns into
@@ -242,6 +244,11 @@ pub(crate) fn skb(ctx: &SkBuffContext, level: i32, dir: u32) -> i32 {
     // Only egress may return 3 (the verifier holds ingress to 0 or 1); `dir`
     // is a constant of each program, so this folds away.
     if slower && dir == direction::EGRESS {
+        // Counted apart from drops: a marked packet left (it is in the
+        // traffic counters), and the sender slowed without a loss.
+        count(owner, |c: &mut EnforceCounter| {
+            c.egress_marked = c.egress_marked.wrapping_add(1);
+        });
         PASS_SLOWER
     } else {
         PASS

@@ -1153,6 +1153,96 @@ fn levels_get_their_assured_egress_share_and_borrow_what_is_idle() {
     lows.stop();
 }
 
+/// README: outgoing TCP over its share is first passed with a congestion
+/// notification, counted apart from drops
+/// (`enforcement.egress_marked_packets`); UDP, which ignores the
+/// notification, is dropped and never marked.
+#[test]
+fn outgoing_tcp_over_its_share_is_marked_and_udp_is_dropped() {
+    let test = "outgoing_tcp_over_its_share_is_marked_and_udp_is_dropped";
+    if skip_without_cgroup2(test) || !layout::has_controller("cpu") {
+        return;
+    }
+    let _one = serial();
+    let g = GroupGuard::new("share-mark");
+    let mut run = AgentRun::new();
+    let slow = time_scale().min(4);
+    let kbit = 16_000 / u64::from(slow);
+    let capacity = kbit * 125;
+    let p = write_policy(
+        &run,
+        &format!(
+            "[agent]\negress_capacity = \"{kbit}kbit\"\n\n\
+             [group.\"{n}\"]\npriority = \"low\"\n\"cpu.weight\" = 100\nmin_egress = \"{floor}kbit\"\n",
+            n = g.name,
+            floor = kbit / 10
+        ),
+    );
+    run.start(&p);
+    // The group as the policy creates it (its CPU weight: the group exists
+    // in the cpu hierarchy), as the share test places its senders.
+    let at = format!("cpu:{}", g.name);
+    let enforcement = |run: &AgentRun| -> (u64, u64) {
+        let s = &run.stats(&g.name)["enforcement"];
+        (
+            s["egress_marked_packets"].as_u64().unwrap_or(0),
+            s["egress_dropped_packets"].as_u64().unwrap_or(0),
+        )
+    };
+
+    // TCP: about three seconds of the capacity, over a loopback that could
+    // carry it in milliseconds.
+    let bytes = capacity * 3;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let reader = std::thread::spawn(move || {
+        let (mut conn, _) = l.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0u64;
+        while let Ok(k) = conn.read(&mut buf) {
+            if k == 0 {
+                break;
+            }
+            n += k as u64;
+        }
+        n
+    });
+    let start = Instant::now();
+    let out = helper_in(&at, &["tcp-send", &addr, &bytes.to_string()]);
+    let secs = start.elapsed().as_secs_f64();
+    assert!(out.status.success(), "tcp-send: {}", text(&out.stderr));
+    assert_eq!(reader.join().unwrap(), bytes);
+    wait_until("the TCP counters", || enforcement(&run).0 > 0);
+    let (marked, dropped) = enforcement(&run);
+    eprintln!(
+        "TCP: {bytes} bytes in {secs:.2} s under {capacity} B/s: \
+         {marked} packets marked, {dropped} dropped"
+    );
+    // Held near the capacity, and marked on the way (the marks do not
+    // keep a loopback flow from overrunning their room: about as many
+    // packets were dropped as marked here; README says so).
+    assert!(
+        secs > 2.0,
+        "TCP sent {bytes} bytes in {secs:.2} s: the capacity did not hold it"
+    );
+    assert!(marked > 0, "TCP over its share is marked: {marked} marked");
+
+    // UDP ignores the notification: over the share it is dropped, never
+    // marked.
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sink_addr = sink.local_addr().unwrap().to_string();
+    let out = helper_in(&at, &["udp-flood", sink_addr.as_str(), "1", "1400"]);
+    assert!(out.status.success(), "udp-flood: {}", text(&out.stderr));
+    wait_until("the UDP drops", || enforcement(&run).1 > dropped);
+    assert_eq!(
+        enforcement(&run).0,
+        marked,
+        "a UDP datagram over the share is dropped, not marked"
+    );
+}
+
 #[test]
 fn a_feature_the_kernel_refuses_is_left_out_with_one_warning_and_observe_mode_runs() {
     const TEST: &str =

@@ -176,6 +176,18 @@ counters! {
         unit: Unit::Bytes, metric: DROPPED_BYTES, labels: &[("direction", "ingress")],
         rate: None, when_total: false, column: None,
     }
+    /// Outgoing TCP over the group's rate or share that passed with a
+    /// congestion notification: it left (it is in `EgressPackets`) and is
+    /// not a drop.
+    EgressMarkedPackets {
+        json: ("enforcement", "egress_marked_packets"), read: |c| c.enforce.egress_marked,
+        unit: Unit::Count,
+        metric: Family {
+            name: "enforcer_marked_packets_total",
+            help: "Outgoing TCP packets over the group's rate limit or share passed with a congestion notification (the sender slows down; not dropped)",
+        },
+        labels: &[("direction", "egress")], rate: None, when_total: false, column: None,
+    }
     /// Events (denials, kills, OOM kills...) the kernel could not queue
     /// because the ring buffer was full: they are not in the audit log.
     EventsLost {

@@ -266,6 +266,7 @@ fn readers_read_distinct_fields() {
     e.egress_dropped = net(bit(16), bit(17));
     e.ingress_dropped = net(bit(18), bit(19));
     e.events_lost = bit(20);
+    e.egress_marked = bit(21);
     let counts = Counts::read(&c);
     let mut seen = BTreeMap::new();
     for (d, v) in counts.iter().filter(|(_, v)| *v != 0) {
