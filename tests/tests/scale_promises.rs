@@ -10,10 +10,26 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use enforcer_tests::layout::{skip_without_cgroup2, v2_dir};
 use enforcer_tests::{AgentRun, GroupGuard, enforcer_ok, helper_bin, time_scale, wait_for};
+
+/// The observed root's quota is host-wide: any group that appears or goes
+/// takes or frees a place in it. The test that counts those places holds
+/// this exclusively; every other test of this binary (each creates,
+/// uses and removes groups) holds it shared, so they run in parallel with
+/// one another but never beside that count.
+static HOST_WIDE: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    HOST_WIDE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    HOST_WIDE.write().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The value of the sample `series` (name and labels, as printed).
 fn sample(metrics: &str, series: &str) -> Option<f64> {
@@ -169,6 +185,7 @@ fn the_subgroup_quota_is_4096_by_default_for_a_policy_group_and_the_observed_roo
     if skip_without_cgroup2(TEST) {
         return;
     }
+    let _host = shared();
     let g = GroupGuard::new("sp-default");
     {
         let mut run = AgentRun::new();
@@ -213,6 +230,7 @@ fn an_observing_agents_root_folds_groups_beyond_max_subgroups() {
     if skip_without_cgroup2(TEST) {
         return;
     }
+    let _host = exclusive();
     const QUOTA: usize = 4;
     let parent = GroupGuard::new("sp-obsfold");
     enforcer_ok(&["create", "-g", &format!("cgroup2:{}", parent.name)]);
@@ -266,6 +284,7 @@ fn subgroups_counted_is_the_subgroups_that_made_traffic_and_quota_is_the_flag() 
     if skip_without_cgroup2(TEST) {
         return;
     }
+    let _host = shared();
     let p = GroupGuard::new("sp-counted");
     let mut run = AgentRun::new();
     let policy = one_group_policy(&run, &p.name);
@@ -315,6 +334,7 @@ fn a_full_counting_map_counts_a_subgroups_events_in_its_nearest_counted_ancestor
     if skip_without_cgroup2(TEST) {
         return;
     }
+    let _host = shared();
     const CAPACITY: usize = 32;
     let p = GroupGuard::new("sp-mapfull");
     let mut run = AgentRun::new();
@@ -378,6 +398,7 @@ fn a_full_counting_map_passes_over_an_ancestor_without_an_entry_to_the_policy_gr
     if skip_without_cgroup2(TEST) {
         return;
     }
+    let _host = shared();
     const CAPACITY: usize = 32;
     let p = GroupGuard::new("sp-mapskip");
     // A second policy group's reserved entry: COUNT_ADMITTED has the same
@@ -454,6 +475,7 @@ fn a_call_no_ancestor_has_a_key_for_is_uncounted_once_the_syscall_map_is_full() 
     if skip_without_cgroup2(TEST) {
         return;
     }
+    let _host = shared();
     const KEYS: usize = 8;
     let p = GroupGuard::new("sp-uncounted");
     let mut run = AgentRun::new();
@@ -504,6 +526,7 @@ fn the_agent_raises_its_soft_open_files_limit_to_the_hard_limit() {
     if skip_without_cgroup2(TEST) {
         return;
     }
+    let _host = shared();
     let g = GroupGuard::new("sp-nofile");
     let mut run = AgentRun::new();
     let policy = one_group_policy(&run, &g.name);
@@ -570,6 +593,7 @@ fn the_metrics_endpoint_drops_a_client_whose_request_does_not_arrive() {
     if skip_without_cgroup2(TEST) {
         return;
     }
+    let _host = shared();
     let g = GroupGuard::new("sp-idle");
     let mut run = AgentRun::new();
     let policy = one_group_policy(&run, &g.name);
@@ -601,6 +625,7 @@ fn a_failed_accept_backs_off_instead_of_spinning() {
     if skip_without_cgroup2(TEST) {
         return;
     }
+    let _host = shared();
     let g = GroupGuard::new("sp-emfile");
     let mut run = AgentRun::new();
     let policy = one_group_policy(&run, &g.name);
@@ -735,6 +760,7 @@ fn the_metrics_endpoint_gives_up_on_a_client_that_does_not_read_within_5_s() {
     if skip_without_cgroup2(TEST) {
         return;
     }
+    let _host = shared();
     let p = GroupGuard::new("sp-slow");
     let mut run = AgentRun::new();
     let policy = one_group_policy(&run, &p.name);
