@@ -18,7 +18,7 @@ pub(crate) fn in_compat_syscall(_ctx: &RawTracePointContext) -> bool {
     use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
     use enforcer_common::enforce::enforce_scope;
 
-    use crate::sysenforce::ENFORCE_SCOPE;
+    use crate::scope::ENFORCE_SCOPE;
 
     let mask = ENFORCE_SCOPE
         .get(enforce_scope::COMPAT_MASK)

@@ -1,29 +1,11 @@
 //! Incrementing per-CPU hash map entries, creating them on first use, and
-//! counting what could not be counted.
+//! noting what could not be counted (`full.rs`).
 
-use aya_ebpf::{
-    bindings::BPF_NOEXIST,
-    macros::map,
-    maps::{PerCpuArray, PerCpuHashMap},
-};
-use enforcer_common::full;
+use aya_ebpf::{bindings::BPF_NOEXIST, maps::PerCpuHashMap};
 use enforcer_common::quota::MAX_OWNER_LEVEL;
 
+use crate::full::note_full;
 use crate::quota::charge;
-
-/// Per map (`enforcer_common::full`): events that found the map full and went
-/// uncounted. Read by userspace, never reset.
-#[map]
-static MAP_FULL: PerCpuArray<u64> = PerCpuArray::with_max_entries(full::ENTRIES, 0);
-
-/// Notes that a map (`full::*` index) was full.
-#[inline(always)]
-pub(crate) fn note_full(which: u32) {
-    if let Some(n) = MAP_FULL.get_ptr_mut(which) {
-        // SAFETY: this CPU's slot of a per-CPU array, valid for this run.
-        unsafe { *n = (*n).wrapping_add(1) };
-    }
-}
 
 /// Applies `add` to this CPU's value of `key` in `map`. If the key is not in the
 /// map yet, inserts `first` (the value after one `add` on a zero value) instead:

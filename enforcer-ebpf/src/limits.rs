@@ -133,7 +133,7 @@ fn state(key: &LimitKey) -> Option<*mut LimitState> {
     let _ = NET_LIMIT_STATE.insert(key, LimitState::default(), u64::from(BPF_NOEXIST));
     let state = NET_LIMIT_STATE.get_ptr_mut(key);
     if state.is_none() {
-        crate::counters::note_full(enforcer_common::full::NET_LIMIT_STATE);
+        crate::full::note_full(enforcer_common::full::NET_LIMIT_STATE);
     }
     state
 }

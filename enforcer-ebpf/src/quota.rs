@@ -122,6 +122,6 @@ fn note_fold(to: u64) {
         .insert(owner, 1, u64::from(BPF_NOEXIST))
         .is_err()
     {
-        crate::counters::note_full(full::COUNT_FOLDS);
+        crate::full::note_full(full::COUNT_FOLDS);
     }
 }

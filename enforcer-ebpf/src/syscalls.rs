@@ -29,7 +29,7 @@ use enforcer_common::{
 };
 
 use crate::cgroup::CGROUP_MIGRATIONS;
-use crate::counters::note_full;
+use crate::full::note_full;
 
 /// (cgroup2 id, syscall nr) -> calls, one copy per CPU. Not preallocated:
 /// entries are allocated as pairs are first seen, so the capacity (which

@@ -29,7 +29,7 @@ use core::arch::asm;
 use aya_ebpf::{
     helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_send_signal},
     macros::{map, raw_tracepoint},
-    maps::{Array, LruHashMap, PerCpuArray},
+    maps::{LruHashMap, PerCpuArray},
     programs::RawTracePointContext,
 };
 use enforcer_common::{
@@ -42,10 +42,7 @@ use enforcer_common::{
 
 use crate::events::{emit, task_event};
 use crate::policy::{count, rules};
-
-/// `[GENERATION, SYSCALL_GROUPS]`, see `enforce_scope`. Written by userspace.
-#[map]
-pub(crate) static ENFORCE_SCOPE: Array<u32> = Array::with_max_entries(enforce_scope::ENTRIES, 0);
+use crate::scope::ENFORCE_SCOPE;
 
 /// cgroup2 id -> the groups with syscall rules that contain it. A cache,
 /// filled by this program; invalid once the generation moves on.

@@ -26,3 +26,4 @@ pub mod report;
 pub mod top;
 pub mod trust;
 pub mod units;
+pub mod words;

@@ -338,7 +338,7 @@ fn check(root: &Path, readme: &str, registry: &str) -> Report {
 
 #[test]
 fn every_readme_promise_names_a_test_that_exists() {
-    let root = crate::run::workspace_root();
+    let root = crate::workspace::workspace_root();
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let registry =
         std::fs::read_to_string(root.join("tests/claims.toml")).expect("tests/claims.toml");
@@ -391,7 +391,7 @@ mod tests {
 
     #[test]
     fn uncovered_new_text_stale_quotes_and_missing_tests_are_each_reported() {
-        let root = crate::run::workspace_root();
+        let root = crate::workspace::workspace_root();
         let reg = r#"
             [[claim]]
             quote = "Intro line one line two"

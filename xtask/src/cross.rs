@@ -14,8 +14,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::run::workspace_root;
 use crate::setup::{apt_install, status};
+use crate::workspace::workspace_root;
 
 /// A target other than the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

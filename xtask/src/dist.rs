@@ -24,7 +24,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::cross::Target;
-use crate::run::{enforcer_binary, enforcer_binary_for, workspace_root};
+use crate::run::{enforcer_binary, enforcer_binary_for};
+use crate::workspace::workspace_root;
 
 fn copy(from: &Path, to: &Path) -> Result<()> {
     if let Some(dir) = to.parent() {

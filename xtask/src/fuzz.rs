@@ -13,8 +13,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::run::workspace_root;
 use crate::setup::{NIGHTLY, ensure_nightly, status};
+use crate::workspace::workspace_root;
 
 /// The targets (`fuzz/fuzz_targets/NAME.rs`) and their seed directories,
 /// relative to the workspace root.

@@ -16,6 +16,7 @@ mod setup;
 mod sweep;
 mod vmtest;
 mod watchdog;
+mod workspace;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

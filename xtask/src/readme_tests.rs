@@ -4,7 +4,8 @@
 
 use clap::Parser as _;
 
-use crate::{Cli, Task, run::workspace_root};
+use crate::workspace::workspace_root;
+use crate::{Cli, Task};
 
 fn parse(args: &[&str]) -> Task {
     Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()))

@@ -8,13 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cross::Target;
 use crate::setup::status;
-
-pub(crate) fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
+use crate::workspace::workspace_root;
 
 pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));

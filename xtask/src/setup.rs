@@ -49,7 +49,7 @@ pub(crate) fn run() -> Result<()> {
 /// to 1.37); raise the pin for newer ones.
 pub(crate) fn kubernetes_validate() -> Result<PathBuf> {
     const PACKAGE: &str = "kubernetes-validate==1.37.0";
-    let venv = crate::run::workspace_root().join("target/tools/kubernetes-validate");
+    let venv = crate::workspace::workspace_root().join("target/tools/kubernetes-validate");
     let bin = venv.join("bin/kubernetes-validate");
     let stamp = venv.join("installed");
     if bin.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(PACKAGE) {

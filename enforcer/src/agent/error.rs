@@ -39,10 +39,10 @@ impl OtherAgent {
     }
 
     /// The command that stops it: read from its own command line when its
-    /// PID is known (see `lock::stop_command`), else from the paths it holds.
+    /// PID is known (see `stop_command`), else from the paths it holds.
     fn stop_hint(&self) -> String {
         if self.pid.is_some() {
-            return super::lock::stop_command(self.pid);
+            return stop_command(self.pid);
         }
         let mut s = String::from("enforcer stop");
         if let Some(f) = &self.pid_file {
@@ -111,7 +111,7 @@ pub enum AgentError {
         "another agent{} is running (it holds the lock of the {what} {path}); stop it \
          first with {}, or give this one its own --pid-file and --pin-dir",
         pid.map(|p| format!(" (PID {p})")).unwrap_or_default(),
-        super::lock::stop_command(*pid)
+        stop_command(*pid)
     )]
     AlreadyRunning {
         pid: Option<i32>,
@@ -194,5 +194,69 @@ impl AgentError {
             | AgentError::PolicyUntrusted(_) => true,
             _ => false,
         }
+    }
+}
+
+/// The command that stops the agent `pid`, with the `--pid-file` and
+/// `--pin-dir` it runs with (read from its command line; plain `enforcer
+/// stop` knows only the defaults), e.g. ``"`enforcer stop --pid-file
+/// /tmp/a.pid --pin-dir /sys/fs/bpf/x`"``.
+fn stop_command(pid: Option<i32>) -> String {
+    let args = pid
+        .and_then(|p| std::fs::read(format!("/proc/{p}/cmdline")).ok())
+        .map(|raw| {
+            raw.split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+        });
+    let Some(args) = args else {
+        return "`enforcer stop` with the --pid-file and --pin-dir it runs with".into();
+    };
+    let value = |flag: &str| {
+        args.iter().enumerate().find_map(|(i, a)| {
+            if a == flag {
+                args.get(i + 1).cloned()
+            } else {
+                a.strip_prefix(flag)?.strip_prefix('=').map(str::to_string)
+            }
+        })
+    };
+    let mut cmd = "enforcer stop".to_string();
+    for (flag, default) in [
+        ("--pid-file", super::DEFAULT_PID_FILE),
+        ("--pin-dir", crate::bpf::DEFAULT_PIN_DIR),
+    ] {
+        if let Some(v) = value(flag).filter(|v| v != default) {
+            cmd.push_str(&format!(" {flag} {}", shell_word(&v)));
+        }
+    }
+    format!("`{}`", crate::escape::human(&cmd))
+}
+
+/// `s` as one shell word: as it is when plain, else single-quoted.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stop_command_names_this_process_flags() {
+        // The test binary runs with neither flag: the defaults, said plainly.
+        assert_eq!(
+            stop_command(Some(std::process::id() as i32)),
+            "`enforcer stop`"
+        );
+        assert!(stop_command(None).contains("--pid-file and --pin-dir it runs with"));
+        assert_eq!(shell_word("/tmp/a b'c"), r"'/tmp/a b'\''c'");
     }
 }

@@ -335,68 +335,9 @@ impl PinDirLock {
     }
 }
 
-/// The command that stops the agent `pid`, with the `--pid-file` and
-/// `--pin-dir` it runs with (read from its command line; plain `enforcer
-/// stop` knows only the defaults), e.g. ``"`enforcer stop --pid-file
-/// /tmp/a.pid --pin-dir /sys/fs/bpf/x`"``.
-pub(super) fn stop_command(pid: Option<i32>) -> String {
-    let args = pid
-        .and_then(|p| std::fs::read(format!("/proc/{p}/cmdline")).ok())
-        .map(|raw| {
-            raw.split(|&b| b == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>()
-        });
-    let Some(args) = args else {
-        return "`enforcer stop` with the --pid-file and --pin-dir it runs with".into();
-    };
-    let value = |flag: &str| {
-        args.iter().enumerate().find_map(|(i, a)| {
-            if a == flag {
-                args.get(i + 1).cloned()
-            } else {
-                a.strip_prefix(flag)?.strip_prefix('=').map(str::to_string)
-            }
-        })
-    };
-    let mut cmd = "enforcer stop".to_string();
-    for (flag, default) in [
-        ("--pid-file", super::DEFAULT_PID_FILE),
-        ("--pin-dir", crate::bpf::DEFAULT_PIN_DIR),
-    ] {
-        if let Some(v) = value(flag).filter(|v| v != default) {
-            cmd.push_str(&format!(" {flag} {}", shell_word(&v)));
-        }
-    }
-    format!("`{}`", crate::escape::human(&cmd))
-}
-
-/// `s` as one shell word: as it is when plain, else single-quoted.
-fn shell_word(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_stop_command_names_this_process_flags() {
-        // The test binary runs with neither flag: the defaults, said plainly.
-        assert_eq!(
-            stop_command(Some(std::process::id() as i32)),
-            "`enforcer stop`"
-        );
-        assert!(stop_command(None).contains("--pid-file and --pin-dir it runs with"));
-        assert_eq!(shell_word("/tmp/a b'c"), r"'/tmp/a b'\''c'");
-    }
 
     #[test]
     fn a_second_lock_is_refused_and_names_the_holder() {

@@ -37,7 +37,7 @@ use super::pins::{adopt_link, global_enforce_dir, group_enforce_dir, pin_link};
 use super::rules::{Caps, GroupRules, dir_index, limit_conf};
 use super::trust::create_private_dir;
 use super::{BpfError, rawlink};
-use crate::plan::Direction;
+use crate::words::Direction;
 
 fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> BpfError {
     move |source| BpfError::Map { map, source }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::rules::hook_syscall;
 use crate::arch::{Abi, Arch};
-use crate::plan::{Direction, SyscallAction};
+use crate::words::{Direction, SyscallAction};
 
 /// Which socket call a network rule refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -185,7 +185,7 @@ impl Feature {
             ));
         }
         if let Some(s) = &rules.syscalls {
-            use crate::plan::SyscallAction;
+            use crate::words::SyscallAction;
             for nr in &s.syscalls {
                 let name = nr.name();
                 let feature = match s.action {

@@ -68,10 +68,11 @@ pub use quota::QuotaReport;
 pub use rules::{
     DENY_HOOKS, GroupRules, Limits, RATE_BURST, RATE_BURST_BYTES, SyscallRules, deny_hook,
 };
+pub use shares::{LevelShare, NetShares};
 pub use snapshot::{GroupCounters, MapFill, Snapshot};
 
 /// Traffic direction of [`Kernel::set_rate`] (the policy model's type).
-pub use crate::plan::Direction;
+pub use crate::words::Direction;
 
 /// Reads the counters from the maps pinned under `pin_dir/maps` without loading
 /// anything (for `enforcer stats` while the agent runs in another process, or

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::arch::{Arch, SyscallName};
-use crate::plan::{Access, AccessList, Direction, NetRule, Proto, SyscallAction};
+use crate::words::{Access, AccessList, Direction, NetRule, Proto, SyscallAction};
 use aya::maps::lpm_trie::Key;
 use enforcer_common::enforce::{
     SHARE_LEVELS, SYSCALL_BITMAP_BITS, hook, list, policy_flags, skb_priority,
@@ -424,7 +424,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::plan::{IpNet, Span};
+    use crate::words::{IpNet, Span};
 
     fn span() -> Span {
         Span {

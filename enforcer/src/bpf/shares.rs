@@ -15,7 +15,36 @@ use super::BpfError;
 use super::kernel::{Kernel, is_absent};
 use super::layout::{NET_EGRESS, NET_INGRESS, NET_SHARE_CONF, NET_SHARE_STATE};
 use super::rules::{RATE_BURST, RATE_BURST_BYTES, dir_index};
-use crate::plan::{Direction, NetShares};
+use crate::words::Direction;
+
+/// One direction's shares: what [`Kernel::set_shares`] takes (the plan
+/// computes them, the arbiter moves them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetShares {
+    /// Bytes per second; `None`: no capacity, no shares (every packet passes).
+    pub capacity: Option<u64>,
+    /// The levels in use, lowest first.
+    pub levels: Vec<LevelShare>,
+}
+
+/// A priority level's part of the capacity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LevelShare {
+    /// The priority level (1 to 100).
+    pub level: u32,
+    /// Bytes per second assured to the level's groups together.
+    pub assured: u64,
+    /// The share of the node's backlog room within which the level may
+    /// borrow beyond `assured`, 0 to 1.
+    pub borrow: f64,
+}
+
+impl NetShares {
+    /// The share of `level`, if it is in use.
+    pub fn level(&self, level: u32) -> Option<&LevelShare> {
+        self.levels.iter().find(|l| l.level == level)
+    }
+}
 
 fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> BpfError {
     move |source| BpfError::Map { map, source }
@@ -136,7 +165,7 @@ impl Kernel {
                 .get(&share_slot(d, level), 0)
                 .map_err(map_err(NET_SHARE_CONF))?;
             if conf.rate > 0 || conf.borrow_ns > 0 {
-                shares.levels.push(crate::plan::LevelShare {
+                shares.levels.push(LevelShare {
                     level,
                     assured: conf.rate,
                     borrow: 0.0,
@@ -182,7 +211,6 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::LevelShare;
 
     #[test]
     fn shares_become_slots() {

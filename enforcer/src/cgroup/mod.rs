@@ -11,6 +11,7 @@ mod freeze;
 mod fsio;
 mod host;
 pub mod keys;
+pub(crate) mod lcg;
 mod list;
 mod mounts;
 pub(crate) use mounts::unescape as unescape_mount_field;
@@ -24,7 +25,7 @@ pub use error::CgroupError;
 pub use host::{Cgroups, Targets};
 pub use list::Listed;
 pub use mounts::{Hierarchy, Layout, Version};
-pub use path::{GroupPath, GroupSpec};
+pub use path::{GroupPath, GroupSpec, destination_problem};
 pub use plan::{Applied, GroupPlan, Plan};
 pub use procs::{Membership, is_version, memberships, parse_proc_cgroup, ps_format, v2_path};
 #[cfg(test)]

@@ -195,6 +195,19 @@ impl GroupSpec {
     }
 }
 
+/// Why a destination (as written, or expanded) cannot be used: a `.` or
+/// `..` component (or a NUL) would name a group outside the rule's subtree
+/// or a directory outside cgroupfs. Components are otherwise free: `%p`
+/// expands to a path, whose slashes make nested groups, as in libcgroup.
+pub fn destination_problem(dest: &str) -> Option<&'static str> {
+    if dest.contains('\0') {
+        return Some("a NUL byte");
+    }
+    dest.split('/')
+        .any(|c| c == "." || c == "..")
+        .then_some("a `.` or `..` component")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
 //! `apply` (cgconfigparser): a plan of groups and their writes (made and
-//! validated against the host by `crate::plan`) carried out, and undone if the
+//! validated against the host by the plan) carried out, and undone if the
 //! kernel refuses something midway.
 
 use std::path::PathBuf;

@@ -1,19 +1,16 @@
 //! Property tests for the control plane's input parsers (group paths and specs,
 //! sizes, CPU lists, owners, keys and their values, the kernel's own mountinfo
-//! and /proc/PID/cgroup text) and for validating a policy against a host.
+//! and /proc/PID/cgroup text). Validating whole policies against a fake host
+//! is tested with the fuzz entry points (`fuzzing/proptests.rs`).
 
-use std::fs;
 use std::path::Path;
 
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, TestRunner};
 
 use super::keys::{self, HostFacts};
 use super::mounts::{self, Version, parse_mountinfo};
 use super::*;
-use crate::config::parse_policy;
-use crate::config::proptests::mutated_example;
 use crate::units::{Size, format_list, parse_limit, parse_list};
 
 /// Lines shaped like mountinfo and /proc/PID/cgroup, with noise.
@@ -209,49 +206,4 @@ proptest! {
         super::run_value_parsers(&text);
         super::run_value_parsers(&format!("{key}={text}"));
     }
-}
-
-/// Mutated examples that still parse are validated against a host: never a
-/// panic, nothing written, and every error points into the file.
-#[test]
-fn plan_takes_mutated_examples() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cg = crate::fuzzing::fake_hybrid_host(tmp.path());
-    let before = tree(tmp.path());
-    let mut runner = TestRunner::new(Config::default());
-    runner
-        .run(&mutated_example(), |(name, text)| {
-            let Ok(policy) = parse_policy(text.as_bytes(), Path::new(name)) else {
-                return Ok(());
-            };
-            match crate::plan::validate(&cg, policy, None, crate::plan::Kernel::Unchecked) {
-                Ok((_, plan)) => {
-                    let _ = crate::plan::Diff::new(&cg, &plan, &Default::default()).render();
-                }
-                Err(err) => {
-                    prop_assert!(err.span().is_some(), "no position: {err:?}");
-                    prop_assert!(err.to_string().starts_with(&format!("{name}:")), "{err}");
-                    prop_assert!(err.is_user_error(), "{err}");
-                }
-            }
-            Ok(())
-        })
-        .unwrap();
-    assert_eq!(tree(tmp.path()), before, "plan changed the host");
-}
-
-/// Every path below `root`, for "nothing changed".
-fn tree(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            }
-            out.push(e.path());
-        }
-    }
-    out.sort();
-    out
 }

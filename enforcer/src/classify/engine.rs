@@ -30,7 +30,7 @@ use super::procfs;
 use super::rules::{Facts, RuleSet, Who, apply};
 use super::sticky;
 use crate::bpf::exec::{ExecError, ExecFilter, ExecStats, ExecWatch};
-use crate::compat::lcg::{Ecg, Table};
+use crate::cgroup::lcg::{Ecg, Table};
 
 /// How often sticky entries of processes that exited are dropped.
 const PRUNE_EVERY: Duration = Duration::from_secs(5);
@@ -555,7 +555,7 @@ impl Engine {
                     .rules
                     .with_continuations(i)
                     .map(|r| super::rules::expand(&r.destination, &facts))
-                    .find(|d| super::rules::destination_problem(d).is_some());
+                    .find(|d| crate::cgroup::destination_problem(d).is_some());
                 let why = if let Some(dest) = unsafe_dest {
                     format!(
                         " (rule {} expands to {dest:?}, which has a `.` or `..` component: refused, \

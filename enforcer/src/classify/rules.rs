@@ -27,8 +27,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::compat::lcg::ops::{Perms, change_path, create};
-use crate::compat::lcg::{Ecg, Group, LcgError, Table};
+use crate::cgroup::destination_problem;
+use crate::cgroup::lcg::ops::{Perms, change_path, create};
+use crate::cgroup::lcg::{Ecg, Group, LcgError, Table};
 
 /// libcgroup's rules file and directory.
 pub const RULES_FILE: &str = "/etc/cgrules.conf";
@@ -624,19 +625,6 @@ pub fn expand(dest: &str, f: &Facts) -> String {
     out
 }
 
-/// Why a destination (as written, or expanded) cannot be used: a `.` or
-/// `..` component (or a NUL) would name a group outside the rule's subtree
-/// or a directory outside cgroupfs. Components are otherwise free: `%p`
-/// expands to a path, whose slashes make nested groups, as in libcgroup.
-pub fn destination_problem(dest: &str) -> Option<&'static str> {
-    if dest.contains('\0') {
-        return Some("a NUL byte");
-    }
-    dest.split('/')
-        .any(|c| c == "." || c == "..")
-        .then_some("a `.` or `..` component")
-}
-
 /// `cgroup_create_template_group`: every prefix of a templated destination
 /// that is missing in one of the rule's controllers is created.
 fn create_template(table: &Table, dest: &str, controllers: &[String]) -> Result<(), LcgError> {
@@ -682,7 +670,7 @@ pub(crate) fn apply(table: &Table, set: &RuleSet, i: usize, f: &Facts) -> Result
             create_template(table, &dest, &r.controllers)?;
         }
         change_path(table, &dest, f.pid, &r.controllers)?;
-        crate::compat::mirror_place(table, &dest, f.pid);
+        crate::cgroup::lcg::mirror::place(table, &dest, f.pid);
     }
     Ok(())
 }
@@ -704,7 +692,7 @@ pub(crate) fn change_by_rules(
     cached: Option<&RuleSet>,
     log: &mut dyn FnMut(String),
 ) -> Result<(), LcgError> {
-    use crate::compat::lcg::log::{Level, line};
+    use crate::cgroup::lcg::log::{Level, line};
     let f = Facts {
         pid,
         uid,

@@ -5,6 +5,7 @@ mod commands;
 mod docs;
 mod events;
 mod print;
+mod run;
 mod status;
 mod top;
 

@@ -52,18 +52,18 @@ pub(super) fn top(args: TopArgs) -> Result<()> {
 /// `enforcer` with no arguments.
 pub(super) fn embedded(run: RunArgs) -> Result<()> {
     if !std::io::stdout().is_terminal() {
-        return super::commands::agent(run);
+        return super::run::agent(run);
     }
     crate::agent::require_root("running the agent")?;
     let pin_dir = run.pin_dir.clone();
     let interval = run.interval.unwrap_or(crate::agent::DEFAULT_INTERVAL);
     let stop = crate::agent::StopHandle::default();
-    let mut opts = super::commands::agent_options(run);
+    let mut opts = super::run::agent_options(run);
     opts.summary = false;
     opts.stop = Some(stop.clone());
     let agent = std::thread::Builder::new()
         .name("agent".into())
-        .spawn(move || super::commands::run_agent(opts))
+        .spawn(move || super::run::run_agent(opts))
         .context("starting the agent thread")?;
     let shown = Source::new(&pin_dir)
         .map_err(anyhow::Error::from)

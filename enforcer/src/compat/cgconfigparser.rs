@@ -17,11 +17,11 @@
 
 use super::getopt::{Getopt, HasArg, Item, LongOpt, long};
 use super::io::Io;
-use super::lcg::log::{Level, line};
-use super::lcg::ops::{DeleteFlags, Perms, create, delete};
-use super::lcg::spec::{parse_mode, parse_uid_gid};
-use super::lcg::{CgVersion, EXIT_BADARGS, Ecg, Group, LcgError, Table};
-use super::mirror;
+use crate::cgroup::lcg::log::{Level, line};
+use crate::cgroup::lcg::mirror;
+use crate::cgroup::lcg::ops::{DeleteFlags, Perms, create, delete};
+use crate::cgroup::lcg::spec::{parse_mode, parse_uid_gid};
+use crate::cgroup::lcg::{CgVersion, EXIT_BADARGS, Ecg, Group, LcgError, Table};
 use crate::config::{Owner, Policy};
 
 const LONG: &[LongOpt] = &[
@@ -78,7 +78,7 @@ fn conf_files(dir: &str) -> std::io::Result<Vec<String>> {
 
 /// A uid or gid as the config gives it: a number, or a name.
 fn resolve(value: &str, user: bool) -> Option<u32> {
-    let (n, _) = super::lcg::spec::strtol(value, 10);
+    let (n, _) = crate::cgroup::lcg::spec::strtol(value, 10);
     if n != 0 {
         return Some(n as u32);
     }
@@ -478,7 +478,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
                 Err(e) => {
                     io.err(&format!(
                         "{p}: cannot open {a}: {}\n",
-                        super::lcg::error::strerror(e.raw_os_error().unwrap_or(libc::EIO))
+                        crate::cgroup::lcg::error::strerror(e.raw_os_error().unwrap_or(libc::EIO))
                     ));
                     return 1;
                 }

@@ -10,10 +10,10 @@
 
 use super::getopt::{Getopt, HasArg, Item, LongOpt, long};
 use super::io::Io;
-use super::lcg::ops::{Perms, create};
-use super::lcg::spec::{Spec, parse_mode, parse_spec, parse_uid_gid};
-use super::lcg::{EXIT_BADARGS, Ecg, Group, LcgError, Table};
-use super::mirror;
+use crate::cgroup::lcg::mirror;
+use crate::cgroup::lcg::ops::{Perms, create};
+use crate::cgroup::lcg::spec::{Spec, parse_mode, parse_spec, parse_uid_gid};
+use crate::cgroup::lcg::{EXIT_BADARGS, Ecg, Group, LcgError, Table};
 
 const LONG: &[LongOpt] = &[
     long("help", HasArg::No, 'h'),
@@ -110,7 +110,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
             Item::Opt('c', _) => scope = true,
             Item::Opt('S', _) => set_default = true,
             Item::Opt('p', Some(a)) => {
-                let (pid, _) = super::lcg::spec::strtol(&a, 10);
+                let (pid, _) = crate::cgroup::lcg::spec::strtol(&a, 10);
                 if pid <= 1 {
                     io.err(&format!("{p}: Invalid pid {a}\n"));
                     return EXIT_BADARGS;
@@ -156,16 +156,17 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
             if c == "*" {
                 // Every mounted controller: cgroup2's list on a unified host,
                 // else the attached ones in /proc/cgroups order.
-                let all: Vec<String> = if table.setup_mode() == super::lcg::SetupMode::Unified {
-                    table.controllers().map(|e| e.name.clone()).collect()
-                } else {
-                    table
-                        .proc_cgroups
-                        .iter()
-                        .filter(|pc| pc.hierarchy != 0 && table.get(&pc.name).is_some())
-                        .map(|pc| pc.name.clone())
-                        .collect()
-                };
+                let all: Vec<String> =
+                    if table.setup_mode() == crate::cgroup::lcg::SetupMode::Unified {
+                        table.controllers().map(|e| e.name.clone()).collect()
+                    } else {
+                        table
+                            .proc_cgroups
+                            .iter()
+                            .filter(|pc| pc.hierarchy != 0 && table.get(&pc.name).is_some())
+                            .map(|pc| pc.name.clone())
+                            .collect()
+                    };
                 for name in all {
                     if grp.add_controller(&table, &name).is_none() {
                         io.err(&format!("controller {name} can't be added\n"));
@@ -188,7 +189,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
             ));
             return Ecg::Inval as i32;
         }
-        if super::lcg::table::escapes(&s.path) {
+        if crate::cgroup::lcg::table::escapes(&s.path) {
             io.err(&format!(
                 "{p}: can't create cgroup {}: {}\n",
                 s.path,

@@ -9,10 +9,10 @@
 
 use super::getopt::{Getopt, HasArg, Item, LongOpt, long};
 use super::io::Io;
-use super::lcg::ops::{DeleteFlags, delete};
-use super::lcg::spec::parse_spec;
-use super::lcg::{EXIT_BADARGS, Ecg, Group, LcgError, Table};
-use super::mirror;
+use crate::cgroup::lcg::mirror;
+use crate::cgroup::lcg::ops::{DeleteFlags, delete};
+use crate::cgroup::lcg::spec::parse_spec;
+use crate::cgroup::lcg::{EXIT_BADARGS, Ecg, Group, LcgError, Table};
 
 const LONG: &[LongOpt] = &[
     long("recursive", HasArg::No, 'r'),
@@ -99,7 +99,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
                 return Ecg::Fail as i32;
             }
         }
-        let r = if super::lcg::table::escapes(&s.path) {
+        let r = if crate::cgroup::lcg::table::escapes(&s.path) {
             Err(LcgError::new(Ecg::Inval))
         } else {
             delete(&table, &grp, flags)

@@ -12,10 +12,10 @@ use std::os::unix::process::CommandExt as _;
 
 use super::getopt::{Getopt, HasArg, Item, LongOpt, long};
 use super::io::Io;
-use super::lcg::ops::change_path;
-use super::lcg::spec::{Spec, parse_spec};
-use super::lcg::{EXIT_BADARGS, Ecg, LcgError, Table};
-use super::mirror;
+use crate::cgroup::lcg::mirror;
+use crate::cgroup::lcg::ops::change_path;
+use crate::cgroup::lcg::spec::{Spec, parse_spec};
+use crate::cgroup::lcg::{EXIT_BADARGS, Ecg, LcgError, Table};
 use crate::classify::{self, sticky};
 
 const EXEC_LONG: &[LongOpt] = &[
@@ -175,11 +175,11 @@ pub(crate) fn exec_main(io: &mut Io, args: &[String]) -> i32 {
         return 1;
     }
     if let Err(e) = nix::unistd::setresuid(uid, uid, uid) {
-        io.err(&super::lcg::error::strerror(e as i32));
+        io.err(&crate::cgroup::lcg::error::strerror(e as i32));
         return -1;
     }
     if let Err(e) = nix::unistd::setresgid(gid, gid, gid) {
-        io.err(&super::lcg::error::strerror(e as i32));
+        io.err(&crate::cgroup::lcg::error::strerror(e as i32));
         return -1;
     }
     let moved = if specs.is_empty() {
@@ -210,7 +210,7 @@ pub(crate) fn exec_main(io: &mut Io, args: &[String]) -> i32 {
         ) {
             io.err(&format!(
                 "Failed to kill pid {idle}:{}\n",
-                super::lcg::error::strerror(e as i32)
+                crate::cgroup::lcg::error::strerror(e as i32)
             ));
             return -1;
         }
@@ -223,7 +223,7 @@ pub(crate) fn exec_main(io: &mut Io, args: &[String]) -> i32 {
         .exec();
     io.err(&format!(
         "exec failed:{}",
-        super::lcg::error::strerror(err.raw_os_error().unwrap_or(libc::ENOENT))
+        crate::cgroup::lcg::error::strerror(err.raw_os_error().unwrap_or(libc::ENOENT))
     ));
     -1
 }
@@ -270,7 +270,7 @@ pub(crate) fn classify_main(io: &mut Io, args: &[String]) -> i32 {
     let mut exit_code = 0;
     let mut replaced = false;
     for a in g.operands().to_vec() {
-        let (pid, whole) = super::lcg::spec::strtol(&a, 10);
+        let (pid, whole) = crate::cgroup::lcg::spec::strtol(&a, 10);
         if !whole {
             io.err(&format!("Error: {a} is not valid pid.\n"));
             exit_code = 2;
@@ -302,7 +302,7 @@ pub(crate) fn classify_main(io: &mut Io, args: &[String]) -> i32 {
             ) {
                 io.err(&format!(
                     "Failed to kill pid {idle}:{}\n",
-                    super::lcg::error::strerror(e as i32)
+                    crate::cgroup::lcg::error::strerror(e as i32)
                 ));
                 return -1;
             }

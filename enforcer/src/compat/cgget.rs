@@ -9,8 +9,8 @@
 use super::convert;
 use super::getopt::{Getopt, HasArg, Item, LongOpt, long};
 use super::io::Io;
-use super::lcg::fs::{fill_controller, read_value_lines};
-use super::lcg::{CgVersion, EXIT_BADARGS, Ecg, Group, LcgError, SetupMode, Table};
+use crate::cgroup::lcg::fs::{fill_controller, read_value_lines};
+use crate::cgroup::lcg::{CgVersion, EXIT_BADARGS, Ecg, Group, LcgError, SetupMode, Table};
 
 const SHOW_HEADERS: u32 = 1;
 const SHOW_NAMES: u32 = 2;
@@ -300,7 +300,7 @@ fn read_values(io: &mut Io, table: &Table, list: &mut [Group]) -> Result<(), i32
                 let Some(e) = table.get(&c.name) else {
                     continue;
                 };
-                let dir = super::lcg::table::join_group(&e.path, &name);
+                let dir = crate::cgroup::lcg::table::join_group(&e.path, &name);
                 if !dir.exists() || table.is_mirror(&dir) {
                     continue;
                 }

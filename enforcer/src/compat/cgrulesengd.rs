@@ -222,9 +222,9 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
             }
         }
     }
-    if super::lcg::Table::discover().is_empty() {
+    if crate::cgroup::lcg::Table::discover().is_empty() {
         io.err("Error: libcgroup initialization failed, Cgroup is not mounted\n");
-        return super::lcg::Ecg::NotMounted as i32;
+        return crate::cgroup::lcg::Ecg::NotMounted as i32;
     }
     let rules = match load_rules() {
         Ok(r) => r,
@@ -234,12 +234,12 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
             io.err(&format!(
                 "cache from {}. {}\n",
                 file.display(),
-                super::lcg::LcgError::new(super::lcg::Ecg::ParseFail)
+                crate::cgroup::lcg::LcgError::new(crate::cgroup::lcg::Ecg::ParseFail)
             ));
             if let Some(l) = e.libcgroup_line() {
                 io.err(&format!("{l}\n"));
             }
-            return super::lcg::Ecg::ParseFail as i32;
+            return crate::cgroup::lcg::Ecg::ParseFail as i32;
         }
     };
     io.flush();
@@ -251,7 +251,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
             Err(e) => {
                 io.err(&format!(
                     "Failed to fork(), {}\n",
-                    super::lcg::error::strerror(e as i32)
+                    crate::cgroup::lcg::error::strerror(e as i32)
                 ));
                 return 1;
             }
@@ -272,7 +272,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
             Err(e) => {
                 eprintln!(
                     "Failed to open log file {path}, error: {}. Continuing anyway.",
-                    super::lcg::error::strerror(e.raw_os_error().unwrap_or(libc::EIO))
+                    crate::cgroup::lcg::error::strerror(e.raw_os_error().unwrap_or(libc::EIO))
                 );
                 Some(Box::new(std::io::stdout()))
             }

@@ -14,8 +14,8 @@
 
 use super::getopt::{Getopt, HasArg, Item, LongOpt, long};
 use super::io::Io;
-use super::lcg::fs::{dir_subdirs, get_cgroup, modify_cgroup};
-use super::lcg::{CgVersion, EXIT_BADARGS, Ecg, Group, LcgError, SetupMode, Table};
+use crate::cgroup::lcg::fs::{dir_subdirs, get_cgroup, modify_cgroup};
+use crate::cgroup::lcg::{CgVersion, EXIT_BADARGS, Ecg, Group, LcgError, SetupMode, Table};
 
 const LONG: &[LongOpt] = &[
     long("rule", HasArg::Required, 'r'),
@@ -159,9 +159,9 @@ fn set_values(
 /// Group names below `name` in the hierarchy mounted at `mount`, parent
 /// first, children in directory order (as fts walks them).
 fn subtree(mount: &std::path::Path, name: &str) -> Vec<String> {
-    let base = super::lcg::table::join_group(mount, name);
+    let base = crate::cgroup::lcg::table::join_group(mount, name);
     let trimmed = name.trim_end_matches('/');
-    super::lcg::fs::walk_preorder(&base)
+    crate::cgroup::lcg::fs::walk_preorder(&base)
         .into_iter()
         .map(|rel| {
             if rel.is_empty() {
@@ -236,7 +236,7 @@ fn subtree_control(io: &mut Io, table: &Table, list: &str, name: &str) -> Result
             groups.reverse();
         }
         for (i, g) in groups.iter().enumerate() {
-            let dir = super::lcg::table::join_group(&v2.path, g);
+            let dir = crate::cgroup::lcg::table::join_group(&v2.path, g);
             // The leaves are skipped (the group itself never is).
             if i > 0 && dir_subdirs(&dir).is_empty() {
                 continue;

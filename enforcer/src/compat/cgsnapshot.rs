@@ -14,8 +14,8 @@ use std::path::Path;
 
 use super::getopt::{Getopt, HasArg, Item, LongOpt, long};
 use super::io::Io;
-use super::lcg::fs::{get_cgroup, walk_preorder};
-use super::lcg::{EXIT_BADARGS, Ecg, Group, Table};
+use crate::cgroup::lcg::fs::{get_cgroup, walk_preorder};
+use crate::cgroup::lcg::{EXIT_BADARGS, Ecg, Group, Table};
 
 const DENYLIST: &str = "/etc/cgsnapshot_denylist.conf";
 
@@ -64,7 +64,7 @@ fn load_list(io: &mut Io, path: &str) -> Result<Vec<String>, ()> {
         Err(e) => {
             io.err(&format!(
                 "ERROR: Failed to open file {path}: {}\n",
-                super::lcg::error::strerror(e.raw_os_error().unwrap_or(libc::EIO))
+                crate::cgroup::lcg::error::strerror(e.raw_os_error().unwrap_or(libc::EIO))
             ));
             Err(())
         }
@@ -165,10 +165,10 @@ fn group_block(
         let Some(e) = table.entry_for(c) else {
             continue;
         };
-        let dir = super::lcg::table::join_group(&e.path, &g.name);
+        let dir = crate::cgroup::lcg::table::join_group(&e.path, &g.name);
         let tasks = dir.join(match e.version {
-            super::lcg::CgVersion::V1 => "tasks",
-            super::lcg::CgVersion::V2 => "cgroup.procs",
+            crate::cgroup::lcg::CgVersion::V1 => "tasks",
+            crate::cgroup::lcg::CgVersion::V2 => "cgroup.procs",
         });
         // A group removed since the walk listed it (a busy host creates and
         // removes groups all the time) is left out, not an error.

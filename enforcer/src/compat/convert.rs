@@ -10,10 +10,10 @@
 //! written against `cgxset` gets libcgroup's numbers; `enforcer set` keeps
 //! the container runtimes' ones.
 
-use super::lcg::fs::read_value_lines;
-use super::lcg::model::{Controller, Value};
-use super::lcg::table::CGRP_PSEUDO;
-use super::lcg::{CgVersion, Ecg, Group, LcgError, Table};
+use crate::cgroup::lcg::fs::read_value_lines;
+use crate::cgroup::lcg::model::{Controller, Value};
+use crate::cgroup::lcg::table::CGRP_PSEUDO;
+use crate::cgroup::lcg::{CgVersion, Ecg, Group, LcgError, Table};
 
 /// One row of a conversion table.
 struct Row {

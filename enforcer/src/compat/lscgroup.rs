@@ -19,8 +19,8 @@
 
 use super::getopt::{Getopt, HasArg, Item, LongOpt, long};
 use super::io::Io;
-use super::lcg::spec::{Spec, parse_spec};
-use super::lcg::{CgVersion, EXIT_BADARGS, Ecg, LcgError, Table};
+use crate::cgroup::lcg::spec::{Spec, parse_spec};
+use crate::cgroup::lcg::{CgVersion, EXIT_BADARGS, Ecg, LcgError, Table};
 
 const LS_LONG: &[LongOpt] = &[
     long("help", HasArg::No, 'h'),
@@ -79,7 +79,7 @@ fn display(io: &mut Io, table: &Table, mount: &std::path::Path, input: &str, lab
     print(io, &root);
     fn rec(io: &mut Io, table: &Table, dir: &str, print: &dyn Fn(&mut Io, &str)) {
         let base = dir.trim_end_matches('/');
-        for d in super::lcg::fs::dir_subdirs(std::path::Path::new(dir)) {
+        for d in crate::cgroup::lcg::fs::dir_subdirs(std::path::Path::new(dir)) {
             let child = format!("{base}/{d}");
             if table.is_mirror(std::path::Path::new(&child)) {
                 continue;

@@ -24,10 +24,9 @@ mod convert;
 mod getopt;
 pub mod install;
 mod io;
-pub(crate) mod lcg;
 mod lscgroup;
-mod mirror;
 
+use crate::cgroup::lcg;
 use io::Io;
 
 /// The names this binary answers to, and where `compat install` links them.
@@ -58,11 +57,6 @@ pub enum Dir {
 pub fn tool_name(argv0: &std::ffi::OsStr) -> Option<&'static str> {
     let base = std::path::Path::new(argv0).file_name()?.to_str()?;
     TOOLS.iter().map(|(n, _)| *n).find(|n| *n == base)
-}
-
-/// Put `pid` into the cgroup2 mirror of group `name` (hybrid hosts only).
-pub(crate) fn mirror_place(table: &lcg::Table, name: &str, pid: i32) {
-    mirror::place(table, name, pid);
 }
 
 /// Run `tool` with `args` (after the program name); `prog` is argv[0] as

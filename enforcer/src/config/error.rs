@@ -80,6 +80,19 @@ pub(crate) fn position(span: &Span) -> String {
     format!("line {}, column {}", span.line, span.column)
 }
 
+/// A reader's error must say where: `FILE:LINE:COLUMN: ...`.
+#[doc(hidden)]
+pub fn check_located(file: &str, result: &Result<super::Policy, ConfigError>) {
+    if let Err(err) = result {
+        let span = err
+            .span()
+            .unwrap_or_else(|| panic!("error without a position: {err:?}"));
+        assert!(span.line >= 1 && span.column >= 1, "{err}");
+        let prefix = format!("{file}:{}:{}: ", span.line, span.column);
+        assert!(err.to_string().starts_with(&prefix), "{err}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

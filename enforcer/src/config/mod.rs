@@ -34,7 +34,7 @@ pub(crate) use suggest::one_of;
 pub use cgconfig::parse_cgconfig;
 pub use classify::ClassifyRule;
 pub use container::{ContainerRule, RUNTIMES};
-pub use error::ConfigError;
+pub use error::{ConfigError, check_located};
 pub use load::{load, parse_policy};
 pub use model::{
     Access, AccessList, Action, AgentSpec, ArbiterSpec, Budget, Compare, ControllerSpec, Direction,
@@ -42,7 +42,7 @@ pub use model::{
     Policy, Priority, Proto, Resource, Setting, Span, Spanned, SyscallAction, SyscallSpec,
     WhenRule,
 };
-pub use toml_policy::schema::{policy_reference, policy_schema, policy_schema_text};
+pub use toml_policy::reference::{policy_reference, policy_schema, policy_schema_text};
 pub use toml_policy::{parse_toml, to_toml};
 
 /// Runs every value parser of the policy formats on `text` (for the fuzz targets

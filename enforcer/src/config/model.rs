@@ -4,8 +4,9 @@
 //! made later against the host (unknown controller, bad value) can still point at
 //! `file:line:column`. Host-dependent validation lives in `plan`.
 //!
-//! Values the mechanisms act on (addresses, actions, metrics) are the plan's
-//! vocabulary types, re-exported here: the file is read straight into them.
+//! Values the mechanisms act on (addresses, actions, metrics) are the shared
+//! words (`crate::words`) and the counters' metrics, re-exported here: the
+//! file is read straight into them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,9 +14,10 @@ use std::time::Duration;
 
 pub use crate::arch::SyscallName;
 
-pub use crate::plan::{
-    Access, AccessList, Action, Compare, Direction, IpNet, Metric, MetricUnit, NetRule, OnExit,
-    Priority, Proto, Resource, Span, Spanned, SyscallAction,
+pub use crate::counters::Metric;
+pub use crate::words::{
+    Access, AccessList, Action, Compare, Direction, IpNet, MetricUnit, NetRule, OnExit, Priority,
+    Proto, Resource, Span, Spanned, SyscallAction,
 };
 
 /// A whole policy: the groups to create and configure, in file order.

@@ -10,7 +10,6 @@ use proptest::sample::{Index, select};
 
 use super::model::{Metric, MetricUnit};
 use super::{netrule, parse_policy, perm, threshold};
-use crate::fuzzing::check_located;
 
 /// The seed tutorial's cgconfig.conf.
 const SEED_CGCONFIG: &str = "#\n# Copyright IBM Corporation. 2007\n#\ngroup foo {\ncpu {\n\
@@ -200,7 +199,7 @@ pub(crate) enum Mutation {
     Truncate(Index),
 }
 
-fn fragment() -> impl Strategy<Value = String> {
+pub(crate) fn fragment() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => select(TOKENS).prop_map(str::to_owned),
         1 => any::<char>().prop_map(String::from),
@@ -271,15 +270,6 @@ pub(crate) fn mutated_example() -> impl Strategy<Value = (&'static str, String)>
         .prop_map(|((name, text), muts)| (name, mutate(text, &muts)))
 }
 
-/// Both readers and the sniffing loader on one text, as the fuzz targets do
-/// (what parses is validated against a fake host there).
-fn read_everywhere(name: &str, text: &str) {
-    crate::fuzzing::cgconfig(text);
-    crate::fuzzing::toml(text);
-    crate::fuzzing::policy(text.as_bytes());
-    check_located(name, &parse_policy(text.as_bytes(), Path::new(name)));
-}
-
 #[test]
 fn examples_are_valid() {
     assert!(EXAMPLES.len() >= 5, "README examples not found");
@@ -291,28 +281,6 @@ fn examples_are_valid() {
 }
 
 proptest! {
-    #[test]
-    fn readers_take_any_text(text in any::<String>()) {
-        read_everywhere("any", &text);
-    }
-
-    #[test]
-    fn readers_take_text_made_of_their_tokens(
-        parts in prop::collection::vec(fragment(), 0..40)
-    ) {
-        read_everywhere("tokens", &parts.concat());
-    }
-
-    #[test]
-    fn readers_take_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-        crate::fuzzing::policy(&bytes);
-    }
-
-    #[test]
-    fn readers_take_mutated_examples((name, text) in mutated_example()) {
-        read_everywhere(name, &text);
-    }
-
     #[test]
     fn value_parsers_take_any_text(text in any::<String>()) {
         super::run_value_parsers(&text);

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::{COUNTERS, Counter, Unit};
-use crate::plan::MetricUnit;
+use crate::words::MetricUnit;
 
 /// What a `when` rule watches, per group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,19 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::cgroup::Cgroups;
-use crate::config::{ConfigError, Policy, parse_cgconfig, parse_policy, parse_toml, to_toml};
+use crate::config::{Policy, check_located, parse_cgconfig, parse_policy, parse_toml, to_toml};
 
-/// A reader's error must say where: `FILE:LINE:COLUMN: ...`.
-pub fn check_located(file: &str, result: &Result<Policy, ConfigError>) {
-    if let Err(err) = result {
-        let span = err
-            .span()
-            .unwrap_or_else(|| panic!("error without a position: {err:?}"));
-        assert!(span.line >= 1 && span.column >= 1, "{err}");
-        let prefix = format!("{file}:{}:{}: ", span.line, span.column);
-        assert!(err.to_string().starts_with(&prefix), "{err}");
-    }
-}
+#[cfg(test)]
+mod proptests;
 
 /// A policy file's bytes, read as cgconfig.conf, as TOML and sniffed; what
 /// parses is validated against a fake host.

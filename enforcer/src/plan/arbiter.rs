@@ -10,9 +10,10 @@ use crate::cgroup::{Cgroups, GroupPath};
 use crate::config::{Floors, GroupSpec, Policy};
 
 use super::error::PlanError;
-use super::shares::{NetShares, base_shares};
-use super::span::Span;
-use super::vocab::{Direction, Priority, Resource};
+use super::shares::base_shares;
+use crate::bpf::NetShares;
+use crate::words::Span;
+use crate::words::{Direction, Priority, Resource};
 
 /// Defaults of `[arbiter]`, as `docs/policy.md` states them.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);

@@ -6,7 +6,7 @@ use crate::bpf::GroupRules;
 use crate::config::ContainerRule;
 
 use super::error::PlanError;
-use super::span::Span;
+use crate::words::Span;
 
 /// What selects a container: every field given must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

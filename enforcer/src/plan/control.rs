@@ -9,7 +9,8 @@ use crate::cgroup::{Cgroups, GroupPath};
 use crate::config::GroupSpec;
 
 use super::error::PlanError;
-use super::vocab::{Action, Compare, Metric};
+use crate::counters::Metric;
+use crate::words::{Action, Compare};
 
 /// One closed-loop rule: when `metric` is above (below) `threshold` for `hold`,
 /// run `then`; with `until`, undo the reversible actions once the condition

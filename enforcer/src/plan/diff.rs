@@ -14,9 +14,9 @@ use crate::bpf::GroupRules;
 use crate::cgroup::Cgroups;
 
 use super::control::ControlRule;
-use super::net::{Access, AccessList};
-use super::validate::{Plan, PlannedGroup};
-use super::vocab::{Action, Compare, Direction};
+use super::model::{Plan, PlannedGroup};
+use crate::words::{Access, AccessList};
+use crate::words::{Action, Compare, Direction};
 
 /// The rules a running agent enforces, one line per rule, per group: what a
 /// dry run compares a new policy with.

@@ -7,7 +7,7 @@ use crate::bpf::BpfError;
 use crate::cgroup::CgroupError;
 use crate::config::ConfigError;
 
-use super::span::Span;
+use crate::words::Span;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {

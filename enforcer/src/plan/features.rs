@@ -6,8 +6,8 @@ use crate::bpf::{Feature, FeatureReport};
 use crate::config::GroupSpec;
 
 use super::error::PlanError;
-use super::span::Span;
-use super::validate::PlannedGroup;
+use super::model::PlannedGroup;
+use crate::words::Span;
 
 /// Where in the policy the rule that needs a feature is written.
 fn rule_span(spec: &GroupSpec, rule: &str) -> Span {

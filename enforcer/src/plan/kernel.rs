@@ -11,7 +11,7 @@ use crate::bpf::{DENY_HOOKS, GroupRules, Limits, SyscallRules, deny_hook};
 use crate::config::GroupSpec;
 
 use super::error::PlanError;
-use super::vocab::{Priority, SyscallAction};
+use crate::words::{Priority, SyscallAction};
 
 /// cgroup v2 weights (v1 shares by the kernel's equivalence, 100 = 1024): [`Priority::weight`],
 /// twice and half the default of 100 for `high` and `low`.

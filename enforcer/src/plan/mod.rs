@@ -5,9 +5,10 @@
 //! `apply --dry-run` all call it, so they always agree. Its errors
 //! ([`PlanError`]) carry the policy's span.
 //!
-//! The mechanism layers (`cgroup/`, `bpf/`, `enforce/`) take plan types only
-//! (the vocabulary in [`vocab`] and [`net`], the plan itself); decisions that
-//! two mechanisms must agree on, such as what `priority` means for the CPU and
+//! The mechanism layers (`cgroup/`, `bpf/`) never import the plan: they take
+//! the shared words (`crate::words`) and their own input types, which the
+//! plan builds (re-exported here for the layers above); decisions that two
+//! mechanisms must agree on, such as what `priority` means for the CPU and
 //! for packets, are made here once.
 
 pub mod arbiter;
@@ -18,15 +19,19 @@ pub mod diff;
 mod error;
 mod features;
 mod kernel;
-mod net;
+mod model;
 mod shares;
-mod span;
 mod validate;
-mod vocab;
 
 #[cfg(test)]
 mod tests;
 
+pub use crate::bpf::{LevelShare, NetShares};
+pub use crate::counters::Metric;
+pub use crate::words::{
+    Access, AccessList, Action, Compare, Direction, IpNet, MetricUnit, NetRule, OnExit, Priority,
+    Proto, Resource, Span, Spanned, SyscallAction,
+};
 pub use arbiter::{ArbiterPlan, ArbitratedGroup, GroupFloors};
 pub use containers::{ContainerSelector, PlannedContainers};
 pub use control::ControlRule;
@@ -34,10 +39,6 @@ pub use diff::{Diff, InForce};
 pub use error::PlanError;
 pub use features::check_features;
 pub use kernel::{group_rules, group_rules_for, packet_priority};
-pub use net::{Access, AccessList, IpNet, NetRule, Proto};
-pub use shares::{LevelShare, NetShares, base_shares};
-pub use span::{Span, Spanned};
-pub use validate::{Kernel, Plan, PlannedGroup, parent_of, validate, validate_file, validate_for};
-pub use vocab::{
-    Action, Compare, Direction, Metric, MetricUnit, OnExit, Priority, Resource, SyscallAction,
-};
+pub use model::{Plan, PlannedGroup};
+pub use shares::base_shares;
+pub use validate::{Kernel, parent_of, validate, validate_file, validate_for};

@@ -14,35 +14,8 @@
 
 use std::collections::BTreeMap;
 
-use super::vocab::Priority;
-
-/// One direction's shares.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NetShares {
-    /// Bytes per second; `None`: no capacity, no shares (every packet passes).
-    pub capacity: Option<u64>,
-    /// The levels in use, lowest first.
-    pub levels: Vec<LevelShare>,
-}
-
-/// A priority level's part of the capacity.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LevelShare {
-    /// The priority level (1 to 100).
-    pub level: u32,
-    /// Bytes per second assured to the level's groups together.
-    pub assured: u64,
-    /// The share of the node's backlog room within which the level may
-    /// borrow beyond `assured`, 0 to 1.
-    pub borrow: f64,
-}
-
-impl NetShares {
-    /// The share of `level`, if it is in use.
-    pub fn level(&self, level: u32) -> Option<&LevelShare> {
-        self.levels.iter().find(|l| l.level == level)
-    }
-}
+use crate::bpf::{LevelShare, NetShares};
+use crate::words::Priority;
 
 /// The shares of `capacity` among the levels in use, each with the sum of
 /// its groups' floors (bytes per second). The floors must fit the capacity

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::arch::Arch;
-use crate::bpf::{FeatureReport, GroupRules};
+use crate::bpf::FeatureReport;
 use crate::cgroup::{Cgroups, GroupPath};
 use crate::config::Policy;
 
@@ -12,7 +12,7 @@ use super::control::{ControlRule, control_rules};
 use super::error::PlanError;
 use super::features::check_features;
 use super::kernel::group_rules_for;
-use super::span::Span;
+use super::model::{Plan, PlannedGroup};
 
 /// Whether (and how) to check that this kernel runs what the policy needs.
 /// Probing loads every program through the verifier, which needs root and
@@ -25,43 +25,6 @@ pub enum Kernel<'a> {
     Report(&'a FeatureReport),
     /// Do not check kernel features.
     Unchecked,
-}
-
-/// One policy group as the mechanisms will carry it out.
-#[derive(Debug, Clone)]
-pub struct PlannedGroup {
-    /// Below the parent, if there is one.
-    pub path: GroupPath,
-    /// Where the group is written in the policy.
-    pub span: Span,
-    /// Its kernel rule tables.
-    pub rules: GroupRules,
-    /// Its closed-loop rules.
-    pub control: Vec<ControlRule>,
-    /// A closed-loop rule can throttle it: the enforcing programs are needed
-    /// even without rules of its own.
-    pub throttles: bool,
-    /// Its priority (`normal` when the policy sets none).
-    pub priority: super::Priority,
-}
-
-/// The desired state of the host for one policy.
-#[derive(Debug, Clone, Default)]
-pub struct Plan {
-    /// Groups to create and the files to write (same order as `groups`).
-    pub cgroups: crate::cgroup::Plan,
-    pub groups: Vec<PlannedGroup>,
-    /// Accepted but worth saying (`file:line:column: ...`).
-    pub warnings: Vec<String>,
-    /// Whether kernel features were checked ([`Kernel::Unchecked`] skips it).
-    pub kernel_checked: bool,
-    /// The node's network shares per direction (egress, ingress), as the
-    /// kernel enforces them with no group yielding.
-    pub shares: [super::NetShares; 2],
-    /// The arbiter, when the policy enables it.
-    pub arbiter: Option<super::ArbiterPlan>,
-    /// `[[container]]` rules, in policy order (the first that matches wins).
-    pub containers: Vec<super::PlannedContainers>,
 }
 
 /// The delegated subtree the policy's groups go below: `cli` (`--parent`),

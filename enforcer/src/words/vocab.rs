@@ -1,7 +1,6 @@
 //! The words the policy and the mechanisms share: what a rule does, what it
-//! watches, which way traffic goes. They live in the plan so that the
-//! mechanism layers (`cgroup/`, `bpf/`, `enforce/`) never import the policy
-//! file's model; the policy reader parses its text into these.
+//! watches, which way traffic goes. The policy reader parses its text into
+//! these, the plan decides with them, and the mechanisms take them.
 
 use std::fmt;
 
@@ -142,7 +141,7 @@ pub enum SyscallAction {
     /// `"kill"`: kill the calling process (SIGKILL) when the call is made.
     Kill,
     /// `"deny"`: make the call fail with `EPERM` (only for the syscalls of
-    /// [`crate::bpf::DENY_HOOKS`]).
+    /// `DENY_HOOKS` in `bpf/`).
     Deny,
 }
 
@@ -154,9 +153,6 @@ pub enum Compare {
     /// `below = ...`: metric < threshold.
     Below,
 }
-
-/// What a `when` rule watches: declared with the counters it reads.
-pub use crate::counters::Metric;
 
 /// The unit of a metric's values and of thresholds for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,8 +34,9 @@ use super::support::{
     BpfStats, Groups, Holder, NftTable, PinDir, Samples, TempDir, bpftool_json, cgroup2_mount, end,
     fmt_stat, loadavg, med, nft_cgroup, prog_stats, raw, signal, sweep_leftovers, value,
 };
-use crate::run::{enforcer_binary, is_root, workspace_root};
+use crate::run::{enforcer_binary, is_root};
 use crate::setup::{apt_install, status};
+use crate::workspace::workspace_root;
 
 /// Run sizes. Defaults keep the whole benchmark near four minutes on the build host.
 #[derive(Clone, Copy, Debug)]

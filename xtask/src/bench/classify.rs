@@ -29,8 +29,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::support::{BpfStats, TempDir, bpftool_json, fmt_stat, loadavg, prog_stats, signal};
-use crate::run::{enforcer_binary, workspace_root};
+use crate::run::enforcer_binary;
 use crate::setup::apt_install;
+use crate::workspace::workspace_root;
 
 const GROUP: &str = "enf-bench-classify";
 const MATCHED: &str = "enfbenchx";

@@ -33,8 +33,9 @@ use super::support::{
     BpfStats, Groups, Holder, NftTable, PinDir, Samples, bpftool_json, cgroup2_mount, loadavg,
     nft_cgroup, prog_stats, raw, set_bpf_stats, sweep_leftovers, value,
 };
-use crate::run::{enforcer_binary, is_root, workspace_root};
+use crate::run::{enforcer_binary, is_root};
 use crate::setup::{apt_install, status};
+use crate::workspace::workspace_root;
 
 /// Prefix of the group and pin directory; the nft table is `enfbench_enf_<pid>`.
 const PREFIX: &str = "enf-benchenf-";

@@ -18,8 +18,8 @@ use anyhow::{Context, Result, bail};
 
 use super::kernels::{Kernel, version_cmp};
 use super::payload::Sysroot;
-use crate::run::workspace_root;
 use crate::setup::{apt_install, status};
+use crate::workspace::workspace_root;
 
 /// Packages whose files the guest gets: the tools the tests run (see
 /// payload.rs) and what they read; their dependencies come along.

@@ -26,8 +26,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::cross::{Target, profile_dir};
-use crate::run::{build_for, cargo, workspace_root};
+use crate::run::{build_for, cargo};
 use crate::setup;
+use crate::workspace::workspace_root;
 use initramfs::Tree;
 use kernels::Kernel;
 use payload::TestExe;

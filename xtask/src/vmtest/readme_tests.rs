@@ -71,8 +71,8 @@ fn all_runs_both_kernels_with_each_layout_and_file_names_select_files() {
 
 #[test]
 fn arch_takes_x86_64_or_arm64_and_arm64_cross_builds_for_aarch64() {
-    let readme =
-        std::fs::read_to_string(crate::run::workspace_root().join("README.md")).expect("README.md");
+    let readme = std::fs::read_to_string(crate::workspace::workspace_root().join("README.md"))
+        .expect("README.md");
     assert!(
         readme.contains("`cargo xtask vmtest [--arch x86_64|arm64]"),
         "README no longer shows vmtest's --arch"

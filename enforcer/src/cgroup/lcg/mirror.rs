@@ -9,8 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::lcg::ops::Perms;
-use super::lcg::{CgVersion, SetupMode, Table};
+use super::ops::Perms;
+use super::{CgVersion, SetupMode, Table};
 
 /// The group's mirror directory, if this host mirrors (hybrid, with a
 /// cgroup2 mount) and the name stays inside the tree.
@@ -81,7 +81,7 @@ pub(crate) fn remove_unused(table: &Table, name: &str, recursive: bool) {
     }
     fn rm(dir: &Path, parent: &Path, recursive: bool) {
         if recursive {
-            for d in super::lcg::fs::dir_subdirs(dir) {
+            for d in super::fs::dir_subdirs(dir) {
                 rm(&dir.join(d), parent, recursive);
             }
         }

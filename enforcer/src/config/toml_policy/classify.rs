@@ -1,5 +1,5 @@
-//! `[[classify]]` tables into [`ClassifyRule`]s (the rules engine is in
-//! `crate::classify`; users and groups are looked up when it loads them).
+//! `[[classify]]` tables into [`ClassifyRule`]s (the classify engine runs
+//! them; users and groups are looked up when it loads them).
 
 use toml::Spanned;
 
@@ -111,7 +111,7 @@ impl Reader<'_, '_> {
                 "a rule matches an `exe` or a `comm`, not both: write two rules",
             ));
         }
-        if let Some(why) = crate::classify::rules::destination_problem(&rule.destination.value) {
+        if let Some(why) = crate::cgroup::destination_problem(&rule.destination.value) {
             return Err(ConfigError::invalid(
                 rule.destination.span.clone(),
                 format!(

@@ -6,7 +6,7 @@ use toml::Spanned;
 
 use super::file::{GroupTable, OwnerTable, PermTable};
 use super::raw::Raw;
-use super::read::Reader;
+use super::read::{Reader, dotted_key_start};
 use crate::config::error::{ConfigError, position};
 use crate::config::model::{ControllerSpec, GroupSpec, Owner, Setting, Span};
 use crate::config::perm::{DPERM_IN_TASK, OwnerKind, PermField};
@@ -353,33 +353,5 @@ impl Reader<'_, '_> {
                 ))
             }
         }
-    }
-}
-
-/// `before` is the text up to the last part of a key; if that part follows a
-/// `.`, the offset at which the whole dotted key starts.
-pub(super) fn dotted_key_start(before: &str) -> Option<usize> {
-    let blank = [' ', '\t'];
-    let mut start = before.len();
-    let mut moved = false;
-    loop {
-        let text = before[..start].trim_end_matches(blank);
-        let Some(text) = text.strip_suffix('.') else {
-            return moved.then_some(start);
-        };
-        let text = text.trim_end_matches(blank);
-        start = if let Some(rest) = text.strip_suffix('"') {
-            rest.rfind('"')?
-        } else if let Some(rest) = text.strip_suffix('\'') {
-            rest.rfind('\'')?
-        } else {
-            let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-            let part_start = text.trim_end_matches(bare).len();
-            if part_start == text.len() {
-                return None;
-            }
-            part_start
-        };
-        moved = true;
     }
 }

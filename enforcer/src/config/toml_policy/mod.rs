@@ -24,7 +24,8 @@ mod group;
 mod print;
 mod raw;
 mod read;
-pub(super) mod schema;
+pub(super) mod reference;
+mod schema;
 
 pub(crate) use enforce::parse_action;
 pub use print::to_toml;

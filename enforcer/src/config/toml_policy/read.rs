@@ -338,7 +338,7 @@ fn key_start(before: &str) -> Option<usize> {
         }
         start
     };
-    Some(super::group::dotted_key_start(&text[..start]).unwrap_or(start))
+    Some(dotted_key_start(&text[..start]).unwrap_or(start))
 }
 
 /// In `[a."b".c` (a header without its `]`), where the last part starts.
@@ -447,5 +447,33 @@ impl Reader<'_, '_> {
                 )),
             })
             .collect()
+    }
+}
+
+/// `before` is the text up to the last part of a key; if that part follows a
+/// `.`, the offset at which the whole dotted key starts.
+pub(super) fn dotted_key_start(before: &str) -> Option<usize> {
+    let blank = [' ', '\t'];
+    let mut start = before.len();
+    let mut moved = false;
+    loop {
+        let text = before[..start].trim_end_matches(blank);
+        let Some(text) = text.strip_suffix('.') else {
+            return moved.then_some(start);
+        };
+        let text = text.trim_end_matches(blank);
+        start = if let Some(rest) = text.strip_suffix('"') {
+            rest.rfind('"')?
+        } else if let Some(rest) = text.strip_suffix('\'') {
+            rest.rfind('\'')?
+        } else {
+            let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+            let part_start = text.trim_end_matches(bare).len();
+            if part_start == text.len() {
+                return None;
+            }
+            part_start
+        };
+        moved = true;
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::group::dotted_key_start;
+use super::read::dotted_key_start;
 use super::{parse_action, parse_toml};
 use crate::config::error::ConfigError;
 use crate::config::model::*;
@@ -1082,9 +1082,9 @@ fn policy_docs_are_current() {
     for (file, want) in [
         (
             "docs/policy.schema.json",
-            super::schema::policy_schema_text(),
+            super::reference::policy_schema_text(),
         ),
-        ("docs/policy.md", super::schema::policy_reference()),
+        ("docs/policy.md", super::reference::policy_reference()),
     ] {
         let path = root.join(file);
         if std::env::var_os("UPDATE_POLICY_DOCS").is_some() {
@@ -1128,7 +1128,7 @@ fn the_example_validates_against_the_schema() {
 /// The group keys the reader treats as its own are the ones the schema lists.
 #[test]
 fn group_keys_match_the_schema() {
-    let schema = super::schema::policy_schema();
+    let schema = super::reference::policy_schema();
     let properties = schema
         .pointer("/$defs/GroupTable/properties")
         .and_then(|p| p.as_object())

@@ -1,0 +1,46 @@
+//! What the plan is: one policy group as the mechanisms will carry it out,
+//! and the desired state of the host. [`validate`](super::validate) makes
+//! it; the diff, the agent and `apply` read it.
+
+use crate::bpf::GroupRules;
+use crate::cgroup::GroupPath;
+use crate::words::Span;
+
+use super::control::ControlRule;
+
+/// One policy group as the mechanisms will carry it out.
+#[derive(Debug, Clone)]
+pub struct PlannedGroup {
+    /// Below the parent, if there is one.
+    pub path: GroupPath,
+    /// Where the group is written in the policy.
+    pub span: Span,
+    /// Its kernel rule tables.
+    pub rules: GroupRules,
+    /// Its closed-loop rules.
+    pub control: Vec<ControlRule>,
+    /// A closed-loop rule can throttle it: the enforcing programs are needed
+    /// even without rules of its own.
+    pub throttles: bool,
+    /// Its priority (`normal` when the policy sets none).
+    pub priority: super::Priority,
+}
+
+/// The desired state of the host for one policy.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Groups to create and the files to write (same order as `groups`).
+    pub cgroups: crate::cgroup::Plan,
+    pub groups: Vec<PlannedGroup>,
+    /// Accepted but worth saying (`file:line:column: ...`).
+    pub warnings: Vec<String>,
+    /// Whether kernel features were checked ([`Kernel::Unchecked`] skips it).
+    pub kernel_checked: bool,
+    /// The node's network shares per direction (egress, ingress), as the
+    /// kernel enforces them with no group yielding.
+    pub shares: [crate::bpf::NetShares; 2],
+    /// The arbiter, when the policy enables it.
+    pub arbiter: Option<super::ArbiterPlan>,
+    /// `[[container]]` rules, in policy order (the first that matches wins).
+    pub containers: Vec<super::PlannedContainers>,
+}
