@@ -611,3 +611,32 @@ fn priorities_rank_against_unmanaged_groups_on_every_layout() {
         assert_eq!(weight("hi") / weight("lo"), 4, "{layout}");
     }
 }
+
+/// The usage readers on both layouts: cgroup2's `cpu.stat`, `io.stat` and
+/// PSI files; v1's `cpuacct.usage` (nanoseconds) where cgroup2 is absent.
+#[test]
+fn usage_readers_read_each_layouts_files() {
+    let (_tmp, cg) = fake_v2();
+    let dir = cg.dir(cg.v2().unwrap(), &g("web"));
+    touch(&dir.join("cpu.stat"), "usage_usec 4200\nuser_usec 4000\n");
+    touch(&dir.join("io.stat"), "8:0 rbytes=10 wbytes=5 rios=1\n");
+    touch(
+        &dir.join("memory.pressure"),
+        "some avg10=50.00 avg60=0.00 avg300=0.00 total=900\n",
+    );
+    assert_eq!(cg.cpu_usage_usec(&g("web")), Some(4200));
+    assert_eq!(cg.io_bytes(&g("web")), 15);
+    let psi = cg.pressure(&g("web"), PsiResource::Memory).unwrap();
+    assert_eq!((psi.some_avg10, psi.some_total), (0.5, 900));
+    assert_eq!(cg.pressure(&g("web"), PsiResource::Cpu), None);
+    assert_eq!(cg.cpu_usage_usec(&g("absent")), None);
+
+    let (tmp, cg) = fake_v1();
+    touch(
+        &tmp.path().join("cpu,cpuacct/web/cpuacct.usage"),
+        "7000000\n",
+    );
+    assert_eq!(cg.cpu_usage_usec(&g("web")), Some(7000));
+    assert_eq!(cg.io_bytes(&g("web")), 0, "no blkio hierarchy here");
+    assert_eq!(cg.pressure(&g("web"), PsiResource::Io), None, "no cgroup2");
+}

@@ -19,6 +19,7 @@ mod path;
 mod plan;
 mod procs;
 mod settings;
+mod stats;
 
 pub use create::{Created, Ownership, owner_from_names, parse_owner};
 pub use error::CgroupError;
@@ -34,6 +35,7 @@ mod fake_tests;
 mod proptests;
 
 pub use settings::{GroupValues, KeyValue, MemoryStats, PreparedWrite, SetOutcome, memory_stats};
+pub use stats::{Psi, PsiResource, parse_cpu_stat_usage, parse_io_stat_bytes, parse_psi};
 
 /// Runs the control plane's input parsers on `text` (for the fuzz targets and
 /// property tests), checking what must hold whatever the input.

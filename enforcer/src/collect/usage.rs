@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::cgroup::{Cgroups, GroupPath, Version};
+use crate::cgroup::{Cgroups, GroupPath};
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct MemoryUsage {
@@ -30,31 +30,12 @@ pub(super) fn memory(cg: &Cgroups, label: &str) -> MemoryUsage {
         .unwrap_or_default()
 }
 
-/// cgroup2's `cpu.stat` exists in every cgroup2 group, controller or not; v1's
-/// `cpuacct.usage` (nanoseconds) is the fallback on hosts without cgroup2.
+/// CPU time from cgroupfs (`cpu.stat`, or v1's `cpuacct.usage`).
 pub(super) fn cpu(cg: &Cgroups, label: &str) -> CpuUsage {
     let Ok(path) = GroupPath::parse(label) else {
         return CpuUsage::default();
     };
-    if let Some(v2) = cg.v2() {
-        let text = std::fs::read_to_string(cg.dir(v2, &path).join("cpu.stat")).unwrap_or_default();
-        if let Some(us) = text.lines().find_map(|l| {
-            l.strip_prefix("usage_usec ")
-                .and_then(|v| v.trim().parse().ok())
-        }) {
-            return CpuUsage { usage_usec: us };
-        }
+    CpuUsage {
+        usage_usec: cg.cpu_usage_usec(&path).unwrap_or(0),
     }
-    if let Ok((h, _)) = cg.locate("cpuacct")
-        && cg.hierarchy(h).version == Version::V1
-    {
-        let ns: u64 = std::fs::read_to_string(cg.dir(h, &path).join("cpuacct.usage"))
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(0);
-        return CpuUsage {
-            usage_usec: ns / 1000,
-        };
-    }
-    CpuUsage::default()
 }

@@ -16,7 +16,7 @@ use crate::bpf::Kernel;
 use crate::cgroup::keys::{
     blkio_to_io_weight, io_to_bfq_weight, io_to_blkio_weight, shares_to_weight, weight_to_shares,
 };
-use crate::cgroup::{Cgroups, GroupPath, Version};
+use crate::cgroup::{Cgroups, GroupPath, PsiResource, Version};
 use crate::plan::{Direction, NetShares};
 
 /// v1 reports "no limit" as the largest page-aligned signed value.
@@ -55,17 +55,6 @@ fn bfq_to_io_weight(w: u64) -> u64 {
     } else {
         100 + (w.min(1000) - 100) * 9900 / 900
     }
-}
-
-/// Sum of `rbytes=` and `wbytes=` over the devices of an `io.stat`.
-fn io_stat_bytes(text: &str) -> u64 {
-    text.split_whitespace()
-        .filter_map(|w| {
-            w.strip_prefix("rbytes=")
-                .or_else(|| w.strip_prefix("wbytes="))
-        })
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum()
 }
 
 impl CgroupHost<'_> {
@@ -109,44 +98,18 @@ impl CgroupHost<'_> {
 impl Host for CgroupHost<'_> {
     fn read(&mut self, group: &GroupPath, cgroup_id: u64) -> Reading {
         let mut r = Reading::default();
-        if let Some(v2) = self.cg.v2() {
-            let dir = self.cg.dir(v2, group);
-            for (slot, file) in
-                r.stall_us
-                    .iter_mut()
-                    .zip(["cpu.pressure", "memory.pressure", "io.pressure"])
-            {
-                *slot = std::fs::read_to_string(dir.join(file))
-                    .ok()
-                    .and_then(|t| super::pressure::parse(&t))
-                    .map(|p| p.some_total);
-            }
-            r.cpu_usec = std::fs::read_to_string(dir.join("cpu.stat"))
-                .ok()
-                .and_then(|t| {
-                    t.lines().find_map(|l| {
-                        l.strip_prefix("usage_usec ")
-                            .and_then(|v| v.trim().parse().ok())
-                    })
-                })
-                .unwrap_or(0);
-            r.io_bytes = std::fs::read_to_string(dir.join("io.stat"))
-                .map(|t| io_stat_bytes(&t))
-                .unwrap_or(0);
-        }
-        if r.io_bytes == 0
-            && let Ok((dir, Version::V1)) = self.dir_of(group, "io")
+        for (slot, resource) in
+            r.stall_us
+                .iter_mut()
+                .zip([PsiResource::Cpu, PsiResource::Memory, PsiResource::Io])
         {
-            r.io_bytes =
-                std::fs::read_to_string(dir.join("blkio.throttle.io_service_bytes_recursive"))
-                    .ok()
-                    .and_then(|t| {
-                        t.lines().find_map(|l| {
-                            l.strip_prefix("Total ").and_then(|v| v.trim().parse().ok())
-                        })
-                    })
-                    .unwrap_or(0);
+            *slot = self.cg.pressure(group, resource).map(|p| p.some_total);
         }
+        // Measured on cgroup2 only, as its pressure is.
+        if self.cg.v2().is_some() {
+            r.cpu_usec = self.cg.cpu_usage_usec(group).unwrap_or(0);
+        }
+        r.io_bytes = self.cg.io_bytes(group);
         if let Some(m) = self.cg.memory_of(group) {
             r.memory = m.usage_bytes;
             r.memory_limit = m.limit_bytes;
@@ -337,9 +300,5 @@ mod tests {
         assert_eq!(bfq_to_io_weight(100), 100);
         assert_eq!(bfq_to_io_weight(1000), 10_000);
         assert_eq!(io_to_bfq_weight(bfq_to_io_weight(550)), 550);
-        assert_eq!(
-            io_stat_bytes("8:0 rbytes=100 wbytes=20 rios=1 wios=1\n8:16 rbytes=5 wbytes=0"),
-            125
-        );
     }
 }
