@@ -177,6 +177,30 @@ pub fn skipped(test: &str, why: &str) {
     }
 }
 
+/// A loopback TCP listener that takes one connection and reads it to the
+/// end: its address, and the thread that returns the bytes it read. A read
+/// that stalls for two minutes ends it (a test fails instead of hanging).
+pub fn tcp_sink() -> (String, std::thread::JoinHandle<u64>) {
+    use std::io::Read as _;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+    let addr = l.local_addr().expect("the listener's address").to_string();
+    let reader = std::thread::spawn(move || {
+        let (mut conn, _) = l.accept().expect("accept");
+        conn.set_read_timeout(Some(Duration::from_secs(120)))
+            .expect("a read timeout");
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0u64;
+        while let Ok(k) = conn.read(&mut buf) {
+            if k == 0 {
+                break;
+            }
+            n += k as u64;
+        }
+        n
+    });
+    (addr, reader)
+}
+
 /// How much slower than the build host the machine under test runs:
 /// `ENFORCER_TEST_TIME_SCALE` (a whole number), set by `cargo xtask vmtest`
 /// for a guest under TCG emulation; 1 elsewhere. Time limits of the tests

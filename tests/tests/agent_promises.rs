@@ -1193,22 +1193,7 @@ fn outgoing_tcp_over_its_share_is_marked_and_udp_is_dropped() {
     // TCP: about three seconds of the capacity, over a loopback that could
     // carry it in milliseconds.
     let bytes = capacity * 3;
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    let reader = std::thread::spawn(move || {
-        let (mut conn, _) = l.accept().unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(120)))
-            .unwrap();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut n = 0u64;
-        while let Ok(k) = conn.read(&mut buf) {
-            if k == 0 {
-                break;
-            }
-            n += k as u64;
-        }
-        n
-    });
+    let (addr, reader) = enforcer_tests::tcp_sink();
     let start = Instant::now();
     let out = helper_in(&at, &["tcp-send", &addr, &bytes.to_string()]);
     let secs = start.elapsed().as_secs_f64();

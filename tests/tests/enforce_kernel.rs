@@ -796,20 +796,7 @@ fn a_tcp_sender_is_held_near_the_rate() {
     kernel
         .set_group_rules(g.id(), &rules("egress_rate = \"10Mbit\"", ""))
         .expect("load the rules");
-    let l = TcpListener::bind("127.0.0.1:0").expect("listen");
-    let addr = l.local_addr().expect("address").to_string();
-    let reader = std::thread::spawn(move || {
-        let (mut conn, _) = l.accept().expect("accept");
-        let mut buf = vec![0u8; 1 << 16];
-        let mut n = 0u64;
-        while let Ok(k) = conn.read(&mut buf) {
-            if k == 0 {
-                break;
-            }
-            n += k as u64;
-        }
-        n
-    });
+    let (addr, reader) = enforcer_tests::tcp_sink();
     let start = Instant::now();
     g.run_helper(&["tcp-send", &addr, &BYTES.to_string()]);
     let secs = start.elapsed().as_secs_f64();
