@@ -362,6 +362,90 @@ fn the_agent_classifies_with_the_policy_classify_table() {
     assert!(reaches(p.pid(), "cpu", &dest.name), "{}", agent.log());
 }
 
+/// The agent's lines that contain `what`.
+fn log_count(agent: &AgentRun, what: &str) -> usize {
+    agent.log().matches(what).count()
+}
+
+/// Waits for the agent's log to hold more than `n` lines with `what`.
+fn wait_log_count(agent: &AgentRun, what: &str, n: usize) {
+    enforcer_tests::wait_for(what, Duration::from_secs(30), || log_count(agent, what) > n);
+}
+
+/// `[[classify]]` rules follow the policy the agent has in force: a policy
+/// the agent refuses at reload changes no rule (the classifier re-reads
+/// its sources when cgrules.conf changes, and still places by the old
+/// policy's rule), and one it accepts changes them.
+#[test]
+fn classify_rules_follow_the_policy_in_force_not_the_file() {
+    let _one = serial();
+    const TEST: &str = "classify_rules_follow_the_policy_in_force_not_the_file";
+    if layout::skip_without_cgroup2(TEST) || layout::skip_without(TEST, &["cpu"]) {
+        return;
+    }
+    let s = Scratch::new();
+    let first = GroupGuard::new("cls-inforce-a");
+    let second = GroupGuard::new("cls-inforce-b");
+    real_create(&format!("cpu:{}", first.name));
+    real_create(&format!("cpu:{}", second.name));
+    let name = format!("enfinforce{}", std::process::id());
+    let prog = s.program(&name);
+    let conf = s.write("cgrules.conf", "");
+    let rule = |dest: &str| {
+        format!(
+            "[[classify]]\ncomm = \"{name}\"\ncontrollers = [\"cpu\"]\ndestination = \"{dest}\"\n"
+        )
+    };
+    let mut agent = AgentRun::new();
+    let policy = agent.file("policy.toml");
+    std::fs::write(&policy, rule(&first.name)).unwrap();
+    let log = std::fs::File::create(agent.file("agent.log")).unwrap();
+    let child = agent
+        .command(None, Some(&policy), &[])
+        .env("ENFORCER_CGRULES_CONF", &conf)
+        .env("ENFORCER_CGRULES_DIR", s.0.join("none.d"))
+        .env("ENFORCER_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    agent.child = Some(child);
+    wait_log_count(&agent, "exec classification started", 0);
+
+    // A policy the host refuses (no such controller): the agent keeps the
+    // one in force, and so do the classification rules.
+    std::fs::write(
+        &policy,
+        format!(
+            "{}\n[group.\"{}\"]\n\"nosuchctl.weight\" = 5\n",
+            rule(&second.name),
+            first.name
+        ),
+    )
+    .unwrap();
+    wait_log_count(&agent, "invalid policy, keeping the current one", 0);
+    let reloads = log_count(&agent, "classification rules reloaded");
+    std::fs::write(&conf, "# edited\n").unwrap();
+    wait_log_count(&agent, "classification rules reloaded", reloads);
+    let p = as_root(&prog, &["30"]);
+    assert!(
+        reaches(p.pid(), "cpu", &first.name),
+        "placed by the refused policy's rule:\n{}",
+        agent.log()
+    );
+
+    // A policy the agent accepts: its rule is in force.
+    let reloads = log_count(&agent, "classification rules reloaded");
+    std::fs::write(&policy, rule(&second.name)).unwrap();
+    wait_log_count(&agent, "classification rules reloaded", reloads);
+    let p = as_root(&prog, &["30"]);
+    assert!(
+        reaches(p.pid(), "cpu", &second.name),
+        "the accepted policy's rule:\n{}",
+        agent.log()
+    );
+}
+
 #[test]
 fn cgexec_and_cgclassify_without_g_follow_the_rules() {
     let _one = serial();

@@ -144,6 +144,14 @@ struct Agent {
     containers: containers::ContainerRules,
     /// Per subtree-quota owner: folds reported so far, and when.
     folds_reported: BTreeMap<u64, (u64, Instant)>,
+    /// cgrules.conf and the policy's `[[classify]]` rules: new processes
+    /// placed at exec. Started once the first policy is installed.
+    classifier: Option<crate::classify::agent::Classifier>,
+}
+
+/// The `[[classify]]` rules of a validated policy (none in observe mode).
+fn classify_rules(validated: Option<&Validated>) -> Vec<crate::config::ClassifyRule> {
+    validated.map_or_else(Vec::new, |(policy, _)| policy.classify.clone())
 }
 
 /// Reclaiming at least this many groups gives freed memory back.
@@ -481,6 +489,9 @@ impl Agent {
                 let keep = v.clone();
                 match self.install(Some(v)) {
                     Ok(()) => {
+                        if let Some(c) = &self.classifier {
+                            c.set_policy(classify_rules(Some(&keep)));
+                        }
                         self.current = Some(keep);
                         tracing::info!(file = %file.display(), why, "policy reloaded");
                         self.audit
@@ -966,6 +977,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         reclaimed: 0,
         containers: containers::ContainerRules::default(),
         folds_reported: BTreeMap::new(),
+        classifier: None,
     };
     // A crash may have left groups yielded: they get their values back
     // before anything else acts on them.
@@ -975,7 +987,9 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
         return Err(abandon_start(&pin_dir, fresh, e));
     }
     // cgrules.conf and [[classify]]: new processes placed at exec.
-    let classifier = crate::classify::agent::Classifier::start(agent.opts.policy.clone());
+    agent.classifier = Some(crate::classify::agent::Classifier::start(classify_rules(
+        agent.current.as_ref(),
+    )));
 
     let state = Arc::new(RwLock::new(MetricsState::default()));
     if let (Some(addr), Some(listener)) = (agent.settings.metrics, listener) {
@@ -1041,7 +1055,7 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     // A clean stop gives back whatever the arbiter yielded, whatever
     // `on_exit` keeps of the kernel side.
     agent.stop_arbiter();
-    drop(classifier);
+    drop(agent.classifier.take());
     notify::stopping();
     if agent.settings.on_exit == OnExit::Detach && !agent.settings.on_exit_chosen && enforced_before
     {
