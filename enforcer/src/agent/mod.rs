@@ -992,6 +992,10 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     )));
 
     let state = Arc::new(RwLock::new(MetricsState::default()));
+    // The first collection before the first scrape is answered: a scrape
+    // never sees the policy's rules as 0 and its groups missing (the
+    // listener is bound, so an early scrape waits instead of failing).
+    let first = agent.tick(&state);
     if let (Some(addr), Some(listener)) = (agent.settings.metrics, listener) {
         tracing::info!(%addr, "serving metrics at http://{addr}/metrics");
         let connections = http::connection_limit(nofile);
@@ -1022,33 +1026,39 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
     } else {
         "enforcing the policy"
     });
-    let result = loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Err(e) = agent.tick(&state) {
-                    break Err(e);
-                }
-            }
-            ready = events.readable() => {
-                if let Ok(mut guard) = ready {
-                    // More pending: stay ready, so the loop comes back at once
-                    // (the kernel wakes a reader only once it has caught up).
-                    if !agent.drain_events() {
-                        guard.clear_ready();
+    // The interval's first tick is due at once: the collection above was it.
+    tick.tick().await;
+    let result = if let Err(e) = first {
+        Err(e)
+    } else {
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = agent.tick(&state) {
+                        break Err(e);
                     }
                 }
-            }
-            _ = arbiter_due(agent.arbiter_due) => agent.arbitrate(),
-            _ = hup.recv() => {
-                // logrotate's postrotate: the audit log moved away.
-                if let Err(e) = agent.audit.reopen() {
-                    tracing::error!("could not reopen the audit log: {e}");
+                ready = events.readable() => {
+                    if let Ok(mut guard) = ready {
+                        // More pending: stay ready, so the loop comes back at once
+                        // (the kernel wakes a reader only once it has caught up).
+                        if !agent.drain_events() {
+                            guard.clear_ready();
+                        }
+                    }
                 }
-                agent.reload("SIGHUP");
+                _ = arbiter_due(agent.arbiter_due) => agent.arbitrate(),
+                _ = hup.recv() => {
+                    // logrotate's postrotate: the audit log moved away.
+                    if let Err(e) = agent.audit.reopen() {
+                        tracing::error!("could not reopen the audit log: {e}");
+                    }
+                    agent.reload("SIGHUP");
+                }
+                _ = stop.stopped() => break Ok(()),
+                _ = int.recv() => break Ok(()),
+                _ = term.recv() => break Ok(()),
             }
-            _ = stop.stopped() => break Ok(()),
-            _ = int.recv() => break Ok(()),
-            _ = term.recv() => break Ok(()),
         }
     };
     drop(events);
