@@ -910,9 +910,8 @@ pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
                     .unwrap_or_default(),
             ))
         }
-        Some((policy, plan)) => {
-            let pairs: Vec<_> = policy.groups.iter().zip(&plan.groups).collect();
-            crate::plan::check_features(&pairs, &features).map_err(AgentError::from)
+        Some((_, plan)) => {
+            crate::plan::check_features(&plan.groups, &features).map_err(AgentError::from)
         }
         None => Ok(()),
     };
@@ -1157,12 +1156,11 @@ pub fn policy_needs(
             .iter()
             .any(|(f, _)| *f == crate::bpf::Feature::LsmDeny)
     });
-    let pairs: Vec<_> = policy.groups.iter().zip(&plan.groups).collect();
     Ok(PolicyNeeds {
         lsm,
         parent: crate::plan::parent_of(None, &policy)?.map(|p| p.to_string()),
         refused: report.and_then(|r| {
-            crate::plan::check_features(&pairs, r)
+            crate::plan::check_features(&plan.groups, r)
                 .err()
                 .map(|e| e.to_string())
         }),

@@ -2,11 +2,12 @@
 //! needs a program the kernel refuses is refused before anything changes,
 //! naming the group, the rule, its line and the kernel's reason.
 
-use crate::bpf::{Feature, FeatureReport};
+use crate::bpf::{Feature, FeatureReport, GroupRules};
+use crate::cgroup::GroupPath;
 use crate::config::GroupSpec;
 
 use super::error::PlanError;
-use super::model::PlannedGroup;
+use super::model::{FeatureNeed, PlannedGroup};
 use crate::words::Span;
 
 /// Where in the policy the rule that needs a feature is written.
@@ -40,16 +41,41 @@ fn rule_span(spec: &GroupSpec, rule: &str) -> Span {
     .unwrap_or_else(|| spec.span.clone())
 }
 
-/// Refuses the first group (in policy order) whose rules need a feature that
+/// What the group's rules need of the kernel, each with the rule that needs
+/// it and where that rule is written: worked out once, when the plan is
+/// made, so a check against a kernel's report needs the plan alone.
+pub(super) fn feature_needs(
+    spec: &GroupSpec,
+    rules: &GroupRules,
+    throttles: bool,
+) -> Vec<FeatureNeed> {
+    let mut needs = vec![(Feature::Accounting, "the group itself".to_string())];
+    needs.extend(Feature::needed_by(rules, throttles));
+    needs
+        .into_iter()
+        .map(|(feature, rule)| FeatureNeed {
+            feature,
+            span: rule_span(spec, &rule),
+            rule,
+        })
+        .collect()
+}
+
+/// How a refusal names the group: a container rule by its own name.
+pub(super) fn label_of(spec: &GroupSpec, path: &GroupPath) -> String {
+    if spec.name.starts_with("container[") {
+        spec.name.clone()
+    } else {
+        format!("group {:?}", path.as_str())
+    }
+}
+
+/// Refuses the first group (in plan order) whose rules need a feature that
 /// `report` says this kernel refused.
-pub fn check_features(
-    groups: &[(&GroupSpec, &PlannedGroup)],
-    report: &FeatureReport,
-) -> Result<(), PlanError> {
-    for (spec, planned) in groups {
-        let mut needs = vec![(Feature::Accounting, "the group itself".to_string())];
-        needs.extend(Feature::needed_by(&planned.rules, planned.throttles));
-        for (feature, rule) in needs {
+pub fn check_features(groups: &[PlannedGroup], report: &FeatureReport) -> Result<(), PlanError> {
+    for planned in groups {
+        for need in &planned.needs {
+            let feature = need.feature;
             let Some(refusal) = report.refusal(feature) else {
                 continue;
             };
@@ -65,15 +91,12 @@ pub fn check_features(
                 }
             };
             return Err(PlanError::Unenforceable {
-                span: rule_span(spec, &rule),
+                span: need.span.clone(),
                 message: format!(
-                    "{}: {rule} needs {feature} ({}), which this kernel ({}) cannot \
+                    "{}: {} needs {feature} ({}), which this kernel ({}) cannot \
                      do: {refusal}; {remedy}",
-                    if spec.name.starts_with("container[") {
-                        spec.name.clone()
-                    } else {
-                        format!("group {:?}", planned.path.as_str())
-                    },
+                    planned.label,
+                    need.rule,
                     feature.describe(),
                     report.kernel,
                 ),

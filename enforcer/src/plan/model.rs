@@ -2,7 +2,7 @@
 //! and the desired state of the host. [`validate`](super::validate) makes
 //! it; the diff, the agent and `apply` read it.
 
-use crate::bpf::GroupRules;
+use crate::bpf::{Feature, GroupRules};
 use crate::cgroup::GroupPath;
 use crate::words::Span;
 
@@ -24,6 +24,20 @@ pub struct PlannedGroup {
     pub throttles: bool,
     /// Its priority (`normal` when the policy sets none).
     pub priority: super::Priority,
+    /// How a refusal names it (`group "web"`, or a container rule's name).
+    pub label: String,
+    /// What its rules need of the kernel, with where each rule is written.
+    pub needs: Vec<FeatureNeed>,
+}
+
+/// A kernel feature a group's rule needs, and where that rule is written
+/// (for the refusal's `file:line:column`).
+#[derive(Debug, Clone)]
+pub struct FeatureNeed {
+    pub feature: Feature,
+    /// The rule, as a refusal names it (`syscalls.deny "listen"`).
+    pub rule: String,
+    pub span: Span,
 }
 
 /// The desired state of the host for one policy.

@@ -10,7 +10,7 @@ use crate::config::Policy;
 
 use super::control::{ControlRule, control_rules};
 use super::error::PlanError;
-use super::features::check_features;
+use super::features::{check_features, feature_needs, label_of};
 use super::kernel::group_rules_for;
 use super::model::{Plan, PlannedGroup};
 
@@ -95,11 +95,14 @@ pub fn validate_for(
         let mut rules = group_rules_for(spec, arch)?;
         super::kernel::partial_deny_warnings(spec, &mut warnings);
         rules.share_level = *level;
+        let throttles = control.iter().any(ControlRule::throttles);
         groups.push(PlannedGroup {
             path: cgroup.path.clone(),
             span: spec.span.clone(),
+            label: label_of(spec, &cgroup.path),
+            needs: feature_needs(spec, &rules, throttles),
             rules,
-            throttles: control.iter().any(ControlRule::throttles),
+            throttles,
             control,
             priority: super::arbiter::priority_of(spec),
         });
@@ -115,23 +118,23 @@ pub fn validate_for(
         Kernel::Unchecked => None,
     };
     if let Some(report) = report {
-        let pairs: Vec<_> = policy.groups.iter().zip(&groups).collect();
-        check_features(&pairs, report)?;
+        check_features(&groups, report)?;
         // A container rule needs what a group with the same rules would.
         let as_groups: Vec<PlannedGroup> = containers
             .iter()
-            .map(|c| PlannedGroup {
+            .zip(&policy.containers)
+            .map(|(c, rule)| PlannedGroup {
                 path: GroupPath::default(),
                 span: c.span.clone(),
+                label: label_of(&rule.rules, &GroupPath::default()),
+                needs: feature_needs(&rule.rules, &c.rules, false),
                 rules: c.rules.clone(),
                 control: Vec::new(),
                 throttles: false,
                 priority: super::Priority::NORMAL,
             })
             .collect();
-        let specs: Vec<_> = policy.containers.iter().map(|c| &c.rules).collect();
-        let pairs: Vec<_> = specs.into_iter().zip(&as_groups).collect();
-        check_features(&pairs, report)?;
+        check_features(&as_groups, report)?;
     }
     let plan = Plan {
         cgroups,
