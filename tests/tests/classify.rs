@@ -332,34 +332,42 @@ fn the_agent_classifies_with_the_policy_classify_table() {
     real_create(&format!("cpu:{}", dest.name));
     let name = format!("enfagent{}", std::process::id());
     let prog = s.program(&name);
-    let mut agent = AgentRun::new();
-    let policy = agent.file("policy.toml");
-    std::fs::write(
-        &policy,
-        format!(
+    let (agent, _) = classifying_agent(
+        &format!(
             "[[classify]]\ncomm = \"{name}\"\ncontrollers = [\"cpu\"]\ndestination = \"{}\"\n",
             dest.name
         ),
-    )
-    .unwrap();
+        &s.0.join("none.conf"),
+        &s.0.join("none.d"),
+    );
+    let p = as_root(&prog, &["30"]);
+    assert!(reaches(p.pid(), "cpu", &dest.name), "{}", agent.log());
+}
+
+/// An agent running the policy `text` (its own file, returned), with the
+/// cgrules.conf and cgrules.d at `conf` and `dir`, once it classifies at
+/// exec.
+fn classifying_agent(
+    text: &str,
+    conf: &std::path::Path,
+    dir: &std::path::Path,
+) -> (AgentRun, std::path::PathBuf) {
+    let mut agent = AgentRun::new();
+    let policy = agent.file("policy.toml");
+    std::fs::write(&policy, text).unwrap();
     let log = std::fs::File::create(agent.file("agent.log")).unwrap();
     let child = agent
         .command(None, Some(&policy), &[])
-        .env("ENFORCER_CGRULES_CONF", s.0.join("none.conf"))
+        .env("ENFORCER_CGRULES_CONF", conf)
+        .env("ENFORCER_CGRULES_DIR", dir)
         .env("ENFORCER_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap();
     agent.child = Some(child);
-    let deadline =
-        std::time::Instant::now() + Duration::from_secs(30) * enforcer_tests::time_scale();
-    while !agent.log().contains("exec classification started") {
-        assert!(std::time::Instant::now() < deadline, "{}", agent.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let p = as_root(&prog, &["30"]);
-    assert!(reaches(p.pid(), "cpu", &dest.name), "{}", agent.log());
+    wait_log_count(&agent, "exec classification started", 0);
+    (agent, policy)
 }
 
 /// The agent's lines that contain `what`.
@@ -396,21 +404,7 @@ fn classify_rules_follow_the_policy_in_force_not_the_file() {
             "[[classify]]\ncomm = \"{name}\"\ncontrollers = [\"cpu\"]\ndestination = \"{dest}\"\n"
         )
     };
-    let mut agent = AgentRun::new();
-    let policy = agent.file("policy.toml");
-    std::fs::write(&policy, rule(&first.name)).unwrap();
-    let log = std::fs::File::create(agent.file("agent.log")).unwrap();
-    let child = agent
-        .command(None, Some(&policy), &[])
-        .env("ENFORCER_CGRULES_CONF", &conf)
-        .env("ENFORCER_CGRULES_DIR", s.0.join("none.d"))
-        .env("ENFORCER_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    agent.child = Some(child);
-    wait_log_count(&agent, "exec classification started", 0);
+    let (agent, policy) = classifying_agent(&rule(&first.name), &conf, &s.0.join("none.d"));
 
     // A policy the host refuses (no such controller): the agent keeps the
     // one in force, and so do the classification rules.

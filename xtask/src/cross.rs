@@ -2,9 +2,11 @@
 //! build --target aarch64` (and `dist`, `vmtest --arch arm64`).
 //!
 //! Rust's `aarch64-unknown-linux-gnu` standard library comes from rustup,
-//! the linker and glibc to link against from Debian's
-//! `gcc-aarch64-linux-gnu` (named in .cargo/config.toml, so plain `cargo
-//! build --target aarch64-unknown-linux-gnu` works too). The eBPF object
+//! the linker from Debian's `gcc-aarch64-linux-gnu` (named in
+//! .cargo/config.toml, so plain `cargo build --target
+//! aarch64-unknown-linux-gnu` works too) and the glibc to link against
+//! from `libc6-dev-arm64-cross` (the compiler only recommends it, and
+//! recommends are not installed: without it the link finds no `crti.o`). The eBPF object
 //! needs nothing more: bytecode is the same on both, and `enforcer/build.rs`
 //! (aya-build) builds it with `bpf_target_arch` set to the architecture the
 //! binary is built for, which picks the kernel side's per-architecture code.
@@ -39,10 +41,11 @@ impl Target {
         }
     }
 
-    /// Debian's cross compiler for the target (the linker).
-    fn gcc_package(self) -> &'static str {
+    /// Debian's cross compiler for the target (the linker), and the C
+    /// library it links against.
+    fn cross_packages(self) -> [&'static str; 2] {
         match self {
-            Target::Aarch64 => "gcc-aarch64-linux-gnu",
+            Target::Aarch64 => ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"],
         }
     }
 }
@@ -59,11 +62,12 @@ pub(crate) fn profile_dir(target: Option<Target>, release: bool) -> PathBuf {
 
 /// The Rust standard library for `target` and Debian's cross linker.
 pub(crate) fn ensure(target: Target) -> Result<()> {
-    apt_install(&[target.gcc_package()]).with_context(|| {
+    let packages = target.cross_packages();
+    apt_install(&packages).with_context(|| {
         format!(
-            "the {} linker is Debian's {}",
+            "the {} linker and C library are Debian's {}",
             target.name(),
-            target.gcc_package()
+            packages.join(" and ")
         )
     })?;
     let installed = Command::new("rustup")
@@ -86,10 +90,16 @@ mod tests {
     use super::*;
 
     /// README: the task installs Debian's `gcc-aarch64-linux-gnu` as the
-    /// linker, named in `.cargo/config.toml` for the triple it builds.
+    /// linker, named in `.cargo/config.toml` for the triple it builds, and
+    /// glibc's arm64 development files (a fresh machine had the compiler
+    /// but not `libc6-dev-arm64-cross`, which it only recommends: the link
+    /// failed on `crti.o`).
     #[test]
     fn the_aarch64_linker_is_debians_and_named_for_the_triple_in_cargo_config() {
-        assert_eq!(Target::Aarch64.gcc_package(), "gcc-aarch64-linux-gnu");
+        assert_eq!(
+            Target::Aarch64.cross_packages(),
+            ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"]
+        );
         assert_eq!(Target::Aarch64.name(), "aarch64");
         let config = std::fs::read_to_string(workspace_root().join(".cargo/config.toml"))
             .expect(".cargo/config.toml");

@@ -10,6 +10,8 @@ mod cross;
 mod dist;
 mod fuzz;
 #[cfg(test)]
+mod house;
+#[cfg(test)]
 mod readme_tests;
 mod run;
 mod setup;

@@ -38,7 +38,7 @@ impl Agent {
         let managed: std::collections::BTreeSet<String> = self
             .current
             .iter()
-            .flat_map(|(_, plan)| plan.groups.iter().map(|g| g.path.as_str().to_string()))
+            .flat_map(|plan| plan.groups.iter().map(|g| g.path.as_str().to_string()))
             .collect();
         let mut host = CgroupHost {
             cg: &self.cg,

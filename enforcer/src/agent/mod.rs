@@ -16,11 +16,11 @@ mod lock;
 mod notify;
 mod quota;
 mod settings;
+mod start;
 mod torn;
 mod watch;
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -31,25 +31,15 @@ pub use settings::{
     AgentOptions, DEFAULT_AUDIT_LOG, DEFAULT_INTERVAL, DEFAULT_METRICS, DEFAULT_PID_FILE, Settings,
     StopHandle,
 };
+pub use start::run;
 
 use crate::bpf::{Kernel, SyscallScope};
 use crate::cgroup::{Cgroups, GroupPath};
-use crate::collect::{CgroupIndex, Collector};
-use crate::config::{OnExit, Policy};
+use crate::collect::Collector;
 use crate::plan::{Direction, InForce, Plan};
 
-/// A policy and its plan.
-type Validated = (Policy, Plan);
 use crate::enforce::{Engine, HostEffects, RateControl};
 use crate::report::{AgentMetrics, MetricsState, Rollup, RulesLoaded};
-
-struct Fd(RawFd);
-
-impl AsRawFd for Fd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0
-    }
-}
 
 /// A group the policy names, as the kernel sees it.
 #[derive(Debug, Clone)]
@@ -117,7 +107,7 @@ struct Agent {
     groups: BTreeMap<String, Managed>,
     engine: Engine,
     /// The policy in force, to put back if a reload fails halfway.
-    current: Option<Validated>,
+    current: Option<Plan>,
     collector: Collector,
     audit: audit::Audit,
     events: u64,
@@ -150,8 +140,8 @@ struct Agent {
 }
 
 /// The `[[classify]]` rules of a validated policy (none in observe mode).
-fn classify_rules(validated: Option<&Validated>) -> Vec<crate::config::ClassifyRule> {
-    validated.map_or_else(Vec::new, |(policy, _)| policy.classify.clone())
+fn classify_rules(validated: Option<&Plan>) -> Vec<crate::config::ClassifyRule> {
+    validated.map_or_else(Vec::new, |plan| plan.classify.clone())
 }
 
 /// Reclaiming at least this many groups gives freed memory back.
@@ -186,7 +176,7 @@ fn validate(
     file: &Path,
     parent: Option<&str>,
     kernel: crate::plan::Kernel<'_>,
-) -> Result<Validated, AgentError> {
+) -> Result<Plan, AgentError> {
     Ok(crate::plan::validate_file(cg, file, parent, kernel)?)
 }
 
@@ -220,33 +210,20 @@ fn leave_parent(cg: &Cgroups, v2: usize, parent: &GroupPath) -> Result<(), Agent
     Ok(())
 }
 
-/// What `enforcer_rules_loaded` counts for a policy.
-fn rules_loaded(policy: &Policy) -> RulesLoaded {
-    let mut r = RulesLoaded::default();
-    for g in &policy.groups {
-        if g.network.is_some() {
-            r.network += 1;
-        }
-        r.syscall += g.syscalls.as_ref().map_or(0, |s| s.deny.len() as u64);
-        r.when += g.when.len() as u64;
+/// What `enforcer_rules_loaded` says of a plan.
+fn rules_loaded(plan: &Plan) -> RulesLoaded {
+    let c = plan.rule_counts;
+    RulesLoaded {
+        network: c.network,
+        syscall: c.syscall,
+        when: c.when,
     }
-    r
-}
-
-/// The policy's syscall names (label values of `enforcer_syscall_calls_total`).
-fn policy_syscalls(policy: &Policy) -> Vec<String> {
-    policy
-        .groups
-        .iter()
-        .filter_map(|g| g.syscalls.as_ref())
-        .flat_map(|s| s.deny.iter().map(|d| d.value.name().to_string()))
-        .collect()
 }
 
 impl Agent {
     /// Judged against the features this agent probed at start (its own
     /// programs, loaded once).
-    fn validate(&self, file: &Path) -> Result<Validated, AgentError> {
+    fn validate(&self, file: &Path) -> Result<Plan, AgentError> {
         check_policy_file(file)?;
         let kernel = match self.kernel.feature_report() {
             Some(report) => crate::plan::Kernel::Report(report),
@@ -268,16 +245,11 @@ impl Agent {
     /// Every group it manages is claimed first ([`claims`]): one held by
     /// another agent fails the install before anything changes (a group it
     /// creates is claimed once made, before anything is attached to it).
-    fn install(&mut self, validated: Option<Validated>) -> Result<(), AgentError> {
+    fn install(&mut self, validated: Option<Plan>) -> Result<(), AgentError> {
         // What the arbiter yielded goes back first: the new policy starts
         // from the values its groups were given, not from a yield.
         self.stop_arbiter();
-        let wanted = claims::wanted(
-            &self.cg,
-            self.v2,
-            validated.as_ref().map(|(_, plan)| plan),
-            self.settings.observe,
-        );
+        let wanted = claims::wanted(&self.cg, self.v2, validated.as_ref(), self.settings.observe);
         let mut taken = Vec::new();
         let result = self.install_claimed(validated, &wanted, &mut taken);
         match &result {
@@ -291,13 +263,13 @@ impl Agent {
 
     fn install_claimed(
         &mut self,
-        validated: Option<Validated>,
+        validated: Option<Plan>,
         wanted: &[(String, PathBuf)],
         taken: &mut Vec<PathBuf>,
     ) -> Result<(), AgentError> {
         self.claims.claim_all(wanted, taken)?;
         let applied = match &validated {
-            Some((_, plan)) => {
+            Some(plan) => {
                 for w in &plan.warnings {
                     tracing::warn!("{w}");
                 }
@@ -310,18 +282,18 @@ impl Agent {
             None => None,
         };
         self.kernel.begin_journal();
-        let plan = validated.as_ref().map(|(_, plan)| plan);
+        let plan = validated.as_ref();
         let result = self
             .claims
             .claim_all(wanted, taken)
             .and_then(|()| self.install_kernel(plan))
             .and_then(|()| self.start_arbiter(plan));
         if result.is_ok() {
-            self.record_in_force(validated.as_ref().map(|(_, plan)| plan));
-            let policy = validated.as_ref().map(|(policy, _)| policy);
-            self.health.rules = policy.map(rules_loaded).unwrap_or_default();
-            self.syscall_labels =
-                crate::report::syscall_labels(policy.map(policy_syscalls).unwrap_or_default());
+            self.record_in_force(plan);
+            self.health.rules = plan.map(rules_loaded).unwrap_or_default();
+            self.syscall_labels = crate::report::syscall_labels(
+                plan.map(|p| p.syscall_names.clone()).unwrap_or_default(),
+            );
         }
         if let Err(e) = &result {
             let links = self.kernel.undo_journal();
@@ -745,25 +717,6 @@ impl Agent {
     }
 }
 
-/// Resolves when the arbiter's next interval is due; never without one.
-async fn arbiter_due(due: Option<Instant>) {
-    match due {
-        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn signal(
-    kind: tokio::signal::unix::SignalKind,
-    name: &str,
-) -> Result<tokio::signal::unix::Signal, AgentError> {
-    tokio::signal::unix::signal(kind).map_err(|source| AgentError::Io {
-        op: "installing a signal handler for",
-        path: PathBuf::from(name),
-        source,
-    })
-}
-
 /// The policy file, if it is root's alone: the file, every directory on the
 /// way to it and every symlink ([`crate::trust`]). The agent acts on it as
 /// root, and re-reads it whenever it changes. A missing file is the user's
@@ -787,313 +740,6 @@ fn check_policy_file(file: &Path) -> Result<(), AgentError> {
     }
 }
 
-/// A start that failed after the kernel side was opened takes back what it
-/// made: on a pin directory that held nothing, every pin (and with them the
-/// links and maps); otherwise what the failed install attached was already
-/// taken off, and the earlier agent's pins stay.
-fn abandon_start(pin_dir: &Path, fresh: bool, e: AgentError) -> AgentError {
-    if fresh {
-        match crate::bpf::unpin_all(pin_dir) {
-            Ok(n) => tracing::info!(pins = n, "the start failed: removed what it pinned"),
-            Err(u) => tracing::error!("the start failed, and removing its pins failed too: {u}"),
-        }
-    }
-    e
-}
-
-/// Run until SIGINT or SIGTERM; SIGHUP (or a change of the file) reloads the
-/// policy. With `on_exit = keep` (the default) programs and rules stay pinned.
-///
-/// Everything that can refuse a start is checked, bound or opened before the
-/// host changes (the policy and its directories, the pid file's and audit
-/// log's directories, the pin directory, the pid file's lock, the metrics
-/// address, the audit log, the groups' claims); what fails after that takes
-/// back what this start made.
-pub async fn run(mut opts: AgentOptions) -> Result<(), AgentError> {
-    require_root("running the agent")?;
-    // Descriptors for everything the agent holds and opens, with a reserve
-    // no metrics client can take (see `http`).
-    let nofile = http::raise_fd_limit();
-    // Streams made once, before anything else: a signal that arrives during
-    // the start or while the loop runs a branch waits for the loop's next
-    // turn. (`tokio::signal::ctrl_c()` made anew each turn lost a SIGINT sent
-    // during a collection; one sent during the start, to an agent started in
-    // the background by a shell, which ignores SIGINT there, was lost too.
-    // Either way the agent ran on.) A stop asked for during the start is a
-    // clean stop once the start is complete.
-    let mut int = signal(tokio::signal::unix::SignalKind::interrupt(), "SIGINT")?;
-    let mut term = signal(tokio::signal::unix::SignalKind::terminate(), "SIGTERM")?;
-    let mut hup = signal(tokio::signal::unix::SignalKind::hangup(), "SIGHUP")?;
-    // Absolute, so `reload --config` can tell whether it names this file;
-    // symlinks are not resolved: a ConfigMap's `policy.toml ->
-    // ..data/policy.toml` must be read through the link after each swap.
-    if let Some(p) = &opts.policy {
-        check_policy_file(p)?;
-        let abs = std::path::absolute(p).map_err(|source| crate::config::ConfigError::Io {
-            path: p.clone(),
-            source,
-        })?;
-        opts.policy = Some(abs);
-    }
-    let cg = Cgroups::discover()?;
-    let v2 = cg.v2().ok_or(AgentError::NoCgroup2)?;
-    // The policy is checked against the host before anything is loaded or
-    // changed, and against the kernel's features once the object is loaded
-    // (each program goes through the verifier once).
-    let validated = opts
-        .policy
-        .as_deref()
-        .map(|f| {
-            validate(
-                &cg,
-                f,
-                opts.parent.as_deref(),
-                crate::plan::Kernel::Unchecked,
-            )
-        })
-        .transpose()?;
-    let settings = settings::resolve(&opts, validated.as_ref().map(|(p, _)| p));
-    // The files the agent manages live where only root can write (the
-    // arbiter's and the in-force records beside the pid file).
-    crate::trust::private_parent(&opts.pid_file, 0o755).map_err(error::untrusted("pid file"))?;
-    crate::trust::private_parent(&settings.audit_log, 0o750)
-        .map_err(error::untrusted("audit log"))?;
-    crate::bpf::check_pin_dir(&opts.pin_dir)?;
-    // One agent per pid file.
-    let pid_file = lock::PidFile::acquire(&opts.pid_file, opts.policy.as_deref())?;
-    let listener = match settings.metrics {
-        Some(addr) => Some(
-            http::bind(addr)
-                .await
-                .map_err(|source| AgentError::Metrics { addr, source })?,
-        ),
-        None => None,
-    };
-    let audit = audit::Audit::open(
-        Some(&settings.audit_log),
-        settings.audit_group,
-        settings.audit_max_size,
-    )?;
-    // One agent per group: the groups that exist are claimed before anything
-    // is loaded (those the policy creates, once made).
-    let mut claims = claims::Claims::default();
-    claims.claim_all(
-        &claims::wanted(
-            &cg,
-            v2,
-            validated.as_ref().map(|(_, plan)| plan),
-            settings.observe,
-        ),
-        &mut Vec::new(),
-    )?;
-    let fresh = crate::bpf::snapshot_pinned(&opts.pin_dir).is_err();
-    let enforced_before = fresh_enforcement(&opts.pin_dir, fresh);
-    let pin_dir = opts.pin_dir.clone();
-    let mut kernel = Kernel::open_with(&opts.pin_dir, &opts.capacity)
-        .map_err(|e| abandon_start(&pin_dir, fresh, e.into()))?;
-    // One agent per pin directory.
-    let pin_lock = match lock::PinDirLock::acquire(&opts.pin_dir) {
-        Ok(l) => l,
-        Err(e) => {
-            drop(kernel);
-            // Another agent's pins: never ours to remove.
-            return Err(e);
-        }
-    };
-    let features = kernel.probe_and_degrade();
-    let refused = match &validated {
-        _ if features.refusal(crate::bpf::Feature::Accounting).is_some() => {
-            Err(AgentError::NoAccounting(
-                features
-                    .refusal(crate::bpf::Feature::Accounting)
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-            ))
-        }
-        Some((_, plan)) => {
-            crate::plan::check_features(&plan.groups, &features).map_err(AgentError::from)
-        }
-        None => Ok(()),
-    };
-    if let Err(e) = refused {
-        // Refused as a whole: the maps this start pinned go again.
-        drop(kernel);
-        return Err(abandon_start(&pin_dir, fresh, e));
-    }
-    // What this kernel refuses is left out, and said once: the policy does
-    // not need it (a rule that did was refused above); observe mode runs with
-    // what loads. Missing counters or events are a warning (what the agent
-    // reports is less); an enforcement feature no rule uses only information.
-    for f in features.features.iter() {
-        if let Some(r) = &f.refused {
-            let what = format!(
-                "{} unavailable on this kernel ({}): {r}",
-                f.what, features.kernel
-            );
-            if f.feature.is_enforcement() {
-                tracing::info!(feature = %f.feature, "{what}; no rule of the policy needs it");
-            } else {
-                tracing::warn!(feature = %f.feature, "{what}");
-            }
-        }
-    }
-    if let Some((policy, _)) = &validated {
-        let left = crate::plan::parent_of(opts.parent.as_deref(), policy)
-            .map_err(AgentError::from)
-            .and_then(|parent| match parent {
-                Some(parent) => leave_parent(&cg, v2, &parent),
-                None => Ok(()),
-            });
-        if let Err(e) = left {
-            drop(kernel);
-            return Err(abandon_start(&pin_dir, fresh, e));
-        }
-    }
-    let collector = Collector::new(CgroupIndex::new(&cg.hierarchy(v2).mount_point));
-    let mut agent = Agent {
-        _pid_file: pid_file,
-        _pin_lock: pin_lock,
-        claims,
-        audit,
-        watch: opts.policy.as_deref().map(watch::PolicyWatch::new),
-        rollup: Rollup::default(),
-        health: AgentMetrics::default(),
-        syscall_labels: crate::report::syscall_labels([]),
-        cg,
-        v2,
-        kernel,
-        settings,
-        opts,
-        groups: BTreeMap::new(),
-        engine: Engine::default(),
-        current: validated.clone(),
-        collector,
-        events: 0,
-        events_lost: 0,
-        map_full: BTreeMap::new(),
-        arbiter: None,
-        arbiter_due: None,
-        reclaimed: 0,
-        containers: containers::ContainerRules::default(),
-        folds_reported: BTreeMap::new(),
-        classifier: None,
-    };
-    // A crash may have left groups yielded: they get their values back
-    // before anything else acts on them.
-    agent.recover_arbiter();
-    if let Err(e) = agent.install(validated) {
-        drop(agent);
-        return Err(abandon_start(&pin_dir, fresh, e));
-    }
-    // cgrules.conf and [[classify]]: new processes placed at exec.
-    agent.classifier = Some(crate::classify::agent::Classifier::start(classify_rules(
-        agent.current.as_ref(),
-    )));
-
-    let state = Arc::new(RwLock::new(MetricsState::default()));
-    // The first collection before the first scrape is answered: a scrape
-    // never sees the policy's rules as 0 and its groups missing (the
-    // listener is bound, so an early scrape waits instead of failing).
-    let first = agent.tick(&state);
-    if let (Some(addr), Some(listener)) = (agent.settings.metrics, listener) {
-        tracing::info!(%addr, "serving metrics at http://{addr}/metrics");
-        let connections = http::connection_limit(nofile);
-        tokio::spawn(http::serve(listener, state.clone(), connections));
-    }
-    // SAFETY: the ring buffer fd belongs to `agent.kernel`, which outlives
-    // `events` (dropped first, below); nothing closes or replaces the fd.
-    let events = unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(
-            Fd(agent.kernel.events_fd()),
-            tokio::io::Interest::READABLE,
-        )
-    }
-    .map_err(|e| AgentError::Io {
-        op: "polling",
-        path: agent.opts.pin_dir.clone(),
-        source: std::io::Error::from(e),
-    })?;
-    let mut tick = tokio::time::interval(agent.settings.interval);
-    // A collection that overran its interval is followed by a full interval,
-    // not by the missed ticks at once: a burst of ready ticks kept this loop
-    // from ever waiting, so the runtime never polled for signals or
-    // connections (SIGTERM went unanswered for over 80 s at 65,000 groups).
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stop = agent.opts.stop.clone().unwrap_or_default();
-    notify::ready(if agent.settings.observe {
-        "observing"
-    } else {
-        "enforcing the policy"
-    });
-    // The interval's first tick is due at once: the collection above was it.
-    tick.tick().await;
-    let result = if let Err(e) = first {
-        Err(e)
-    } else {
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(e) = agent.tick(&state) {
-                        break Err(e);
-                    }
-                }
-                ready = events.readable() => {
-                    if let Ok(mut guard) = ready {
-                        // More pending: stay ready, so the loop comes back at once
-                        // (the kernel wakes a reader only once it has caught up).
-                        if !agent.drain_events() {
-                            guard.clear_ready();
-                        }
-                    }
-                }
-                _ = arbiter_due(agent.arbiter_due) => agent.arbitrate(),
-                _ = hup.recv() => {
-                    // logrotate's postrotate: the audit log moved away.
-                    if let Err(e) = agent.audit.reopen() {
-                        tracing::error!("could not reopen the audit log: {e}");
-                    }
-                    agent.reload("SIGHUP");
-                }
-                _ = stop.stopped() => break Ok(()),
-                _ = int.recv() => break Ok(()),
-                _ = term.recv() => break Ok(()),
-            }
-        }
-    };
-    drop(events);
-    // A clean stop gives back whatever the arbiter yielded, whatever
-    // `on_exit` keeps of the kernel side.
-    agent.stop_arbiter();
-    drop(agent.classifier.take());
-    notify::stopping();
-    if agent.settings.on_exit == OnExit::Detach && !agent.settings.on_exit_chosen && enforced_before
-    {
-        tracing::info!(
-            "observe mode found rules of an earlier policy agent pinned: they stay (enforcer stop removes them)"
-        );
-    } else if agent.settings.on_exit == OnExit::Detach {
-        let n = crate::bpf::unpin_all(&agent.opts.pin_dir)?;
-        tracing::info!(
-            pins = n,
-            "on_exit = detach: everything this agent attached is removed"
-        );
-    } else {
-        tracing::info!(
-            "agent stopped; programs, rules and counters stay pinned (enforcer stop removes them)"
-        );
-    }
-    result
-}
-
-/// Whether the pin directory held enforcement pins when this agent started
-/// (an earlier agent's policy): observe mode's default clean-up leaves them.
-fn fresh_enforcement(pin_dir: &Path, fresh: bool) -> bool {
-    !fresh
-        && std::fs::read_dir(pin_dir.join("enforce"))
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false)
-}
-
 /// Agent verbs act on root's pins and processes: say so up front rather
 /// than failing later with a misleading message.
 pub fn require_root(action: &'static str) -> Result<(), AgentError> {
@@ -1113,7 +759,7 @@ pub fn check_policy(file: &Path, pid_file: &Path) -> Result<Vec<String>, AgentEr
     check_policy_file(file)?;
     let cg = Cgroups::discover()?;
     let warnings =
-        validate(&cg, file, None, crate::plan::Kernel::Probe).map(|(_, plan)| plan.warnings)?;
+        validate(&cg, file, None, crate::plan::Kernel::Probe).map(|plan| plan.warnings)?;
     if let Some(running) = lock::agent_policy(pid_file) {
         let given = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
         let running_now = std::fs::canonicalize(&running).unwrap_or_else(|_| running.clone());
@@ -1150,7 +796,7 @@ pub fn policy_needs(
     report: Option<&crate::bpf::FeatureReport>,
 ) -> Result<PolicyNeeds, AgentError> {
     let cg = Cgroups::discover()?;
-    let (policy, plan) = validate(&cg, file, None, crate::plan::Kernel::Unchecked)?;
+    let plan = validate(&cg, file, None, crate::plan::Kernel::Unchecked)?;
     let lsm = plan.groups.iter().any(|planned| {
         crate::bpf::Feature::needed_by(&planned.rules, planned.throttles)
             .iter()
@@ -1158,7 +804,7 @@ pub fn policy_needs(
     });
     Ok(PolicyNeeds {
         lsm,
-        parent: crate::plan::parent_of(None, &policy)?.map(|p| p.to_string()),
+        parent: plan.parent.as_ref().map(|p| p.to_string()),
         refused: report.and_then(|r| {
             crate::plan::check_features(&plan.groups, r)
                 .err()

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{OnExit, Policy};
+use crate::config::OnExit;
+use crate::plan::Plan;
 
 pub const DEFAULT_METRICS: &str = "127.0.0.1:9750";
 pub const DEFAULT_PID_FILE: &str = "/run/enforcer.pid";
@@ -76,7 +77,7 @@ pub struct Settings {
     pub audit_max_size: u64,
 }
 
-pub(super) fn resolve(opts: &AgentOptions, policy: Option<&Policy>) -> Settings {
+pub(super) fn resolve(opts: &AgentOptions, policy: Option<&Plan>) -> Settings {
     let file = policy.and_then(|p| p.agent.as_ref());
     let metrics = if opts.no_metrics {
         None

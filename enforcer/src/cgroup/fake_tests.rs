@@ -58,7 +58,7 @@ fn fake_v1() -> (tempfile::TempDir, Cgroups) {
 /// The cgroupfs part of a policy's plan on `cg` (kernel features unchecked).
 fn plan_of(cg: &Cgroups, policy: &crate::config::Policy) -> Result<Plan, crate::plan::PlanError> {
     crate::plan::validate(cg, policy.clone(), None, crate::plan::Kernel::Unchecked)
-        .map(|(_, plan)| plan.cgroups)
+        .map(|plan| plan.cgroups)
 }
 
 fn g(s: &str) -> GroupPath {
@@ -524,8 +524,7 @@ fn hybrid_with_memory_on_cgroup2_deletes_and_copies_there() {
     // apply --dry-run does not call memory's hierarchy a mere mirror.
     let policy =
         crate::config::parse_cgconfig("group bar { memory { } }\n", Path::new("x.conf")).unwrap();
-    let (_, plan) =
-        crate::plan::validate(&cg, policy, None, crate::plan::Kernel::Unchecked).unwrap();
+    let plan = crate::plan::validate(&cg, policy, None, crate::plan::Kernel::Unchecked).unwrap();
     let text = crate::plan::Diff::new(&cg, &plan, &crate::plan::InForce::default()).render();
     assert!(
         text.contains("create bar in cgroup2  [") && !text.contains("mirror"),

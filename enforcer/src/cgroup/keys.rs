@@ -339,26 +339,7 @@ pub fn translate(
     let v1 = version == Version::V1;
     let mut warnings = Vec::new();
     let writes = match kind_of(key) {
-        Kind::MemLimit => {
-            let (size, text) = size_value(key, value, version)?;
-            if let Size::Bytes(b) = size
-                && b < facts.page_size
-            {
-                warnings.push(format!(
-                    "{key}={value} is below one page ({} bytes): the kernel rounds it down to 0 \
-                         and every allocation in the group will be OOM-killed",
-                    facts.page_size
-                ));
-            }
-            vec![lit(
-                if v1 {
-                    "memory.limit_in_bytes"
-                } else {
-                    "memory.max"
-                },
-                text,
-            )]
-        }
+        Kind::MemLimit => mem_limit(key, value, version, facts.page_size, &mut warnings)?,
         Kind::MemSoft => {
             let (_, text) = size_value(key, value, version)?;
             vec![lit(
@@ -375,20 +356,7 @@ pub fn translate(
             let (_, text) = size_value(key, value, version)?;
             vec![lit(file, text)]
         }
-        Kind::CpuWeight => {
-            let (shares, weight) = if key == "cpu.shares" {
-                let s = int_in(key, value, 2, 262_144)? as u64;
-                (s, shares_to_weight(s))
-            } else {
-                let w = int_in(key, value, 1, 10_000)? as u64;
-                (weight_to_shares(w), w)
-            };
-            if v1 {
-                vec![lit("cpu.shares", shares.to_string())]
-            } else {
-                vec![lit("cpu.weight", weight.to_string())]
-            }
-        }
+        Kind::CpuWeight => cpu_weight(key, value, v1)?,
         Kind::CpuQuota => {
             let q = quota_value(key, value)?;
             if v1 {
@@ -412,39 +380,7 @@ pub fn translate(
                 }]
             }
         }
-        Kind::CpuMax => {
-            let mut parts = value.split_whitespace();
-            let quota = parts.next().ok_or_else(|| {
-                invalid(
-                    key,
-                    value,
-                    "expected QUOTA [PERIOD], for example `50000 100000` or `max`",
-                )
-            })?;
-            let q = quota_value(key, quota)?;
-            let period = parts
-                .next()
-                .map(|p| int_in(key, p, 1000, 1_000_000).map(|p| p as u64))
-                .transpose()?;
-            if parts.next().is_some() {
-                return Err(invalid(key, value, "expected QUOTA [PERIOD]"));
-            }
-            let qtext = |max: &str| q.map_or(max.to_string(), |q| q.to_string());
-            if v1 {
-                let mut w = Vec::new();
-                if let Some(p) = period {
-                    w.push(lit("cpu.cfs_period_us", p.to_string()));
-                }
-                w.push(lit("cpu.cfs_quota_us", qtext("-1")));
-                w
-            } else {
-                let text = match period {
-                    Some(p) => format!("{} {p}", qtext("max")),
-                    None => qtext("max"),
-                };
-                vec![lit("cpu.max", text)]
-            }
-        }
+        Kind::CpuMax => cpu_max(key, value, v1)?,
         Kind::CpusetCpus => vec![lit(
             "cpuset.cpus",
             cpuset_value(key, value, &facts.online_cpus, "CPU")?,
@@ -462,31 +398,7 @@ pub fn translate(
             };
             vec![lit("pids.max", text)]
         }
-        Kind::IoWeight => {
-            // (CFQ blkio.weight, io.weight, BFQ weight)
-            let (blkio, io, bfq) = if key == "blkio.weight" {
-                let w = int_in(key, value.trim(), 10, 1000)? as u64;
-                (w, blkio_to_io_weight(w), w)
-            } else {
-                let w = int_in(key, weight_number(value), 1, 10_000)? as u64;
-                (io_to_blkio_weight(w), w, io_to_bfq_weight(w))
-            };
-            if v1 {
-                vec![lit_or(
-                    "blkio.weight",
-                    blkio.to_string(),
-                    "blkio.bfq.weight",
-                    bfq.to_string(),
-                )]
-            } else {
-                vec![lit_or(
-                    "io.weight",
-                    format!("default {io}"),
-                    "io.bfq.weight",
-                    format!("default {bfq}"),
-                )]
-            }
-        }
+        Kind::IoWeight => io_weight(key, value, v1)?,
         Kind::BfqWeight => {
             let w = int_in(key, weight_number(value), 1, 1000)?;
             if v1 {
@@ -507,6 +419,110 @@ pub fn translate(
         writes,
         warnings,
         raw: false,
+    })
+}
+
+/// `memory.limit_in_bytes` or `memory.max`, warned about below one page.
+fn mem_limit(
+    key: &str,
+    value: &str,
+    version: Version,
+    page_size: u64,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<FileWrite>, CgroupError> {
+    let (size, text) = size_value(key, value, version)?;
+    if let Size::Bytes(b) = size
+        && b < page_size
+    {
+        warnings.push(format!(
+            "{key}={value} is below one page ({page_size} bytes): the kernel rounds it down to 0 \
+                 and every allocation in the group will be OOM-killed"
+        ));
+    }
+    let file = if version == Version::V1 {
+        "memory.limit_in_bytes"
+    } else {
+        "memory.max"
+    };
+    Ok(vec![lit(file, text)])
+}
+
+/// `cpu.shares` or `cpu.weight`, either converted to the other.
+fn cpu_weight(key: &str, value: &str, v1: bool) -> Result<Vec<FileWrite>, CgroupError> {
+    let (shares, weight) = if key == "cpu.shares" {
+        let s = int_in(key, value, 2, 262_144)? as u64;
+        (s, shares_to_weight(s))
+    } else {
+        let w = int_in(key, value, 1, 10_000)? as u64;
+        (weight_to_shares(w), w)
+    };
+    Ok(if v1 {
+        vec![lit("cpu.shares", shares.to_string())]
+    } else {
+        vec![lit("cpu.weight", weight.to_string())]
+    })
+}
+
+/// `cpu.max` (QUOTA [PERIOD]): v1's quota and period files, or cpu.max.
+fn cpu_max(key: &str, value: &str, v1: bool) -> Result<Vec<FileWrite>, CgroupError> {
+    let mut parts = value.split_whitespace();
+    let quota = parts.next().ok_or_else(|| {
+        invalid(
+            key,
+            value,
+            "expected QUOTA [PERIOD], for example `50000 100000` or `max`",
+        )
+    })?;
+    let q = quota_value(key, quota)?;
+    let period = parts
+        .next()
+        .map(|p| int_in(key, p, 1000, 1_000_000).map(|p| p as u64))
+        .transpose()?;
+    if parts.next().is_some() {
+        return Err(invalid(key, value, "expected QUOTA [PERIOD]"));
+    }
+    let qtext = |max: &str| q.map_or(max.to_string(), |q| q.to_string());
+    Ok(if v1 {
+        let mut w = Vec::new();
+        if let Some(p) = period {
+            w.push(lit("cpu.cfs_period_us", p.to_string()));
+        }
+        w.push(lit("cpu.cfs_quota_us", qtext("-1")));
+        w
+    } else {
+        let text = match period {
+            Some(p) => format!("{} {p}", qtext("max")),
+            None => qtext("max"),
+        };
+        vec![lit("cpu.max", text)]
+    })
+}
+
+/// `blkio.weight` or `io.weight`, converted to the other and to BFQ's
+/// weight, which a group has instead when BFQ schedules its disks.
+fn io_weight(key: &str, value: &str, v1: bool) -> Result<Vec<FileWrite>, CgroupError> {
+    // (CFQ blkio.weight, io.weight, BFQ weight)
+    let (blkio, io, bfq) = if key == "blkio.weight" {
+        let w = int_in(key, value.trim(), 10, 1000)? as u64;
+        (w, blkio_to_io_weight(w), w)
+    } else {
+        let w = int_in(key, weight_number(value), 1, 10_000)? as u64;
+        (io_to_blkio_weight(w), w, io_to_bfq_weight(w))
+    };
+    Ok(if v1 {
+        vec![lit_or(
+            "blkio.weight",
+            blkio.to_string(),
+            "blkio.bfq.weight",
+            bfq.to_string(),
+        )]
+    } else {
+        vec![lit_or(
+            "io.weight",
+            format!("default {io}"),
+            "io.bfq.weight",
+            format!("default {bfq}"),
+        )]
     })
 }
 

@@ -1,11 +1,14 @@
 //! The thin command-line layer: parse with clap, call the library, print.
 
 mod args;
+mod cgroupfs;
 mod commands;
 mod docs;
 mod events;
+mod policy;
 mod print;
 mod run;
+mod stats;
 mod status;
 mod top;
 

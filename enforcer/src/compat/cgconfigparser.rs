@@ -455,14 +455,10 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
         usage(io, false);
         return EXIT_BADARGS;
     }
-    let table = Table::discover();
-    if table.is_empty() {
-        io.err(&format!(
-            "{p}: libcgroup initialization failed: {}\n",
-            LcgError::new(Ecg::NotMounted)
-        ));
-        return Ecg::NotMounted as i32;
-    }
+    let table = match super::mounted(io) {
+        Ok(t) => t,
+        Err(status) => return status,
+    };
     let mut files: Vec<String> = Vec::new();
     let mut defaults = Perms::default();
     let mut g = Getopt::new(&p, args, "hl:L:t:a:d:f:s:", LONG);

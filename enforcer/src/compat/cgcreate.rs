@@ -52,12 +52,18 @@ fn usage(io: &mut Io, ok: bool) {
     io.out("  -S, --setdefault\t\tSet this scope as the default scope delegate hierarchy\n");
 }
 
-pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
+/// What the options ask for.
+struct Options {
+    specs: Vec<Spec>,
+    perms: Perms,
+    /// `-c`: refused later, per group, with libcgroup's message.
+    scope: bool,
+}
+
+/// The options, or the exit status when they end the program, with
+/// libcgroup's messages (its `-t`/`-a` errors exit 0, as its do).
+fn parse(io: &mut Io, args: &[String]) -> Result<Options, i32> {
     let p = io.prog.clone();
-    if args.is_empty() {
-        usage(io, false);
-        return EXIT_BADARGS;
-    }
     let mut specs: Vec<Spec> = Vec::new();
     let mut perms = Perms::default();
     let (mut scope, mut set_default, mut scope_pid, mut ignore_default) =
@@ -67,7 +73,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
         match item {
             Item::Opt('h', _) => {
                 usage(io, true);
-                return 0;
+                return Err(0);
             }
             Item::Opt(c @ ('a' | 't'), Some(a)) => match parse_uid_gid(&a, &p) {
                 Ok((u, gid)) if c == 'a' => {
@@ -81,7 +87,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
                 // libcgroup goes to its exit with ret still 0.
                 Err(m) => {
                     io.err(&format!("{m}\n"));
-                    return 0;
+                    return Err(0);
                 }
             },
             Item::Opt('g', Some(a)) => match parse_spec(&a) {
@@ -92,7 +98,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
                     io.err(&format!(
                         "{p}: cgroup controller and path parsing failed ({next})\n"
                     ));
-                    return EXIT_BADARGS;
+                    return Err(EXIT_BADARGS);
                 }
             },
             Item::Opt(c @ ('d' | 'f' | 's'), Some(a)) => match parse_mode(&a) {
@@ -103,7 +109,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
                 },
                 None => {
                     io.out(&format!("{p} wrong mode format {a}\n"));
-                    return -1;
+                    return Err(-1);
                 }
             },
             Item::Opt('b', _) => ignore_default = true,
@@ -113,7 +119,7 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
                 let (pid, _) = crate::cgroup::lcg::spec::strtol(&a, 10);
                 if pid <= 1 {
                     io.err(&format!("{p}: Invalid pid {a}\n"));
-                    return EXIT_BADARGS;
+                    return Err(EXIT_BADARGS);
                 }
                 scope_pid = Some(pid);
             }
@@ -122,66 +128,54 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
                     io.err(&format!("{m}\n"));
                 }
                 usage(io, false);
-                return EXIT_BADARGS;
+                return Err(EXIT_BADARGS);
             }
         }
     }
-    if ignore_default && scope {
-        io.err(&format!("{p}: \"-b\" and \"-c\" are mutually exclusive\n"));
-        return EXIT_BADARGS;
-    }
-    if set_default && !scope {
-        io.err(&format!("{p}: \"-S\" requires \"-c\" to be provided\n"));
-        return EXIT_BADARGS;
-    }
-    if !scope && scope_pid.is_some() {
-        io.err(&format!("{p}: \"-p\" requires \"-c\" to be provided\n"));
-        return EXIT_BADARGS;
+    let conflict = if ignore_default && scope {
+        Some("\"-b\" and \"-c\" are mutually exclusive")
+    } else if set_default && !scope {
+        Some("\"-S\" requires \"-c\" to be provided")
+    } else if !scope && scope_pid.is_some() {
+        Some("\"-p\" requires \"-c\" to be provided")
+    } else {
+        None
+    };
+    if let Some(conflict) = conflict {
+        io.err(&format!("{p}: {conflict}\n"));
+        return Err(EXIT_BADARGS);
     }
     if let Some(extra) = g.operands().first() {
         io.err(&format!("{p}: wrong arguments ({extra})\n"));
+        return Err(EXIT_BADARGS);
+    }
+    Ok(Options {
+        specs,
+        perms,
+        scope,
+    })
+}
+
+pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
+    let p = io.prog.clone();
+    if args.is_empty() {
+        usage(io, false);
         return EXIT_BADARGS;
     }
-    let table = Table::discover();
-    if table.is_empty() {
-        io.err(&format!(
-            "{p}: libcgroup initialization failed: {}\n",
-            LcgError::new(Ecg::NotMounted)
-        ));
-        return Ecg::NotMounted as i32;
-    }
-    for s in &specs {
-        let mut grp = Group::new(&s.path);
-        for c in &s.controllers {
-            if c == "*" {
-                // Every mounted controller: cgroup2's list on a unified host,
-                // else the attached ones in /proc/cgroups order.
-                let all: Vec<String> =
-                    if table.setup_mode() == crate::cgroup::lcg::SetupMode::Unified {
-                        table.controllers().map(|e| e.name.clone()).collect()
-                    } else {
-                        table
-                            .proc_cgroups
-                            .iter()
-                            .filter(|pc| pc.hierarchy != 0 && table.get(&pc.name).is_some())
-                            .map(|pc| pc.name.clone())
-                            .collect()
-                    };
-                for name in all {
-                    if grp.add_controller(&table, &name).is_none() {
-                        io.err(&format!("controller {name} can't be added\n"));
-                        io.err(&format!("{p}: can't add all controllers\n"));
-                        return Ecg::Inval as i32;
-                    }
-                }
-                continue;
-            }
-            if grp.add_controller(&table, c).is_none() {
-                io.err(&format!("{p}: controller {c} can't be add\n"));
-                return Ecg::Inval as i32;
-            }
-        }
-        if scope {
+    let o = match parse(io, args) {
+        Ok(o) => o,
+        Err(status) => return status,
+    };
+    let table = match super::mounted(io) {
+        Ok(t) => t,
+        Err(status) => return status,
+    };
+    for s in &o.specs {
+        let mut grp = match group_of(io, &table, s) {
+            Ok(grp) => grp,
+            Err(status) => return status,
+        };
+        if o.scope {
             io.err(&format!(
                 "{p}: can't create cgroup {}: {} (enforcer does not create systemd scopes; create the group without -c)\n",
                 s.path,
@@ -197,13 +191,48 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
             ));
             return Ecg::Inval as i32;
         }
-        if let Err(e) = create(&table, &mut grp, &perms) {
+        if let Err(e) = create(&table, &mut grp, &o.perms) {
             io.err(&format!("{p}: can't create cgroup {}: {e}\n", s.path));
             return e.ret();
         }
         if !grp.controllers.is_empty() {
-            mirror::create(&table, &s.path, &perms);
+            mirror::create(&table, &s.path, &o.perms);
         }
     }
     0
+}
+
+/// The group of one `-g`, with its controllers: `*` is every mounted one
+/// (cgroup2's list on a unified host, else the attached ones in
+/// /proc/cgroups order). A controller that cannot be added ends the program.
+fn group_of(io: &mut Io, table: &Table, s: &Spec) -> Result<Group, i32> {
+    let p = io.prog.clone();
+    let mut grp = Group::new(&s.path);
+    for c in &s.controllers {
+        if c == "*" {
+            let all: Vec<String> = if table.setup_mode() == crate::cgroup::lcg::SetupMode::Unified {
+                table.controllers().map(|e| e.name.clone()).collect()
+            } else {
+                table
+                    .proc_cgroups
+                    .iter()
+                    .filter(|pc| pc.hierarchy != 0 && table.get(&pc.name).is_some())
+                    .map(|pc| pc.name.clone())
+                    .collect()
+            };
+            for name in all {
+                if grp.add_controller(table, &name).is_none() {
+                    io.err(&format!("controller {name} can't be added\n"));
+                    io.err(&format!("{p}: can't add all controllers\n"));
+                    return Err(Ecg::Inval as i32);
+                }
+            }
+            continue;
+        }
+        if grp.add_controller(table, c).is_none() {
+            io.err(&format!("{p}: controller {c} can't be add\n"));
+            return Err(Ecg::Inval as i32);
+        }
+    }
+    Ok(grp)
 }

@@ -12,7 +12,7 @@ use super::io::Io;
 use crate::cgroup::lcg::mirror;
 use crate::cgroup::lcg::ops::{DeleteFlags, delete};
 use crate::cgroup::lcg::spec::parse_spec;
-use crate::cgroup::lcg::{EXIT_BADARGS, Ecg, Group, LcgError, Table};
+use crate::cgroup::lcg::{EXIT_BADARGS, Ecg, Group, LcgError};
 
 const LONG: &[LongOpt] = &[
     long("recursive", HasArg::No, 'r'),
@@ -43,14 +43,10 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
         usage(io, false);
         return EXIT_BADARGS;
     }
-    let table = Table::discover();
-    if table.is_empty() {
-        io.err(&format!(
-            "{p}: libcgroup initialization failed: {}\n",
-            LcgError::new(Ecg::NotMounted)
-        ));
-        return Ecg::NotMounted as i32;
-    }
+    let table = match super::mounted(io) {
+        Ok(t) => t,
+        Err(status) => return status,
+    };
     let mut flags = DeleteFlags::NONE;
     let mut specs = Vec::new();
     let mut g = Getopt::new(&p, args, "rhg:b", LONG);

@@ -356,15 +356,10 @@ pub(crate) fn main(io: &mut Io, args: &[String], x: bool) -> i32 {
         usage(io, false, x);
         return EXIT_BADARGS;
     }
-    let table = Table::discover();
-    if table.is_empty() {
-        let p = io.prog.clone();
-        io.err(&format!(
-            "{p}: libcgroup initialization failed: {}\n",
-            LcgError::new(Ecg::NotMounted)
-        ));
-        return Ecg::NotMounted as i32;
-    }
+    let table = match super::mounted(io) {
+        Ok(t) => t,
+        Err(status) => return status,
+    };
     let mut st = State {
         list: Vec::new(),
         mode: SHOW_HEADERS | SHOW_NAMES,

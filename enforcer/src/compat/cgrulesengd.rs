@@ -156,19 +156,34 @@ fn load_rules() -> Result<RuleSet, crate::classify::rules::RulesError> {
     load(&file, &dir)
 }
 
-pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
-    if !nix::unistd::getuid().is_root() {
-        io.err("Error: Only root can start/stop the control group rules engine daemon\n");
-        return 1;
-    }
-    let mut verbosity: i32 = 1;
-    let mut logp: Option<String> = None;
-    let mut fac = 0;
-    let (mut daemon, mut hold) = (true, false);
-    let (mut sock_user, mut sock_group) = (None, None);
+/// The options as given, after libcgroup's defaults.
+struct Options {
+    verbosity: i32,
+    /// `-f PATH`, `-` for stdout.
+    logp: Option<String>,
+    /// The syslog facility, 0 for none.
+    fac: i32,
+    daemon: bool,
+    hold: bool,
+    sock_user: Option<u32>,
+    sock_group: Option<u32>,
+}
+
+/// The options, or the exit status when they end the program (`-h`: 0, a
+/// bad option: 2, an unknown socket user or group: 3).
+fn parse(io: &mut Io, args: &[String]) -> Result<Options, i32> {
+    let mut o = Options {
+        verbosity: 1,
+        logp: None,
+        fac: 0,
+        daemon: true,
+        hold: false,
+        sock_user: None,
+        sock_group: None,
+    };
     if std::env::var("CGROUP_LOGLEVEL").is_ok_and(|v| v.eq_ignore_ascii_case("DEBUG") || v == "4") {
-        verbosity = 4;
-        logp = Some("-".into());
+        o.verbosity = 4;
+        o.logp = Some("-".into());
     }
     let p = io.prog.clone();
     let g = Getopt::new(&p, args, "hvqf:s::ndQu:g:", LONG);
@@ -176,92 +191,87 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
         match item {
             Item::Opt('h', _) => {
                 io.out(&usage("Help:\n"));
-                return 0;
+                return Err(0);
             }
-            Item::Opt('v', _) => verbosity += 1,
-            Item::Opt('q', _) => verbosity -= 1,
-            Item::Opt('Q', _) => verbosity = 0,
-            Item::Opt('f', Some(a)) => logp = Some(a),
+            Item::Opt('v', _) => o.verbosity += 1,
+            Item::Opt('q', _) => o.verbosity -= 1,
+            Item::Opt('Q', _) => o.verbosity = 0,
+            Item::Opt('f', Some(a)) => o.logp = Some(a),
             Item::Opt('s', a) => match a {
                 Some(a) => match facility(&a) {
-                    Some(f) => fac = f,
+                    Some(f) => o.fac = f,
                     None => {
                         io.err(&format!("Unknown syslog facility: {a}\n"));
-                        return 2;
+                        return Err(2);
                     }
                 },
-                None => fac = libc::LOG_DAEMON,
+                None => o.fac = libc::LOG_DAEMON,
             },
-            Item::Opt('n', _) => daemon = false,
+            Item::Opt('n', _) => o.daemon = false,
             Item::Opt('d', _) => {
-                daemon = false;
-                verbosity = 4;
-                logp = Some("-".into());
+                o.daemon = false;
+                o.verbosity = 4;
+                o.logp = Some("-".into());
             }
             Item::Opt('u', Some(a)) => match nix::unistd::User::from_name(&a).ok().flatten() {
-                Some(u) => sock_user = Some(u.uid.as_raw()),
+                Some(u) => o.sock_user = Some(u.uid.as_raw()),
                 None => {
                     io.err(&usage(&format!("Cannot find user {a}")));
-                    return 3;
+                    return Err(3);
                 }
             },
             Item::Opt('g', Some(a)) => match nix::unistd::Group::from_name(&a).ok().flatten() {
-                Some(gr) => sock_group = Some(gr.gid.as_raw()),
+                Some(gr) => o.sock_group = Some(gr.gid.as_raw()),
                 None => {
                     io.err(&usage(&format!("Cannot find group {a}")));
-                    return 3;
+                    return Err(3);
                 }
             },
-            Item::Opt('H', _) => hold = true,
+            Item::Opt('H', _) => o.hold = true,
             Item::Opt(..) | Item::Error(_) => {
                 if let Item::Error(m) = item {
                     io.err(&format!("{m}\n"));
                 }
                 io.err(&usage(""));
-                return 2;
+                return Err(2);
             }
         }
     }
+    Ok(o)
+}
+
+/// The rules, or libcgroup's messages and exit status when cgroupfs is not
+/// mounted or the rules do not parse.
+fn first_rules(io: &mut Io) -> Result<RuleSet, i32> {
     if crate::cgroup::lcg::Table::discover().is_empty() {
         io.err("Error: libcgroup initialization failed, Cgroup is not mounted\n");
-        return crate::cgroup::lcg::Ecg::NotMounted as i32;
+        return Err(crate::cgroup::lcg::Ecg::NotMounted as i32);
     }
-    let rules = match load_rules() {
-        Ok(r) => r,
-        Err(e) => {
-            let (file, _) = rules_paths();
-            io.err("Error: libcgroup failed to initialize rules");
-            io.err(&format!(
-                "cache from {}. {}\n",
-                file.display(),
-                crate::cgroup::lcg::LcgError::new(crate::cgroup::lcg::Ecg::ParseFail)
-            ));
-            if let Some(l) = e.libcgroup_line() {
-                io.err(&format!("{l}\n"));
-            }
-            return crate::cgroup::lcg::Ecg::ParseFail as i32;
+    load_rules().map_err(|e| {
+        let (file, _) = rules_paths();
+        io.err("Error: libcgroup failed to initialize rules");
+        io.err(&format!(
+            "cache from {}. {}\n",
+            file.display(),
+            crate::cgroup::lcg::LcgError::new(crate::cgroup::lcg::Ecg::ParseFail)
+        ));
+        if let Some(l) = e.libcgroup_line() {
+            io.err(&format!("{l}\n"));
         }
-    };
-    io.flush();
-    if daemon {
-        // SAFETY: no other thread exists yet (nothing has been loaded).
-        match unsafe { nix::unistd::fork() } {
-            Ok(nix::unistd::ForkResult::Parent { .. }) => return 0,
-            Ok(nix::unistd::ForkResult::Child) => {}
-            Err(e) => {
-                io.err(&format!(
-                    "Failed to fork(), {}\n",
-                    crate::cgroup::lcg::error::strerror(e as i32)
-                ));
-                return 1;
-            }
-        }
-    }
-    let logv = verbosity.clamp(0, 4) as usize;
-    if logp.is_none() && fac == 0 {
+        crate::cgroup::lcg::Ecg::ParseFail as i32
+    })
+}
+
+/// The log as the options ask: `-f` file or stdout (a file that cannot be
+/// opened falls back to stdout, as libcgroup's does), syslog unless `-f`
+/// alone was given.
+fn open_log(o: &Options) -> Log {
+    let logv = o.verbosity.clamp(0, 4) as usize;
+    let mut fac = o.fac;
+    if o.logp.is_none() && fac == 0 {
         fac = libc::LOG_DAEMON;
     }
-    let file: Option<Box<dyn std::io::Write + Send>> = match logp.as_deref() {
+    let file: Option<Box<dyn std::io::Write + Send>> = match o.logp.as_deref() {
         Some("-") => Some(Box::new(std::io::stdout())),
         Some(path) => match std::fs::OpenOptions::new()
             .append(true)
@@ -283,31 +293,68 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
         // SAFETY: a static identifier string.
         unsafe { libc::openlog(c"CGRE".as_ptr(), libc::LOG_CONS | libc::LOG_PID, fac) };
     }
-    let to_stdout = logp.as_deref() == Some("-");
-    let mut log = Log {
+    Log {
         file,
         syslog: fac != 0,
         max: LEVELS.get(logv).copied().unwrap_or(libc::LOG_DEBUG),
+    }
+}
+
+/// The daemon's child leaves the terminal: a new session, `/` as its
+/// directory, /dev/null for the standard descriptors (stdout kept when the
+/// log goes there).
+fn leave_terminal(to_stdout: bool) {
+    let _ = nix::unistd::setsid();
+    let _ = std::env::set_current_dir("/");
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        use std::os::fd::AsRawFd as _;
+        for fd in [0, 1, 2] {
+            if fd == 1 && to_stdout {
+                continue;
+            }
+            // SAFETY: replaces a standard descriptor with /dev/null.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    }
+}
+
+pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
+    if !nix::unistd::getuid().is_root() {
+        io.err("Error: Only root can start/stop the control group rules engine daemon\n");
+        return 1;
+    }
+    let o = match parse(io, args) {
+        Ok(o) => o,
+        Err(status) => return status,
     };
-    log.write(Level::Debug, "CGroup Rules Engine Daemon log started\n");
-    log.write(Level::Debug, &format!("Current time: {}\n", now()));
-    if daemon {
-        let _ = nix::unistd::setsid();
-        let _ = std::env::set_current_dir("/");
-        if let Ok(null) = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/null")
-        {
-            use std::os::fd::AsRawFd as _;
-            for fd in [0, 1, 2] {
-                if fd == 1 && to_stdout {
-                    continue;
-                }
-                // SAFETY: replaces a standard descriptor with /dev/null.
-                unsafe { libc::dup2(null.as_raw_fd(), fd) };
+    let rules = match first_rules(io) {
+        Ok(r) => r,
+        Err(status) => return status,
+    };
+    io.flush();
+    if o.daemon {
+        // SAFETY: no other thread exists yet (nothing has been loaded).
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Parent { .. }) => return 0,
+            Ok(nix::unistd::ForkResult::Child) => {}
+            Err(e) => {
+                io.err(&format!(
+                    "Failed to fork(), {}\n",
+                    crate::cgroup::lcg::error::strerror(e as i32)
+                ));
+                return 1;
             }
         }
+    }
+    let mut log = open_log(&o);
+    log.write(Level::Debug, "CGroup Rules Engine Daemon log started\n");
+    log.write(Level::Debug, &format!("Current time: {}\n", now()));
+    if o.daemon {
+        leave_terminal(o.logp.as_deref() == Some("-"));
     } else {
         log.write(Level::Debug, "Not using daemon mode\n");
     }
@@ -324,10 +371,10 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
     let log = std::sync::Arc::new(std::sync::Mutex::new(log));
     let engine_log = log.clone();
     let opts = EngineOptions {
-        hold,
-        socket: Some((sticky::SOCKET.into(), (sock_user, sock_group))),
+        hold: o.hold,
+        socket: Some((sticky::SOCKET.into(), (o.sock_user, o.sock_group))),
     };
-    let mut engine = match Engine::new(
+    let engine = match Engine::new(
         rules,
         opts,
         Box::new(move |l, m| {
@@ -341,10 +388,18 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
             if let Ok(mut g) = log.lock() {
                 g.write(Level::Error, &format!("Error: {e}\n"));
             }
-            eprintln!("{p}: {e}");
+            eprintln!("{}: {e}", io.prog);
             return 1;
         }
     };
+    serve(engine, &log);
+    let _ = std::fs::remove_file(sticky::SOCKET);
+    0
+}
+
+/// Classifies what runs, then each exec, until SIGINT or SIGTERM; SIGUSR2
+/// re-reads the rules (a file that no longer parses keeps the current ones).
+fn serve(mut engine: Engine, log: &std::sync::Mutex<Log>) {
     engine.classify_running();
     let say = |l: Level, m: &str| {
         if let Ok(mut g) = log.lock() {
@@ -378,6 +433,4 @@ pub(crate) fn main(io: &mut Io, args: &[String]) -> i32 {
         &format!("Stopped CGroup Rules Engine Daemon at {}\n", now()),
     );
     drop(engine);
-    let _ = std::fs::remove_file(sticky::SOCKET);
-    0
 }

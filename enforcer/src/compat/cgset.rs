@@ -15,7 +15,7 @@
 use super::getopt::{Getopt, HasArg, Item, LongOpt, long};
 use super::io::Io;
 use crate::cgroup::lcg::fs::{dir_subdirs, get_cgroup, modify_cgroup};
-use crate::cgroup::lcg::{CgVersion, EXIT_BADARGS, Ecg, Group, LcgError, SetupMode, Table};
+use crate::cgroup::lcg::{CgVersion, EXIT_BADARGS, Ecg, Group, SetupMode, Table};
 
 const LONG: &[LongOpt] = &[
     long("rule", HasArg::Required, 'r'),
@@ -255,6 +255,106 @@ fn subtree_control(io: &mut Io, table: &Table, list: &str, name: &str) -> Result
     Ok(())
 }
 
+/// What the options ask for.
+struct Options {
+    /// `-r` given (it and `--copy-from` exclude each other).
+    rules: bool,
+    copy: Option<String>,
+    recursive: bool,
+    pairs: Vec<(String, String)>,
+    /// `-r cgroup.subtree_control=...`, written before the other values.
+    subtree_val: Option<String>,
+    conv: Option<Convert>,
+    operands: Vec<String>,
+}
+
+/// The options, or the exit status when they end the program, with
+/// libcgroup's messages.
+fn parse(io: &mut Io, args: &[String], x: bool) -> Result<Options, i32> {
+    let p = io.prog.clone();
+    let mut o = Options {
+        rules: false,
+        copy: None,
+        recursive: false,
+        pairs: Vec::new(),
+        subtree_val: None,
+        conv: x.then_some(Convert {
+            version: None,
+            ignore_unmappable: false,
+        }),
+        operands: Vec::new(),
+    };
+    let mut g = if x {
+        Getopt::new(&p, args, "r:h12ibR", XLONG)
+    } else {
+        Getopt::new(&p, args, "r:hbR", LONG)
+    };
+    for item in g.by_ref() {
+        match item {
+            Item::Opt('h', _) => {
+                if x {
+                    xusage(io);
+                } else {
+                    usage(io, true);
+                }
+                return Err(0);
+            }
+            Item::Opt(c @ ('1' | '2' | 'i'), _) => {
+                if let Some(cv) = o.conv.as_mut() {
+                    match c {
+                        '1' => cv.version = Some(CgVersion::V1),
+                        '2' => cv.version = Some(CgVersion::V2),
+                        _ => cv.ignore_unmappable = true,
+                    }
+                }
+            }
+            Item::Opt('r', Some(a)) => {
+                if o.copy.is_some() {
+                    usage(io, false);
+                    return Err(EXIT_BADARGS);
+                }
+                o.rules = true;
+                let (k, v) = parse_r(io, &a)?;
+                if k == "cgroup.subtree_control" {
+                    if o.subtree_val.is_some() {
+                        io.err(&format!("{p}: duplicate -r {k} option found\n"));
+                        return Err(Ecg::Fail as i32);
+                    }
+                    o.subtree_val = Some(v);
+                } else {
+                    o.pairs.push((k, v));
+                }
+            }
+            Item::Opt('C', Some(a)) => {
+                if o.rules || o.copy.is_some() {
+                    usage(io, false);
+                    return Err(EXIT_BADARGS);
+                }
+                o.copy = Some(a);
+            }
+            Item::Opt('R', _) => o.recursive = true,
+            Item::Opt('b', _) => {}
+            Item::Opt(..) | Item::Error(_) => {
+                if let Item::Error(m) = item {
+                    io.err(&format!("{m}\n"));
+                }
+                usage(io, false);
+                return Err(EXIT_BADARGS);
+            }
+        }
+    }
+    o.operands = g.operands().to_vec();
+    if o.operands.is_empty() {
+        io.err(&format!("{p}: no cgroup specified\n"));
+        return Err(EXIT_BADARGS);
+    }
+    if !o.rules && o.copy.is_none() {
+        io.err(&format!("{p}: no name-value pair was set\n"));
+        return Err(EXIT_BADARGS);
+    }
+    Ok(o)
+}
+
 /// `cgset` (`x == false`) or `cgxset`.
 pub(crate) fn main(io: &mut Io, args: &[String], x: bool) -> i32 {
     let p = io.prog.clone();
@@ -270,134 +370,60 @@ pub(crate) fn main(io: &mut Io, args: &[String], x: bool) -> i32 {
         ));
         return EXIT_BADARGS;
     }
-    let table = Table::discover();
-    if table.is_empty() {
-        io.err(&format!(
-            "{p}: libcgroup initialization failed: {}\n",
-            LcgError::new(Ecg::NotMounted)
-        ));
-        return Ecg::NotMounted as i32;
-    }
-    let (mut rules, mut copy, mut recursive) = (false, None::<String>, false);
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    let mut subtree_val: Option<String> = None;
-    let mut conv = x.then_some(Convert {
-        version: None,
-        ignore_unmappable: false,
-    });
-    let mut g = if x {
-        Getopt::new(&p, args, "r:h12ibR", XLONG)
-    } else {
-        Getopt::new(&p, args, "r:hbR", LONG)
+    let table = match super::mounted(io) {
+        Ok(t) => t,
+        Err(status) => return status,
     };
-    for item in g.by_ref() {
-        match item {
-            Item::Opt('h', _) => {
-                if x {
-                    xusage(io);
-                } else {
-                    usage(io, true);
-                }
-                return 0;
-            }
-            Item::Opt(c @ ('1' | '2' | 'i'), _) => {
-                if let Some(cv) = conv.as_mut() {
-                    match c {
-                        '1' => cv.version = Some(CgVersion::V1),
-                        '2' => cv.version = Some(CgVersion::V2),
-                        _ => cv.ignore_unmappable = true,
-                    }
-                }
-            }
-            Item::Opt('r', Some(a)) => {
-                if copy.is_some() {
-                    usage(io, false);
-                    return EXIT_BADARGS;
-                }
-                rules = true;
-                let (k, v) = match parse_r(io, &a) {
-                    Ok(kv) => kv,
-                    Err(code) => return code,
-                };
-                if k == "cgroup.subtree_control" {
-                    if subtree_val.is_some() {
-                        io.err(&format!("{p}: duplicate -r {k} option found\n"));
-                        return Ecg::Fail as i32;
-                    }
-                    subtree_val = Some(v);
-                } else {
-                    pairs.push((k, v));
-                }
-            }
-            Item::Opt('C', Some(a)) => {
-                if rules || copy.is_some() {
-                    usage(io, false);
-                    return EXIT_BADARGS;
-                }
-                copy = Some(a);
-            }
-            Item::Opt('R', _) => recursive = true,
-            Item::Opt('b', _) => {}
-            Item::Opt(..) | Item::Error(_) => {
-                if let Item::Error(m) = item {
-                    io.err(&format!("{m}\n"));
-                }
-                usage(io, false);
-                return EXIT_BADARGS;
-            }
-        }
-    }
-    let operands = g.operands().to_vec();
-    if operands.is_empty() {
-        io.err(&format!("{p}: no cgroup specified\n"));
-        return EXIT_BADARGS;
-    }
-    if !rules && copy.is_none() {
-        io.err(&format!("{p}: no name-value pair was set\n"));
-        return EXIT_BADARGS;
-    }
-    let mut subtree_group = None;
-    let src = if let Some(from) = &copy {
-        let mut s = Group::new(from);
-        if let Err(e) = get_cgroup(&table, &mut s) {
-            io.err(&format!("cgroup {from} error: {e}\n"));
-            return 0;
-        }
-        s
-    } else {
-        let Some(s) = group_from_pairs(io, &table, "tmp", &pairs) else {
-            return 0;
-        };
-        if let Some(v) = &subtree_val
-            && !recursive
-        {
-            let Some(t) = group_from_pairs(
-                io,
-                &table,
-                "tmp1",
-                &[("cgroup.subtree_control".into(), v.clone())],
-            ) else {
-                return 0;
-            };
-            subtree_group = Some(t);
-        }
-        s
+    let o = match parse(io, args, x) {
+        Ok(o) => o,
+        Err(status) => return status,
     };
-    for name in &operands {
-        let r = if recursive {
-            set_recursive(io, &table, &src, subtree_val.as_deref(), name, conv)
+    // libcgroup ends with 0 when the values cannot be read or made.
+    let Some((src, subtree_group)) = values_to_set(io, &table, &o) else {
+        return 0;
+    };
+    for name in &o.operands {
+        let r = if o.recursive {
+            set_recursive(io, &table, &src, o.subtree_val.as_deref(), name, o.conv)
         } else {
             match &subtree_group {
-                Some(t) => set_values(io, &table, t, name, conv),
+                Some(t) => set_values(io, &table, t, name, o.conv),
                 None => Ok(()),
             }
-            .and_then(|()| set_values(io, &table, &src, name, conv))
+            .and_then(|()| set_values(io, &table, &src, name, o.conv))
         };
         if let Err(code) = r {
             return code;
         }
     }
     0
+}
+
+/// The values to write: another group's (`--copy-from`) or the `-r` pairs;
+/// and, not recursing, `cgroup.subtree_control` as a group of its own to
+/// write first.
+fn values_to_set(io: &mut Io, table: &Table, o: &Options) -> Option<(Group, Option<Group>)> {
+    if let Some(from) = &o.copy {
+        let mut s = Group::new(from);
+        if let Err(e) = get_cgroup(table, &mut s) {
+            io.err(&format!("cgroup {from} error: {e}\n"));
+            return None;
+        }
+        return Some((s, None));
+    }
+    let s = group_from_pairs(io, table, "tmp", &o.pairs)?;
+    let mut subtree_group = None;
+    if let Some(v) = &o.subtree_val
+        && !o.recursive
+    {
+        subtree_group = Some(group_from_pairs(
+            io,
+            table,
+            "tmp1",
+            &[("cgroup.subtree_control".into(), v.clone())],
+        )?);
+    }
+    Some((s, subtree_group))
 }
 
 #[cfg(test)]

@@ -154,12 +154,10 @@ pub(crate) fn lscgroup_main(io: &mut Io, args: &[String]) -> i32 {
             }
         }
     }
-    let table = Table::discover();
-    if table.is_empty() {
-        let e = LcgError::new(Ecg::NotMounted);
-        io.err(&format!("{p}: libcgroup initialization failed: {e}\n"));
-        return e.ret();
-    }
+    let table = match super::mounted(io) {
+        Ok(t) => t,
+        Err(status) => return status,
+    };
     for a in g.operands() {
         match parse_spec(a) {
             Some(s) => specs.push(s),

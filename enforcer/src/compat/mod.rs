@@ -82,3 +82,16 @@ pub fn main(tool: &str, prog: &str, args: &[String]) -> u8 {
     io.flush();
     lcg::error::exit_status(ret)
 }
+
+/// The mounted hierarchies, or libcgroup's "initialization failed" message
+/// and exit status when none is mounted (every tool starts so).
+fn mounted(io: &mut Io) -> Result<lcg::Table, i32> {
+    let table = lcg::Table::discover();
+    if table.is_empty() {
+        let e = lcg::LcgError::new(lcg::Ecg::NotMounted);
+        let p = io.prog.clone();
+        io.err(&format!("{p}: libcgroup initialization failed: {e}\n"));
+        return Err(e.ret());
+    }
+    Ok(table)
+}

@@ -101,7 +101,7 @@ fn reads_back(name: &str, cg: &Cgroups, policy: &Policy, rendered: &str) {
         panic!("{name}: the printed policy does not read back: {e}\n{printed}")
     });
     assert_eq!(to_toml(&again), printed, "{name}: printing is not stable");
-    let (_, plan) = crate::plan::validate(cg, again, None, crate::plan::Kernel::Unchecked)
+    let plan = crate::plan::validate(cg, again, None, crate::plan::Kernel::Unchecked)
         .unwrap_or_else(|e| panic!("{name}: the printed policy does not validate: {e}\n{printed}"));
     let again = crate::plan::Diff::new(cg, &plan, &Default::default()).render();
     assert_eq!(
@@ -133,7 +133,7 @@ fn plan(name: &str, policy: &Policy) {
         fake_hybrid_host(&root)
     });
     match crate::plan::validate(cg, policy.clone(), None, crate::plan::Kernel::Unchecked) {
-        Ok((_, plan)) => {
+        Ok(plan) => {
             let rendered = crate::plan::Diff::new(cg, &plan, &Default::default()).render();
             reads_back(name, cg, policy, &rendered);
         }

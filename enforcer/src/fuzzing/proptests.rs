@@ -59,7 +59,7 @@ fn plan_takes_mutated_examples() {
                 return Ok(());
             };
             match crate::plan::validate(&cg, policy, None, crate::plan::Kernel::Unchecked) {
-                Ok((_, plan)) => {
+                Ok(plan) => {
                     let _ = crate::plan::Diff::new(&cg, &plan, &Default::default()).render();
                 }
                 Err(err) => {

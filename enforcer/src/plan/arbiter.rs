@@ -195,73 +195,14 @@ pub(super) fn plan(
             }
         }
     }
-    for (d, key) in ["min_egress", "min_ingress"].into_iter().enumerate() {
-        let Some((capacity, cap_span)) = &caps[d] else {
-            continue;
-        };
-        let total: u64 = level_floors[d].values().sum();
-        if total > *capacity {
-            let span = policy
-                .groups
-                .iter()
-                .rev()
-                .find_map(|g| {
-                    if d == 0 {
-                        g.floors.egress.as_ref()
-                    } else {
-                        g.floors.ingress.as_ref()
-                    }
-                })
-                .map_or(cap_span.clone(), |f| f.span.clone());
-            return Err(PlanError::Rule {
-                span,
-                message: format!(
-                    "the groups' `{key}` floors add up to {total} bytes/s, more than the node's \
-                     capacity of {capacity} bytes/s (at {cap_span}): lower the floors or raise \
-                     the capacity"
-                ),
-            });
-        }
-    }
+    floors_fit(policy, &caps, &level_floors)?;
     let shares = [
         base_shares(cap_values[0], &level_floors[0]),
         base_shares(cap_values[1], &level_floors[1]),
     ];
     let arbiter = match &policy.arbiter {
         Some(spec) if arbiter_on => {
-            let resources: Vec<Resource> = match &spec.resources {
-                Some(list) => {
-                    for r in &list.value {
-                        let needs = match r {
-                            Resource::Egress => Some(("egress", 0)),
-                            Resource::Ingress => Some(("ingress", 1)),
-                            _ => None,
-                        };
-                        if let Some((name, d)) = needs
-                            && caps[d].is_none()
-                        {
-                            return Err(PlanError::Rule {
-                                span: list.span.clone(),
-                                message: format!(
-                                    "`resources` lists `{name}`, but the node has no \
-                                     `{name}_capacity`: the arbiter shares a capacity it knows; \
-                                     set `[agent] {name}_capacity` (such as `\"1Gbit\"`) or \
-                                     remove `{name}`"
-                                ),
-                            });
-                        }
-                    }
-                    list.value.clone()
-                }
-                None => Resource::ALL
-                    .into_iter()
-                    .filter(|r| match r {
-                        Resource::Egress => caps[0].is_some(),
-                        Resource::Ingress => caps[1].is_some(),
-                        _ => true,
-                    })
-                    .collect(),
-            };
+            let resources = arbiter_resources(spec, &caps)?;
             let levels: std::collections::BTreeSet<Priority> =
                 policy.groups.iter().map(priority_of).collect();
             if levels.len() < 2 {
@@ -310,6 +251,85 @@ pub(super) fn plan(
         shares,
         arbiter,
         share_levels,
+    })
+}
+
+/// Per direction with a capacity: the leaf groups' floors must fit in it;
+/// the error points at the last floor written.
+fn floors_fit(
+    policy: &Policy,
+    caps: &[Option<(u64, Span)>; 2],
+    level_floors: &[BTreeMap<Priority, u64>; 2],
+) -> Result<(), PlanError> {
+    for (d, key) in ["min_egress", "min_ingress"].into_iter().enumerate() {
+        let Some((capacity, cap_span)) = &caps[d] else {
+            continue;
+        };
+        let total: u64 = level_floors[d].values().sum();
+        if total > *capacity {
+            let span = policy
+                .groups
+                .iter()
+                .rev()
+                .find_map(|g| {
+                    if d == 0 {
+                        g.floors.egress.as_ref()
+                    } else {
+                        g.floors.ingress.as_ref()
+                    }
+                })
+                .map_or(cap_span.clone(), |f| f.span.clone());
+            return Err(PlanError::Rule {
+                span,
+                message: format!(
+                    "the groups' `{key}` floors add up to {total} bytes/s, more than the node's \
+                     capacity of {capacity} bytes/s (at {cap_span}): lower the floors or raise \
+                     the capacity"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The resources the arbiter shares: those listed (each network one needs
+/// its capacity), or every resource the node can share.
+fn arbiter_resources(
+    spec: &crate::config::ArbiterSpec,
+    caps: &[Option<(u64, Span)>; 2],
+) -> Result<Vec<Resource>, PlanError> {
+    Ok(match &spec.resources {
+        Some(list) => {
+            for r in &list.value {
+                let needs = match r {
+                    Resource::Egress => Some(("egress", 0)),
+                    Resource::Ingress => Some(("ingress", 1)),
+                    _ => None,
+                };
+                if let Some((name, d)) = needs
+                    && caps[d].is_none()
+                {
+                    return Err(PlanError::Rule {
+                        span: list.span.clone(),
+                        message: format!(
+                            "`resources` lists `{name}`, but the node has no \
+                             `{name}_capacity`: the arbiter shares a capacity it knows; \
+                             set `[agent] {name}_capacity` (such as `\"1Gbit\"`) or \
+                             remove `{name}`"
+                        ),
+                    });
+                }
+            }
+            list.value.clone()
+        }
+        None => Resource::ALL
+            .into_iter()
+            .filter(|r| match r {
+                Resource::Egress => caps[0].is_some(),
+                Resource::Ingress => caps[1].is_some(),
+                _ => true,
+            })
+            .collect(),
     })
 }
 

@@ -39,6 +39,6 @@ pub use diff::{Diff, InForce};
 pub use error::PlanError;
 pub use features::check_features;
 pub use kernel::{group_rules, group_rules_for, packet_priority};
-pub use model::{FeatureNeed, Plan, PlannedGroup};
+pub use model::{FeatureNeed, Plan, PlannedGroup, RuleCounts};
 pub use shares::base_shares;
 pub use validate::{Kernel, parent_of, validate, validate_file, validate_for};

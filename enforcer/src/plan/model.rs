@@ -57,4 +57,28 @@ pub struct Plan {
     pub arbiter: Option<super::ArbiterPlan>,
     /// `[[container]]` rules, in policy order (the first that matches wins).
     pub containers: Vec<super::PlannedContainers>,
+    /// The policy's `[agent]` table as written: the agent's settings where
+    /// its command line sets none.
+    pub agent: Option<crate::config::AgentSpec>,
+    /// The delegated subtree the groups were placed below (`--parent`, else
+    /// `[agent] parent`), if any.
+    pub parent: Option<crate::cgroup::GroupPath>,
+    /// `[[classify]]` rules, in policy order.
+    pub classify: Vec<crate::config::ClassifyRule>,
+    /// The syscalls the policy's deny lists name (a label value each in the
+    /// metrics).
+    pub syscall_names: Vec<String>,
+    /// Rules of the policy, per kind.
+    pub rule_counts: RuleCounts,
+}
+
+/// How many rules of each kind a policy has (`enforcer_rules_loaded`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleCounts {
+    /// Groups with network address lists, rates or budgets.
+    pub network: u64,
+    /// Syscall deny entries.
+    pub syscall: u64,
+    /// Closed-loop `when` rules.
+    pub when: u64,
 }

@@ -63,7 +63,7 @@ fn when_set_actions_are_checked_at_load() {
     assert!(message.contains("nosuch"), "{message}");
 
     let (_t, cg) = fake_v2();
-    let (_, plan) = validate(
+    let plan = validate(
         &cg,
         policy(&rule("\"set memory.max=512M\"")),
         None,
@@ -121,7 +121,7 @@ fn kernel_refusals_name_the_group_and_the_line() {
     // The same policy on a kernel that loads BPF-LSM programs.
     let (_t, cg) = fake_v2();
     let fine = report_refusing(Feature::OomEvents);
-    let (_, plan) = validate(&cg, policy(&text), None, Kernel::Report(&fine)).unwrap();
+    let plan = validate(&cg, policy(&text), None, Kernel::Report(&fine)).unwrap();
     assert!(plan.kernel_checked);
 }
 
@@ -134,7 +134,7 @@ fn dry_run_diff_covers_every_section() {
                 [[group.web.when]]\nmetric = \"egress_bytes_per_sec\"\nabove = \"50M\"\n\
                 then = [\"throttle egress 5Mbit\"]\nuntil = \"30s\"\n";
     let (_t, cg) = fake_v2();
-    let (_, plan) = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
+    let plan = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
     let diff = Diff::new(&cg, &plan, &InForce::default());
     let web = &diff.groups[0];
     assert_eq!(web.action, "create");
@@ -277,7 +277,7 @@ fn messages_say_each_thing_once() {
 fn a_group_without_settings_is_created_in_the_cgroup2_tree() {
     let (_t, cg) = fake_v2();
     let text = "[group.bare]\n\n[group.rules.network]\nconnect_deny = [\"10.0.0.0/8\"]\n";
-    let (_, plan) = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
+    let plan = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
     let v2 = cg.v2().unwrap();
     for g in &plan.cgroups.groups {
         assert!(
@@ -296,9 +296,7 @@ fn a_group_without_settings_is_created_in_the_cgroup2_tree() {
 
 fn planned(text: &str) -> Plan {
     let (_t, cg) = fake_v2();
-    validate(&cg, policy(text), None, Kernel::Unchecked)
-        .unwrap()
-        .1
+    validate(&cg, policy(text), None, Kernel::Unchecked).unwrap()
 }
 
 /// Issue 13: priorities as levels, the node's shares among the leaves, and
@@ -418,7 +416,7 @@ fn deny_rules_name_the_sockets_their_hook_cannot_see() {
     let (_t, cg) = fake_v2();
     let text = "[group.web.syscalls]\ndeny = [\"socket\", \"connect\", \"bind\", \"setsockopt\"]\n\
                 action = \"deny\"\n";
-    let (_, plan) = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
+    let plan = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
     let coverage: Vec<&String> = plan
         .warnings
         .iter()
@@ -433,7 +431,7 @@ fn deny_rules_name_the_sockets_their_hook_cannot_see() {
     );
     // `kill` stops the call itself, whatever the family.
     let text = "[group.web.syscalls]\ndeny = [\"socket\"]\naction = \"kill\"\n";
-    let (_, plan) = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
+    let plan = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
 }
 
@@ -458,7 +456,7 @@ fn x86_only_syscall_names_are_refused_for_aarch64_nodes() {
         err.to_string(),
         "p.toml:5:19: \"poll\" does not exist on aarch64; use \"ppoll\""
     );
-    let (_, plan) = validate_for(
+    let plan = validate_for(
         &cg,
         policy(text),
         None,
@@ -468,4 +466,44 @@ fn x86_only_syscall_names_are_refused_for_aarch64_nodes() {
     .expect("x86_64 has every name");
     let rules = plan.groups[0].rules.syscalls.as_ref().unwrap();
     assert_eq!(rules.arch, crate::arch::Arch::X86_64);
+}
+
+/// Issue 19: the agent runs by the plan alone. What it read from the policy
+/// beside the plan (its `[agent]` settings, the parent, the `[[classify]]`
+/// rules, the rule counts and syscall names the metrics show) is in the
+/// plan, as `validate` judged it.
+#[test]
+fn the_plan_carries_what_the_agent_runs_by() {
+    let (_t, cg) = fake_v2();
+    let text = "[agent]\ninterval = \"2s\"\nparent = \"deleg\"\n\n\
+                [group.web.network]\negress_rate = \"10Mbit\"\n\n\
+                [group.web.syscalls]\ndeny = [\"ptrace\", \"mount\"]\naction = \"log\"\n\n\
+                [[group.web.when]]\nmetric = \"oom_kills\"\nabove = 0\nthen = [\"log\"]\n\n\
+                [group.batch.syscalls]\ndeny = [\"reboot\"]\naction = \"log\"\n\n\
+                [[classify]]\ncomm = \"worker\"\ncontrollers = [\"cpu\"]\ndestination = \"web\"\n";
+    let plan = validate(&cg, policy(text), None, Kernel::Unchecked).unwrap();
+    assert_eq!(
+        plan.agent
+            .as_ref()
+            .and_then(|a| a.interval.as_ref())
+            .map(|i| i.value),
+        Some(std::time::Duration::from_secs(2))
+    );
+    assert_eq!(plan.parent.as_ref().map(|p| p.as_str()), Some("deleg"));
+    assert_eq!(plan.groups[0].path.as_str(), "deleg/web");
+    assert_eq!(plan.classify.len(), 1);
+    assert_eq!(plan.classify[0].destination.value, "web");
+    assert_eq!(
+        plan.rule_counts,
+        RuleCounts {
+            network: 1,
+            syscall: 3,
+            when: 1
+        }
+    );
+    assert_eq!(plan.syscall_names, ["ptrace", "mount", "reboot"]);
+    // `--parent` wins over the file's.
+    let plan = validate(&cg, policy(text), Some("other"), Kernel::Unchecked).unwrap();
+    assert_eq!(plan.parent.as_ref().map(|p| p.as_str()), Some("other"));
+    assert_eq!(plan.groups[0].path.as_str(), "other/web");
 }

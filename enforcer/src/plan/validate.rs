@@ -12,7 +12,7 @@ use super::control::{ControlRule, control_rules};
 use super::error::PlanError;
 use super::features::{check_features, feature_needs, label_of};
 use super::kernel::group_rules_for;
-use super::model::{Plan, PlannedGroup};
+use super::model::{Plan, PlannedGroup, RuleCounts};
 
 /// Whether (and how) to check that this kernel runs what the policy needs.
 /// Probing loads every program through the verifier, which needs root and
@@ -48,7 +48,7 @@ pub fn validate_file(
     file: &Path,
     parent: Option<&str>,
     kernel: Kernel<'_>,
-) -> Result<(Policy, Plan), PlanError> {
+) -> Result<Plan, PlanError> {
     validate(cg, crate::config::load(file)?, parent, kernel)
 }
 
@@ -61,7 +61,7 @@ pub fn validate(
     policy: Policy,
     parent: Option<&str>,
     kernel: Kernel<'_>,
-) -> Result<(Policy, Plan), PlanError> {
+) -> Result<Plan, PlanError> {
     validate_for(cg, policy, parent, kernel, Arch::host())
 }
 
@@ -74,8 +74,9 @@ pub fn validate_for(
     parent: Option<&str>,
     kernel: Kernel<'_>,
     arch: Arch,
-) -> Result<(Policy, Plan), PlanError> {
-    if let Some(parent) = parent_of(parent, &policy)? {
+) -> Result<Plan, PlanError> {
+    let parent = parent_of(parent, &policy)?;
+    if let Some(parent) = &parent {
         for g in &mut policy.groups {
             g.name = format!("{}/{}", parent.as_str(), g.name.trim_start_matches('/'));
         }
@@ -144,6 +145,34 @@ pub fn validate_for(
         shares: arbiter.shares,
         arbiter: arbiter.arbiter,
         containers,
+        rule_counts: rule_counts(&policy),
+        syscall_names: syscall_names(&policy),
+        agent: policy.agent,
+        parent,
+        classify: policy.classify,
     };
-    Ok((policy, plan))
+    Ok(plan)
+}
+
+/// What `enforcer_rules_loaded` counts for a policy.
+fn rule_counts(policy: &Policy) -> RuleCounts {
+    let mut r = RuleCounts::default();
+    for g in &policy.groups {
+        if g.network.is_some() {
+            r.network += 1;
+        }
+        r.syscall += g.syscalls.as_ref().map_or(0, |s| s.deny.len() as u64);
+        r.when += g.when.len() as u64;
+    }
+    r
+}
+
+/// The policy's syscall names (label values of `enforcer_syscall_calls_total`).
+fn syscall_names(policy: &Policy) -> Vec<String> {
+    policy
+        .groups
+        .iter()
+        .filter_map(|g| g.syscalls.as_ref())
+        .flat_map(|s| s.deny.iter().map(|d| d.value.name().to_string()))
+        .collect()
 }

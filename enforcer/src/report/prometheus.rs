@@ -5,9 +5,10 @@
 //! scrape to the next.
 //!
 //! The per-group counter families come from the counter table
-//! ([`crate::counters`]); every other metric is declared once, in
-//! [`Export::encode`], its name, type, unit, help and labels next to each
-//! other (the list in README's Metrics section mirrors both).
+//! ([`crate::counters`]); every other metric is declared once, in one of the
+//! `*_families` functions `Export::encode` calls, its name, type, unit, help
+//! and labels next to each other (the list in README's Metrics section
+//! mirrors both).
 //!
 //! Cardinality: which groups are exported is decided by
 //! [`Rollup`](super::Rollup) (a depth and a maximum count); each exported
@@ -233,308 +234,344 @@ impl Collector for Export {
         let state = self.0.read().map_err(|_| std::fmt::Error)?;
         let gs = &state.groups;
         let e = &mut enc;
-        // ----- per group: the counter table (eBPF) -----
+        // Per group: the counter table (eBPF), then cgroupfs and the policy.
         counter_families(e, gs)?;
-        let fixed;
-        let names: &[String] = if state.syscalls.is_empty() {
-            fixed = syscall_labels([]);
-            &fixed
-        } else {
-            &state.syscalls
-        };
-        family(
-            e,
-            (
-                "enforcer_syscall_calls",
-                C,
-                None,
-                "Calls of each syscall of a fixed set (README) plus the policy's; all others as syscall=\"other\"",
-            ),
-            each(gs, |r| {
-                let mut other = r.counts[crate::counters::Counter::Syscalls];
-                let mut out: Vec<(Labels, u64)> = names
-                    .iter()
-                    .filter(|n| n.as_str() != "other")
-                    .map(|n| {
-                        let v = r.syscalls_by_name.get(n).copied().unwrap_or(0);
-                        other = other.saturating_sub(v);
-                        (with(r, &[("syscall", n)]), v)
-                    })
-                    .collect();
-                out.push((with(r, &[("syscall", "other")]), other));
-                out
-            }),
-        )?;
-        // ----- per group: cgroupfs usage -----
-        family(
-            e,
-            (
-                "enforcer_memory_usage",
-                G,
-                Some(Unit::Bytes),
-                "Memory charged to the group",
-            ),
-            each(gs, |r| vec![(g(r), r.memory.usage_bytes)]),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_memory_limit",
-                G,
-                Some(Unit::Bytes),
-                "Memory limit of the group (limited groups only)",
-            ),
-            each(gs, |r| {
-                (r.memory.limit_bytes > 0)
-                    .then(|| (g(r), r.memory.limit_bytes))
-                    .into_iter()
-                    .collect()
-            }),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_oom_kills",
-                C,
-                None,
-                "Processes of the group killed by the OOM killer",
-            ),
-            each(gs, |r| vec![(g(r), r.memory.oom_kills)]),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_cpu_usage",
-                C,
-                Some(Unit::Seconds),
-                "CPU time used by the group",
-            ),
-            each(gs, |r| vec![(g(r), r.cpu.usage_usec as f64 / 1e6)]),
-        )?;
-        // ----- per group: limits and labels -----
-        let budgets = |r: &GroupReport, f: fn(&crate::bpf::BudgetReport) -> u64| {
-            r.limits
-                .iter()
-                .filter_map(|l| {
-                    l.budget
-                        .as_ref()
-                        .map(|b| (with(r, &[("direction", l.direction)]), f(b)))
-                })
-                .collect::<Vec<_>>()
-        };
-        family(
-            e,
-            (
-                "enforcer_budget",
-                G,
-                Some(Unit::Bytes),
-                "Byte budget per window of the group (budgeted groups only)",
-            ),
-            each(gs, |r| budgets(r, |b| b.bytes)),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_budget_remaining",
-                G,
-                Some(Unit::Bytes),
-                "Bytes left of the budget in the current window",
-            ),
-            each(gs, |r| budgets(r, |b| b.remaining_bytes)),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_group_info",
-                G,
-                None,
-                "What runs in the group: systemd unit, container runtime, id and name, Kubernetes pod UID and QoS class",
-            ),
-            each(gs, |r| {
-                let w = &r.workload;
-                if w.is_empty() {
-                    return Vec::new();
-                }
-                let mut l = g(r);
-                for (k, v) in [
-                    ("unit", &w.unit),
-                    ("runtime", &w.runtime),
-                    ("container_id", &w.container_id),
-                    ("container_name", &w.container_name),
-                    ("pod_uid", &w.pod_uid),
-                    ("qos_class", &w.qos_class),
-                ] {
-                    l.push((k, v.clone().unwrap_or_default()));
-                }
-                vec![(l, 1u64)]
-            }),
-        )?;
-        // ----- the agent itself -----
-        let a = &state.agent;
-        family(
-            e,
-            (
-                "enforcer_build_info",
-                G,
-                None,
-                "The agent's version (always 1)",
-            ),
-            [(
-                vec![("version", env!("CARGO_PKG_VERSION").to_string())],
-                1u64,
-            )],
-        )?;
-        family(
-            e,
-            (
-                "enforcer_collection_duration",
-                G,
-                Some(Unit::Seconds),
-                "How long the last collection of every counter took",
-            ),
-            [(vec![], a.collection_seconds)],
-        )?;
-        family(
-            e,
-            (
-                "enforcer_collections",
-                C,
-                None,
-                "Collections done since the agent started",
-            ),
-            [(vec![], a.collections)],
-        )?;
-        family(
-            e,
-            (
-                "enforcer_map_entries",
-                G,
-                None,
-                "Entries in each per-group kernel map",
-            ),
-            a.maps
-                .iter()
-                .map(|m| (vec![("map", m.name.to_string())], m.entries)),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_map_capacity",
-                G,
-                None,
-                "Entries each per-group kernel map can hold; a full map counts no new group",
-            ),
-            a.maps
-                .iter()
-                .map(|m| (vec![("map", m.name.to_string())], m.capacity)),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_map_full",
-                C,
-                None,
-                "Events a counting map had no room for: counted in the group's nearest counted ancestor where it has one, else uncounted (raise its capacity: --max-groups, --max-syscall-keys)",
-            ),
-            a.map_full
-                .iter()
-                .map(|(m, n)| (vec![("map", (*m).to_string())], *n)),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_subgroups_counted",
-                G,
-                None,
-                "Groups below this one with counters of their own",
-            ),
-            a.quotas
-                .iter()
-                .map(|(g, q)| (vec![("group", g.clone())], q.admitted)),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_subgroups_quota",
-                G,
-                None,
-                "How many groups below this one may have counters of their own (--max-subgroups)",
-            ),
-            a.quotas
-                .iter()
-                .map(|(g, q)| (vec![("group", g.clone())], u64::from(q.quota))),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_subgroups_folded",
-                C,
-                None,
-                "Events of groups below this one beyond its quota, counted in their nearest counted ancestor",
-            ),
-            a.quotas
-                .iter()
-                .map(|(g, q)| (vec![("group", g.clone())], q.folded)),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_events",
-                C,
-                None,
-                "Events read from the kernel ring buffer",
-            ),
-            [(vec![], a.events)],
-        )?;
-        family(
-            e,
-            (
-                "enforcer_audit_lines_lost",
-                C,
-                None,
-                "Audit log lines of the agent's own (notes, rule and arbiter changes) it could not write, e.g. with the disk full; kernel events wait in the ring buffer instead (what does not fit: enforcer_events_lost_total)",
-            ),
-            [(vec![], a.audit_lines_lost)],
-        )?;
-        family(
-            e,
-            ("enforcer_reloads", C, None, "Policy reloads, by result"),
-            [
-                (vec![("result", "success".to_string())], a.reloads_ok),
-                (vec![("result", "failure".to_string())], a.reloads_failed),
-            ],
-        )?;
-        family(
-            e,
-            ("enforcer_rules_loaded", G, None, "Rules in force, by kind"),
-            [
-                ("network", a.rules.network),
-                ("syscall", a.rules.syscall),
-                ("when", a.rules.when),
-            ]
-            .map(|(k, v)| (vec![("kind", k.to_string())], v)),
-        )?;
-        family(
-            e,
-            (
-                "enforcer_metrics_groups",
-                G,
-                None,
-                "Groups exported, and left out by metrics_max_groups",
-            ),
-            [
-                (vec![("state", "exported".to_string())], gs.len() as u64),
-                (
-                    vec![("state", "omitted".to_string())],
-                    a.groups_omitted as u64,
-                ),
-            ],
-        )?;
+        syscall_family(e, gs, &state.syscalls)?;
+        usage_families(e, gs)?;
+        limit_and_label_families(e, gs)?;
+        // The agent itself.
+        agent_families(e, &state.agent)?;
+        map_families(e, &state.agent)?;
+        health_families(e, &state.agent, gs.len())?;
         if let Some(a) = &state.arbiter {
-            arbiter(&mut enc, a)?;
+            arbiter(e, a)?;
         }
         Ok(())
     }
+}
+
+/// Calls per syscall of the label set ([`syscall_labels`]; empty means the
+/// fixed set); the rest of the group's calls as `other`.
+fn syscall_family(
+    e: &mut DescriptorEncoder<'_>,
+    gs: &[GroupReport],
+    syscalls: &[String],
+) -> std::fmt::Result {
+    let fixed;
+    let names: &[String] = if syscalls.is_empty() {
+        fixed = syscall_labels([]);
+        &fixed
+    } else {
+        syscalls
+    };
+    family(
+        e,
+        (
+            "enforcer_syscall_calls",
+            C,
+            None,
+            "Calls of each syscall of a fixed set (README) plus the policy's; all others as syscall=\"other\"",
+        ),
+        each(gs, |r| {
+            let mut other = r.counts[crate::counters::Counter::Syscalls];
+            let mut out: Vec<(Labels, u64)> = names
+                .iter()
+                .filter(|n| n.as_str() != "other")
+                .map(|n| {
+                    let v = r.syscalls_by_name.get(n).copied().unwrap_or(0);
+                    other = other.saturating_sub(v);
+                    (with(r, &[("syscall", n)]), v)
+                })
+                .collect();
+            out.push((with(r, &[("syscall", "other")]), other));
+            out
+        }),
+    )
+}
+
+/// cgroupfs usage per group: memory, OOM kills, CPU time.
+fn usage_families(e: &mut DescriptorEncoder<'_>, gs: &[GroupReport]) -> std::fmt::Result {
+    family(
+        e,
+        (
+            "enforcer_memory_usage",
+            G,
+            Some(Unit::Bytes),
+            "Memory charged to the group",
+        ),
+        each(gs, |r| vec![(g(r), r.memory.usage_bytes)]),
+    )?;
+    family(
+        e,
+        (
+            "enforcer_memory_limit",
+            G,
+            Some(Unit::Bytes),
+            "Memory limit of the group (limited groups only)",
+        ),
+        each(gs, |r| {
+            (r.memory.limit_bytes > 0)
+                .then(|| (g(r), r.memory.limit_bytes))
+                .into_iter()
+                .collect()
+        }),
+    )?;
+    family(
+        e,
+        (
+            "enforcer_oom_kills",
+            C,
+            None,
+            "Processes of the group killed by the OOM killer",
+        ),
+        each(gs, |r| vec![(g(r), r.memory.oom_kills)]),
+    )?;
+    family(
+        e,
+        (
+            "enforcer_cpu_usage",
+            C,
+            Some(Unit::Seconds),
+            "CPU time used by the group",
+        ),
+        each(gs, |r| vec![(g(r), r.cpu.usage_usec as f64 / 1e6)]),
+    )
+}
+
+/// Per group: the policy's budgets, and what runs in the group.
+fn limit_and_label_families(e: &mut DescriptorEncoder<'_>, gs: &[GroupReport]) -> std::fmt::Result {
+    let budgets = |r: &GroupReport, f: fn(&crate::bpf::BudgetReport) -> u64| {
+        r.limits
+            .iter()
+            .filter_map(|l| {
+                l.budget
+                    .as_ref()
+                    .map(|b| (with(r, &[("direction", l.direction)]), f(b)))
+            })
+            .collect::<Vec<_>>()
+    };
+    family(
+        e,
+        (
+            "enforcer_budget",
+            G,
+            Some(Unit::Bytes),
+            "Byte budget per window of the group (budgeted groups only)",
+        ),
+        each(gs, |r| budgets(r, |b| b.bytes)),
+    )?;
+    family(
+        e,
+        (
+            "enforcer_budget_remaining",
+            G,
+            Some(Unit::Bytes),
+            "Bytes left of the budget in the current window",
+        ),
+        each(gs, |r| budgets(r, |b| b.remaining_bytes)),
+    )?;
+    family(
+        e,
+        (
+            "enforcer_group_info",
+            G,
+            None,
+            "What runs in the group: systemd unit, container runtime, id and name, Kubernetes pod UID and QoS class",
+        ),
+        each(gs, |r| {
+            let w = &r.workload;
+            if w.is_empty() {
+                return Vec::new();
+            }
+            let mut l = g(r);
+            for (k, v) in [
+                ("unit", &w.unit),
+                ("runtime", &w.runtime),
+                ("container_id", &w.container_id),
+                ("container_name", &w.container_name),
+                ("pod_uid", &w.pod_uid),
+                ("qos_class", &w.qos_class),
+            ] {
+                l.push((k, v.clone().unwrap_or_default()));
+            }
+            vec![(l, 1u64)]
+        }),
+    )
+}
+
+/// The agent's build and its collections.
+fn agent_families(e: &mut DescriptorEncoder<'_>, a: &AgentMetrics) -> std::fmt::Result {
+    family(
+        e,
+        (
+            "enforcer_build_info",
+            G,
+            None,
+            "The agent's version (always 1)",
+        ),
+        [(
+            vec![("version", env!("CARGO_PKG_VERSION").to_string())],
+            1u64,
+        )],
+    )?;
+    family(
+        e,
+        (
+            "enforcer_collection_duration",
+            G,
+            Some(Unit::Seconds),
+            "How long the last collection of every counter took",
+        ),
+        [(vec![], a.collection_seconds)],
+    )?;
+    family(
+        e,
+        (
+            "enforcer_collections",
+            C,
+            None,
+            "Collections done since the agent started",
+        ),
+        [(vec![], a.collections)],
+    )
+}
+
+/// The per-group kernel maps: how full, what overflowed, subtree quotas.
+fn map_families(e: &mut DescriptorEncoder<'_>, a: &AgentMetrics) -> std::fmt::Result {
+    family(
+        e,
+        (
+            "enforcer_map_entries",
+            G,
+            None,
+            "Entries in each per-group kernel map",
+        ),
+        a.maps
+            .iter()
+            .map(|m| (vec![("map", m.name.to_string())], m.entries)),
+    )?;
+    family(
+        e,
+        (
+            "enforcer_map_capacity",
+            G,
+            None,
+            "Entries each per-group kernel map can hold; a full map counts no new group",
+        ),
+        a.maps
+            .iter()
+            .map(|m| (vec![("map", m.name.to_string())], m.capacity)),
+    )?;
+    family(
+        e,
+        (
+            "enforcer_map_full",
+            C,
+            None,
+            "Events a counting map had no room for: counted in the group's nearest counted ancestor where it has one, else uncounted (raise its capacity: --max-groups, --max-syscall-keys)",
+        ),
+        a.map_full
+            .iter()
+            .map(|(m, n)| (vec![("map", (*m).to_string())], *n)),
+    )?;
+    family(
+        e,
+        (
+            "enforcer_subgroups_counted",
+            G,
+            None,
+            "Groups below this one with counters of their own",
+        ),
+        a.quotas
+            .iter()
+            .map(|(g, q)| (vec![("group", g.clone())], q.admitted)),
+    )?;
+    family(
+        e,
+        (
+            "enforcer_subgroups_quota",
+            G,
+            None,
+            "How many groups below this one may have counters of their own (--max-subgroups)",
+        ),
+        a.quotas
+            .iter()
+            .map(|(g, q)| (vec![("group", g.clone())], u64::from(q.quota))),
+    )?;
+    family(
+        e,
+        (
+            "enforcer_subgroups_folded",
+            C,
+            None,
+            "Events of groups below this one beyond its quota, counted in their nearest counted ancestor",
+        ),
+        a.quotas
+            .iter()
+            .map(|(g, q)| (vec![("group", g.clone())], q.folded)),
+    )
+}
+
+/// Events, audit lines, reloads, rules in force, groups exported.
+fn health_families(
+    e: &mut DescriptorEncoder<'_>,
+    a: &AgentMetrics,
+    exported: usize,
+) -> std::fmt::Result {
+    family(
+        e,
+        (
+            "enforcer_events",
+            C,
+            None,
+            "Events read from the kernel ring buffer",
+        ),
+        [(vec![], a.events)],
+    )?;
+    family(
+        e,
+        (
+            "enforcer_audit_lines_lost",
+            C,
+            None,
+            "Audit log lines of the agent's own (notes, rule and arbiter changes) it could not write, e.g. with the disk full; kernel events wait in the ring buffer instead (what does not fit: enforcer_events_lost_total)",
+        ),
+        [(vec![], a.audit_lines_lost)],
+    )?;
+    family(
+        e,
+        ("enforcer_reloads", C, None, "Policy reloads, by result"),
+        [
+            (vec![("result", "success".to_string())], a.reloads_ok),
+            (vec![("result", "failure".to_string())], a.reloads_failed),
+        ],
+    )?;
+    family(
+        e,
+        ("enforcer_rules_loaded", G, None, "Rules in force, by kind"),
+        [
+            ("network", a.rules.network),
+            ("syscall", a.rules.syscall),
+            ("when", a.rules.when),
+        ]
+        .map(|(k, v)| (vec![("kind", k.to_string())], v)),
+    )?;
+    family(
+        e,
+        (
+            "enforcer_metrics_groups",
+            G,
+            None,
+            "Groups exported, and left out by metrics_max_groups",
+        ),
+        [
+            (vec![("state", "exported".to_string())], exported as u64),
+            (
+                vec![("state", "omitted".to_string())],
+                a.groups_omitted as u64,
+            ),
+        ],
+    )
 }
 
 /// The arbiter's series: steps yielded per group, resource and the group

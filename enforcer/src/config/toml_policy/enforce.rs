@@ -92,125 +92,135 @@ impl Reader<'_, '_> {
 
     pub(super) fn agent(&self, table: &Spanned<AgentTable>) -> Result<AgentSpec, ConfigError> {
         let t = table.get_ref();
-        let mut agent = AgentSpec {
+        let on_exit = [("keep", OnExit::Keep), ("detach", OnExit::Detach)];
+        // Fields in the order of the table's keys: the first bad one is the
+        // one reported.
+        Ok(AgentSpec {
             span: self.table_at(table),
-            metrics: None,
-            interval: None,
-            on_exit: None,
-            audit_log: None,
-            audit_group: None,
-            observe: None,
-            parent: None,
-            egress_capacity: None,
-            ingress_capacity: None,
-            metrics_depth: None,
-            metrics_max_groups: None,
-            audit_max_size: None,
+            metrics: t.metrics.as_ref().map(|v| self.metrics(v)).transpose()?,
+            interval: t.interval.as_ref().map(|v| self.interval(v)).transpose()?,
+            on_exit: (t.on_exit.as_ref())
+                .map(|v| self.keyword("on_exit", v, &on_exit))
+                .transpose()?,
+            audit_log: t
+                .audit_log
+                .as_ref()
+                .map(|v| self.audit_log(v))
+                .transpose()?,
+            audit_group: (t.audit_group.as_ref())
+                .map(|v| self.audit_group(v))
+                .transpose()?,
+            observe: t.observe.as_ref().map(|v| self.observe(v)).transpose()?,
+            parent: (t.parent.as_ref())
+                .map(|v| {
+                    let (text, span) =
+                        self.string("parent", v, "\"system.slice/enforcer-groups.service\"")?;
+                    Ok(spanned(text.to_owned(), span))
+                })
+                .transpose()?,
+            egress_capacity: (t.egress_capacity.as_ref())
+                .map(|v| self.rate("egress_capacity", v))
+                .transpose()?,
+            ingress_capacity: (t.ingress_capacity.as_ref())
+                .map(|v| self.rate("ingress_capacity", v))
+                .transpose()?,
+            metrics_depth: (t.metrics_depth.as_ref())
+                .map(|v| self.count("metrics_depth", v, 0))
+                .transpose()?,
+            metrics_max_groups: (t.metrics_max_groups.as_ref())
+                .map(|v| self.count("metrics_max_groups", v, 1))
+                .transpose()?,
+            audit_max_size: (t.audit_max_size.as_ref())
+                .map(|v| self.audit_max_size(v))
+                .transpose()?,
+        })
+    }
+
+    /// `interval`: a duration of at least 10ms.
+    fn interval(&self, value: &Spanned<Raw>) -> Result<Sp<Duration>, ConfigError> {
+        let interval = self.duration("interval", value)?;
+        if interval.value < MIN_INTERVAL {
+            return Err(ConfigError::invalid(
+                interval.span,
+                "`interval` is shorter than 10ms: counters are read and rules checked once \
+                 per interval; write at least `interval = \"10ms\"`",
+            ));
+        }
+        Ok(interval)
+    }
+
+    /// `audit_log`: an absolute path.
+    fn audit_log(&self, value: &Spanned<Raw>) -> Result<Sp<PathBuf>, ConfigError> {
+        let example = "\"/var/log/enforcer/audit.jsonl\"";
+        let (text, span) = self.string("audit_log", value, example)?;
+        let path = PathBuf::from(text);
+        if !path.is_absolute() {
+            return Err(ConfigError::invalid(
+                span,
+                format!(
+                    "`audit_log` must be an absolute path (the agent does not run in your \
+                     directory): write it from `/`, such as `audit_log = {example}`"
+                ),
+            ));
+        }
+        Ok(spanned(path, span))
+    }
+
+    /// `audit_group`: a group of this host, as its gid.
+    fn audit_group(&self, value: &Spanned<Raw>) -> Result<Sp<u32>, ConfigError> {
+        let (text, span) = self.string("audit_group", value, "\"adm\"")?;
+        let Ok(Some(group)) = nix::unistd::Group::from_name(text) else {
+            return Err(ConfigError::invalid(
+                span,
+                format!(
+                    "`audit_group` names {text:?}, which is not a group on this host: name \
+                     an existing group (see /etc/group), such as `audit_group = \"adm\"`, or \
+                     leave it out to keep the audit log readable by root only"
+                ),
+            ));
         };
-        if let Some(value) = &t.metrics {
-            agent.metrics = Some(self.metrics(value)?);
-        }
-        if let Some(value) = &t.interval {
-            let interval = self.duration("interval", value)?;
-            if interval.value < MIN_INTERVAL {
-                return Err(ConfigError::invalid(
-                    interval.span,
-                    "`interval` is shorter than 10ms: counters are read and rules checked once \
-                     per interval; write at least `interval = \"10ms\"`",
-                ));
-            }
-            agent.interval = Some(interval);
-        }
-        if let Some(value) = &t.on_exit {
-            let choices = [("keep", OnExit::Keep), ("detach", OnExit::Detach)];
-            agent.on_exit = Some(self.keyword("on_exit", value, &choices)?);
-        }
-        if let Some(value) = &t.audit_log {
-            let example = "\"/var/log/enforcer/audit.jsonl\"";
-            let (text, span) = self.string("audit_log", value, example)?;
-            let path = PathBuf::from(text);
-            if !path.is_absolute() {
-                return Err(ConfigError::invalid(
-                    span,
-                    format!(
-                        "`audit_log` must be an absolute path (the agent does not run in your \
-                         directory): write it from `/`, such as `audit_log = {example}`"
-                    ),
-                ));
-            }
-            agent.audit_log = Some(spanned(path, span));
-        }
-        if let Some(value) = &t.audit_group {
-            let (text, span) = self.string("audit_group", value, "\"adm\"")?;
-            let Ok(Some(group)) = nix::unistd::Group::from_name(text) else {
-                return Err(ConfigError::invalid(
-                    span,
-                    format!(
-                        "`audit_group` names {text:?}, which is not a group on this host: name \
-                         an existing group (see /etc/group), such as `audit_group = \"adm\"`, or \
-                         leave it out to keep the audit log readable by root only"
-                    ),
-                ));
-            };
-            agent.audit_group = Some(spanned(group.gid.as_raw(), span));
-        }
-        if let Some(value) = &t.observe {
-            let Raw::Boolean(observe) = value.get_ref() else {
-                return Err(ConfigError::invalid(
-                    self.at(value),
-                    format!(
-                        "`observe` is {}: write `observe = true` or `observe = false` (no quotes)",
-                        value.get_ref().kind()
-                    ),
-                ));
-            };
-            agent.observe = Some(spanned(*observe, self.at(value)));
-        }
-        if let Some(value) = &t.parent {
-            let (text, span) =
-                self.string("parent", value, "\"system.slice/enforcer-groups.service\"")?;
-            agent.parent = Some(spanned(text.to_owned(), span));
-        }
-        if let Some(value) = &t.egress_capacity {
-            agent.egress_capacity = Some(self.rate("egress_capacity", value)?);
-        }
-        if let Some(value) = &t.ingress_capacity {
-            agent.ingress_capacity = Some(self.rate("ingress_capacity", value)?);
-        }
-        if let Some(value) = &t.metrics_depth {
-            agent.metrics_depth = Some(self.count("metrics_depth", value, 0)?);
-        }
-        if let Some(value) = &t.metrics_max_groups {
-            agent.metrics_max_groups = Some(self.count("metrics_max_groups", value, 1)?);
-        }
-        if let Some(value) = &t.audit_max_size {
-            let span = self.at(value);
-            let size = match value.get_ref() {
-                Raw::Integer(n) => u64::try_from(*n).ok(),
-                Raw::String(text) => match crate::units::parse_size(text) {
-                    Ok(n) => Some(n),
-                    Err(why) => {
-                        return Err(ConfigError::invalid(
-                            span,
-                            format!("`audit_max_size`: {why}"),
-                        ));
-                    }
-                },
-                _ => None,
-            };
-            match size {
-                Some(n) if n >= 4096 => agent.audit_max_size = Some(spanned(n, span)),
-                _ => {
+        Ok(spanned(group.gid.as_raw(), span))
+    }
+
+    /// `observe`: a boolean, without quotes.
+    fn observe(&self, value: &Spanned<Raw>) -> Result<Sp<bool>, ConfigError> {
+        let Raw::Boolean(observe) = value.get_ref() else {
+            return Err(ConfigError::invalid(
+                self.at(value),
+                format!(
+                    "`observe` is {}: write `observe = true` or `observe = false` (no quotes)",
+                    value.get_ref().kind()
+                ),
+            ));
+        };
+        Ok(spanned(*observe, self.at(value)))
+    }
+
+    /// `audit_max_size`: a size of at least 4K.
+    fn audit_max_size(&self, value: &Spanned<Raw>) -> Result<Sp<u64>, ConfigError> {
+        let span = self.at(value);
+        let size = match value.get_ref() {
+            Raw::Integer(n) => u64::try_from(*n).ok(),
+            Raw::String(text) => match crate::units::parse_size(text) {
+                Ok(n) => Some(n),
+                Err(why) => {
                     return Err(ConfigError::invalid(
                         span,
-                        "`audit_max_size` must be a size of at least 4K, such as \
-                         `audit_max_size = \"100M\"` (the audit log is rotated when it grows \
-                         past it)",
+                        format!("`audit_max_size`: {why}"),
                     ));
                 }
-            }
+            },
+            _ => None,
+        };
+        match size {
+            Some(n) if n >= 4096 => Ok(spanned(n, span)),
+            _ => Err(ConfigError::invalid(
+                span,
+                "`audit_max_size` must be a size of at least 4K, such as \
+                 `audit_max_size = \"100M\"` (the audit log is rotated when it grows \
+                 past it)",
+            )),
         }
-        Ok(agent)
     }
 
     /// A whole number of at least `min`, written without quotes.

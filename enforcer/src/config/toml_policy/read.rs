@@ -65,95 +65,7 @@ fn translate(err: &toml::de::Error, source: &SourceMap<'_>) -> ConfigError {
     if let Some(rest) = shape
         && let Some((found, expected)) = rest.split_once(", expected ")
     {
-        let expected = expected.split(" with ").next().unwrap_or(expected);
-        // A `[header]`'s table is named by the header's last part.
-        let line_before =
-            &source.text(0..offset)[source.text(0..offset).rfind('\n').map_or(0, |i| i + 1)..];
-        let header = source.text(offset..offset + 1) == "[" && line_before.trim().is_empty();
-        let in_array = !header
-            && line_before
-                .rsplit_once('=')
-                .is_some_and(|(_, v)| v.contains('['));
-        let (key, offset) = if header {
-            let line = source.rest(offset).lines().next().unwrap_or_default();
-            let head = line.split(']').next().unwrap_or(line);
-            let start = last_part_start(head);
-            (
-                Some(head[start..].trim().trim_matches('"').to_owned()),
-                offset + start,
-            )
-        } else {
-            (key_before(source, offset), offset)
-        };
-        // A wrong shape for a table is the key's mistake; point at the key.
-        let span = if header {
-            source.span(offset)
-        } else {
-            source.span(key_start(source.text(0..offset)).unwrap_or(offset))
-        };
-        let what = key
-            .as_ref()
-            .map(|k| format!("`{k}` is "))
-            .unwrap_or_default();
-        let found_kind = match found.split(' ').next().unwrap_or(found) {
-            "map" => "a table",
-            "sequence" => "an array",
-            "string" => "a string",
-            "integer" => "an integer",
-            "floating" => "a float",
-            "boolean" => "a boolean",
-            other => other,
-        };
-        let name = key.clone().unwrap_or_else(|| "this".to_owned());
-        if let Some(table) = expected.strip_prefix("struct ") {
-            let header = table_header(table);
-            if in_array {
-                return ConfigError::invalid(
-                    source.span(offset),
-                    format!(
-                        "`{name}` entries must be tables, not {found_kind}: write each under its \
-                         own `{header}` header"
-                    ),
-                );
-            }
-            let article = if header.starts_with("[a") { "an" } else { "a" };
-            return ConfigError::invalid(
-                span,
-                format!(
-                    "`{name}` must be a table: write {article} `{header}` header followed by its keys"
-                ),
-            );
-        }
-        if expected.starts_with("a table") || expected.starts_with("a group table") {
-            return ConfigError::invalid(span, format!("`{name}` must be {expected}"));
-        }
-        let span = source.span(offset);
-        if header && key.as_deref() == Some("when") {
-            let head = source.text(0..offset);
-            let head = &head[head.rfind('[').map_or(0, |i| i + 1)..];
-            let group = head
-                .trim_end_matches(['.', ' '])
-                .strip_prefix("group.")
-                .unwrap_or("NAME")
-                .trim_matches('"');
-            return ConfigError::invalid(
-                span,
-                format!(
-                    "`when` must be an array of rules: write the header with double brackets, \
-                     `[[group.\"{group}\".when]]`, once per rule"
-                ),
-            );
-        }
-        let found = match found.split(' ').next().unwrap_or(found) {
-            "map" => "a table",
-            "sequence" => "an array",
-            "string" => "a string",
-            "integer" => "an integer",
-            "floating" => "a float",
-            "boolean" => "a boolean",
-            other => other,
-        };
-        return ConfigError::invalid(span, format!("{what}{found}: write {expected}"));
+        return wrong_shape(source, offset, found, expected);
     }
     let found = source.describe(offset);
     if message.contains("string") && matches!(found.as_str(), "end of line" | "end of file") {
@@ -212,6 +124,96 @@ fn translate(err: &toml::de::Error, source: &SourceMap<'_>) -> ConfigError {
         format!("invalid TOML: {message}; see https://toml.io for the syntax")
     };
     ConfigError::invalid(span, message)
+}
+
+/// A value or table of the wrong shape (toml's "invalid type: FOUND,
+/// expected EXPECTED"), pointed at its key, with what to write instead.
+fn wrong_shape(source: &SourceMap<'_>, offset: usize, found: &str, expected: &str) -> ConfigError {
+    let expected = expected.split(" with ").next().unwrap_or(expected);
+    // A `[header]`'s table is named by the header's last part.
+    let line_before =
+        &source.text(0..offset)[source.text(0..offset).rfind('\n').map_or(0, |i| i + 1)..];
+    let header = source.text(offset..offset + 1) == "[" && line_before.trim().is_empty();
+    let in_array = !header
+        && line_before
+            .rsplit_once('=')
+            .is_some_and(|(_, v)| v.contains('['));
+    let (key, offset) = if header {
+        let line = source.rest(offset).lines().next().unwrap_or_default();
+        let head = line.split(']').next().unwrap_or(line);
+        let start = last_part_start(head);
+        (
+            Some(head[start..].trim().trim_matches('"').to_owned()),
+            offset + start,
+        )
+    } else {
+        (key_before(source, offset), offset)
+    };
+    // A wrong shape for a table is the key's mistake; point at the key.
+    let span = if header {
+        source.span(offset)
+    } else {
+        source.span(key_start(source.text(0..offset)).unwrap_or(offset))
+    };
+    let what = key
+        .as_ref()
+        .map(|k| format!("`{k}` is "))
+        .unwrap_or_default();
+    let found_kind = kind_word(found);
+    let name = key.clone().unwrap_or_else(|| "this".to_owned());
+    if let Some(table) = expected.strip_prefix("struct ") {
+        let header = table_header(table);
+        if in_array {
+            return ConfigError::invalid(
+                source.span(offset),
+                format!(
+                    "`{name}` entries must be tables, not {found_kind}: write each under its \
+                     own `{header}` header"
+                ),
+            );
+        }
+        let article = if header.starts_with("[a") { "an" } else { "a" };
+        return ConfigError::invalid(
+            span,
+            format!(
+                "`{name}` must be a table: write {article} `{header}` header followed by its keys"
+            ),
+        );
+    }
+    if expected.starts_with("a table") || expected.starts_with("a group table") {
+        return ConfigError::invalid(span, format!("`{name}` must be {expected}"));
+    }
+    let span = source.span(offset);
+    if header && key.as_deref() == Some("when") {
+        let head = source.text(0..offset);
+        let head = &head[head.rfind('[').map_or(0, |i| i + 1)..];
+        let group = head
+            .trim_end_matches(['.', ' '])
+            .strip_prefix("group.")
+            .unwrap_or("NAME")
+            .trim_matches('"');
+        return ConfigError::invalid(
+            span,
+            format!(
+                "`when` must be an array of rules: write the header with double brackets, \
+                 `[[group.\"{group}\".when]]`, once per rule"
+            ),
+        );
+    }
+    ConfigError::invalid(span, format!("{what}{found_kind}: write {expected}"))
+}
+
+/// serde's name for the kind of a value, as a policy's author says it.
+fn kind_word(found: &str) -> &str {
+    match found.split(' ').next().unwrap_or(found) {
+        "map" => "a table",
+        "sequence" => "an array",
+        "string" => "a string",
+        "integer" => "an integer",
+        "floating" => "a float",
+        "boolean" => "a boolean",
+        other => other,
+    }
 }
 
 /// The header of the table a typed struct stands for.
