@@ -179,11 +179,15 @@ const BOOT_SLACK: Duration = Duration::from_secs(180);
 
 pub(crate) fn run(args: Args) -> Result<()> {
     let arch = args.arch;
+    // kmod: depmod indexes an extracted arm64 kernel's modules here, and the
+    // x86 guests get this host's modprobe (payload.rs). A fresh machine may
+    // have none: the arm64 row failed there on depmod, before any x86
+    // kernel package could pull kmod in.
     match arch {
-        GuestArch::X86_64 => setup::apt_install(&["qemu-system-x86", "busybox-static"])?,
+        GuestArch::X86_64 => setup::apt_install(&["qemu-system-x86", "busybox-static", "kmod"])?,
         // qemu-system-arm has qemu-system-aarch64; busybox answers for the
         // arm64 busybox's applet list (payload.rs).
-        GuestArch::Arm64 => setup::apt_install(&["qemu-system-arm", "busybox-static"])?,
+        GuestArch::Arm64 => setup::apt_install(&["qemu-system-arm", "busybox-static", "kmod"])?,
     }
     setup::run()?;
     let configs = configs(&args);
