@@ -19,6 +19,33 @@ const V1_CONTROLLERS: &[&str] = &[
 
 pub(crate) const MARK: &str = "VMTEST-";
 
+/// The shell functions both guests (this one and systemd.rs's) run their test
+/// executables with; `say` and `vmtest_exec` come before them.
+///
+/// Skips are tests that returned early for what this kernel or layout lacks
+/// (libtest counts them as passed): see `enforcer_tests::skipped`. They are
+/// said as each executable ends, so that a guest that dies later (an emulator
+/// fault, then a rerun of the rest) still reports the skips of what it
+/// finished.
+pub(crate) const RUN_TEST: &str = r#"say_skips() {
+    [ -f "$ENFORCER_TEST_SKIPS" ] || return 0
+    sort -u "$ENFORCER_TEST_SKIPS" | while read -r l; do say "SKIP $l"; done
+    : >"$ENFORCER_TEST_SKIPS"
+}
+
+run_test() {
+    name=$1
+    shift
+    # `cargo xtask vmtest -- NAME` runs only the executables it names.
+    case " ${VMTEST_ONLY:-$name} " in *" $name "*) ;; *) return ;; esac
+    say "BEGIN $name"
+    cd /tmp
+    vmtest_exec "$@"
+    say "END $name rc=$?"
+    say_skips
+}
+"#;
+
 pub(crate) fn init_script(tests: &[TestExe], arch: GuestArch) -> String {
     let mut runs = String::new();
     for t in tests {
@@ -116,23 +143,11 @@ grep -E ' - cgroup2? ' /proc/self/mountinfo | while read -r l; do say "INFO moun
 [ -f /sys/fs/cgroup/cgroup.subtree_control ] &&
     say "INFO subtree_control $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 
-run_test() {{
-    name=$1
-    shift
-    # `cargo xtask vmtest -- NAME` runs only the executables it names.
-    case " ${{VMTEST_ONLY:-$name}} " in *" $name "*) ;; *) return ;; esac
-    say "BEGIN $name"
-    cd /tmp
-    vmtest_exec "$@"
-    say "END $name rc=$?"
-}}
-
+{RUN_TEST}
 if [ "$VMTEST_MODE" = run ]; then
     :
 {runs}fi
-# Tests that returned early for what this kernel or layout lacks (libtest
-# counts them as passed): see `enforcer_tests::skipped`.
-[ -f "$ENFORCER_TEST_SKIPS" ] && sort -u "$ENFORCER_TEST_SKIPS" | while read -r l; do say "SKIP $l"; done
+say_skips
 
 # The kernel's messages are on the second serial port (target/vmtest/*.kernel.log).
 say "DONE"
@@ -181,6 +196,52 @@ pub(crate) fn sh_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found when a guest died of an emulator fault after most executables
+    /// had run: the rerun's report said "175 passed" with no skip at all,
+    /// because the guest said its skips only after the last executable. Each
+    /// executable's skips are now said as it ends, in the shell the guest
+    /// runs (run here with the host's sh).
+    #[test]
+    fn each_executables_skips_are_said_as_it_ends() {
+        let dir = std::env::temp_dir().join(format!("vmtest-skips-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let skips = dir.join("skips");
+        let sh = format!(
+            "say() {{ echo \"VMTEST-$*\"; }}\n\
+             vmtest_exec() {{ echo \"t_$1: no cgroup2\" >>\"$ENFORCER_TEST_SKIPS\"; }}\n\
+             {RUN_TEST}\
+             run_test a a\necho AFTER-A\nrun_test b b\necho AFTER-B\n"
+        );
+        let init = init_script(&[], GuestArch::X86_64);
+        assert!(
+            init.contains(RUN_TEST) && init.contains("fi\nsay_skips\n"),
+            "{init}"
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&sh)
+            .env("ENFORCER_TEST_SKIPS", &skips)
+            .output()
+            .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                "VMTEST-BEGIN a",
+                "VMTEST-END a rc=0",
+                "VMTEST-SKIP t_a: no cgroup2",
+                "AFTER-A",
+                "VMTEST-BEGIN b",
+                "VMTEST-END b rc=0",
+                "VMTEST-SKIP t_b: no cgroup2",
+                "AFTER-B",
+            ],
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     #[test]
     fn test_arguments_survive_the_shell() {

@@ -411,6 +411,7 @@ mod tests {
             "VMTEST-BEGIN agent\n\
              test result: ok. 5 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.00s\n\
              VMTEST-END agent rc=0\n\
+             VMTEST-SKIP agent_lsm: BPF-LSM is not active\n\
              VMTEST-BEGIN arbiter\n\
              running 2 tests\n\
              test one ... ok\n",
@@ -453,7 +454,10 @@ mod tests {
         assert_eq!(merged.failed, 1);
         assert!(merged.incomplete.is_none());
         assert!(!merged.ok(), "a real failure in the rerun still fails");
+        // The first boot's skips, said as its executable ended, are kept.
+        assert_eq!(merged.skipped, ["agent_lsm: BPF-LSM is not active"]);
         let out = config_lines("6.1   v2     lsm=on ", &merged, Duration::from_secs(60));
+        assert!(out[0].contains("10 passed (1 of them skipped)"), "{out:?}");
         assert!(
             out[1]
                 .starts_with("    the first boot died of an emulator fault ([  812.1] Oops: int3"),

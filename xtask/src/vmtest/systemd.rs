@@ -22,7 +22,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use super::guest_init::{MARK, sh_quote};
+use super::guest_init::{MARK, RUN_TEST, sh_quote};
 use super::initramfs::Tree;
 use super::kernels::Kernel;
 use super::payload::{self, TestExe};
@@ -255,8 +255,8 @@ TTYVTDisallocate=no
 WantedBy=multi-user.target
 ";
 
-/// /vmtest/run.sh: the test executables one after another, then the skips
-/// and power-off.
+/// /vmtest/run.sh: the test executables one after another (each followed
+/// by its skips), then power-off.
 fn run_script(tests: &[TestExe]) -> String {
     let mut runs = String::new();
     for t in tests {
@@ -283,18 +283,9 @@ grep -E ' - cgroup2? ' /proc/self/mountinfo | while read -r l; do say "INFO moun
     say "INFO subtree_control $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 systemctl --failed --plain --no-legend | while read -r l; do say "WARN failed unit at boot: $l"; done
 
-run_test() {{
-    name=$1
-    shift
-    case " ${{VMTEST_ONLY:-$name}} " in *" $name "*) ;; *) return ;; esac
-    say "BEGIN $name"
-    cd /tmp
-    vmtest_exec "$@"
-    say "END $name rc=$?"
-}}
-
+{RUN_TEST}
 {runs}
-[ -f "$ENFORCER_TEST_SKIPS" ] && sort -u "$ENFORCER_TEST_SKIPS" | while read -r l; do say "SKIP $l"; done
+say_skips
 # The kernel's messages are on the second serial port (target/vmtest/*.kernel.log).
 say "DONE"
 sync
