@@ -8,7 +8,6 @@ use std::str::FromStr;
 use anyhow::{Context, Result};
 use nix::sys::signal::Signal;
 
-use super::commands::warn_all;
 use super::print::{self, outln};
 use crate::cgroup::{CgroupError, Cgroups, GroupPath, GroupSpec, Ownership, parse_owner};
 use crate::config;
@@ -122,7 +121,7 @@ pub(super) fn set(
     };
     let mut warnings = Vec::new();
     let outcomes = cg.set(&targets, &pairs, &mut warnings)?;
-    warn_all(&warnings);
+    print::warn_all(&warnings);
     print::set_outcomes(&outcomes, json)
 }
 

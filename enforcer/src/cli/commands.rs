@@ -34,12 +34,6 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     1
 }
 
-pub(super) fn warn_all(warnings: &[String]) {
-    for w in warnings {
-        print::warn(w);
-    }
-}
-
 /// With no arguments: the agent in observe mode, shown by `top` on a
 /// terminal, with a live plain summary otherwise.
 pub(super) fn default_run() -> RunArgs {

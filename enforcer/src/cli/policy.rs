@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::args::CompatAction;
-use super::commands::warn_all;
 use super::print::{self, outln};
 use crate::cgroup::Cgroups;
 use crate::plan::Kernel;
@@ -37,7 +36,7 @@ fn plan_diff(
         crate::plan::validate_file(cg, file, None, Kernel::Unchecked)
     };
     let plan = validated?;
-    warn_all(&plan.warnings);
+    print::warn_all(&plan.warnings);
     Ok(crate::plan::Diff::new(cg, &plan, now))
 }
 
@@ -65,7 +64,7 @@ pub(super) fn reload_dry_run(config: Option<PathBuf>, pid_file: &Path, json: boo
 /// own file), then signals the agent.
 pub(super) fn reload(config: Option<&Path>, pid_file: &Path) -> Result<()> {
     if let Some(file) = config {
-        warn_all(&crate::agent::check_policy(file, pid_file)?);
+        print::warn_all(&crate::agent::check_policy(file, pid_file)?);
     }
     let pid = crate::agent::reload(pid_file)?;
     outln!("asked the agent (PID {pid}) to reload its policy")
@@ -96,7 +95,7 @@ pub(super) fn apply(
     }
     // `apply` only touches cgroupfs: the kernel's features do not matter.
     let plan = crate::plan::validate_file(&cg, file, None, Kernel::Unchecked)?;
-    warn_all(&plan.warnings);
+    print::warn_all(&plan.warnings);
     let applied = cg.apply(&plan.cgroups)?;
     print::applied(&applied, json)
 }

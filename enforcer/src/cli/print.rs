@@ -151,3 +151,10 @@ pub(super) fn applied(a: &Applied, as_json: bool) -> Result<()> {
     outln!("created {} group directories", a.created.len())?;
     set_outcomes(&a.writes, false)
 }
+
+/// Each warning on stderr, as `warn` says one.
+pub(super) fn warn_all(warnings: &[String]) {
+    for w in warnings {
+        warn(w);
+    }
+}
